@@ -1,0 +1,81 @@
+/**
+ * Atomic file output: write to a temp file in the destination's directory, fsync, rename, fsync
+ * the directory. A crash or error at any point leaves either the old file or the new one, never a
+ * partial one; the temp file is removed on failure.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+export const TEMP_MARKER = '.iqp-tmp-';
+
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}${TEMP_MARKER}${randomBytes(6).toString('hex')}`);
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+export interface AtomicFile {
+  readonly fd: number;
+  readonly tempPath: string;
+  write(chunk: Uint8Array): void;
+  /** fsync, close and rename into place. */
+  commit(): void;
+  /** Close and remove the temp file; safe to call after commit (does nothing then). */
+  abort(): void;
+}
+
+export function openAtomic(target: string, mode = 0o644): AtomicFile {
+  const tempPath = tempPathFor(target);
+  const fd = openSync(tempPath, 'wx', mode);
+  let open = true;
+  let done = false;
+  return {
+    fd,
+    tempPath,
+    write(chunk) {
+      let off = 0;
+      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+    },
+    commit() {
+      fsyncSync(fd);
+      closeSync(fd);
+      open = false;
+      renameSync(tempPath, target);
+      done = true;
+      fsyncDir(dirname(target));
+    },
+    abort() {
+      if (done) return;
+      if (open) closeSync(fd);
+      open = false;
+      try {
+        unlinkSync(tempPath);
+      } catch {
+        // already gone
+      }
+      done = true;
+    },
+  };
+}
+
+/** Writes a whole small file atomically. */
+export function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): void {
+  const file = openAtomic(target, mode);
+  try {
+    file.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    file.commit();
+  } finally {
+    file.abort();
+  }
+}

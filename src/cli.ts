@@ -1,0 +1,113 @@
+/**
+ * The iqp command line: builds the Context once, registers one module per command, and owns the
+ * single exit path that turns any error into its code, message, hint and exit status.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT, IqpError, toIqpError } from './errors.js';
+import { loadConfig } from './cli/config.js';
+import { type Context, createPrompter } from './cli/context.js';
+import { Output } from './cli/output.js';
+import { PACKAGE_ROOT } from './paths.js';
+import type { CommandModule } from './commands/types.js';
+import * as build from './commands/build.js';
+import * as demo from './commands/demo.js';
+import * as init from './commands/init.js';
+import * as inspect from './commands/inspect.js';
+import * as keygen from './commands/keygen.js';
+import * as verify from './commands/verify.js';
+
+const COMMANDS: readonly CommandModule[] = [init, build, inspect, verify, keygen, demo];
+
+export interface RunIO {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly stdout?: NodeJS.WriteStream;
+  readonly stderr?: NodeJS.WriteStream;
+  readonly stdinIsTTY?: boolean;
+}
+
+interface GlobalOptions {
+  json?: boolean;
+  quiet?: boolean;
+  config?: string;
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+export async function main(argv: readonly string[], io: RunIO = {}): Promise<number> {
+  const env = io.env ?? process.env;
+  const cwd = io.cwd ?? process.cwd();
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const ci = Boolean(env['CI']) && env['CI'] !== 'false' && env['CI'] !== '0';
+  const interactive = (io.stdinIsTTY ?? Boolean(process.stdin.isTTY)) && !ci;
+  const wantsJson = argv.includes('--json');
+  let output = new Output({ json: wantsJson, quiet: false, stdout, stderr, decorate: false });
+  let exitCode: number = EXIT.ok;
+
+  const program = new Command('iqp')
+    .description('Build, verify, publish and serve signed offline content packs.')
+    .version(version(), '-V, --version')
+    .option('--json', 'print one machine-readable JSON document on stdout')
+    .option('-q, --quiet', 'print nothing on stderr but errors')
+    .option('--config <file>', 'config file (default: ./iqp.config.json, then ~/.config/iqp/config.json)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => stdout.write(s),
+      // Commander's own error text is replaced by our coded error below.
+      writeErr: (s) => {
+        if (!s.startsWith('error:') && !s.startsWith('(run with')) stderr.write(s);
+      },
+    });
+
+  for (const mod of COMMANDS) {
+    const cmd = mod.define();
+    cmd.exitOverride();
+    cmd.action(async (...actionArgs: unknown[]) => {
+      const self = actionArgs[actionArgs.length - 1] as Command;
+      const globals = self.optsWithGlobals<GlobalOptions>();
+      output = new Output({
+        json: Boolean(globals.json),
+        quiet: Boolean(globals.quiet),
+        stdout,
+        stderr,
+        decorate: Boolean(stderr.isTTY) && !ci && !globals.json && !globals.quiet,
+      });
+      const ctx: Context = {
+        cwd,
+        env,
+        out: output,
+        config: loadConfig(cwd, env, globals.config),
+        interactive,
+        prompt: createPrompter(interactive, stderr),
+        now: () => new Date(),
+      };
+      const positional = actionArgs.slice(0, -2);
+      const opts = actionArgs[actionArgs.length - 2] as Record<string, unknown>;
+      const code = await mod.run(ctx, opts, ...positional);
+      exitCode = code ?? EXIT.ok;
+    });
+    program.addCommand(cmd);
+  }
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
+      const usage = new IqpError('IQP_E_USAGE', err.message.replace(/^error:\s*/, ''));
+      output.error(usage);
+      return usage.exitCode;
+    }
+    const coded = toIqpError(err);
+    output.error(coded);
+    if (coded.code === 'IQP_E_INTERNAL' && env['IQP_DEBUG'] && err instanceof Error) stderr.write(`${err.stack ?? ''}\n`);
+    return coded.exitCode;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * stdout carries results, stderr carries people-facing progress. With --json, stdout gets exactly
+ * one JSON document (the result or the error) and nothing else; spinners only draw on a TTY.
+ */
+import type { Writable } from 'node:stream';
+import type { IqpError } from '../errors.js';
+
+export interface Spinner {
+  text(message: string): void;
+  succeed(message: string): void;
+  fail(message?: string): void;
+  stop(): void;
+}
+
+const silentSpinner: Spinner = { text() {}, succeed() {}, fail() {}, stop() {} };
+
+export interface OutputOptions {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly stdout: Writable & { isTTY?: boolean };
+  readonly stderr: Writable & { isTTY?: boolean };
+  /** Spinners and progress only when a person watches stderr. */
+  readonly decorate: boolean;
+}
+
+export class Output {
+  #resultWritten = false;
+  constructor(readonly options: OutputOptions) {}
+
+  get json(): boolean {
+    return this.options.json;
+  }
+
+  /** The command's result: `human()` for people, `data` as the one JSON document. */
+  result(data: unknown, human: () => string): void {
+    if (this.#resultWritten) throw new Error('a command wrote two results');
+    this.#resultWritten = true;
+    if (this.options.json) this.options.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+    else {
+      const text = human();
+      if (text) this.options.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    }
+  }
+
+  /** A note for people on stderr (never with --quiet). */
+  note(message: string): void {
+    if (!this.options.quiet && !this.options.json) this.options.stderr.write(`${message}\n`);
+  }
+
+  warn(message: string): void {
+    if (!this.options.quiet) this.options.stderr.write(`warning: ${message}\n`);
+  }
+
+  error(err: IqpError): void {
+    if (this.options.json) {
+      if (!this.#resultWritten) this.options.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
+      this.#resultWritten = true;
+      return;
+    }
+    this.options.stderr.write(`error ${err.code}: ${err.message}\n  hint: ${err.hint}\n`);
+  }
+
+  async spinner(text: string): Promise<Spinner> {
+    if (!this.options.decorate) return silentSpinner;
+    const { default: ora } = await import('ora');
+    const spin = ora({ text, stream: this.options.stderr as NodeJS.WritableStream }).start();
+    return {
+      text: (message) => {
+        spin.text = message;
+      },
+      succeed: (message) => {
+        spin.succeed(message);
+      },
+      fail: (message) => {
+        spin.fail(message);
+      },
+      stop: () => {
+        spin.stop();
+      },
+    };
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i += 1;
+  }
+  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function formatRate(count: number, seconds: number, unit: string): string {
+  if (seconds <= 0) return `${count} ${unit}`;
+  return `${Math.round(count / seconds).toLocaleString('en-US')} ${unit}/s`;
+}

@@ -1,0 +1,114 @@
+import { Command, Option } from 'commander';
+import { readFile, stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { buildTime, type Context } from '../cli/context.js';
+import { loadSecretKey } from '../cli/keys.js';
+import { formatBytes, formatRate } from '../cli/output.js';
+import { IqpError } from '../errors.js';
+import { buildPack, checkLevel } from '../pack/build.js';
+import { packFileName } from '../pack/format.js';
+import { readSource, SOURCE_FILE, validateAuthored } from '../pack/source.js';
+
+interface Options {
+  key?: string;
+  unsigned?: boolean;
+  out?: string;
+  level?: string;
+  content?: string;
+}
+
+export function define(): Command {
+  return new Command('build')
+    .description('build a signed .iqp pack from a pack source folder (iqp.json, schema.sql, data/)')
+    .argument('[dir]', 'pack source folder', '.')
+    .option('-k, --key <file>', 'secret key to sign with (default: IQP_KEY or the config file’s "key")')
+    .option('--unsigned', 'build without a signature (verify will then need --allow-unsigned)')
+    .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (default: current directory)')
+    .addOption(new Option('-l, --level <n>', 'zstd level 1-19 (default: IQP_LEVEL, the config file, or 6)'))
+    .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
+    .addHelpText('after', '\nSet SOURCE_DATE_EPOCH for a reproducible build: the same source and key then give a byte-identical pack.');
+}
+
+async function outputPath(ctx: Context, out: string | undefined, fileName: string): Promise<string> {
+  if (!out) return join(ctx.cwd, fileName);
+  const path = resolve(ctx.cwd, out);
+  const info = await stat(path).catch(() => null);
+  return info?.isDirectory() ? join(path, fileName) : path;
+}
+
+export async function run(ctx: Context, opts: Options, dirArg: string): Promise<void> {
+  const dir = resolve(ctx.cwd, dirArg);
+  if (opts.key && opts.unsigned) throw new IqpError('IQP_E_USAGE', '--key and --unsigned contradict each other.');
+  const level = opts.level !== undefined ? Number(opts.level) : ctx.config.level;
+  checkLevel(level);
+  const keyFile = opts.key ?? (opts.unsigned ? null : ctx.config.key);
+  if (!keyFile && !opts.unsigned) throw new IqpError('IQP_E_KEY_REQUIRED');
+
+  let source;
+  if (opts.content) {
+    const raw = await readFile(join(dir, SOURCE_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new IqpError('IQP_E_SOURCE_MISSING', `${join(dir, SOURCE_FILE)} does not exist (--content still needs the manifest fields).`);
+      throw err;
+    });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch (err) {
+      throw new IqpError('IQP_E_SOURCE_CONFIG', `${SOURCE_FILE}: invalid JSON: ${(err as Error).message}`);
+    }
+    source = { authored: validateAuthored(parsed, SOURCE_FILE), contentFile: resolve(ctx.cwd, opts.content) };
+  } else {
+    source = await readSource(dir);
+  }
+  const secretKey = keyFile ? await loadSecretKey(ctx, keyFile) : null;
+  const outPath = await outputPath(ctx, opts.out, packFileName(source.authored.package_id, source.authored.version));
+
+  const spinner = await ctx.out.spinner('Reading source…');
+  let result;
+  try {
+    result = await buildPack(
+      { source, secretKey, level, outPath, createdAt: buildTime(ctx) },
+      {
+        onLoad: (p) => spinner.text(`Loading ${p.file}: ${p.rows.toLocaleString('en-US')} rows (${p.totalRows.toLocaleString('en-US')} in all)`),
+        onPhase: (phase) => {
+          if (phase === 'check') spinner.text('Checking content.sqlite (integrity_check)…');
+          if (phase === 'hash') spinner.text('Hashing content.sqlite…');
+        },
+        onWrite: (done, total) => spinner.text(`Compressing: ${formatBytes(done)} of ${formatBytes(total)} (zstd -${level})`),
+      },
+    );
+  } catch (err) {
+    spinner.fail('Build failed; nothing was written.');
+    throw err;
+  }
+  spinner.stop();
+  const m = result.manifest;
+  ctx.out.result(
+    {
+      path: result.path,
+      package_id: m.package_id,
+      version: m.version,
+      size_bytes: result.size_bytes,
+      sha256: result.sha256,
+      manifest_sha256: result.manifestSha256,
+      signer_key_id: result.keyId,
+      level,
+      rows_loaded: result.rowsLoaded,
+      load_seconds: result.loadSeconds,
+      manifest: m,
+    },
+    () => {
+      const rows = m.tables.reduce((n, t) => n + t.row_count, 0);
+      const lines = [
+        `Built ${relative(ctx.cwd, result.path) || result.path}  (${formatBytes(result.size_bytes)}, zstd -${level})`,
+        `  ${m.package_id}@${m.version}  ${m.package_type}, ${m.language_code}: ${m.tables.length} tables, ${rows.toLocaleString('en-US')} rows, content ${formatBytes(m.files[0]!.size_bytes)}`,
+        `  sha256 ${result.sha256}`,
+        result.keyId ? `  signed by key ${result.keyId}` : '  UNSIGNED (built with --unsigned)',
+      ];
+      if (result.rowsLoaded !== null && result.loadSeconds !== null) {
+        lines.push(`  loaded ${result.rowsLoaded.toLocaleString('en-US')} rows at ${formatRate(result.rowsLoaded, result.loadSeconds, 'rows')}`);
+      }
+      return lines.join('\n');
+    },
+  );
+}

@@ -1,0 +1,55 @@
+import { Command } from 'commander';
+import { createReadStream } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Context } from '../cli/context.js';
+import { formatBytes } from '../cli/output.js';
+import { DEFAULT_LIMITS } from '../pack/format.js';
+import { parseSignature } from '../pack/minisign.js';
+import { readPack } from '../pack/reader.js';
+import { parseMaxSize } from './verify.js';
+
+interface Options {
+  maxSize?: string;
+}
+
+export function define(): Command {
+  return new Command('inspect')
+    .description('show a pack’s manifest, files, tables and signer without extracting it')
+    .argument('<pack>', '.iqp file')
+    .option('--max-size <bytes>', 'largest content.sqlite to accept (default: max_content_bytes, 16 GiB)')
+    .addHelpText('after', '\ninspect reads the pack as a stream and checks its structure and hashes; it does not check the signature (use `iqp verify`).');
+}
+
+export async function run(ctx: Context, opts: Options, packArg: string): Promise<void> {
+  const path = resolve(ctx.cwd, packArg);
+  const limits = { ...DEFAULT_LIMITS, maxContentBytes: parseMaxSize(opts.maxSize, ctx.config.maxContentBytes) };
+  const contents = await readPack(createReadStream(path, { highWaterMark: 1024 * 1024 }), { limits });
+  const sig = contents.signature ? parseSignature(contents.signature) : null;
+  const m = contents.manifest;
+  ctx.out.result(
+    {
+      path,
+      manifest: m,
+      archive: contents.archive,
+      entries: contents.entries,
+      signature: sig ? { key_id: sig.keyId, algorithm: sig.algorithm, trusted_comment: sig.trustedComment } : null,
+    },
+    () => {
+      const lines = [
+        `${m.name}`,
+        `  ${m.package_id}@${m.version}  type ${m.package_type}, language ${m.language_code}, needs app ≥ ${m.min_app_version}`,
+        `  created ${m.created_at}, format ${m.format}`,
+      ];
+      if (m.description) lines.push(`  ${m.description}`);
+      if (m.license) lines.push(`  license: ${m.license}`);
+      if (m.attribution) lines.push(`  attribution: ${m.attribution}`);
+      lines.push(`  archive: ${formatBytes(contents.archive.size_bytes)}, sha256 ${contents.archive.sha256}`);
+      lines.push(`  signer: ${sig ? `key ${sig.keyId} (not checked here; run iqp verify)` : 'none: the pack is unsigned'}`);
+      lines.push('Files:');
+      for (const e of contents.entries) lines.push(`  ${e.path.padEnd(24)} ${formatBytes(e.size).padStart(10)}  ${e.sha256}`);
+      lines.push('Tables:');
+      for (const t of m.tables) lines.push(`  ${t.name.padEnd(24)} ${t.row_count.toLocaleString('en-US').padStart(10)} rows  (${t.columns.join(', ')})`);
+      return lines.join('\n');
+    },
+  );
+}

@@ -1,0 +1,159 @@
+/**
+ * The one catalog of iqp errors. The CLI and the registry speak these codes; each carries the
+ * exit code a script can branch on and the HTTP status the registry answers with.
+ *
+ * Exit codes: 0 ok, 1 failed check, 2 usage error, 3 network/registry error,
+ * 4 local I/O error (disk full, permission denied), 70 internal error, 130 cancelled prompt.
+ */
+
+export const EXIT = {
+  ok: 0,
+  check: 1,
+  usage: 2,
+  network: 3,
+  io: 4,
+  internal: 70,
+  cancelled: 130,
+} as const;
+
+interface Spec {
+  readonly message: string;
+  readonly hint: string;
+  readonly exit: number;
+  readonly http: number;
+}
+
+const usage = (message: string, hint: string): Spec => ({ message, hint, exit: EXIT.usage, http: 400 });
+const check = (message: string, hint: string, http = 422): Spec => ({ message, hint, exit: EXIT.check, http });
+const packCheck = (message: string): Spec =>
+  check(message, 'The pack is damaged or was not made by a conforming builder; rebuild it with `iqp build`.');
+
+export const CATALOG = {
+  // Usage
+  IQP_E_USAGE: usage('Invalid usage.', 'Run the command with --help to see its options.'),
+  IQP_E_MISSING_OPTION: usage('A required value is missing.', 'Pass it as a flag; prompts only appear at an interactive terminal.'),
+  IQP_E_FILE_NOT_FOUND: usage('File or directory not found.', 'Check the path.'),
+  IQP_E_TEMPLATE_UNKNOWN: usage('Unknown template.', 'Use one of the templates listed by `iqp init --help`.'),
+  IQP_E_TARGET_NOT_EMPTY: usage('The target directory is not empty.', 'Choose an empty or new directory, or pass --force to write into it.'),
+  IQP_E_INVALID_ID: usage(
+    'Invalid package id.',
+    'Use 3-64 characters: lowercase letters, digits, dots and dashes, starting with a letter (e.g. quran.translation.en-sahih).',
+  ),
+  IQP_E_KEY_REQUIRED: usage('No signing key given.', 'Pass --key FILE (see `iqp keygen`), or --unsigned to build an unsigned pack on purpose.'),
+  IQP_E_NO_TRUSTED_KEYS: usage('No public key to verify the signature with.', 'Pass --pubkey FILE, or --allow-unsigned to check everything but the signature.'),
+  IQP_E_PASSPHRASE_REQUIRED: usage(
+    'The secret key is encrypted and no passphrase was given.',
+    'Set IQP_PASSPHRASE, or run at an interactive terminal to be prompted.',
+  ),
+  IQP_E_CONFIG: usage('Invalid configuration.', 'Fix the named key in the config file or environment.'),
+
+  // Keys and signatures
+  IQP_E_KEY_INVALID: usage('Not a valid minisign key file.', 'Key files are made by `iqp keygen` or `minisign -G`.'),
+  IQP_E_KEY_PASSPHRASE: usage('Wrong passphrase for the secret key.', 'Check the passphrase (IQP_PASSPHRASE) and try again.'),
+  IQP_E_KEY_EXISTS: usage('A key file already exists at that path.', 'Pass --force to overwrite it, or choose another --out.'),
+  IQP_E_SIG_MALFORMED: packCheck('The signature file is malformed.'),
+  IQP_E_SIG_INVALID: check('The signature does not verify.', 'The manifest or its signature was altered after signing; do not trust this pack.'),
+  IQP_E_SIG_UNTRUSTED_KEY: check(
+    'The pack is signed by a key that is not trusted.',
+    'Pass the publisher’s public key with --pubkey, or check that the pack comes from the expected publisher.',
+  ),
+  IQP_E_SIG_COMMENT_MISMATCH: check(
+    'The signature’s trusted comment does not match the manifest.',
+    'The signature belongs to another pack or version; do not trust this pack.',
+  ),
+  IQP_E_PACK_UNSIGNED: check('The pack is not signed.', 'Sign it by building with --key, or pass --allow-unsigned if you expect an unsigned pack.'),
+
+  // Pack structure
+  IQP_E_PACK_COMPRESSION: packCheck('The pack is not valid zstd data, or the stream is corrupt or truncated.'),
+  IQP_E_PACK_NOT_TAR: packCheck('The pack does not contain a valid POSIX tar archive.'),
+  IQP_E_PACK_TRUNCATED: packCheck('The archive ends in the middle of an entry.'),
+  IQP_E_PACK_ENTRY_MISSING: packCheck('A required entry is missing from the pack.'),
+  IQP_E_PACK_ENTRY_DUPLICATE: packCheck('An entry appears more than once in the pack.'),
+  IQP_E_PACK_ENTRY_UNEXPECTED: packCheck('The pack contains an entry that format v1 does not allow.'),
+  IQP_E_PACK_ENTRY_ORDER: packCheck('The pack’s entries are out of order.'),
+  IQP_E_PACK_ENTRY_PATH: packCheck('An entry has an unsafe path (absolute, or containing “..”).'),
+  IQP_E_PACK_ENTRY_TYPE: packCheck('An entry is not a regular file (symlink, hardlink, device, directory or extended header).'),
+  IQP_E_PACK_ENTRY_TOO_LARGE: packCheck('An entry is larger than allowed.'),
+  IQP_E_PACK_TOO_LARGE: check(
+    'The pack expands beyond the allowed size.',
+    'This looks like a decompression bomb; raise the limit with --max-size only for a trusted pack.',
+  ),
+  IQP_E_PACK_TRAILING_DATA: packCheck('The pack has data after the end of the archive.'),
+  IQP_E_PACK_SIZE_MISMATCH: packCheck('A file’s size differs from the manifest.'),
+  IQP_E_PACK_HASH_MISMATCH: packCheck('A file’s SHA-256 differs from the manifest.'),
+  IQP_E_PACK_CHECKSUMS: packCheck('checksums.sha256 is malformed or disagrees with the manifest.'),
+
+  // Manifest
+  IQP_E_MANIFEST_JSON: packCheck('manifest.json is not valid UTF-8 JSON.'),
+  IQP_E_MANIFEST_FORMAT: check('Unsupported pack format.', 'This iqp reads format 1; upgrade iqp to read newer packs.'),
+  IQP_E_MANIFEST_SCHEMA: check('The manifest does not match the format v1 schema.', 'See docs/pack-format.md for the required fields.'),
+  IQP_E_MANIFEST_SEMVER: check('A version in the manifest is not valid semver.', 'Use MAJOR.MINOR.PATCH, e.g. 1.2.0.'),
+  IQP_E_MANIFEST_LANGUAGE: check('language_code is not a valid BCP 47 tag.', 'Use a tag such as en, ar, ur-PK or zh-Hant.'),
+
+  // Content
+  IQP_E_CONTENT_INVALID: check('content.sqlite is not a valid SQLite database.', 'Build the content with `iqp build`, or check the --content file.'),
+  IQP_E_CONTENT_INTEGRITY: check('content.sqlite fails PRAGMA integrity_check.', 'The database is corrupt; rebuild the pack.'),
+  IQP_E_CONTENT_TABLES: check('content.sqlite’s tables or row counts differ from the manifest.', 'Rebuild the pack; the manifest must describe its content.'),
+
+  // Source data
+  IQP_E_SOURCE_MISSING: check('The pack source is incomplete.', 'A source folder needs iqp.json, schema.sql and data/<table>.jsonl or .csv files.', 400),
+  IQP_E_SOURCE_CONFIG: check('iqp.json is invalid.', 'Fix the named field; see `iqp init` for a working example.', 400),
+  IQP_E_SCHEMA_SQL: check('schema.sql could not be applied.', 'Fix the SQL statement named in the message.', 400),
+  IQP_E_DATA_PARSE: check('A data file could not be parsed.', 'Fix the file at the line and column given.', 400),
+  IQP_E_DATA_ROW: check('A data row does not fit its table.', 'Fix the row at the line given.', 400),
+  IQP_E_DATA_TABLE_UNKNOWN: check('A data file names a table that schema.sql does not create.', 'Rename the file or add the table to schema.sql.', 400),
+  IQP_E_TEMPLATE_REQUIREMENT: check('The content lacks a table or column its template requires.', 'Add it to schema.sql; see the template’s README.', 400),
+
+  // Local I/O and process
+  IQP_E_IO: { message: 'A file operation failed.', hint: 'Check free disk space and permissions.', exit: EXIT.io, http: 500 },
+  IQP_E_CANCELLED: { message: 'Cancelled.', hint: 'Nothing was written.', exit: EXIT.cancelled, http: 499 },
+  IQP_E_INTERNAL: {
+    message: 'Internal error.',
+    hint: 'This is a bug in iqp; please report it with the command you ran.',
+    exit: EXIT.internal,
+    http: 500,
+  },
+} as const satisfies Record<string, Spec>;
+
+export type ErrorCode = keyof typeof CATALOG;
+
+export class IqpError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string;
+  readonly exitCode: number;
+  readonly httpStatus: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    const spec: Spec = CATALOG[code];
+    super(message ?? spec.message, options);
+    this.name = 'IqpError';
+    this.code = code;
+    this.hint = spec.hint;
+    this.exitCode = spec.exit;
+    this.httpStatus = spec.http;
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; hint: string; details?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, hint: this.hint, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export function isIqpError(err: unknown, code?: ErrorCode): err is IqpError {
+  return err instanceof IqpError && (code === undefined || err.code === code);
+}
+
+/** Maps anything thrown to an IqpError: node's system errors keep their meaning, the rest is a bug. */
+export function toIqpError(err: unknown): IqpError {
+  if (err instanceof IqpError) return err;
+  const sys = err as NodeJS.ErrnoException | undefined;
+  if (sys && typeof sys.code === 'string') {
+    if (sys.code === 'ENOENT') return new IqpError('IQP_E_FILE_NOT_FOUND', `Not found: ${sys.path ?? sys.message}`, undefined, { cause: err });
+    if (sys.code === 'ERR_USE_AFTER_CLOSE' || sys.name === 'ExitPromptError') return new IqpError('IQP_E_CANCELLED', undefined, undefined, { cause: err });
+    if (/^E[A-Z]+$/.test(sys.code)) return new IqpError('IQP_E_IO', `${sys.message}`, { errno: sys.code }, { cause: err });
+  }
+  if (err instanceof Error && err.name === 'ExitPromptError') return new IqpError('IQP_E_CANCELLED', undefined, undefined, { cause: err });
+  const message = err instanceof Error ? err.message : String(err);
+  return new IqpError('IQP_E_INTERNAL', `Internal error: ${message}`, undefined, { cause: err });
+}

@@ -1,0 +1,104 @@
+/** `iqp build` as a library call: source folder (or prebuilt database) → signed pack. */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IqpError } from '../errors.js';
+import { describeContent } from './content.js';
+import { type AuthoredManifest, ENTRY, FORMAT_VERSION, type Manifest, serializeManifest, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './format.js';
+import { validateManifest } from './manifest.js';
+import { type LoadProgress, loadSource } from './load.js';
+import type { SecretKey } from './minisign.js';
+import type { PackSource } from './source.js';
+import { type ByteProgress, type WrittenPack, writePack } from './writer.js';
+
+export interface BuildInput {
+  readonly source: PackSource | { readonly authored: AuthoredManifest; readonly contentFile: string };
+  readonly secretKey: SecretKey | null;
+  readonly level: number;
+  readonly outPath: string;
+  /** Build time; the CLI passes SOURCE_DATE_EPOCH when set, so builds are reproducible. */
+  readonly createdAt: Date;
+}
+
+export interface BuildProgress {
+  onLoad?: (p: LoadProgress) => void;
+  onPhase?: (phase: 'load' | 'check' | 'hash' | 'write') => void;
+  onWrite?: ByteProgress;
+}
+
+export interface BuildResult extends WrittenPack {
+  readonly manifest: Manifest;
+  readonly rowsLoaded: number | null;
+  readonly loadSeconds: number | null;
+}
+
+export function checkLevel(level: number): void {
+  if (!Number.isInteger(level) || level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL) {
+    throw new IqpError('IQP_E_USAGE', `--level must be an integer from ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}.`);
+  }
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** RFC 3339 in UTC with second precision: reproducible and what the schema's date-time accepts. */
+export function formatCreatedAt(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export async function buildPack(input: BuildInput, progress: BuildProgress = {}): Promise<BuildResult> {
+  checkLevel(input.level);
+  const work = await mkdtemp(join(tmpdir(), 'iqp-build-'));
+  try {
+    let contentPath: string;
+    let rowsLoaded: number | null = null;
+    let loadSeconds: number | null = null;
+    if ('contentFile' in input.source) {
+      contentPath = input.source.contentFile;
+      if (!existsSync(contentPath)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `Content database not found: ${contentPath}`);
+      const wal = `${contentPath}-wal`;
+      if (existsSync(wal) && statSync(wal).size > 0) {
+        throw new IqpError('IQP_E_CONTENT_INVALID', `${contentPath} has uncommitted WAL data; checkpoint it first (sqlite3 ${contentPath} 'PRAGMA wal_checkpoint(TRUNCATE)').`);
+      }
+    } else {
+      progress.onPhase?.('load');
+      contentPath = join(work, ENTRY.content);
+      const loaded = await loadSource(input.source, contentPath, progress.onLoad);
+      rowsLoaded = loaded.rows;
+      loadSeconds = loaded.seconds;
+    }
+    progress.onPhase?.('check');
+    const tables = describeContent(contentPath, { integrity: true, what: 'contentFile' in input.source ? contentPath : 'content.sqlite' });
+    progress.onPhase?.('hash');
+    const size = statSync(contentPath).size;
+    const sha256 = await sha256File(contentPath);
+    const { authored } = input.source;
+    const manifest: Manifest = {
+      format: FORMAT_VERSION,
+      package_id: authored.package_id,
+      package_type: authored.package_type,
+      version: authored.version,
+      language_code: authored.language_code,
+      name: authored.name,
+      description: authored.description,
+      min_app_version: authored.min_app_version,
+      created_at: formatCreatedAt(input.createdAt),
+      ...(authored.license !== undefined ? { license: authored.license } : {}),
+      ...(authored.attribution !== undefined ? { attribution: authored.attribution } : {}),
+      files: [{ path: ENTRY.content, size_bytes: size, sha256 }],
+      tables,
+    };
+    // Self-check: what we sign must be what every reader accepts.
+    validateManifest(JSON.parse(serializeManifest(manifest).toString('utf8')));
+    progress.onPhase?.('write');
+    const written = await writePack({ manifest, contentPath, secretKey: input.secretKey, level: input.level, outPath: input.outPath }, progress.onWrite);
+    return { ...written, manifest, rowsLoaded, loadSeconds };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

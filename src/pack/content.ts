@@ -1,0 +1,61 @@
+/** What a content database holds, as the manifest describes it: tables, columns and row counts. */
+import Database from 'better-sqlite3';
+import { IqpError } from '../errors.js';
+import type { ManifestTable } from './format.js';
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function sqliteCode(err: unknown): string {
+  return (err as { code?: unknown }).code?.toString() ?? '';
+}
+
+/** Maps SQLite's complaints about a file to the content error codes. */
+export function contentError(err: unknown, what: string): IqpError {
+  const code = sqliteCode(err);
+  const reason = err instanceof Error ? err.message : String(err);
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CANTOPEN') return new IqpError('IQP_E_CONTENT_INVALID', `${what} is not a SQLite database (${reason}).`);
+  if (code.startsWith('SQLITE_CORRUPT')) return new IqpError('IQP_E_CONTENT_INTEGRITY', `${what} is corrupt: ${reason}.`);
+  return new IqpError('IQP_E_CONTENT_INVALID', `${what} cannot be read: ${reason}.`);
+}
+
+export function listTables(db: Database.Database): ManifestTable[] {
+  const names = db
+    .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+    .pluck()
+    .all() as string[];
+  return names.map((name) => {
+    const columns = (db.prepare(`PRAGMA table_info(${quoteIdent(name)})`).all() as { name: string }[]).map((c) => c.name);
+    const rowCount = db.prepare(`SELECT count(*) FROM ${quoteIdent(name)}`).pluck().get() as number;
+    return { name, row_count: rowCount, columns };
+  });
+}
+
+export function integrityCheck(db: Database.Database, what: string): void {
+  const problems = db.prepare('PRAGMA integrity_check(20)').pluck().all() as string[];
+  if (problems.length !== 1 || problems[0] !== 'ok') {
+    throw new IqpError('IQP_E_CONTENT_INTEGRITY', `${what} fails integrity_check: ${problems.slice(0, 3).join('; ')}.`, { problems });
+  }
+}
+
+/** Opens a content database read-only and describes it; with `integrity`, runs PRAGMA integrity_check first. */
+export function describeContent(path: string, options: { integrity: boolean; what?: string }): ManifestTable[] {
+  const what = options.what ?? 'content.sqlite';
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+  } catch (err) {
+    throw contentError(err, what);
+  }
+  try {
+    db.pragma('cache_size = -4096');
+    if (options.integrity) integrityCheck(db, what);
+    return listTables(db);
+  } catch (err) {
+    if (err instanceof IqpError) throw err;
+    throw contentError(err, what);
+  } finally {
+    db.close();
+  }
+}

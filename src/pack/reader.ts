@@ -1,0 +1,194 @@
+/**
+ * Reads a pack in one pass: zstd → strict tar → per-entry rules, hashing as bytes go by. Small
+ * entries are kept (bounded by Limits); content.sqlite is only hashed, or spilled to a file when
+ * the caller wants to open it. Nothing here trusts a size before checking it against a limit.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { IqpError } from '../errors.js';
+import { DEFAULT_LIMITS, ENTRY, ENTRY_ORDER, type Limits, type Manifest, MiB, serializeChecksums } from './format.js';
+import { parseManifest } from './manifest.js';
+import { TarReader, type TarEntry } from './tar.js';
+import { decompressTo } from './zstd.js';
+
+export interface ReadOptions {
+  readonly limits?: Limits;
+  /** Write content.sqlite here while reading (for integrity checks); the caller removes it. */
+  readonly contentPath?: string;
+}
+
+export interface EntryDigest {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export interface PackContents {
+  readonly manifest: Manifest;
+  readonly manifestBytes: Buffer;
+  readonly entries: readonly EntryDigest[];
+  /** The text of manifest.json.minisig, or null for an unsigned pack. */
+  readonly signature: string | null;
+  /** The compressed archive itself, as the registry and apps see it. */
+  readonly archive: { readonly size_bytes: number; readonly sha256: string };
+  readonly contentPath: string | null;
+}
+
+interface Collecting {
+  entry: TarEntry;
+  hash: Hash;
+  keep: Buffer[] | null;
+  received: number;
+}
+
+function unsafePath(path: string): boolean {
+  return path.startsWith('/') || path.split('/').includes('..') || path.includes('\\') || path.includes('\0');
+}
+
+function entryLimit(path: string, limits: Limits): number {
+  switch (path) {
+    case ENTRY.manifest:
+      return limits.maxManifestBytes;
+    case ENTRY.checksums:
+      return limits.maxChecksumsBytes;
+    case ENTRY.signature:
+      return limits.maxSignatureBytes;
+    default:
+      return limits.maxContentBytes;
+  }
+}
+
+class PackSink {
+  readonly digests = new Map<string, EntryDigest>();
+  readonly kept = new Map<string, Buffer>();
+  manifest: Manifest | null = null;
+  expanded = 0;
+  #lastOrder = -1;
+  #current: Collecting | null = null;
+  #contentFd: number | null = null;
+
+  constructor(
+    private readonly limits: Limits,
+    private readonly contentPath: string | undefined,
+  ) {}
+
+  entry(entry: TarEntry): void {
+    if (unsafePath(entry.path)) throw new IqpError('IQP_E_PACK_ENTRY_PATH', `Unsafe entry path: ${JSON.stringify(entry.path)}.`, { entry: entry.path });
+    if (entry.type !== 'File') {
+      throw new IqpError('IQP_E_PACK_ENTRY_TYPE', `Entry ${JSON.stringify(entry.path)} is a ${entry.type}, not a regular file.`, {
+        entry: entry.path,
+        type: entry.type,
+      });
+    }
+    const order = ENTRY_ORDER.indexOf(entry.path);
+    if (order < 0) throw new IqpError('IQP_E_PACK_ENTRY_UNEXPECTED', `Unexpected entry ${JSON.stringify(entry.path)}.`, { entry: entry.path });
+    if (this.digests.has(entry.path)) throw new IqpError('IQP_E_PACK_ENTRY_DUPLICATE', `Entry ${entry.path} appears twice.`, { entry: entry.path });
+    if (order < this.#lastOrder) {
+      throw new IqpError('IQP_E_PACK_ENTRY_ORDER', `Entry ${entry.path} comes after ${ENTRY_ORDER[this.#lastOrder]}.`, { entry: entry.path });
+    }
+    this.#lastOrder = order;
+    const limit = entryLimit(entry.path, this.limits);
+    if (entry.size > limit) {
+      throw new IqpError('IQP_E_PACK_ENTRY_TOO_LARGE', `Entry ${entry.path} is ${entry.size} bytes; the limit is ${limit}.`, {
+        entry: entry.path,
+        size: entry.size,
+        limit,
+      });
+    }
+    const declared = this.manifest?.files.find((f) => f.path === entry.path);
+    if (declared && declared.size_bytes !== entry.size) {
+      throw new IqpError('IQP_E_PACK_SIZE_MISMATCH', `${entry.path} is ${entry.size} bytes; the manifest says ${declared.size_bytes}.`, {
+        entry: entry.path,
+      });
+    }
+    this.expanded += entry.size;
+    if (this.expanded > this.limits.maxContentBytes + 16 * MiB) {
+      throw new IqpError('IQP_E_PACK_TOO_LARGE', `The pack expands to more than ${this.limits.maxContentBytes} bytes.`);
+    }
+    const isContent = entry.path === ENTRY.content;
+    if (isContent && this.contentPath) this.#contentFd = openSync(this.contentPath, 'w', 0o600);
+    this.#current = { entry, hash: createHash('sha256'), keep: isContent ? null : [], received: 0 };
+  }
+
+  data(chunk: Buffer): void {
+    const cur = this.#current!;
+    cur.hash.update(chunk);
+    cur.received += chunk.length;
+    if (cur.keep) cur.keep.push(Buffer.from(chunk));
+    else if (this.#contentFd !== null) writeSync(this.#contentFd, chunk);
+  }
+
+  entryEnd(entry: TarEntry): void {
+    const cur = this.#current!;
+    this.#current = null;
+    const sha256 = cur.hash.digest('hex');
+    this.digests.set(entry.path, { path: entry.path, size: entry.size, sha256 });
+    if (cur.keep) this.kept.set(entry.path, Buffer.concat(cur.keep));
+    if (this.#contentFd !== null) {
+      fsyncSync(this.#contentFd);
+      closeSync(this.#contentFd);
+      this.#contentFd = null;
+    }
+    if (entry.path === ENTRY.manifest) this.manifest = parseManifest(this.kept.get(ENTRY.manifest)!);
+  }
+
+  close(): void {
+    if (this.#contentFd !== null) closeSync(this.#contentFd);
+    this.#contentFd = null;
+  }
+}
+
+/** Reads and checks everything that needs no key and no SQLite: structure, manifest, sizes, hashes. */
+export async function readPack(source: AsyncIterable<Buffer>, options: ReadOptions = {}): Promise<PackContents> {
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const sink = new PackSink(limits, options.contentPath);
+  const tar = new TarReader(sink, limits.maxTrailingZeroBytes);
+  const archiveHash = createHash('sha256');
+  let archiveSize = 0;
+  async function* hashed(): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      archiveHash.update(chunk);
+      archiveSize += chunk.length;
+      yield chunk;
+    }
+  }
+  try {
+    await decompressTo(hashed(), (chunk) => tar.write(chunk));
+    tar.end();
+  } finally {
+    sink.close();
+  }
+  return finish(sink, { size_bytes: archiveSize, sha256: archiveHash.digest('hex') }, options.contentPath ?? null);
+}
+
+function finish(sink: PackSink, archive: PackContents['archive'], contentPath: string | null): PackContents {
+  for (const required of [ENTRY.manifest, ENTRY.content, ENTRY.checksums]) {
+    if (!sink.digests.has(required)) throw new IqpError('IQP_E_PACK_ENTRY_MISSING', `The pack has no ${required}.`, { entry: required });
+  }
+  const manifest = sink.manifest!;
+  const manifestDigest = sink.digests.get(ENTRY.manifest)!;
+  for (const file of manifest.files) {
+    const actual = sink.digests.get(file.path)!;
+    if (actual.size !== file.size_bytes) {
+      throw new IqpError('IQP_E_PACK_SIZE_MISMATCH', `${file.path} is ${actual.size} bytes; the manifest says ${file.size_bytes}.`, { entry: file.path });
+    }
+    if (actual.sha256 !== file.sha256) {
+      throw new IqpError('IQP_E_PACK_HASH_MISMATCH', `${file.path} has SHA-256 ${actual.sha256}; the manifest says ${file.sha256}.`, {
+        entry: file.path,
+      });
+    }
+  }
+  const expected = serializeChecksums([manifestDigest, ...manifest.files.map((f) => sink.digests.get(f.path)!)].map((d) => ({ path: d.path, sha256: d.sha256 })));
+  if (!sink.kept.get(ENTRY.checksums)!.equals(expected)) {
+    throw new IqpError('IQP_E_PACK_CHECKSUMS', 'checksums.sha256 does not list the SHA-256 of manifest.json and content.sqlite as sha256sum prints them.');
+  }
+  const signature = sink.kept.get(ENTRY.signature);
+  return {
+    manifest,
+    manifestBytes: sink.kept.get(ENTRY.manifest)!,
+    entries: ENTRY_ORDER.filter((p) => sink.digests.has(p)).map((p) => sink.digests.get(p)!),
+    signature: signature ? signature.toString('utf8') : null,
+    archive,
+    contentPath,
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Full verification of a pack: everything readPack checks, then the signature against trusted keys,
+ * then content.sqlite itself (integrity_check, and tables and row counts against the manifest).
+ * The CLI's `iqp verify` and the registry's upload path both call verifyPack.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IqpError } from '../errors.js';
+import { ENTRY, type Limits, parsePackTrustedComment } from './format.js';
+import { type PackContents, readPack } from './reader.js';
+import { type PublicKey, parseSignature, verify as verifySignature } from './minisign.js';
+import { describeContent } from './content.js';
+
+export interface VerifyOptions {
+  readonly trustedKeys: readonly PublicKey[];
+  /** Accept a pack without a signature (everything else is still checked). */
+  readonly allowUnsigned?: boolean;
+  readonly limits?: Limits;
+  /** Directory for the temporary copy of content.sqlite (default: the OS temp dir). */
+  readonly tmpDir?: string;
+}
+
+export interface VerifyReport extends Omit<PackContents, 'contentPath'> {
+  /** Key ID of the signer, or null for an unsigned pack accepted with allowUnsigned. */
+  readonly signerKeyId: string | null;
+}
+
+export function checkSignature(contents: Pick<PackContents, 'manifest' | 'manifestBytes' | 'signature'>, options: VerifyOptions): string | null {
+  if (contents.signature === null) {
+    if (options.allowUnsigned) return null;
+    throw new IqpError('IQP_E_PACK_UNSIGNED', `The pack has no ${ENTRY.signature}.`);
+  }
+  const parsed = parseSignature(contents.signature);
+  if (options.trustedKeys.length === 0) {
+    throw new IqpError('IQP_E_NO_TRUSTED_KEYS', `The pack is signed by key ${parsed.keyId}, and no public key was given to check it.`, {
+      keyId: parsed.keyId,
+    });
+  }
+  const { keyId, trustedComment } = verifySignature(contents.manifestBytes, parsed, options.trustedKeys);
+  const claimed = parsePackTrustedComment(trustedComment);
+  const manifestSha256 = createHash('sha256').update(contents.manifestBytes).digest('hex');
+  const m = contents.manifest;
+  if (!claimed || claimed.package_id !== m.package_id || claimed.version !== m.version || claimed.manifest_sha256 !== manifestSha256) {
+    throw new IqpError('IQP_E_SIG_COMMENT_MISMATCH', `The signature's trusted comment (${JSON.stringify(trustedComment)}) does not name this manifest.`);
+  }
+  return keyId;
+}
+
+/** Verifies a pack file. Throws the first problem found as an IqpError. */
+export async function verifyPackFile(path: string, options: VerifyOptions): Promise<VerifyReport> {
+  return verifyPackStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), options);
+}
+
+export async function verifyPackStream(source: AsyncIterable<Buffer>, options: VerifyOptions): Promise<VerifyReport> {
+  const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'iqp-verify-'));
+  try {
+    const contentPath = join(dir, ENTRY.content);
+    const contents = await readPack(source, { contentPath, ...(options.limits ? { limits: options.limits } : {}) });
+    const signerKeyId = checkSignature(contents, options);
+    checkContent(contentPath, contents);
+    const { contentPath: _spilled, ...rest } = contents;
+    return { ...rest, signerKeyId };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function checkContent(contentPath: string, contents: PackContents): void {
+  const actual = describeContent(contentPath, { integrity: true });
+  const declared = contents.manifest.tables;
+  const same =
+    actual.length === declared.length &&
+    actual.every((t, i) => {
+      const d = declared[i]!;
+      return d.name === t.name && d.row_count === t.row_count && d.columns.join('\0') === t.columns.join('\0');
+    });
+  if (!same) {
+    const names = (list: readonly { name: string; row_count: number }[]) => list.map((t) => `${t.name}(${t.row_count})`).join(', ');
+    throw new IqpError('IQP_E_CONTENT_TABLES', `content.sqlite has ${names(actual) || 'no tables'}; the manifest says ${names(declared) || 'none'}.`);
+  }
+}

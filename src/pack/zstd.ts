@@ -1,0 +1,92 @@
+/**
+ * zstd over the native binding's streaming contexts. zstd-napi's Transform streams push a whole
+ * input chunk's output at once, which lets a decompression bomb fill memory before anyone can
+ * object; here output is handed over in fixed-size pieces and the consumer can stop at any time.
+ */
+import binding from 'zstd-napi/binding.js';
+import { IqpError } from '../errors.js';
+import { ZSTD_WINDOW_LOG_MAX } from './format.js';
+
+const OUT_SIZE = 256 * 1024;
+
+function compressionError(err: unknown): IqpError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new IqpError('IQP_E_PACK_COMPRESSION', `The pack is not valid zstd data: ${reason}.`);
+}
+
+/**
+ * Decompresses `source`, calling `onData` synchronously with each piece of output. The buffer
+ * passed to `onData` is reused afterwards: copy what must outlive the call.
+ */
+export async function decompressTo(
+  source: AsyncIterable<Buffer>,
+  onData: (chunk: Buffer) => void,
+): Promise<{ compressedBytes: number }> {
+  const dctx = new binding.DCtx();
+  dctx.setParameter(binding.DParameter.windowLogMax, ZSTD_WINDOW_LOG_MAX);
+  const out = Buffer.allocUnsafe(OUT_SIZE);
+  let compressedBytes = 0;
+  let inFrame = false;
+  let sawInput = false;
+  for await (const chunk of source) {
+    if (chunk.length === 0) continue;
+    sawInput = true;
+    compressedBytes += chunk.length;
+    let src = chunk;
+    for (;;) {
+      let ret: number;
+      let produced: number;
+      let consumed: number;
+      try {
+        [ret, produced, consumed] = dctx.decompressStream(out, src);
+      } catch (err) {
+        throw compressionError(err);
+      }
+      if (produced > 0) onData(out.subarray(0, produced));
+      src = src.subarray(consumed);
+      // More output may be pending inside zstd even when all input is consumed.
+      if (src.length === 0 && produced < out.length) {
+        inFrame = ret !== 0;
+        break;
+      }
+    }
+  }
+  if (!sawInput) throw new IqpError('IQP_E_PACK_COMPRESSION', 'The pack is empty.');
+  if (inFrame) throw new IqpError('IQP_E_PACK_COMPRESSION', 'The zstd stream is truncated (it ends inside a frame).');
+  return { compressedBytes };
+}
+
+/** A synchronous streaming compressor that writes one zstd frame with a content checksum. */
+export class ZstdCompressor {
+  readonly #cctx = new binding.CCtx();
+  readonly #out = Buffer.allocUnsafe(OUT_SIZE);
+
+  /** `sink` is called synchronously and must not keep the buffer it is given. */
+  constructor(
+    level: number,
+    private readonly sink: (chunk: Buffer) => void,
+  ) {
+    this.#cctx.setParameter(binding.CParameter.compressionLevel, level);
+    this.#cctx.setParameter(binding.CParameter.checksumFlag, 1);
+    // Levels 1-19 without long-distance matching use windows of at most 8 MiB, which is what
+    // readers accept (ZSTD_WINDOW_LOG_MAX); the level range is checked by callers.
+  }
+
+  write(chunk: Buffer): void {
+    this.#run(chunk, binding.EndDirective.continue);
+  }
+
+  end(): void {
+    this.#run(Buffer.alloc(0), binding.EndDirective.end);
+  }
+
+  #run(chunk: Buffer, directive: binding.EndDirective): void {
+    let src = chunk;
+    for (;;) {
+      const [ret, produced, consumed] = this.#cctx.compressStream2(this.#out, src, directive);
+      if (produced > 0) this.sink(this.#out.subarray(0, produced));
+      src = src.subarray(consumed);
+      if (src.length === 0 && (directive === binding.EndDirective.continue || ret === 0)) return;
+    }
+  }
+}
