@@ -4,10 +4,30 @@
  * partial one; the temp file is removed on failure.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export const TEMP_MARKER = '.iqp-tmp-';
+
+/** Temp paths still being written, removed if the process is interrupted (SIGINT/SIGTERM). */
+const pending = new Set<string>();
+
+/** Registers a temp path (file or directory) for removal on interruption; returns the unregister function. */
+export function trackTemp(path: string): () => void {
+  pending.add(path);
+  return () => pending.delete(path);
+}
+
+export function removePendingTemps(): void {
+  for (const path of pending) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // best effort while exiting
+    }
+  }
+  pending.clear();
+}
 
 export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}${TEMP_MARKER}${randomBytes(6).toString('hex')}`);
@@ -38,6 +58,7 @@ export interface AtomicFile {
 export function openAtomic(target: string, mode = 0o644): AtomicFile {
   const tempPath = tempPathFor(target);
   const fd = openSync(tempPath, 'wx', mode);
+  const untrack = trackTemp(tempPath);
   let open = true;
   let done = false;
   return {
@@ -52,6 +73,7 @@ export function openAtomic(target: string, mode = 0o644): AtomicFile {
       closeSync(fd);
       open = false;
       renameSync(tempPath, target);
+      untrack();
       done = true;
       fsyncDir(dirname(target));
     },
@@ -64,6 +86,7 @@ export function openAtomic(target: string, mode = 0o644): AtomicFile {
       } catch {
         // already gone
       }
+      untrack();
       done = true;
     },
   };

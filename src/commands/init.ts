@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { cp, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { trackTemp } from '../atomic.js';
 import type { Context } from '../cli/context.js';
 import { IqpError } from '../errors.js';
 import { isValidPackageId, packFileName } from '../pack/format.js';
@@ -79,6 +80,7 @@ export async function scaffold(template: TemplateName, dir: string, overrides: R
   // Stage the whole tree next to the target and move it in at the end, so a failure leaves nothing.
   const staging = join(dirname(dir), `.${basename(dir)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(dirname(dir), { recursive: true });
+  const untrack = trackTemp(staging);
   try {
     await cp(join(TEMPLATES_DIR, template), staging, { recursive: true, errorOnExist: true });
     for (const [from, to] of Object.entries(RENAME)) await rename(join(staging, from), join(staging, to)).catch(() => {});
@@ -92,6 +94,7 @@ export async function scaffold(template: TemplateName, dir: string, overrides: R
     }
   } finally {
     await rm(staging, { recursive: true, force: true });
+    untrack();
   }
 }
 

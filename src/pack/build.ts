@@ -4,6 +4,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
 import { describeContent } from './content.js';
 import { type AuthoredManifest, ENTRY, FORMAT_VERSION, type Manifest, serializeManifest, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './format.js';
@@ -54,6 +55,7 @@ export function formatCreatedAt(date: Date): string {
 export async function buildPack(input: BuildInput, progress: BuildProgress = {}): Promise<BuildResult> {
   checkLevel(input.level);
   const work = await mkdtemp(join(tmpdir(), 'iqp-build-'));
+  const untrack = trackTemp(work);
   try {
     let contentPath: string;
     let rowsLoaded: number | null = null;
@@ -100,5 +102,6 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
     return { ...written, manifest, rowsLoaded, loadSeconds };
   } finally {
     await rm(work, { recursive: true, force: true });
+    untrack();
   }
 }

@@ -89,11 +89,12 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
 }
 
 function checkForeignKeys(db: Database.Database): void {
-  const violation = db.prepare('PRAGMA foreign_key_check').get() as { table: string; rowid: number; parent: string } | undefined;
+  const violation = db.prepare('PRAGMA foreign_key_check').get() as { table: string; rowid: number | null; parent: string } | undefined;
   if (violation) {
+    const row = violation.rowid === null ? 'A row' : `Row ${violation.rowid}`;
     throw new IqpError(
       'IQP_E_DATA_ROW',
-      `Row ${violation.rowid} of table ${violation.table} refers to a missing row of ${violation.parent} (foreign key).`,
+      `${row} of table ${violation.table} refers to a missing row of ${violation.parent} (foreign key).`,
       { table: violation.table, rowid: violation.rowid },
     );
   }

@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
 import { ENTRY, type Limits, parsePackTrustedComment } from './format.js';
 import { type PackContents, readPack } from './reader.js';
@@ -56,6 +57,7 @@ export async function verifyPackFile(path: string, options: VerifyOptions): Prom
 
 export async function verifyPackStream(source: AsyncIterable<Buffer>, options: VerifyOptions): Promise<VerifyReport> {
   const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'iqp-verify-'));
+  const untrack = trackTemp(dir);
   try {
     const contentPath = join(dir, ENTRY.content);
     const contents = await readPack(source, { contentPath, ...(options.limits ? { limits: options.limits } : {}) });
@@ -65,6 +67,7 @@ export async function verifyPackStream(source: AsyncIterable<Buffer>, options: V
     return { ...rest, signerKeyId };
   } finally {
     await rm(dir, { recursive: true, force: true });
+    untrack();
   }
 }
 

@@ -1,0 +1,200 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TEMPLATE_NAMES } from '../../src/pack/requirements.js';
+import { EPOCH, iqp, listTree, sh, tempDir, TEMPLATES } from './helpers.js';
+
+let keys: string;
+
+beforeAll(async () => {
+  keys = tempDir('iqp-keys-');
+  const r = await iqp(['keygen', '--out', 'author', '--no-passphrase'], { cwd: keys });
+  expect(r.code, r.stderr).toBe(0);
+});
+
+function source(template: string): string {
+  const dir = join(tempDir(), template);
+  cpSync(join(TEMPLATES, template), dir, { recursive: true });
+  return dir;
+}
+
+describe('iqp build → standard tools', () => {
+  it.each(TEMPLATE_NAMES)('a %s pack extracts with GNU tar + zstd, passes sha256sum -c, opens in sqlite3 and verifies with minisign -V', async (template) => {
+    const dir = source(template);
+    const r = await iqp(['build', dir, '--key', join(keys, 'author.key'), '--out', join(dir, 'out.iqp'), '--json'], { cwd: dir, env: { SOURCE_DATE_EPOCH: EPOCH } });
+    expect(r.code, r.stderr).toBe(0);
+    const built = r.json();
+    const x = join(dir, 'x');
+    mkdirSync(x);
+    // Entries in format order, regular files only.
+    const listing = sh('bash', ['-c', `zstd -dc ${join(dir, 'out.iqp')} | tar -tvf -`], dir);
+    expect(listing.code, listing.stderr).toBe(0);
+    const lines = listing.stdout.trim().split('\n');
+    expect(lines.map((l) => l.split(/\s+/).pop())).toEqual(['manifest.json', 'content.sqlite', 'checksums.sha256', 'manifest.json.minisig']);
+    for (const l of lines) expect(l).toMatch(/^-rw-r--r-- 0\/0 /);
+    expect(sh('tar', ['--zstd', '-xf', join(dir, 'out.iqp'), '-C', x], dir).code).toBe(0);
+    const sums = sh('sha256sum', ['-c', 'checksums.sha256'], x);
+    expect(sums.code, sums.stderr).toBe(0);
+    expect(sums.stdout).toBe('manifest.json: OK\ncontent.sqlite: OK\n');
+    const manifest = JSON.parse(readFileSync(join(x, 'manifest.json'), 'utf8'));
+    expect(manifest).toEqual(built.manifest);
+    expect(manifest.created_at).toBe('2026-01-01T00:00:00Z');
+    const sqlite = sh('sqlite3', [join(x, 'content.sqlite'), 'PRAGMA integrity_check; PRAGMA journal_mode; PRAGMA page_size; PRAGMA application_id;'], x);
+    expect(sqlite.stdout.trim().split('\n')).toEqual(['ok', 'delete', '4096', String(0x49515031)]);
+    for (const table of manifest.tables) {
+      const count = sh('sqlite3', [join(x, 'content.sqlite'), `SELECT count(*) FROM "${table.name}"`], x);
+      expect(Number(count.stdout.trim())).toBe(table.row_count);
+    }
+    const mini = sh('minisign', ['-V', '-p', join(keys, 'author.pub'), '-m', 'manifest.json'], x);
+    expect(mini.code, mini.stderr).toBe(0);
+    expect(mini.stdout).toContain(`Trusted comment: iqp-pack package_id=${manifest.package_id} version=${manifest.version} manifest_sha256=`);
+    // The archive's own hash is what the build reported.
+    expect(sh('sha256sum', [join(dir, 'out.iqp')], dir).stdout.split(' ')[0]).toBe(built.sha256);
+  });
+
+  it('is reproducible: the same source and key give byte-identical packs, wherever they are built', async () => {
+    const a = source('translation');
+    const b = source('translation');
+    const env = { SOURCE_DATE_EPOCH: EPOCH };
+    const key = join(keys, 'author.key');
+    expect((await iqp(['build', a, '--key', key, '--out', join(a, 'p.iqp')], { cwd: a, env })).code).toBe(0);
+    expect((await iqp(['build', '.', '--key', key, '--out', 'p.iqp', '--level', '6'], { cwd: b, env })).code).toBe(0);
+    const first = readFileSync(join(a, 'p.iqp'));
+    expect(readFileSync(join(b, 'p.iqp')).equals(first)).toBe(true);
+    // A different time is a different pack.
+    expect((await iqp(['build', a, '--key', key, '--out', join(a, 'q.iqp')], { cwd: a, env: { SOURCE_DATE_EPOCH: '1767225601' } })).code).toBe(0);
+    expect(readFileSync(join(a, 'q.iqp')).equals(first)).toBe(false);
+  });
+
+  it('packs a prebuilt database with --content, and builds unsigned only when asked', async () => {
+    const dir = source('deck');
+    const db = join(dir, 'prebuilt.sqlite');
+    expect(sh('sqlite3', [db, "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes(body) VALUES ('a'),('b'),('c');"], dir).code).toBe(0);
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'iqp.json'), 'utf8')), package_type: 'notes' }));
+    const r = await iqp(['build', '.', '--content', db, '--unsigned', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json();
+    expect(out.signer_key_id).toBeNull();
+    expect(out.manifest.tables).toEqual([{ name: 'notes', row_count: 3, columns: ['id', 'body'] }]);
+    const v = await iqp(['verify', out.path, '--json'], { cwd: dir });
+    expect(v.code).toBe(1);
+    expect(v.json().error.code).toBe('IQP_E_PACK_UNSIGNED');
+    const ok = await iqp(['verify', out.path, '--allow-unsigned', '--json'], { cwd: dir });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.json().signer_key_id).toBeNull();
+  });
+
+  it('uses a key made by minisign -G, and its signature verifies with both tools', async () => {
+    const dir = source('recitation');
+    expect(sh('minisign', ['-G', '-W', '-p', 'mini.pub', '-s', 'mini.key'], dir).code).toBe(0);
+    const r = await iqp(['build', '.', '--key', 'mini.key', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const v = await iqp(['verify', r.json().path, '--pubkey', 'mini.pub', '--json'], { cwd: dir });
+    expect(v.code, v.stdout).toBe(0);
+    const x = join(dir, 'x');
+    mkdirSync(x);
+    sh('tar', ['--zstd', '-xf', r.json().path, '-C', x], dir);
+    expect(sh('minisign', ['-V', '-p', join(dir, 'mini.pub'), '-m', 'manifest.json'], x).code).toBe(0);
+  });
+
+  it('decrypts a passphrase-protected key from IQP_PASSPHRASE, and refuses a wrong one', async () => {
+    const dir = source('deck');
+    expect((await iqp(['keygen', '--out', 'k'], { cwd: dir, env: { IQP_PASSPHRASE: 's3cret' } })).code).toBe(0);
+    const wrong = await iqp(['build', '.', '--key', 'k.key', '--json'], { cwd: dir, env: { IQP_PASSPHRASE: 'nope' } });
+    expect(wrong.code).toBe(2);
+    expect(wrong.json().error.code).toBe('IQP_E_KEY_PASSPHRASE');
+    const none = await iqp(['build', '.', '--key', 'k.key', '--json'], { cwd: dir });
+    expect(none.json().error.code).toBe('IQP_E_PASSPHRASE_REQUIRED');
+    expect(listTree(dir).filter((p) => p.endsWith('.iqp'))).toEqual([]);
+    const ok = await iqp(['build', '.', '--key', 'k.key'], { cwd: dir, env: { IQP_PASSPHRASE: 's3cret' } });
+    expect(ok.code, ok.stderr).toBe(0);
+  }, 60_000);
+
+  it('takes the key from IQP_KEY or the config file, flag first', async () => {
+    const dir = source('deck');
+    const viaEnv = await iqp(['build', '.', '--json'], { cwd: dir, env: { IQP_KEY: join(keys, 'author.key') } });
+    expect(viaEnv.code, viaEnv.stdout).toBe(0);
+    writeFileSync(join(dir, 'iqp.config.json'), JSON.stringify({ key: join(keys, 'author.key'), level: 3 }));
+    const viaFile = await iqp(['build', '.', '--json'], { cwd: dir });
+    expect(viaFile.code, viaFile.stdout).toBe(0);
+    expect(viaFile.json().level).toBe(3);
+    expect((await iqp(['build', '.', '--json', '--level', '9'], { cwd: dir })).json().level).toBe(9);
+    expect((await iqp(['build', '.', '--json'], { cwd: dir, env: { IQP_LEVEL: '4' } })).json().level).toBe(4);
+  });
+});
+
+describe('iqp build: bad input gets a coded error naming the place, and no pack is written', () => {
+  const cases: Array<[string, (dir: string) => void, string, RegExp?]> = [
+    ['a JSONL line that is not JSON', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"text":"a"}\n{"surah":1, "ayah":2 "text":"b"}\n'), 'IQP_E_DATA_PARSE', /data\/translations\.jsonl:2:\d+/],
+    ['a JSONL line that is an array', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '[1,2]\n'), 'IQP_E_DATA_PARSE', /translations\.jsonl:1:1/],
+    ['a CSV row with too few fields', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic,name_transliterated,name_translated,ayah_count,revelation_place\n1,الفاتحة,Al-Fatihah\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:2:1/],
+    ['a CSV quote left open', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic\n1,"open\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:2/],
+    ['a stray quote in a CSV field', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic\n1,ab"c\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:2:5/],
+    ['an unknown column', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"txt":"a"}\n'), 'IQP_E_DATA_ROW', /translations\.jsonl:1: .*"txt"/],
+    ['a NOT NULL violation', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"text":null}\n'), 'IQP_E_DATA_ROW', /translations\.jsonl:1: .*NOT NULL/],
+    ['a wrong type in a STRICT table', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":"one","ayah":1,"text":"a"}\n'), 'IQP_E_DATA_ROW', /translations\.jsonl:1:/],
+    ['a duplicate primary key', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"text":"a"}\n{"surah":1,"ayah":1,"text":"b"}\n'), 'IQP_E_DATA_ROW', /translations\.jsonl:2:/],
+    ['a data file for no table', (d) => writeFileSync(join(d, 'data/verses.jsonl'), '{"a":1}\n'), 'IQP_E_DATA_TABLE_UNKNOWN', /verses/],
+    ['two data files for one table', (d) => writeFileSync(join(d, 'data/surahs.jsonl'), '{}\n'), 'IQP_E_SOURCE_CONFIG'],
+    ['a data file of another kind', (d) => writeFileSync(join(d, 'data/notes.txt'), 'x'), 'IQP_E_SOURCE_CONFIG'],
+    ['schema.sql that fails', (d) => writeFileSync(join(d, 'schema.sql'), 'CREATE TABLE surahs (number INTEGER PRIMARY KEY,;'), 'IQP_E_SCHEMA_SQL', /schema\.sql/],
+    ['a missing required table', (d) => writeFileSync(join(d, 'schema.sql'), readFileSync(join(d, 'schema.sql'), 'utf8').replace(/CREATE TABLE footnotes[\s\S]*?\) STRICT;/, '').replace(/CREATE TABLE translations/, 'CREATE TABLE ayat')), 'IQP_E_DATA_TABLE_UNKNOWN'],
+    ['a missing iqp.json', (d) => writeFileSync(join(d, 'iqp.json.bak'), '') || sh('rm', [join(d, 'iqp.json')], d), 'IQP_E_SOURCE_MISSING'],
+    ['iqp.json that is not JSON', (d) => writeFileSync(join(d, 'iqp.json'), '{ "package_id": '), 'IQP_E_SOURCE_CONFIG'],
+    ['an unknown iqp.json field', (d) => patch(d, { colour: 'red' }), 'IQP_E_SOURCE_CONFIG', /colour/],
+    ['a bad version', (d) => patch(d, { version: '1.0' }), 'IQP_E_MANIFEST_SEMVER', /version/],
+    ['a bad min_app_version', (d) => patch(d, { min_app_version: 'v2' }), 'IQP_E_MANIFEST_SEMVER', /min_app_version/],
+    ['a bad language code', (d) => patch(d, { language_code: 'en_US' }), 'IQP_E_MANIFEST_LANGUAGE'],
+    ['a bad package id', (d) => patch(d, { package_id: 'Has Spaces' }), 'IQP_E_INVALID_ID'],
+    ['a foreign key to nothing', (d) => writeFileSync(join(d, 'data/footnotes.jsonl'), '{"surah":99,"ayah":1,"number":1,"text":"x"}\n'), 'IQP_E_DATA_ROW', /foreign key/],
+  ];
+
+  function patch(dir: string, fields: Record<string, unknown>): void {
+    const p = join(dir, 'iqp.json');
+    writeFileSync(p, JSON.stringify({ ...JSON.parse(readFileSync(p, 'utf8')), ...fields }));
+  }
+
+  it.each(cases)('%s', async (_name, mutate, code, where) => {
+    const dir = source('translation');
+    mutate(dir);
+    const before = listTree(dir);
+    const r = await iqp(['build', '.', '--key', join(keys, 'author.key'), '--json'], { cwd: dir });
+    expect(r.code, r.stdout + r.stderr).not.toBe(0);
+    const err = r.json().error;
+    expect(err.code, JSON.stringify(err)).toBe(code);
+    if (where) expect(err.message).toMatch(where);
+    expect(err.hint).toBeTruthy();
+    expect(listTree(dir)).toEqual(before);
+  });
+
+  it('a missing key is a usage error (exit 2) naming --key and --unsigned', async () => {
+    const dir = source('deck');
+    const r = await iqp(['build', '.'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('IQP_E_KEY_REQUIRED');
+    expect(r.stderr).toContain('--unsigned');
+    expect(listTree(dir).some((p) => p.endsWith('.iqp'))).toBe(false);
+  });
+
+  it('an interrupted build leaves no partial pack and no temp files', async () => {
+    const dir = source('dataset');
+    // Enough rows that the build is still loading when it is interrupted.
+    const rows: string[] = [];
+    for (let i = 0; i < 400_000; i++) rows.push(`{"id":${i + 1000},"food_id":1,"nutrient_id":1,"amount":${i}}`);
+    const nutrients = readFileSync(join(dir, 'data', 'food_nutrients.csv'), 'utf8');
+    expect(nutrients.length).toBeGreaterThan(0);
+    const { spawn } = await import('node:child_process');
+    const { BIN, baseEnv } = await import('./helpers.js');
+    writeFileSync(join(dir, 'data', 'zz_bulk.jsonl'), rows.join('\n'));
+    writeFileSync(join(dir, 'schema.sql'), `${readFileSync(join(dir, 'schema.sql'), 'utf8')}\nCREATE TABLE zz_bulk (id INTEGER PRIMARY KEY, food_id INTEGER, nutrient_id INTEGER, amount REAL) STRICT;\n`);
+    const tmp = tempDir('iqp-tmp-');
+    const child = spawn(process.execPath, [BIN, 'build', '.', '--unsigned'], { cwd: dir, env: baseEnv({ TMPDIR: tmp }), stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 900));
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.on('close', (c) => r(c)));
+    expect(code).toBe(143);
+    expect(listTree(dir).filter((p) => p.includes('.iqp'))).toEqual([]);
+    expect(listTree(tmp)).toEqual([]);
+    expect(existsSync(join(dir, 'example.dataset.foods-1.0.0.iqp'))).toBe(false);
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { iqp, listTree, tempDir } from './helpers.js';
+
+describe('iqp command line', () => {
+  it('prints help and version with exit 0', async () => {
+    const cwd = tempDir();
+    const help = await iqp(['--help'], { cwd });
+    expect(help.code).toBe(0);
+    for (const cmd of ['init', 'build', 'inspect', 'verify', 'keygen', 'demo']) expect(help.stdout).toContain(cmd);
+    const version = await iqp(['--version'], { cwd });
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const sub = await iqp(['build', '--help'], { cwd });
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toContain('--unsigned');
+  });
+
+  it('answers usage mistakes with IQP_E_USAGE and exit 2, as JSON with --json', async () => {
+    const cwd = tempDir();
+    for (const args of [['frobnicate'], ['build', '--bogus'], ['verify'], ['build', '--level', '42', '--unsigned']]) {
+      const r = await iqp([...args, '--json'], { cwd });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.json().error.code).toBe('IQP_E_USAGE');
+    }
+  });
+
+  it('refuses a broken config file with IQP_E_CONFIG', async () => {
+    const cwd = tempDir();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${cwd}/iqp.config.json`, '{"levle": 3}');
+    const r = await iqp(['verify', 'x.iqp', '--json'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.json().error).toMatchObject({ code: 'IQP_E_CONFIG' });
+    expect(r.json().error.message).toContain('levle');
+  });
+
+  it('demo runs keygen, init, build, inspect and verify on every template', async () => {
+    const cwd = tempDir();
+    const r = await iqp(['demo', '--dir', 'demo', '--json'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    const out = r.json();
+    expect(out.ok).toBe(true);
+    expect(out.packs.map((p: { template: string }) => p.template)).toEqual(['translation', 'recitation', 'dataset', 'deck']);
+    for (const p of out.packs) expect(p.signer_key_id).toBe(out.key_id);
+    const files = listTree(`${cwd}/demo`);
+    expect(files.filter((f) => f.endsWith('.iqp'))).toHaveLength(4);
+    const verify = await iqp(['verify', out.packs[0].path, '--pubkey', 'demo/demo-signing.pub'], { cwd });
+    expect(verify.code).toBe(0);
+  });
+});
