@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderErrorDocs } from '../scripts/error-docs.js';
+import { CATALOG, EXIT, IqpError, toIqpError } from './errors.js';
+import { PACKAGE_ROOT } from './paths.js';
+
+describe('error catalog', () => {
+  it('docs/errors.md is the rendering of the catalog (run node dist/scripts/error-docs.js)', () => {
+    expect(readFileSync(join(PACKAGE_ROOT, 'docs', 'errors.md'), 'utf8')).toBe(renderErrorDocs());
+  });
+
+  it('every code has a message, a hint, a documented exit code and an HTTP error status', () => {
+    const exits = new Set<number>(Object.values(EXIT));
+    for (const [code, spec] of Object.entries(CATALOG)) {
+      expect(code).toMatch(/^IQP_E_[A-Z0-9_]+$/);
+      expect(spec.message.length, code).toBeGreaterThan(5);
+      expect(spec.hint.length, code).toBeGreaterThan(5);
+      expect(exits.has(spec.exit), code).toBe(true);
+      expect(spec.exit, code).not.toBe(0);
+      expect(spec.http >= 400 && spec.http <= 599, code).toBe(true);
+    }
+  });
+
+  it('maps system errors and unknown throws to codes', () => {
+    expect(toIqpError(Object.assign(new Error('no such file'), { code: 'ENOENT', path: '/x' })).code).toBe('IQP_E_FILE_NOT_FOUND');
+    expect(toIqpError(Object.assign(new Error('disk full'), { code: 'ENOSPC' })).code).toBe('IQP_E_IO');
+    expect(toIqpError(Object.assign(new Error('x'), { name: 'ExitPromptError' })).code).toBe('IQP_E_CANCELLED');
+    expect(toIqpError(new TypeError('boom')).exitCode).toBe(EXIT.internal);
+    const coded = new IqpError('IQP_E_SIG_INVALID');
+    expect(toIqpError(coded)).toBe(coded);
+    expect(coded.toJSON()).toEqual({ code: 'IQP_E_SIG_INVALID', message: CATALOG.IQP_E_SIG_INVALID.message, hint: CATALOG.IQP_E_SIG_INVALID.hint });
+  });
+});
