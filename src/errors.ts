@@ -104,6 +104,43 @@ export const CATALOG = {
   IQP_E_DATA_TABLE_UNKNOWN: check('A data file names a table that schema.sql does not create.', 'Rename the file or add the table to schema.sql.', 400),
   IQP_E_TEMPLATE_REQUIREMENT: check('The content lacks a table or column its template requires.', 'Add it to schema.sql; see the template’s README.', 400),
 
+  // Registry
+  IQP_E_NOT_FOUND: { message: 'Not found.', hint: 'Check the pack id, version or path.', exit: EXIT.network, http: 404 },
+  IQP_E_METHOD_NOT_ALLOWED: { message: 'Method not allowed on this path.', hint: 'See docs/openapi.json for the methods each path accepts.', exit: EXIT.network, http: 405 },
+  IQP_E_UNAUTHORIZED: {
+    message: 'A valid bearer token is required.',
+    hint: 'Pass --token or set IQP_TOKEN; an operator creates tokens with `iqp token create`.',
+    exit: EXIT.network,
+    http: 401,
+  },
+  IQP_E_FORBIDDEN: { message: 'The token’s role does not allow this.', hint: 'Use a token with the admin role.', exit: EXIT.network, http: 403 },
+  IQP_E_VERSION_EXISTS: {
+    message: 'This version is already published with different content.',
+    hint: 'Versions are immutable: bump the version in iqp.json and build again.',
+    exit: EXIT.network,
+    http: 409,
+  },
+  IQP_E_UPLOAD_TOO_LARGE: { message: 'The upload is larger than the registry accepts.', hint: 'Ask the operator to raise max_upload_bytes.', exit: EXIT.network, http: 413 },
+  IQP_E_UNSUPPORTED_MEDIA_TYPE: {
+    message: 'Unsupported content type.',
+    hint: 'Send the pack as the raw request body with Content-Type: application/octet-stream.',
+    exit: EXIT.network,
+    http: 415,
+  },
+  IQP_E_RANGE_NOT_SATISFIABLE: { message: 'The requested range is outside the file.', hint: 'Ask for bytes within the size the registry reports.', exit: EXIT.network, http: 416 },
+  IQP_E_NO_PUBLISHER_KEYS: {
+    message: 'The registry has no publisher keys, so it cannot accept signed packs.',
+    hint: 'An admin registers one with `iqp keys add <file.pub>`.',
+    exit: EXIT.network,
+    http: 422,
+  },
+  IQP_E_INVALID_VERSION: usage('Not a valid semver version or range.', 'Use a version such as 1.2.0, or a range such as <2.0.0.'),
+  IQP_E_TOKEN_REQUIRED: usage('No registry token given.', 'Set IQP_TOKEN (it stays out of shell history), pass --token, or put "token" in the config file.'),
+  IQP_E_REGISTRY_REQUIRED: usage('No registry URL given.', 'Pass --registry URL, set IQP_REGISTRY, or put "registry" in the config file.'),
+  IQP_E_NETWORK: { message: 'The registry could not be reached.', hint: 'Check the URL and your connection; iqp retries transient failures.', exit: EXIT.network, http: 502 },
+  IQP_E_REGISTRY: { message: 'The registry answered unexpectedly.', hint: 'Try again; if it persists, the operator should check the server log.', exit: EXIT.network, http: 502 },
+  IQP_E_UNAVAILABLE: { message: 'The registry is not healthy.', hint: 'The operator should check the database and blob store.', exit: EXIT.network, http: 503 },
+
   // Local I/O and process
   IQP_E_IO: { message: 'A file operation failed.', hint: 'Check free disk space and permissions.', exit: EXIT.io, http: 500 },
   IQP_E_CANCELLED: { message: 'Cancelled.', hint: 'Nothing was written.', exit: EXIT.cancelled, http: 499 },

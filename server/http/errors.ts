@@ -1,0 +1,33 @@
+/** JSON errors everywhere: coded IqpErrors keep their status; anything else is a 500 without a stack. */
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { IqpError, toIqpError } from '../../src/errors.js';
+
+export function sendError(res: Parameters<RequestHandler>[1], err: IqpError): void {
+  if (res.headersSent) {
+    // Mid-stream: the only honest signal left is to cut the connection.
+    res.destroy();
+    return;
+  }
+  res.status(err.httpStatus).set('Cache-Control', 'no-store').json({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new IqpError('IQP_E_NOT_FOUND', `No route for ${req.method} ${req.path}.`));
+};
+
+export function errorHandler(log: (line: Record<string, unknown>) => void): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    let coded: IqpError;
+    const status = (err as { status?: unknown; type?: unknown }).status;
+    if (err instanceof IqpError) coded = err;
+    else if (typeof status === 'number' && status >= 400 && status < 500) {
+      // body-parser and friends: malformed JSON, wrong charset, body too large.
+      coded =
+        status === 413
+          ? new IqpError('IQP_E_UPLOAD_TOO_LARGE', 'The request body is too large.')
+          : new IqpError('IQP_E_USAGE', `Bad request: ${(err as Error).message}`);
+    } else coded = toIqpError(err);
+    if (coded.httpStatus >= 500) log({ level: 'error', msg: 'request failed', method: req.method, path: req.path, code: coded.code, error: String((err as Error)?.stack ?? err) });
+    sendError(res, coded);
+  };
+}

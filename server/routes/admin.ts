@@ -1,0 +1,104 @@
+/** Admin endpoints: publishing and deprecating packs, publisher keys, the audit log. */
+import express, { Router, type Request, type Response } from 'express';
+import { IqpError } from '../../src/errors.js';
+import { isSemver } from '../../src/pack/manifest.js';
+import type { ServerConfig } from '../config.js';
+import { actorOf, requireRole } from '../http/auth.js';
+import type { KeyService } from '../services/keys.js';
+import type { PackService } from '../services/packs.js';
+import type { TokenService } from '../services/tokens.js';
+import type { MetadataStore } from '../stores/types.js';
+import { baseUrl, manifestResponse } from './public.js';
+import { pageParams } from './paging.js';
+import { PACK_MEDIA_TYPE } from './download.js';
+
+export interface AdminDeps {
+  readonly config: ServerConfig;
+  readonly packs: PackService;
+  readonly keys: KeyService;
+  readonly tokens: TokenService;
+  readonly meta: MetadataStore;
+}
+
+const UPLOAD_TYPES = new Set(['application/octet-stream', PACK_MEDIA_TYPE, 'application/zstd']);
+/** After a refused upload, read at most this much of the rest so the client sees the error response. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+function afterRefusedUpload(req: Request, res: Response): void {
+  if (req.complete) return;
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared <= DRAIN_LIMIT) {
+    req.resume();
+    return;
+  }
+  res.setHeader('Connection', 'close');
+}
+
+function jsonBody(req: Request): Record<string, unknown> {
+  const body: unknown = req.body;
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new IqpError('IQP_E_USAGE', 'The request body must be a JSON object.');
+  return body as Record<string, unknown>;
+}
+
+export function adminRoutes(d: AdminDeps): Router {
+  const r = Router();
+  const publisher = requireRole(d.tokens, 'publisher');
+  const admin = requireRole(d.tokens, 'admin');
+  const json = express.json({ limit: '64kb' });
+
+  r.put('/packs', publisher, async (req, res) => {
+    try {
+      const type = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
+      if (!UPLOAD_TYPES.has(type)) {
+        throw new IqpError('IQP_E_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not a pack; send the raw .iqp bytes as application/octet-stream.`);
+      }
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      if (Number.isFinite(declared) && declared > d.config.maxUploadBytes) {
+        throw new IqpError('IQP_E_UPLOAD_TOO_LARGE', `The upload is ${declared} bytes; the registry accepts at most ${d.config.maxUploadBytes}.`, { limit: d.config.maxUploadBytes });
+      }
+      const result = await d.packs.upload(req, actorOf(res));
+      res.status(result.status === 'created' ? 201 : 200).json({ result: result.status, ...manifestResponse(baseUrl(req, d.config), result.pack) });
+    } catch (err) {
+      afterRefusedUpload(req, res);
+      throw err;
+    }
+  });
+
+  r.post('/packs/:id/:version/deprecate', publisher, json, async (req, res) => {
+    const body = jsonBody(req);
+    const message = body['message'] ?? '';
+    if (typeof message !== 'string' || message.length > 2000) throw new IqpError('IQP_E_USAGE', 'message must be a string of at most 2000 characters ("" un-deprecates).');
+    const version = String(req.params['version']);
+    if (!isSemver(version)) throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
+    const pack = await d.packs.deprecate(String(req.params['id']), version, message, actorOf(res));
+    res.json(manifestResponse(baseUrl(req, d.config), pack));
+  });
+
+  r.get('/keys', admin, async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ keys: await d.keys.list() });
+  });
+
+  r.post('/keys', admin, json, async (req, res) => {
+    const body = jsonBody(req);
+    if (typeof body['public_key'] !== 'string') throw new IqpError('IQP_E_USAGE', 'public_key (the contents of a minisign .pub file) is required.');
+    if (body['name'] !== undefined && typeof body['name'] !== 'string') throw new IqpError('IQP_E_USAGE', 'name must be a string.');
+    const { status, key } = await d.keys.add(body['public_key'], (body['name'] as string | undefined) ?? '', actorOf(res));
+    res.status(status === 'created' ? 201 : 200).json({ status, key });
+  });
+
+  r.delete('/keys/:keyId', admin, async (req, res) => {
+    await d.keys.remove(String(req.params['keyId']), actorOf(res));
+    res.status(204).end();
+  });
+
+  r.get('/audit', admin, async (req, res) => {
+    const { limit, cursor } = pageParams(req);
+    const actor = typeof req.query['actor'] === 'string' ? req.query['actor'] : undefined;
+    const target = typeof req.query['target'] === 'string' ? req.query['target'] : undefined;
+    const page = await d.meta.listAudit(limit, cursor, { ...(actor ? { actor } : {}), ...(target ? { target } : {}) });
+    res.set('Cache-Control', 'no-store').json({ entries: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } });
+  });
+
+  return r;
+}

@@ -1,0 +1,151 @@
+/** Read endpoints for apps and the CLI: health, metrics, pack discovery, manifests, keys. */
+import { Router, type Request } from 'express';
+import { IqpError } from '../../src/errors.js';
+import type { ServerConfig } from '../config.js';
+import type { JsonCache } from '../http/json-cache.js';
+import type { Metrics } from '../metrics.js';
+import { packStatus, parseAppVersion, type PackService } from '../services/packs.js';
+import type { KeyService } from '../services/keys.js';
+import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
+import { pageParams } from './paging.js';
+
+export function baseUrl(req: Request, config: ServerConfig): string {
+  return config.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host') ?? `${config.host}:${config.port}`}`;
+}
+
+export function downloadUrl(base: string, p: Pick<PackRecord, 'package_id' | 'version'>): string {
+  return `${base}/v1/packs/${encodeURIComponent(p.package_id)}/download?version=${encodeURIComponent(p.version)}`;
+}
+
+export function manifestUrl(base: string, p: Pick<PackRecord, 'package_id' | 'version'>): string {
+  return `${base}/v1/packs/${encodeURIComponent(p.package_id)}/${encodeURIComponent(p.version)}/manifest`;
+}
+
+/** What the registry serves for one pack version: the manifest plus what cannot live inside the archive. */
+export function manifestResponse(base: string, p: PackRecord) {
+  return {
+    ...p.manifest,
+    size_bytes: p.size_bytes,
+    sha256: p.sha256,
+    status: packStatus(p),
+    deprecated_message: p.deprecated_message,
+    published_at: p.published_at,
+    signer_key_id: p.signer_key_id,
+    signature: p.signature,
+    manifest_json: p.manifest_json,
+    download_url: downloadUrl(base, p),
+  };
+}
+
+function summary(base: string, p: PackRecord) {
+  const m = p.manifest;
+  return {
+    package_id: p.package_id,
+    version: p.version,
+    package_type: p.package_type,
+    language_code: p.language_code,
+    name: m.name,
+    description: m.description,
+    min_app_version: p.min_app_version,
+    size_bytes: p.size_bytes,
+    sha256: p.sha256,
+    signer_key_id: p.signer_key_id,
+    tables: m.tables.map((t) => ({ name: t.name, row_count: t.row_count })),
+    manifest_url: manifestUrl(base, p),
+    download_url: downloadUrl(base, p),
+  };
+}
+
+function stringParam(req: Request, name: string): string | undefined {
+  const v = req.query[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw new IqpError('IQP_E_USAGE', `Query parameter ${name} must be given once.`);
+  return v;
+}
+
+export interface PublicDeps {
+  readonly config: ServerConfig;
+  readonly packs: PackService;
+  readonly keys: KeyService;
+  readonly meta: MetadataStore;
+  readonly blobs: BlobStore;
+  readonly cache: JsonCache;
+  readonly metrics: Metrics;
+}
+
+export function publicRoutes(d: PublicDeps): Router {
+  const r = Router();
+
+  r.get('/health', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    let ok = true;
+    for (const [name, check] of [
+      ['database', () => d.meta.health()],
+      ['blobs', () => d.blobs.health()],
+    ] as const) {
+      try {
+        await check();
+        checks[name] = 'ok';
+      } catch (err) {
+        ok = false;
+        checks[name] = `failed: ${(err as Error).message}`;
+      }
+    }
+    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json(ok ? { status: 'ok', checks } : { status: 'unavailable', checks, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } });
+  });
+
+  r.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', d.metrics.registry.contentType).set('Cache-Control', 'no-store').send(await d.metrics.registry.metrics());
+  });
+
+  r.get('/keys', async (req, res) => {
+    await d.cache.send(req, res, async () => ({ keys: (await d.keys.list()).map((k) => ({ key_id: k.key_id, name: k.name, public_key: k.public_key, added_at: k.added_at })) }));
+  });
+
+  r.get('/packs', async (req, res) => {
+    const { limit, cursor } = pageParams(req);
+    await d.cache.send(req, res, async () => {
+      const page = await d.meta.listPackIds(limit, cursor);
+      return { packs: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } };
+    });
+  });
+
+  r.get('/packs/available', async (req, res) => {
+    const appVersion = parseAppVersion(stringParam(req, 'app_version'));
+    const type = stringParam(req, 'type');
+    const lang = stringParam(req, 'lang');
+    const includePrerelease = stringParam(req, 'prerelease') === 'true';
+    const base = baseUrl(req, d.config);
+    await d.cache.send(req, res, async () => ({
+      app_version: appVersion,
+      packs: (await d.packs.available({ ...(type ? { type } : {}), ...(lang ? { lang } : {}), appVersion, includePrerelease })).map((p) => summary(base, p)),
+    }));
+  });
+
+  r.get('/packs/:id', async (req, res) => {
+    const id = String(req.params['id']);
+    const base = baseUrl(req, d.config);
+    await d.cache.send(req, res, async () => ({
+      package_id: id,
+      versions: (await d.packs.versions(id)).map((p) => ({
+        version: p.version,
+        status: packStatus(p),
+        deprecated_message: p.deprecated_message,
+        published_at: p.published_at,
+        min_app_version: p.min_app_version,
+        size_bytes: p.size_bytes,
+        sha256: p.sha256,
+        signer_key_id: p.signer_key_id,
+        manifest_url: manifestUrl(base, p),
+        download_url: downloadUrl(base, p),
+      })),
+    }));
+  });
+
+  r.get('/packs/:id/:version/manifest', async (req, res) => {
+    const base = baseUrl(req, d.config);
+    await d.cache.send(req, res, async () => manifestResponse(base, await d.packs.get(String(req.params['id']), String(req.params['version']))));
+  });
+
+  return r;
+}

@@ -1,0 +1,43 @@
+/** Publisher keys: the public keys whose signatures the registry accepts on uploads. */
+import { IqpError } from '../../src/errors.js';
+import { formatPublicKeyFile, parsePublicKey } from '../../src/pack/minisign.js';
+import type { MetadataStore, PublisherKey } from '../stores/types.js';
+import type { Clock } from './clock.js';
+
+export class KeyService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly clock: Clock,
+    private readonly changed: () => void,
+  ) {}
+
+  async add(publicKey: string, name: string, actor: string): Promise<{ status: 'created' | 'exists'; key: PublisherKey }> {
+    const parsed = parsePublicKey(publicKey);
+    const key: PublisherKey = {
+      key_id: parsed.keyId,
+      public_key: formatPublicKeyFile(parsed),
+      name: name.trim() || parsed.keyId,
+      added_at: this.clock.now(),
+    };
+    const status = await this.meta.addKey(key, { at: key.added_at, actor, action: 'key.add', target: `key:${key.key_id}`, details: { after: { name: key.name } } });
+    if (status === 'created') this.changed();
+    const stored = (await this.meta.listKeys()).find((k) => k.key_id === key.key_id)!;
+    return { status, key: stored };
+  }
+
+  async remove(keyId: string, actor: string): Promise<void> {
+    const removed = await this.meta.removeKey(keyId.toUpperCase(), {
+      at: this.clock.now(),
+      actor,
+      action: 'key.remove',
+      target: `key:${keyId.toUpperCase()}`,
+      details: null,
+    });
+    if (!removed) throw new IqpError('IQP_E_NOT_FOUND', `No publisher key ${keyId}.`, { key_id: keyId });
+    this.changed();
+  }
+
+  list(): Promise<PublisherKey[]> {
+    return this.meta.listKeys();
+  }
+}

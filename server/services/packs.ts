@@ -1,0 +1,182 @@
+/**
+ * Pack rules: what may be published, what an app version can use, what a manifest response holds.
+ * Uploads are verified by the same code as `iqp verify` while they stream to a staged blob, and
+ * committed blob-first: a crash can leave an unreferenced blob (swept at start), never a row
+ * without its blob.
+ */
+import { open } from 'node:fs/promises';
+import semver from 'semver';
+import { IqpError } from '../../src/errors.js';
+import { DEFAULT_LIMITS } from '../../src/pack/format.js';
+import { isSemver } from '../../src/pack/manifest.js';
+import { parsePublicKey } from '../../src/pack/minisign.js';
+import { verifyPackStream } from '../../src/pack/verify.js';
+import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
+import type { Clock } from './clock.js';
+
+export interface UploadResult {
+  readonly status: 'created' | 'identical';
+  readonly pack: PackRecord;
+}
+
+export interface PackEvents {
+  /** Called after every change that alters what read endpoints return. */
+  changed(): void;
+  uploaded(result: 'created' | 'identical' | 'rejected', bytes: number): void;
+}
+
+export function parseAppVersion(raw: unknown, name = 'app_version'): string | null {
+  if (raw === undefined || raw === '') return null;
+  if (typeof raw !== 'string' || !isSemver(raw)) {
+    throw new IqpError('IQP_E_INVALID_VERSION', `${name} ${JSON.stringify(raw)} is not a semver version.`, { parameter: name });
+  }
+  return raw;
+}
+
+export function packStatus(p: PackRecord): 'published' | 'deprecated' {
+  return p.deprecated_at === null ? 'published' : 'deprecated';
+}
+
+/** Newest first by semver precedence. */
+export function bySemverDesc(a: PackRecord, b: PackRecord): number {
+  return semver.rcompare(a.version, b.version);
+}
+
+export class PackService {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly clock: Clock,
+    private readonly events: PackEvents,
+    private readonly limits: { maxUploadBytes: number; maxContentBytes: number },
+  ) {}
+
+  async upload(body: AsyncIterable<Buffer>, actor: string): Promise<UploadResult> {
+    const keys = await this.meta.listKeys();
+    const staged = await this.blobs.stage();
+    let received = 0;
+    try {
+      const file = await open(staged.path, 'w');
+      const maxUpload = this.limits.maxUploadBytes;
+      async function* teeToFile(): AsyncGenerator<Buffer> {
+        for await (const chunk of body) {
+          received += chunk.length;
+          if (received > maxUpload) throw new IqpError('IQP_E_UPLOAD_TOO_LARGE', `The upload exceeds ${maxUpload} bytes.`, { limit: maxUpload });
+          await file.write(chunk);
+          yield chunk;
+        }
+      }
+      let report;
+      try {
+        if (keys.length === 0) throw new IqpError('IQP_E_NO_PUBLISHER_KEYS');
+        report = await verifyPackStream(teeToFile(), {
+          trustedKeys: keys.map((k) => parsePublicKey(k.public_key)),
+          limits: { ...DEFAULT_LIMITS, maxContentBytes: this.limits.maxContentBytes },
+          tmpDir: (this.blobs as { tmpDir?: string }).tmpDir,
+        });
+      } finally {
+        await file.close();
+      }
+      const m = report.manifest;
+      const record: PackRecord = {
+        package_id: m.package_id,
+        version: m.version,
+        package_type: m.package_type,
+        language_code: m.language_code,
+        min_app_version: m.min_app_version,
+        manifest: m,
+        manifest_json: report.manifestBytes.toString('utf8'),
+        signature: report.signature!,
+        signer_key_id: report.signerKeyId!,
+        size_bytes: report.archive.size_bytes,
+        sha256: report.archive.sha256,
+        published_at: this.clock.now(),
+        deprecated_message: null,
+        deprecated_at: null,
+      };
+      const existing = await this.meta.getPack(m.package_id, m.version);
+      if (existing) return this.#repeat(existing, record, staged);
+      await staged.commit(record.sha256);
+      const outcome = await this.meta.insertPack(record, {
+        at: record.published_at,
+        actor,
+        action: 'pack.publish',
+        target: `${m.package_id}@${m.version}`,
+        details: { after: { sha256: record.sha256, size_bytes: record.size_bytes, signer_key_id: record.signer_key_id } },
+      });
+      if (outcome !== 'created') {
+        // Lost a race with a concurrent upload of the same version.
+        const winner = (await this.meta.getPack(m.package_id, m.version))!;
+        if (winner.sha256 !== record.sha256) await this.#dropIfUnreferenced(record.sha256);
+        return this.#repeat(winner, record, staged);
+      }
+      this.events.uploaded('created', received);
+      this.events.changed();
+      return { status: 'created', pack: record };
+    } catch (err) {
+      this.events.uploaded('rejected', received);
+      throw err;
+    } finally {
+      await staged.abort();
+    }
+  }
+
+  async #repeat(existing: PackRecord, incoming: PackRecord, staged: { abort(): Promise<void> }): Promise<UploadResult> {
+    await staged.abort();
+    if (existing.sha256 !== incoming.sha256) {
+      throw new IqpError(
+        'IQP_E_VERSION_EXISTS',
+        `${existing.package_id}@${existing.version} is already published with sha256 ${existing.sha256}; this upload is ${incoming.sha256}.`,
+        { package_id: existing.package_id, version: existing.version, sha256: existing.sha256 },
+      );
+    }
+    this.events.uploaded('identical', incoming.size_bytes);
+    return { status: 'identical', pack: existing };
+  }
+
+  async #dropIfUnreferenced(sha256: string): Promise<void> {
+    const refs = await this.meta.listBlobRefs();
+    if (!refs.includes(sha256)) await this.blobs.delete(sha256);
+  }
+
+  /** The newest published, non-deprecated version of each pack this app version can use. */
+  async available(filter: { type?: string; lang?: string; appVersion: string | null; includePrerelease?: boolean }): Promise<PackRecord[]> {
+    const active = await this.meta.listActive({ ...(filter.type ? { type: filter.type } : {}), ...(filter.lang ? { lang: filter.lang } : {}) });
+    const best = new Map<string, PackRecord>();
+    for (const p of active) {
+      if (!filter.includePrerelease && semver.prerelease(p.version)) continue;
+      if (filter.appVersion !== null && semver.gt(p.min_app_version, filter.appVersion)) continue;
+      const current = best.get(p.package_id);
+      if (!current || semver.gt(p.version, current.version)) best.set(p.package_id, p);
+    }
+    return [...best.values()].sort((a, b) => (a.package_id < b.package_id ? -1 : 1));
+  }
+
+  async versions(packageId: string): Promise<PackRecord[]> {
+    const all = await this.meta.listVersions(packageId);
+    if (all.length === 0) throw new IqpError('IQP_E_NOT_FOUND', `No pack named ${packageId}.`, { package_id: packageId });
+    return all.sort(bySemverDesc);
+  }
+
+  async get(packageId: string, version: string): Promise<PackRecord> {
+    const pack = await this.meta.getPack(packageId, version);
+    if (!pack) throw new IqpError('IQP_E_NOT_FOUND', `No pack ${packageId}@${version}.`, { package_id: packageId, version });
+    return pack;
+  }
+
+  /** A specific version, or the newest published non-deprecated one. */
+  async resolve(packageId: string, version: string | null): Promise<PackRecord> {
+    if (version !== null) return this.get(packageId, version);
+    const candidates = (await this.versions(packageId)).filter((p) => p.deprecated_at === null && !semver.prerelease(p.version));
+    const newest = candidates[0];
+    if (!newest) throw new IqpError('IQP_E_NOT_FOUND', `${packageId} has no published, non-deprecated version.`, { package_id: packageId });
+    return newest;
+  }
+
+  async deprecate(packageId: string, version: string, message: string, actor: string): Promise<PackRecord> {
+    await this.get(packageId, version);
+    const [updated] = await this.meta.setDeprecation(packageId, [version], message === '' ? null : message, this.clock.now(), actor);
+    this.events.changed();
+    return updated!;
+  }
+}

@@ -1,0 +1,238 @@
+/** The embedded metadata store: one SQLite database in WAL mode (better-sqlite3). */
+import Database from 'better-sqlite3';
+import type { Manifest } from '../../../src/pack/format.js';
+import type {
+  AuditEntry,
+  InsertPackResult,
+  MetadataStore,
+  NewAuditEntry,
+  PackRecord,
+  Page,
+  PublisherKey,
+  TokenRecord,
+} from '../types.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import { MIGRATIONS } from './migrations.js';
+
+interface PackRow {
+  package_id: string;
+  version: string;
+  package_type: string;
+  language_code: string;
+  min_app_version: string;
+  manifest_json: string;
+  signature: string;
+  signer_key_id: string;
+  size_bytes: number;
+  sha256: string;
+  published_at: string;
+  deprecated_message: string | null;
+  deprecated_at: string | null;
+}
+
+function toPack(row: PackRow): PackRecord {
+  return { ...row, manifest: JSON.parse(row.manifest_json) as Manifest };
+}
+
+interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  details: string | null;
+}
+
+function toAudit(row: AuditRow): AuditEntry {
+  return { ...row, details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>) };
+}
+
+export class SqliteMetadataStore implements MetadataStore {
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a publish acknowledged to a client survives power loss, not only a process crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async migrate(): Promise<number[]> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
+    const done = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.up);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      })();
+      applied.push(m.version);
+    }
+    return applied;
+  }
+
+  async health(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  #audit(entry: NewAuditEntry): void {
+    this.db
+      .prepare('INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)')
+      .run(entry.at, entry.actor, entry.action, entry.target, entry.details === null ? null : JSON.stringify(entry.details));
+  }
+
+  async insertPack(pack: PackRecord, audit: NewAuditEntry): Promise<InsertPackResult> {
+    return this.db.transaction((): InsertPackResult => {
+      const existing = this.db.prepare('SELECT sha256 FROM packs WHERE package_id = ? AND version = ?').pluck().get(pack.package_id, pack.version) as
+        | string
+        | undefined;
+      if (existing !== undefined) return existing === pack.sha256 ? 'identical' : 'conflict';
+      this.db
+        .prepare(
+          `INSERT INTO packs (package_id, version, package_type, language_code, min_app_version, manifest_json, signature, signer_key_id,
+             size_bytes, sha256, published_at, deprecated_message, deprecated_at)
+           VALUES (@package_id, @version, @package_type, @language_code, @min_app_version, @manifest_json, @signature, @signer_key_id,
+             @size_bytes, @sha256, @published_at, @deprecated_message, @deprecated_at)`,
+        )
+        .run({ ...pack, manifest: undefined });
+      this.#audit(audit);
+      return 'created';
+    }).immediate();
+  }
+
+  async getPack(packageId: string, version: string): Promise<PackRecord | null> {
+    const row = this.db.prepare('SELECT * FROM packs WHERE package_id = ? AND version = ?').get(packageId, version) as PackRow | undefined;
+    return row ? toPack(row) : null;
+  }
+
+  async listVersions(packageId: string): Promise<PackRecord[]> {
+    return (this.db.prepare('SELECT * FROM packs WHERE package_id = ? ORDER BY published_at, version').all(packageId) as PackRow[]).map(toPack);
+  }
+
+  async listActive(filter: { type?: string; lang?: string }): Promise<PackRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM packs WHERE deprecated_at IS NULL
+           AND (@type IS NULL OR package_type = @type) AND (@lang IS NULL OR language_code = @lang)
+         ORDER BY package_id`,
+      )
+      .all({ type: filter.type ?? null, lang: filter.lang ?? null }) as PackRow[];
+    return rows.map(toPack);
+  }
+
+  async listPackIds(limit: number, cursor: string | null): Promise<Page<{ package_id: string; versions: number; latest_published_at: string }>> {
+    const after = cursor === null ? null : String(decodeCursor(cursor));
+    const rows = this.db
+      .prepare(
+        `SELECT package_id, count(*) AS versions, max(published_at) AS latest_published_at FROM packs
+         WHERE (@after IS NULL OR package_id > @after) GROUP BY package_id ORDER BY package_id LIMIT @limit`,
+      )
+      .all({ after, limit: limit + 1 }) as { package_id: string; versions: number; latest_published_at: string }[];
+    const items = rows.slice(0, limit);
+    const hasMore = rows.length > limit;
+    return { items, has_more: hasMore, next_cursor: hasMore ? encodeCursor(items[items.length - 1]!.package_id) : null };
+  }
+
+  async setDeprecation(packageId: string, versions: readonly string[], message: string | null, at: string, actor: string): Promise<PackRecord[]> {
+    return this.db.transaction(() => {
+      const updated: PackRecord[] = [];
+      for (const version of versions) {
+        const before = this.db.prepare('SELECT * FROM packs WHERE package_id = ? AND version = ?').get(packageId, version) as PackRow | undefined;
+        if (!before) continue;
+        this.db
+          .prepare('UPDATE packs SET deprecated_message = ?, deprecated_at = ? WHERE package_id = ? AND version = ?')
+          .run(message, message === null ? null : at, packageId, version);
+        this.#audit({
+          at,
+          actor,
+          action: message === null ? 'pack.undeprecate' : 'pack.deprecate',
+          target: `${packageId}@${version}`,
+          details: { before: { deprecated_message: before.deprecated_message }, after: { deprecated_message: message } },
+        });
+        updated.push(toPack(this.db.prepare('SELECT * FROM packs WHERE package_id = ? AND version = ?').get(packageId, version) as PackRow));
+      }
+      return updated;
+    }).immediate();
+  }
+
+  async countPacks(): Promise<number> {
+    return this.db.prepare('SELECT count(*) FROM packs').pluck().get() as number;
+  }
+
+  async listBlobRefs(): Promise<string[]> {
+    return this.db.prepare('SELECT DISTINCT sha256 FROM packs').pluck().all() as string[];
+  }
+
+  async addKey(key: PublisherKey, audit: NewAuditEntry): Promise<'created' | 'exists'> {
+    return this.db.transaction((): 'created' | 'exists' => {
+      const exists = this.db.prepare('SELECT 1 FROM publisher_keys WHERE key_id = ?').get(key.key_id);
+      if (exists) return 'exists';
+      this.db.prepare('INSERT INTO publisher_keys (key_id, public_key, name, added_at) VALUES (?, ?, ?, ?)').run(key.key_id, key.public_key, key.name, key.added_at);
+      this.#audit(audit);
+      return 'created';
+    }).immediate();
+  }
+
+  async removeKey(keyId: string, audit: NewAuditEntry): Promise<boolean> {
+    return this.db.transaction(() => {
+      const changed = this.db.prepare('DELETE FROM publisher_keys WHERE key_id = ?').run(keyId).changes > 0;
+      if (changed) this.#audit(audit);
+      return changed;
+    }).immediate();
+  }
+
+  async listKeys(): Promise<PublisherKey[]> {
+    return this.db.prepare('SELECT key_id, public_key, name, added_at FROM publisher_keys ORDER BY added_at, key_id').all() as PublisherKey[];
+  }
+
+  async createToken(token: TokenRecord, secretHash: string): Promise<void> {
+    this.db
+      .prepare('INSERT INTO tokens (id, name, role, secret_hash, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, NULL, NULL)')
+      .run(token.id, token.name, token.role, secretHash, token.created_at);
+  }
+
+  async findToken(secretHash: string, at: string): Promise<TokenRecord | null> {
+    const row = this.db
+      .prepare('SELECT id, name, role, created_at, last_used_at, revoked_at FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL')
+      .get(secretHash) as TokenRecord | undefined;
+    if (!row) return null;
+    // Recording every use would write on every request; minute resolution is enough for operators.
+    if (row.last_used_at === null || row.last_used_at.slice(0, 16) !== at.slice(0, 16)) {
+      this.db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(at, row.id);
+    }
+    return row;
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return this.db.prepare('SELECT id, name, role, created_at, last_used_at, revoked_at FROM tokens ORDER BY created_at, id').all() as TokenRecord[];
+  }
+
+  async revokeToken(id: string, at: string): Promise<boolean> {
+    return this.db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
+  async appendAudit(entry: NewAuditEntry): Promise<void> {
+    this.#audit(entry);
+  }
+
+  async listAudit(limit: number, cursor: string | null, filter: { actor?: string; target?: string } = {}): Promise<Page<AuditEntry>> {
+    const before = cursor === null ? null : Number(decodeCursor(cursor));
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM audit_log WHERE (@before IS NULL OR id < @before)
+           AND (@actor IS NULL OR actor = @actor) AND (@target IS NULL OR target = @target)
+         ORDER BY id DESC LIMIT @limit`,
+      )
+      .all({ before, actor: filter.actor ?? null, target: filter.target ?? null, limit: limit + 1 }) as AuditRow[];
+    const items = rows.slice(0, limit).map(toAudit);
+    const hasMore = rows.length > limit;
+    return { items, has_more: hasMore, next_cursor: hasMore ? encodeCursor(items[items.length - 1]!.id) : null };
+  }
+}

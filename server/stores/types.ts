@@ -1,0 +1,124 @@
+/**
+ * The registry's storage seams. Services depend only on these interfaces, and every method is a
+ * complete, atomic operation (no transactions span calls), so a Postgres or S3-compatible adapter
+ * can implement them without the services changing. test/stores/conformance.ts is the contract.
+ */
+import type { Readable } from 'node:stream';
+import type { Manifest } from '../../src/pack/format.js';
+
+export type Role = 'admin' | 'publisher';
+
+export interface PackRecord {
+  readonly package_id: string;
+  readonly version: string;
+  readonly package_type: string;
+  readonly language_code: string;
+  readonly min_app_version: string;
+  readonly manifest: Manifest;
+  /** manifest.json bytes exactly as signed (UTF-8 text). */
+  readonly manifest_json: string;
+  readonly signature: string;
+  readonly signer_key_id: string;
+  readonly size_bytes: number;
+  readonly sha256: string;
+  readonly published_at: string;
+  readonly deprecated_message: string | null;
+  readonly deprecated_at: string | null;
+}
+
+export interface AuditEntry {
+  readonly id: number;
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string;
+  readonly details: Record<string, unknown> | null;
+}
+
+export type NewAuditEntry = Omit<AuditEntry, 'id'>;
+
+export interface PublisherKey {
+  readonly key_id: string;
+  readonly public_key: string;
+  readonly name: string;
+  readonly added_at: string;
+}
+
+export interface TokenRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly created_at: string;
+  readonly last_used_at: string | null;
+  readonly revoked_at: string | null;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly next_cursor: string | null;
+  readonly has_more: boolean;
+}
+
+export type InsertPackResult = 'created' | 'identical' | 'conflict';
+
+export interface MetadataStore {
+  /** Apply pending migrations; returns the versions applied now. */
+  migrate(): Promise<number[]>;
+  health(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Inserts the pack and its audit entry atomically; an existing id@version is 'identical' (same sha256) or 'conflict'. */
+  insertPack(pack: PackRecord, audit: NewAuditEntry): Promise<InsertPackResult>;
+  getPack(packageId: string, version: string): Promise<PackRecord | null>;
+  /** All versions of a pack, any status. */
+  listVersions(packageId: string): Promise<PackRecord[]>;
+  /** Every pack version that is not deprecated, optionally filtered by type and language. */
+  listActive(filter: { type?: string; lang?: string }): Promise<PackRecord[]>;
+  listPackIds(limit: number, cursor: string | null): Promise<Page<{ package_id: string; versions: number; latest_published_at: string }>>;
+  /** Sets or clears (message null) deprecation on the given versions, with one audit entry each, atomically. Returns the updated records. */
+  setDeprecation(packageId: string, versions: readonly string[], message: string | null, at: string, actor: string): Promise<PackRecord[]>;
+  countPacks(): Promise<number>;
+  /** sha256 of every stored pack: the blobs that must exist. */
+  listBlobRefs(): Promise<string[]>;
+
+  addKey(key: PublisherKey, audit: NewAuditEntry): Promise<'created' | 'exists'>;
+  removeKey(keyId: string, audit: NewAuditEntry): Promise<boolean>;
+  listKeys(): Promise<PublisherKey[]>;
+
+  createToken(token: TokenRecord, secretHash: string): Promise<void>;
+  /** Looks a token up by the hash of its secret; null when unknown or revoked. Records last use. */
+  findToken(secretHash: string, at: string): Promise<TokenRecord | null>;
+  listTokens(): Promise<TokenRecord[]>;
+  revokeToken(id: string, at: string): Promise<boolean>;
+
+  appendAudit(entry: NewAuditEntry): Promise<void>;
+  listAudit(limit: number, cursor: string | null, filter?: { actor?: string; target?: string }): Promise<Page<AuditEntry>>;
+}
+
+export interface BlobRange {
+  /** Inclusive byte offsets. */
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface StagedBlob {
+  /** A local file the caller writes the upload to (and may read back to verify it). */
+  readonly path: string;
+  /** Moves the staged file to its content address (durably); the caller vouches for sha256. */
+  commit(sha256: string): Promise<void>;
+  /** Removes the staged file; safe after commit. */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  init(): Promise<void>;
+  health(): Promise<void>;
+  stage(): Promise<StagedBlob>;
+  has(sha256: string): Promise<boolean>;
+  size(sha256: string): Promise<number | null>;
+  read(sha256: string, range?: BlobRange): Promise<Readable>;
+  delete(sha256: string): Promise<void>;
+  /** Removes staged files left by a crash; returns how many. */
+  sweep(): Promise<number>;
+  list(): Promise<string[]>;
+}
