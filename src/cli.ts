@@ -10,15 +10,17 @@ import { loadConfig } from './cli/config.js';
 import { type Context, createPrompter } from './cli/context.js';
 import { Output } from './cli/output.js';
 import { PACKAGE_ROOT } from './paths.js';
-import type { CommandModule } from './commands/types.js';
+import type { CommandGroup, CommandModule } from './commands/types.js';
 import * as build from './commands/build.js';
 import * as demo from './commands/demo.js';
 import * as init from './commands/init.js';
 import * as inspect from './commands/inspect.js';
 import * as keygen from './commands/keygen.js';
 import * as verify from './commands/verify.js';
+import { serverGroup } from './commands/server.js';
+import { tokenGroup } from './commands/token.js';
 
-const COMMANDS: readonly CommandModule[] = [init, build, inspect, verify, keygen, demo];
+const COMMANDS: readonly (CommandModule | CommandGroup)[] = [init, build, inspect, verify, keygen, serverGroup, tokenGroup, demo];
 
 export interface RunIO {
   readonly env?: NodeJS.ProcessEnv;
@@ -65,7 +67,7 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
       },
     });
 
-  for (const mod of COMMANDS) {
+  const wire = (mod: CommandModule): Command => {
     const cmd = mod.define();
     cmd.exitOverride();
     cmd.action(async (...actionArgs: unknown[]) => {
@@ -92,7 +94,17 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
       const code = await mod.run(ctx, opts, ...positional);
       exitCode = code ?? EXIT.ok;
     });
-    program.addCommand(cmd);
+    return cmd;
+  };
+
+  for (const entry of COMMANDS) {
+    if ('group' in entry) {
+      const parent = entry.group().exitOverride();
+      for (const mod of entry.commands) parent.addCommand(wire(mod));
+      program.addCommand(parent);
+    } else {
+      program.addCommand(wire(entry));
+    }
   }
 
   try {

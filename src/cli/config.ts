@@ -1,6 +1,6 @@
 /**
  * Configuration with one precedence rule: flag > environment (IQP_*) > config file > default.
- * Every key is documented once, in the README's "Configuration" table.
+ * Every key is documented once, in the README's "Configuration" table; KEYS below is the list.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -11,24 +11,45 @@ import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
 export interface Config {
   /** Secret key `iqp build` signs with. */
   readonly key: string | null;
-  /** Public keys `iqp verify` trusts besides --pubkey. */
+  /** Public keys `iqp verify` and `iqp pull` trust besides --pubkey. */
   readonly trustedKeys: readonly string[];
   /** zstd level for `iqp build`. */
   readonly level: number;
   /** Largest content.sqlite a reader accepts, in bytes. */
   readonly maxContentBytes: number;
-  /** Where the values came from, for `--json` diagnostics and error messages. */
+  /** Registry base URL for publish, pull, deprecate, keys. */
+  readonly registry: string | null;
+  /** Bearer token for admin calls. Never printed. */
+  readonly token: string | null;
+  /** Registry server settings (`iqp server …`, `iqp token …`). */
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly maxUploadBytes: number;
+  readonly publicUrl: string | null;
+  /** The config file the values came from, if any. */
   readonly file: string | null;
 }
 
-interface FileConfig {
-  key?: string;
-  trusted_keys?: string[];
-  level?: number;
-  max_content_bytes?: number;
-}
+type Kind = 'path' | 'paths' | 'int' | 'string' | 'url';
 
-const FILE_KEYS = ['key', 'trusted_keys', 'level', 'max_content_bytes'] as const;
+/** config-file key → environment variable and kind. */
+const KEYS = {
+  key: { env: 'IQP_KEY', kind: 'path' },
+  trusted_keys: { env: 'IQP_TRUSTED_KEYS', kind: 'paths' },
+  level: { env: 'IQP_LEVEL', kind: 'int' },
+  max_content_bytes: { env: 'IQP_MAX_CONTENT_BYTES', kind: 'int' },
+  registry: { env: 'IQP_REGISTRY', kind: 'url' },
+  token: { env: 'IQP_TOKEN', kind: 'string' },
+  data_dir: { env: 'IQP_DATA', kind: 'path' },
+  host: { env: 'IQP_HOST', kind: 'string' },
+  port: { env: 'IQP_PORT', kind: 'int' },
+  max_upload_bytes: { env: 'IQP_MAX_UPLOAD_BYTES', kind: 'int' },
+  public_url: { env: 'IQP_PUBLIC_URL', kind: 'url' },
+} as const satisfies Record<string, { env: string; kind: Kind }>;
+
+type Key = keyof typeof KEYS;
+type Raw = Partial<Record<Key, unknown>>;
 
 function configError(where: string, message: string): IqpError {
   return new IqpError('IQP_E_CONFIG', `${where}: ${message}`);
@@ -44,7 +65,7 @@ export function configFilePath(cwd: string, env: NodeJS.ProcessEnv, flag?: strin
   return existsSync(user) ? user : null;
 }
 
-function readFileConfig(path: string | null, explicit: boolean): FileConfig {
+function readFileConfig(path: string | null, explicit: boolean): Raw {
   if (!path) return {};
   if (!existsSync(path)) {
     if (explicit) throw new IqpError('IQP_E_FILE_NOT_FOUND', `Config file not found: ${path}`);
@@ -58,44 +79,73 @@ function readFileConfig(path: string | null, explicit: boolean): FileConfig {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw configError(path, 'must be a JSON object');
   for (const k of Object.keys(value)) {
-    if (!(FILE_KEYS as readonly string[]).includes(k)) throw configError(path, `unknown key "${k}" (known: ${FILE_KEYS.join(', ')})`);
+    if (!(k in KEYS)) throw configError(path, `unknown key "${k}" (known: ${Object.keys(KEYS).join(', ')})`);
   }
-  const base = dirname(path);
-  const rel = (p: unknown, k: string): string => {
-    if (typeof p !== 'string' || p === '') throw configError(path, `"${k}" must be a path`);
-    return isAbsolute(p) ? p : resolve(base, p);
-  };
-  const cfg = value as Record<string, unknown>;
-  const out: FileConfig = {};
-  if (cfg['key'] !== undefined) out.key = rel(cfg['key'], 'key');
-  if (cfg['trusted_keys'] !== undefined) {
-    if (!Array.isArray(cfg['trusted_keys'])) throw configError(path, '"trusted_keys" must be an array of paths');
-    out.trusted_keys = cfg['trusted_keys'].map((p) => rel(p, 'trusted_keys'));
-  }
-  if (cfg['level'] !== undefined) out.level = cfg['level'] as number;
-  if (cfg['max_content_bytes'] !== undefined) out.max_content_bytes = cfg['max_content_bytes'] as number;
-  return out;
+  return value as Raw;
 }
 
-function intSetting(name: string, raw: unknown, min: number, max: number): number {
-  const n = typeof raw === 'string' ? Number(raw) : raw;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-    throw new IqpError('IQP_E_CONFIG', `${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)}).`);
+/** Normalises one value from a given source; paths resolve against `base` (cwd for env, the file's folder for the file). */
+function normalise(key: Key, raw: unknown, where: string, base: string): unknown {
+  const kind: Kind = KEYS[key].kind;
+  const fromEnv = typeof raw === 'string' && where.startsWith('IQP_');
+  switch (kind) {
+    case 'path':
+      if (typeof raw !== 'string' || raw === '') throw configError(where, 'must be a path');
+      return isAbsolute(raw) ? raw : resolve(base, raw);
+    case 'paths': {
+      const list = fromEnv ? (raw as string).split(delimiter).filter(Boolean) : raw;
+      if (!Array.isArray(list) || list.some((p) => typeof p !== 'string' || p === '')) throw configError(where, 'must be a list of paths');
+      return (list as string[]).map((p) => (isAbsolute(p) ? p : resolve(base, p)));
+    }
+    case 'int': {
+      const n = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw configError(where, `must be a whole number (got ${JSON.stringify(raw)})`);
+      return n;
+    }
+    case 'url': {
+      if (typeof raw !== 'string') throw configError(where, 'must be a URL');
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        throw configError(where, `must be an http(s) URL (got ${JSON.stringify(raw)})`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configError(where, 'must be an http(s) URL');
+      return raw.replace(/\/+$/, '');
+    }
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw configError(where, 'must be a non-empty string');
+      return raw;
   }
+}
+
+function inRange(name: string, n: number, min: number, max: number): number {
+  if (n < min || n > max) throw new IqpError('IQP_E_CONFIG', `${name} must be from ${min} to ${max} (got ${n}).`);
   return n;
 }
 
 export function loadConfig(cwd: string, env: NodeJS.ProcessEnv, configFlag?: string): Config {
   const file = configFilePath(cwd, env, configFlag);
   const fromFile = readFileConfig(file, Boolean(configFlag || env['IQP_CONFIG']));
-  const envKeys = env['IQP_TRUSTED_KEYS'] ? env['IQP_TRUSTED_KEYS'].split(delimiter).filter(Boolean).map((p) => resolve(cwd, p)) : null;
-  const level = env['IQP_LEVEL'] ?? fromFile.level ?? ZSTD_DEFAULT_LEVEL;
-  const maxContent = env['IQP_MAX_CONTENT_BYTES'] ?? fromFile.max_content_bytes ?? DEFAULT_LIMITS.maxContentBytes;
+  const get = <T>(key: Key): T | undefined => {
+    const envName = KEYS[key].env;
+    const envValue = env[envName];
+    if (envValue !== undefined && envValue !== '') return normalise(key, envValue, envName, cwd) as T;
+    if (fromFile[key] !== undefined) return normalise(key, fromFile[key], `${file}: "${key}"`, dirname(file!)) as T;
+    return undefined;
+  };
   return {
-    key: env['IQP_KEY'] ? resolve(cwd, env['IQP_KEY']) : (fromFile.key ?? null),
-    trustedKeys: envKeys ?? fromFile.trusted_keys ?? [],
-    level: intSetting('level (IQP_LEVEL)', level, 1, 19),
-    maxContentBytes: intSetting('max_content_bytes (IQP_MAX_CONTENT_BYTES)', maxContent, 1, 1024 * GiB),
+    key: get<string>('key') ?? null,
+    trustedKeys: get<string[]>('trusted_keys') ?? [],
+    level: inRange('level', get<number>('level') ?? ZSTD_DEFAULT_LEVEL, 1, 19),
+    maxContentBytes: inRange('max_content_bytes', get<number>('max_content_bytes') ?? DEFAULT_LIMITS.maxContentBytes, 1, 1024 * GiB),
+    registry: get<string>('registry') ?? null,
+    token: get<string>('token') ?? null,
+    dataDir: get<string>('data_dir') ?? resolve(cwd, 'iqp-data'),
+    host: get<string>('host') ?? '127.0.0.1',
+    port: inRange('port', get<number>('port') ?? 8686, 0, 65535),
+    maxUploadBytes: inRange('max_upload_bytes', get<number>('max_upload_bytes') ?? 8 * GiB, 1, 1024 * GiB),
+    publicUrl: get<string>('public_url') ?? null,
     file,
   };
 }

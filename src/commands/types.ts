@@ -7,3 +7,9 @@ export interface CommandModule {
   // Positional arguments arrive as commander parsed them (string, string[] or undefined).
   run(ctx: Context, opts: any, ...args: any[]): Promise<number | void>;
 }
+
+/** A command with subcommands (`iqp server start`): the parent and one module per subcommand. */
+export interface CommandGroup {
+  group(): Command;
+  readonly commands: readonly CommandModule[];
+}

@@ -5,6 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { IqpError } from '../errors.js';
 import { DEFAULT_LIMITS, ENTRY, ENTRY_ORDER, type Limits, type Manifest, MiB, serializeChecksums } from './format.js';
 import { parseManifest } from './manifest.js';
@@ -135,6 +136,28 @@ class PackSink {
   close(): void {
     if (this.#contentFd !== null) closeSync(this.#contentFd);
     this.#contentFd = null;
+  }
+}
+
+const READ_SIZE = 1024 * 1024;
+
+/**
+ * A file's bytes as chunks of one reused buffer: each chunk is valid only until the next one is
+ * asked for, which is how readPack consumes them (decompressed and hashed before it reads on).
+ * A fresh buffer per chunk (as fs read streams give) leaves tens of MiB of garbage behind on a
+ * large pack before the garbage collector notices, and memory would then grow with the pack.
+ */
+export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(READ_SIZE);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, READ_SIZE, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
   }
 }
 

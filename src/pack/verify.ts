@@ -4,14 +4,13 @@
  * The CLI's `iqp verify` and the registry's upload path both call verifyPack.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
 import { ENTRY, type Limits, parsePackTrustedComment } from './format.js';
-import { type PackContents, readPack } from './reader.js';
+import { type PackContents, readFileChunks, readPack } from './reader.js';
 import { type PublicKey, parseSignature, verify as verifySignature } from './minisign.js';
 import { describeContent } from './content.js';
 
@@ -52,7 +51,7 @@ export function checkSignature(contents: Pick<PackContents, 'manifest' | 'manife
 
 /** Verifies a pack file. Throws the first problem found as an IqpError. */
 export async function verifyPackFile(path: string, options: VerifyOptions): Promise<VerifyReport> {
-  return verifyPackStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), options);
+  return verifyPackStream(readFileChunks(path), options);
 }
 
 export async function verifyPackStream(source: AsyncIterable<Buffer>, options: VerifyOptions): Promise<VerifyReport> {

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEMPLATE_NAMES } from '../../src/pack/requirements.js';
@@ -139,7 +139,7 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     ['a data file of another kind', (d) => writeFileSync(join(d, 'data/notes.txt'), 'x'), 'IQP_E_SOURCE_CONFIG'],
     ['schema.sql that fails', (d) => writeFileSync(join(d, 'schema.sql'), 'CREATE TABLE surahs (number INTEGER PRIMARY KEY,;'), 'IQP_E_SCHEMA_SQL', /schema\.sql/],
     ['a missing required table', (d) => writeFileSync(join(d, 'schema.sql'), readFileSync(join(d, 'schema.sql'), 'utf8').replace(/CREATE TABLE footnotes[\s\S]*?\) STRICT;/, '').replace(/CREATE TABLE translations/, 'CREATE TABLE ayat')), 'IQP_E_DATA_TABLE_UNKNOWN'],
-    ['a missing iqp.json', (d) => writeFileSync(join(d, 'iqp.json.bak'), '') || sh('rm', [join(d, 'iqp.json')], d), 'IQP_E_SOURCE_MISSING'],
+    ['a missing iqp.json', (d) => rmSync(join(d, 'iqp.json')), 'IQP_E_SOURCE_MISSING'],
     ['iqp.json that is not JSON', (d) => writeFileSync(join(d, 'iqp.json'), '{ "package_id": '), 'IQP_E_SOURCE_CONFIG'],
     ['an unknown iqp.json field', (d) => patch(d, { colour: 'red' }), 'IQP_E_SOURCE_CONFIG', /colour/],
     ['a bad version', (d) => patch(d, { version: '1.0' }), 'IQP_E_MANIFEST_SEMVER', /version/],

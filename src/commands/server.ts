@@ -1,0 +1,90 @@
+/** `iqp server start | migrate`: the registry server on the embedded SQLite + blob directory. */
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import type { Context } from '../cli/context.js';
+import { onStop } from '../lifecycle.js';
+import { serverConfig, type ServerConfig } from '../../server/config.js';
+import { openStores, startServer } from '../../server/start.js';
+import { IqpError } from '../errors.js';
+import type { CommandGroup } from './types.js';
+
+interface StartOptions {
+  data?: string;
+  host?: string;
+  port?: string;
+  maxUploadBytes?: string;
+  publicUrl?: string;
+  logRequests?: boolean;
+}
+
+function intOption(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new IqpError('IQP_E_USAGE', `${name} must be a whole number from ${min} to ${max}.`);
+  return n;
+}
+
+export function resolveServerConfig(ctx: Context, opts: StartOptions): ServerConfig {
+  return serverConfig({
+    dataDir: opts.data ? resolve(ctx.cwd, opts.data) : ctx.config.dataDir,
+    host: opts.host ?? ctx.config.host,
+    port: intOption('--port', opts.port, ctx.config.port, 0, 65535),
+    maxUploadBytes: intOption('--max-upload-bytes', opts.maxUploadBytes, ctx.config.maxUploadBytes, 1, Number.MAX_SAFE_INTEGER),
+    maxContentBytes: ctx.config.maxContentBytes,
+    publicUrl: opts.publicUrl ?? ctx.config.publicUrl,
+    logRequests: Boolean(opts.logRequests),
+  });
+}
+
+const dataOption = () => new Option('-d, --data <dir>', 'data directory: registry.sqlite, blobs/, tmp/ (default: IQP_DATA, the config file’s "data_dir", or ./iqp-data)');
+
+const start = {
+  define(): Command {
+    return new Command('start')
+      .description('serve the registry (creates and migrates the data directory on first start)')
+      .addOption(dataOption())
+      .option('--host <host>', 'address to listen on (default: IQP_HOST or 127.0.0.1)')
+      .option('-p, --port <port>', 'port, 0 for any free one (default: IQP_PORT or 8686)')
+      .option('--max-upload-bytes <n>', 'largest pack upload accepted (default: IQP_MAX_UPLOAD_BYTES or 8 GiB)')
+      .option('--public-url <url>', 'base URL for download links, e.g. behind a proxy or CDN (default: IQP_PUBLIC_URL or from each request)')
+      .option('--log-requests', 'log one JSON line per request on stderr');
+  },
+  async run(ctx: Context, opts: StartOptions): Promise<number> {
+    const config = resolveServerConfig(ctx, opts);
+    const running = await startServer(config, (line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
+    const { migrated, sweptTemp, sweptOrphans } = running.stores;
+    ctx.out.result(
+      { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid },
+      () => `iqp registry listening on ${running.url} (data: ${config.dataDir})`,
+    );
+    if (migrated.length > 0) ctx.out.note(`applied migrations ${migrated.join(', ')}`);
+    if (sweptTemp + sweptOrphans > 0) ctx.out.note(`removed ${sweptTemp} unfinished upload(s) and ${sweptOrphans} unreferenced blob(s) left by an earlier stop`);
+    return new Promise<number>((resolvePromise) => {
+      onStop(async (signal) => {
+        ctx.out.note(`${signal}: finishing requests and closing the database…`);
+        await running.close();
+        resolvePromise(0);
+        return 0;
+      });
+    });
+  },
+};
+
+const migrate = {
+  define(): Command {
+    return new Command('migrate').description('create or migrate the data directory without serving').addOption(dataOption());
+  },
+  async run(ctx: Context, opts: { data?: string }): Promise<void> {
+    const dataDir = opts.data ? resolve(ctx.cwd, opts.data) : ctx.config.dataDir;
+    const stores = await openStores(dataDir);
+    await stores.meta.close();
+    ctx.out.result({ data_dir: dataDir, migrated: stores.migrated }, () =>
+      stores.migrated.length > 0 ? `Applied migrations ${stores.migrated.join(', ')} to ${dataDir}` : `${dataDir} is up to date`,
+    );
+  },
+};
+
+export const serverGroup: CommandGroup = {
+  group: () => new Command('server').description('run and maintain the registry server'),
+  commands: [start, migrate],
+};

@@ -1,0 +1,66 @@
+/**
+ * `iqp token create | list | revoke`: bearer tokens, managed on the registry host against its data
+ * directory (the first admin token cannot come from the API). A token is printed once, at creation.
+ */
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import type { Context } from '../cli/context.js';
+import { openStores } from '../../server/start.js';
+import { systemClock } from '../../server/services/clock.js';
+import { ROLES, TokenService, isRole } from '../../server/services/tokens.js';
+import { IqpError } from '../errors.js';
+import type { CommandGroup } from './types.js';
+
+const dataOption = () => new Option('-d, --data <dir>', 'registry data directory (default: IQP_DATA, the config file’s "data_dir", or ./iqp-data)');
+const ACTOR = 'cli:token';
+
+async function withTokens<T>(ctx: Context, data: string | undefined, fn: (tokens: TokenService) => Promise<T>): Promise<T> {
+  const stores = await openStores(data ? resolve(ctx.cwd, data) : ctx.config.dataDir);
+  try {
+    return await fn(new TokenService(stores.meta, systemClock));
+  } finally {
+    await stores.meta.close();
+  }
+}
+
+const create = {
+  define: () =>
+    new Command('create')
+      .description('create a token and print it once (only its hash is stored)')
+      .addOption(new Option('-r, --role <role>', 'admin (everything) or publisher (publish and deprecate packs)').choices([...ROLES]).makeOptionMandatory())
+      .option('-n, --name <name>', 'who or what the token is for, shown in the audit log')
+      .addOption(dataOption()),
+  async run(ctx: Context, opts: { role: string; name?: string; data?: string }): Promise<void> {
+    if (!isRole(opts.role)) throw new IqpError('IQP_E_USAGE', `--role must be ${ROLES.join(' or ')}.`);
+    const role = opts.role;
+    const { token, record } = await withTokens(ctx, opts.data, (t) => t.create(role, opts.name ?? '', ACTOR));
+    ctx.out.result({ token, id: record.id, name: record.name, role: record.role, created_at: record.created_at }, () =>
+      [`${token}`, '', `Token ${record.id} (${record.name}, role ${record.role}). It is shown only now: store it in a secret store (IQP_TOKEN).`].join('\n'),
+    );
+  },
+};
+
+const list = {
+  define: () => new Command('list').description('list tokens (never their secrets)').addOption(dataOption()),
+  async run(ctx: Context, opts: { data?: string }): Promise<void> {
+    const tokens = await withTokens(ctx, opts.data, (t) => t.list());
+    ctx.out.result({ tokens }, () =>
+      tokens.length === 0
+        ? 'No tokens. Create one with: iqp token create --role admin'
+        : tokens.map((t) => `${t.id}  ${t.role.padEnd(9)} ${t.name.padEnd(24)} created ${t.created_at}  ${t.revoked_at ? `REVOKED ${t.revoked_at}` : `last used ${t.last_used_at ?? 'never'}`}`).join('\n'),
+    );
+  },
+};
+
+const revoke = {
+  define: () => new Command('revoke').description('revoke a token by its id').argument('<id>', 'token id (from iqp token list)').addOption(dataOption()),
+  async run(ctx: Context, opts: { data?: string }, id: string): Promise<void> {
+    await withTokens(ctx, opts.data, (t) => t.revoke(id, ACTOR));
+    ctx.out.result({ revoked: id }, () => `Revoked token ${id}.`);
+  },
+};
+
+export const tokenGroup: CommandGroup = {
+  group: () => new Command('token').description('manage registry bearer tokens (on the registry host)'),
+  commands: [create, list, revoke],
+};
