@@ -37,10 +37,10 @@ export const CATALOG = {
   IQP_E_TARGET_NOT_EMPTY: usage('The target directory is not empty.', 'Choose an empty or new directory, or pass --force to write into it.'),
   IQP_E_INVALID_ID: usage(
     'Invalid package id.',
-    'Use 3-64 characters: lowercase letters, digits, dots and dashes, starting with a letter (e.g. quran.translation.en-sahih).',
+    'Use 3-64 characters: lowercase letters, digits, dots, dashes and underscores, starting with a letter (e.g. quran.translation.en-sahih).',
   ),
   IQP_E_KEY_REQUIRED: usage('No signing key given.', 'Pass --key FILE (see `iqp keygen`), or --unsigned to build an unsigned pack on purpose.'),
-  IQP_E_NO_TRUSTED_KEYS: usage('No public key to verify the signature with.', 'Pass --pubkey FILE, or --allow-unsigned to check everything but the signature.'),
+  IQP_E_NO_TRUSTED_KEYS: usage('No public key to verify the signature with.', 'Pass --pubkey FILE, or list the publisher’s keys in trusted_keys (IQP_TRUSTED_KEYS).'),
   IQP_E_PASSPHRASE_REQUIRED: usage(
     'The secret key is encrypted and no passphrase was given.',
     'Set IQP_PASSPHRASE, or run at an interactive terminal to be prompted.',
@@ -66,7 +66,7 @@ export const CATALOG = {
   // Pack structure
   IQP_E_PACK_COMPRESSION: packCheck('The pack is not valid zstd data, or the stream is corrupt or truncated.'),
   IQP_E_PACK_NOT_TAR: packCheck('The pack does not contain a valid POSIX tar archive.'),
-  IQP_E_PACK_TRUNCATED: packCheck('The archive ends in the middle of an entry.'),
+  IQP_E_PACK_TRUNCATED: packCheck('The archive ends early: inside an entry, or before its end-of-archive marker.'),
   IQP_E_PACK_ENTRY_MISSING: packCheck('A required entry is missing from the pack.'),
   IQP_E_PACK_ENTRY_DUPLICATE: packCheck('An entry appears more than once in the pack.'),
   IQP_E_PACK_ENTRY_UNEXPECTED: packCheck('The pack contains an entry that format v1 does not allow.'),
@@ -137,9 +137,36 @@ export const CATALOG = {
   IQP_E_INVALID_VERSION: usage('Not a valid semver version or range.', 'Use a version such as 1.2.0, or a range such as <2.0.0.'),
   IQP_E_TOKEN_REQUIRED: usage('No registry token given.', 'Set IQP_TOKEN (it stays out of shell history), pass --token, or put "token" in the config file.'),
   IQP_E_REGISTRY_REQUIRED: usage('No registry URL given.', 'Pass --registry URL, set IQP_REGISTRY, or put "registry" in the config file.'),
+  IQP_E_DOWNLOAD_MISMATCH: check(
+    'The downloaded pack is not the one the registry announced (size, SHA-256, id or version differ).',
+    'The download was damaged or the registry serves the wrong file; run the command again, and tell the operator if it persists.',
+    502,
+  ),
   IQP_E_NETWORK: { message: 'The registry could not be reached.', hint: 'Check the URL and your connection; iqp retries transient failures.', exit: EXIT.network, http: 502 },
   IQP_E_REGISTRY: { message: 'The registry answered unexpectedly.', hint: 'Try again; if it persists, the operator should check the server log.', exit: EXIT.network, http: 502 },
   IQP_E_UNAVAILABLE: { message: 'The registry is not healthy.', hint: 'The operator should check the database and blob store.', exit: EXIT.network, http: 503 },
+
+  // Releases
+  IQP_E_RELEASE_MANIFEST: check('The release manifest is malformed.', 'Do not trust this release; the registry or a proxy altered it.'),
+  IQP_E_RELEASE_EXPIRED: check(
+    'The release manifest has expired.',
+    'A registry serving an expired manifest may be frozen by an attacker; the release manager renews it with `iqp release resign`.',
+  ),
+  IQP_E_RELEASE_ROLLBACK: check(
+    'The release manifest is older than one already accepted.',
+    'Refusing a rollback: the registry serves an older release than this client has seen. Check the registry, or reset trust state deliberately.',
+  ),
+  IQP_E_RELEASE_INVALID: check('The release does not pass validation.', 'Run `iqp release validate` and fix each failure.'),
+  IQP_E_RELEASE_STATE: { message: 'The release is not in a state that allows this.', hint: 'Drafts can be changed and published; published releases can only be deprecated or re-signed.', exit: EXIT.network, http: 409 },
+  IQP_E_RELEASE_EXISTS: { message: 'A release with this name already exists on this channel.', hint: 'Release names are unique per channel; choose another name.', exit: EXIT.network, http: 409 },
+  IQP_E_RELEASE_SEQUENCE: {
+    message: 'The signed manifest’s sequence is not the channel’s next one.',
+    hint: 'Another release was published meanwhile; run the command again to sign with the current sequence.',
+    exit: EXIT.network,
+    http: 409,
+  },
+  IQP_E_CHANNEL_UNKNOWN: usage('Unknown release channel.', 'Use one of the registry’s channels (stable, beta, nightly by default).'),
+  IQP_E_PACK_NOT_ATTACHABLE: { message: 'The pack cannot be attached to a release.', hint: 'Attach a published, non-deprecated pack version.', exit: EXIT.network, http: 422 },
 
   // Local I/O and process
   IQP_E_IO: { message: 'A file operation failed.', hint: 'Check free disk space and permissions.', exit: EXIT.io, http: 500 },

@@ -33,7 +33,8 @@ export async function loadPublicKeys(ctx: Context, files: readonly string[]): Pr
   for (const file of files) {
     const path = resolve(ctx.cwd, file);
     const key = parsePublicKey(await readKeyFile(path, 'Public key'));
-    if (!keys.some((k) => k.keyId === key.keyId)) keys.push(key);
+    // Two different keys may share a key ID (it is random, not a hash): keep both.
+    if (!keys.some((k) => k.publicKey.equals(key.publicKey))) keys.push(key);
   }
   return keys;
 }

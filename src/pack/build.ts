@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
 import { describeContent } from './content.js';
-import { type AuthoredManifest, ENTRY, FORMAT_VERSION, type Manifest, serializeManifest, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './format.js';
+import { type AuthoredManifest, DEFAULT_LIMITS, ENTRY, FORMAT_VERSION, type Manifest, serializeManifest, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './format.js';
 import { validateManifest } from './manifest.js';
+import { checkRequirements } from './requirements.js';
 import { type LoadProgress, loadSource } from './load.js';
 import type { SecretKey } from './minisign.js';
 import type { PackSource } from './source.js';
@@ -76,6 +77,7 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
     }
     progress.onPhase?.('check');
     const tables = describeContent(contentPath, { integrity: true, what: 'contentFile' in input.source ? contentPath : 'content.sqlite' });
+    checkRequirements(input.source.authored.package_type, tables);
     progress.onPhase?.('hash');
     const size = statSync(contentPath).size;
     const sha256 = await sha256File(contentPath);
@@ -96,7 +98,11 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
       tables,
     };
     // Self-check: what we sign must be what every reader accepts.
-    validateManifest(JSON.parse(serializeManifest(manifest).toString('utf8')));
+    const manifestBytes = serializeManifest(manifest);
+    if (manifestBytes.length > DEFAULT_LIMITS.maxManifestBytes) {
+      throw new IqpError('IQP_E_MANIFEST_SCHEMA', `The manifest would be ${manifestBytes.length} bytes; readers accept at most ${DEFAULT_LIMITS.maxManifestBytes} (too many tables or columns).`);
+    }
+    validateManifest(JSON.parse(manifestBytes.toString('utf8')));
     progress.onPhase?.('write');
     const written = await writePack({ manifest, contentPath, secretKey: input.secretKey, level: input.level, outPath: input.outPath }, progress.onWrite);
     return { ...written, manifest, rowsLoaded, loadSeconds };

@@ -1,5 +1,6 @@
 /** What a content database holds, as the manifest describes it: tables, columns and row counts. */
 import Database from 'better-sqlite3';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { IqpError } from '../errors.js';
 import type { ManifestTable } from './format.js';
 
@@ -39,6 +40,17 @@ export function integrityCheck(db: Database.Database, what: string): void {
   }
 }
 
+/**
+ * Bytes 18 and 19 of a SQLite header are the write and read format versions: 1 for a rollback
+ * journal, 2 for WAL. A WAL database cannot be opened from read-only storage, and its content may
+ * live in a -wal file that a pack does not carry.
+ */
+export function checkJournalMode(header: Buffer, what: string): void {
+  if (header.length >= 20 && (header[18] === 2 || header[19] === 2)) {
+    throw new IqpError('IQP_E_CONTENT_INVALID', `${what} is in WAL mode; packs need a rollback-journal database (sqlite3 FILE 'PRAGMA journal_mode=DELETE').`);
+  }
+}
+
 /** Opens a content database read-only and describes it; with `integrity`, runs PRAGMA integrity_check first. */
 export function describeContent(path: string, options: { integrity: boolean; what?: string }): ManifestTable[] {
   const what = options.what ?? 'content.sqlite';
@@ -50,6 +62,14 @@ export function describeContent(path: string, options: { integrity: boolean; wha
   }
   try {
     db.pragma('cache_size = -4096');
+    const fd = openSync(path, 'r');
+    try {
+      const header = Buffer.alloc(100);
+      readSync(fd, header, 0, 100, 0);
+      checkJournalMode(header, what);
+    } finally {
+      closeSync(fd);
+    }
     if (options.integrity) integrityCheck(db, what);
     return listTables(db);
   } catch (err) {

@@ -9,7 +9,7 @@ export const ENTRY = {
   signature: 'manifest.json.minisig',
 } as const;
 
-/** Archive order. The signature is last so that a pack can be signed after its payload is written. */
+/** Archive order: the manifest first, so a reader knows every size before the payload arrives; the signature last. */
 export const ENTRY_ORDER: readonly string[] = [ENTRY.manifest, ENTRY.content, ENTRY.checksums, ENTRY.signature];
 
 /** Files listed in manifest.files (everything but the manifest itself and what is derived from it). */

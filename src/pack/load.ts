@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { IqpError } from '../errors.js';
 import { SQLITE_PAGE_SIZE } from './format.js';
 import { integrityCheck, quoteIdent } from './content.js';
-import { requirementsFor } from './requirements.js';
+import { checkRequirements } from './requirements.js';
 import { type Cell, type Row, readCsv, readJsonl } from './rows.js';
 import type { DataFile, PackSource } from './source.js';
 
@@ -100,20 +100,9 @@ function checkForeignKeys(db: Database.Database): void {
   }
 }
 
-function checkRequirements(db: Database.Database, packageType: string): void {
-  for (const req of requirementsFor(packageType)) {
-    const columns = tableColumns(db, req.table);
-    if (!columns) {
-      throw new IqpError('IQP_E_TEMPLATE_REQUIREMENT', `A ${packageType} pack needs a table named ${req.table}.`, { table: req.table });
-    }
-    const missing = req.columns.filter((c) => !columns.has(c));
-    if (missing.length > 0) {
-      throw new IqpError('IQP_E_TEMPLATE_REQUIREMENT', `Table ${req.table} of a ${packageType} pack needs column(s) ${missing.join(', ')}.`, {
-        table: req.table,
-        columns: missing,
-      });
-    }
-  }
+function tableShapes(db: Database.Database): { name: string; columns: string[] }[] {
+  const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").pluck().all() as string[];
+  return names.map((name) => ({ name, columns: [...(tableColumns(db, name) ?? [])] }));
 }
 
 /** Builds `outPath` (which must not exist) from the source. */
@@ -143,10 +132,20 @@ export async function loadSource(source: PackSource, outPath: string, onProgress
     }
     db.exec('COMMIT');
     checkForeignKeys(db);
-    checkRequirements(db, source.authored.package_type);
+    checkRequirements(source.authored.package_type, tableShapes(db));
+    // schema.sql may set pragmas of its own; the file format's are applied last, VACUUM makes them
+    // take effect, and they are checked afterwards.
+    db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
+    db.pragma(`application_id = ${IQP_APPLICATION_ID}`);
+    db.pragma('auto_vacuum = NONE');
     db.pragma('journal_mode = DELETE');
     db.exec('VACUUM');
     integrityCheck(db, 'The built content database');
+    const pageSize = db.pragma('page_size', { simple: true });
+    const appId = db.pragma('application_id', { simple: true });
+    if (pageSize !== SQLITE_PAGE_SIZE || appId !== IQP_APPLICATION_ID) {
+      throw new IqpError('IQP_E_SCHEMA_SQL', `schema.sql changes the database format (page_size ${String(pageSize)}, application_id ${String(appId)}); remove those pragmas.`);
+    }
   } finally {
     if (db.inTransaction) db.exec('ROLLBACK');
     db.close();

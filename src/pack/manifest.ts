@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { IqpError, type ErrorCode } from '../errors.js';
+import { IqpError } from '../errors.js';
 import { SCHEMAS_DIR } from '../paths.js';
-import { FORMAT_VERSION, type Manifest } from './format.js';
+import { FORMAT_VERSION, type Manifest, serializeManifest } from './format.js';
 
 const require = createRequire(import.meta.url);
 
@@ -13,7 +13,7 @@ const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 
 export function isSemver(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= 256 && SEMVER.test(value);
+  return typeof value === 'string' && value.length <= 64 && SEMVER.test(value);
 }
 
 /** A well-formed BCP 47 tag: Intl rejects malformed subtags; the pattern rejects private oddities Intl allows. */
@@ -49,22 +49,15 @@ function describe(err: ErrorObject): string {
   return `${where} ${err.message ?? 'is invalid'}`;
 }
 
-export interface FieldCodes {
-  /** Error code for shape problems (schema violations). */
-  readonly schema: ErrorCode;
-  /** Prefix for messages, e.g. the file being checked. */
-  readonly where: string;
-}
-
-/** The field checks shared by manifests and authored iqp.json files, each with its own code. */
-export function checkFieldValues(value: Record<string, unknown>, codes: FieldCodes): void {
+/** The field checks shared by manifests and authored iqp.json files; `where` names the file. */
+export function checkFieldValues(value: Record<string, unknown>, where: string): void {
   for (const field of ['version', 'min_app_version'] as const) {
     if (field in value && !isSemver(value[field])) {
-      throw new IqpError('IQP_E_MANIFEST_SEMVER', `${codes.where}: ${field} ${JSON.stringify(value[field])} is not valid semver.`, { field });
+      throw new IqpError('IQP_E_MANIFEST_SEMVER', `${where}: ${field} ${JSON.stringify(value[field])} is not valid semver (at most 64 characters).`, { field });
     }
   }
   if ('language_code' in value && !isLanguageTag(value['language_code'])) {
-    throw new IqpError('IQP_E_MANIFEST_LANGUAGE', `${codes.where}: language_code ${JSON.stringify(value['language_code'])} is not a BCP 47 tag.`, {
+    throw new IqpError('IQP_E_MANIFEST_LANGUAGE', `${where}: language_code ${JSON.stringify(value['language_code'])} is not a BCP 47 tag.`, {
       field: 'language_code',
     });
   }
@@ -81,7 +74,7 @@ export function validateManifest(value: unknown, where = 'manifest.json'): Manif
     }
     throw new IqpError('IQP_E_MANIFEST_SCHEMA', `${where}: "format" must be ${FORMAT_VERSION}.`);
   }
-  checkFieldValues(record, { schema: 'IQP_E_MANIFEST_SCHEMA', where });
+  checkFieldValues(record, where);
   const validate = schemaValidator();
   if (!validate(value)) {
     const first = validate.errors?.[0];
@@ -92,12 +85,21 @@ export function validateManifest(value: unknown, where = 'manifest.json'): Manif
   return value as Manifest;
 }
 
+/**
+ * Parses manifest.json bytes. Format 1 requires the canonical serialisation (format.ts): one
+ * byte sequence per manifest, so no two JSON parsers can read a signed manifest differently
+ * (duplicate keys, a byte order mark, odd number forms are all rejected).
+ */
 export function parseManifest(bytes: Buffer): Manifest {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes));
   } catch (err) {
     throw new IqpError('IQP_E_MANIFEST_JSON', `manifest.json is not valid UTF-8 JSON: ${(err as Error).message}`);
   }
-  return validateManifest(value);
+  const manifest = validateManifest(value);
+  if (!serializeManifest(manifest).equals(bytes)) {
+    throw new IqpError('IQP_E_MANIFEST_SCHEMA', 'manifest.json is not in canonical form (key order, two-space indent, final newline; see docs/pack-format.md).');
+  }
+  return manifest;
 }

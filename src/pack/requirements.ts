@@ -1,3 +1,4 @@
+import { IqpError } from '../errors.js';
 /**
  * What each template's apps read from content.sqlite. `iqp build` refuses a pack whose schema lacks
  * any of these (IQP_E_TEMPLATE_REQUIREMENT), so an app can open every pack of its type without
@@ -54,4 +55,24 @@ export function isTemplateName(value: string): value is TemplateName {
 /** The requirements of a package type; none for a type no template defines (a custom schema). */
 export function requirementsFor(packageType: string): readonly TableRequirement[] {
   return isTemplateName(packageType) ? REQUIREMENTS[packageType] : [];
+}
+
+/**
+ * Checks a content database's tables (names and columns, e.g. manifest.tables) against its package
+ * type's requirements: build refuses such content, verify refuses such packs.
+ */
+export function checkRequirements(packageType: string, tables: ReadonlyArray<{ name: string; columns: readonly string[] }>): void {
+  for (const req of requirementsFor(packageType)) {
+    const table = tables.find((t) => t.name === req.table);
+    if (!table) {
+      throw new IqpError('IQP_E_TEMPLATE_REQUIREMENT', `A ${packageType} pack needs a table named ${req.table}.`, { table: req.table });
+    }
+    const missing = req.columns.filter((c) => !table.columns.includes(c));
+    if (missing.length > 0) {
+      throw new IqpError('IQP_E_TEMPLATE_REQUIREMENT', `Table ${req.table} of a ${packageType} pack needs column(s) ${missing.join(', ')}.`, {
+        table: req.table,
+        columns: missing,
+      });
+    }
+  }
 }

@@ -3,7 +3,6 @@
  * the file and report problems with the file, line and column, as an author's editor counts them.
  */
 import { createReadStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { IqpError } from '../errors.js';
 
 export type Cell = string | number | bigint | null;
@@ -19,26 +18,78 @@ export function parseError(file: string, line: number, column: number, reason: s
   return new IqpError('IQP_E_DATA_PARSE', `${file}:${line}:${column}: ${reason}`, { file, line, column });
 }
 
-async function* textChunks(path: string): AsyncGenerator<string> {
-  const decoder = new StringDecoder('utf8');
+/** Line and column (1-based) of a byte offset, found by reading the file again: only on errors. */
+async function locate(path: string, offset: number): Promise<{ line: number; column: number }> {
+  let line = 1;
+  let lineStart = 0;
+  let pos = 0;
+  for await (const chunk of createReadStream(path, { end: Math.max(0, offset - 1), highWaterMark: 1024 * 1024 })) {
+    const buf = chunk as Buffer;
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
+      line += 1;
+      lineStart = pos + i + 1;
+    }
+    pos += buf.length;
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+/** Index of the first byte that is not part of valid UTF-8 (the decoder already failed, so there is one). */
+function firstInvalidUtf8(buf: Buffer): number {
+  let i = 0;
+  while (i < buf.length) {
+    const b = buf[i]!;
+    const n = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (n === 0) return i;
+    if (i + n > buf.length) return i;
+    for (let k = 1; k < n; k++) if ((buf[i + k]! & 0xc0) !== 0x80) return i;
+    const cp = n === 2 ? 0 : n === 3 ? ((b & 0x0f) << 12) | ((buf[i + 1]! & 0x3f) << 6) : ((b & 0x07) << 18) | ((buf[i + 1]! & 0x3f) << 12);
+    if ((n === 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n === 4 && (cp < 0x10000 || cp > 0x10ffff))) return i;
+    i += n;
+  }
+  return buf.length;
+}
+
+/** The file as text, strictly UTF-8: an invalid byte is an error at its line and column, never U+FFFD. */
+async function* textChunks(path: string, file: string): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   let first = true;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
-    let text = decoder.write(chunk as Buffer);
+  let offset = 0;
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const raw of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    const chunk = raw as Buffer;
+    let text: string;
+    try {
+      text = decoder.decode(chunk, { stream: true });
+    } catch {
+      const joined = Buffer.concat([pending, chunk]);
+      const at = offset - pending.length + firstInvalidUtf8(joined);
+      const { line, column } = await locate(path, at);
+      throw parseError(file, line, column, 'the file is not valid UTF-8 here (save it as UTF-8)');
+    }
+    // Keep the tail of a chunk that may hold the start of a multi-byte character, for error offsets.
+    pending = chunk.subarray(Math.max(0, chunk.length - 3));
+    offset += chunk.length;
     // Spreadsheet exports often start with a UTF-8 byte order mark; it is not part of the data.
     if (first && text.length > 0) {
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       first = false;
     }
-    yield text;
+    if (text) yield text;
   }
-  const rest = decoder.end();
-  if (rest) yield rest;
+  try {
+    const rest = decoder.decode();
+    if (rest) yield rest;
+  } catch {
+    const { line, column } = await locate(path, offset - pending.length + firstInvalidUtf8(pending));
+    throw parseError(file, line, column, 'the file ends inside a UTF-8 character');
+  }
 }
 
-async function* lines(path: string): AsyncGenerator<{ text: string; line: number }> {
+async function* lines(path: string, file: string): AsyncGenerator<{ text: string; line: number }> {
   let carry = '';
   let line = 0;
-  for await (const text of textChunks(path)) {
+  for await (const text of textChunks(path, file)) {
     let start = 0;
     const buf = carry ? carry + text : text;
     for (;;) {
@@ -60,15 +111,23 @@ function jsonColumn(message: string, text: string): number {
   return text.length + 1;
 }
 
-function jsonCell(value: unknown): Cell {
-  if (value === null || typeof value === 'string' || typeof value === 'number') return value as Cell;
+function jsonCell(value: unknown, file: string, line: number, key: string): Cell {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) return value;
+    // Bind integers as 64-bit integers: bound as doubles they would turn into "7.0" in TEXT columns.
+    if (!Number.isSafeInteger(value)) {
+      throw parseError(file, line, 1, `"${key}": ${value} is beyond the integers JSON can carry exactly (±2^53); write it as a string`);
+    }
+    return BigInt(value);
+  }
+  if (value === null || typeof value === 'string') return value;
   if (typeof value === 'boolean') return value ? 1 : 0;
   // Arrays and objects are stored as JSON text, which SQLite's json functions read.
   return JSON.stringify(value);
 }
 
 export async function* readJsonl(path: string, file: string): AsyncGenerator<Row> {
-  for await (const { text, line } of lines(path)) {
+  for await (const { text, line } of lines(path, file)) {
     if (text.trim() === '') continue;
     let value: unknown;
     try {
@@ -81,7 +140,7 @@ export async function* readJsonl(path: string, file: string): AsyncGenerator<Row
       throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');
     }
     const columns = Object.keys(value);
-    yield { line, columns, values: columns.map((c) => jsonCell((value as Record<string, unknown>)[c])) };
+    yield { line, columns, values: columns.map((c) => jsonCell((value as Record<string, unknown>)[c], file, line, c)) };
   }
 }
 
@@ -115,6 +174,8 @@ export async function* readCsv(path: string, file: string): AsyncGenerator<Row> 
         if (c === null || c === '') throw parseError(file, recordLine, i + 1, `header field ${i + 1} is empty`);
         return String(c);
       });
+      const dup = header.find((c, i) => header!.indexOf(c) !== i);
+      if (dup !== undefined) throw parseError(file, recordLine, 1, `column "${dup}" appears twice in the header`);
       return;
     }
     if (record.length !== header.length) {
@@ -122,7 +183,7 @@ export async function* readCsv(path: string, file: string): AsyncGenerator<Row> 
     }
     yield { line: recordLine, columns: header, values: record };
   };
-  for await (const text of textChunks(path)) {
+  for await (const text of textChunks(path, file)) {
     for (let i = 0; i < text.length; i++) {
       const ch = text.charCodeAt(i);
       col += 1;

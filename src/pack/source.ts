@@ -50,7 +50,7 @@ export function validateAuthored(value: unknown, where: string): AuthoredManifes
   }
   if (!PACKAGE_TYPE_PATTERN.test(record['package_type'] as string)) fail('"package_type" must be lowercase letters, digits and dashes', 'package_type');
   if ((record['name'] as string).trim() === '') fail('"name" must not be empty', 'name');
-  checkFieldValues(record, { schema: 'IQP_E_SOURCE_CONFIG', where });
+  checkFieldValues(record, where);
   return record as unknown as AuthoredManifest;
 }
 

@@ -28,8 +28,10 @@ export function encodeFileHeader(path: string, size: number, mtimeSeconds: numbe
     uname: '',
     gname: '',
   });
+  // needPax is also set for sizes of 8 GiB and more, which node-tar writes in the base-256 size
+  // encoding that GNU tar and our reader accept; only a long name would really need pax.
+  if (Buffer.byteLength(path) > 100) throw new IqpError('IQP_E_INTERNAL', `Entry name too long for a ustar header: ${path}`);
   header.encode(block, 0);
-  if (header.needPax) throw new IqpError('IQP_E_INTERNAL', `Entry name too long for a ustar header: ${path}`);
   return block;
 }
 
@@ -47,7 +49,16 @@ export interface TarSink {
   entryEnd(entry: TarEntry): void;
 }
 
-const USTAR_MAGIC = Buffer.from('ustar', 'latin1');
+/** POSIX ustar: magic "ustar\0" and version "00" (GNU's "ustar  \0" is a different format). */
+const USTAR_MAGIC = Buffer.from('ustar\x0000', 'latin1');
+
+/** The size field: octal digits (space/NUL padded), or base-256 with the high bit set and a non-negative value. */
+function sizeFieldValid(block: Buffer): boolean {
+  const field = block.subarray(124, 136);
+  if (field[0]! === 0x80) return true;
+  if (field[0]! & 0x80) return false;
+  return /^[0-7]*[ \0]*$/.test(field.toString('latin1').replace(/^ +/, ''));
+}
 
 type State = 'header' | 'data' | 'padding' | 'end' | 'trailer';
 
@@ -81,6 +92,10 @@ export class TarReader {
         }
         case 'padding': {
           const n = Math.min(this.#padding, chunk.length - off);
+          // Padding must be zero: otherwise a pack could carry bytes no checksum covers.
+          for (let i = off; i < off + n; i++) {
+            if (chunk[i] !== 0) throw new IqpError('IQP_E_PACK_NOT_TAR', 'Non-zero bytes in the padding after an entry.');
+          }
           off += n;
           this.#padding -= n;
           if (this.#padding === 0) this.#state = 'header';
@@ -134,11 +149,17 @@ export class TarReader {
       return;
     }
     if (this.#state === 'end') throw new IqpError('IQP_E_PACK_NOT_TAR', 'A lone zero block sits between archive entries.');
-    const header = new Header(block);
+    let header: Header;
+    try {
+      header = new Header(block);
+    } catch (err) {
+      throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} cannot be decoded: ${(err as Error).message}.`);
+    }
     if (!header.cksumValid) throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} has a bad checksum.`);
-    if (!block.subarray(257, 262).equals(USTAR_MAGIC)) {
+    if (!block.subarray(257, 265).equals(USTAR_MAGIC)) {
       throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} is not a POSIX ustar header.`);
     }
+    if (!sizeFieldValid(block)) throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} has an invalid size field.`);
     const size = header.size ?? 0;
     if (!Number.isSafeInteger(size) || size < 0) throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} has an invalid size.`);
     const entry: TarEntry = { path: header.path ?? '', size, type: header.type, index: this.#index };

@@ -13,6 +13,7 @@ import { ENTRY, type Limits, parsePackTrustedComment } from './format.js';
 import { type PackContents, readFileChunks, readPack } from './reader.js';
 import { type PublicKey, parseSignature, verify as verifySignature } from './minisign.js';
 import { describeContent } from './content.js';
+import { checkRequirements } from './requirements.js';
 
 export interface VerifyOptions {
   readonly trustedKeys: readonly PublicKey[];
@@ -72,6 +73,7 @@ export async function verifyPackStream(source: AsyncIterable<Buffer>, options: V
 
 function checkContent(contentPath: string, contents: PackContents): void {
   const actual = describeContent(contentPath, { integrity: true });
+  checkRequirements(contents.manifest.package_type, actual);
   const declared = contents.manifest.tables;
   const same =
     actual.length === declared.length &&

@@ -198,3 +198,53 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     expect(existsSync(join(dir, 'example.dataset.foods-1.0.0.iqp'))).toBe(false);
   });
 });
+
+describe('iqp build: content rules hold whatever the source says', () => {
+  it('binds JSONL integers exactly: 7 in a TEXT column is "7", not "7.0"', async () => {
+    const dir = source('translation');
+    writeFileSync(join(dir, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"text":7}\n{"surah":1,"ayah":2,"text":"x"}\n');
+    rmSync(join(dir, 'data/footnotes.jsonl'));
+    const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    mkdirSync(join(dir, 'x'));
+    sh('tar', ['--zstd', '-xf', 'p.iqp', '-C', 'x'], dir);
+    const q = sh('sqlite3', ['x/content.sqlite', "SELECT typeof(text) || ':' || text FROM translations WHERE ayah = 1"], dir);
+    expect(q.stdout.trim()).toBe('text:7');
+  });
+
+  it('keeps page size and application_id even when schema.sql sets its own', async () => {
+    const dir = source('deck');
+    writeFileSync(join(dir, 'schema.sql'), `PRAGMA page_size = 65536;\nPRAGMA application_id = 7;\n${readFileSync(join(dir, 'schema.sql'), 'utf8')}`);
+    const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    mkdirSync(join(dir, 'x'));
+    sh('tar', ['--zstd', '-xf', 'p.iqp', '-C', 'x'], dir);
+    expect(sh('sqlite3', ['x/content.sqlite', 'PRAGMA page_size; PRAGMA application_id;'], dir).stdout.trim().split('\n')).toEqual(['4096', String(0x49515031)]);
+  });
+
+  it.each([
+    ['invalid UTF-8, located', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), Buffer.concat([Buffer.from('number,name_arabic\n1,ab'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')])), 'IQP_E_DATA_PARSE', /surahs\.csv:2:5: .*UTF-8/],
+    ['a column named twice in a CSV header', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), 'number,number\n1,2\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:1:1: .*twice/],
+    ['an integer JSON cannot carry exactly', (d: string) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":9007199254740993,"ayah":1,"text":"a"}\n'), 'IQP_E_DATA_PARSE', /translations\.jsonl:1:/],
+  ])('rejects %s', async (_name, mutate, code, where) => {
+    const dir = source('translation');
+    mutate(dir);
+    const r = await iqp(['build', '.', '--unsigned', '--json'], { cwd: dir });
+    expect(r.json().error.code).toBe(code);
+    expect(r.json().error.message).toMatch(where);
+  });
+
+  it('refuses a --content database in WAL mode, or one that lacks its type’s required tables', async () => {
+    const dir = source('translation');
+    const wal = join(dir, 'wal.sqlite');
+    sh('sqlite3', [wal, "PRAGMA journal_mode=WAL; CREATE TABLE t(a); INSERT INTO t VALUES (1);"], dir);
+    const r1 = await iqp(['build', '.', '--content', wal, '--unsigned', '--json'], { cwd: dir });
+    expect(r1.json().error.code).toBe('IQP_E_CONTENT_INVALID');
+    expect(r1.json().error.message).toContain('WAL');
+    const plain = join(dir, 'plain.sqlite');
+    sh('sqlite3', [plain, 'CREATE TABLE t(a); INSERT INTO t VALUES (1);'], dir);
+    const r2 = await iqp(['build', '.', '--content', plain, '--unsigned', '--json'], { cwd: dir });
+    expect(r2.json().error.code).toBe('IQP_E_TEMPLATE_REQUIREMENT');
+    expect(listTree(dir).filter((p) => p.endsWith('.iqp'))).toEqual([]);
+  });
+});
