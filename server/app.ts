@@ -14,6 +14,9 @@ import { type Clock, systemClock } from './services/clock.js';
 import { KeyService } from './services/keys.js';
 import { PackService } from './services/packs.js';
 import { TokenService } from './services/tokens.js';
+import { ReleaseService } from './services/releases.js';
+import { adminReleaseRoutes, publicReleaseRoutes } from './routes/releases.js';
+import type { ReleaseStore } from './stores/release-types.js';
 import type { BlobStore, MetadataStore } from './stores/types.js';
 
 export type Logger = (line: Record<string, unknown>) => void;
@@ -22,6 +25,7 @@ export interface AppDeps {
   readonly config: ServerConfig;
   readonly meta: MetadataStore;
   readonly blobs: BlobStore;
+  readonly releases: ReleaseStore;
   readonly clock?: Clock;
   readonly log?: Logger;
 }
@@ -29,7 +33,7 @@ export interface AppDeps {
 export interface Registry {
   readonly app: Express;
   readonly metrics: Metrics;
-  readonly services: { readonly packs: PackService; readonly keys: KeyService; readonly tokens: TokenService };
+  readonly services: { readonly packs: PackService; readonly keys: KeyService; readonly tokens: TokenService; readonly releases: ReleaseService };
 }
 
 export function createApp(deps: AppDeps): Registry {
@@ -48,6 +52,7 @@ export function createApp(deps: AppDeps): Registry {
   }, { maxUploadBytes: config.maxUploadBytes, maxContentBytes: config.maxContentBytes });
   const keys = new KeyService(meta, clock, changed);
   const tokens = new TokenService(meta, clock);
+  const releases = new ReleaseService(deps.releases, meta, keys, clock, config.channels, changed);
 
   const app = express();
   app.disable('x-powered-by');
@@ -69,9 +74,11 @@ export function createApp(deps: AppDeps): Registry {
 
   app.use('/v1', publicRoutes({ config, packs, keys, meta, blobs, cache, metrics }));
   app.use('/v1', downloadRoutes({ packs, blobs, metrics }));
+  app.use('/v1', publicReleaseRoutes({ config, releases, tokens, cache }));
   app.use('/v1/admin', adminRoutes({ config, packs, keys, tokens, meta }));
+  app.use('/v1/admin', adminReleaseRoutes({ config, releases, tokens, cache }));
   app.use(notFound);
   app.use(errorHandler(log));
 
-  return { app, metrics, services: { packs, keys, tokens } };
+  return { app, metrics, services: { packs, keys, tokens, releases } };
 }

@@ -16,6 +16,8 @@ export interface ServerConfig {
   readonly publicUrl: string | null;
   /** Log one JSON line per request to stderr. */
   readonly logRequests: boolean;
+  /** Release channels this registry offers. */
+  readonly channels: readonly string[];
 }
 
 export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
@@ -25,6 +27,7 @@ export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   maxContentBytes: DEFAULT_LIMITS.maxContentBytes,
   publicUrl: null,
   logRequests: false,
+  channels: ['stable', 'beta', 'nightly'],
 };
 
 export function serverConfig(partial: Partial<ServerConfig> & { dataDir: string }): ServerConfig {

@@ -6,9 +6,11 @@ import { createApp, type Logger, type Registry } from './app.js';
 import { databasePath, type ServerConfig } from './config.js';
 import { FsBlobStore } from './stores/fs-blobs.js';
 import { SqliteMetadataStore } from './stores/sqlite/metadata.js';
+import { SqliteReleaseStore } from './stores/sqlite/releases.js';
 
 export interface OpenedStores {
   readonly meta: SqliteMetadataStore;
+  readonly releases: SqliteReleaseStore;
   readonly blobs: FsBlobStore;
   readonly migrated: number[];
   readonly sweptTemp: number;
@@ -32,7 +34,7 @@ export async function openStores(dataDir: string): Promise<OpenedStores> {
       sweptOrphans += 1;
     }
   }
-  return { meta, blobs, migrated, sweptTemp, sweptOrphans };
+  return { meta, releases: new SqliteReleaseStore(meta.db), blobs, migrated, sweptTemp, sweptOrphans };
 }
 
 export interface RunningServer {
@@ -45,7 +47,7 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig, log?: Logger): Promise<RunningServer> {
   const stores = await openStores(config.dataDir);
-  const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, ...(log ? { log } : {}) });
+  const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, releases: stores.releases, ...(log ? { log } : {}) });
   const server = registry.app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -83,7 +83,9 @@ export function adminRoutes(d: AdminDeps): Router {
     const body = jsonBody(req);
     if (typeof body['public_key'] !== 'string') throw new IqpError('IQP_E_USAGE', 'public_key (the contents of a minisign .pub file) is required.');
     if (body['name'] !== undefined && typeof body['name'] !== 'string') throw new IqpError('IQP_E_USAGE', 'name must be a string.');
-    const { status, key } = await d.keys.add(body['public_key'], (body['name'] as string | undefined) ?? '', actorOf(res));
+    const purpose = body['purpose'] ?? 'pack';
+    if (purpose !== 'pack' && purpose !== 'release') throw new IqpError('IQP_E_USAGE', 'purpose must be "pack" (signs packs) or "release" (signs release manifests).');
+    const { status, key } = await d.keys.add(body['public_key'], (body['name'] as string | undefined) ?? '', actorOf(res), purpose);
     res.status(status === 'created' ? 201 : 200).json({ status, key });
   });
 

@@ -99,7 +99,7 @@ export function publicRoutes(d: PublicDeps): Router {
   });
 
   r.get('/keys', async (req, res) => {
-    await d.cache.send(req, res, async () => ({ keys: (await d.keys.list()).map((k) => ({ key_id: k.key_id, name: k.name, public_key: k.public_key, added_at: k.added_at })) }));
+    await d.cache.send(req, res, async () => ({ keys: (await d.keys.list()).map((k) => ({ key_id: k.key_id, name: k.name, purpose: k.purpose, public_key: k.public_key, added_at: k.added_at })) }));
   });
 
   r.get('/packs', async (req, res) => {

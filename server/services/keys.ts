@@ -1,7 +1,7 @@
 /** Publisher keys: the public keys whose signatures the registry accepts on uploads. */
 import { IqpError } from '../../src/errors.js';
-import { formatPublicKeyFile, parsePublicKey } from '../../src/pack/minisign.js';
-import type { MetadataStore, PublisherKey } from '../stores/types.js';
+import { formatPublicKeyFile, parsePublicKey, type PublicKey } from '../../src/pack/minisign.js';
+import type { KeyPurpose, MetadataStore, PublisherKey } from '../stores/types.js';
 import type { Clock } from './clock.js';
 
 export class KeyService {
@@ -11,15 +11,17 @@ export class KeyService {
     private readonly changed: () => void,
   ) {}
 
-  async add(publicKey: string, name: string, actor: string): Promise<{ status: 'created' | 'exists'; key: PublisherKey }> {
+  async add(publicKey: string, name: string, actor: string, purpose: KeyPurpose = 'pack'): Promise<{ status: 'created' | 'exists'; key: PublisherKey }> {
+    if (purpose !== 'pack' && purpose !== 'release') throw new IqpError('IQP_E_USAGE', 'purpose must be "pack" or "release".');
     const parsed = parsePublicKey(publicKey);
     const key: PublisherKey = {
       key_id: parsed.keyId,
       public_key: formatPublicKeyFile(parsed),
       name: name.trim() || parsed.keyId,
       added_at: this.clock.now(),
+      purpose,
     };
-    const status = await this.meta.addKey(key, { at: key.added_at, actor, action: 'key.add', target: `key:${key.key_id}`, details: { after: { name: key.name } } });
+    const status = await this.meta.addKey(key, { at: key.added_at, actor, action: 'key.add', target: `key:${key.key_id}`, details: { after: { name: key.name, purpose } } });
     if (status === 'created') this.changed();
     const stored = (await this.meta.listKeys()).find((k) => k.key_id === key.key_id)!;
     return { status, key: stored };
@@ -37,7 +39,13 @@ export class KeyService {
     this.changed();
   }
 
-  list(): Promise<PublisherKey[]> {
-    return this.meta.listKeys();
+  async list(purpose?: KeyPurpose): Promise<PublisherKey[]> {
+    const keys = await this.meta.listKeys();
+    return purpose ? keys.filter((k) => k.purpose === purpose) : keys;
+  }
+
+  /** Parsed public keys of one purpose, for signature checks. */
+  async trusted(purpose: KeyPurpose): Promise<PublicKey[]> {
+    return (await this.list(purpose)).map((k) => parsePublicKey(k.public_key));
   }
 }

@@ -52,7 +52,7 @@ export class PackService {
   ) {}
 
   async upload(body: AsyncIterable<Buffer>, actor: string): Promise<UploadResult> {
-    const keys = await this.meta.listKeys();
+    const keys = (await this.meta.listKeys()).filter((k) => k.purpose === 'pack');
     const staged = await this.blobs.stage();
     let received = 0;
     try {

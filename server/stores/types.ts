@@ -1,7 +1,7 @@
 /**
  * The registry's storage seams. Services depend only on these interfaces, and every method is a
  * complete, atomic operation (no transactions span calls), so a Postgres or S3-compatible adapter
- * can implement them without the services changing. test/stores/conformance.ts is the contract.
+ * can implement them without the services changing. test/server/store-conformance.ts is the contract.
  */
 import type { Readable } from 'node:stream';
 import type { Manifest } from '../../src/pack/format.js';
@@ -37,11 +37,15 @@ export interface AuditEntry {
 
 export type NewAuditEntry = Omit<AuditEntry, 'id'>;
 
+export type KeyPurpose = 'pack' | 'release';
+
 export interface PublisherKey {
   readonly key_id: string;
   readonly public_key: string;
   readonly name: string;
   readonly added_at: string;
+  /** 'pack': accepted on pack uploads; 'release': accepted on signed release manifests. */
+  readonly purpose: KeyPurpose;
 }
 
 export interface TokenRecord {

@@ -128,7 +128,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listPackIds(limit: number, cursor: string | null): Promise<Page<{ package_id: string; versions: number; latest_published_at: string }>> {
-    const after = cursor === null ? null : String(decodeCursor(cursor));
+    const after = cursor === null ? null : decodeCursor(cursor, 'string');
     const rows = this.db
       .prepare(
         `SELECT package_id, count(*) AS versions, max(published_at) AS latest_published_at FROM packs
@@ -174,7 +174,9 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.db.transaction((): 'created' | 'exists' => {
       const exists = this.db.prepare('SELECT 1 FROM publisher_keys WHERE key_id = ?').get(key.key_id);
       if (exists) return 'exists';
-      this.db.prepare('INSERT INTO publisher_keys (key_id, public_key, name, added_at) VALUES (?, ?, ?, ?)').run(key.key_id, key.public_key, key.name, key.added_at);
+      this.db
+        .prepare('INSERT INTO publisher_keys (key_id, public_key, name, added_at, purpose) VALUES (?, ?, ?, ?, ?)')
+        .run(key.key_id, key.public_key, key.name, key.added_at, key.purpose);
       this.#audit(audit);
       return 'created';
     }).immediate();
@@ -189,7 +191,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listKeys(): Promise<PublisherKey[]> {
-    return this.db.prepare('SELECT key_id, public_key, name, added_at FROM publisher_keys ORDER BY added_at, key_id').all() as PublisherKey[];
+    return this.db.prepare('SELECT key_id, public_key, name, added_at, purpose FROM publisher_keys ORDER BY added_at, key_id').all() as PublisherKey[];
   }
 
   async createToken(token: TokenRecord, secretHash: string): Promise<void> {
@@ -223,7 +225,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listAudit(limit: number, cursor: string | null, filter: { actor?: string; target?: string } = {}): Promise<Page<AuditEntry>> {
-    const before = cursor === null ? null : Number(decodeCursor(cursor));
+    const before = cursor === null ? null : decodeCursor(cursor, 'number');
     const rows = this.db
       .prepare(
         `SELECT * FROM audit_log WHERE (@before IS NULL OR id < @before)

@@ -65,4 +65,66 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     `,
   },
+  {
+    version: 2,
+    name: 'releases, release profiles, release keys',
+    up: `
+      -- Keys either sign packs (publishers) or release manifests (release managers).
+      ALTER TABLE publisher_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'pack' CHECK (purpose IN ('pack', 'release'));
+
+      CREATE TABLE release_profiles (
+        name        TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+        roles       TEXT NOT NULL CHECK (json_valid(roles) AND json_type(roles) = 'array'),
+        description TEXT NOT NULL DEFAULT '',
+        updated_at  TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE dataset_releases (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        name               TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+        channel            TEXT NOT NULL,
+        notes              TEXT NOT NULL DEFAULT '',
+        min_app_version    TEXT NOT NULL,
+        required_roles     TEXT NOT NULL CHECK (json_valid(required_roles) AND json_type(required_roles) = 'array'),
+        profile            TEXT REFERENCES release_profiles (name) ON UPDATE CASCADE ON DELETE RESTRICT,
+        status             TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'published', 'deprecated')),
+        created_at         TEXT NOT NULL,
+        created_by         TEXT NOT NULL,
+        published_at       TEXT,
+        published_by       TEXT,
+        deprecated_at      TEXT,
+        deprecated_message TEXT,
+        -- The current signed manifest (client-signed; the registry never holds the release key).
+        sequence           INTEGER CHECK (sequence > 0),
+        manifest_json      TEXT,
+        signature          TEXT,
+        signer_key_id      TEXT,
+        expires_at         TEXT,
+        UNIQUE (channel, name),
+        UNIQUE (channel, sequence),
+        CHECK ((status = 'draft') = (published_at IS NULL)),
+        CHECK ((status = 'deprecated') = (deprecated_at IS NOT NULL)),
+        CHECK (status = 'draft' OR (sequence IS NOT NULL AND manifest_json IS NOT NULL AND signature IS NOT NULL AND expires_at IS NOT NULL))
+      ) STRICT;
+      CREATE INDEX releases_by_channel ON dataset_releases (channel, status, sequence);
+
+      CREATE TABLE dataset_release_artifacts (
+        release_id  INTEGER NOT NULL REFERENCES dataset_releases (id) ON DELETE CASCADE,
+        role        TEXT    NOT NULL CHECK (length(role) BETWEEN 1 AND 64),
+        package_id  TEXT    NOT NULL,
+        version     TEXT    NOT NULL,
+        attached_at TEXT    NOT NULL,
+        PRIMARY KEY (release_id, role, package_id),
+        FOREIGN KEY (package_id, version) REFERENCES packs (package_id, version) ON DELETE RESTRICT
+      ) STRICT;
+      CREATE INDEX release_artifacts_by_pack ON dataset_release_artifacts (package_id, version);
+
+      -- The highest sequence ever signed per channel: signatures only move forward, even past
+      -- deprecated releases, so a client never sees a sequence go down.
+      CREATE TABLE channel_sequences (
+        channel  TEXT PRIMARY KEY,
+        sequence INTEGER NOT NULL CHECK (sequence > 0)
+      ) STRICT;
+    `,
+  },
 ];

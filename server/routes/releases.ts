@@ -1,0 +1,173 @@
+/** Release endpoints: public latest/manifest for apps, admin lifecycle for release managers. */
+import express, { Router, type Request } from 'express';
+import { IqpError } from '../../src/errors.js';
+import type { ServerConfig } from '../config.js';
+import { actorOf, requireRole } from '../http/auth.js';
+import type { JsonCache } from '../http/json-cache.js';
+import type { ReleaseService } from '../services/releases.js';
+import type { TokenService } from '../services/tokens.js';
+import type { ReleaseRecord, ReleaseStatus } from '../stores/release-types.js';
+import { pageParams } from './paging.js';
+import { baseUrl, manifestUrl } from './public.js';
+
+function releaseId(req: Request): number {
+  const raw = String(req.params['id']);
+  const id = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(id) || id < 1) throw new IqpError('IQP_E_NOT_FOUND', `No release ${JSON.stringify(raw)}.`);
+  return id;
+}
+
+function body(req: Request): Record<string, unknown> {
+  const b: unknown = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw new IqpError('IQP_E_USAGE', 'The request body must be a JSON object.');
+  return b as Record<string, unknown>;
+}
+
+/** A release as the admin API shows it (the signed manifest's text only in the manifest endpoint). */
+export function releaseView(r: ReleaseRecord) {
+  return {
+    id: r.id,
+    name: r.name,
+    channel: r.channel,
+    status: r.status,
+    notes: r.notes,
+    min_app_version: r.min_app_version,
+    required_roles: r.required_roles,
+    profile: r.profile,
+    artifacts: r.artifacts,
+    created_at: r.created_at,
+    created_by: r.created_by,
+    published_at: r.published_at,
+    published_by: r.published_by,
+    deprecated_at: r.deprecated_at,
+    deprecated_message: r.deprecated_message,
+    sequence: r.signed?.sequence ?? null,
+    expires_at: r.signed?.expires_at ?? null,
+    signer_key_id: r.signed?.signer_key_id ?? null,
+  };
+}
+
+/** What an app needs to bootstrap a release: the signed manifest, and absolute URLs outside the signature. */
+export function releaseManifestView(base: string, r: ReleaseRecord) {
+  if (!r.signed) throw new IqpError('IQP_E_NOT_FOUND', `Release ${r.id} is a draft; it has no signed manifest yet.`);
+  const signed = JSON.parse(r.signed.manifest_json) as { artifacts: { role: string; package_id: string; version: string; size_bytes: number; sha256: string; signer_key_id: string; download_path: string }[] };
+  return {
+    release_id: r.id,
+    name: r.name,
+    channel: r.channel,
+    status: r.status,
+    sequence: r.signed.sequence,
+    min_app_version: r.min_app_version,
+    notes: r.notes,
+    published_at: r.published_at,
+    expires_at: r.signed.expires_at,
+    deprecated_message: r.deprecated_message,
+    signer_key_id: r.signed.signer_key_id,
+    manifest_json: r.signed.manifest_json,
+    signature: r.signed.signature,
+    artifacts: signed.artifacts.map((a) => ({
+      role: a.role,
+      package_id: a.package_id,
+      version: a.version,
+      size_bytes: a.size_bytes,
+      sha256: a.sha256,
+      signer_key_id: a.signer_key_id,
+      download_url: `${base}${a.download_path}`,
+      manifest_url: manifestUrl(base, a),
+    })),
+  };
+}
+
+export interface ReleaseDeps {
+  readonly config: ServerConfig;
+  readonly releases: ReleaseService;
+  readonly tokens: TokenService;
+  readonly cache: JsonCache;
+}
+
+export function publicReleaseRoutes(d: ReleaseDeps): Router {
+  const r = Router();
+  r.get('/channels', async (req, res) => {
+    await d.cache.send(req, res, async () => ({ channels: d.releases.channels }));
+  });
+  r.get('/releases/latest', async (req, res) => {
+    const base = baseUrl(req, d.config);
+    await d.cache.send(req, res, async () => releaseManifestView(base, await d.releases.latest(req.query['channel'], req.query['app_version']))); 
+  });
+  r.get('/releases/:id/manifest', async (req, res) => {
+    const id = releaseId(req);
+    const base = baseUrl(req, d.config);
+    await d.cache.send(req, res, async () => releaseManifestView(base, await d.releases.get(id))); 
+  });
+  return r;
+}
+
+export function adminReleaseRoutes(d: ReleaseDeps): Router {
+  const r = Router();
+  const manager = requireRole(d.tokens, 'publisher');
+  const json = express.json({ limit: '1mb' });
+
+  r.post('/releases', manager, json, async (req, res) => {
+    const b = body(req);
+    const release = await d.releases.create(
+      { name: b['name'], channel: b['channel'], notes: b['notes'], min_app_version: b['min_app_version'], roles: b['roles'], profile: b['profile'] },
+      actorOf(res),
+    );
+    res.status(201).json(releaseView(release));
+  });
+
+  r.get('/releases', manager, async (req, res) => {
+    const { limit, cursor } = pageParams(req);
+    const channel = typeof req.query['channel'] === 'string' ? req.query['channel'] : undefined;
+    const status = typeof req.query['status'] === 'string' ? (req.query['status'] as ReleaseStatus) : undefined;
+    const page = await d.releases.list(limit, cursor, { ...(channel ? { channel } : {}), ...(status ? { status } : {}) });
+    res.set('Cache-Control', 'no-store').json({ releases: page.items.map(releaseView), paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } });
+  });
+
+  r.get('/releases/:id', manager, async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(releaseView(await d.releases.get(releaseId(req))));
+  });
+
+  r.post('/releases/:id/artifacts', manager, json, async (req, res) => {
+    const b = body(req);
+    res.status(201).json(releaseView(await d.releases.attach(releaseId(req), { role: b['role'], package_id: b['package_id'], version: b['version'] }, actorOf(res))));
+  });
+
+  r.delete('/releases/:id/artifacts/:role/:packageId', manager, async (req, res) => {
+    res.json(releaseView(await d.releases.detach(releaseId(req), String(req.params['role']), String(req.params['packageId']), actorOf(res))));
+  });
+
+  r.post('/releases/:id/validate', manager, async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(await d.releases.validate(releaseId(req), actorOf(res)));
+  });
+
+  r.get('/releases/:id/manifest-body', manager, async (req, res) => {
+    res.set('Cache-Control', 'no-store').json(await d.releases.manifestBody(releaseId(req)));
+  });
+
+  r.post('/releases/:id/publish', manager, json, async (req, res) => {
+    const b = body(req);
+    res.json(releaseView(await d.releases.publish(releaseId(req), { manifest_json: b['manifest_json'], signature: b['signature'] }, actorOf(res))));
+  });
+
+  r.post('/releases/:id/resign', manager, json, async (req, res) => {
+    const b = body(req);
+    res.json(releaseView(await d.releases.resign(releaseId(req), { manifest_json: b['manifest_json'], signature: b['signature'] }, actorOf(res))));
+  });
+
+  r.post('/releases/:id/deprecate', manager, json, async (req, res) => {
+    res.json(releaseView(await d.releases.deprecate(releaseId(req), body(req)['message'], actorOf(res))));
+  });
+
+  r.get('/release-profiles', manager, async (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ profiles: await d.releases.listProfiles() });
+  });
+
+  r.put('/release-profiles/:name', manager, json, async (req, res) => {
+    const b = body(req);
+    res.json(await d.releases.putProfile(String(req.params['name']), { roles: b['roles'], description: b['description'] }, actorOf(res)));
+  });
+
+  return r;
+}

@@ -1,0 +1,279 @@
+/** Releases in the embedded SQLite database (the same file and connection as the metadata store). */
+import type Database from 'better-sqlite3';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import {
+  type ArtifactRecord,
+  artifactsKey,
+  type AttachResult,
+  type NewRelease,
+  type PublishResult,
+  type ReleaseProfile,
+  type ReleaseRecord,
+  type ReleaseStatus,
+  type ReleaseStore,
+  type ResignResult,
+  type SignedReleaseManifest,
+} from '../release-types.js';
+import type { NewAuditEntry, Page } from '../types.js';
+
+interface ReleaseRow {
+  id: number;
+  name: string;
+  channel: string;
+  notes: string;
+  min_app_version: string;
+  required_roles: string;
+  profile: string | null;
+  status: ReleaseStatus;
+  created_at: string;
+  created_by: string;
+  published_at: string | null;
+  published_by: string | null;
+  deprecated_at: string | null;
+  deprecated_message: string | null;
+  sequence: number | null;
+  manifest_json: string | null;
+  signature: string | null;
+  signer_key_id: string | null;
+  expires_at: string | null;
+}
+
+/** The state an audit entry records before and after a change: everything but the signed bytes. */
+function auditState(r: ReleaseRecord | null): Record<string, unknown> | null {
+  if (!r) return null;
+  return {
+    status: r.status,
+    sequence: r.signed?.sequence ?? null,
+    expires_at: r.signed?.expires_at ?? null,
+    signer_key_id: r.signed?.signer_key_id ?? null,
+    artifacts: r.artifacts.map((a) => `${a.role}=${a.package_id}@${a.version}`),
+    deprecated_message: r.deprecated_message,
+  };
+}
+
+export class SqliteReleaseStore implements ReleaseStore {
+  constructor(private readonly db: Database.Database) {}
+
+  #artifacts(id: number): ArtifactRecord[] {
+    return this.db
+      .prepare('SELECT role, package_id, version, attached_at FROM dataset_release_artifacts WHERE release_id = ? ORDER BY role, package_id')
+      .all(id) as ArtifactRecord[];
+  }
+
+  #toRecord(row: ReleaseRow): ReleaseRecord {
+    return {
+      id: row.id,
+      name: row.name,
+      channel: row.channel,
+      notes: row.notes,
+      min_app_version: row.min_app_version,
+      required_roles: JSON.parse(row.required_roles) as string[],
+      profile: row.profile,
+      status: row.status,
+      created_at: row.created_at,
+      created_by: row.created_by,
+      published_at: row.published_at,
+      published_by: row.published_by,
+      deprecated_at: row.deprecated_at,
+      deprecated_message: row.deprecated_message,
+      signed:
+        row.sequence === null
+          ? null
+          : { sequence: row.sequence, manifest_json: row.manifest_json!, signature: row.signature!, signer_key_id: row.signer_key_id!, expires_at: row.expires_at! },
+      artifacts: this.#artifacts(row.id),
+    };
+  }
+
+  #get(id: number): ReleaseRecord | null {
+    const row = this.db.prepare('SELECT * FROM dataset_releases WHERE id = ?').get(id) as ReleaseRow | undefined;
+    return row ? this.#toRecord(row) : null;
+  }
+
+  #audit(entry: NewAuditEntry): void {
+    this.db
+      .prepare('INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)')
+      .run(entry.at, entry.actor, entry.action, entry.target, entry.details === null ? null : JSON.stringify(entry.details));
+  }
+
+  #change(id: number, action: string, at: string, actor: string, apply: () => void): void {
+    const before = this.#get(id);
+    apply();
+    this.#audit({ at, actor, action, target: `release:${id}`, details: { before: auditState(before), after: auditState(this.#get(id)) } });
+  }
+
+  async appendAudit(entry: NewAuditEntry): Promise<void> {
+    this.#audit(entry);
+  }
+
+  async createRelease(r: NewRelease): Promise<ReleaseRecord | 'exists'> {
+    return this.db
+      .transaction((): ReleaseRecord | 'exists' => {
+        if (this.db.prepare('SELECT 1 FROM dataset_releases WHERE channel = ? AND name = ?').get(r.channel, r.name)) return 'exists';
+        const { lastInsertRowid } = this.db
+          .prepare(
+            `INSERT INTO dataset_releases (name, channel, notes, min_app_version, required_roles, profile, created_at, created_by)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(r.name, r.channel, r.notes, r.min_app_version, JSON.stringify(r.required_roles), r.profile, r.created_at, r.created_by);
+        const created = this.#get(Number(lastInsertRowid))!;
+        this.#audit({ at: r.created_at, actor: r.created_by, action: 'release.create', target: `release:${created.id}`, details: { before: null, after: { ...auditState(created), name: r.name, channel: r.channel, min_app_version: r.min_app_version, required_roles: r.required_roles, profile: r.profile } } });
+        return created;
+      })
+      .immediate();
+  }
+
+  async getRelease(id: number): Promise<ReleaseRecord | null> {
+    return this.#get(id);
+  }
+
+  async listReleases(limit: number, cursor: string | null, filter: { channel?: string; status?: ReleaseStatus } = {}): Promise<Page<ReleaseRecord>> {
+    const before = cursor === null ? null : decodeCursor(cursor, 'number');
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM dataset_releases WHERE (@before IS NULL OR id < @before)
+           AND (@channel IS NULL OR channel = @channel) AND (@status IS NULL OR status = @status)
+         ORDER BY id DESC LIMIT @limit`,
+      )
+      .all({ before, channel: filter.channel ?? null, status: filter.status ?? null, limit: limit + 1 }) as ReleaseRow[];
+    const items = rows.slice(0, limit).map((r) => this.#toRecord(r));
+    const hasMore = rows.length > limit;
+    return { items, has_more: hasMore, next_cursor: hasMore ? encodeCursor(items[items.length - 1]!.id) : null };
+  }
+
+  async listPublished(channel: string): Promise<ReleaseRecord[]> {
+    const rows = this.db.prepare("SELECT * FROM dataset_releases WHERE channel = ? AND status = 'published' ORDER BY sequence DESC").all(channel) as ReleaseRow[];
+    return rows.map((r) => this.#toRecord(r));
+  }
+
+  async attachArtifact(releaseId: number, a: ArtifactRecord, actor: string): Promise<AttachResult> {
+    return this.db
+      .transaction((): AttachResult => {
+        const release = this.#get(releaseId);
+        if (!release) return 'no-release';
+        if (release.status !== 'draft') return 'not-draft';
+        if (!this.db.prepare('SELECT 1 FROM packs WHERE package_id = ? AND version = ?').get(a.package_id, a.version)) return 'no-pack';
+        const existing = release.artifacts.find((x) => x.role === a.role && x.package_id === a.package_id);
+        if (existing && existing.version === a.version) return 'exists';
+        this.#change(releaseId, 'release.attach', a.attached_at, actor, () => {
+          // Attaching another version of a pack in the same role replaces it.
+          this.db
+            .prepare(
+              `INSERT INTO dataset_release_artifacts (release_id, role, package_id, version, attached_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (release_id, role, package_id) DO UPDATE SET version = excluded.version, attached_at = excluded.attached_at`,
+            )
+            .run(releaseId, a.role, a.package_id, a.version, a.attached_at);
+        });
+        return 'attached';
+      })
+      .immediate();
+  }
+
+  async detachArtifact(releaseId: number, role: string, packageId: string, at: string, actor: string): Promise<'detached' | 'missing' | 'not-draft'> {
+    return this.db
+      .transaction((): 'detached' | 'missing' | 'not-draft' => {
+        const release = this.#get(releaseId);
+        if (!release || !release.artifacts.some((a) => a.role === role && a.package_id === packageId)) return 'missing';
+        if (release.status !== 'draft') return 'not-draft';
+        this.#change(releaseId, 'release.detach', at, actor, () => {
+          this.db.prepare('DELETE FROM dataset_release_artifacts WHERE release_id = ? AND role = ? AND package_id = ?').run(releaseId, role, packageId);
+        });
+        return 'detached';
+      })
+      .immediate();
+  }
+
+  async channelSequence(channel: string): Promise<number> {
+    return (this.db.prepare('SELECT sequence FROM channel_sequences WHERE channel = ?').pluck().get(channel) as number | undefined) ?? 0;
+  }
+
+  #advanceSequence(channel: string, sequence: number): boolean {
+    const current = (this.db.prepare('SELECT sequence FROM channel_sequences WHERE channel = ?').pluck().get(channel) as number | undefined) ?? 0;
+    if (sequence !== current + 1) return false;
+    this.db.prepare('INSERT INTO channel_sequences (channel, sequence) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET sequence = excluded.sequence').run(channel, sequence);
+    return true;
+  }
+
+  #storeSigned(id: number, s: SignedReleaseManifest): void {
+    this.db
+      .prepare('UPDATE dataset_releases SET sequence = ?, manifest_json = ?, signature = ?, signer_key_id = ?, expires_at = ? WHERE id = ?')
+      .run(s.sequence, s.manifest_json, s.signature, s.signer_key_id, s.expires_at, id);
+  }
+
+  async publishRelease(id: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<PublishResult> {
+    return this.db
+      .transaction((): PublishResult => {
+        const release = this.#get(id);
+        if (!release) return 'no-release';
+        if (release.status !== 'draft') return 'not-draft';
+        if (artifactsKey(release.artifacts) !== key) return 'stale';
+        if (!this.#advanceSequence(release.channel, signed.sequence)) return 'sequence';
+        this.#change(id, 'release.publish', at, actor, () => {
+          this.#storeSigned(id, signed);
+          this.db.prepare("UPDATE dataset_releases SET status = 'published', published_at = ?, published_by = ? WHERE id = ?").run(at, actor, id);
+        });
+        return 'published';
+      })
+      .immediate();
+  }
+
+  async resignRelease(id: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<ResignResult> {
+    return this.db
+      .transaction((): ResignResult => {
+        const release = this.#get(id);
+        if (!release) return 'no-release';
+        if (release.status !== 'published') return 'not-published';
+        if (artifactsKey(release.artifacts) !== key) return 'stale';
+        if (!this.#advanceSequence(release.channel, signed.sequence)) return 'sequence';
+        this.#change(id, 'release.resign', at, actor, () => this.#storeSigned(id, signed));
+        return 'resigned';
+      })
+      .immediate();
+  }
+
+  async deprecateRelease(id: number, message: string, at: string, actor: string): Promise<'deprecated' | 'not-published' | 'no-release'> {
+    return this.db
+      .transaction((): 'deprecated' | 'not-published' | 'no-release' => {
+        const release = this.#get(id);
+        if (!release) return 'no-release';
+        if (release.status !== 'published') return 'not-published';
+        this.#change(id, 'release.deprecate', at, actor, () => {
+          this.db.prepare("UPDATE dataset_releases SET status = 'deprecated', deprecated_at = ?, deprecated_message = ? WHERE id = ?").run(at, message, id);
+        });
+        return 'deprecated';
+      })
+      .immediate();
+  }
+
+  async upsertProfile(p: ReleaseProfile, actor: string): Promise<void> {
+    this.db
+      .transaction(() => {
+        const before = this.db.prepare('SELECT roles, description FROM release_profiles WHERE name = ?').get(p.name) as { roles: string; description: string } | undefined;
+        this.db
+          .prepare(
+            `INSERT INTO release_profiles (name, roles, description, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET roles = excluded.roles, description = excluded.description, updated_at = excluded.updated_at`,
+          )
+          .run(p.name, JSON.stringify(p.roles), p.description, p.updated_at);
+        this.#audit({
+          at: p.updated_at,
+          actor,
+          action: 'release_profile.put',
+          target: `release_profile:${p.name}`,
+          details: { before: before ? { roles: JSON.parse(before.roles) as unknown, description: before.description } : null, after: { roles: p.roles, description: p.description } },
+        });
+      })
+      .immediate();
+  }
+
+  async getProfile(name: string): Promise<ReleaseProfile | null> {
+    const row = this.db.prepare('SELECT * FROM release_profiles WHERE name = ?').get(name) as (Omit<ReleaseProfile, 'roles'> & { roles: string }) | undefined;
+    return row ? { ...row, roles: JSON.parse(row.roles) as string[] } : null;
+  }
+
+  async listProfiles(): Promise<ReleaseProfile[]> {
+    return (this.db.prepare('SELECT * FROM release_profiles ORDER BY name').all() as (Omit<ReleaseProfile, 'roles'> & { roles: string })[]).map((r) => ({
+      ...r,
+      roles: JSON.parse(r.roles) as string[],
+    }));
+  }
+}
