@@ -5,6 +5,7 @@ import type { Context } from '../cli/context.js';
 import { onStop } from '../lifecycle.js';
 import { serverConfig, type ServerConfig } from '../../server/config.js';
 import { openStores, startServer } from '../../server/start.js';
+import { createBackup, restoreBackup } from '../../server/backup.js';
 import { IqpError } from '../errors.js';
 import type { CommandGroup } from './types.js';
 
@@ -84,7 +85,43 @@ const migrate = {
   },
 };
 
+const backup = {
+  define(): Command {
+    return new Command('backup')
+      .description('back up the data directory while the server runs (SQLite online backup plus the blobs it refers to, with a checksum)')
+      .requiredOption('-o, --out <file>', 'backup file to write (a .sha256 file is written beside it)')
+      .addOption(dataOption());
+  },
+  async run(ctx: Context, opts: { out: string; data?: string }): Promise<void> {
+    const dataDir = opts.data ? resolve(ctx.cwd, opts.data) : ctx.config.dataDir;
+    const spinner = await ctx.out.spinner(`Backing up ${dataDir}…`);
+    const result = await createBackup(dataDir, resolve(ctx.cwd, opts.out)).finally(() => spinner.stop());
+    ctx.out.result({ ...result, data_dir: dataDir }, () =>
+      [`Backed up ${result.packs} pack(s) from ${dataDir} to ${result.path} (${result.size_bytes} bytes)`, `  sha256 ${result.sha256}  (also in ${result.path}.sha256)`].join('\n'),
+    );
+  },
+};
+
+const restore = {
+  define(): Command {
+    return new Command('restore')
+      .description('restore a backup into a data directory (checked completely before anything is moved into place)')
+      .argument('<file>', 'backup made by iqp server backup')
+      .addOption(dataOption())
+      .option('-f, --force', 'replace a non-empty data directory (stop the server first)');
+  },
+  async run(ctx: Context, opts: { data?: string; force?: boolean }, file: string): Promise<void> {
+    const dataDir = opts.data ? resolve(ctx.cwd, opts.data) : ctx.config.dataDir;
+    const spinner = await ctx.out.spinner(`Restoring ${file}…`);
+    const result = await restoreBackup(resolve(ctx.cwd, file), dataDir, { force: Boolean(opts.force) }).finally(() => spinner.stop());
+    // Bring the restored database up to this iqp's schema.
+    const stores = await openStores(dataDir);
+    await stores.meta.close();
+    ctx.out.result({ ...result, migrated: stores.migrated }, () => `Restored ${result.packs} pack(s) from a backup of ${result.created_at} into ${dataDir}. Start it with: iqp server start --data ${dataDir}`);
+  },
+};
+
 export const serverGroup: CommandGroup = {
   group: () => new Command('server').description('run and maintain the registry server'),
-  commands: [start, migrate],
+  commands: [start, migrate, backup, restore],
 };

@@ -1,0 +1,265 @@
+/**
+ * Backups of a registry data directory, safe while the server runs: SQLite's online backup API
+ * takes a consistent snapshot, then the blobs that snapshot refers to are added (blobs are
+ * immutable and content-addressed, so they cannot change under us). The archive is a zstd tar
+ * with backup.json listing every file's sha256, and a sidecar `<file>.sha256` for sha256sum -c.
+ * Restore checks everything before anything is moved into place.
+ */
+import Database from 'better-sqlite3';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { openAtomic, trackTemp, writeFileAtomic } from '../src/atomic.js';
+import { IqpError } from '../src/errors.js';
+import { encodeFileHeader, END_OF_ARCHIVE, paddingFor, TarReader, type TarEntry } from '../src/pack/tar.js';
+import { decompressTo, ZstdCompressor } from '../src/pack/zstd.js';
+import { databasePath } from './config.js';
+import { MIGRATIONS } from './stores/sqlite/migrations.js';
+
+export const BACKUP_FORMAT = 1;
+const MANIFEST = 'backup.json';
+const DATABASE = 'registry.sqlite';
+
+interface BackupFile {
+  path: string;
+  size_bytes: number;
+  sha256: string;
+}
+
+interface BackupManifest {
+  format: number;
+  kind: 'iqp-registry-backup';
+  created_at: string;
+  schema_version: number;
+  packs: number;
+  files: BackupFile[];
+}
+
+async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+function blobPath(sha: string): string {
+  return `blobs/sha256/${sha.slice(0, 2)}/${sha}`;
+}
+
+export interface BackupResult {
+  readonly path: string;
+  readonly sha256: string;
+  readonly size_bytes: number;
+  readonly packs: number;
+  readonly files: number;
+}
+
+export async function createBackup(dataDir: string, outPath: string, now: Date = new Date()): Promise<BackupResult> {
+  const dbPath = databasePath(dataDir);
+  if (!existsSync(dbPath)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `No registry database in ${dataDir}.`);
+  const work = join(dirname(outPath), `.${basename(outPath)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
+  await mkdir(work);
+  const untrack = trackTemp(work);
+  try {
+    const snapshot = join(work, DATABASE);
+    const source = new Database(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      await source.backup(snapshot);
+    } finally {
+      source.close();
+    }
+    const snap = new Database(snapshot);
+    let refs: string[];
+    let schemaVersion: number;
+    try {
+      snap.pragma('journal_mode = DELETE');
+      refs = snap.prepare('SELECT DISTINCT sha256 FROM packs ORDER BY sha256').pluck().all() as string[];
+      schemaVersion = (snap.prepare('SELECT max(version) FROM schema_migrations').pluck().get() as number | null) ?? 0;
+    } finally {
+      snap.close();
+    }
+    const files: BackupFile[] = [];
+    const sources = new Map<string, string>();
+    const add = async (archivePath: string, localPath: string) => {
+      const { sha256, size } = await sha256File(localPath);
+      files.push({ path: archivePath, size_bytes: size, sha256 });
+      sources.set(archivePath, localPath);
+    };
+    await add(DATABASE, snapshot);
+    for (const sha of refs) {
+      const local = join(dataDir, blobPath(sha));
+      if (!existsSync(local)) throw new IqpError('IQP_E_IO', `Blob ${sha} is referenced by the database but missing from ${dataDir}; the data directory is damaged.`);
+      await add(blobPath(sha), local);
+    }
+    const manifest: BackupManifest = { format: BACKUP_FORMAT, kind: 'iqp-registry-backup', created_at: now.toISOString(), schema_version: schemaVersion, packs: refs.length, files };
+    const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    const mtime = Math.floor(now.getTime() / 1000);
+
+    const out = openAtomic(outPath, 0o600);
+    const archiveHash = createHash('sha256');
+    let archiveSize = 0;
+    const zstd = new ZstdCompressor(3, (chunk) => {
+      archiveHash.update(chunk);
+      archiveSize += chunk.length;
+      out.write(chunk);
+    });
+    try {
+      zstd.write(encodeFileHeader(MANIFEST, manifestBytes.length, mtime));
+      zstd.write(manifestBytes);
+      zstd.write(Buffer.alloc(paddingFor(manifestBytes.length)));
+      for (const f of files) {
+        zstd.write(encodeFileHeader(f.path, f.size_bytes, mtime));
+        const fh = await open(sources.get(f.path)!, 'r');
+        try {
+          const buf = Buffer.allocUnsafe(1024 * 1024);
+          let done = 0;
+          for (;;) {
+            const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+            if (bytesRead === 0) break;
+            zstd.write(buf.subarray(0, bytesRead));
+            done += bytesRead;
+          }
+          if (done !== f.size_bytes) throw new IqpError('IQP_E_IO', `${f.path} changed size during the backup.`);
+        } finally {
+          await fh.close();
+        }
+        zstd.write(Buffer.alloc(paddingFor(f.size_bytes)));
+      }
+      zstd.write(END_OF_ARCHIVE);
+      zstd.end();
+      out.commit();
+    } finally {
+      out.abort();
+    }
+    const sha256 = archiveHash.digest('hex');
+    writeFileAtomic(`${outPath}.sha256`, `${sha256}  ${basename(outPath)}\n`);
+    return { path: outPath, sha256, size_bytes: archiveSize, packs: refs.length, files: files.length };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    untrack();
+  }
+}
+
+/** Streams a backup into `dir`, checking each file against backup.json. */
+async function extractBackup(file: string, dir: string): Promise<BackupManifest> {
+  let manifest: BackupManifest | null = null;
+  const manifestChunks: Buffer[] = [];
+  const seen = new Set<string>();
+  let current: { entry: TarEntry; hash: ReturnType<typeof createHash>; fd: number | null } | null = null;
+  const { openSync, writeSync, closeSync, mkdirSync, fsyncSync } = await import('node:fs');
+  const corrupt = (message: string) => new IqpError('IQP_E_IO', `The backup is damaged: ${message}`);
+  const reader = new TarReader(
+    {
+      entry(entry) {
+        if (entry.type !== 'File') throw corrupt(`${entry.path} is not a regular file.`);
+        if (entry.index === 0) {
+          if (entry.path !== MANIFEST || entry.size > 64 * 1024 * 1024) throw corrupt('it does not start with backup.json.');
+          current = { entry, hash: createHash('sha256'), fd: null };
+          return;
+        }
+        const listed = manifest?.files.find((f) => f.path === entry.path);
+        if (!listed || seen.has(entry.path) || listed.size_bytes !== entry.size) throw corrupt(`unexpected entry ${entry.path}.`);
+        seen.add(entry.path);
+        mkdirSync(join(dir, dirname(entry.path)), { recursive: true });
+        current = { entry, hash: createHash('sha256'), fd: openSync(join(dir, entry.path), 'wx', 0o644) };
+      },
+      data(chunk) {
+        current!.hash.update(chunk);
+        if (current!.fd === null) manifestChunks.push(Buffer.from(chunk));
+        else writeSync(current!.fd, chunk);
+      },
+      entryEnd(entry) {
+        const cur = current!;
+        current = null;
+        const sha = cur.hash.digest('hex');
+        if (cur.fd === null) {
+          manifest = JSON.parse(Buffer.concat(manifestChunks).toString('utf8')) as BackupManifest;
+          if (manifest.kind !== 'iqp-registry-backup' || manifest.format !== BACKUP_FORMAT || !Array.isArray(manifest.files)) throw corrupt('backup.json is not an iqp backup manifest.');
+          for (const f of manifest.files) {
+            if (f.path !== DATABASE && !/^blobs\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(f.path)) throw corrupt(`unsafe path ${f.path}.`);
+          }
+          return;
+        }
+        fsyncSync(cur.fd);
+        closeSync(cur.fd);
+        const listed = manifest!.files.find((f) => f.path === entry.path)!;
+        if (listed.sha256 !== sha) throw corrupt(`${entry.path} has sha256 ${sha}, backup.json says ${listed.sha256}.`);
+        if (entry.path.startsWith('blobs/') && basename(entry.path) !== sha) throw corrupt(`blob ${entry.path} does not hash to its name.`);
+      },
+    },
+    1024 * 1024,
+  );
+  try {
+    await decompressTo(createReadStream(file, { highWaterMark: 1024 * 1024 }), (chunk) => reader.write(chunk));
+    reader.end();
+  } catch (err) {
+    if (err instanceof IqpError && err.code === 'IQP_E_IO') throw err;
+    throw corrupt((err as Error).message);
+  } finally {
+    const open = current as { fd: number | null } | null;
+    if (open?.fd != null) closeSync(open.fd);
+  }
+  if (!manifest) throw corrupt('backup.json is missing.');
+  const missing = (manifest as BackupManifest).files.filter((f) => !seen.has(f.path));
+  if (missing.length > 0) throw corrupt(`${missing.length} file(s) listed in backup.json are missing, e.g. ${missing[0]!.path}.`);
+  return manifest;
+}
+
+export interface RestoreResult {
+  readonly data_dir: string;
+  readonly packs: number;
+  readonly files: number;
+  readonly created_at: string;
+}
+
+export async function restoreBackup(file: string, dataDir: string, options: { force?: boolean } = {}): Promise<RestoreResult> {
+  if (!existsSync(file)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `Backup not found: ${file}`);
+  const sidecar = `${file}.sha256`;
+  if (existsSync(sidecar)) {
+    const expected = (await (await import('node:fs/promises')).readFile(sidecar, 'utf8')).split(/\s+/)[0];
+    const { sha256 } = await sha256File(file);
+    if (sha256 !== expected) throw new IqpError('IQP_E_IO', `The backup's sha256 is ${sha256}; ${basename(sidecar)} says ${expected}. The file is damaged.`);
+  }
+  const existing = await readdir(dataDir).catch(() => null);
+  if (existing && existing.length > 0 && !options.force) {
+    throw new IqpError('IQP_E_TARGET_NOT_EMPTY', `${dataDir} is not empty; restore into a new directory, or pass --force to replace it.`);
+  }
+  const staging = join(dirname(dataDir), `.${basename(dataDir)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
+  await mkdir(dirname(dataDir), { recursive: true });
+  await mkdir(staging);
+  const untrack = trackTemp(staging);
+  try {
+    const manifest = await extractBackup(file, staging);
+    if (manifest.schema_version > MIGRATIONS[MIGRATIONS.length - 1]!.version) {
+      throw new IqpError('IQP_E_CONFIG', `The backup has schema version ${manifest.schema_version}; this iqp knows up to ${MIGRATIONS[MIGRATIONS.length - 1]!.version}. Upgrade iqp first.`);
+    }
+    const db = new Database(join(staging, DATABASE), { fileMustExist: true });
+    try {
+      const check = db.prepare('PRAGMA integrity_check').pluck().all() as string[];
+      if (check.length !== 1 || check[0] !== 'ok') throw new IqpError('IQP_E_IO', `The backed-up database fails integrity_check: ${check.slice(0, 3).join('; ')}`);
+    } finally {
+      db.close();
+    }
+    await mkdir(join(staging, 'tmp'), { recursive: true });
+    await writeFile(join(staging, 'RESTORED_FROM'), `${basename(file)} (${manifest.created_at})\n`);
+    if (existing) {
+      // Keep the replaced directory until the new one is in place.
+      const old = `${dataDir}.replaced-${Date.now()}`;
+      await rename(dataDir, old);
+      await rename(staging, dataDir);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(staging, dataDir);
+    }
+    const info = await stat(dataDir);
+    if (!info.isDirectory()) throw new IqpError('IQP_E_IO', `${dataDir} was not created.`);
+    return { data_dir: dataDir, packs: manifest.packs, files: manifest.files.length, created_at: manifest.created_at };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+    untrack();
+  }
+}
