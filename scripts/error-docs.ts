@@ -23,8 +23,9 @@ export function renderErrorDocs(): string {
   return `# Error codes
 
 Generated from \`src/errors.ts\` by \`node dist/scripts/error-docs.js\`; do not edit by hand.
-The CLI and the registry speak the same codes: the CLI exits with the exit code, the registry
-answers with the HTTP status and \`{ "error": { "code", "message", "hint", "details"? } }\`.
+The CLI and the registry speak the same codes: the CLI exits with the exit code and prints the
+message and hint (with \`--json\`: \`{ "error": { "code", "message", "hint", "details"? } }\`); the
+registry answers with the HTTP status and \`{ "error": { "code", "message", "details"? } }\`.
 
 ## Exit codes
 

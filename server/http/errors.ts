@@ -8,6 +8,12 @@ export function sendError(res: Parameters<RequestHandler>[1], err: IqpError): vo
     res.destroy();
     return;
   }
+  // Headers describing a pack must not describe an error body. A 416 still describes the pack
+  // whose range was refused (Content-Range: bytes */size, its ETag), but it is no attachment.
+  res.removeHeader('Content-Disposition');
+  if (err.httpStatus !== 416) {
+    for (const name of ['Content-Range', 'ETag', 'Last-Modified', 'Accept-Ranges', 'X-Iqp-Version', 'X-Iqp-Sha256']) res.removeHeader(name);
+  }
   res.status(err.httpStatus).set('Cache-Control', 'no-store').json({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
 }
 
@@ -17,6 +23,9 @@ export const notFound: RequestHandler = (req, _res, next) => {
 
 export function errorHandler(log: (line: Record<string, unknown>) => void): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
+    // The client hung up mid-request (an upload cut off): nobody is left to answer, and it is not a
+    // server fault to log, just as a download the client abandons is not.
+    if (req.destroyed && (err as NodeJS.ErrnoException | null)?.code === 'ECONNRESET') return;
     let coded: IqpError;
     const status = (err as { status?: unknown; type?: unknown }).status;
     if (err instanceof IqpError) coded = err;

@@ -67,8 +67,11 @@ export function adminRoutes(d: AdminDeps): Router {
 
   r.post('/packs/:id/:version/deprecate', publisher, json, async (req, res) => {
     const body = jsonBody(req);
-    const message = body['message'] ?? '';
-    if (typeof message !== 'string' || message.length > 2000) throw new IqpError('IQP_E_USAGE', 'message must be a string of at most 2000 characters ("" un-deprecates).');
+    const message = body['message'];
+    // No default: a request without a JSON message must not silently un-deprecate.
+    if (typeof message !== 'string' || message.length > 2000) {
+      throw new IqpError('IQP_E_USAGE', 'Send a JSON body {"message": "…"} with Content-Type application/json: the reason, at most 2000 characters ("" un-deprecates).');
+    }
     const version = String(req.params['version']);
     if (!isSemver(version)) throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
     const pack = await d.packs.deprecate(String(req.params['id']), version, message, actorOf(res));

@@ -57,7 +57,13 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
       res.end();
       return;
     }
-    const body = await d.blobs.read(pack.sha256, { start, end });
+    let body;
+    try {
+      body = await d.blobs.read(pack.sha256, { start, end });
+    } catch (err) {
+      // The row says the pack exists but its bytes are gone: a damaged data directory, not a client error.
+      throw new IqpError('IQP_E_UNAVAILABLE', `The registry cannot read ${pack.package_id}@${pack.version}'s data.`, undefined, { cause: err });
+    }
     res.on('finish', () => d.metrics.bytesServed.inc(end - start + 1));
     try {
       await pipeline(body, res);

@@ -1,6 +1,7 @@
 /** Read endpoints for apps and the CLI: health, metrics, pack discovery, manifests, keys. */
 import { Router, type Request } from 'express';
 import { IqpError } from '../../src/errors.js';
+import { isSemver } from '../../src/pack/manifest.js';
 import type { ServerConfig } from '../config.js';
 import type { JsonCache } from '../http/json-cache.js';
 import type { Metrics } from '../metrics.js';
@@ -143,6 +144,8 @@ export function publicRoutes(d: PublicDeps): Router {
   });
 
   r.get('/packs/:id/:version/manifest', async (req, res) => {
+    const version = String(req.params['version']);
+    if (!isSemver(version)) throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
     const base = baseUrl(req, d.config);
     await d.cache.send(req, res, async () => manifestResponse(base, await d.packs.get(String(req.params['id']), String(req.params['version']))));
   });

@@ -131,7 +131,9 @@ export function adminReleaseRoutes(d: ReleaseDeps): Router {
 
   r.post('/releases/:id/artifacts', manager, json, async (req, res) => {
     const b = body(req);
-    res.status(201).json(releaseView(await d.releases.attach(releaseId(req), { role: b['role'], package_id: b['package_id'], version: b['version'] }, actorOf(res))));
+    const before = await d.releases.get(releaseId(req));
+    const already = before.artifacts.some((a) => a.role === b['role'] && a.package_id === b['package_id'] && a.version === b['version']);
+    res.status(already ? 200 : 201).json(releaseView(await d.releases.attach(releaseId(req), { role: b['role'], package_id: b['package_id'], version: b['version'] }, actorOf(res))));
   });
 
   r.delete('/releases/:id/artifacts/:role/:packageId', manager, async (req, res) => {

@@ -25,6 +25,9 @@ export interface PackEvents {
   uploaded(result: 'created' | 'identical' | 'rejected', bytes: number): void;
 }
 
+/** Package ids that would collide with registry paths under /v1/packs/. */
+const RESERVED_IDS = new Set(['available']);
+
 export function parseAppVersion(raw: unknown, name = 'app_version'): string | null {
   if (raw === undefined || raw === '') return null;
   if (typeof raw !== 'string' || !isSemver(raw)) {
@@ -78,6 +81,9 @@ export class PackService {
         await file.close();
       }
       const m = report.manifest;
+      if (RESERVED_IDS.has(m.package_id)) {
+        throw new IqpError('IQP_E_INVALID_ID', `The registry reserves the id ${m.package_id} for its own paths (/v1/packs/${m.package_id}); rename the pack.`);
+      }
       const record: PackRecord = {
         package_id: m.package_id,
         version: m.version,

@@ -1,0 +1,713 @@
+/**
+ * docs/openapi.json is the HTTP contract (DESIGN.md, "Contracts that must not drift"). These tests
+ * hold it to the code: it is valid OpenAPI 3.1 with valid JSON Schemas; it lists exactly the routes
+ * and methods the Express routers register; its error-code enum is src/errors.ts's catalog; and
+ * what the real server answers (status, documented headers, body) matches it.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import type { ValidateFunction } from 'ajv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverConfig } from '../../server/config.js';
+import { startServer, type RunningServer } from '../../server/start.js';
+import { CATALOG } from '../../src/errors.js';
+import { buildPack } from '../../src/pack/build.js';
+import { formatPublicKeyFile, generateKeyPair } from '../../src/pack/minisign.js';
+import { signReleaseManifest, type ReleaseManifestBody } from '../../src/pack/release-manifest.js';
+import { readSource } from '../../src/pack/source.js';
+
+const require = createRequire(import.meta.url);
+const Ajv2020 = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js').default;
+const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const SPEC_FILE = join(ROOT, 'docs', 'openapi.json');
+const METHODS = ['get', 'head', 'put', 'post', 'delete', 'patch', 'options', 'trace'] as const;
+
+type Json = Record<string, any>;
+const spec = JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Json;
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; license: string };
+
+// ---------- helpers over the document ----------
+
+const escapePointer = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
+
+function atPointer(pointer: string): unknown {
+  let node: unknown = spec;
+  for (const part of pointer.split('/').slice(1)) {
+    node = (node as Json | undefined)?.[part.replaceAll('~1', '/').replaceAll('~0', '~')];
+  }
+  return node;
+}
+
+/** Follows OpenAPI-level $refs (responses, headers, parameters); schema $refs are left to Ajv. */
+function deref(node: unknown, pointer: string): { node: Json; pointer: string } {
+  let current = node as Json;
+  let where = pointer;
+  for (let hops = 0; typeof current?.['$ref'] === 'string'; hops += 1) {
+    if (hops > 10) throw new Error(`$ref loop at ${where}`);
+    const ref = current['$ref'] as string;
+    if (!ref.startsWith('#/')) throw new Error(`external $ref ${ref} at ${where}`);
+    where = ref.slice(1);
+    current = atPointer(where) as Json;
+    if (current === undefined) throw new Error(`dangling $ref ${ref}`);
+  }
+  return { node: current, pointer: where };
+}
+
+interface Operation {
+  readonly path: string;
+  readonly method: (typeof METHODS)[number];
+  readonly op: Json;
+  readonly pointer: string;
+}
+
+function operations(): Operation[] {
+  const out: Operation[] = [];
+  for (const [path, item] of Object.entries(spec['paths'] as Json)) {
+    for (const method of METHODS) {
+      const op = (item as Json)[method] as Json | undefined;
+      if (op) out.push({ path, method, op, pointer: `/paths/${escapePointer(path)}/${method}` });
+    }
+  }
+  return out;
+}
+
+/** `/v1/packs/:id/download` → `/v1/packs/{id}/download`; anything OpenAPI cannot express fails. */
+function toOpenApiPath(expressPath: string): string {
+  if (/[*(){}?+]/.test(expressPath)) throw new Error(`Express path ${expressPath} uses syntax an OpenAPI path cannot express`);
+  return expressPath.replace(/:(\w+)/g, '{$1}');
+}
+
+// ---------- route introspection (Express 5 / router ≥ 2.3) ----------
+
+interface RouteLayer {
+  readonly route?: { readonly path: unknown; readonly methods: Record<string, boolean> };
+}
+interface RouteInfo {
+  readonly path: string | RegExp;
+  readonly methods?: readonly string[];
+  readonly router?: IntrospectableRouter;
+}
+interface IntrospectableRouter {
+  readonly stack: readonly unknown[];
+  listRoutes?(): RouteInfo[];
+}
+
+/**
+ * Every route path with its explicitly registered methods (route.methods) and the methods Express
+ * answers (listRoutes, which adds the implicit HEAD of a GET), mount prefixes included. Express
+ * makes one route per `r.get(path)`/`r.post(path)` call, so a path may have several; they merge.
+ */
+function registeredRoutes(router: IntrospectableRouter, prefix = '', into = new Map<string, { explicit: Set<string>; answered: Set<string> }>()) {
+  if (typeof router.listRoutes !== 'function') throw new Error('route introspection needs router ≥ 2.3 (Router#listRoutes)');
+  const entry = (path: string) => {
+    const key = toOpenApiPath(`${prefix}${path}`);
+    let e = into.get(key);
+    if (!e) into.set(key, (e = { explicit: new Set(), answered: new Set() }));
+    return e;
+  };
+  for (const layer of router.stack as RouteLayer[]) {
+    if (!layer.route) continue;
+    if (typeof layer.route.path !== 'string') throw new Error(`route path ${String(layer.route.path)} under ${prefix || '/'} is not a string`);
+    const methods = Object.keys(layer.route.methods).filter((m) => layer.route!.methods[m]);
+    if (methods.includes('_all')) throw new Error(`${prefix}${layer.route.path} uses .all(), which the spec cannot list`);
+    for (const m of methods) entry(layer.route.path).explicit.add(m);
+  }
+  for (const info of router.listRoutes()) {
+    if (typeof info.path !== 'string') throw new Error(`a RegExp path under ${prefix || '/'} cannot be described in OpenAPI`);
+    if (info.router) registeredRoutes(info.router, `${prefix}${info.path === '/' ? '' : info.path}`, into);
+    else for (const m of info.methods ?? []) entry(info.path).answered.add(m.toLowerCase());
+  }
+  return [...into].map(([path, e]) => ({ path, explicit: [...e.explicit].sort(), answered: [...e.answered].sort() }));
+}
+
+// ---------- JSON Schema validation of the document's schemas ----------
+
+function makeAjv() {
+  const ajv = new Ajv2020({ strict: true, allErrors: true });
+  addFormats(ajv, ['date-time', 'uri']);
+  ajv.addFormat('binary', true); // OpenAPI's raw-bytes format; bodies validated here are never binary
+  // The document itself is not a schema: its top-level members are inert keywords, so Ajv can
+  // resolve JSON pointers into it (components, paths) without compiling anything but schemas.
+  ajv.addVocabulary(Object.keys(spec));
+  ajv.addSchema(spec, 'iqp-openapi');
+  return ajv;
+}
+const ajv = makeAjv();
+const validators = new Map<string, ValidateFunction>();
+function schemaAt(pointer: string): ValidateFunction {
+  let v = validators.get(pointer);
+  if (!v) {
+    v = ajv.getSchema(`iqp-openapi#${pointer}`);
+    if (!v) throw new Error(`no schema at ${pointer}`);
+    validators.set(pointer, v);
+  }
+  return v;
+}
+
+// ---------- the running server ----------
+
+let server: RunningServer;
+let work: string;
+let adminToken: string;
+let publisherToken: string;
+let packBytes: Buffer;
+let publicKeyFile: string;
+let firstPublish: Response;
+let firstPublishBody: string;
+const PACK_ID = 'example.dataset.foods';
+const PACK_VERSION = '1.0.0';
+
+const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+async function send(method: string, path: string, init: RequestInit = {}): Promise<{ res: Response; body: string; bytes: Buffer }> {
+  const res = await fetch(`${server.url}${path}`, { ...init, method });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  return { res, body: bytes.toString('utf8'), bytes };
+}
+
+function isCatchAll(res: Response, body: string): boolean {
+  if (res.status !== 404) return false;
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+    return parsed.error?.code === 'IQP_E_NOT_FOUND' && (parsed.error.message ?? '').startsWith('No route for ');
+  } catch {
+    return false;
+  }
+}
+
+/** Asserts the response is documented for this operation: status, required headers and their values, body schema. */
+function expectConforms(method: string, specPath: string, res: Response, rawBody: string): Json | undefined {
+  const where = `${method.toUpperCase()} ${specPath} → ${res.status}`;
+  const opPointer = `/paths/${escapePointer(specPath)}/${method}`;
+  const op = atPointer(opPointer) as Json | undefined;
+  expect(op, `${method.toUpperCase()} ${specPath} is not in the spec`).toBeDefined();
+  const declared = (op!['responses'] as Json)[String(res.status)];
+  expect(declared, `${where}: status not documented`).toBeDefined();
+  const { node: response, pointer } = deref(declared, `${opPointer}/responses/${res.status}`);
+
+  for (const [name, raw] of Object.entries((response['headers'] ?? {}) as Json)) {
+    const { node: header, pointer: hp } = deref(raw, `${pointer}/headers/${escapePointer(name)}`);
+    const value = res.headers.get(name);
+    if (header['required']) expect(value, `${where}: header ${name} missing`).not.toBeNull();
+    if (value === null) continue;
+    const schema = header['schema'] as Json;
+    const typed = schema['type'] === 'integer' ? Number(value) : value;
+    const validate = schemaAt(`${hp}/schema`);
+    expect(validate(typed), `${where}: header ${name}: ${value}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+  }
+
+  const content = response['content'] as Json | undefined;
+  if (!content || method === 'head') {
+    expect(rawBody, `${where}: no body documented`).toBe('');
+    return undefined;
+  }
+  const type = res.headers.get('content-type') ?? '';
+  const mediaType = Object.keys(content).find((t) => type.split(';')[0]!.trim() === t.split(';')[0]!.trim());
+  expect(mediaType, `${where}: Content-Type ${type} not documented (${Object.keys(content).join(', ')})`).toBeDefined();
+  if (!mediaType!.startsWith('application/json')) return undefined;
+  const body = JSON.parse(rawBody) as Json;
+  const validate = schemaAt(`${pointer}/content/${escapePointer(mediaType!)}/schema`);
+  expect(validate(body), `${where}: ${ajv.errorsText(validate.errors)}\n${rawBody.slice(0, 2000)}`).toBe(true);
+  return body;
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'iqp-openapi-'));
+  server = await startServer(serverConfig({ dataDir: join(work, 'data'), host: '127.0.0.1', port: 0 }), () => {});
+  const tokens = server.registry.services.tokens;
+  adminToken = (await tokens.create('admin', 'openapi-admin', 'test')).token;
+  publisherToken = (await tokens.create('publisher', 'openapi-publisher', 'test')).token;
+
+  const key = generateKeyPair();
+  publicKeyFile = formatPublicKeyFile(key);
+  const out = join(work, 'pack.iqp');
+  await buildPack({ source: await readSource(join(ROOT, 'templates', 'dataset')), secretKey: key, level: 3, outPath: out, createdAt: new Date('2026-01-01T00:00:00Z') });
+  packBytes = readFileSync(out);
+
+  const added = await send('POST', '/v1/admin/keys', {
+    headers: { ...auth(adminToken), 'content-type': 'application/json' },
+    body: JSON.stringify({ public_key: publicKeyFile, name: 'openapi' }),
+  });
+  expectConforms('post', '/v1/admin/keys', added.res, added.body);
+  expect(added.res.status).toBe(201);
+  const published = await send('PUT', '/v1/admin/packs', { headers: { ...auth(publisherToken), 'content-type': 'application/octet-stream' }, body: packBytes });
+  firstPublish = published.res;
+  firstPublishBody = published.body;
+});
+
+afterAll(async () => {
+  await server?.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+// ---------- (a) a valid OpenAPI 3.1 document ----------
+
+describe('docs/openapi.json is valid OpenAPI 3.1', () => {
+  it('passes the OpenAPI 3.1 schema', async () => {
+    const validator = new Validator();
+    const result = await validator.validate(structuredClone(spec));
+    expect(result.errors, JSON.stringify(result.errors, null, 2)).toBeUndefined();
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+  });
+
+  it('the validator does reject a broken document (so the check above means something)', async () => {
+    const broken = structuredClone(spec);
+    delete broken['paths']['/v1/health']['get']['responses'];
+    broken['paths']['/v1/keys']['get']['parameters'] = [{ name: 'x', in: 'body' }];
+    expect((await new Validator().validate(broken)).valid).toBe(false);
+  });
+
+  it('states the package version and licence', () => {
+    expect(spec['openapi']).toMatch(/^3\.1\.\d+$/);
+    expect(spec['info']['version']).toBe(pkg.version);
+    expect(spec['info']['license']['identifier']).toBe(pkg.license);
+  });
+
+  it('every schema in it compiles as strict JSON Schema 2020-12', () => {
+    const pointers: string[] = Object.keys(spec['components']['schemas']).map((n) => `/components/schemas/${escapePointer(n)}`);
+    const collect = (node: unknown, pointer: string, inSchema: boolean): void => {
+      if (!node || typeof node !== 'object') return;
+      for (const [k, v] of Object.entries(node as Json)) {
+        const p = `${pointer}/${escapePointer(k)}`;
+        if (k === 'schema' && !inSchema) pointers.push(p);
+        else collect(v, p, inSchema || k === 'schema' || k === 'schemas');
+      }
+    };
+    collect(spec['paths'], '/paths', false);
+    collect(spec['components'], '/components', false);
+    expect(pointers.length).toBeGreaterThan(50);
+    for (const p of pointers) expect(() => schemaAt(p), p).not.toThrow();
+  });
+
+  it('has unique operationIds, declares every path parameter, and names the role of every admin operation', () => {
+    const ids = new Set<string>();
+    for (const { path, method, op, pointer } of operations()) {
+      const where = `${method.toUpperCase()} ${path}`;
+      expect(typeof op['operationId'], where).toBe('string');
+      expect(ids.has(op['operationId'] as string), `${where}: duplicate operationId`).toBe(false);
+      ids.add(op['operationId'] as string);
+      const declared = ((op['parameters'] ?? []) as unknown[])
+        .map((p, i) => deref(p, `${pointer}/parameters/${i}`).node)
+        .filter((p) => p['in'] === 'path')
+        .map((p) => p['name'] as string)
+        .sort();
+      const inTemplate = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort();
+      expect(declared, `${where}: path parameters`).toEqual(inTemplate);
+      const security = op['security'] as Json[] | undefined;
+      if (path.startsWith('/v1/admin/')) {
+        expect(security, `${where}: admin operations need a bearer token`).toHaveLength(1);
+        const roles = security![0]!['bearer'] as string[];
+        expect(roles.length, where).toBe(1);
+        expect(['admin', 'publisher']).toContain(roles[0]);
+        expect(op['description'] as string, `${where}: the description names the role`).toContain(`**${roles[0]}**`);
+        expect(Object.keys(op['responses'] as Json), where).toEqual(expect.arrayContaining(['401', '403']));
+      } else {
+        expect(security, `${where}: public operations need no token`).toBeUndefined();
+      }
+    }
+  });
+
+  it('copies the manifest schema faithfully (docs/schemas/manifest.schema.json)', () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'docs', 'schemas', 'manifest.schema.json'), 'utf8')) as Json;
+    const rewritten = JSON.parse(JSON.stringify(manifest).replaceAll('"#/$defs/semver"', '"#/components/schemas/Semver"')) as Json;
+    const schemas = spec['components']['schemas'] as Json;
+    expect(schemas['ManifestFields']['properties']).toEqual(rewritten['properties']);
+    expect(schemas['ManifestFields']['required']).toEqual(manifest['required']);
+    expect(manifest['additionalProperties']).toBe(false);
+    expect(schemas['Manifest']['unevaluatedProperties']).toBe(false);
+    const { description: _semverDoc, ...semver } = schemas['Semver'] as Json;
+    expect(semver).toEqual(manifest['$defs']['semver']);
+    const { description: _idDoc, ...packageId } = schemas['PackageId'] as Json;
+    const { description: _fileIdDoc, ...filePackageId } = manifest['properties']['package_id'] as Json;
+    expect(packageId).toEqual(filePackageId);
+  });
+});
+
+// ---------- (b) routes: the spec and the app agree ----------
+
+describe('the spec lists exactly the routes the app serves', () => {
+  it('every registered route and method is in the spec, and nothing else is', () => {
+    const routes = registeredRoutes(server.registry.app.router as unknown as IntrospectableRouter);
+    expect(routes.length).toBeGreaterThan(10);
+    const fromApp = routes.map((r) => `${r.path} ${r.explicit.join(',')}`).sort();
+    const fromSpec = Object.entries(spec['paths'] as Json)
+      .map(([path, item]) => `${path} ${METHODS.filter((m) => (item as Json)[m]).sort().join(',')}`)
+      .sort();
+    expect(fromSpec).toEqual(fromApp);
+    // The spec's note that every GET also answers HEAD, and nothing else is implied.
+    for (const r of routes) {
+      const implied = r.explicit.includes('get') ? [...new Set([...r.explicit, 'head'])].sort() : r.explicit;
+      expect(r.answered, r.path).toEqual(implied);
+    }
+  });
+
+  it('every path and method in the spec reaches a route on the running server', async () => {
+    const samples: Record<string, string> = { id: PACK_ID, version: PACK_VERSION, keyId: '0123456789ABCDEF', role: 'data', packageId: PACK_ID, name: 'core' };
+    const ops = operations();
+    expect(ops.length).toBeGreaterThan(10);
+    for (const { path, method } of ops) {
+      const url = path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+        const value = samples[name];
+        if (value === undefined) throw new Error(`no sample value for path parameter ${name}`);
+        return encodeURIComponent(value);
+      });
+      // No token: admin routes answer 401 without side effects.
+      const { res, body } = await send(method.toUpperCase(), url);
+      const where = `${method.toUpperCase()} ${url} → ${res.status} ${body.slice(0, 200)}`;
+      if (method === 'head') expect(res.status, where).not.toBe(404); // no body to tell a catch-all by
+      else expect(isCatchAll(res, body), where).toBe(false);
+    }
+  });
+
+  it('the catch-all is what unknown paths and methods get (404, not 405)', async () => {
+    for (const [method, path] of [['GET', '/v1/nope'], ['POST', '/v1/packs'], ['DELETE', '/v1/admin/audit']] as const) {
+      const { res, body } = await send(method, path);
+      expect(isCatchAll(res, body), `${method} ${path}`).toBe(true);
+      expectErrorBody(res, body);
+    }
+  });
+});
+
+function expectErrorBody(res: Response, body: string): void {
+  const validate = schemaAt('/components/schemas/Error');
+  expect(validate(JSON.parse(body)), ajv.errorsText(validate.errors)).toBe(true);
+  expect(res.headers.get('cache-control')).toBe('no-store');
+}
+
+// ---------- (c) error codes ----------
+
+describe('error codes', () => {
+  const codes = spec['components']['schemas']['ErrorCode']['enum'] as string[];
+
+  it('the spec\'s ErrorCode enum is exactly src/errors.ts\'s catalog', () => {
+    expect(new Set(codes).size).toBe(codes.length);
+    expect([...codes].sort()).toEqual(Object.keys(CATALOG).sort());
+  });
+
+  it('every code a response narrows to exists and has that response\'s HTTP status', () => {
+    const check = (response: Json, status: string, where: string) => {
+      const schema = response['content']?.['application/json']?.['schema'] as Json | undefined;
+      const narrowed = schema?.['properties']?.['error']?.['properties']?.['code']?.['enum'] as string[] | undefined;
+      if (!narrowed) return;
+      for (const code of narrowed) {
+        expect(codes, `${where}: ${code}`).toContain(code);
+        expect(CATALOG[code as keyof typeof CATALOG].http, `${where}: ${code}`).toBe(Number(status));
+      }
+    };
+    let checked = 0;
+    for (const { path, method, op, pointer } of operations()) {
+      for (const [status, raw] of Object.entries(op['responses'] as Json)) {
+        check(deref(raw, `${pointer}/responses/${status}`).node, status, `${method.toUpperCase()} ${path} ${status}`);
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
+  });
+});
+
+// ---------- (d) the running app's responses match the schemas ----------
+
+describe('responses match the spec', () => {
+  it('health', async () => {
+    const { res, body } = await send('GET', '/v1/health');
+    expect(res.status).toBe(200);
+    expect(expectConforms('get', '/v1/health', res, body)).toMatchObject({ status: 'ok' });
+  });
+
+  it('publish (201, then 200 identical), and the refusals', async () => {
+    expect(firstPublish.status, firstPublishBody).toBe(201);
+    expect(expectConforms('put', '/v1/admin/packs', firstPublish, firstPublishBody)).toMatchObject({ result: 'created', package_id: PACK_ID });
+    const again = await send('PUT', '/v1/admin/packs', { headers: { ...auth(publisherToken), 'content-type': 'application/vnd.iqp.pack+zstd' }, body: packBytes });
+    expect(again.res.status).toBe(200);
+    expect(expectConforms('put', '/v1/admin/packs', again.res, again.body)).toMatchObject({ result: 'identical' });
+
+    const anonymous = await send('PUT', '/v1/admin/packs', { body: packBytes });
+    expect(anonymous.res.status).toBe(401);
+    expectConforms('put', '/v1/admin/packs', anonymous.res, anonymous.body);
+    const badToken = await send('PUT', '/v1/admin/packs', { headers: auth('iqp_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), body: packBytes });
+    expect(badToken.res.headers.get('www-authenticate')).toContain('invalid_token');
+    expectConforms('put', '/v1/admin/packs', badToken.res, badToken.body);
+    const wrongType = await send('PUT', '/v1/admin/packs', { headers: { ...auth(publisherToken), 'content-type': 'text/plain' }, body: packBytes });
+    expect(wrongType.res.status).toBe(415);
+    expectConforms('put', '/v1/admin/packs', wrongType.res, wrongType.body);
+    const garbage = await send('PUT', '/v1/admin/packs', { headers: auth(publisherToken), body: Buffer.from('not a pack') });
+    expect(garbage.res.status).toBe(422);
+    expectConforms('put', '/v1/admin/packs', garbage.res, garbage.body);
+  });
+
+  it('discovery: available, packs, versions, keys, with ETag revalidation', async () => {
+    const available = await send('GET', '/v1/packs/available?app_version=1.0.0');
+    expect(available.res.status).toBe(200);
+    const list = expectConforms('get', '/v1/packs/available', available.res, available.body)!;
+    expect(list['packs']).toHaveLength(1);
+    const summary = list['packs'][0] as Json;
+    expect(summary['download_url']).toBe(`${server.url}/v1/packs/${PACK_ID}/download?version=${PACK_VERSION}`);
+
+    const revalidated = await send('GET', '/v1/packs/available?app_version=1.0.0', { headers: { 'if-none-match': available.res.headers.get('etag')! } });
+    expect(revalidated.res.status).toBe(304);
+    expectConforms('get', '/v1/packs/available', revalidated.res, revalidated.body);
+
+    for (const [url, specPath] of [
+      ['/v1/packs/available?app_version=not-semver', '/v1/packs/available'],
+      ['/v1/packs/available?type=a&type=b', '/v1/packs/available'],
+      ['/v1/packs?limit=0', '/v1/packs'],
+      ['/v1/packs?cursor=', '/v1/packs'],
+      ['/v1/packs/no.such.pack', '/v1/packs/{id}'],
+      ['/v1/packs/%E0', '/v1/packs/{id}'],
+    ] as const) {
+      const { res, body } = await send('GET', url);
+      expect([400, 404], url).toContain(res.status);
+      expectConforms('get', specPath, res, body);
+    }
+
+    for (const [url, specPath] of [
+      ['/v1/packs?limit=1', '/v1/packs'],
+      [`/v1/packs/${PACK_ID}`, '/v1/packs/{id}'],
+      ['/v1/keys', '/v1/keys'],
+    ] as const) {
+      const { res, body } = await send('GET', url);
+      expect(res.status, url).toBe(200);
+      expectConforms('get', specPath, res, body);
+    }
+  });
+
+  it('manifest: the served manifest, its signed manifest_json, 304 and 404', async () => {
+    const { res, body } = await send('GET', `/v1/packs/${PACK_ID}/${PACK_VERSION}/manifest`);
+    expect(res.status).toBe(200);
+    const served = expectConforms('get', '/v1/packs/{id}/{version}/manifest', res, body)!;
+    const validateManifest = schemaAt('/components/schemas/Manifest');
+    expect(validateManifest(JSON.parse(served['manifest_json'] as string)), ajv.errorsText(validateManifest.errors)).toBe(true);
+    expect(served['sha256']).toBe(createHash('sha256').update(packBytes).digest('hex'));
+
+    const again = await send('GET', `/v1/packs/${PACK_ID}/${PACK_VERSION}/manifest`, { headers: { 'if-none-match': res.headers.get('etag')! } });
+    expect(again.res.status).toBe(304);
+    expectConforms('get', '/v1/packs/{id}/{version}/manifest', again.res, again.body);
+    const missing = await send('GET', `/v1/packs/${PACK_ID}/9.9.9/manifest`);
+    expect(missing.res.status).toBe(404);
+    expectConforms('get', '/v1/packs/{id}/{version}/manifest', missing.res, missing.body);
+  });
+
+  it('download: whole, range, resume with If-Range, multi-range, 304, 416, HEAD', async () => {
+    const path = '/v1/packs/{id}/download';
+    const versioned = `/v1/packs/${PACK_ID}/download?version=${PACK_VERSION}`;
+    const sha = createHash('sha256').update(packBytes).digest('hex');
+    const size = packBytes.length;
+
+    const whole = await send('GET', versioned);
+    expect(whole.res.status).toBe(200);
+    expectConforms('get', path, whole.res, whole.body);
+    expect(whole.bytes.equals(packBytes)).toBe(true);
+    expect(whole.res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    const etag = whole.res.headers.get('etag')!;
+    expect(etag).toBe(`"${sha}"`);
+
+    const unversioned = await send('HEAD', `/v1/packs/${PACK_ID}/download`);
+    expect(unversioned.res.status).toBe(200);
+    expectConforms('head', path, unversioned.res, unversioned.body);
+    expect(unversioned.res.headers.get('cache-control')).toBe('public, no-cache');
+    expect(unversioned.res.headers.get('x-iqp-version')).toBe(PACK_VERSION);
+    expect(unversioned.res.headers.get('content-length')).toBe(String(size));
+
+    // Resume as the spec describes: Range from what we have, If-Range with the strong ETag.
+    const first = await send('GET', versioned, { headers: { range: 'bytes=0-99' } });
+    expect(first.res.status).toBe(206);
+    expectConforms('get', path, first.res, first.body);
+    expect(first.res.headers.get('content-range')).toBe(`bytes 0-99/${size}`);
+    const rest = await send('GET', versioned, { headers: { range: 'bytes=100-', 'if-range': etag } });
+    expect(rest.res.status).toBe(206);
+    expectConforms('get', path, rest.res, rest.body);
+    const joined = Buffer.concat([first.bytes, rest.bytes]);
+    expect(createHash('sha256').update(joined).digest('hex')).toBe(rest.res.headers.get('x-iqp-sha256'));
+
+    const fullFileRequests: Record<string, string>[] = [{ range: 'bytes=100-', 'if-range': `"${'0'.repeat(64)}"` }, { range: 'bytes=0-9,20-29' }, { range: 'items=0-9' }];
+    for (const headers of fullFileRequests) {
+      const full = await send('GET', versioned, { headers });
+      expect(full.res.status, JSON.stringify(headers)).toBe(200);
+      expectConforms('get', path, full.res, full.body);
+      expect(full.bytes.length).toBe(size);
+    }
+
+    const notModified = await send('GET', versioned, { headers: { 'if-none-match': etag, range: 'bytes=0-9' } });
+    expect(notModified.res.status).toBe(304);
+    expectConforms('get', path, notModified.res, notModified.body);
+
+    for (const method of ['get', 'head'] as const) {
+      const beyond = await send(method.toUpperCase(), versioned, { headers: { range: `bytes=${size}-` } });
+      expect(beyond.res.status).toBe(416);
+      expect(beyond.res.headers.get('content-range')).toBe(`bytes */${size}`);
+      expectConforms(method, path, beyond.res, beyond.body);
+      const badVersion = await send(method.toUpperCase(), `/v1/packs/${PACK_ID}/download?version=1.0`);
+      expect(badVersion.res.status).toBe(400);
+      expectConforms(method, path, badVersion.res, badVersion.body);
+      const unknown = await send(method.toUpperCase(), '/v1/packs/no.such.pack/download');
+      expect(unknown.res.status).toBe(404);
+      expectConforms(method, path, unknown.res, unknown.body);
+    }
+  });
+
+  it('admin: keys, audit, deprecation, roles', async () => {
+    const keys = await send('GET', '/v1/admin/keys', { headers: auth(adminToken) });
+    expect(keys.res.status).toBe(200);
+    expectConforms('get', '/v1/admin/keys', keys.res, keys.body);
+
+    const readd = await send('POST', '/v1/admin/keys', { headers: { ...auth(adminToken), 'content-type': 'application/json' }, body: JSON.stringify({ public_key: publicKeyFile }) });
+    expect(readd.res.status).toBe(200);
+    expect(expectConforms('post', '/v1/admin/keys', readd.res, readd.body)).toMatchObject({ status: 'exists' });
+    const invalid = await send('POST', '/v1/admin/keys', { headers: { ...auth(adminToken), 'content-type': 'application/json' }, body: JSON.stringify({ public_key: 'nope' }) });
+    expect(invalid.res.status).toBe(400);
+    expectConforms('post', '/v1/admin/keys', invalid.res, invalid.body);
+    const forbidden = await send('POST', '/v1/admin/keys', { headers: { ...auth(publisherToken), 'content-type': 'application/json' }, body: '{}' });
+    expect(forbidden.res.status).toBe(403);
+    expectConforms('post', '/v1/admin/keys', forbidden.res, forbidden.body);
+
+    const audit = await send('GET', '/v1/admin/audit?limit=2', { headers: auth(adminToken) });
+    expect(audit.res.status).toBe(200);
+    expect(expectConforms('get', '/v1/admin/audit', audit.res, audit.body)!['paging']).toMatchObject({ limit: 2, has_more: true });
+    const badCursor = await send('GET', '/v1/admin/audit?cursor=%2A', { headers: auth(adminToken) });
+    expect(badCursor.res.status).toBe(400);
+    expectConforms('get', '/v1/admin/audit', badCursor.res, badCursor.body);
+
+    const noKey = await send('DELETE', '/v1/admin/keys/0123456789ABCDEF', { headers: auth(adminToken) });
+    expect(noKey.res.status).toBe(404);
+    expectConforms('delete', '/v1/admin/keys/{keyId}', noKey.res, noKey.body);
+
+    const deprecatePath = '/v1/admin/packs/{id}/{version}/deprecate';
+    const url = `/v1/admin/packs/${PACK_ID}/${PACK_VERSION}/deprecate`;
+    const json = { ...auth(publisherToken), 'content-type': 'application/json' };
+    const deprecated = await send('POST', url, { headers: json, body: JSON.stringify({ message: 'Use 2.0.0.' }) });
+    expect(deprecated.res.status).toBe(200);
+    expect(expectConforms('post', deprecatePath, deprecated.res, deprecated.body)).toMatchObject({ status: 'deprecated', deprecated_message: 'Use 2.0.0.' });
+    const restored = await send('POST', url, { headers: json, body: JSON.stringify({ message: '' }) });
+    expect(expectConforms('post', deprecatePath, restored.res, restored.body)).toMatchObject({ status: 'published', deprecated_message: null });
+    for (const [target, body] of [[`/v1/admin/packs/${PACK_ID}/1.0/deprecate`, '{}'], [url, '{"message": 1}'], [url, '{not json'], [url, '[]']] as const) {
+      const bad = await send('POST', target, { headers: json, body });
+      expect(bad.res.status, `${target} ${body}`).toBe(400);
+      expectConforms('post', deprecatePath, bad.res, bad.body);
+    }
+    const tooLarge = await send('POST', url, { headers: json, body: JSON.stringify({ message: 'x'.repeat(70 * 1024) }) });
+    expect(tooLarge.res.status).toBe(413);
+    expectConforms('post', deprecatePath, tooLarge.res, tooLarge.body);
+    const unknownPack = await send('POST', `/v1/admin/packs/no.such.pack/${PACK_VERSION}/deprecate`, { headers: json, body: '{"message":"x"}' });
+    expect(unknownPack.res.status).toBe(404);
+    expectConforms('post', deprecatePath, unknownPack.res, unknownPack.body);
+  });
+
+  it('releases: profile, draft, attach, validate, sign, publish, latest, deprecate', async () => {
+    const admin = { ...auth(adminToken), 'content-type': 'application/json' };
+    const manager = { ...auth(publisherToken), 'content-type': 'application/json' };
+    const releaseKey = generateKeyPair();
+    const keyAdded = await send('POST', '/v1/admin/keys', { headers: admin, body: JSON.stringify({ public_key: formatPublicKeyFile(releaseKey), purpose: 'release' }) });
+    expect(keyAdded.res.status).toBe(201);
+    expect(expectConforms('post', '/v1/admin/keys', keyAdded.res, keyAdded.body)!['key']).toMatchObject({ purpose: 'release' });
+    const publicKeys = await send('GET', '/v1/keys');
+    expect(expectConforms('get', '/v1/keys', publicKeys.res, publicKeys.body)!['keys']).toHaveLength(2);
+
+    const profile = await send('PUT', '/v1/admin/release-profiles/core', { headers: manager, body: JSON.stringify({ roles: ['data'], description: 'The data pack.' }) });
+    expect(profile.res.status).toBe(200);
+    expectConforms('put', '/v1/admin/release-profiles/{name}', profile.res, profile.body);
+    const badProfile = await send('PUT', '/v1/admin/release-profiles/Core', { headers: manager, body: JSON.stringify({ roles: [] }) });
+    expect(badProfile.res.status).toBe(400);
+    expectConforms('put', '/v1/admin/release-profiles/{name}', badProfile.res, badProfile.body);
+    const profiles = await send('GET', '/v1/admin/release-profiles', { headers: manager });
+    expectConforms('get', '/v1/admin/release-profiles', profiles.res, profiles.body);
+
+    const draftBody = JSON.stringify({ name: '2026.11', channel: 'stable', min_app_version: '1.0.0', profile: 'core' });
+    const created = await send('POST', '/v1/admin/releases', { headers: manager, body: draftBody });
+    expect(created.res.status, created.body).toBe(201);
+    const id = expectConforms('post', '/v1/admin/releases', created.res, created.body)!['id'] as number;
+    for (const [body, status] of [[draftBody, 409], [JSON.stringify({ name: 'x', channel: 'nope', min_app_version: '1.0.0', roles: ['data'] }), 400], [JSON.stringify({ name: 'y', channel: 'stable', min_app_version: '1.0.0', profile: 'none' }), 404]] as const) {
+      const refused = await send('POST', '/v1/admin/releases', { headers: manager, body });
+      expect(refused.res.status, body).toBe(status);
+      expectConforms('post', '/v1/admin/releases', refused.res, refused.body);
+    }
+
+    const artifacts = `/v1/admin/releases/${id}/artifacts`;
+    const attached = await send('POST', artifacts, { headers: manager, body: JSON.stringify({ role: 'data', package_id: PACK_ID, version: PACK_VERSION }) });
+    expect(attached.res.status, attached.body).toBe(201);
+    expectConforms('post', '/v1/admin/releases/{id}/artifacts', attached.res, attached.body);
+    const noPack = await send('POST', artifacts, { headers: manager, body: JSON.stringify({ role: 'extra', package_id: 'no.such.pack', version: '1.0.0' }) });
+    expect(noPack.res.status).toBe(404);
+    expectConforms('post', '/v1/admin/releases/{id}/artifacts', noPack.res, noPack.body);
+
+    const report = await send('POST', `/v1/admin/releases/${id}/validate`, { headers: auth(publisherToken) });
+    expect(expectConforms('post', '/v1/admin/releases/{id}/validate', report.res, report.body)).toMatchObject({ ok: true });
+    const toSign = await send('GET', `/v1/admin/releases/${id}/manifest-body`, { headers: auth(publisherToken) });
+    const { body: manifestBody, next_sequence } = expectConforms('get', '/v1/admin/releases/{id}/manifest-body', toSign.res, toSign.body) as { body: ReleaseManifestBody; next_sequence: number };
+    const now = Date.now();
+    const signed = signReleaseManifest(
+      { ...manifestBody, sequence: next_sequence, signed_at: new Date(now).toISOString(), expires_at: new Date(now + 86_400_000).toISOString() },
+      releaseKey,
+    );
+    const publishUrl = `/v1/admin/releases/${id}/publish`;
+    const forged = await send('POST', publishUrl, { headers: manager, body: JSON.stringify({ manifest_json: signed.manifestJson, signature: 'not a signature' }) });
+    expect(forged.res.status).toBe(422);
+    expectConforms('post', '/v1/admin/releases/{id}/publish', forged.res, forged.body);
+    const published = await send('POST', publishUrl, { headers: manager, body: JSON.stringify({ manifest_json: signed.manifestJson, signature: signed.signature }) });
+    expect(published.res.status, published.body).toBe(200);
+    expect(expectConforms('post', '/v1/admin/releases/{id}/publish', published.res, published.body)).toMatchObject({ status: 'published', sequence: next_sequence });
+    const twice = await send('POST', publishUrl, { headers: manager, body: JSON.stringify({ manifest_json: signed.manifestJson, signature: signed.signature }) });
+    expect(twice.res.status).toBe(409);
+    expectConforms('post', '/v1/admin/releases/{id}/publish', twice.res, twice.body);
+    const detach = await send('DELETE', `${artifacts}/data/${PACK_ID}`, { headers: auth(publisherToken) });
+    expect(detach.res.status).toBe(409);
+    expectConforms('delete', '/v1/admin/releases/{id}/artifacts/{role}/{packageId}', detach.res, detach.body);
+
+    const latest = await send('GET', '/v1/releases/latest?app_version=1.0.0');
+    expect(latest.res.status, latest.body).toBe(200);
+    const served = expectConforms('get', '/v1/releases/latest', latest.res, latest.body)!;
+    const validateRelease = schemaAt('/components/schemas/ReleaseManifest');
+    expect(validateRelease(JSON.parse(served['manifest_json'] as string)), ajv.errorsText(validateRelease.errors)).toBe(true);
+    expect(served['artifacts'][0]['download_url']).toBe(`${server.url}/v1/packs/${PACK_ID}/download?version=${PACK_VERSION}`);
+    for (const [url, status] of [['/v1/releases/latest?channel=nope', 400], ['/v1/releases/latest?channel=beta', 404], ['/v1/releases/latest?app_version=x', 400]] as const) {
+      const r = await send('GET', url);
+      expect(r.res.status, url).toBe(status);
+      expectConforms('get', '/v1/releases/latest', r.res, r.body);
+    }
+    const byId = await send('GET', `/v1/releases/${id}/manifest`);
+    expect(byId.res.status).toBe(200);
+    expectConforms('get', '/v1/releases/{id}/manifest', byId.res, byId.body);
+    const notAnId = await send('GET', '/v1/releases/abc/manifest');
+    expect(notAnId.res.status).toBe(404);
+    expectConforms('get', '/v1/releases/{id}/manifest', notAnId.res, notAnId.body);
+    const channels = await send('GET', '/v1/channels');
+    expectConforms('get', '/v1/channels', channels.res, channels.body);
+
+    const list = await send('GET', '/v1/admin/releases?channel=stable&status=published', { headers: auth(publisherToken) });
+    expect(expectConforms('get', '/v1/admin/releases', list.res, list.body)!['releases']).toHaveLength(1);
+    const badStatus = await send('GET', '/v1/admin/releases?status=gone', { headers: auth(publisherToken) });
+    expect(badStatus.res.status).toBe(400);
+    expectConforms('get', '/v1/admin/releases', badStatus.res, badStatus.body);
+    const one = await send('GET', `/v1/admin/releases/${id}`, { headers: auth(publisherToken) });
+    expectConforms('get', '/v1/admin/releases/{id}', one.res, one.body);
+    const missing = await send('GET', '/v1/admin/releases/999999', { headers: auth(publisherToken) });
+    expect(missing.res.status).toBe(404);
+    expectConforms('get', '/v1/admin/releases/{id}', missing.res, missing.body);
+
+    const deprecateUrl = `/v1/admin/releases/${id}/deprecate`;
+    const blank = await send('POST', deprecateUrl, { headers: manager, body: '{"message":" "}' });
+    expect(blank.res.status).toBe(400);
+    expectConforms('post', '/v1/admin/releases/{id}/deprecate', blank.res, blank.body);
+    const deprecated = await send('POST', deprecateUrl, { headers: manager, body: '{"message":"Withdrawn."}' });
+    expect(expectConforms('post', '/v1/admin/releases/{id}/deprecate', deprecated.res, deprecated.body)).toMatchObject({ status: 'deprecated' });
+    const again = await send('POST', deprecateUrl, { headers: manager, body: '{"message":"Withdrawn."}' });
+    expect(again.res.status).toBe(409);
+    expectConforms('post', '/v1/admin/releases/{id}/deprecate', again.res, again.body);
+    const resign = await send('POST', `/v1/admin/releases/${id}/resign`, { headers: manager, body: JSON.stringify({ manifest_json: signed.manifestJson, signature: signed.signature }) });
+    expect(resign.res.status).toBe(409);
+    expectConforms('post', '/v1/admin/releases/{id}/resign', resign.res, resign.body);
+  });
+
+  it('metrics', async () => {
+    const { res, body } = await send('GET', '/v1/metrics');
+    expect(res.status).toBe(200);
+    expectConforms('get', '/v1/metrics', res, body);
+    expect(body).toContain('iqp_http_requests_total');
+  });
+});
