@@ -75,8 +75,8 @@ export const CATALOG = {
   IQP_E_PACK_ENTRY_TYPE: packCheck('An entry is not a regular file (symlink, hardlink, device, directory or extended header).'),
   IQP_E_PACK_ENTRY_TOO_LARGE: packCheck('An entry is larger than allowed.'),
   IQP_E_PACK_TOO_LARGE: check(
-    'The pack expands beyond the allowed size.',
-    'This looks like a decompression bomb; raise the limit with --max-size only for a trusted pack.',
+    'The pack expands beyond what its entries can hold.',
+    'This looks like a decompression bomb (e.g. megabytes of padding after the archive); do not use this pack.',
   ),
   IQP_E_PACK_TRAILING_DATA: packCheck('The pack has data after the end of the archive.'),
   IQP_E_PACK_SIZE_MISMATCH: packCheck('A file’s size differs from the manifest.'),

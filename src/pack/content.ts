@@ -4,6 +4,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { IqpError } from '../errors.js';
 import type { ManifestTable } from './format.js';
 
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -65,7 +67,9 @@ export function describeContent(path: string, options: { integrity: boolean; wha
     const fd = openSync(path, 'r');
     try {
       const header = Buffer.alloc(100);
-      readSync(fd, header, 0, 100, 0);
+      const n = readSync(fd, header, 0, 100, 0);
+      // SQLite treats an empty file as an empty database; a pack's content must be a real one.
+      if (n < 100 || !header.subarray(0, 16).equals(SQLITE_MAGIC)) throw new IqpError('IQP_E_CONTENT_INVALID', `${what} does not start with the SQLite header.`);
       checkJournalMode(header, what);
     } finally {
       closeSync(fd);

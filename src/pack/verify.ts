@@ -56,7 +56,10 @@ export async function verifyPackFile(path: string, options: VerifyOptions): Prom
 }
 
 export async function verifyPackStream(source: AsyncIterable<Buffer>, options: VerifyOptions): Promise<VerifyReport> {
-  const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'iqp-verify-'));
+  const base = options.tmpDir ?? tmpdir();
+  const dir = await mkdtemp(join(base, 'iqp-verify-')).catch((err: NodeJS.ErrnoException) => {
+    throw new IqpError('IQP_E_IO', `Cannot create a temporary directory in ${base} (${err.code ?? err.message}); set TMPDIR to a writable directory.`);
+  });
   const untrack = trackTemp(dir);
   try {
     const contentPath = join(dir, ENTRY.content);
