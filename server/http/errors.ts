@@ -11,6 +11,7 @@ export function sendError(res: Parameters<RequestHandler>[1], err: IqpError): vo
   // Headers describing a pack must not describe an error body. A 416 still describes the pack
   // whose range was refused (Content-Range: bytes */size, its ETag), but it is no attachment.
   res.removeHeader('Content-Disposition');
+  res.removeHeader('Content-Type'); // set for the pack before the failure; res.json keeps one already set
   if (err.httpStatus !== 416) {
     for (const name of ['Content-Range', 'ETag', 'Last-Modified', 'Accept-Ranges', 'X-Iqp-Version', 'X-Iqp-Sha256']) res.removeHeader(name);
   }
@@ -35,8 +36,16 @@ export function errorHandler(log: (line: Record<string, unknown>) => void): Erro
         status === 413
           ? new IqpError('IQP_E_UPLOAD_TOO_LARGE', 'The request body is too large.')
           : new IqpError('IQP_E_USAGE', `Bad request: ${(err as Error).message}`);
-    } else coded = toIqpError(err);
-    if (coded.httpStatus >= 500) log({ level: 'error', msg: 'request failed', method: req.method, path: req.path, code: coded.code, error: String((err as Error)?.stack ?? err) });
+    } else {
+      // Anything else failed inside the server, so it is never the client's fault (toIqpError would
+      // make a missing file here a 400), and its message (server paths, SQL) belongs in the log only.
+      const io = toIqpError(err).code === 'IQP_E_IO' || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+      coded = new IqpError(io ? 'IQP_E_IO' : 'IQP_E_INTERNAL', 'The registry could not complete the request; its log has the details.');
+    }
+    if (coded.httpStatus >= 500) {
+      const cause = err instanceof Error && err.cause !== undefined ? { cause: String((err.cause as Error)?.stack ?? err.cause) } : {};
+      log({ level: 'error', msg: 'request failed', method: req.method, path: req.path, code: coded.code, error: String((err as Error)?.stack ?? err), ...cause });
+    }
     sendError(res, coded);
   };
 }
