@@ -92,6 +92,18 @@ export function openAtomic(target: string, mode = 0o644): AtomicFile {
   };
 }
 
+/** Moves a finished temp file into place durably: fsync it, rename it, fsync the directory. */
+export function renameDurable(tempPath: string, target: string): void {
+  const fd = openSync(tempPath, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tempPath, target);
+  fsyncDir(dirname(target));
+}
+
 /** Writes a whole small file atomically. */
 export function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): void {
   const file = openAtomic(target, mode);

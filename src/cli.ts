@@ -17,10 +17,15 @@ import * as init from './commands/init.js';
 import * as inspect from './commands/inspect.js';
 import * as keygen from './commands/keygen.js';
 import * as verify from './commands/verify.js';
+import * as publish from './commands/publish.js';
+import * as pull from './commands/pull.js';
+import * as deprecate from './commands/deprecate.js';
+import { keysGroup } from './commands/keys.js';
 import { serverGroup } from './commands/server.js';
 import { tokenGroup } from './commands/token.js';
+import { releaseGroup } from './commands/release.js';
 
-const COMMANDS: readonly (CommandModule | CommandGroup)[] = [init, build, inspect, verify, keygen, serverGroup, tokenGroup, demo];
+const COMMANDS: readonly (CommandModule | CommandGroup)[] = [init, build, inspect, verify, keygen, publish, pull, deprecate, releaseGroup, keysGroup, serverGroup, tokenGroup, demo];
 
 export interface RunIO {
   readonly env?: NodeJS.ProcessEnv;
@@ -79,6 +84,7 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
         stdout,
         stderr,
         decorate: Boolean(stderr.isTTY) && !ci && !globals.json && !globals.quiet,
+        debug: Boolean(env['IQP_DEBUG']),
       });
       const ctx: Context = {
         cwd,

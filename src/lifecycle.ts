@@ -32,7 +32,7 @@ export function installSignalHandlers(stderr: NodeJS.WritableStream = process.st
         return;
       }
       removePendingTemps();
-      stderr.write(`\ninterrupted (${signal}); nothing was written\n`);
+      stderr.write(`\ninterrupted (${signal}); unfinished files were removed (a partial download is kept to resume)\n`);
       process.exit(DEFAULT_CODES[signal]);
     });
   }

@@ -27,11 +27,21 @@ export interface Config {
   readonly port: number;
   readonly maxUploadBytes: number;
   readonly publicUrl: string | null;
+  /** Release channels a registry offers (`iqp server start`). */
+  readonly channels: readonly string[];
+  /** Secret key `iqp release publish|resign` signs release manifests with. */
+  readonly releaseKey: string | null;
+  /** Release public keys `iqp pull --release` trusts. */
+  readonly trustedReleaseKeys: readonly string[];
+  /** Where `iqp pull --release` keeps the newest manifest it accepted per registry and channel. */
+  readonly trustState: string;
+  /** Days until a signed release manifest expires. */
+  readonly releaseExpiryDays: number;
   /** The config file the values came from, if any. */
   readonly file: string | null;
 }
 
-type Kind = 'path' | 'paths' | 'int' | 'string' | 'url';
+type Kind = 'path' | 'paths' | 'int' | 'string' | 'url' | 'list';
 
 /** config-file key → environment variable and kind. */
 const KEYS = {
@@ -46,6 +56,11 @@ const KEYS = {
   port: { env: 'IQP_PORT', kind: 'int' },
   max_upload_bytes: { env: 'IQP_MAX_UPLOAD_BYTES', kind: 'int' },
   public_url: { env: 'IQP_PUBLIC_URL', kind: 'url' },
+  channels: { env: 'IQP_CHANNELS', kind: 'list' },
+  release_key: { env: 'IQP_RELEASE_KEY', kind: 'path' },
+  trusted_release_keys: { env: 'IQP_TRUSTED_RELEASE_KEYS', kind: 'paths' },
+  trust_state: { env: 'IQP_TRUST_STATE', kind: 'path' },
+  release_expiry_days: { env: 'IQP_RELEASE_EXPIRY_DAYS', kind: 'int' },
 } as const satisfies Record<string, { env: string; kind: Kind }>;
 
 type Key = keyof typeof KEYS;
@@ -102,21 +117,32 @@ function normalise(key: Key, raw: unknown, where: string, base: string): unknown
       if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw configError(where, `must be a whole number (got ${JSON.stringify(raw)})`);
       return n;
     }
-    case 'url': {
-      if (typeof raw !== 'string') throw configError(where, 'must be a URL');
-      let url: URL;
-      try {
-        url = new URL(raw);
-      } catch {
-        throw configError(where, `must be an http(s) URL (got ${JSON.stringify(raw)})`);
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configError(where, 'must be an http(s) URL');
-      return raw.replace(/\/+$/, '');
-    }
+    case 'url':
+      return httpUrl(raw, where);
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw configError(where, 'must be a non-empty string');
       return raw;
+    case 'list': {
+      const list = fromEnv ? (raw as string).split(',').map((x) => x.trim()).filter(Boolean) : raw;
+      if (!Array.isArray(list) || list.length === 0 || list.some((x) => typeof x !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(x))) {
+        throw configError(where, 'must be a list of names (lowercase letters, digits, dashes)');
+      }
+      return [...new Set(list as string[])];
+    }
   }
+}
+
+/** An http(s) URL without trailing slashes; `where` names the flag, variable or key it came from. */
+export function httpUrl(raw: unknown, where: string): string {
+  if (typeof raw !== 'string') throw configError(where, 'must be a URL');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw configError(where, `must be an http(s) URL (got ${JSON.stringify(raw)})`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw configError(where, 'must be an http(s) URL');
+  return raw.replace(/\/+$/, '');
 }
 
 function inRange(name: string, n: number, min: number, max: number): number {
@@ -146,6 +172,11 @@ export function loadConfig(cwd: string, env: NodeJS.ProcessEnv, configFlag?: str
     port: inRange('port', get<number>('port') ?? 8686, 0, 65535),
     maxUploadBytes: inRange('max_upload_bytes', get<number>('max_upload_bytes') ?? 8 * GiB, 1, 1024 * GiB),
     publicUrl: get<string>('public_url') ?? null,
+    channels: get<string[]>('channels') ?? ['stable', 'beta', 'nightly'],
+    releaseKey: get<string>('release_key') ?? null,
+    trustedReleaseKeys: get<string[]>('trusted_release_keys') ?? [],
+    trustState: get<string>('trust_state') ?? join(env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state'), 'iqp', 'release-trust.json'),
+    releaseExpiryDays: inRange('release_expiry_days', get<number>('release_expiry_days') ?? 30, 1, 3650),
     file,
   };
 }

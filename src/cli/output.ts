@@ -21,6 +21,8 @@ export interface OutputOptions {
   readonly stderr: Writable & { isTTY?: boolean };
   /** Spinners and progress only when a person watches stderr. */
   readonly decorate: boolean;
+  /** IQP_DEBUG: one line per registry request on stderr (never a secret). */
+  readonly debug?: boolean;
 }
 
 export class Output {
@@ -45,6 +47,10 @@ export class Output {
   /** A note for people on stderr (never with --quiet). */
   note(message: string): void {
     if (!this.options.quiet && !this.options.json) this.options.stderr.write(`${message}\n`);
+  }
+
+  debug(message: string): void {
+    if (this.options.debug) this.options.stderr.write(`debug: ${message}\n`);
   }
 
   warn(message: string): void {

@@ -11,6 +11,7 @@ import { formatPublicKeyFile, formatSecretKeyFile, generateKeyPair } from '../pa
 import { readSource } from '../pack/source.js';
 import { verifyPackFile } from '../pack/verify.js';
 import { TEMPLATE_NAMES } from '../pack/requirements.js';
+import { registryDemo } from './demo-registry.js';
 import { scaffold } from './init.js';
 
 interface Options {
@@ -19,7 +20,7 @@ interface Options {
 
 export function define(): Command {
   return new Command('demo')
-    .description('run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify')
+    .description('run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify, then publish and pull through a local registry')
     .option('--dir <dir>', 'work in this folder and keep it (default: a new temporary folder)');
 }
 
@@ -52,12 +53,15 @@ export async function run(ctx: Context, opts: Options): Promise<number> {
     say(`5. verify   OK, signed by ${report.signerKeyId}, sha256 ${report.archive.sha256.slice(0, 16)}…`);
     packs.push({ template, path: out, package_id: m.package_id, version: m.version, size_bytes: built.size_bytes, sha256: built.sha256, signer_key_id: report.signerKeyId, rows });
   }
-  ctx.out.result({ ok: true, dir: work, key_id: key.keyId, packs }, () =>
+  const registry = await registryDemo(ctx, work, key, packs.map((p) => p.path), say);
+  ctx.out.result({ ok: true, dir: work, key_id: key.keyId, packs, registry }, () =>
     [
       `Demo complete: ${packs.length} packs built, inspected and verified in ${work}`,
       ...packs.map((p) => `  ${p.package_id}@${p.version}  ${formatBytes(p.size_bytes).padStart(9)}  ${p.rows} rows  signed ${p.signer_key_id}`),
+      `  published all ${registry.published.length} to a local registry and pulled ${registry.pulled.package_id}@${registry.pulled.version} back, verified`,
       `Try: iqp inspect ${packs[0]!.path}`,
       `     iqp verify ${packs[0]!.path} --pubkey ${keyBase}.pub`,
+      `     iqp server start --data ${registry.data_dir}    # the demo registry, with its packs`,
     ].join('\n'),
   );
   return 0;

@@ -34,6 +34,7 @@ export function resolveServerConfig(ctx: Context, opts: StartOptions): ServerCon
     maxContentBytes: ctx.config.maxContentBytes,
     publicUrl: opts.publicUrl ?? ctx.config.publicUrl,
     logRequests: Boolean(opts.logRequests),
+    channels: ctx.config.channels,
   });
 }
 

@@ -34,7 +34,7 @@ describe('iqp command line', () => {
     expect(r.json().error.message).toContain('levle');
   });
 
-  it('demo runs keygen, init, build, inspect and verify on every template', async () => {
+  it('demo runs keygen, init, build, inspect and verify on every template, then publishes and pulls through a local registry', async () => {
     const cwd = tempDir();
     const r = await iqp(['demo', '--dir', 'demo', '--json'], { cwd });
     expect(r.code, r.stderr).toBe(0);
@@ -43,7 +43,12 @@ describe('iqp command line', () => {
     expect(out.packs.map((p: { template: string }) => p.template)).toEqual(['translation', 'recitation', 'dataset', 'deck']);
     for (const p of out.packs) expect(p.signer_key_id).toBe(out.key_id);
     const files = listTree(`${cwd}/demo`);
-    expect(files.filter((f) => f.endsWith('.iqp'))).toHaveLength(4);
+    expect(files.filter((f) => f.endsWith('.iqp') && !f.includes('/'))).toHaveLength(4);
+    expect(out.registry.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(out.registry.published.map((p: { status: string }) => p.status)).toEqual(['published', 'published', 'published', 'published']);
+    expect(out.registry.available).toHaveLength(4);
+    expect(out.registry.pulled).toMatchObject({ package_id: out.packs[0].package_id, trust: 'pinned', signer_key_id: out.key_id });
+    expect(files).toContain(`pulled/${out.packs[0].package_id}-${out.packs[0].version}.iqp`);
     const verify = await iqp(['verify', out.packs[0].path, '--pubkey', 'demo/demo-signing.pub'], { cwd });
     expect(verify.code).toBe(0);
   });

@@ -1,6 +1,7 @@
 /** Helpers for end-to-end tests: the real bin/iqp.js in temp directories, nothing mocked. */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll } from 'vitest';
@@ -104,3 +105,80 @@ export function listTree(dir: string): string[] {
 }
 
 export const EPOCH = '1767225600'; // 2026-01-01T00:00:00Z
+
+export interface RegistryProcess {
+  /** Base URL, e.g. http://127.0.0.1:41234. */
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** What the server wrote on stderr so far. */
+  stderr(): string;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/**
+ * The real `iqp server start --port 0 --json` on 127.0.0.1 with its own data dir; resolves with
+ * the URL from the first JSON document it prints on stdout.
+ */
+export function startRegistry(options: { cwd: string; data: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<RegistryProcess> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, 'server', 'start', '--data', options.data, '--host', '127.0.0.1', '--port', '0', '--json'], {
+      cwd: options.cwd,
+      env: baseEnv(options.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('close', (code, signal) => {
+        running.delete(child);
+        r({ code, signal });
+      }),
+    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`iqp server start did not print its URL in time\n--- stderr\n${stderr}`));
+    }, options.timeoutMs ?? 30_000);
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      let doc: { url?: string };
+      try {
+        doc = JSON.parse(stdout) as { url?: string };
+      } catch {
+        return; // not the whole document yet
+      }
+      clearTimeout(timer);
+      if (typeof doc.url !== 'string') return reject(new Error(`no url in ${stdout}`));
+      resolvePromise({
+        url: doc.url,
+        child,
+        stderr: () => stderr,
+        stop: () => {
+          child.kill('SIGTERM');
+          return exited;
+        },
+      });
+    });
+    child.on('error', reject);
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`iqp server start exited (${code}) before printing its URL\n--- stderr\n${stderr}`));
+    });
+  });
+}
+
+/** A local port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}

@@ -1,0 +1,122 @@
+/** Resumable downloads against a real HTTP server that drops connections and honours (or ignores) ranges. */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isIqpError } from '../errors.js';
+import { downloadResumable } from './download.js';
+import { RegistryClient } from './registry.js';
+
+const FILE = randomBytes(256 * 1024);
+const SHA = createHash('sha256').update(FILE).digest('hex');
+const dirs: string[] = [];
+const servers: Server[] = [];
+const clients: RegistryClient[] = [];
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+interface Options {
+  /** Cut the connection after this many body bytes on the first `cuts` responses. */
+  cutAfter?: number;
+  cuts?: number;
+  ignoreRange?: boolean;
+}
+
+/** Serves FILE like the registry's /download: strong ETag = sha256, single ranges, If-Range. */
+async function fileServer(options: Options = {}): Promise<{ url: string; seen: { range?: string; ifRange?: string }[] }> {
+  const seen: { range?: string; ifRange?: string }[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    seen.push({ ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) });
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const useRange = m && !options.ignoreRange && req.headers['if-range'] === `"${SHA}"`;
+    const start = useRange ? Number(m[1]) : 0;
+    if (start >= FILE.length) {
+      res.writeHead(416, { 'content-range': `bytes */${FILE.length}`, 'content-type': 'application/json' }).end('{"error":{"code":"IQP_E_RANGE_NOT_SATISFIABLE","message":"no"}}');
+      return;
+    }
+    const body = FILE.subarray(start);
+    res.writeHead(useRange ? 206 : 200, {
+      etag: `"${SHA}"`,
+      'content-length': String(body.length),
+      ...(useRange ? { 'content-range': `bytes ${start}-${FILE.length - 1}/${FILE.length}` } : {}),
+    });
+    if (options.cutAfter !== undefined && seen.length <= (options.cuts ?? 1)) {
+      // Give the client time to take the bytes in: a stream destroyed by the cut drops what it has not read.
+      res.write(body.subarray(0, options.cutAfter), () => setTimeout(() => res.socket?.destroy(), 200));
+      return;
+    }
+    res.end(body);
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/file`, seen };
+}
+
+function setup(url: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'iqp-dl-'));
+  dirs.push(dir);
+  const client = new RegistryClient({ baseUrl: url.replace(/\/file$/, ''), token: null, retry: { attempts: 3, baseMs: 1, maxMs: 5 } });
+  clients.push(client);
+  return { part: join(dir, '.x.iqp.part'), client };
+}
+
+describe('downloadResumable', () => {
+  it('resumes with Range and If-Range after the connection drops mid-body, more often than the retry limit', async () => {
+    const { url, seen } = await fileServer({ cutAfter: 40_000, cuts: 4 });
+    const { part, client } = setup(url);
+    const result = await downloadResumable(client, url, part, { size: FILE.length, sha256: SHA });
+    expect(readFileSync(part).equals(FILE)).toBe(true);
+    expect(result).toEqual({ resumedFrom: 0, restarted: false });
+    expect(seen[0]).toEqual({});
+    // Each retry asks for the rest; progress resets the attempt count, so four cuts do not exhaust three attempts.
+    expect(seen).toHaveLength(5);
+    const ranged = seen.filter((s) => s.range !== undefined);
+    expect(ranged.length).toBeGreaterThan(0);
+    expect(ranged.every((s) => s.ifRange === `"${SHA}"` && /^bytes=\d+-$/.test(s.range!))).toBe(true);
+  });
+
+  it('continues a part left by an earlier run, and restarts when the server sends the whole file', async () => {
+    const ranged = await fileServer();
+    const a = setup(ranged.url);
+    writeFileSync(a.part, FILE.subarray(0, 1000));
+    expect(await downloadResumable(a.client, ranged.url, a.part, { size: FILE.length, sha256: SHA })).toEqual({ resumedFrom: 1000, restarted: false });
+    expect(ranged.seen).toEqual([{ range: 'bytes=1000-', ifRange: `"${SHA}"` }]);
+    expect(readFileSync(a.part).equals(FILE)).toBe(true);
+
+    const whole = await fileServer({ ignoreRange: true });
+    const b = setup(whole.url);
+    writeFileSync(b.part, FILE.subarray(0, 1000));
+    await downloadResumable(b.client, whole.url, b.part, { size: FILE.length, sha256: SHA });
+    expect(readFileSync(b.part).equals(FILE)).toBe(true);
+  });
+
+  it('downloads again from zero when a resumed part turns out corrupt', async () => {
+    const { url, seen } = await fileServer();
+    const { part, client } = setup(url);
+    writeFileSync(part, randomBytes(5000));
+    const notes: string[] = [];
+    expect(await downloadResumable(client, url, part, { size: FILE.length, sha256: SHA }, { onNote: (n) => notes.push(n) })).toEqual({ resumedFrom: 5000, restarted: true });
+    expect(readFileSync(part).equals(FILE)).toBe(true);
+    expect(seen).toEqual([{ range: 'bytes=5000-', ifRange: `"${SHA}"` }, {}]);
+    expect(notes.join('\n')).toContain('again from the start');
+  });
+
+  it('removes the part and fails with IQP_E_DOWNLOAD_MISMATCH when a fresh download does not match', async () => {
+    const { url } = await fileServer();
+    const { part, client } = setup(url);
+    let err: unknown;
+    try {
+      await downloadResumable(client, url, part, { size: FILE.length, sha256: 'ab'.repeat(32) });
+    } catch (e) {
+      err = e;
+    }
+    expect(isIqpError(err, 'IQP_E_DOWNLOAD_MISMATCH')).toBe(true);
+    expect(existsSync(part)).toBe(false);
+  });
+});

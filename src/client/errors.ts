@@ -1,0 +1,102 @@
+/**
+ * Registry answers and socket failures as IqpErrors: a coded JSON error keeps its code (so the
+ * exit status follows the catalog), a connection failure is IQP_E_NETWORK, anything else the
+ * registry says that we did not expect is IQP_E_REGISTRY.
+ */
+import { CATALOG, EXIT, type ErrorCode, IqpError } from '../errors.js';
+
+/** Failures of the connection itself, from node (system errors) or undici. */
+const NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function isNetworkError(err: unknown): boolean {
+  const code = errorCode(err);
+  if (code !== undefined && NETWORK_CODES.has(code)) return true;
+  // Several connection failures at once (e.g. IPv4 and IPv6 both refused) arrive as one AggregateError.
+  return err instanceof AggregateError && err.errors.some(isNetworkError);
+}
+
+function errno(err: unknown): string | undefined {
+  return errorCode(err) ?? (err instanceof AggregateError ? errorCode(err.errors[0]) : undefined);
+}
+
+/** What went wrong with the connection, in a few words: `connect ECONNREFUSED 127.0.0.1:1`. */
+export function networkReason(err: unknown): string {
+  return err instanceof Error && err.message ? err.message.replace(/\.$/, '') : (errno(err) ?? String(err));
+}
+
+export function networkError(err: unknown, what: string, attempts: number): IqpError {
+  const code = errno(err);
+  const tries = attempts === 1 ? '' : ` (${attempts} attempts)`;
+  return new IqpError('IQP_E_NETWORK', `${what} failed: ${networkReason(err)}${tries}.`, { ...(code ? { errno: code } : {}), attempts }, { cause: err });
+}
+
+interface ErrorBody {
+  error?: { code?: unknown; message?: unknown; details?: unknown };
+}
+
+function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(CATALOG, code);
+}
+
+/**
+ * The error a non-success response stands for. A registry-side I/O failure or bug keeps its
+ * message but becomes IQP_E_REGISTRY: those codes' exit statuses describe the machine that
+ * raised them, not this one.
+ */
+export function responseError(status: number, bodyText: string, what: string): IqpError {
+  let body: ErrorBody | null = null;
+  try {
+    body = JSON.parse(bodyText) as ErrorBody;
+  } catch {
+    // Not JSON: a proxy's HTML page, say.
+  }
+  const err = body && typeof body === 'object' ? body.error : undefined;
+  const message = typeof err?.message === 'string' ? err.message : undefined;
+  const details = err?.details && typeof err.details === 'object' && !Array.isArray(err.details) ? (err.details as Record<string, unknown>) : undefined;
+  if (isErrorCode(err?.code)) {
+    const code = err.code;
+    const local: number = CATALOG[code].exit;
+    if (local !== EXIT.io && local !== EXIT.internal) return new IqpError(code, message, details);
+    return new IqpError('IQP_E_REGISTRY', `${what}: the registry failed with ${code} (HTTP ${status}): ${message ?? CATALOG[code].message}`, {
+      status,
+      registry_code: code,
+    });
+  }
+  const said = message ?? bodyText.replace(/\s+/g, ' ').trim().slice(0, 200);
+  return new IqpError('IQP_E_REGISTRY', `${what}: unexpected HTTP ${status}${said ? `: ${said}` : ''}.`, {
+    status,
+    ...(typeof err?.code === 'string' ? { registry_code: err.code } : {}),
+  });
+}
+
+/** An IqpError with every occurrence of the secrets replaced, in its message and its details. */
+export function redactError(err: IqpError, secrets: readonly string[]): IqpError {
+  const live = secrets.filter((s) => s.length > 0);
+  const scrub = (text: string) => live.reduce((t, s) => t.split(s).join('***'), text);
+  const detailsText = err.details ? JSON.stringify(err.details) : '';
+  if (!live.some((s) => err.message.includes(s) || detailsText.includes(s))) return err;
+  const details = err.details ? (JSON.parse(scrub(detailsText)) as Record<string, unknown>) : undefined;
+  return new IqpError(err.code, scrub(err.message), details);
+}

@@ -1,0 +1,69 @@
+/**
+ * Publishing one pack: the file streams as the raw body of `PUT /v1/admin/packs`, re-opened for
+ * every attempt, never held in memory. The registry verifies it fully; versions are immutable, so
+ * an identical re-upload is a success (200) and a different one with the same version is
+ * IQP_E_VERSION_EXISTS (409).
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline, Transform } from 'node:stream';
+import { IqpError } from '../errors.js';
+import type { RegistryClient } from './registry.js';
+import type { PublishResponse } from './types.js';
+
+export interface Published {
+  readonly path: string;
+  readonly status: 'published' | 'identical';
+  readonly package_id: string;
+  readonly version: string;
+  readonly size_bytes: number;
+  readonly sha256: string;
+  readonly signer_key_id: string;
+  readonly download_url: string;
+}
+
+/** Uploading is quick; the registry then decompresses and checks the whole pack before it answers. */
+const VERIFY_TIMEOUT_MS = 30 * 60 * 1000;
+
+export async function publishFile(client: RegistryClient, path: string, onProgress?: (sent: number, total: number) => void): Promise<Published> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new IqpError('IQP_E_FILE_NOT_FOUND', `Pack not found: ${path}`, { path });
+    throw err;
+  });
+  if (!info.isFile()) throw new IqpError('IQP_E_USAGE', `${path} is not a file.`, { path });
+  const size = info.size;
+  client.requireToken();
+
+  const body = () => {
+    let sent = 0;
+    const counter = new Transform({
+      highWaterMark: 1024 * 1024,
+      transform(chunk: Buffer, _enc, done) {
+        sent += chunk.length;
+        onProgress?.(sent, size);
+        done(null, chunk);
+      },
+    });
+    // pipeline carries a read error of the file to `counter`, which the client reports as local.
+    return pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), counter, () => {});
+  };
+  const res = await client.json<PublishResponse>({
+    method: 'PUT',
+    path: '/v1/admin/packs',
+    auth: true,
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    body,
+    expect: [200, 201],
+    headersTimeoutMs: VERIFY_TIMEOUT_MS,
+  });
+  return {
+    path,
+    status: res.result === 'created' ? 'published' : 'identical',
+    package_id: res.package_id,
+    version: res.version,
+    size_bytes: res.size_bytes,
+    sha256: res.sha256,
+    signer_key_id: res.signer_key_id,
+    download_url: res.download_url,
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The registry client: one HTTP request with retries, error mapping and a debug line, on which
+ * publish, pull, deprecate and keys are built. The token goes only to the registry's own origin,
+ * only on requests that need it, and is scrubbed from every error this client raises.
+ */
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher, request } from 'undici';
+import { IqpError, toIqpError } from '../errors.js';
+import { isNetworkError, networkError, networkReason, redactError, responseError } from './errors.js';
+import { backoffDelay, DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, type RetryPolicy, sleep } from './retry.js';
+
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+
+export interface RequestSpec {
+  readonly method: Method;
+  /** A path under the registry URL (`/v1/…`), or an absolute URL the registry handed out. */
+  readonly path: string;
+  /** Send the bearer token (admin endpoints only). */
+  readonly auth?: boolean;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A JSON request body. */
+  readonly json?: unknown;
+  /** A streamed request body, opened afresh for every attempt. */
+  readonly body?: () => Readable;
+  /** Statuses that count as an answer; others become errors. Default: 200. */
+  readonly expect?: readonly number[];
+  /** Time allowed until the response headers arrive (an upload is verified before the answer). */
+  readonly headersTimeoutMs?: number;
+}
+
+export type Response = Dispatcher.ResponseData<null>;
+
+export interface ClientOptions {
+  /** Registry base URL, without a trailing slash. */
+  readonly baseUrl: string;
+  readonly token: string | null;
+  readonly retry?: RetryPolicy;
+  /** One line per request and retry, for IQP_DEBUG; never holds the token. */
+  readonly debug?: (line: string) => void;
+  /** Told before each retry, for people watching stderr. */
+  readonly onRetry?: (message: string) => void;
+  readonly userAgent?: string;
+  /** For tests of the backoff. */
+  readonly random?: () => number;
+}
+
+/** A status we will retry after, carried out of one attempt. */
+class RetryableStatus extends Error {
+  constructor(
+    readonly status: number,
+    readonly bodyText: string,
+    readonly retryAfter: string | string[] | undefined,
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/** A response body as text, reading at most `limit` bytes (an error page can be anything). */
+export async function readText(body: Readable, limit = ERROR_BODY_LIMIT): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    parts.push(chunk);
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(parts).subarray(0, limit).toString('utf8');
+}
+
+/** A URL fit for logs and messages: no user-info (a password could sit there). */
+export function displayUrl(url: URL): string {
+  const shown = new URL(url);
+  shown.username = '';
+  shown.password = '';
+  return shown.toString();
+}
+
+export class RegistryClient {
+  readonly baseUrl: string;
+  readonly #token: string | null;
+  readonly #retry: RetryPolicy;
+  readonly #agent = new Agent({ connect: { timeout: 15_000 }, bodyTimeout: 120_000 });
+  readonly #options: ClientOptions;
+
+  constructor(options: ClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.#retry = options.retry ?? DEFAULT_RETRY;
+    this.#options = options;
+  }
+
+  get hasToken(): boolean {
+    return this.#token !== null;
+  }
+
+  /** Fails before any request is made when an admin call has no token to send. */
+  requireToken(): void {
+    if (this.#token === null) throw new IqpError('IQP_E_TOKEN_REQUIRED');
+  }
+
+  url(path: string): URL {
+    return /^https?:\/\//i.test(path) ? new URL(path) : new URL(`${this.baseUrl}${path}`);
+  }
+
+  /** Display form of a request, for messages: `GET http://host/v1/packs/x`. */
+  describe(method: Method, path: string): string {
+    return `${method} ${displayUrl(this.url(path))}`;
+  }
+
+  /**
+   * One logical request: `spec` (or a function giving it, called per attempt) is sent until it gets
+   * an expected status, retrying network failures and 502/503/504 with backoff; `consume` reads the
+   * response inside the same attempt, so a connection lost mid-body is retried too. When `progress`
+   * moved between two failures, the attempt count starts again (a long download keeps going).
+   */
+  async send<T>(spec: RequestSpec | (() => Promise<RequestSpec> | RequestSpec), consume: (res: Response) => Promise<T>, progress?: () => number): Promise<T> {
+    let failures = 0;
+    let attempts = 0;
+    let lastProgress = progress?.() ?? 0;
+    for (;;) {
+      const current = typeof spec === 'function' ? await spec() : spec;
+      const what = this.describe(current.method, current.path);
+      attempts += 1;
+      try {
+        return await this.#attempt(current, what, consume);
+      } catch (err) {
+        const retryable = err instanceof RetryableStatus || isNetworkError(err);
+        const now = progress?.() ?? 0;
+        if (now !== lastProgress) failures = 0;
+        lastProgress = now;
+        failures += 1;
+        if (!retryable || failures >= this.#retry.attempts) throw this.#final(err, what, attempts);
+        const wait = (err instanceof RetryableStatus ? retryAfterMs(err.retryAfter, this.#retry) : null) ?? backoffDelay(failures, this.#retry, this.#options.random);
+        const reason = `${what}: ${err instanceof RetryableStatus ? err.message : networkReason(err)}`;
+        this.#options.debug?.(`retry ${failures}/${this.#retry.attempts - 1} in ${wait} ms: ${reason}`);
+        this.#options.onRetry?.(`${reason}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${failures + 1} of ${this.#retry.attempts})`);
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** A JSON request; resolves to the parsed body (undefined for 204). */
+  async json<T>(spec: RequestSpec): Promise<T> {
+    return this.send(spec, async (res) => {
+      if (res.statusCode === 204) {
+        await res.body.dump();
+        return undefined as T;
+      }
+      const text = await res.body.text();
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new IqpError('IQP_E_REGISTRY', `${this.describe(spec.method, spec.path)}: HTTP ${res.statusCode} with a body that is not JSON.`, { status: res.statusCode });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  async #attempt<T>(spec: RequestSpec, what: string, consume: (res: Response) => Promise<T>): Promise<T> {
+    const url = this.url(spec.path);
+    const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'iqp', accept: 'application/json', ...spec.headers };
+    if (spec.auth) {
+      this.requireToken();
+      // Never hand the token to another origin (a CDN in a download_url, say).
+      if (url.origin !== new URL(this.baseUrl).origin) throw new IqpError('IQP_E_REGISTRY', `Refusing to send the token to ${url.origin}, which is not the registry.`);
+      headers['authorization'] = `Bearer ${this.#token}`;
+    }
+    let body: string | Readable | undefined;
+    let localError: unknown = null;
+    if (spec.json !== undefined) {
+      body = JSON.stringify(spec.json);
+      headers['content-type'] = 'application/json';
+    } else if (spec.body) {
+      body = spec.body();
+      // An error of our own file is not a network failure: remember it to report it as what it is.
+      body.once('error', (err) => (localError = err));
+    }
+    const started = Date.now();
+    let res: Response;
+    try {
+      res = await request(url, {
+        method: spec.method,
+        headers,
+        body: body ?? null,
+        dispatcher: this.#agent,
+        headersTimeout: spec.headersTimeoutMs ?? 60_000,
+      });
+    } catch (err) {
+      // undici destroys the body with the connection's error too; only a non-network error is ours.
+      if (localError && !isNetworkError(err)) throw toIqpError(localError);
+      if (body && typeof body !== 'string') body.destroy();
+      this.#options.debug?.(`${what} → ${(err as { code?: string }).code ?? 'error'} after ${Date.now() - started} ms`);
+      throw err;
+    }
+    this.#options.debug?.(`${what} → ${res.statusCode} in ${Date.now() - started} ms`);
+    const expected = spec.expect ?? [200];
+    if (!expected.includes(res.statusCode)) {
+      const text = await readText(res.body);
+      if (RETRYABLE_STATUSES.has(res.statusCode)) throw new RetryableStatus(res.statusCode, text, res.headers['retry-after']);
+      throw responseError(res.statusCode, text, what);
+    }
+    return consume(res);
+  }
+
+  #final(err: unknown, what: string, attempts: number): IqpError {
+    let coded: IqpError;
+    if (err instanceof RetryableStatus) coded = responseError(err.status, err.bodyText, what);
+    else if (isNetworkError(err)) coded = networkError(err, what, attempts);
+    else coded = toIqpError(err);
+    return redactError(coded, this.#token ? [this.#token] : []);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * `iqp pull --release`: the client side of signed releases, step by step as
+ * docs/client-verification.md describes it. Nothing is moved into place and no trust state is
+ * saved until every check of every artifact has passed.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import semver from 'semver';
+import { renameDurable } from '../atomic.js';
+import { IqpError } from '../errors.js';
+import { packFileName } from '../pack/format.js';
+import { parsePublicKey, type PublicKey } from '../pack/minisign.js';
+import { type ReleaseManifest, verifyReleaseManifest } from '../pack/release-manifest.js';
+import { verifyPackFile } from '../pack/verify.js';
+import { sha256File } from '../pack/build.js';
+import { downloadResumable, type DownloadHooks } from './download.js';
+import type { RegistryClient } from './registry.js';
+import { ReleaseApi, type ReleaseManifestView } from './releases.js';
+import type { TrustStore } from './trust.js';
+import type { KeyList } from './types.js';
+
+export interface ReleasePullOptions extends DownloadHooks {
+  /** 'latest', or a release id. */
+  readonly release: 'latest' | number;
+  readonly channel: string;
+  readonly appVersion: string | null;
+  readonly releaseKeys: readonly PublicKey[];
+  readonly trust: TrustStore;
+  readonly outDir: string;
+  readonly now?: Date;
+}
+
+export interface ReleasePullResult {
+  readonly release_id: number;
+  readonly name: string;
+  readonly channel: string;
+  readonly sequence: number;
+  readonly expires_at: string;
+  readonly signer_key_id: string;
+  readonly previous_sequence: number | null;
+  readonly packs: { role: string; package_id: string; version: string; path: string; sha256: string; size_bytes: number; downloaded: boolean }[];
+}
+
+/** Steps 2-8: everything that can be decided from the manifest alone. */
+export function checkReleaseManifest(
+  view: Pick<ReleaseManifestView, 'manifest_json' | 'signature'>,
+  options: { channel: string; appVersion: string | null; releaseKeys: readonly PublicKey[]; now: Date; last: { sequence: number; manifest_sha256: string } | null },
+): { manifest: ReleaseManifest; keyId: string; sha256: string } {
+  if (options.releaseKeys.length === 0) {
+    throw new IqpError('IQP_E_NO_TRUSTED_KEYS', 'No release key is pinned: pass --release-key FILE, or set trusted_release_keys (IQP_TRUSTED_RELEASE_KEYS).');
+  }
+  const { manifest, keyId } = verifyReleaseManifest(view.manifest_json, view.signature, options.releaseKeys);
+  const sha256 = createHash('sha256').update(view.manifest_json, 'utf8').digest('hex');
+  if (manifest.channel !== options.channel) {
+    throw new IqpError('IQP_E_RELEASE_MANIFEST', `Asked for channel ${options.channel}; the signed manifest is for ${manifest.channel}.`);
+  }
+  if (Date.parse(manifest.expires_at) <= options.now.getTime()) {
+    throw new IqpError('IQP_E_RELEASE_EXPIRED', `Release ${manifest.release_id}'s manifest (sequence ${manifest.sequence}) expired at ${manifest.expires_at}.`, {
+      expires_at: manifest.expires_at,
+    });
+  }
+  const last = options.last;
+  if (last && (manifest.sequence < last.sequence || (manifest.sequence === last.sequence && sha256 !== last.manifest_sha256))) {
+    throw new IqpError(
+      'IQP_E_RELEASE_ROLLBACK',
+      `The registry serves sequence ${manifest.sequence} on ${manifest.channel}; this client already accepted sequence ${last.sequence}${manifest.sequence === last.sequence ? ' with other content' : ''}.`,
+      { sequence: manifest.sequence, accepted_sequence: last.sequence },
+    );
+  }
+  if (options.appVersion !== null && semver.gt(manifest.min_app_version, options.appVersion)) {
+    throw new IqpError('IQP_E_RELEASE_MANIFEST', `Release ${manifest.release_id} needs app ${manifest.min_app_version}; this is ${options.appVersion}.`);
+  }
+  return { manifest, keyId, sha256 };
+}
+
+export async function pullRelease(client: RegistryClient, options: ReleasePullOptions): Promise<ReleasePullResult> {
+  const api = new ReleaseApi(client);
+  const now = options.now ?? new Date();
+  const view = options.release === 'latest' ? await api.latest(options.channel, options.appVersion) : await api.manifest(options.release);
+  const last = options.trust.get(client.baseUrl, options.channel);
+  const { manifest, keyId, sha256 } = checkReleaseManifest(view, { channel: options.channel, appVersion: options.appVersion, releaseKeys: options.releaseKeys, now, last });
+
+  // Pack signatures: the registry's pack keys, but only those the signed manifest names.
+  const listed = await client.json<KeyList>({ method: 'GET', path: '/v1/keys' });
+  const named = new Set(manifest.artifacts.map((a) => a.signer_key_id));
+  const packKeys = listed.keys.filter((k) => (k.purpose ?? 'pack') === 'pack' && named.has(k.key_id)).map((k) => parsePublicKey(k.public_key));
+
+  await mkdir(options.outDir, { recursive: true });
+  const staged: { part: string; final: string; artifact: ReleaseManifest['artifacts'][number]; downloaded: boolean }[] = [];
+  try {
+    for (const a of manifest.artifacts) {
+      const fileName = packFileName(a.package_id, a.version);
+      const final = join(options.outDir, fileName);
+      // Already here from an earlier pull: keep it if it is exactly what the manifest signs.
+      if (existsSync(final) && (await sha256File(final)) === a.sha256) {
+        staged.push({ part: final, final, artifact: a, downloaded: false });
+        continue;
+      }
+      const part = join(options.outDir, `.${fileName}.part`);
+      await downloadResumable(client, client.url(a.download_path).toString(), part, { size: a.size_bytes, sha256: a.sha256 }, options);
+      options.onVerify?.();
+      try {
+        const report = await verifyPackFile(part, { trustedKeys: packKeys });
+        if (report.manifest.package_id !== a.package_id || report.manifest.version !== a.version || report.signerKeyId !== a.signer_key_id) {
+          throw new IqpError('IQP_E_DOWNLOAD_MISMATCH', `The release lists ${a.package_id}@${a.version} signed by ${a.signer_key_id}; the file is ${report.manifest.package_id}@${report.manifest.version} signed by ${report.signerKeyId}.`);
+        }
+      } catch (err) {
+        await rm(part, { force: true });
+        throw err;
+      }
+      staged.push({ part, final, artifact: a, downloaded: true });
+    }
+  } catch (err) {
+    // Keep verified parts? No: a failed release pull leaves the folder as it was.
+    for (const s of staged) if (s.part !== s.final) await rm(s.part, { force: true });
+    throw err;
+  }
+  for (const s of staged) if (s.part !== s.final) renameDurable(s.part, s.final);
+  options.trust.save(client.baseUrl, options.channel, {
+    sequence: manifest.sequence,
+    manifest_sha256: sha256,
+    expires_at: manifest.expires_at,
+    release_id: manifest.release_id,
+    accepted_at: now.toISOString(),
+  });
+  return {
+    release_id: manifest.release_id,
+    name: manifest.name,
+    channel: manifest.channel,
+    sequence: manifest.sequence,
+    expires_at: manifest.expires_at,
+    signer_key_id: keyId,
+    previous_sequence: last?.sequence ?? null,
+    packs: staged.map((s) => ({
+      role: s.artifact.role,
+      package_id: s.artifact.package_id,
+      version: s.artifact.version,
+      path: s.final,
+      sha256: s.artifact.sha256,
+      size_bytes: s.artifact.size_bytes,
+      downloaded: s.downloaded,
+    })),
+  };
+}

@@ -1,0 +1,137 @@
+/** The release API as the CLI uses it, and the client side of signing a release manifest. */
+import { IqpError } from '../errors.js';
+import type { SecretKey } from '../pack/minisign.js';
+import { type ReleaseManifestBody, signReleaseManifest } from '../pack/release-manifest.js';
+import type { RegistryClient } from './registry.js';
+
+export interface ReleaseView {
+  readonly id: number;
+  readonly name: string;
+  readonly channel: string;
+  readonly status: 'draft' | 'published' | 'deprecated';
+  readonly notes: string;
+  readonly min_app_version: string;
+  readonly required_roles: readonly string[];
+  readonly profile: string | null;
+  readonly artifacts: readonly { role: string; package_id: string; version: string; attached_at: string }[];
+  readonly created_at: string;
+  readonly created_by: string;
+  readonly published_at: string | null;
+  readonly deprecated_at: string | null;
+  readonly deprecated_message: string | null;
+  readonly sequence: number | null;
+  readonly expires_at: string | null;
+  readonly signer_key_id: string | null;
+}
+
+export interface ValidationIssue {
+  readonly code: string;
+  readonly role?: string;
+  readonly artifact?: string;
+  readonly message: string;
+}
+
+export interface ValidationReport {
+  readonly ok: boolean;
+  readonly failures: readonly ValidationIssue[];
+  readonly warnings: readonly ValidationIssue[];
+}
+
+export interface ReleaseManifestView {
+  readonly release_id: number;
+  readonly name: string;
+  readonly channel: string;
+  readonly status: string;
+  readonly sequence: number;
+  readonly min_app_version: string;
+  readonly notes: string;
+  readonly published_at: string | null;
+  readonly expires_at: string;
+  readonly deprecated_message: string | null;
+  readonly signer_key_id: string;
+  readonly manifest_json: string;
+  readonly signature: string;
+  readonly artifacts: readonly { role: string; package_id: string; version: string; size_bytes: number; sha256: string; signer_key_id: string; download_url: string }[];
+}
+
+export interface Paged<T> {
+  readonly items: T[];
+  readonly paging: { limit: number; next_cursor: string | null; has_more: boolean };
+}
+
+const admin = (path: string) => `/v1/admin/releases${path}`;
+
+/** RFC 3339 UTC with second precision, as release manifests carry times. */
+export function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export class ReleaseApi {
+  constructor(private readonly client: RegistryClient) {}
+
+  create(input: { name: string; channel: string; min_app_version: string; notes?: string; roles?: string[]; profile?: string }): Promise<ReleaseView> {
+    return this.client.json({ method: 'POST', path: admin(''), auth: true, json: input, expect: [201] });
+  }
+
+  get(id: number): Promise<ReleaseView> {
+    return this.client.json({ method: 'GET', path: admin(`/${id}`), auth: true });
+  }
+
+  async list(filter: { channel?: string; status?: string; limit?: number; cursor?: string }): Promise<Paged<ReleaseView>> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
+    const res = await this.client.json<{ releases: ReleaseView[]; paging: Paged<ReleaseView>['paging'] }>({ method: 'GET', path: admin(`?${q.toString()}`), auth: true });
+    return { items: res.releases, paging: res.paging };
+  }
+
+  attach(id: number, role: string, packageId: string, version: string): Promise<ReleaseView> {
+    return this.client.json({ method: 'POST', path: admin(`/${id}/artifacts`), auth: true, json: { role, package_id: packageId, version }, expect: [200, 201] });
+  }
+
+  detach(id: number, role: string, packageId: string): Promise<ReleaseView> {
+    return this.client.json({ method: 'DELETE', path: admin(`/${id}/artifacts/${encodeURIComponent(role)}/${encodeURIComponent(packageId)}`), auth: true });
+  }
+
+  validate(id: number): Promise<ValidationReport> {
+    return this.client.json({ method: 'POST', path: admin(`/${id}/validate`), auth: true });
+  }
+
+  deprecate(id: number, message: string): Promise<ReleaseView> {
+    return this.client.json({ method: 'POST', path: admin(`/${id}/deprecate`), auth: true, json: { message } });
+  }
+
+  putProfile(name: string, roles: string[], description: string): Promise<{ name: string; roles: string[]; description: string }> {
+    return this.client.json({ method: 'PUT', path: `/v1/admin/release-profiles/${encodeURIComponent(name)}`, auth: true, json: { roles, description } });
+  }
+
+  async profiles(): Promise<{ name: string; roles: string[]; description: string; updated_at: string }[]> {
+    return (await this.client.json<{ profiles: { name: string; roles: string[]; description: string; updated_at: string }[] }>({ method: 'GET', path: '/v1/admin/release-profiles', auth: true })).profiles;
+  }
+
+  latest(channel: string, appVersion: string | null): Promise<ReleaseManifestView> {
+    const q = new URLSearchParams({ channel });
+    if (appVersion) q.set('app_version', appVersion);
+    return this.client.json({ method: 'GET', path: `/v1/releases/latest?${q.toString()}` });
+  }
+
+  manifest(id: number): Promise<ReleaseManifestView> {
+    return this.client.json({ method: 'GET', path: `/v1/releases/${id}/manifest` });
+  }
+
+  /**
+   * Signs the registry's view of the release here, with the release manager's key, and sends the
+   * signature: the key never leaves this machine. `mode` publishes a draft or re-signs a release.
+   */
+  async sign(id: number, key: SecretKey, mode: 'publish' | 'resign', expiresInDays: number, now: Date = new Date()): Promise<ReleaseView> {
+    const { body, next_sequence, status } = await this.client.json<{ body: ReleaseManifestBody; next_sequence: number; status: string }>({
+      method: 'GET',
+      path: admin(`/${id}/manifest-body`),
+      auth: true,
+    });
+    if (mode === 'publish' && status !== 'draft') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is ${status}; only drafts are published (re-sign with iqp release resign).`);
+    if (mode === 'resign' && status !== 'published') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is ${status}; only published releases are re-signed.`);
+    const expires = new Date(now.getTime() + expiresInDays * 86_400_000);
+    const signed = signReleaseManifest({ ...body, sequence: next_sequence, signed_at: rfc3339(now), expires_at: rfc3339(expires) }, key);
+    return this.client.json({ method: 'POST', path: admin(`/${id}/${mode}`), auth: true, json: { manifest_json: signed.manifestJson, signature: signed.signature } });
+  }
+}

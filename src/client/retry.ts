@@ -1,0 +1,37 @@
+/**
+ * When and how long to wait before trying a registry request again: exponential backoff with
+ * jitter, a bounded number of attempts, and only for failures that another attempt can fix
+ * (the network, or a gateway saying the registry is briefly away). A 4xx is never retried.
+ */
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  readonly attempts: number;
+  /** Delay before the first retry; doubles each time. */
+  readonly baseMs: number;
+  /** No single wait is longer than this. */
+  readonly maxMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 500, maxMs: 8_000 };
+
+/** Statuses a proxy or a restarting registry answers with for a moment; another attempt may work. */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/**
+ * Wait before retry number `retry` (1 for the first retry). Half the exponential step is fixed and
+ * half random ("equal jitter"), so waits grow while many clients retrying at once spread out.
+ */
+export function backoffDelay(retry: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const step = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, retry - 1));
+  return Math.round(step / 2 + random() * (step / 2));
+}
+
+/** Retry-After in seconds (RFC 9110 §10.2.3); the HTTP-date form is rare from registries and ignored. */
+export function retryAfterMs(header: string | string[] | undefined, policy: RetryPolicy): number | null {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^\d+$/.test(value.trim())) return null;
+  return Math.min(policy.maxMs, Number(value.trim()) * 1000);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
