@@ -8,7 +8,11 @@ import { withRegistry } from '../cli/registry.js';
 import { publishFile, type Published } from '../client/publish.js';
 import { pullPack, type PullResult } from '../client/pull.js';
 import type { AvailablePacks, KeyAdded } from '../client/types.js';
-import { formatPublicKeyFile, type PublicKey } from '../pack/minisign.js';
+import { formatPublicKeyFile, generateKeyPair, type PublicKey } from '../pack/minisign.js';
+import type { RegistryClient } from '../client/registry.js';
+import { ReleaseApi } from '../client/releases.js';
+import { pullRelease } from '../client/release-pull.js';
+import { TrustStore } from '../client/trust.js';
 import { serverConfig } from '../../server/config.js';
 import { startServer } from '../../server/start.js';
 
@@ -19,6 +23,68 @@ export interface RegistryDemo {
   readonly published: readonly Pick<Published, 'package_id' | 'version' | 'status' | 'sha256'>[];
   readonly available: readonly string[];
   readonly pulled: PullResult;
+  readonly release: ReleaseDemo;
+}
+
+export interface ReleaseDemo {
+  readonly id: number;
+  readonly release_key_id: string;
+  readonly validation_failures: readonly string[];
+  readonly sequence: number;
+  readonly latest_for_app: Record<string, number | null>;
+  readonly pulled: readonly string[];
+  readonly latest_after_deprecation: number | null;
+}
+
+/** The release half: draft → attach → validate (fail, then pass) → sign and publish → latest → pull → deprecate. */
+async function releaseDemo(ctx: Context, client: RegistryClient, work: string, published: RegistryDemo['published'], say: (line: string) => void): Promise<ReleaseDemo> {
+  const releaseKey = generateKeyPair();
+  await client.json<KeyAdded>({ method: 'POST', path: '/v1/admin/keys', auth: true, json: { public_key: formatPublicKeyFile(releaseKey), name: 'demo release manager', purpose: 'release' }, expect: [201] });
+  say(`12. keys    release key ${releaseKey.keyId} registered; it signs on this machine only`);
+  const api = new ReleaseApi(client);
+  const byType = (type: string) => published.find((p) => p.package_id.includes(`.${type}.`))!;
+  const release = await api.create({ name: 'demo-2026.11', channel: 'stable', min_app_version: '1.0.0', roles: ['translation', 'recitation', 'deck'], notes: 'iqp demo release' });
+  for (const role of ['translation', 'recitation']) await api.attach(release.id, role, byType(role).package_id, byType(role).version);
+  const failing = await api.validate(release.id);
+  say(`13. release ${release.id} drafted; validate: ${failing.ok ? 'ok' : `fails (${failing.failures.map((f) => `${f.code} ${f.role ?? ''}`.trim()).join(', ')})`}`);
+  await api.attach(release.id, 'deck', byType('deck').package_id, byType('deck').version);
+  const passing = await api.validate(release.id);
+  say(`14. attach  deck added; validate: ${passing.ok ? 'ok' : 'fails'}`);
+  const done = await api.sign(release.id, releaseKey, 'publish', ctx.config.releaseExpiryDays, ctx.now());
+  say(`15. publish release ${done.id} signed with ${done.signer_key_id} (sequence ${done.sequence}, expires ${done.expires_at})`);
+  const latestFor: Record<string, number | null> = {};
+  for (const app of ['0.9.0', '1.4.0']) {
+    latestFor[app] = await api.latest('stable', app).then(
+      (m) => m.release_id,
+      () => null,
+    );
+  }
+  say(`16. latest  app 0.9.0 → ${latestFor['0.9.0'] ?? 'none'}, app 1.4.0 → release ${latestFor['1.4.0']}`);
+  const pulled = await pullRelease(client, {
+    release: 'latest',
+    channel: 'stable',
+    appVersion: '1.4.0',
+    releaseKeys: [releaseKey],
+    trust: new TrustStore(join(work, 'release-trust.json')),
+    outDir: join(work, 'release'),
+    now: ctx.now(),
+  });
+  say(`17. pull    release ${pulled.release_id}: ${pulled.packs.length} packs → release/, manifest signature, expiry and sequence checked`);
+  await api.deprecate(release.id, 'demo: withdrawn');
+  const after = await api.latest('stable', '1.4.0').then(
+    (m) => m.release_id,
+    () => null,
+  );
+  say(`18. deprecate release ${release.id}; latest for app 1.4.0 is now ${after ?? 'none'}`);
+  return {
+    id: release.id,
+    release_key_id: releaseKey.keyId,
+    validation_failures: failing.failures.map((f) => f.code),
+    sequence: done.sequence!,
+    latest_for_app: latestFor,
+    pulled: pulled.packs.map((p) => `${p.package_id}@${p.version}`),
+    latest_after_deprecation: after,
+  };
 }
 
 export async function registryDemo(ctx: Context, work: string, key: PublicKey, packPaths: readonly string[], say: (line: string) => void): Promise<RegistryDemo> {
@@ -47,10 +113,11 @@ export async function registryDemo(ctx: Context, work: string, key: PublicKey, p
         pinnedKeys: [key],
       });
       say(`11. pull    ${pulled.package_id}@${pulled.version} → pulled/, size, SHA-256 and signature (key ${pulled.signer_key_id}) checked`);
-      return { url: running.url, data_dir: dataDir, key_id: added.key.key_id, published, available: available.packs.map((p) => p.package_id), pulled };
+      const release = await releaseDemo(ctx, client, work, published, say);
+      return { url: running.url, data_dir: dataDir, key_id: added.key.key_id, published, available: available.packs.map((p) => p.package_id), pulled, release };
     });
   } finally {
     await running.close();
-    say('12. stop    registry stopped');
+    say('19. stop    registry stopped');
   }
 }

@@ -20,7 +20,7 @@ interface Options {
 
 export function define(): Command {
   return new Command('demo')
-    .description('run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify, then publish and pull through a local registry')
+    .description('run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify; publish and pull through a local registry; then a release: create, attach, validate, sign, publish, latest, pull, deprecate')
     .option('--dir <dir>', 'work in this folder and keep it (default: a new temporary folder)');
 }
 
@@ -59,6 +59,7 @@ export async function run(ctx: Context, opts: Options): Promise<number> {
       `Demo complete: ${packs.length} packs built, inspected and verified in ${work}`,
       ...packs.map((p) => `  ${p.package_id}@${p.version}  ${formatBytes(p.size_bytes).padStart(9)}  ${p.rows} rows  signed ${p.signer_key_id}`),
       `  published all ${registry.published.length} to a local registry and pulled ${registry.pulled.package_id}@${registry.pulled.version} back, verified`,
+      `  release ${registry.release.id}: failed validation (${registry.release.validation_failures.join(', ')}), then passed, was signed (sequence ${registry.release.sequence}), pulled (${registry.release.pulled.length} packs) and deprecated`,
       `Try: iqp inspect ${packs[0]!.path}`,
       `     iqp verify ${packs[0]!.path} --pubkey ${keyBase}.pub`,
       `     iqp server start --data ${registry.data_dir}    # the demo registry, with its packs`,

@@ -34,7 +34,7 @@ describe('iqp command line', () => {
     expect(r.json().error.message).toContain('levle');
   });
 
-  it('demo runs keygen, init, build, inspect and verify on every template, then publishes and pulls through a local registry', async () => {
+  it('demo runs keygen, init, build, inspect and verify on every template, then publishes, pulls and runs a release through a local registry', async () => {
     const cwd = tempDir();
     const r = await iqp(['demo', '--dir', 'demo', '--json'], { cwd });
     expect(r.code, r.stderr).toBe(0);
@@ -48,6 +48,9 @@ describe('iqp command line', () => {
     expect(out.registry.published.map((p: { status: string }) => p.status)).toEqual(['published', 'published', 'published', 'published']);
     expect(out.registry.available).toHaveLength(4);
     expect(out.registry.pulled).toMatchObject({ package_id: out.packs[0].package_id, trust: 'pinned', signer_key_id: out.key_id });
+    // The release lifecycle: validation fails without the deck, then the release is signed, served to app 1.4.0 only, pulled and withdrawn.
+    expect(out.registry.release).toMatchObject({ validation_failures: ['role_missing'], sequence: 1, latest_for_app: { '0.9.0': null, '1.4.0': out.registry.release.id }, latest_after_deprecation: null });
+    expect(out.registry.release.pulled).toHaveLength(3);
     expect(files).toContain(`pulled/${out.packs[0].package_id}-${out.packs[0].version}.iqp`);
     const verify = await iqp(['verify', out.packs[0].path, '--pubkey', 'demo/demo-signing.pub'], { cwd });
     expect(verify.code).toBe(0);
