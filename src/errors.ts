@@ -134,6 +134,12 @@ export const CATALOG = {
     exit: EXIT.network,
     http: 422,
   },
+  IQP_E_KEY_IN_USE: {
+    message: 'The key still signs packs or releases that apps are offered.',
+    hint: 'Deprecate or supersede them first, or remove the key with --force if it is compromised.',
+    exit: EXIT.network,
+    http: 409,
+  },
   IQP_E_INVALID_VERSION: usage('Not a valid semver version or range.', 'Use a version such as 1.2.0, or a range such as <2.0.0.'),
   IQP_E_TOKEN_REQUIRED: usage('No registry token given.', 'Set IQP_TOKEN (it stays out of shell history), pass --token, or put "token" in the config file.'),
   IQP_E_REGISTRY_REQUIRED: usage('No registry URL given.', 'Pass --registry URL, set IQP_REGISTRY, or put "registry" in the config file.'),

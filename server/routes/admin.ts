@@ -93,7 +93,7 @@ export function adminRoutes(d: AdminDeps): Router {
   });
 
   r.delete('/keys/:keyId', admin, async (req, res) => {
-    await d.keys.remove(String(req.params['keyId']), actorOf(res));
+    await d.keys.remove(String(req.params['keyId']), actorOf(res), req.query['force'] === 'true');
     res.status(204).end();
   });
 

@@ -27,13 +27,27 @@ export class KeyService {
     return { status, key: stored };
   }
 
-  async remove(keyId: string, actor: string): Promise<void> {
-    const removed = await this.meta.removeKey(keyId.toUpperCase(), {
+  /**
+   * Stops trusting a key. Apps verify packs against the keys listed here, so removing a key that
+   * still signs packs they are offered would break them: that needs `force` (a compromised key).
+   */
+  async remove(keyId: string, actor: string, force = false): Promise<void> {
+    const id = keyId.toUpperCase();
+    if (!force) {
+      const signed = (await this.meta.listActive({})).filter((p) => p.signer_key_id === id);
+      if (signed.length > 0) {
+        throw new IqpError('IQP_E_KEY_IN_USE', `Key ${id} signs ${signed.length} pack version(s) apps are offered, e.g. ${signed[0]!.package_id}@${signed[0]!.version}.`, {
+          key_id: id,
+          packs: signed.slice(0, 20).map((p) => `${p.package_id}@${p.version}`),
+        });
+      }
+    }
+    const removed = await this.meta.removeKey(id, {
       at: this.clock.now(),
       actor,
       action: 'key.remove',
-      target: `key:${keyId.toUpperCase()}`,
-      details: null,
+      target: `key:${id}`,
+      details: force ? { forced: true } : null,
     });
     if (!removed) throw new IqpError('IQP_E_NOT_FOUND', `No publisher key ${keyId}.`, { key_id: keyId });
     this.changed();

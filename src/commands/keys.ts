@@ -55,13 +55,16 @@ const list = {
 const remove = {
   define: () =>
     registryOptions(
-      new Command('remove').description('stop trusting a key: uploads signed by it are refused (admin token)').argument('<keyId>', 'key ID, as iqp keys list shows it'),
+      new Command('remove')
+        .description('stop trusting a key: uploads signed by it are refused (admin token)')
+        .argument('<keyId>', 'key ID, as iqp keys list shows it')
+        .option('--force', 'remove it even though packs apps are offered are signed by it (a compromised key)'),
       true,
     ),
-  async run(ctx: Context, opts: RegistryFlags, keyId: string): Promise<void> {
+  async run(ctx: Context, opts: RegistryFlags & { force?: boolean }, keyId: string): Promise<void> {
     if (!/^[0-9A-Fa-f]{16}$/.test(keyId)) throw new IqpError('IQP_E_USAGE', `"${keyId}" is not a key ID (16 hexadecimal digits).`);
     await withRegistry(ctx, opts, { token: true }, (client) =>
-      client.json<undefined>({ method: 'DELETE', path: `/v1/admin/keys/${keyId.toUpperCase()}`, auth: true, expect: [204] }),
+      client.json<undefined>({ method: 'DELETE', path: `/v1/admin/keys/${keyId.toUpperCase()}${opts.force ? '?force=true' : ''}`, auth: true, expect: [204] }),
     );
     ctx.out.result({ removed: keyId.toUpperCase() }, () =>
       `Removed key ${keyId.toUpperCase()}: uploads signed by it are refused now, and clients that trust GET /v1/keys stop accepting its packs.`,

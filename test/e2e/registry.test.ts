@@ -244,6 +244,18 @@ describe('iqp deprecate', () => {
   });
 });
 
+describe('iqp keys remove, a key still in use', () => {
+  it('refuses to remove a key that signs packs apps are offered (IQP_E_KEY_IN_USE) unless forced; the key stays listed', async () => {
+    const keyId = /minisign public key ([0-9A-F]{16})/.exec(readFileSync(join(work, 'signing.pub'), 'utf8'))![1]!;
+    const r = await run(['keys', 'remove', keyId, '--json']);
+    expect(r.code).toBe(3);
+    expect(r.json().error.code).toBe('IQP_E_KEY_IN_USE');
+    expect(r.json().error.message).toContain(`${ID}@`);
+    const listed = (await getJson('/v1/keys')).keys.map((k: { key_id: string }) => k.key_id);
+    expect(listed).toContain(keyId);
+  });
+});
+
 describe('tokens and failures', () => {
   it('stops before any request without a token (IQP_E_TOKEN_REQUIRED, exit 2)', async () => {
     // The registry URL is a closed port: any request would end in IQP_E_NETWORK instead.
