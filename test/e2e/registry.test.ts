@@ -247,6 +247,8 @@ describe('iqp deprecate', () => {
 describe('iqp keys remove, a key still in use', () => {
   it('refuses to remove a key that signs packs apps are offered (IQP_E_KEY_IN_USE) unless forced; the key stays listed', async () => {
     const keyId = /minisign public key ([0-9A-F]{16})/.exec(readFileSync(join(work, 'signing.pub'), 'utf8'))![1]!;
+    await run(['keys', 'add', 'signing.pub']);
+    expect((await run(['publish', packFile('2.0.0')])).code).toBe(0); // published now, or already (identical)
     const r = await run(['keys', 'remove', keyId, '--json']);
     expect(r.code).toBe(3);
     expect(r.json().error.code).toBe('IQP_E_KEY_IN_USE');
