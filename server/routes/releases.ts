@@ -1,6 +1,7 @@
 /** Release endpoints: public latest/manifest for apps, admin lifecycle for release managers. */
 import express, { Router, type Request } from 'express';
 import { IqpError } from '../../src/errors.js';
+import type { ReleaseManifest } from '../../src/pack/release-manifest.js';
 import type { ServerConfig } from '../config.js';
 import { actorOf, requireRole } from '../http/auth.js';
 import type { JsonCache } from '../http/json-cache.js';
@@ -51,7 +52,7 @@ export function releaseView(r: ReleaseRecord) {
 /** What an app needs to bootstrap a release: the signed manifest, and absolute URLs outside the signature. */
 export function releaseManifestView(base: string, r: ReleaseRecord) {
   if (!r.signed) throw new IqpError('IQP_E_NOT_FOUND', `Release ${r.id} is a draft; it has no signed manifest yet.`);
-  const signed = JSON.parse(r.signed.manifest_json) as { artifacts: { role: string; package_id: string; version: string; size_bytes: number; sha256: string; signer_key_id: string; download_path: string }[] };
+  const signed = JSON.parse(r.signed.manifest_json) as ReleaseManifest;
   return {
     release_id: r.id,
     name: r.name,

@@ -21,3 +21,13 @@ export function decodeCursor(cursor: string, kind: 'string' | 'number'): string 
   }
   throw new IqpError('IQP_E_USAGE', 'Invalid paging cursor: pass back the next_cursor of a previous page.');
 }
+
+/**
+ * A page from rows fetched with LIMIT limit + 1: the extra row only says there is more. The
+ * cursor carries the key of the last item returned, which the next query starts after.
+ */
+export function pageOf<R, T>(rows: readonly R[], limit: number, map: (row: R) => T, keyOf: (item: T) => string | number): { items: T[]; has_more: boolean; next_cursor: string | null } {
+  const items = rows.slice(0, limit).map(map);
+  const hasMore = rows.length > limit;
+  return { items, has_more: hasMore, next_cursor: hasMore ? encodeCursor(keyOf(items[items.length - 1]!)) : null };
+}

@@ -11,7 +11,7 @@ import type {
   PublisherKey,
   TokenRecord,
 } from '../types.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { decodeCursor, pageOf } from '../cursor.js';
 import { MIGRATIONS } from './migrations.js';
 
 interface PackRow {
@@ -135,9 +135,7 @@ export class SqliteMetadataStore implements MetadataStore {
          WHERE (@after IS NULL OR package_id > @after) GROUP BY package_id ORDER BY package_id LIMIT @limit`,
       )
       .all({ after, limit: limit + 1 }) as { package_id: string; versions: number; latest_published_at: string }[];
-    const items = rows.slice(0, limit);
-    const hasMore = rows.length > limit;
-    return { items, has_more: hasMore, next_cursor: hasMore ? encodeCursor(items[items.length - 1]!.package_id) : null };
+    return pageOf(rows, limit, (r) => r, (r) => r.package_id);
   }
 
   async setDeprecation(packageId: string, versions: readonly string[], message: string | null, at: string, actor: string): Promise<PackRecord[]> {
@@ -233,8 +231,6 @@ export class SqliteMetadataStore implements MetadataStore {
          ORDER BY id DESC LIMIT @limit`,
       )
       .all({ before, actor: filter.actor ?? null, target: filter.target ?? null, limit: limit + 1 }) as AuditRow[];
-    const items = rows.slice(0, limit).map(toAudit);
-    const hasMore = rows.length > limit;
-    return { items, has_more: hasMore, next_cursor: hasMore ? encodeCursor(items[items.length - 1]!.id) : null };
+    return pageOf(rows, limit, toAudit, (e) => e.id);
   }
 }

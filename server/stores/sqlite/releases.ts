@@ -1,6 +1,6 @@
 /** Releases in the embedded SQLite database (the same file and connection as the metadata store). */
 import type Database from 'better-sqlite3';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { decodeCursor, pageOf } from '../cursor.js';
 import {
   type ArtifactRecord,
   artifactsKey,
@@ -135,9 +135,7 @@ export class SqliteReleaseStore implements ReleaseStore {
          ORDER BY id DESC LIMIT @limit`,
       )
       .all({ before, channel: filter.channel ?? null, status: filter.status ?? null, limit: limit + 1 }) as ReleaseRow[];
-    const items = rows.slice(0, limit).map((r) => this.#toRecord(r));
-    const hasMore = rows.length > limit;
-    return { items, has_more: hasMore, next_cursor: hasMore ? encodeCursor(items[items.length - 1]!.id) : null };
+    return pageOf(rows, limit, (r) => this.#toRecord(r), (r) => r.id);
   }
 
   async listPublished(channel: string): Promise<ReleaseRecord[]> {
