@@ -102,7 +102,7 @@ export const CATALOG = {
   IQP_E_DATA_PARSE: check('A data file could not be parsed.', 'Fix the file at the line and column given.', 400),
   IQP_E_DATA_ROW: check('A data row does not fit its table.', 'Fix the row at the line given.', 400),
   IQP_E_DATA_TABLE_UNKNOWN: check('A data file names a table that schema.sql does not create.', 'Rename the file or add the table to schema.sql.', 400),
-  IQP_E_TEMPLATE_REQUIREMENT: check('The content lacks a table or column its template requires.', 'Add it to schema.sql; see the template’s README.', 400),
+  IQP_E_TEMPLATE_REQUIREMENT: check('The content lacks a table or column its template requires.', 'Add it to schema.sql; see the template’s README.'),
 
   // Registry
   IQP_E_NOT_FOUND: { message: 'Not found.', hint: 'Check the pack id, version or path.', exit: EXIT.network, http: 404 },

@@ -48,8 +48,14 @@ export function integrityCheck(db: Database.Database, what: string): void {
  * live in a -wal file that a pack does not carry.
  */
 export function checkJournalMode(header: Buffer, what: string): void {
-  if (header.length >= 20 && (header[18] === 2 || header[19] === 2)) {
-    throw new IqpError('IQP_E_CONTENT_INVALID', `${what} is in WAL mode; packs need a rollback-journal database (sqlite3 FILE 'PRAGMA journal_mode=DELETE').`);
+  if (header.length < 20 || header[18] !== 1 || header[19] !== 1) {
+    const wal = header[18] === 2 || header[19] === 2;
+    throw new IqpError(
+      'IQP_E_CONTENT_INVALID',
+      wal
+        ? `${what} is in WAL mode; packs need a rollback-journal database (sqlite3 FILE 'PRAGMA journal_mode=DELETE').`
+        : `${what} has file format versions ${header[18]}/${header[19]} in its header; packs need 1/1 (a rollback-journal database).`,
+    );
   }
 }
 
