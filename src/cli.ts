@@ -11,21 +11,46 @@ import { type Context, createPrompter } from './cli/context.js';
 import { Output } from './cli/output.js';
 import { PACKAGE_ROOT } from './paths.js';
 import type { CommandGroup, CommandModule } from './commands/types.js';
-import * as build from './commands/build.js';
-import * as demo from './commands/demo.js';
-import * as init from './commands/init.js';
-import * as inspect from './commands/inspect.js';
-import * as keygen from './commands/keygen.js';
-import * as verify from './commands/verify.js';
-import * as publish from './commands/publish.js';
-import * as pull from './commands/pull.js';
-import * as deprecate from './commands/deprecate.js';
-import { keysGroup } from './commands/keys.js';
-import { serverGroup } from './commands/server.js';
-import { tokenGroup } from './commands/token.js';
-import { releaseGroup } from './commands/release.js';
 
-const COMMANDS: readonly (CommandModule | CommandGroup)[] = [init, build, inspect, verify, keygen, publish, pull, deprecate, releaseGroup, keysGroup, serverGroup, tokenGroup, demo];
+type Entry = CommandModule | CommandGroup;
+
+/**
+ * Commands by name, loaded on demand: a run loads only the module of the command it invokes, so
+ * `iqp verify` does not pay for the registry server's or client's dependencies (time and memory).
+ * Help and unknown commands load them all. The order is the order of `iqp --help`.
+ */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
+  ['init', () => import('./commands/init.js')],
+  ['build', () => import('./commands/build.js')],
+  ['inspect', () => import('./commands/inspect.js')],
+  ['verify', () => import('./commands/verify.js')],
+  ['keygen', () => import('./commands/keygen.js')],
+  ['publish', () => import('./commands/publish.js')],
+  ['pull', () => import('./commands/pull.js')],
+  ['deprecate', () => import('./commands/deprecate.js')],
+  ['release', async () => (await import('./commands/release.js')).releaseGroup],
+  ['keys', async () => (await import('./commands/keys.js')).keysGroup],
+  ['server', async () => (await import('./commands/server.js')).serverGroup],
+  ['token', async () => (await import('./commands/token.js')).tokenGroup],
+  ['demo', () => import('./commands/demo.js')],
+];
+
+/** Global options that take a value, so the word after them is not the command's name. */
+const VALUE_OPTIONS = new Set(['--config']);
+
+/** The command a run invokes, if it is a known one: the first word that is not an option. */
+export function invokedCommand(argv: readonly string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (VALUE_OPTIONS.has(arg)) {
+      i += 1;
+      continue;
+    }
+    if (arg === '--') return null;
+    if (!arg.startsWith('-')) return COMMANDS.some(([name]) => name === arg) ? arg : null;
+  }
+  return null;
+}
 
 export interface RunIO {
   readonly env?: NodeJS.ProcessEnv;
@@ -103,7 +128,9 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
     return cmd;
   };
 
-  for (const entry of COMMANDS) {
+  const invoked = invokedCommand(argv);
+  const wanted = invoked === null ? COMMANDS : COMMANDS.filter(([name]) => name === invoked);
+  for (const entry of await Promise.all(wanted.map(([, load]) => load()))) {
     if ('group' in entry) {
       const parent = entry.group().exitOverride();
       for (const mod of entry.commands) parent.addCommand(wire(mod));

@@ -1,13 +1,8 @@
 /** Manifest parsing and validation against docs/schemas/manifest.schema.json. */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import type { ErrorObject, ValidateFunction } from 'ajv';
 import { IqpError } from '../errors.js';
-import { SCHEMAS_DIR } from '../paths.js';
 import { FORMAT_VERSION, type Manifest, serializeManifest } from './format.js';
+import validateSchema from './manifest-validator.generated.js';
 
-const require = createRequire(import.meta.url);
 
 const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -27,22 +22,17 @@ export function isLanguageTag(value: unknown): value is string {
   }
 }
 
-let validator: ValidateFunction | undefined;
-
-function schemaValidator(): ValidateFunction {
-  if (!validator) {
-    // ajv is CommonJS; loading it lazily keeps commands that never read a manifest quick to start.
-    const Ajv2020 = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js').default;
-    const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
-    const ajv = new Ajv2020({ allErrors: false, strict: true });
-    addFormats(ajv, ['date-time']);
-    const schema = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'manifest.schema.json'), 'utf8')) as object;
-    validator = ajv.compile(schema);
-  }
-  return validator;
+interface SchemaError {
+  readonly instancePath: string;
+  readonly keyword: string;
+  readonly params: Record<string, unknown>;
+  readonly message?: string;
 }
 
-function describe(err: ErrorObject): string {
+/** The schema compiled ahead of time (scripts/manifest-validator.ts): no ajv when reading packs. */
+const validator = validateSchema as unknown as ((value: unknown) => boolean) & { errors?: SchemaError[] | null };
+
+function describe(err: SchemaError): string {
   const where = err.instancePath ? err.instancePath.slice(1).replaceAll('/', '.') : 'manifest';
   if (err.keyword === 'additionalProperties') return `${where}: unknown field "${String(err.params['additionalProperty'])}"`;
   if (err.keyword === 'required') return `${where}: missing field "${String(err.params['missingProperty'])}"`;
@@ -75,12 +65,15 @@ export function validateManifest(value: unknown, where = 'manifest.json'): Manif
     throw new IqpError('IQP_E_MANIFEST_SCHEMA', `${where}: "format" must be ${FORMAT_VERSION}.`);
   }
   checkFieldValues(record, where);
-  const validate = schemaValidator();
-  if (!validate(value)) {
-    const first = validate.errors?.[0];
-    throw new IqpError('IQP_E_MANIFEST_SCHEMA', `${where}: ${first ? describe(first) : 'does not match the schema'}.`, {
-      errors: (validate.errors ?? []).map(describe),
+  if (!validator(value)) {
+    const errors = validator.errors ?? [];
+    throw new IqpError('IQP_E_MANIFEST_SCHEMA', `${where}: ${errors[0] ? describe(errors[0]) : 'does not match the schema'}.`, {
+      errors: errors.map(describe),
     });
+  }
+  // The schema's pattern fixes the shape of created_at; it must also be a real date.
+  if (Number.isNaN(Date.parse((value as Manifest).created_at))) {
+    throw new IqpError('IQP_E_MANIFEST_SCHEMA', `${where}: created_at ${JSON.stringify((value as Manifest).created_at)} is not a valid date.`);
   }
   return value as Manifest;
 }
