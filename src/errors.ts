@@ -135,7 +135,7 @@ export const CATALOG = {
     http: 422,
   },
   IQP_E_KEY_IN_USE: {
-    message: 'The key still signs packs or releases that apps are offered.',
+    message: 'The key still signs packs that apps are offered.',
     hint: 'Deprecate or supersede them first, or remove the key with --force if it is compromised.',
     exit: EXIT.network,
     http: 409,

@@ -231,18 +231,20 @@ export class ReleaseService {
     const trusted = await this.keys.trusted('release');
     if (trusted.length === 0) throw new IqpError('IQP_E_SIG_UNTRUSTED_KEY', 'No release keys are registered; an admin adds one with `iqp keys add --purpose release`.');
     const { manifest, keyId } = verifyReleaseManifest(input.manifest_json, input.signature, trusted);
-    const { body, next_sequence } = await this.manifestBody(release.id);
+    const { body } = await this.manifestBody(release.id);
     const expected = serializeReleaseManifest({ ...body, sequence: manifest.sequence, signed_at: manifest.signed_at, expires_at: manifest.expires_at });
     if (!expected.equals(Buffer.from(input.manifest_json, 'utf8'))) {
       throw new IqpError('IQP_E_RELEASE_MANIFEST', 'The signed manifest does not describe this release as the registry has it (artifacts, name, channel or notes differ); sign again.');
     }
-    if (manifest.sequence !== next_sequence) {
-      throw new IqpError('IQP_E_RELEASE_SEQUENCE', `The manifest carries sequence ${manifest.sequence}; channel ${release.channel} is at ${next_sequence - 1}, so the next is ${next_sequence}.`, {
-        next_sequence,
-      });
-    }
     if (Date.parse(manifest.expires_at) <= Date.parse(this.clock.now())) throw new IqpError('IQP_E_RELEASE_EXPIRED', `The manifest expired at ${manifest.expires_at}.`);
+    // The sequence is checked by the store, in the same transaction as the state: checked here
+    // first, a request that lost a race to publish this very release would hear "sign again".
     return { sequence: manifest.sequence, manifest_json: input.manifest_json, signature: input.signature, signer_key_id: keyId, expires_at: manifest.expires_at };
+  }
+
+  async #sequenceError(channel: string, sequence: number): Promise<IqpError> {
+    const next = (await this.releases.channelSequence(channel)) + 1;
+    return new IqpError('IQP_E_RELEASE_SEQUENCE', `The manifest carries sequence ${sequence}; channel ${channel} is at ${next - 1}, so the next is ${next}; sign again.`, { next_sequence: next });
   }
 
   async publish(id: number, input: SignedInput, actor: string): Promise<ReleaseRecord> {
@@ -253,7 +255,7 @@ export class ReleaseService {
     const signed = await this.#checkSigned(release, input);
     const result = await this.releases.publishRelease(id, signed, artifactsKey(release.artifacts), this.clock.now(), actor);
     if (result === 'not-draft') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} was published by someone else meanwhile.`);
-    if (result === 'sequence') throw new IqpError('IQP_E_RELEASE_SEQUENCE', `Another manifest took sequence ${signed.sequence} on ${release.channel} meanwhile; sign again.`);
+    if (result === 'sequence') throw await this.#sequenceError(release.channel, signed.sequence);
     if (result === 'stale') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id}'s artifacts changed while it was being signed; sign again.`);
     this.changed();
     return this.get(id);
@@ -262,10 +264,14 @@ export class ReleaseService {
   async resign(id: number, input: SignedInput, actor: string): Promise<ReleaseRecord> {
     const release = await this.get(id);
     if (release.status !== 'published') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is ${release.status}; only published releases are re-signed.`);
+    // Re-signing makes a release current again (a rollback moves forward): it must still be valid,
+    // e.g. none of its packs deprecated since it was published.
+    const report = await this.check(release);
+    if (!report.ok) throw new IqpError('IQP_E_RELEASE_INVALID', `Release ${id} no longer passes validation: ${report.failures.map((f) => f.message).join(' ')}`, { failures: report.failures });
     const signed = await this.#checkSigned(release, input);
     const result = await this.releases.resignRelease(id, signed, artifactsKey(release.artifacts), this.clock.now(), actor);
     if (result === 'not-published') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is no longer published.`);
-    if (result === 'sequence') throw new IqpError('IQP_E_RELEASE_SEQUENCE', `Another manifest took sequence ${signed.sequence} on ${release.channel} meanwhile; sign again.`);
+    if (result === 'sequence') throw await this.#sequenceError(release.channel, signed.sequence);
     if (result === 'stale') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id}'s artifacts changed; sign again.`);
     this.changed();
     return this.get(id);

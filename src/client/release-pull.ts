@@ -40,6 +40,8 @@ export interface ReleasePullResult {
   readonly expires_at: string;
   readonly signer_key_id: string;
   readonly previous_sequence: number | null;
+  /** Set when the registry says the release was withdrawn (pulled by id). */
+  readonly deprecated_message: string | null;
   readonly packs: { role: string; package_id: string; version: string; path: string; sha256: string; size_bytes: number; downloaded: boolean }[];
 }
 
@@ -93,6 +95,12 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
     for (const a of manifest.artifacts) {
       const fileName = packFileName(a.package_id, a.version);
       const final = join(options.outDir, fileName);
+      // The same pack in two roles: fetched once, moved into place once.
+      const earlier = staged.find((s) => s.final === final && s.artifact.sha256 === a.sha256);
+      if (earlier) {
+        staged.push({ part: final, final, artifact: a, downloaded: earlier.downloaded });
+        continue;
+      }
       // Already here from an earlier pull: keep it if it is exactly what the manifest signs.
       if (existsSync(final) && (await sha256File(final)) === a.sha256) {
         staged.push({ part: final, final, artifact: a, downloaded: false });
@@ -133,6 +141,7 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
     expires_at: manifest.expires_at,
     signer_key_id: keyId,
     previous_sequence: last?.sequence ?? null,
+    deprecated_message: view.status === 'deprecated' ? (view.deprecated_message ?? '') : null,
     packs: staged.map((s) => ({
       role: s.artifact.role,
       package_id: s.artifact.package_id,

@@ -84,6 +84,7 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
   } finally {
     bar.stop();
   }
+  if (r.deprecated_message !== null) ctx.out.warn(`release ${r.release_id} is deprecated: ${r.deprecated_message}`);
   ctx.out.result({ ok: true, ...r }, () =>
     [
       `Pulled release ${r.release_id} (${r.name}) from ${r.channel}: sequence ${r.sequence}${r.previous_sequence !== null ? ` (previously ${r.previous_sequence})` : ''}, signed by ${r.signer_key_id}, expires ${r.expires_at}`,

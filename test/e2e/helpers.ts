@@ -122,12 +122,12 @@ afterAll(() => {
 });
 
 /**
- * The real `iqp server start --port 0 --json` on 127.0.0.1 with its own data dir; resolves with
- * the URL from the first JSON document it prints on stdout.
+ * The real `iqp server start --port 0 --json` on 127.0.0.1 with its own data dir (or on `port`, to
+ * restart a registry at the same URL); resolves with the URL from the first JSON document it prints.
  */
-export function startRegistry(options: { cwd: string; data: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<RegistryProcess> {
+export function startRegistry(options: { cwd: string; data: string; env?: Record<string, string | undefined>; timeoutMs?: number; port?: number }): Promise<RegistryProcess> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, 'server', 'start', '--data', options.data, '--host', '127.0.0.1', '--port', '0', '--json'], {
+    const child = spawn(process.execPath, [BIN, 'server', 'start', '--data', options.data, '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--json'], {
       cwd: options.cwd,
       env: baseEnv(options.env),
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -139,11 +139,13 @@ export interface TestRegistry {
   close(): Promise<void>;
 }
 
-/** startServer on 127.0.0.1:0 over a fresh data dir, with an admin and a publisher token, and `keys` registered. */
-export async function startRegistry(options: { keys?: readonly TestKey[]; config?: Partial<ServerConfig> } = {}): Promise<TestRegistry> {
+/** startServer (or `start`) on 127.0.0.1:0 over a fresh data dir, with an admin and a publisher token, and `keys` registered. */
+export async function startRegistry(
+  options: { keys?: readonly TestKey[]; config?: Partial<ServerConfig>; start?: typeof startServer } = {},
+): Promise<TestRegistry> {
   const dataDir = tempDir('iqp-server-data-');
   const logs: Record<string, unknown>[] = [];
-  const running = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0, ...options.config }), (line) => logs.push(line));
+  const running = await (options.start ?? startServer)(serverConfig({ dataDir, host: '127.0.0.1', port: 0, ...options.config }), (line) => logs.push(line));
   const tokens = running.registry.services.tokens;
   const admin = (await tokens.create('admin', 'test-admin', 'test')).token;
   const publisher = (await tokens.create('publisher', 'test-publisher', 'test')).token;
@@ -161,8 +163,8 @@ export async function withRegistry<T>(options: Parameters<typeof startRegistry>[
   }
 }
 
-export async function registerKey(base: string, admin: string, key: TestKey): Promise<void> {
-  const r = await call(base, '/v1/admin/keys', { method: 'POST', token: admin, json: { public_key: key.publicKeyFile, name: `test ${key.keyId}` } });
+export async function registerKey(base: string, admin: string, key: TestKey, purpose: 'pack' | 'release' = 'pack'): Promise<void> {
+  const r = await call(base, '/v1/admin/keys', { method: 'POST', token: admin, json: { public_key: key.publicKeyFile, name: `test ${key.keyId}`, purpose } });
   if (r.status !== 201 && r.status !== 200) throw new Error(`registering key ${key.keyId}: ${r.status} ${r.body.toString('utf8')}`);
 }
 

@@ -571,3 +571,6 @@ export function blobStoreConformance(name: string, make: () => Promise<BlobHarne
     });
   });
 }
+
+// ReleaseStore: its own file, by topic.
+export { releaseStoreConformance, type ReleaseHarness } from './release-store-conformance.js';
