@@ -3,12 +3,14 @@
  * no migrations, no timers), so tests can use it directly; start.ts does the wiring for real.
  */
 import express, { type Express } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerConfig } from './config.js';
 import { errorHandler, notFound } from './http/errors.js';
-import { JsonCache } from './http/json-cache.js';
+import { installFastPath, type Track } from './http/fast-path.js';
+import { JsonCache, respond } from './http/json-cache.js';
 import { Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
-import { downloadRoutes } from './routes/download.js';
+import { downloadFastPath, downloadRoutes } from './routes/download.js';
 import { publicRoutes } from './routes/public.js';
 import { type Clock, systemClock } from './services/clock.js';
 import { KeyService } from './services/keys.js';
@@ -60,15 +62,24 @@ export function createApp(deps: AppDeps): Registry {
   app.set('query parser', 'simple');
   app.set('trust proxy', 'loopback');
 
-  app.use((req, res, next) => {
+  /** Counts a request when its response closes; `route` is called then (Express knows the route only after routing). */
+  const observe = (req: IncomingMessage, res: ServerResponse, route: () => string): (() => void) => {
     const started = process.hrtime.bigint();
-    res.on('close', () => {
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+    const onClose = () => {
+      const label = route();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
-      metrics.latency.observe({ method: req.method, route }, seconds);
-      if (config.logRequests) log({ msg: 'request', method: req.method, path: req.originalUrl, status: res.statusCode, ms: Math.round(seconds * 1000) });
-    });
+      const method = req.method ?? '';
+      metrics.requests.inc({ method, route: label, status: String(res.statusCode) });
+      metrics.latency.observe({ method, route: label }, seconds);
+      if (config.logRequests) log({ msg: 'request', method, path: (req as { originalUrl?: string }).originalUrl ?? req.url, status: res.statusCode, ms: Math.round(seconds * 1000) });
+    };
+    res.on('close', onClose);
+    return () => res.off('close', onClose);
+  };
+  const track: Track = (req, res, route) => observe(req, res, () => route);
+
+  app.use((req, res, next) => {
+    observe(req, res, () => (req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched'));
     next();
   });
 
@@ -79,6 +90,23 @@ export function createApp(deps: AppDeps): Registry {
   app.use('/v1/admin', adminReleaseRoutes({ config, releases, tokens, cache }));
   app.use(notFound);
   app.use(errorHandler(log));
+
+  // Cached JSON bodies and pack bytes, answered before Express when they can be answered exactly
+  // as the routes above would (http/fast-path.ts says why and how).
+  installFastPath(
+    app,
+    [
+      (req, res, t) => {
+        const entry = cache.lookup(req);
+        if (!entry) return false;
+        t(req, res, entry.route);
+        respond(req, res, entry);
+        return true;
+      },
+      downloadFastPath({ packs, blobs, metrics, log }),
+    ],
+    track,
+  );
 
   return { app, metrics, services: { packs, keys, tokens, releases } };
 }

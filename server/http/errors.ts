@@ -22,30 +22,37 @@ export const notFound: RequestHandler = (req, _res, next) => {
   next(new IqpError('IQP_E_NOT_FOUND', `No route for ${req.method} ${req.path}.`));
 };
 
+/** The coded error a failure is answered with: IqpErrors keep theirs; anything else is never the client's fault. */
+export function codedError(err: unknown): IqpError {
+  const status = (err as { status?: unknown; type?: unknown }).status;
+  if (err instanceof IqpError) return err;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // body-parser and friends: malformed JSON, wrong charset, body too large.
+    return status === 413
+      ? new IqpError('IQP_E_UPLOAD_TOO_LARGE', 'The request body is too large.')
+      : new IqpError('IQP_E_USAGE', `Bad request: ${(err as Error).message}`);
+  }
+  // Anything else failed inside the server, so it is never the client's fault (toIqpError would
+  // make a missing file here a 400), and its message (server paths, SQL) belongs in the log only.
+  const io = toIqpError(err).code === 'IQP_E_IO' || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+  return new IqpError(io ? 'IQP_E_IO' : 'IQP_E_INTERNAL', 'The registry could not complete the request; its log has the details.');
+}
+
+/** Logs a failure that is the server's fault (5xx), with its cause; client errors are not logged. */
+export function logServerFault(log: (line: Record<string, unknown>) => void, method: string, path: string, err: unknown, coded: IqpError): void {
+  if (coded.httpStatus >= 500) {
+    const cause = err instanceof Error && err.cause !== undefined ? { cause: String((err.cause as Error)?.stack ?? err.cause) } : {};
+    log({ level: 'error', msg: 'request failed', method, path, code: coded.code, error: String((err as Error)?.stack ?? err), ...cause });
+  }
+}
+
 export function errorHandler(log: (line: Record<string, unknown>) => void): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     // The client hung up mid-request (an upload cut off): nobody is left to answer, and it is not a
     // server fault to log, just as a download the client abandons is not.
     if (req.destroyed && (err as NodeJS.ErrnoException | null)?.code === 'ECONNRESET') return;
-    let coded: IqpError;
-    const status = (err as { status?: unknown; type?: unknown }).status;
-    if (err instanceof IqpError) coded = err;
-    else if (typeof status === 'number' && status >= 400 && status < 500) {
-      // body-parser and friends: malformed JSON, wrong charset, body too large.
-      coded =
-        status === 413
-          ? new IqpError('IQP_E_UPLOAD_TOO_LARGE', 'The request body is too large.')
-          : new IqpError('IQP_E_USAGE', `Bad request: ${(err as Error).message}`);
-    } else {
-      // Anything else failed inside the server, so it is never the client's fault (toIqpError would
-      // make a missing file here a 400), and its message (server paths, SQL) belongs in the log only.
-      const io = toIqpError(err).code === 'IQP_E_IO' || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-      coded = new IqpError(io ? 'IQP_E_IO' : 'IQP_E_INTERNAL', 'The registry could not complete the request; its log has the details.');
-    }
-    if (coded.httpStatus >= 500) {
-      const cause = err instanceof Error && err.cause !== undefined ? { cause: String((err.cause as Error)?.stack ?? err.cause) } : {};
-      log({ level: 'error', msg: 'request failed', method: req.method, path: req.path, code: coded.code, error: String((err as Error)?.stack ?? err), ...cause });
-    }
+    const coded = codedError(err);
+    logServerFault(log, req.method, req.path, err, coded);
     sendError(res, coded);
   };
 }

@@ -1,18 +1,104 @@
 /**
  * GET/HEAD /v1/packs/{id}/download[?version=]: the pack bytes with RFC 9110 range semantics,
  * strong ETags (the sha256) and caching headers a CDN can act on.
+ *
+ * Two ways in, one behaviour: the Express route below, and downloadFastPath, which app.ts runs
+ * before Express for the plain form of this URL when the pack's record is already resolved (see
+ * http/fast-path.ts for why). Both set headers with packHeaders, decide with planDownload and send
+ * with sendFileRange; the fast path answers only what it can answer exactly as the route would,
+ * and hands everything else (every error, every unusual URL) to Express untouched.
  */
 import { Router, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { IqpError } from '../../src/errors.js';
 import { packFileName } from '../../src/pack/format.js';
 import { isSemver } from '../../src/pack/manifest.js';
+import { codedError, logServerFault } from '../http/errors.js';
+import type { Track } from '../http/fast-path.js';
+import { ifRangeAllows, noneMatch, parseRange } from '../http/range.js';
+import { sendFileRange } from '../http/send-file.js';
 import type { Metrics } from '../metrics.js';
 import type { PackService } from '../services/packs.js';
-import type { BlobStore } from '../stores/types.js';
-import { ifRangeAllows, noneMatch, parseRange } from '../http/range.js';
+import type { BlobFile } from '../stores/fs-blobs.js';
+import type { BlobStore, PackRecord } from '../stores/types.js';
 
 export const PACK_MEDIA_TYPE = 'application/vnd.iqp.pack+zstd';
+/** The metrics label of this route (what Express reports as baseUrl + route.path). */
+export const DOWNLOAD_ROUTE = '/v1/packs/:id/download';
+
+/** A blob store that can hand out its files for positional reads (FsBlobStore). */
+interface FileBlobs {
+  openFile(sha256: string): Promise<BlobFile>;
+}
+
+function hasFiles(blobs: BlobStore): blobs is BlobStore & FileBlobs {
+  return typeof (blobs as Partial<FileBlobs>).openFile === 'function';
+}
+
+interface PackHeaders {
+  readonly etag: string;
+  readonly lastModified: string;
+  /** Set on every answer about this pack, in this order. */
+  readonly list: readonly (readonly [string, string])[];
+}
+
+// A record is immutable and cached by PackService until the next change, so its headers are too.
+const headerCache = new WeakMap<PackRecord, { versioned?: PackHeaders; latest?: PackHeaders }>();
+
+export function packHeaders(pack: PackRecord, versioned: boolean): PackHeaders {
+  let entry = headerCache.get(pack);
+  if (!entry) headerCache.set(pack, (entry = {}));
+  const cached = versioned ? entry.versioned : entry.latest;
+  if (cached) return cached;
+  const etag = `"${pack.sha256}"`;
+  const lastModified = new Date(pack.published_at).toUTCString();
+  const headers: PackHeaders = {
+    etag,
+    lastModified,
+    list: [
+      ['Accept-Ranges', 'bytes'],
+      ['ETag', etag],
+      ['Last-Modified', lastModified],
+      // A version's bytes never change; the unversioned URL moves when a new version is published.
+      ['Cache-Control', versioned ? 'public, max-age=31536000, immutable' : 'public, no-cache'],
+      ['Content-Disposition', `attachment; filename="${packFileName(pack.package_id, pack.version)}"`],
+      ['X-Iqp-Version', pack.version],
+      ['X-Iqp-Sha256', pack.sha256],
+    ],
+  };
+  if (versioned) entry.versioned = headers;
+  else entry.latest = headers;
+  return headers;
+}
+
+type Plan =
+  | { readonly kind: 'not-modified' }
+  | { readonly kind: 'unsatisfiable' }
+  | { readonly kind: 'send'; readonly partial: boolean; readonly start: number; readonly end: number };
+
+/** What to answer: 304, 416, or these bytes (200 or 206). */
+function planDownload(req: IncomingMessage, pack: PackRecord, h: PackHeaders): Plan {
+  if (noneMatch(req.headers['if-none-match'], h.etag)) return { kind: 'not-modified' };
+  const size = pack.size_bytes;
+  let range = parseRange(req.headers.range, size);
+  if (range.kind !== 'full' && !ifRangeAllows(req.headers['if-range'] as string | undefined, h.etag, h.lastModified)) range = { kind: 'full' };
+  if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable' };
+  return range.kind === 'partial' ? { kind: 'send', partial: true, start: range.start, end: range.end } : { kind: 'send', partial: false, start: 0, end: size - 1 };
+}
+
+/** Status and the headers that depend on the range, after packHeaders' list. */
+function writeSendHeaders(res: ServerResponse, pack: PackRecord, plan: Extract<Plan, { kind: 'send' }>): void {
+  res.statusCode = plan.partial ? 206 : 200;
+  if (plan.partial) res.setHeader('Content-Range', `bytes ${plan.start}-${plan.end}/${pack.size_bytes}`);
+  res.setHeader('Content-Type', PACK_MEDIA_TYPE);
+  res.setHeader('Content-Length', plan.end - plan.start + 1);
+}
+
+function unavailable(pack: PackRecord, err: unknown): IqpError {
+  // The row says the pack exists but its bytes are gone: a damaged data directory, not a client error.
+  return new IqpError('IQP_E_UNAVAILABLE', `The registry cannot read ${pack.package_id}@${pack.version}'s data.`, undefined, { cause: err });
+}
 
 export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metrics: Metrics }): Router {
   const r = Router();
@@ -24,45 +110,44 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
     }
     const versioned = typeof rawVersion === 'string';
     const pack = await d.packs.resolve(String(req.params['id']), versioned ? rawVersion : null);
-    const size = pack.size_bytes;
-    const etag = `"${pack.sha256}"`;
-    const lastModified = new Date(pack.published_at).toUTCString();
+    const h = packHeaders(pack, versioned);
+    for (const [name, value] of h.list) res.setHeader(name, value);
 
-    res.setHeader('Accept-Ranges', 'bytes');
-    res.setHeader('ETag', etag);
-    res.setHeader('Last-Modified', lastModified);
-    // A version's bytes never change; the unversioned URL moves when a new version is published.
-    res.setHeader('Cache-Control', versioned ? 'public, max-age=31536000, immutable' : 'public, no-cache');
-    res.setHeader('Content-Disposition', `attachment; filename="${packFileName(pack.package_id, pack.version)}"`);
-    res.setHeader('X-Iqp-Version', pack.version);
-    res.setHeader('X-Iqp-Sha256', pack.sha256);
-
-    if (noneMatch(req.headers['if-none-match'], etag)) {
+    const plan = planDownload(req, pack, h);
+    if (plan.kind === 'not-modified') {
       res.status(304).end();
       return;
     }
-    let range = parseRange(req.headers.range, size);
-    if (range.kind !== 'full' && !ifRangeAllows(req.headers['if-range'] as string | undefined, etag, lastModified)) range = { kind: 'full' };
-    if (range.kind === 'unsatisfiable') {
-      res.setHeader('Content-Range', `bytes */${size}`);
-      throw new IqpError('IQP_E_RANGE_NOT_SATISFIABLE', `The pack is ${size} bytes; the requested range starts beyond it.`, { size_bytes: size });
+    if (plan.kind === 'unsatisfiable') {
+      res.setHeader('Content-Range', `bytes */${pack.size_bytes}`);
+      throw new IqpError('IQP_E_RANGE_NOT_SATISFIABLE', `The pack is ${pack.size_bytes} bytes; the requested range starts beyond it.`, { size_bytes: pack.size_bytes });
     }
-    const start = range.kind === 'partial' ? range.start : 0;
-    const end = range.kind === 'partial' ? range.end : size - 1;
-    res.status(range.kind === 'partial' ? 206 : 200);
-    if (range.kind === 'partial') res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
-    res.setHeader('Content-Type', PACK_MEDIA_TYPE);
-    res.setHeader('Content-Length', end - start + 1);
+    writeSendHeaders(res, pack, plan);
     if (req.method === 'HEAD') {
       res.end();
+      return;
+    }
+    const { start, end } = plan;
+    if (hasFiles(d.blobs)) {
+      let fh: BlobFile;
+      try {
+        fh = await d.blobs.openFile(pack.sha256);
+      } catch (err) {
+        throw unavailable(pack, err);
+      }
+      res.on('finish', () => d.metrics.bytesServed.inc(end - start + 1));
+      try {
+        await sendFileRange(fh, res, start, end);
+      } finally {
+        fh.close();
+      }
       return;
     }
     let body;
     try {
       body = await d.blobs.read(pack.sha256, { start, end });
     } catch (err) {
-      // The row says the pack exists but its bytes are gone: a damaged data directory, not a client error.
-      throw new IqpError('IQP_E_UNAVAILABLE', `The registry cannot read ${pack.package_id}@${pack.version}'s data.`, undefined, { cause: err });
+      throw unavailable(pack, err);
     }
     res.on('finish', () => d.metrics.bytesServed.inc(end - start + 1));
     try {
@@ -77,4 +162,73 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
   r.get('/packs/:id/download', handler);
   r.head('/packs/:id/download', handler);
   return r;
+}
+
+/** /v1/packs/<id>/download[?version=<v>] with only unreserved characters (nothing to decode). */
+const PLAIN_URL = /^\/v1\/packs\/([A-Za-z0-9._~-]+)\/download(?:\?version=([0-9A-Za-z.-]+))?$/;
+
+/**
+ * The download route for the common case, on the bare node:http objects: a GET or HEAD of the
+ * plain URL (lower case, no trailing slash, no other query parameter, nothing percent-encoded)
+ * whose record PackService has already resolved since the last change. Returns false, having
+ * touched nothing, for anything else; `fallback` hands a request it took back to Express when the
+ * answer turns out to be an error (a 416, a blob that cannot be opened or read before any byte was
+ * sent), so that errors keep coming from one place.
+ */
+export function downloadFastPath(d: { packs: PackService; blobs: BlobStore; metrics: Metrics; log: (line: Record<string, unknown>) => void }) {
+  if (!hasFiles(d.blobs)) return () => false;
+  const blobs = d.blobs;
+  return (req: IncomingMessage, res: ServerResponse, track: Track, fallback: () => void): boolean => {
+    const m = PLAIN_URL.exec(req.url ?? '');
+    if (!m) return false;
+    const version = m[2] ?? null;
+    if (version !== null && !isSemver(version)) return false;
+    const pack = d.packs.peekResolved(m[1]!, version);
+    if (!pack) return false;
+    const h = packHeaders(pack, version !== null);
+    const plan = planDownload(req, pack, h);
+    if (plan.kind === 'unsatisfiable') return false;
+    if (plan.kind === 'not-modified' || req.method === 'HEAD') {
+      track(req, res, DOWNLOAD_ROUTE);
+      for (const [name, value] of h.list) res.setHeader(name, value);
+      if (plan.kind === 'not-modified') res.statusCode = 304;
+      else writeSendHeaders(res, pack, plan);
+      res.end();
+      return true;
+    }
+    const { start, end } = plan;
+    void (async () => {
+      let fh: BlobFile;
+      try {
+        fh = await blobs.openFile(pack.sha256);
+      } catch {
+        fallback();
+        return;
+      }
+      const served = () => d.metrics.bytesServed.inc(end - start + 1);
+      let untrack = () => {};
+      try {
+        untrack = track(req, res, DOWNLOAD_ROUTE);
+        for (const [name, value] of h.list) res.setHeader(name, value);
+        writeSendHeaders(res, pack, plan);
+        res.on('finish', served);
+        await sendFileRange(fh, res, start, end);
+      } catch (err) {
+        if (!res.headersSent) {
+          // Nothing sent yet: Express answers, as the route would have (it sets the same headers,
+          // then its error handler removes them), and counts the request.
+          res.off('finish', served);
+          untrack();
+          fallback();
+          return;
+        }
+        // Mid-stream, as the route's error handler does: log the server fault and cut the connection.
+        logServerFault(d.log, req.method ?? 'GET', (req.url ?? '').split('?')[0]!, err, codedError(err));
+        res.destroy();
+      } finally {
+        fh.close();
+      }
+    })();
+    return true;
+  };
 }

@@ -25,6 +25,9 @@ export interface PackEvents {
   uploaded(result: 'created' | 'identical' | 'rejected', bytes: number): void;
 }
 
+/** Bytes of an upload gathered into one write of its staged copy. */
+const WRITE_BATCH = 1024 * 1024;
+
 /** Package ids that would collide with registry paths under /v1/packs/. */
 const RESERVED_IDS = new Set(['available']);
 
@@ -45,7 +48,14 @@ export function bySemverDesc(a: PackRecord, b: PackRecord): number {
   return semver.rcompare(a.version, b.version);
 }
 
+/** Resolved pack records kept between changes, so pack downloads cost no database read. */
+const MAX_RESOLVED = 10_000;
+
 export class PackService {
+  #generation = 0;
+  /** version ('' for "the newest") → package id → record, valid until the next change. */
+  readonly #resolved = new Map<string, Map<string, PackRecord>>();
+
   constructor(
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
@@ -61,13 +71,38 @@ export class PackService {
     try {
       const file = await open(staged.path, 'w');
       const maxUpload = this.limits.maxUploadBytes;
+      // The staged copy is written in batches of WRITE_BATCH bytes, one batch in flight while
+      // verification goes on with the next chunks, instead of one awaited write per 64 KiB socket
+      // chunk before verification may see it. Chunks are kept (not copied) until written, which
+      // is safe because a request stream never reuses a chunk it has handed over.
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      let writing: Promise<unknown> = Promise.resolve();
+      let synced: Promise<void> | null = null;
+      const flush = async () => {
+        await writing; // a failed write throws here, into verification, as an awaited write did
+        const buffers = batch;
+        batch = [];
+        batchBytes = 0;
+        writing = file.writev(buffers);
+        writing.catch(() => {}); // observed by the next flush
+      };
       async function* teeToFile(): AsyncGenerator<Buffer> {
         for await (const chunk of body) {
           received += chunk.length;
           if (received > maxUpload) throw new IqpError('IQP_E_UPLOAD_TOO_LARGE', `The upload exceeds ${maxUpload} bytes.`, { limit: maxUpload });
-          await file.write(chunk);
+          batch.push(chunk);
+          batchBytes += chunk.length;
+          if (batchBytes >= WRITE_BATCH) await flush();
           yield chunk;
         }
+        if (batchBytes > 0) await flush();
+        await writing;
+        // All bytes are written: flush them to disk while verification finishes (integrity_check
+        // of content.sqlite runs on this thread, the fsync in the thread pool); commit's own fsync
+        // then finds nothing left to write.
+        synced = file.sync();
+        synced.catch(() => {}); // awaited below
       }
       let report;
       try {
@@ -78,6 +113,9 @@ export class PackService {
           tmpDir: (this.blobs as { tmpDir?: string }).tmpDir,
         });
       } finally {
+        // Never close under a write or an fsync still in flight (verification may have failed first).
+        await writing.catch(() => {});
+        await (synced as Promise<void> | null)?.catch(() => {});
         await file.close();
       }
       const m = report.manifest;
@@ -102,6 +140,7 @@ export class PackService {
       };
       const existing = await this.meta.getPack(m.package_id, m.version);
       if (existing) return this.#repeat(existing, record, staged);
+      await synced; // settled in the finally above; a failed fsync fails the commit, as commit's own would
       await staged.commit(record.sha256);
       const outcome = await this.meta.insertPack(record, {
         at: record.published_at,
@@ -116,6 +155,7 @@ export class PackService {
         if (winner.sha256 !== record.sha256) await this.#dropIfUnreferenced(record.sha256);
         return this.#repeat(winner, record, staged);
       }
+      this.invalidate();
       this.events.uploaded('created', received);
       this.events.changed();
       return { status: 'created', pack: record };
@@ -172,6 +212,33 @@ export class PackService {
 
   /** A specific version, or the newest published non-deprecated one. */
   async resolve(packageId: string, version: string | null): Promise<PackRecord> {
+    const cached = this.peekResolved(packageId, version);
+    if (cached) return cached;
+    const generation = this.#generation;
+    const pack = await this.#resolveUncached(packageId, version);
+    // A change while the database was read may have made the answer stale: keep it only if none happened.
+    if (generation === this.#generation) {
+      const key = version ?? '';
+      let byId = this.#resolved.get(key);
+      if (!byId) this.#resolved.set(key, (byId = new Map()));
+      if (byId.size >= MAX_RESOLVED) byId.clear();
+      byId.set(packageId, pack);
+    }
+    return pack;
+  }
+
+  /** What resolve() would answer, if it answered it since the last change (synchronous; no database read). */
+  peekResolved(packageId: string, version: string | null): PackRecord | undefined {
+    return this.#resolved.get(version ?? '')?.get(packageId);
+  }
+
+  /** Forgets resolved records; called on every change to packs (uploads, deprecations). */
+  invalidate(): void {
+    this.#generation += 1;
+    this.#resolved.clear();
+  }
+
+  async #resolveUncached(packageId: string, version: string | null): Promise<PackRecord> {
     if (version !== null) return this.get(packageId, version);
     const candidates = (await this.versions(packageId)).filter((p) => p.deprecated_at === null && !semver.prerelease(p.version));
     const newest = candidates[0];
@@ -182,6 +249,7 @@ export class PackService {
   async deprecate(packageId: string, version: string, message: string, actor: string): Promise<PackRecord> {
     await this.get(packageId, version);
     const [updated] = await this.meta.setDeprecation(packageId, [version], message === '' ? null : message, this.clock.now(), actor);
+    this.invalidate();
     this.events.changed();
     return updated!;
   }

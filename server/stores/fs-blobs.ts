@@ -4,7 +4,7 @@
  * staged file, which sweep() removes at the next start.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, read as fsRead } from 'node:fs';
 import { access, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,6 +12,27 @@ import { IqpError } from '../../src/errors.js';
 import type { BlobRange, BlobStore, StagedBlob } from './types.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
+
+/** How long a blob's descriptor stays open unused (see FsBlobStore.openFile). */
+const IDLE_MS = 1000;
+
+interface OpenBlob {
+  readonly fd: number;
+  /** The link count when opened: a change means the blob's path no longer names this file. */
+  readonly nlink: number;
+  users: number;
+  idleSince: number;
+  /** No longer shared; closed once unused. */
+  forgotten: boolean;
+}
+
+/** A blob opened for positional reads (see FsBlobStore.openFile). */
+export interface BlobFile {
+  /** Reads up to `length` bytes at `position` into `buffer` at `offset`; resolves with the count read. */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  /** Closes the file; call it once no read is pending. */
+  close(): void;
+}
 /** Large reads are the main lever for download throughput (Node's default is 64 KiB). */
 const READ_SIZE = 1024 * 1024;
 
@@ -83,6 +104,75 @@ export class FsBlobStore implements BlobStore {
     return info?.isFile() ? info.size : null;
   }
 
+  /**
+   * The blob's file, opened for positional reads, for senders that manage their own buffers
+   * (http/send-file.ts); the caller closes it once no read is pending. Rejects when the blob is
+   * missing.
+   *
+   * Descriptors are shared and kept open between requests (closed after IDLE_MS unused): a 64 KiB
+   * range request would otherwise pay an open and a close, about a fifth of its CPU time. So that a
+   * blob removed or replaced behind the server's back is never served from a stale descriptor, each
+   * use first checks the file's link count (fstat, no path lookup): any change means the path no
+   * longer names that file, and the path is opened again (failing as before if the blob is gone).
+   * Opening, checking and closing are synchronous, as nginx does them (they touch only cached
+   * metadata); the reads are asynchronous, being what can wait for a disk.
+   */
+  async openFile(sha256: string): Promise<BlobFile> {
+    let entry = this.#open.get(sha256);
+    if (entry && fstatSync(entry.fd).nlink !== entry.nlink) {
+      this.#forget(sha256, entry);
+      entry = undefined;
+    }
+    if (!entry) {
+      const fd = openSync(this.#path(sha256), 'r');
+      entry = { fd, nlink: fstatSync(fd).nlink, users: 0, idleSince: 0, forgotten: false };
+      this.#open.set(sha256, entry);
+      this.#sweepLater();
+    }
+    const e = entry;
+    e.users += 1;
+    let open = true;
+    return {
+      read: (buffer, offset, length, position) =>
+        new Promise((resolve, reject) => {
+          if (!open) return reject(new Error('read after close'));
+          fsRead(e.fd, buffer, offset, length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
+        }),
+      close: () => {
+        if (!open) return;
+        open = false;
+        e.users -= 1;
+        if (e.users > 0) return;
+        e.idleSince = Date.now();
+        if (e.forgotten) closeSync(e.fd);
+      },
+    };
+  }
+
+  readonly #open = new Map<string, OpenBlob>();
+  #sweeper: NodeJS.Timeout | null = null;
+
+  /** Stops sharing a descriptor; it is closed now, or when its last user closes it. */
+  #forget(sha256: string, entry: OpenBlob): void {
+    if (this.#open.get(sha256) === entry) this.#open.delete(sha256);
+    if (entry.forgotten) return;
+    entry.forgotten = true;
+    if (entry.users === 0) closeSync(entry.fd);
+  }
+
+  #sweepLater(): void {
+    if (this.#sweeper) return;
+    this.#sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const [sha256, e] of this.#open) if (e.users === 0 && now - e.idleSince >= IDLE_MS) this.#forget(sha256, e);
+      if (this.#open.size === 0 && this.#sweeper) {
+        clearInterval(this.#sweeper);
+        this.#sweeper = null;
+      }
+    }, IDLE_MS);
+    this.#sweeper.unref();
+  }
+
   async read(sha256: string, range?: BlobRange): Promise<Readable> {
     const path = this.#path(sha256);
     // Open first so a missing blob is an error here, not an 'error' event mid-response.
@@ -91,6 +181,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   async delete(sha256: string): Promise<void> {
+    const entry = this.#open.get(sha256);
+    if (entry) this.#forget(sha256, entry);
     await rm(this.#path(sha256), { force: true });
   }
 

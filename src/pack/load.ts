@@ -8,7 +8,7 @@ import { IqpError } from '../errors.js';
 import { SQLITE_PAGE_SIZE } from './format.js';
 import { integrityCheck, quoteIdent } from './content.js';
 import { checkRequirements } from './requirements.js';
-import { type Cell, type Row, readCsv, readJsonl } from './rows.js';
+import { type Cell, type Row, readCsvBatches, readJsonlBatches } from './rows.js';
 import type { DataFile, PackSource } from './source.js';
 
 /** 'IQP1' in the SQLite header's application_id field, so tools can tell an iqp content database. */
@@ -52,13 +52,22 @@ function rowError(data: DataFile, line: number, message: string): IqpError {
   return new IqpError('IQP_E_DATA_ROW', `${data.file}:${line}: ${message}`, { file: data.file, line });
 }
 
+/** Inserts take the row's values as one array (bound as the anonymous parameters, in order). */
+type Statement = Database.Statement<[readonly Cell[]]>;
+
+function sameColumns(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 async function loadTable(db: Database.Database, data: DataFile, onRow: (n: number) => void): Promise<number> {
   const columns = tableColumns(db, data.table);
   if (!columns) {
     throw new IqpError('IQP_E_DATA_TABLE_UNKNOWN', `${data.file}: schema.sql creates no table named ${data.table}.`, { file: data.file });
   }
-  const statements = new Map<string, Database.Statement<Cell[]>>();
-  const statementFor = (row: Row): Database.Statement<Cell[]> => {
+  const statements = new Map<string, Statement>();
+  const statementFor = (row: Row): Statement => {
     const key = row.columns.join('\0');
     let stmt = statements.get(key);
     if (!stmt) {
@@ -67,22 +76,35 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
       }
       const names = row.columns.map(quoteIdent).join(', ');
       const params = row.columns.map(() => '?').join(', ');
-      stmt = db.prepare<Cell[]>(`INSERT INTO ${quoteIdent(data.table)} (${names}) VALUES (${params})`);
+      stmt = db.prepare<[readonly Cell[]]>(`INSERT INTO ${quoteIdent(data.table)} (${names}) VALUES (${params})`);
       statements.set(key, stmt);
     }
     return stmt;
   };
-  const rows = data.format === 'csv' ? readCsv(data.path, data.file) : readJsonl(data.path, data.file);
+  const batches = data.format === 'csv' ? readCsvBatches(data.path, data.file) : readJsonlBatches(data.path, data.file);
   let count = 0;
-  for await (const row of rows) {
-    const stmt = statementFor(row);
-    try {
-      stmt.run(...row.values);
-    } catch (err) {
-      throw rowError(data, row.line, (err as Error).message);
+  // Rows nearly always have the columns of the row before (CSV rows share the header array), so
+  // the last statement is tried before building a lookup key.
+  let lastColumns: readonly string[] = [];
+  let lastStmt: Statement | null = null;
+  for await (const batch of batches) {
+    for (const row of batch) {
+      let stmt: Statement | null = lastStmt;
+      if (row.columns !== lastColumns && !sameColumns(row.columns, lastColumns)) stmt = null;
+      if (!stmt) {
+        stmt = statementFor(row);
+        lastStmt = stmt;
+        lastColumns = row.columns;
+      }
+      try {
+        // An array binds its elements as the anonymous parameters, as spreading them would.
+        stmt.run(row.values);
+      } catch (err) {
+        throw rowError(data, row.line, (err as Error).message);
+      }
+      count += 1;
+      if ((count & 0x3fff) === 0) onRow(count);
     }
-    count += 1;
-    if ((count & 0x3fff) === 0) onRow(count);
   }
   onRow(count);
   return count;
@@ -139,7 +161,13 @@ export async function loadSource(source: PackSource, outPath: string, onProgress
     db.pragma(`application_id = ${IQP_APPLICATION_ID}`);
     db.pragma('auto_vacuum = NONE');
     db.pragma('journal_mode = DELETE');
+    // VACUUM writes the rebuilt database back through the journal; with the journal off it does not
+    // first copy every old page into it. The file is this build's alone and is thrown away if
+    // anything fails, and DELETE and OFF are the same rollback-journal format in the file (only
+    // WAL is recorded there, and the switch from it happens above), so the bytes do not change.
+    db.pragma('journal_mode = OFF');
     db.exec('VACUUM');
+    db.pragma('journal_mode = DELETE');
     integrityCheck(db, 'The built content database');
     const pageSize = db.pragma('page_size', { simple: true });
     const appId = db.pragma('application_id', { simple: true });

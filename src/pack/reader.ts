@@ -4,7 +4,7 @@
  * the caller wants to open it. Nothing here trusts a size before checking it against a limit.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { IqpError } from '../errors.js';
 import { DEFAULT_LIMITS, ENTRY, ENTRY_ORDER, type Limits, type Manifest, MiB, serializeChecksums } from './format.js';
@@ -126,7 +126,7 @@ class PackSink {
     this.digests.set(entry.path, { path: entry.path, size: entry.size, sha256 });
     if (cur.keep) this.kept.set(entry.path, Buffer.concat(cur.keep));
     if (this.#contentFd !== null) {
-      fsyncSync(this.#contentFd);
+      // No fsync: the copy is read back by this process and removed, never needed after a crash.
       closeSync(this.#contentFd);
       this.#contentFd = null;
     }
@@ -158,6 +158,15 @@ export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
     }
   } finally {
     await fh.close();
+  }
+}
+
+/** The .minisig entry as text: strictly UTF-8, so what is checked is what minisign would read. */
+function signatureText(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new IqpError('IQP_E_SIG_MALFORMED', 'manifest.json.minisig is not valid UTF-8.');
   }
 }
 
@@ -210,7 +219,7 @@ function finish(sink: PackSink, archive: PackContents['archive'], contentPath: s
     manifest,
     manifestBytes: sink.kept.get(ENTRY.manifest)!,
     entries: ENTRY_ORDER.filter((p) => sink.digests.has(p)).map((p) => sink.digests.get(p)!),
-    signature: signature ? signature.toString('utf8') : null,
+    signature: signature ? signatureText(signature) : null,
     archive,
     contentPath,
   };

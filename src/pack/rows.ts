@@ -86,25 +86,6 @@ async function* textChunks(path: string, file: string): AsyncGenerator<string> {
   }
 }
 
-async function* lines(path: string, file: string): AsyncGenerator<{ text: string; line: number }> {
-  let carry = '';
-  let line = 0;
-  for await (const text of textChunks(path, file)) {
-    let start = 0;
-    const buf = carry ? carry + text : text;
-    for (;;) {
-      const nl = buf.indexOf('\n', start);
-      if (nl < 0) break;
-      line += 1;
-      const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      yield { text: buf.slice(start, end), line };
-      start = nl + 1;
-    }
-    carry = buf.slice(start);
-  }
-  if (carry) yield { text: carry.endsWith('\r') ? carry.slice(0, -1) : carry, line: line + 1 };
-}
-
 function jsonColumn(message: string, text: string): number {
   const pos = /position (\d+)/.exec(message);
   if (pos) return Number(pos[1]) + 1;
@@ -121,126 +102,263 @@ function jsonCell(value: unknown, file: string, line: number, key: string): Cell
     return BigInt(value);
   }
   if (value === null || typeof value === 'string') return value;
-  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'boolean') return value ? 1n : 0n;
   // Arrays and objects are stored as JSON text, which SQLite's json functions read.
   return JSON.stringify(value);
 }
 
-export async function* readJsonl(path: string, file: string): AsyncGenerator<Row> {
-  for await (const { text, line } of lines(path, file)) {
-    if (text.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      const message = (err as Error).message;
-      throw parseError(file, line, jsonColumn(message, text), `invalid JSON: ${message}`);
+/** One JSONL line as a row, or null for a blank line. */
+function jsonRow(text: string, line: number, file: string): Row | null {
+  if (text.trim() === '') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw parseError(file, line, jsonColumn(message, text), `invalid JSON: ${message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');
+  }
+  const columns = Object.keys(value);
+  return { line, columns, values: columns.map((c) => jsonCell((value as Record<string, unknown>)[c], file, line, c)) };
+}
+
+/*
+ * The readers hand rows over in batches of up to BATCH_ROWS: an async generator step per row costs
+ * more than parsing the row, while small batches keep rows short-lived for the garbage collector.
+ * Problems still surface in file order: the rows before a bad row are handed over first and the
+ * error is thrown on the next step, so a consumer that fails on an earlier row reports that row.
+ */
+const BATCH_ROWS = 512;
+
+/** JSONL rows from text chunks (`file` names the source in messages). */
+export async function* parseJsonlChunks(chunks: AsyncIterable<string>, file: string): AsyncGenerator<Row[]> {
+  let carry = '';
+  let line = 0;
+  for await (const text of chunks) {
+    const buf = carry ? carry + text : text;
+    let batch: Row[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf('\n', start);
+      if (nl < 0) break;
+      line += 1;
+      const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      let row: Row | null;
+      try {
+        row = jsonRow(buf.slice(start, end), line, file);
+      } catch (err) {
+        if (batch.length > 0) yield batch;
+        throw err;
+      }
+      start = nl + 1;
+      if (row) {
+        batch.push(row);
+        if (batch.length === BATCH_ROWS) {
+          yield batch;
+          batch = [];
+        }
+      }
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');
-    }
-    const columns = Object.keys(value);
-    yield { line, columns, values: columns.map((c) => jsonCell((value as Record<string, unknown>)[c], file, line, c)) };
+    carry = buf.slice(start);
+    if (batch.length > 0) yield batch;
+  }
+  if (carry) {
+    const row = jsonRow(carry.endsWith('\r') ? carry.slice(0, -1) : carry, line + 1, file);
+    if (row) yield [row];
   }
 }
+
+export function readJsonlBatches(path: string, file: string): AsyncGenerator<Row[]> {
+  return parseJsonlChunks(textChunks(path, file), file);
+}
+
+export async function* readJsonl(path: string, file: string): AsyncGenerator<Row> {
+  for await (const batch of readJsonlBatches(path, file)) yield* batch;
+}
+
+const QUOTE = 34;
+const COMMA = 44;
+const LF = 10;
+const CR = 13;
 
 /**
  * RFC 4180 with two conventions: the first record names the columns, and an empty unquoted field
  * is NULL while a quoted empty field ("") is the empty string.
+ *
+ * A state machine fed chunk by chunk. Columns count UTF-16 code units from 1, lines count LFs.
+ * Runs of ordinary characters are copied as one slice rather than a character at a time.
  */
-export async function* readCsv(path: string, file: string): AsyncGenerator<Row> {
-  let header: string[] | null = null;
-  let fields: Cell[] = [];
-  let field = '';
-  let quoted = false; // the current field started with a quote
-  let inQuotes = false;
-  let afterQuote = false; // just saw the closing quote of a quoted field
-  let line = 1;
-  let col = 0;
-  let recordLine = 1;
-  const endField = (): void => {
-    fields.push(quoted ? field : field === '' ? null : field);
-    field = '';
-    quoted = false;
-    afterQuote = false;
-  };
-  const endRecord = function* (): Generator<Row> {
-    endField();
-    const record = fields;
-    fields = [];
+class CsvParser {
+  header: string[] | null = null;
+  #fields: Cell[] = [];
+  #field = '';
+  /** The current field started with a quote. */
+  #quoted = false;
+  #inQuotes = false;
+  /** Just saw the closing quote of a quoted field. */
+  #afterQuote = false;
+  #line = 1;
+  #col = 0;
+  #recordLine = 1;
+
+  constructor(private readonly file: string) {}
+
+  #endField(): void {
+    this.#fields.push(this.#quoted ? this.#field : this.#field === '' ? null : this.#field);
+    this.#field = '';
+    this.#quoted = false;
+    this.#afterQuote = false;
+  }
+
+  #endRecord(out: Row[]): void {
+    this.#endField();
+    const record = this.#fields;
+    this.#fields = [];
     if (record.length === 1 && record[0] === null) return; // blank line
-    if (!header) {
-      header = record.map((c, i) => {
+    const file = this.file;
+    const recordLine = this.#recordLine;
+    if (!this.header) {
+      const header = record.map((c, i) => {
         if (c === null || c === '') throw parseError(file, recordLine, i + 1, `header field ${i + 1} is empty`);
         return String(c);
       });
-      const dup = header.find((c, i) => header!.indexOf(c) !== i);
+      const dup = header.find((c, i) => header.indexOf(c) !== i);
       if (dup !== undefined) throw parseError(file, recordLine, 1, `column "${dup}" appears twice in the header`);
+      this.header = header;
       return;
     }
-    if (record.length !== header.length) {
-      throw parseError(file, recordLine, 1, `expected ${header.length} fields (as in the header), found ${record.length}`);
+    if (record.length !== this.header.length) {
+      throw parseError(file, recordLine, 1, `expected ${this.header.length} fields (as in the header), found ${record.length}`);
     }
-    yield { line: recordLine, columns: header, values: record };
-  };
-  for await (const text of textChunks(path, file)) {
-    for (let i = 0; i < text.length; i++) {
-      const ch = text.charCodeAt(i);
-      col += 1;
-      if (inQuotes) {
-        if (ch === 34) {
-          if (text.charCodeAt(i + 1) === 34 && i + 1 < text.length) {
-            field += '"';
-            i += 1;
-            col += 1;
+    out.push({ line: recordLine, columns: this.header, values: record });
+  }
+
+  /**
+   * Parses `text` from `from`, appending complete records to `out` until it holds `limit` rows or
+   * the text ends; returns where it stopped.
+   */
+  push(text: string, from: number, out: Row[], limit: number): number {
+    const n = text.length;
+    let i = from;
+    while (i < n) {
+      if (this.#inQuotes) {
+        const q = text.indexOf('"', i);
+        const stop = q < 0 ? n : q;
+        if (stop > i) {
+          const run = text.slice(i, stop);
+          this.#field += run;
+          let nl = run.indexOf('\n');
+          if (nl < 0) {
+            this.#col += run.length;
           } else {
-            // A quote at the very end of a chunk may be the first of a doubled pair; peek is handled
-            // by treating it as closing and reopening if the next char is a quote.
-            inQuotes = false;
-            afterQuote = true;
+            let last = nl;
+            while (nl >= 0) {
+              this.#line += 1;
+              last = nl;
+              nl = run.indexOf('\n', nl + 1);
+            }
+            this.#col = run.length - last - 1;
           }
+          i = stop;
+        }
+        if (q < 0) break;
+        this.#col += 1;
+        if (i + 1 < n && text.charCodeAt(i + 1) === QUOTE) {
+          this.#field += '"';
+          i += 2;
+          this.#col += 1;
         } else {
-          if (ch === 10) {
-            line += 1;
-            col = 0;
-          }
-          field += text[i];
+          // A quote at the very end of a chunk may be the first of a doubled pair: it is taken as
+          // closing, and a quote right after a closing quote reopens the field with a literal quote.
+          this.#inQuotes = false;
+          this.#afterQuote = true;
+          i += 1;
         }
         continue;
       }
-      if (ch === 34) {
-        if (afterQuote) {
+      let j = i;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (c === COMMA || c === LF || c === QUOTE || c === CR) break;
+        j += 1;
+      }
+      if (j > i) {
+        if (this.#afterQuote) throw parseError(this.file, this.#line, this.#col + 1, 'text after the closing quote of a field');
+        this.#field = this.#field === '' ? text.slice(i, j) : this.#field + text.slice(i, j);
+        this.#col += j - i;
+        i = j;
+        if (i === n) break;
+      }
+      const ch = text.charCodeAt(i);
+      i += 1;
+      this.#col += 1;
+      if (ch === COMMA) {
+        this.#endField();
+      } else if (ch === LF) {
+        if (!this.#afterQuote && this.#field.endsWith('\r')) this.#field = this.#field.slice(0, -1);
+        this.#endRecord(out);
+        this.#line += 1;
+        this.#col = 0;
+        this.#recordLine = this.#line;
+        if (out.length >= limit) return i;
+      } else if (ch === QUOTE) {
+        if (this.#afterQuote) {
           // Doubled quote split across chunks: `""` inside quotes.
-          field += '"';
-          inQuotes = true;
-          afterQuote = false;
-        } else if (field === '' && !quoted) {
-          quoted = true;
-          inQuotes = true;
+          this.#field += '"';
+          this.#inQuotes = true;
+          this.#afterQuote = false;
+        } else if (this.#field === '' && !this.#quoted) {
+          this.#quoted = true;
+          this.#inQuotes = true;
         } else {
-          throw parseError(file, line, col, 'a quote inside an unquoted field (quote the whole field and double inner quotes)');
+          throw parseError(this.file, this.#line, this.#col, 'a quote inside an unquoted field (quote the whole field and double inner quotes)');
         }
-      } else if (ch === 44) {
-        endField();
-      } else if (ch === 10) {
-        if (field.endsWith('\r') && !afterQuote) field = field.slice(0, -1);
-        yield* endRecord();
-        line += 1;
-        col = 0;
-        recordLine = line;
-      } else if (ch === 13) {
-        if (afterQuote) continue;
-        field += '\r';
-      } else {
-        if (afterQuote) throw parseError(file, line, col, 'text after the closing quote of a field');
-        field += text[i];
+      } else if (!this.#afterQuote) {
+        // CR outside quotes: kept unless it ends the record (CRLF) or follows a closing quote.
+        this.#field += '\r';
       }
     }
+    return n;
   }
-  if (inQuotes) throw parseError(file, recordLine, 1, 'a quoted field is never closed');
-  if (field !== '' || quoted || fields.length > 0) {
-    if (field.endsWith('\r')) field = field.slice(0, -1);
-    yield* endRecord();
+
+  /** Call at the end of the input: the last record may lack its line break. */
+  finish(out: Row[]): void {
+    if (this.#inQuotes) throw parseError(this.file, this.#recordLine, 1, 'a quoted field is never closed');
+    if (this.#field !== '' || this.#quoted || this.#fields.length > 0) {
+      if (this.#field.endsWith('\r')) this.#field = this.#field.slice(0, -1);
+      this.#endRecord(out);
+    }
+    if (!this.header) throw parseError(this.file, 1, 1, 'the file is empty (a header row naming the columns is required)');
   }
-  if (!header) throw parseError(file, 1, 1, 'the file is empty (a header row naming the columns is required)');
+}
+
+/** CSV rows from text chunks (`file` names the source in messages). */
+export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: string): AsyncGenerator<Row[]> {
+  const parser = new CsvParser(file);
+  for await (const text of chunks) {
+    let pos = 0;
+    while (pos < text.length) {
+      const batch: Row[] = [];
+      try {
+        pos = parser.push(text, pos, batch, BATCH_ROWS);
+      } catch (err) {
+        if (batch.length > 0) yield batch;
+        throw err;
+      }
+      if (batch.length > 0) yield batch;
+    }
+  }
+  const batch: Row[] = [];
+  parser.finish(batch);
+  if (batch.length > 0) yield batch;
+}
+
+export function readCsvBatches(path: string, file: string): AsyncGenerator<Row[]> {
+  return parseCsvChunks(textChunks(path, file), file);
+}
+
+export async function* readCsv(path: string, file: string): AsyncGenerator<Row> {
+  for await (const batch of readCsvBatches(path, file)) yield* batch;
 }

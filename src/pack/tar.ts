@@ -3,7 +3,8 @@
  * Writing goes through node-tar's header encoder; reading is a strict push parser that never
  * buffers entry data, so a reader's memory does not grow with the pack.
  */
-import { Header } from 'tar';
+// Only the header codec: the package index would load all of node-tar (streams, fs, zlib).
+import { Header } from 'tar/header';
 import { IqpError } from '../errors.js';
 
 export const BLOCK = 512;
@@ -57,7 +58,7 @@ function sizeFieldValid(block: Buffer): boolean {
   const field = block.subarray(124, 136);
   if (field[0]! === 0x80) return true;
   if (field[0]! & 0x80) return false;
-  return /^[0-7]*[ \0]*$/.test(field.toString('latin1').replace(/^ +/, ''));
+  return /^[0-7]+[ \0]*$/.test(field.toString('latin1').replace(/^ +/, ''));
 }
 
 type State = 'header' | 'data' | 'padding' | 'end' | 'trailer';
@@ -160,9 +161,11 @@ export class TarReader {
       throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} is not a POSIX ustar header.`);
     }
     if (!sizeFieldValid(block)) throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} has an invalid size field.`);
+    // node-tar reads the pre-POSIX typeflag NUL as a regular file; ustar regular files are '0'.
+    const regular = block[156] === 0x30;
     const size = header.size ?? 0;
     if (!Number.isSafeInteger(size) || size < 0) throw new IqpError('IQP_E_PACK_NOT_TAR', `Tar header ${this.#index + 1} has an invalid size.`);
-    const entry: TarEntry = { path: header.path ?? '', size, type: header.type, index: this.#index };
+    const entry: TarEntry = { path: header.path ?? '', size, type: header.type === 'File' && !regular ? 'OldFile' : header.type, index: this.#index };
     this.#index += 1;
     this.sink.entry(entry);
     this.#current = entry;

@@ -1,0 +1,44 @@
+/**
+ * The hottest read requests, answered before Express sees them.
+ *
+ * Express 5 costs more per request than everything else on the registry's read paths: its
+ * app.handle re-prototypes every req and res (Object.setPrototypeOf), which sends V8 and Node's
+ * own http code down slow paths for the rest of the request, and then walks the router. Measured on
+ * the benchmark machine (docs/performance-registry.md), a cached 15 KB JSON body went from about
+ * 5,000 to over 20,000 requests/s by skipping it, and 64 KiB range requests similarly.
+ *
+ * So app.ts puts these handlers in front of Express: each looks at the bare node:http request and
+ * either answers it completely, exactly as the Express route would (same status, headers in the
+ * same order, body, metrics), or returns false having touched nothing, and Express handles the
+ * request as before. Only success paths are answered here; every error still comes from the
+ * routes and the error handler.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * Counts a request in the metrics (and the request log) when its response closes, under `route`;
+ * the function returned undoes that, for a request handed back to Express (which counts it then).
+ */
+export type Track = (req: IncomingMessage, res: ServerResponse, route: string) => () => void;
+
+/** Takes the request (true) or leaves it untouched (false); `fallback` gives a taken request back to Express before anything was sent. */
+export type FastHandler = (req: IncomingMessage, res: ServerResponse, track: Track, fallback: () => void) => boolean;
+
+type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+/**
+ * Wraps an Express app's request entry point (app.handle, which the function that app.listen
+ * gives to http.createServer calls for every request) with `handlers`, tried in order for GET and
+ * HEAD requests.
+ */
+export function installFastPath(app: unknown, handlers: readonly FastHandler[], track: Track): void {
+  const target = app as { handle: Handle };
+  const viaExpress = target.handle.bind(target);
+  target.handle = (req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const fallback = () => viaExpress(req, res, next);
+      for (const h of handlers) if (h(req, res, track, fallback)) return;
+    }
+    viaExpress(req, res, next);
+  };
+}
