@@ -3,7 +3,7 @@
  *
  *   npm run build && node dist/bench/registry/run.js [--only download,levers,ranges,json,upload]
  *       [--runs N] [--seconds S] [--connections C] [--wrk-threads T] [--nginx-workers auto,1]
- *       [--cluster N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--no-wait] [--serve]
+ *       [--cluster N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--max-wait MIN] [--no-wait] [--serve]
  *
  * The baseline is nginx serving the same files on this machine in the same run (an unprivileged
  * foreground process with a generated config in bench/.work/registry/nginx: sendfile on, the
@@ -15,8 +15,8 @@
  * data, for before/after comparisons of server changes.
  *
  * Before each measurement it waits for a quiet machine (1-minute load < --max-load, default 0.5,
- * and no other bench/vitest process), and between runs for idle CPUs; the load is reported with
- * the figures. The report goes to bench/.work/registry/results/<date>.md and .json; the exit code
+ * and no other bench/vitest process; at most --max-wait minutes, default 60, then it measures and
+ * says so), and between runs for idle CPUs; the load is reported with the figures. The report goes to bench/.work/registry/results/<date>.md and .json; the exit code
  * is 1 when a target fails. --serve publishes, starts both servers, prints their URLs and waits
  * (for profiling by hand).
  */
@@ -56,6 +56,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     'max-load': { type: 'string', default: '0.5' },
     'no-wait': { type: 'boolean', default: false },
+    'max-wait': { type: 'string', default: '60' },
     serve: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -64,7 +65,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: node dist/bench/registry/run.js [--only download,levers,ranges,json,upload] [--runs N] [--seconds S] [--connections C]\n' +
-      '         [--wrk-threads T] [--nginx-workers auto,1] [--cluster N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--no-wait] [--serve]\n',
+      '         [--wrk-threads T] [--nginx-workers auto,1] [--cluster N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--max-wait MIN] [--no-wait] [--serve]\n',
   );
   process.exit(0);
 }
@@ -90,7 +91,7 @@ const options = {
 };
 const nginxWorkers = values['nginx-workers']!.split(',').map((w) => (w.trim() === 'auto' ? ('auto' as const) : Number(w)));
 const clusterWorkers = values.cluster ? Number(values.cluster) : 0;
-const quietOptions = { maxLoad: Number(values['max-load']), enabled: !values['no-wait'], maxWaitSeconds: 20 * 60 };
+const quietOptions = { maxLoad: Number(values['max-load']), enabled: !values['no-wait'], maxWaitSeconds: Number(values['max-wait']) * 60 };
 
 const machine = describeMachine(root);
 const tools = { nginx: nginxVersion(), wrk: wrkVersion(), curl: curlVersion() };

@@ -3,7 +3,7 @@
  * (`node bin/iqp.js server start --data DIR --port 0`, or the clustered launcher in cluster.ts),
  * and nginx as an unprivileged foreground process with a generated configuration.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -98,12 +98,9 @@ export function freePort(): Promise<number> {
 export const NGINX = '/usr/sbin/nginx';
 
 export function nginxVersion(): string {
-  try {
-    return execFileSync(NGINX, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() || 'unknown';
-  } catch (err) {
-    const e = err as { stderr?: string };
-    return (e.stderr ?? '').trim() || 'not found';
-  }
+  // nginx -v prints to stderr.
+  const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });
+  return r.error ? 'not found' : `${r.stdout}${r.stderr}`.trim() || 'unknown';
 }
 
 /** The files nginx serves: name in the document root → source (hard-linked: the very same file and page cache). */

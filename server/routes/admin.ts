@@ -24,14 +24,42 @@ const UPLOAD_TYPES = new Set(['application/octet-stream', PACK_MEDIA_TYPE, 'appl
 /** After a refused upload, read at most this much of the rest so the client sees the error response. */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
 
-function afterRefusedUpload(req: Request, res: Response): void {
-  if (req.complete) return;
+/**
+ * Makes sure a client still sending a refused upload reads the answer rather than a reset
+ * connection. Refused before any body byte was read (415, a declared length over the limit), the
+ * answer goes out at once and the rest is drained behind it: such a client may be waiting for it
+ * before sending. Refused mid-body (over the limit while chunked, a pack that fails verification),
+ * the answer waits until the rest has been read and discarded, because a server that answers and
+ * closes while the client still writes makes the client's TCP stack drop the answer on the reset.
+ * Bodies over DRAIN_LIMIT are not read: the answer says Connection: close.
+ */
+async function afterRefusedUpload(req: Request, res: Response, bodyStarted: boolean): Promise<void> {
+  if (req.complete || req.destroyed) return;
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared <= DRAIN_LIMIT) {
-    req.resume();
+  if (Number.isFinite(declared) && declared > DRAIN_LIMIT) {
+    res.setHeader('Connection', 'close');
     return;
   }
-  res.setHeader('Connection', 'close');
+  const drained = new Promise<void>((resolve) => {
+    let bytes = 0;
+    const done = (): void => {
+      req.off('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (bytes <= DRAIN_LIMIT) return;
+      req.pause();
+      res.setHeader('Connection', 'close');
+      done();
+    };
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('close', done);
+    req.once('error', done);
+    req.resume();
+  });
+  if (bodyStarted) await drained;
 }
 
 function jsonBody(req: Request): Record<string, unknown> {
@@ -48,6 +76,7 @@ export function adminRoutes(d: AdminDeps): Router {
   const json = express.json({ limit: '64kb' });
 
   r.put('/packs', publisher, async (req, res) => {
+    let bodyStarted = false;
     try {
       const type = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
       if (!UPLOAD_TYPES.has(type)) {
@@ -57,10 +86,13 @@ export function adminRoutes(d: AdminDeps): Router {
       if (Number.isFinite(declared) && declared > d.config.maxUploadBytes) {
         throw new IqpError('IQP_E_UPLOAD_TOO_LARGE', `The upload is ${declared} bytes; the registry accepts at most ${d.config.maxUploadBytes}.`, { limit: d.config.maxUploadBytes });
       }
-      const result = await d.packs.upload(req, actorOf(res));
+      // Refusing an upload stops reading it without destroying the request (as a plain for-await
+      // would), so that afterRefusedUpload can still drain the rest and the client gets the answer.
+      bodyStarted = true;
+      const result = await d.packs.upload(req.iterator({ destroyOnReturn: false }), actorOf(res));
       res.status(result.status === 'created' ? 201 : 200).json({ result: result.status, ...manifestResponse(baseUrl(req, d.config), result.pack) });
     } catch (err) {
-      afterRefusedUpload(req, res);
+      await afterRefusedUpload(req, res, bodyStarted);
       throw err;
     }
   });

@@ -37,8 +37,13 @@ let admin: string;
 let publisher: string;
 let server: ChildServer | null = null;
 
-/** Streams the pack in 128 KiB pieces with short pauses, so a large one takes a while to arrive. */
-const slowUpload = (base: string, body: Buffer) => streamUpload(base, publisher, body, { contentLength: true, chunk: 128 * 1024, pauseMs: 3 });
+/**
+ * Streams the pack in 128 KiB pieces with pauses, so a large one takes a while to arrive: at least
+ * 24 × 20 ms for a 3 MiB pack, longer than the first cycle waits before its kill, however idle the
+ * machine (the first kill always finds big uploads mid-body).
+ */
+const slowUpload = (base: string, body: Buffer) =>
+  streamUpload(base, publisher, body, { contentLength: true, chunk: 128 * 1024, pauseMs: body.length > 1024 ** 2 ? 20 : 3 });
 
 /** Everything that must hold after a (re)start, before any new request. */
 async function checkRecovered(s: ChildServer): Promise<void> {
