@@ -99,7 +99,17 @@ export function formatBytes(n: number): string {
   return `${value.toFixed(value < 10 ? 2 : 1)} ${units[i]}`;
 }
 
+/**
+ * An integer with thousands separators, 1,234,567. Not toLocaleString: its first call loads ICU's
+ * number formatting, about 20 ms of every command's start-up.
+ */
+export function formatCount(n: number): string {
+  const digits = String(Math.abs(Math.round(n)));
+  const grouped = digits.replace(/\B(?=(\d{3})+$)/g, ',');
+  return n < 0 && digits !== '0' ? `-${grouped}` : grouped;
+}
+
 export function formatRate(count: number, seconds: number, unit: string): string {
   if (seconds <= 0) return `${count} ${unit}`;
-  return `${Math.round(count / seconds).toLocaleString('en-US')} ${unit}/s`;
+  return `${formatCount(count / seconds)} ${unit}/s`;
 }

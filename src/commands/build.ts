@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { buildTime, type Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
-import { formatBytes, formatRate } from '../cli/output.js';
+import { formatBytes, formatCount, formatRate } from '../cli/output.js';
 import { IqpError } from '../errors.js';
 import { buildPack, checkLevel } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
@@ -69,7 +69,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
     result = await buildPack(
       { source, secretKey, level, outPath, createdAt: buildTime(ctx) },
       {
-        onLoad: (p) => spinner.text(`Loading ${p.file}: ${p.rows.toLocaleString('en-US')} rows (${p.totalRows.toLocaleString('en-US')} in all)`),
+        onLoad: (p) => spinner.text(`Loading ${p.file}: ${formatCount(p.rows)} rows (${formatCount(p.totalRows)} in all)`),
         onPhase: (phase) => {
           if (phase === 'check') spinner.text('Checking content.sqlite (integrity_check)…');
           if (phase === 'hash') spinner.text('Hashing content.sqlite…');
@@ -101,12 +101,12 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
       const rows = m.tables.reduce((n, t) => n + t.row_count, 0);
       const lines = [
         `Built ${relative(ctx.cwd, result.path) || result.path}  (${formatBytes(result.size_bytes)}, zstd -${level})`,
-        `  ${m.package_id}@${m.version}  ${m.package_type}, ${m.language_code}: ${m.tables.length} tables, ${rows.toLocaleString('en-US')} rows, content ${formatBytes(m.files[0]!.size_bytes)}`,
+        `  ${m.package_id}@${m.version}  ${m.package_type}, ${m.language_code}: ${m.tables.length} tables, ${formatCount(rows)} rows, content ${formatBytes(m.files[0]!.size_bytes)}`,
         `  sha256 ${result.sha256}`,
         result.keyId ? `  signed by key ${result.keyId}` : '  UNSIGNED (built with --unsigned)',
       ];
       if (result.rowsLoaded !== null && result.loadSeconds !== null) {
-        lines.push(`  loaded ${result.rowsLoaded.toLocaleString('en-US')} rows at ${formatRate(result.rowsLoaded, result.loadSeconds, 'rows')}`);
+        lines.push(`  loaded ${formatCount(result.rowsLoaded)} rows at ${formatRate(result.rowsLoaded, result.loadSeconds, 'rows')}`);
       }
       return lines.join('\n');
     },

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
-import { formatBytes } from '../cli/output.js';
+import { formatBytes, formatCount } from '../cli/output.js';
 import { DEFAULT_LIMITS } from '../pack/format.js';
 import { parseSignature } from '../pack/minisign.js';
 import { readPack } from '../pack/reader.js';
@@ -48,7 +48,7 @@ export async function run(ctx: Context, opts: Options, packArg: string): Promise
       lines.push('Files:');
       for (const e of contents.entries) lines.push(`  ${e.path.padEnd(24)} ${formatBytes(e.size).padStart(10)}  ${e.sha256}`);
       lines.push('Tables:');
-      for (const t of m.tables) lines.push(`  ${t.name.padEnd(24)} ${t.row_count.toLocaleString('en-US').padStart(10)} rows  (${t.columns.join(', ')})`);
+      for (const t of m.tables) lines.push(`  ${t.name.padEnd(24)} ${formatCount(t.row_count).padStart(10)} rows  (${t.columns.join(', ')})`);
       return lines.join('\n');
     },
   );

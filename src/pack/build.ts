@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
-import { describeContent } from './content.js';
+import { describeContent, LARGE_CHECK_CACHE_KIB } from './content.js';
 import { type AuthoredManifest, DEFAULT_LIMITS, ENTRY, FORMAT_VERSION, type Manifest, serializeManifest, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './format.js';
 import { validateManifest } from './manifest.js';
 import { checkRequirements } from './requirements.js';
@@ -80,7 +80,7 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
     // has not been touched since, so the check runs here only for a prebuilt --content database:
     // a second run over the same bytes could not fail and took as long as the first.
     const prebuilt = 'contentFile' in input.source;
-    const tables = describeContent(contentPath, { integrity: prebuilt, what: prebuilt ? contentPath : 'content.sqlite' });
+    const tables = describeContent(contentPath, { integrity: prebuilt, what: prebuilt ? contentPath : 'content.sqlite', cacheKiB: LARGE_CHECK_CACHE_KIB });
     checkRequirements(input.source.authored.package_type, tables);
     progress.onPhase?.('hash');
     const size = statSync(contentPath).size;

