@@ -93,8 +93,9 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
       manifest_sha256: result.manifestSha256,
       signer_key_id: result.keyId,
       level,
-      rows_loaded: result.rowsLoaded,
-      load_seconds: result.loadSeconds,
+      rows_loaded: result.load?.rows ?? null,
+      load_seconds: result.load?.seconds ?? null,
+      rows_seconds: result.load?.rowsSeconds ?? null,
       manifest: m,
     },
     () => {
@@ -105,8 +106,9 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
         `  sha256 ${result.sha256}`,
         result.keyId ? `  signed by key ${result.keyId}` : '  UNSIGNED (built with --unsigned)',
       ];
-      if (result.rowsLoaded !== null && result.loadSeconds !== null) {
-        lines.push(`  loaded ${formatCount(result.rowsLoaded)} rows at ${formatRate(result.rowsLoaded, result.loadSeconds, 'rows')}`);
+      if (result.load) {
+        const { rows: loaded, rowsSeconds, seconds } = result.load;
+        lines.push(`  loaded ${formatCount(loaded)} rows at ${formatRate(loaded, rowsSeconds, 'rows')}, ${seconds.toFixed(2)} s with indexes and compaction`);
       }
       return lines.join('\n');
     },

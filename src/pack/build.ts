@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
-import { describeContent, LARGE_CHECK_CACHE_KIB } from './content.js';
+import { describeContent, startIntegrityCheck } from './content.js';
 import { type AuthoredManifest, DEFAULT_LIMITS, ENTRY, FORMAT_VERSION, type Manifest, serializeManifest, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './format.js';
 import { validateManifest } from './manifest.js';
 import { checkRequirements } from './requirements.js';
-import { type LoadProgress, loadSource } from './load.js';
+import { type LoadProgress, type LoadResult, loadSource } from './load.js';
 import type { SecretKey } from './minisign.js';
 import type { PackSource } from './source.js';
 import { type ByteProgress, type WrittenPack, writePack } from './writer.js';
@@ -32,8 +32,8 @@ export interface BuildProgress {
 
 export interface BuildResult extends WrittenPack {
   readonly manifest: Manifest;
-  readonly rowsLoaded: number | null;
-  readonly loadSeconds: number | null;
+  /** What loading the source took (null for --content). */
+  readonly load: LoadResult | null;
 }
 
 export function checkLevel(level: number): void {
@@ -59,8 +59,7 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
   const untrack = trackTemp(work);
   try {
     let contentPath: string;
-    let rowsLoaded: number | null = null;
-    let loadSeconds: number | null = null;
+    let load: LoadResult | null = null;
     if ('contentFile' in input.source) {
       contentPath = input.source.contentFile;
       if (!existsSync(contentPath)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `Content database not found: ${contentPath}`);
@@ -71,45 +70,56 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
     } else {
       progress.onPhase?.('load');
       contentPath = join(work, ENTRY.content);
-      const loaded = await loadSource(input.source, contentPath, progress.onLoad);
-      rowsLoaded = loaded.rows;
-      loadSeconds = loaded.seconds;
+      load = await loadSource(input.source, contentPath, progress.onLoad);
     }
     progress.onPhase?.('check');
-    // A database that loadSource has just built passed integrity_check there (after its VACUUM) and
-    // has not been touched since, so the check runs here only for a prebuilt --content database:
-    // a second run over the same bytes could not fail and took as long as the first.
     const prebuilt = 'contentFile' in input.source;
-    const tables = describeContent(contentPath, { integrity: prebuilt, what: prebuilt ? contentPath : 'content.sqlite', cacheKiB: LARGE_CHECK_CACHE_KIB });
+    const what = prebuilt ? contentPath : 'content.sqlite';
+    const tables = describeContent(contentPath, { integrity: false, what });
     checkRequirements(input.source.authored.package_type, tables);
-    progress.onPhase?.('hash');
-    const size = statSync(contentPath).size;
-    const sha256 = await sha256File(contentPath);
-    const { authored } = input.source;
-    const manifest: Manifest = {
-      format: FORMAT_VERSION,
-      package_id: authored.package_id,
-      package_type: authored.package_type,
-      version: authored.version,
-      language_code: authored.language_code,
-      name: authored.name,
-      description: authored.description,
-      min_app_version: authored.min_app_version,
-      created_at: formatCreatedAt(input.createdAt),
-      ...(authored.license !== undefined ? { license: authored.license } : {}),
-      ...(authored.attribution !== undefined ? { attribution: authored.attribution } : {}),
-      files: [{ path: ENTRY.content, size_bytes: size, sha256 }],
-      tables,
-    };
-    // Self-check: what we sign must be what every reader accepts.
-    const manifestBytes = serializeManifest(manifest);
-    if (manifestBytes.length > DEFAULT_LIMITS.maxManifestBytes) {
-      throw new IqpError('IQP_E_MANIFEST_SCHEMA', `The manifest would be ${manifestBytes.length} bytes; readers accept at most ${DEFAULT_LIMITS.maxManifestBytes} (too many tables or columns).`);
+    // integrity_check runs alongside hashing and compression (on a worker thread for big
+    // databases), and the pack is committed only once it has passed.
+    const integrity = startIntegrityCheck(contentPath, what);
+    try {
+      progress.onPhase?.('hash');
+      const size = statSync(contentPath).size;
+      const sha256 = await sha256File(contentPath);
+      const { authored } = input.source;
+      const manifest: Manifest = {
+        format: FORMAT_VERSION,
+        package_id: authored.package_id,
+        package_type: authored.package_type,
+        version: authored.version,
+        language_code: authored.language_code,
+        name: authored.name,
+        description: authored.description,
+        min_app_version: authored.min_app_version,
+        created_at: formatCreatedAt(input.createdAt),
+        ...(authored.license !== undefined ? { license: authored.license } : {}),
+        ...(authored.attribution !== undefined ? { attribution: authored.attribution } : {}),
+        files: [{ path: ENTRY.content, size_bytes: size, sha256 }],
+        tables,
+      };
+      // Self-check: what we sign must be what every reader accepts.
+      const manifestBytes = serializeManifest(manifest);
+      if (manifestBytes.length > DEFAULT_LIMITS.maxManifestBytes) {
+        throw new IqpError('IQP_E_MANIFEST_SCHEMA', `The manifest would be ${manifestBytes.length} bytes; readers accept at most ${DEFAULT_LIMITS.maxManifestBytes} (too many tables or columns).`);
+      }
+      validateManifest(JSON.parse(manifestBytes.toString('utf8')));
+      progress.onPhase?.('write');
+      const written = await writePack(
+        { manifest, contentPath, secretKey: input.secretKey, level: input.level, outPath: input.outPath, beforeCommit: () => integrity.result },
+        progress.onWrite,
+      );
+      return { ...written, manifest, load };
+    } catch (err) {
+      // A database that fails its integrity check explains any other failure that came first.
+      await integrity.cancel();
+      await integrity.result.catch((failed: unknown) => {
+        if (failed instanceof IqpError && failed.code !== 'IQP_E_INTERNAL') err = failed;
+      });
+      throw err;
     }
-    validateManifest(JSON.parse(manifestBytes.toString('utf8')));
-    progress.onPhase?.('write');
-    const written = await writePack({ manifest, contentPath, secretKey: input.secretKey, level: input.level, outPath: input.outPath }, progress.onWrite);
-    return { ...written, manifest, rowsLoaded, loadSeconds };
   } finally {
     await rm(work, { recursive: true, force: true });
     untrack();

@@ -14,6 +14,8 @@ export interface WriteInput {
   readonly secretKey: SecretKey | null;
   readonly level: number;
   readonly outPath: string;
+  /** Awaited once the archive is complete and before it is committed: a rejection leaves no file. */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 export interface WrittenPack {
@@ -85,6 +87,7 @@ export async function writePack(input: WriteInput, onProgress: ByteProgress = ()
     if (signature) smallEntry(ENTRY.signature, signature);
     zstd.write(END_OF_ARCHIVE);
     zstd.end();
+    await input.beforeCommit?.();
     out.commit();
   } finally {
     out.abort();

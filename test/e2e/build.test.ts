@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEMPLATE_NAMES } from '../../src/pack/requirements.js';
@@ -147,7 +147,25 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     ['a bad language code', (d) => patch(d, { language_code: 'en_US' }), 'IQP_E_MANIFEST_LANGUAGE'],
     ['a bad package id', (d) => patch(d, { package_id: 'Has Spaces' }), 'IQP_E_INVALID_ID'],
     ['a foreign key to nothing', (d) => writeFileSync(join(d, 'data/footnotes.jsonl'), '{"surah":99,"ayah":1,"number":1,"text":"x"}\n'), 'IQP_E_DATA_ROW', /foreign key/],
+    // Rows go into SQLite many to a statement: the error still names the row, wherever it falls.
+    ['a duplicate key deep inside a long file', (d) => writeFileSync(join(d, 'data/translations.jsonl'), longTranslations(200, { 150: '{"surah":1,"ayah":10,"text":"again"}' })), 'IQP_E_DATA_ROW', /translations\.jsonl:150: .*UNIQUE/],
+    [
+      'a CHECK violation among rows whose keys come in varying orders',
+      (d) => writeFileSync(join(d, 'data/translations.jsonl'), longTranslations(260, { 201: '{"text":"   ","ayah":201,"surah":1}' }, 3)),
+      'IQP_E_DATA_ROW',
+      /translations\.jsonl:201: .*CHECK/,
+    ],
   ];
+
+  /** `rows` JSONL rows of surah 1, ayah = line, with some lines replaced; every `reorderEvery`th row lists its keys in another order. */
+  function longTranslations(rows: number, replace: Record<number, string>, reorderEvery = 0): string {
+    const lines = Array.from({ length: rows }, (_, i) => {
+      const line = i + 1;
+      if (replace[line]) return replace[line];
+      return reorderEvery && line % reorderEvery === 0 ? `{"ayah":${line},"text":"t${line}","surah":1}` : `{"surah":1,"ayah":${line},"text":"t${line}"}`;
+    });
+    return `${lines.join('\n')}\n`;
+  }
 
   function patch(dir: string, fields: Record<string, unknown>): void {
     const p = join(dir, 'iqp.json');
@@ -212,14 +230,16 @@ describe('iqp build: content rules hold whatever the source says', () => {
     expect(q.stdout.trim()).toBe('text:7');
   });
 
-  it('keeps page size and application_id even when schema.sql sets its own', async () => {
+  it('keeps page size, application_id, auto_vacuum and the rollback journal even when schema.sql sets its own', async () => {
     const dir = source('deck');
-    writeFileSync(join(dir, 'schema.sql'), `PRAGMA page_size = 65536;\nPRAGMA application_id = 7;\n${readFileSync(join(dir, 'schema.sql'), 'utf8')}`);
+    const pragmas = 'PRAGMA page_size = 65536;\nPRAGMA application_id = 7;\nPRAGMA auto_vacuum = FULL;\nPRAGMA journal_mode = WAL;\n';
+    writeFileSync(join(dir, 'schema.sql'), `${pragmas}${readFileSync(join(dir, 'schema.sql'), 'utf8')}`);
     const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp'], { cwd: dir });
     expect(r.code, r.stderr).toBe(0);
     mkdirSync(join(dir, 'x'));
     sh('tar', ['--zstd', '-xf', 'p.iqp', '-C', 'x'], dir);
-    expect(sh('sqlite3', ['x/content.sqlite', 'PRAGMA page_size; PRAGMA application_id;'], dir).stdout.trim().split('\n')).toEqual(['4096', String(0x49515031)]);
+    const read = sh('sqlite3', ['x/content.sqlite', 'PRAGMA page_size; PRAGMA application_id; PRAGMA auto_vacuum; PRAGMA journal_mode; PRAGMA freelist_count;'], dir);
+    expect(read.stdout.trim().split('\n')).toEqual(['4096', String(0x49515031), '0', 'delete', '0']);
   });
 
   it.each([
@@ -232,6 +252,31 @@ describe('iqp build: content rules hold whatever the source says', () => {
     const r = await iqp(['build', '.', '--unsigned', '--json'], { cwd: dir });
     expect(r.json().error.code).toBe(code);
     expect(r.json().error.message).toMatch(where);
+  });
+
+  it('refuses a --content database that fails integrity_check, small or big (checked while it compresses), and writes no pack', async () => {
+    const dir = source('deck');
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'iqp.json'), 'utf8')), package_type: 'notes' }));
+    // Rows with an index, then the index's definition swapped for another column: SQLite opens
+    // and counts it happily, and only integrity_check finds the index and the table disagree.
+    for (const rows of [3, 100_000]) {
+      const db = join(dir, `broken-${rows}.sqlite`);
+      const made = sh('sqlite3', [
+        db,
+        `CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT); CREATE INDEX notes_body ON notes(body);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows}) INSERT INTO notes(body) SELECT printf('%.200c', char(65 + i % 26)) || i FROM n;
+         PRAGMA writable_schema = ON; UPDATE sqlite_schema SET sql = 'CREATE INDEX notes_body ON notes(id)' WHERE name = 'notes_body';`,
+      ], dir);
+      expect(made.code, made.stderr).toBe(0);
+      // The big one is over 32 MiB: checked on a worker thread while the pack is written.
+      if (rows > 3) expect(statSync(db).size).toBeGreaterThan(32 * 1024 ** 2);
+      const before = listTree(dir);
+      const r = await iqp(['build', '.', '--content', db, '--unsigned', '--out', `out-${rows}.iqp`, '--json'], { cwd: dir });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.json().error.code).toBe('IQP_E_CONTENT_INTEGRITY');
+      expect(r.json().error.message).toContain('missing from index notes_body');
+      expect(listTree(dir)).toEqual(before);
+    }
   });
 
   it('refuses a --content database in WAL mode, or one that lacks its type’s required tables', async () => {
