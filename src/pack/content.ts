@@ -2,7 +2,6 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import { IqpError } from '../errors.js';
 import type { ManifestTable } from './format.js';
 
@@ -109,22 +108,30 @@ export function startIntegrityCheck(path: string, what: string, cacheKiB = LARGE
     })();
     return pending(result);
   }
-  const worker = new Worker(INTEGRITY_WORKER, {
-    eval: true,
-    workerData: { path, cacheKiB, sql: INTEGRITY_SQL, module: createRequire(import.meta.url).resolve('better-sqlite3') },
-  });
-  const result = new Promise<void>((resolve, reject) => {
-    worker.once('message', (m: { problems?: string[]; error?: { message: string; code: string } }) => {
-      if (m.error) return reject(contentError(Object.assign(new Error(m.error.message), { code: m.error.code }), what));
-      const failed = integrityProblems(what, m.problems ?? []);
-      if (failed) reject(failed);
-      else resolve();
-    });
-    worker.once('error', (err) => reject(contentError(err, what)));
-    worker.once('exit', (code) => reject(new IqpError('IQP_E_INTERNAL', `The integrity check of ${what} stopped (exit code ${code}).`)));
-  });
+  // worker_threads is loaded only here: importing it costs every command (iqp verify, whose peak
+  // memory is counted) about 2 MiB.
+  const started = import('node:worker_threads').then(
+    ({ Worker }) =>
+      new Worker(INTEGRITY_WORKER, {
+        eval: true,
+        workerData: { path, cacheKiB, sql: INTEGRITY_SQL, module: createRequire(import.meta.url).resolve('better-sqlite3') },
+      }),
+  );
+  const result = started.then(
+    (worker) =>
+      new Promise<void>((resolve, reject) => {
+        worker.once('message', (m: { problems?: string[]; error?: { message: string; code: string } }) => {
+          if (m.error) return reject(contentError(Object.assign(new Error(m.error.message), { code: m.error.code }), what));
+          const failed = integrityProblems(what, m.problems ?? []);
+          if (failed) reject(failed);
+          else resolve();
+        });
+        worker.once('error', (err) => reject(contentError(err, what)));
+        worker.once('exit', (code) => reject(new IqpError('IQP_E_INTERNAL', `The integrity check of ${what} stopped (exit code ${code}).`)));
+      }),
+  );
   return pending(result, async () => {
-    await worker.terminate();
+    await (await started.catch(() => null))?.terminate();
   });
 }
 
