@@ -81,6 +81,14 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
   if (!columns) {
     throw new IqpError('IQP_E_DATA_TABLE_UNKNOWN', `${data.file}: schema.sql creates no table named ${data.table}.`, { file: data.file });
   }
+  // A failing multi-row statement is undone before its rows are retried one by one, except under
+  // the FAIL conflict policy (ON CONFLICT FAIL, RAISE(FAIL) in a trigger), which keeps the rows
+  // before the failure: such tables get one row per statement, so errors still name their row.
+  const definitions = db
+    .prepare("SELECT sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('table', 'trigger') AND sql IS NOT NULL")
+    .pluck()
+    .all(data.table) as string[];
+  const rowsPerInsert = definitions.some((sql) => /\bFAIL\b/i.test(sql)) ? 1 : ROWS_PER_INSERT;
   const cache = new Map<string, Inserts>();
   const insertsFor = (row: Row): Inserts => {
     const key = row.columns.join('\0');
@@ -91,7 +99,7 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
       }
       const head = `INSERT INTO ${quoteIdent(data.table)} (${row.columns.map(quoteIdent).join(', ')}) VALUES `;
       const tuple = `(${row.columns.map(() => '?').join(', ')})`;
-      const rows = Math.max(1, Math.min(ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS / Math.max(1, row.columns.length))));
+      const rows = Math.max(1, Math.min(rowsPerInsert, Math.floor(MAX_PARAMETERS / Math.max(1, row.columns.length))));
       inserts = {
         single: db.prepare<[readonly Cell[]]>(head + tuple),
         multi: rows > 1 ? db.prepare<[readonly Cell[]]>(head + Array<string>(rows).fill(tuple).join(', ')) : null,

@@ -150,6 +150,18 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     // Rows go into SQLite many to a statement: the error still names the row, wherever it falls.
     ['a duplicate key deep inside a long file', (d) => writeFileSync(join(d, 'data/translations.jsonl'), longTranslations(200, { 150: '{"surah":1,"ayah":10,"text":"again"}' })), 'IQP_E_DATA_ROW', /translations\.jsonl:150: .*UNIQUE/],
     [
+      'a duplicate deep inside a long file, in a table whose key says ON CONFLICT FAIL (which keeps earlier rows of a failed statement)',
+      (d) => {
+        const schema = readFileSync(join(d, 'schema.sql'), 'utf8');
+        const failing = schema.replace('PRIMARY KEY (surah, ayah)\n) STRICT, WITHOUT ROWID;', 'PRIMARY KEY (surah, ayah) ON CONFLICT FAIL\n) STRICT, WITHOUT ROWID;');
+        if (failing === schema) throw new Error('the translation template no longer has the key this case marks ON CONFLICT FAIL');
+        writeFileSync(join(d, 'schema.sql'), failing);
+        writeFileSync(join(d, 'data/translations.jsonl'), longTranslations(200, { 150: '{"surah":1,"ayah":10,"text":"again"}' }));
+      },
+      'IQP_E_DATA_ROW',
+      /translations\.jsonl:150: .*UNIQUE/,
+    ],
+    [
       'a CHECK violation among rows whose keys come in varying orders',
       (d) => writeFileSync(join(d, 'data/translations.jsonl'), longTranslations(260, { 201: '{"text":"   ","ayah":201,"surah":1}' }, 3)),
       'IQP_E_DATA_ROW',
