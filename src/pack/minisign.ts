@@ -2,9 +2,9 @@
  * minisign-compatible Ed25519 keys and signatures, computed in-process so that `minisign -V` verifies
  * what iqp signs and iqp loads the keys `minisign -G` makes. Layouts follow jedisct1/minisign.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, sign as edSign, timingSafeEqual, verify as edVerify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, sign as edSign, timingSafeEqual, verify as edVerify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { blake2b } from '@noble/hashes/blake2.js';
+import { createRequire } from 'node:module';
 import { IqpError } from '../errors.js';
 
 export interface PublicKey {
@@ -147,7 +147,7 @@ export function sign(message: Uint8Array, key: SecretKey, trustedComment: string
   checkComment(trustedComment, MAX_TRUSTED_COMMENT, 'trusted');
   checkKeyShape(key);
   const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: key.seed.toString('base64url'), x: key.publicKey.toString('base64url') }, format: 'jwk' });
-  const signature = edSign(null, blake2b(message, { dkLen: 64 }), privateKey);
+  const signature = edSign(null, prehash(message), privateKey);
   const globalSignature = edSign(null, Buffer.concat([signature, Buffer.from(trustedComment, 'utf8')]), privateKey);
   const sigBlob = Buffer.concat([Buffer.from('ED', 'latin1'), key.keynum, signature]);
   return `${UNTRUSTED_PREFIX}${untrusted}\n${sigBlob.toString('base64')}\n${TRUSTED_PREFIX}${trustedComment}\n${globalSignature.toString('base64')}\n`;
@@ -184,7 +184,7 @@ export function verify(message: Uint8Array, signature: string | ParsedSignature,
       trustedKeyIds: trusted.map((k) => keyIdOf(k.keynum)),
     });
   }
-  const signed = sig.algorithm === 'ED' ? blake2b(message, { dkLen: 64 }) : message;
+  const signed = sig.algorithm === 'ED' ? prehash(message) : message;
   const commentSigned = Buffer.concat([sig.signature, Buffer.from(sig.trustedComment, 'utf8')]);
   for (const key of candidates) {
     let pub: KeyObject;
@@ -243,8 +243,19 @@ function readSecretBlob(text: string): { blob: Buffer; encrypted: boolean } {
   return { blob, encrypted: kdf.equals(KDF_SCRYPT) };
 }
 
-/** BLAKE2b with a 32-byte output (libsodium crypto_generichash default), over sig_alg ‖ keynum ‖ sk. */
+/** minisign's prehash of a signed file ("ED"): BLAKE2b-512, which OpenSSL provides. */
+function prehash(message: Uint8Array): Buffer {
+  return createHash('blake2b512').update(message).digest();
+}
+
+/**
+ * BLAKE2b with a 32-byte output (libsodium crypto_generichash default), over sig_alg ‖ keynum ‖ sk.
+ * OpenSSL has no BLAKE2b-256 (the output length is part of BLAKE2's parameters, not a truncation),
+ * so @noble/hashes computes it, loaded only by the key commands that need it: importing it costs
+ * every command, iqp verify included, about 2 MiB of memory.
+ */
 function checksum(keynum: Buffer, sk: Buffer): Buffer {
+  const { blake2b } = createRequire(import.meta.url)('@noble/hashes/blake2.js') as typeof import('@noble/hashes/blake2.js');
   return Buffer.from(blake2b(Buffer.concat([ALG_ED, keynum, sk]), { dkLen: 32 }));
 }
 
