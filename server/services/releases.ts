@@ -5,7 +5,14 @@
 import semver from 'semver';
 import { IqpError } from '../../src/errors.js';
 import { isSemver } from '../../src/pack/manifest.js';
-import { RELEASE_MANIFEST_FORMAT, type ReleaseManifestBody, serializeReleaseManifest, verifyReleaseManifest } from '../../src/pack/release-manifest.js';
+import {
+  RELEASE_MANIFEST_FORMAT,
+  type ReleaseManifestBody,
+  serializeReleaseManifest,
+  type ValidationIssue,
+  type ValidationReport,
+  verifyReleaseManifest,
+} from '../../src/pack/release-manifest.js';
 import { artifactsKey, type ReleaseRecord, type ReleaseStatus, type ReleaseStore, type SignedReleaseManifest } from '../stores/release-types.js';
 import type { MetadataStore, Page } from '../stores/types.js';
 import type { Clock } from './clock.js';
@@ -13,19 +20,6 @@ import type { KeyService } from './keys.js';
 import { parseAppVersion } from './packs.js';
 
 export const ROLE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
-
-export interface ValidationIssue {
-  readonly code: string;
-  readonly role?: string;
-  readonly artifact?: string;
-  readonly message: string;
-}
-
-export interface ValidationReport {
-  readonly ok: boolean;
-  readonly failures: readonly ValidationIssue[];
-  readonly warnings: readonly ValidationIssue[];
-}
 
 export interface CreateReleaseInput {
   readonly name: unknown;

@@ -1,8 +1,9 @@
 /** The release API as the CLI uses it, and the client side of signing a release manifest. */
 import { IqpError } from '../errors.js';
 import type { SecretKey } from '../pack/minisign.js';
-import { type ReleaseManifestBody, signReleaseManifest } from '../pack/release-manifest.js';
+import { type ReleaseManifestBody, signReleaseManifest, type ValidationReport } from '../pack/release-manifest.js';
 import type { RegistryClient } from './registry.js';
+export type { ValidationIssue, ValidationReport } from '../pack/release-manifest.js';
 
 export interface ReleaseView {
   readonly id: number;
@@ -22,19 +23,6 @@ export interface ReleaseView {
   readonly sequence: number | null;
   readonly expires_at: string | null;
   readonly signer_key_id: string | null;
-}
-
-export interface ValidationIssue {
-  readonly code: string;
-  readonly role?: string;
-  readonly artifact?: string;
-  readonly message: string;
-}
-
-export interface ValidationReport {
-  readonly ok: boolean;
-  readonly failures: readonly ValidationIssue[];
-  readonly warnings: readonly ValidationIssue[];
 }
 
 export interface ReleaseManifestView {

@@ -140,7 +140,8 @@ function pending(result: Promise<void>, cancel: () => Promise<void> = async () =
   return { result, cancel };
 }
 
-function openContent(path: string, what: string): Database.Database {
+/** Opens a content database read-only; failures become the content error codes. */
+export function openContent(path: string, what: string): Database.Database {
   try {
     return new Database(path, { readonly: true, fileMustExist: true });
   } catch (err) {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { IqpError } from '../errors.js';
 import { SQLITE_PAGE_SIZE } from './format.js';
-import { quoteIdent } from './content.js';
+import { openContent, quoteIdent } from './content.js';
 import { checkRequirements } from './requirements.js';
 import { type Cell, type Row, readCsvBatches, readJsonlBatches } from './rows.js';
 import type { DataFile, PackSource } from './source.js';
@@ -243,7 +243,7 @@ export async function loadSource(source: PackSource, outPath: string, onProgress
 
 /** The copy is a rollback-journal database with iqp's page size and application_id, or the build stops. */
 function checkFormat(path: string): void {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = openContent(path, 'The built content database');
   try {
     const pageSize = db.pragma('page_size', { simple: true });
     const appId = db.pragma('application_id', { simple: true });

@@ -11,6 +11,20 @@ import { type PublicKey, type SecretKey, parseSignature, sign, verify } from './
 
 export const RELEASE_MANIFEST_FORMAT = 1;
 
+/** What validating a release found, as the registry answers it and the CLI prints it. */
+export interface ValidationIssue {
+  readonly code: string;
+  readonly role?: string;
+  readonly artifact?: string;
+  readonly message: string;
+}
+
+export interface ValidationReport {
+  readonly ok: boolean;
+  readonly failures: readonly ValidationIssue[];
+  readonly warnings: readonly ValidationIssue[];
+}
+
 export interface ReleaseArtifact {
   role: string;
   package_id: string;
