@@ -129,7 +129,9 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
   };
 
   const invoked = invokedCommand(argv);
-  const wanted = invoked === null ? COMMANDS : COMMANDS.filter(([name]) => name === invoked);
+  // `iqp --version` needs no command at all; help and unknown words need them all.
+  const versionOnly = invoked === null && argv.some((a) => a === '-V' || a === '--version');
+  const wanted = versionOnly ? [] : invoked === null ? COMMANDS : COMMANDS.filter(([name]) => name === invoked);
   for (const entry of await Promise.all(wanted.map(([, load]) => load()))) {
     if ('group' in entry) {
       const parent = entry.group().exitOverride();

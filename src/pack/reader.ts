@@ -139,7 +139,8 @@ class PackSink {
   }
 }
 
-const READ_SIZE = 1024 * 1024;
+/** 256 KiB: larger reads are no faster here, and each MiB of buffer is a MiB of verify's peak RSS. */
+const READ_SIZE = 256 * 1024;
 
 /**
  * A file's bytes as chunks of one reused buffer: each chunk is valid only until the next one is

@@ -10,6 +10,10 @@ describe('iqp command line', () => {
     const version = await iqp(['--version'], { cwd });
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    // -V answers without loading any command, and says the same.
+    const short = await iqp(['-V'], { cwd });
+    expect(short.code).toBe(0);
+    expect(short.stdout).toBe(version.stdout);
     const sub = await iqp(['build', '--help'], { cwd });
     expect(sub.code).toBe(0);
     expect(sub.stdout).toContain('--unsigned');
