@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { IqpError } from '../errors.js';
 import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
+import { defaultThreads, THREADS_LIMIT } from '../pack/threads.js';
 
 export interface Config {
   /** Secret key `iqp build` signs with. */
@@ -15,6 +16,8 @@ export interface Config {
   readonly trustedKeys: readonly string[];
   /** zstd level for `iqp build`. */
   readonly level: number;
+  /** Threads `iqp build` loads and compresses with. */
+  readonly threads: number;
   /** Largest content.sqlite a reader accepts, in bytes. */
   readonly maxContentBytes: number;
   /** Registry base URL for publish, pull, deprecate, keys. */
@@ -48,6 +51,7 @@ const KEYS = {
   key: { env: 'IQP_KEY', kind: 'path' },
   trusted_keys: { env: 'IQP_TRUSTED_KEYS', kind: 'paths' },
   level: { env: 'IQP_LEVEL', kind: 'int' },
+  threads: { env: 'IQP_THREADS', kind: 'int' },
   max_content_bytes: { env: 'IQP_MAX_CONTENT_BYTES', kind: 'int' },
   registry: { env: 'IQP_REGISTRY', kind: 'url' },
   token: { env: 'IQP_TOKEN', kind: 'string' },
@@ -164,6 +168,7 @@ export function loadConfig(cwd: string, env: NodeJS.ProcessEnv, configFlag?: str
     key: get<string>('key') ?? null,
     trustedKeys: get<string[]>('trusted_keys') ?? [],
     level: inRange('level', get<number>('level') ?? ZSTD_DEFAULT_LEVEL, 1, 19),
+    threads: inRange('threads', get<number>('threads') ?? defaultThreads(), 1, THREADS_LIMIT),
     maxContentBytes: inRange('max_content_bytes', get<number>('max_content_bytes') ?? DEFAULT_LIMITS.maxContentBytes, 1, 1024 * GiB),
     registry: get<string>('registry') ?? null,
     token: get<string>('token') ?? null,

@@ -7,6 +7,7 @@ import { formatBytes, formatCount, formatRate } from '../cli/output.js';
 import { IqpError } from '../errors.js';
 import { buildPack, checkLevel } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
+import { THREADS_LIMIT } from '../pack/threads.js';
 import { readSource, SOURCE_FILE, validateAuthored } from '../pack/source.js';
 
 interface Options {
@@ -14,6 +15,7 @@ interface Options {
   unsigned?: boolean;
   out?: string;
   level?: string;
+  threads?: string;
   content?: string;
 }
 
@@ -25,6 +27,7 @@ export function define(): Command {
     .option('--unsigned', 'build without a signature (verify will then need --allow-unsigned)')
     .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (default: current directory)')
     .addOption(new Option('-l, --level <n>', 'zstd level 1-19 (default: IQP_LEVEL, the config file, or 6)'))
+    .option('--threads <n>', 'threads for loading and compressing (default: IQP_THREADS, the config file, or one per core up to 4); the pack is the same for any number')
     .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
     .addHelpText('after', '\nSet SOURCE_DATE_EPOCH for a reproducible build: the same source and key then give a byte-identical pack.');
 }
@@ -41,6 +44,10 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   if (opts.key && opts.unsigned) throw new IqpError('IQP_E_USAGE', '--key and --unsigned contradict each other.');
   const level = opts.level !== undefined ? Number(opts.level) : ctx.config.level;
   checkLevel(level);
+  const threads = opts.threads !== undefined ? Number(opts.threads) : ctx.config.threads;
+  if (!Number.isInteger(threads) || threads < 1 || threads > THREADS_LIMIT) {
+    throw new IqpError('IQP_E_USAGE', `--threads must be an integer from 1 to ${THREADS_LIMIT}.`);
+  }
   const keyFile = opts.key ?? (opts.unsigned ? null : ctx.config.key);
   if (!keyFile && !opts.unsigned) throw new IqpError('IQP_E_KEY_REQUIRED');
 
@@ -67,7 +74,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   let result;
   try {
     result = await buildPack(
-      { source, secretKey, level, outPath, createdAt: buildTime(ctx) },
+      { source, secretKey, level, threads, outPath, createdAt: buildTime(ctx) },
       {
         onLoad: (p) => spinner.text(`Loading ${p.file}: ${formatCount(p.rows)} rows (${formatCount(p.totalRows)} in all)`),
         onPhase: (phase) => {
@@ -96,6 +103,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
       rows_loaded: result.load?.rows ?? null,
       load_seconds: result.load?.seconds ?? null,
       rows_seconds: result.load?.rowsSeconds ?? null,
+      load_threads: result.load?.threads ?? null,
       manifest: m,
     },
     () => {
@@ -107,8 +115,9 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
         result.keyId ? `  signed by key ${result.keyId}` : '  UNSIGNED (built with --unsigned)',
       ];
       if (result.load) {
-        const { rows: loaded, rowsSeconds, seconds } = result.load;
-        lines.push(`  loaded ${formatCount(loaded)} rows at ${formatRate(loaded, rowsSeconds, 'rows')}, ${seconds.toFixed(2)} s with indexes and compaction`);
+        const { rows: loaded, rowsSeconds, seconds, threads: used } = result.load;
+        const on = used > 1 ? ` on ${used} threads` : '';
+        lines.push(`  loaded ${formatCount(loaded)} rows at ${formatRate(loaded, rowsSeconds, 'rows')}${on}, ${seconds.toFixed(2)} s with indexes and compaction`);
       }
       return lines.join('\n');
     },

@@ -43,7 +43,7 @@ export async function run(ctx: Context, opts: Options): Promise<number> {
     await scaffold(template, dir, {});
     const source = await readSource(dir);
     const out = join(work, packFileName(source.authored.package_id, source.authored.version));
-    const built = await buildPack({ source, secretKey: key, level: ctx.config.level, outPath: out, createdAt: buildTime(ctx) });
+    const built = await buildPack({ source, secretKey: key, level: ctx.config.level, threads: ctx.config.threads, outPath: out, createdAt: buildTime(ctx) });
     const report = await verifyPackFile(out, { trustedKeys: [key] });
     const m = built.manifest;
     const rows = m.tables.reduce((n, t) => n + t.row_count, 0);

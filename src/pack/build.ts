@@ -19,6 +19,8 @@ export interface BuildInput {
   readonly source: PackSource | { readonly authored: AuthoredManifest; readonly contentFile: string };
   readonly secretKey: SecretKey | null;
   readonly level: number;
+  /** Threads for loading and compressing (default: one per core, see threads.ts); the pack is the same for any number. */
+  readonly threads?: number;
   readonly outPath: string;
   /** Build time; the CLI passes SOURCE_DATE_EPOCH when set, so builds are reproducible. */
   readonly createdAt: Date;
@@ -55,6 +57,7 @@ export function formatCreatedAt(date: Date): string {
 
 export async function buildPack(input: BuildInput, progress: BuildProgress = {}): Promise<BuildResult> {
   checkLevel(input.level);
+  const threads = input.threads !== undefined ? { threads: input.threads } : {};
   const work = await mkdtemp(join(tmpdir(), 'iqp-build-'));
   const untrack = trackTemp(work);
   try {
@@ -70,7 +73,7 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
     } else {
       progress.onPhase?.('load');
       contentPath = join(work, ENTRY.content);
-      load = await loadSource(input.source, contentPath, progress.onLoad);
+      load = await loadSource(input.source, contentPath, progress.onLoad, threads);
     }
     progress.onPhase?.('check');
     const prebuilt = 'contentFile' in input.source;
@@ -108,7 +111,7 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
       validateManifest(JSON.parse(manifestBytes.toString('utf8')));
       progress.onPhase?.('write');
       const written = await writePack(
-        { manifest, contentPath, secretKey: input.secretKey, level: input.level, outPath: input.outPath, beforeCommit: () => integrity.result },
+        { manifest, contentPath, secretKey: input.secretKey, level: input.level, ...threads, outPath: input.outPath, beforeCommit: () => integrity.result },
         progress.onWrite,
       );
       return { ...written, manifest, load };

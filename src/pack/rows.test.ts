@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IqpError } from '../errors.js';
-import { type Cell, parseCsvChunks, parseError, parseJsonlChunks, readCsv, readJsonl, type Row } from './rows.js';
+import { type Cell, parseCsvChunks, parseError, parseJsonlChunks, readCsv, readCsvBatches, readCsvHeader, readJsonl, readJsonlBatches, type Row, SplitInsideRecord } from './rows.js';
 
 // ---- reference implementation (the parsers before rows were batched and sliced) ----
 
@@ -340,5 +340,44 @@ describe('file readers', () => {
       [1, 1n],
       [3, 2n],
     ]);
+  });
+
+  async function rowsOf(batches: AsyncIterable<Row[]>): Promise<Cell[][]> {
+    const out: Cell[][] = [];
+    for await (const batch of batches) for (const row of batch) out.push([...row.values]);
+    return out;
+  }
+
+  it('read parts of a file (a loading thread each): the parts together are the whole, and a CSV part after the first is given the header', async () => {
+    const csv = join(dir, 'parts.csv');
+    const text = '\ufeffid,text\n1,one\n2,"two, quoted"\n3,three\n';
+    writeFileSync(csv, text);
+    const bytes = Buffer.from(text);
+    const cut = bytes.indexOf('2,"two');
+    expect(await readCsvHeader(csv, 'data/parts.csv')).toEqual(['id', 'text']);
+    const first = await rowsOf(readCsvBatches(csv, 'data/parts.csv', { start: 0, end: cut, last: false }));
+    const second = await rowsOf(readCsvBatches(csv, 'data/parts.csv', { start: cut, end: bytes.length, last: true }, ['id', 'text']));
+    expect([...first, ...second]).toEqual(await rowsOf(readCsvBatches(csv, 'data/parts.csv')));
+    expect(second).toEqual([
+      ['2', 'two, quoted'],
+      ['3', 'three'],
+    ]);
+
+    const jsonl = join(dir, 'parts.jsonl');
+    writeFileSync(jsonl, '{"id":1}\n{"id":2}\n{"id":3}');
+    const jcut = Buffer.from('{"id":1}\n').length;
+    const jfirst = await rowsOf(readJsonlBatches(jsonl, 'data/parts.jsonl', { start: 0, end: jcut, last: false }));
+    const jsecond = await rowsOf(readJsonlBatches(jsonl, 'data/parts.jsonl', { start: jcut, end: 26, last: true }));
+    expect([jfirst, jsecond]).toEqual([[[1n]], [[2n], [3n]]]);
+  });
+
+  it('a CSV part that does not end the file must end between records: one that ends inside a quoted field says so', async () => {
+    const csv = join(dir, 'split.csv');
+    const text = 'id,text\n1,"two\nlines"\n2,x\n';
+    writeFileSync(csv, text);
+    const inside = Buffer.from(text).indexOf('lines');
+    await expect(rowsOf(readCsvBatches(csv, 'data/split.csv', { start: 0, end: inside, last: false }))).rejects.toBeInstanceOf(SplitInsideRecord);
+    const between = Buffer.from(text).indexOf('2,x');
+    expect(await rowsOf(readCsvBatches(csv, 'data/split.csv', { start: 0, end: between, last: false }))).toEqual([['1', 'two\nlines']]);
   });
 });

@@ -50,13 +50,38 @@ function firstInvalidUtf8(buf: Buffer): number {
   return buf.length;
 }
 
-/** The file as text, strictly UTF-8: an invalid byte is an error at its line and column, never U+FFFD. */
-async function* textChunks(path: string, file: string): AsyncGenerator<string> {
+/**
+ * A part of a data file for one loading thread: bytes [start, end), where start is 0 or the start
+ * of a line and end is the end of the file or just after a line break.
+ */
+export interface FileRange {
+  readonly start: number;
+  readonly end: number;
+  /** The part ends the file (a CSV part that does not must end between records). */
+  readonly last: boolean;
+}
+
+/**
+ * Thrown when a CSV part that does not end the file ends inside a record (a quoted field with a
+ * line break across the split): the parts were not cut between records, and the file must be
+ * loaded in one piece.
+ */
+export class SplitInsideRecord extends Error {
+  constructor(file: string) {
+    super(`${file}: a part ends inside a record`);
+  }
+}
+
+/** The file (or a range of it) as text, strictly UTF-8: an invalid byte is an error at its line and column, never U+FFFD. */
+async function* textChunks(path: string, file: string, range?: FileRange): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let first = true;
-  let offset = 0;
+  // A byte order mark is only one at the very start of the file.
+  let first = !range || range.start === 0;
+  let offset = range?.start ?? 0;
   let pending: Buffer = Buffer.alloc(0);
-  for await (const raw of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+  if (range && range.end <= range.start) return;
+  const bounds = range ? { start: range.start, end: range.end - 1 } : {};
+  for await (const raw of createReadStream(path, { highWaterMark: 1024 * 1024, ...bounds })) {
     const chunk = raw as Buffer;
     let text: string;
     try {
@@ -170,8 +195,9 @@ export async function* parseJsonlChunks(chunks: AsyncIterable<string>, file: str
   }
 }
 
-export function readJsonlBatches(path: string, file: string): AsyncGenerator<Row[]> {
-  return parseJsonlChunks(textChunks(path, file), file);
+/** JSONL rows of a file, or of a range of it (lines then count from the range's start). */
+export function readJsonlBatches(path: string, file: string, range?: FileRange): AsyncGenerator<Row[]> {
+  return parseJsonlChunks(textChunks(path, file, range), file);
 }
 
 export async function* readJsonl(path: string, file: string): AsyncGenerator<Row> {
@@ -323,6 +349,11 @@ class CsvParser {
     return n;
   }
 
+  /** Between records: nothing of a record read yet. */
+  atRecordStart(): boolean {
+    return !this.#inQuotes && !this.#quoted && this.#field === '' && this.#fields.length === 0;
+  }
+
   /** Call at the end of the input: the last record may lack its line break. */
   finish(out: Row[]): void {
     if (this.#inQuotes) throw parseError(this.file, this.#recordLine, 1, 'a quoted field is never closed');
@@ -334,9 +365,17 @@ class CsvParser {
   }
 }
 
+export interface CsvPartOptions {
+  /** The header, for a part that starts after it. */
+  readonly header?: readonly string[];
+  /** The input ends the file (the default); otherwise it must end between records. */
+  readonly last?: boolean;
+}
+
 /** CSV rows from text chunks (`file` names the source in messages). */
-export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: string): AsyncGenerator<Row[]> {
+export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: string, options: CsvPartOptions = {}): AsyncGenerator<Row[]> {
   const parser = new CsvParser(file);
+  if (options.header) parser.header = [...options.header];
   for await (const text of chunks) {
     let pos = 0;
     while (pos < text.length) {
@@ -350,13 +389,31 @@ export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: strin
       if (batch.length > 0) yield batch;
     }
   }
+  if (options.last === false) {
+    if (!parser.atRecordStart()) throw new SplitInsideRecord(file);
+    return;
+  }
   const batch: Row[] = [];
   parser.finish(batch);
   if (batch.length > 0) yield batch;
 }
 
-export function readCsvBatches(path: string, file: string): AsyncGenerator<Row[]> {
-  return parseCsvChunks(textChunks(path, file), file);
+/** CSV rows of a file, or of a range of it: a range that starts after the header is given it. */
+export function readCsvBatches(path: string, file: string, range?: FileRange, header?: readonly string[]): AsyncGenerator<Row[]> {
+  return parseCsvChunks(textChunks(path, file, range), file, { ...(header ? { header } : {}), last: range?.last ?? true });
+}
+
+/** The column names of a CSV file (its first record), reading no further than that record. */
+export async function readCsvHeader(path: string, file: string): Promise<string[]> {
+  const parser = new CsvParser(file);
+  const rows: Row[] = [];
+  for await (const text of textChunks(path, file)) {
+    let pos = 0;
+    while (pos < text.length && !parser.header) pos = parser.push(text, pos, rows, 1);
+    if (parser.header) return parser.header;
+  }
+  parser.finish(rows);
+  return parser.header!;
 }
 
 export async function* readCsv(path: string, file: string): AsyncGenerator<Row> {

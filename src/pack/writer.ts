@@ -13,6 +13,8 @@ export interface WriteInput {
   readonly contentPath: string;
   readonly secretKey: SecretKey | null;
   readonly level: number;
+  /** Compression worker threads (default: one per core, see threads.ts); the bytes are the same for any number. */
+  readonly threads?: number;
   readonly outPath: string;
   /** Awaited once the archive is complete and before it is committed: a rejection leaves no file. */
   readonly beforeCommit?: () => Promise<void>;
@@ -48,11 +50,15 @@ export async function writePack(input: WriteInput, onProgress: ByteProgress = ()
   const out = openAtomic(input.outPath);
   const archiveHash = createHash('sha256');
   let archiveSize = 0;
-  const zstd = new ZstdCompressor(input.level, (chunk) => {
-    archiveHash.update(chunk);
-    archiveSize += chunk.length;
-    out.write(chunk);
-  });
+  const zstd = new ZstdCompressor(
+    input.level,
+    (chunk) => {
+      archiveHash.update(chunk);
+      archiveSize += chunk.length;
+      out.write(chunk);
+    },
+    input.threads !== undefined ? { workers: input.threads } : {},
+  );
   const smallEntry = (name: string, data: Buffer): void => {
     zstd.write(encodeFileHeader(name, data.length, mtime));
     zstd.write(data);

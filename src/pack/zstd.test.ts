@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compressionWorkers, decompressTo, MAX_COMPRESSION_WORKERS, ZstdCompressor } from './zstd.js';
+import { defaultThreads, MAX_THREADS } from './threads.js';
+import { decompressTo, ZstdCompressor } from './zstd.js';
 
 /** Compressible, deterministic, not trivially repetitive: words from a xorshift generator. */
 function sampleText(bytes: number): Buffer {
@@ -75,10 +76,10 @@ describe('ZstdCompressor', () => {
     }
   });
 
-  it('uses one worker per core, at least one and at most MAX_COMPRESSION_WORKERS', () => {
-    const w = compressionWorkers();
+  it('uses one worker per core by default, at least one and at most MAX_THREADS', () => {
+    const w = defaultThreads();
     expect(w).toBeGreaterThanOrEqual(1);
-    expect(w).toBeLessThanOrEqual(MAX_COMPRESSION_WORKERS);
+    expect(w).toBeLessThanOrEqual(MAX_THREADS);
     expect(() => new ZstdCompressor(3, () => {}, { workers: 0 })).toThrow(RangeError);
   });
 });

@@ -3,10 +3,10 @@
  * input chunk's output at once, which lets a decompression bomb fill memory before anyone can
  * object; here output is handed over in fixed-size pieces and the consumer can stop at any time.
  */
-import { availableParallelism } from 'node:os';
 import binding from 'zstd-napi/binding.js';
 import { IqpError } from '../errors.js';
 import { ZSTD_WINDOW_LOG_MAX } from './format.js';
+import { defaultThreads } from './threads.js';
 
 const OUT_SIZE = 256 * 1024;
 
@@ -58,14 +58,6 @@ export async function decompressTo(
   return { compressedBytes };
 }
 
-/** Most worker threads a compressor uses: each costs about 40 MiB at level 6 for little more speed. */
-export const MAX_COMPRESSION_WORKERS = 4;
-
-/** Worker threads for compression on this machine: one per core, 1 to MAX_COMPRESSION_WORKERS. */
-export function compressionWorkers(): number {
-  return Math.max(1, Math.min(MAX_COMPRESSION_WORKERS, availableParallelism()));
-}
-
 /**
  * A streaming compressor that writes one zstd frame with a content checksum.
  *
@@ -84,7 +76,7 @@ export class ZstdCompressor {
     private readonly sink: (chunk: Buffer) => void,
     options: { readonly workers?: number } = {},
   ) {
-    const workers = options.workers ?? compressionWorkers();
+    const workers = options.workers ?? defaultThreads();
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError(`workers must be an integer ≥ 1, not ${workers}`);
     this.#cctx.setParameter(binding.CParameter.compressionLevel, level);
     this.#cctx.setParameter(binding.CParameter.checksumFlag, 1);
