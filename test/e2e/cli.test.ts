@@ -21,10 +21,20 @@ describe('iqp command line', () => {
 
   it('answers usage mistakes with IQP_E_USAGE and exit 2, as JSON with --json', async () => {
     const cwd = tempDir();
-    for (const args of [['frobnicate'], ['build', '--bogus'], ['verify'], ['build', '--level', '42', '--unsigned']]) {
+    for (const args of [['frobnicate'], ['build', '--bogus'], ['verify'], ['build', '--level', '42', '--unsigned'], ['build', '--threads', '0', '--unsigned'], ['build', '--threads', 'two', '--unsigned']]) {
       const r = await iqp([...args, '--json'], { cwd });
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.json().error.code).toBe('IQP_E_USAGE');
+    }
+  });
+
+  it('refuses IQP_THREADS that is not a thread count with IQP_E_CONFIG', async () => {
+    const cwd = tempDir();
+    for (const value of ['0', 'many', '65']) {
+      const r = await iqp(['build', '--unsigned', '--json'], { cwd, env: { IQP_THREADS: value } });
+      expect(r.code, value).toBe(2);
+      expect(r.json().error, value).toMatchObject({ code: 'IQP_E_CONFIG' });
+      expect(r.json().error.message).toMatch(/threads|IQP_THREADS/);
     }
   });
 
