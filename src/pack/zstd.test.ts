@@ -76,6 +76,21 @@ describe('ZstdCompressor', () => {
     }
   });
 
+  it('keeps the window at 4 MiB at every level (17-19 would take 8 MiB): the frame header says so, and zstd decodes it with --memory=4MB', async () => {
+    const input = data.subarray(0, 1024 * 1024);
+    for (const level of [6, 16, 17, 19]) {
+      const frame = compress(input, level, 1, 256 * 1024);
+      // Frame header: magic, descriptor (no single-segment flag when the size is not given
+      // up front), then the window descriptor: log2 of the window is 10 + its top five bits.
+      expect(frame[4]! & 0x20, `level ${level}: single-segment frame`).toBe(0);
+      const windowLog = 10 + (frame[5]! >> 3);
+      expect(windowLog, `level ${level}`).toBeLessThanOrEqual(22);
+      const z = spawnSync('zstd', ['-dc', '--memory=4MB'], { input: frame, maxBuffer: 8 * 1024 * 1024 });
+      expect(z.status, `level ${level}: ${z.stderr}`).toBe(0);
+      expect(sha(z.stdout)).toBe(sha(input));
+    }
+  });
+
   it('uses one worker per core by default, at least one and at most MAX_THREADS', () => {
     const w = defaultThreads();
     expect(w).toBeGreaterThanOrEqual(1);

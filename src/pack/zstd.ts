@@ -5,10 +5,12 @@
  */
 import binding from 'zstd-napi/binding.js';
 import { IqpError } from '../errors.js';
-import { ZSTD_WINDOW_LOG_MAX } from './format.js';
+import { ZSTD_WINDOW_LOG_BUILD, ZSTD_WINDOW_LOG_MAX } from './format.js';
 import { defaultThreads } from './threads.js';
 
 const OUT_SIZE = 256 * 1024;
+/** The first level whose window (for inputs over 256 KiB) is 8 MiB in libzstd's parameter table. */
+const ZSTD_FIRST_8MIB_LEVEL = 17;
 
 function compressionError(err: unknown): IqpError {
   const reason = err instanceof Error ? err.message : String(err);
@@ -81,8 +83,10 @@ export class ZstdCompressor {
     this.#cctx.setParameter(binding.CParameter.compressionLevel, level);
     this.#cctx.setParameter(binding.CParameter.checksumFlag, 1);
     this.#cctx.setParameter(binding.CParameter.nbWorkers, workers);
-    // Levels 1-19 without long-distance matching use windows of at most 8 MiB, which is what
-    // readers accept (ZSTD_WINDOW_LOG_MAX); the level range is checked by callers.
+    // Levels 1-16 use windows of at most 4 MiB, 17-19 of 8 MiB: those are capped at 4 MiB
+    // (ZSTD_WINDOW_LOG_BUILD). Setting the window only where it lowers it leaves the other
+    // levels' output as it was. The level range is checked by callers.
+    if (level >= ZSTD_FIRST_8MIB_LEVEL) this.#cctx.setParameter(binding.CParameter.windowLog, ZSTD_WINDOW_LOG_BUILD);
   }
 
   write(chunk: Buffer): void {
