@@ -59,7 +59,7 @@ export function describeMachine(root: string): Machine {
     zstdLib: `${binding.versionString()} (zstd-napi)`,
     zstdLibThreads: (() => {
       const b = binding.cParamGetBounds(binding.CParameter.nbWorkers);
-      return b.upperBound > 0 ? `multithreading built in (nbWorkers ${b.lowerBound}..${b.upperBound}); iqp leaves nbWorkers at 0` : 'built without multithreading';
+      return b.upperBound > 0 ? `multithreading built in (nbWorkers ${b.lowerBound}..${b.upperBound}); iqp compresses with one worker per core, 1 to 4 (--threads)` : 'built without multithreading';
     })(),
     zstdCli: tool('zstd', ['--version']).replace(/^\*+\s*|\s*\*+$/g, ''),
     tar: tool('tar', ['--version']),
