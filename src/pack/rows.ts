@@ -132,8 +132,12 @@ function jsonCell(value: unknown, file: string, line: number, key: string): Cell
   return JSON.stringify(value);
 }
 
-/** One JSONL line as a row, or null for a blank line. */
-function jsonRow(text: string, line: number, file: string): Row | null {
+/**
+ * One JSONL line as a row, or null for a blank line. A row whose keys are those of `previous`, in
+ * the same order (nearly every row), shares its columns array: no array per row, and the loader
+ * sees the same columns without comparing them.
+ */
+function jsonRow(text: string, line: number, file: string, previous: readonly string[]): Row | null {
   if (text.trim() === '') return null;
   let value: unknown;
   try {
@@ -145,8 +149,18 @@ function jsonRow(text: string, line: number, file: string): Row | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');
   }
-  const columns = Object.keys(value);
-  return { line, columns, values: columns.map((c) => jsonCell((value as Record<string, unknown>)[c], file, line, c)) };
+  const record = value as Record<string, unknown>;
+  const values: Cell[] = [];
+  let same = true;
+  let i = 0;
+  // for…in visits a parsed object's own keys in Object.keys order (JSON.parse objects inherit no
+  // enumerable keys).
+  for (const key in record) {
+    if (key !== previous[i]) same = false;
+    values.push(jsonCell(record[key], file, line, key));
+    i += 1;
+  }
+  return { line, columns: same && i === previous.length ? previous : Object.keys(record), values };
 }
 
 /*
@@ -161,6 +175,7 @@ const BATCH_ROWS = 512;
 export async function* parseJsonlChunks(chunks: AsyncIterable<string>, file: string): AsyncGenerator<Row[]> {
   let carry = '';
   let line = 0;
+  let columns: readonly string[] = [];
   for await (const text of chunks) {
     const buf = carry ? carry + text : text;
     let batch: Row[] = [];
@@ -172,13 +187,14 @@ export async function* parseJsonlChunks(chunks: AsyncIterable<string>, file: str
       const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
       let row: Row | null;
       try {
-        row = jsonRow(buf.slice(start, end), line, file);
+        row = jsonRow(buf.slice(start, end), line, file, columns);
       } catch (err) {
         if (batch.length > 0) yield batch;
         throw err;
       }
       start = nl + 1;
       if (row) {
+        columns = row.columns;
         batch.push(row);
         if (batch.length === BATCH_ROWS) {
           yield batch;
@@ -190,7 +206,7 @@ export async function* parseJsonlChunks(chunks: AsyncIterable<string>, file: str
     if (batch.length > 0) yield batch;
   }
   if (carry) {
-    const row = jsonRow(carry.endsWith('\r') ? carry.slice(0, -1) : carry, line + 1, file);
+    const row = jsonRow(carry.endsWith('\r') ? carry.slice(0, -1) : carry, line + 1, file, columns);
     if (row) yield [row];
   }
 }
