@@ -44,12 +44,33 @@ function applySchema(db: Database.Database, sql: string): string[] {
   return indexes.map((i) => i.sql);
 }
 
+interface ColumnInfo {
+  readonly name: string;
+  /** The declared type, as written. */
+  readonly type: string;
+  /** Position in the primary key (1-based), 0 if not in it. */
+  readonly pk: number;
+  /** 0: ordinary; 1: hidden (virtual tables); 2, 3: generated. */
+  readonly hidden: number;
+}
+
+function columnInfo(db: Database.Database, table: string): ColumnInfo[] {
+  // main.: an unqualified table pragma would also read (and, in the transaction, lock) the
+  // databases of parts that worker threads are still writing.
+  return db.prepare(`PRAGMA main.table_xinfo(${quoteIdent(table)})`).all() as ColumnInfo[];
+}
+
+/** A table's STRICT and WITHOUT ROWID flags. */
+function tableKind(db: Database.Database, table: string): { strict: boolean; withoutRowid: boolean } {
+  const row = db.prepare(`PRAGMA main.table_list(${quoteIdent(table)})`).get() as { strict: number; wr: number } | undefined;
+  return { strict: row?.strict === 1, withoutRowid: row?.wr === 1 };
+}
+
+/** The columns rows can give (not generated ones), or null if there is no such table. */
 function tableColumns(db: Database.Database, table: string): Set<string> | null {
   const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(table);
   if (!exists) return null;
-  // main.: an unqualified table pragma would also read (and, in the transaction, lock) the
-  // databases of parts that worker threads are still writing.
-  return new Set((db.prepare(`PRAGMA main.table_xinfo(${quoteIdent(table)})`).all() as { name: string; hidden: number }[]).filter((c) => c.hidden === 0).map((c) => c.name));
+  return new Set(columnInfo(db, table).filter((c) => c.hidden === 0).map((c) => c.name));
 }
 
 function rowError(data: DataFile, line: number, message: string): IqpError {
@@ -84,9 +105,9 @@ interface Inserts {
  * not TEXT, BLOB or a STRICT table's ANY), by SQLite's rules for declared types.
  */
 function numericColumns(db: Database.Database, table: string): Set<string> {
-  const strict = (db.prepare(`PRAGMA main.table_list(${quoteIdent(table)})`).get() as { strict: number } | undefined)?.strict === 1;
+  const { strict } = tableKind(db, table);
   const numeric = new Set<string>();
-  for (const { name, type } of db.prepare(`PRAGMA main.table_xinfo(${quoteIdent(table)})`).all() as { name: string; type: string }[]) {
+  for (const { name, type } of columnInfo(db, table)) {
     const t = type.toUpperCase();
     const isNumeric = strict
       ? t === 'INT' || t === 'INTEGER' || t === 'REAL'
@@ -345,10 +366,10 @@ async function planParts(db: Database.Database, source: PackSource, outPath: str
     const table = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().get(data.table) as string | undefined;
     if (table === undefined || /\bON\s+CONFLICT\b/i.test(table)) continue;
     if (db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?").get(data.table)) continue;
-    const info = db.prepare(`PRAGMA main.table_xinfo(${quoteIdent(data.table)})`).all() as { name: string; type: string; pk: number; hidden: number }[];
+    const info = columnInfo(db, data.table);
     if (info.some((c) => c.hidden === 2 || c.hidden === 3)) continue;
     if (db.prepare(`SELECT 1 FROM ${quoteIdent(data.table)} LIMIT 1`).get()) continue;
-    const withoutRowid = (db.prepare('SELECT wr FROM pragma_table_list WHERE schema = ? AND name = ?').pluck().get('main', data.table) as number) === 1;
+    const { withoutRowid } = tableKind(db, data.table);
     const keys = info.filter((c) => c.pk > 0);
     const rowidColumn = !withoutRowid && keys.length === 1 && keys[0]!.type.toUpperCase() === 'INTEGER' ? keys[0]!.name : null;
     let header: string[] | null = null;
