@@ -36,6 +36,7 @@ describe('iqp command line', () => {
       expect(r.json().error, value).toMatchObject({ code: 'IQP_E_CONFIG' });
       expect(r.json().error.message).toMatch(/threads|IQP_THREADS/);
     }
+    expect(listTree(cwd), 'nothing written').toEqual([]);
   });
 
   it('refuses a broken config file with IQP_E_CONFIG', async () => {

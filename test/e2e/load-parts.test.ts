@@ -4,10 +4,10 @@
  * is bad, the build behaves as on one thread. Files here are just over the size that is split
  * (two parts of 16 MiB plus the first part's 2 MiB head start).
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EPOCH, iqp, tempDir, TEMPLATES } from './helpers.js';
+import { EPOCH, iqp, listTree, tempDir, TEMPLATES } from './helpers.js';
 
 const BIG = 36 * 1024 * 1024;
 
@@ -59,8 +59,12 @@ function writeGlossary(dir: string, body: (n: number, size: number) => string = 
   writeFileSync(join(dir, 'data', 'glossary.csv'), `${records.join('\n')}\n`);
 }
 
+/** Builds with its own TMPDIR, and checks that nothing is left there (the parts' databases included). */
 async function build(dir: string, threads: number, out: string) {
-  const r = await iqp(['build', '.', '--unsigned', '--threads', String(threads), '--out', out, '--json'], { cwd: dir, env: { SOURCE_DATE_EPOCH: EPOCH }, timeoutMs: 120_000 });
+  const tmp = join(dir, '..', `tmp-${threads}`);
+  mkdirSync(tmp, { recursive: true });
+  const r = await iqp(['build', '.', '--unsigned', '--threads', String(threads), '--out', out, '--json'], { cwd: dir, env: { SOURCE_DATE_EPOCH: EPOCH, TMPDIR: tmp }, timeoutMs: 120_000 });
+  expect(listTree(tmp), 'temporary files left behind').toEqual([]);
   return r;
 }
 
@@ -118,24 +122,27 @@ describe('iqp build: big data files load in parts, with the result of one thread
 
   describe('a bad row is reported as one thread reports it: the first in the file, with its line', () => {
     const late = (total: number): number => Math.floor(total * 0.8);
-    const cases: Array<[string, (total: number) => (n: number) => string | null, (total: number) => RegExp]> = [
-      ['a CHECK violation in a later part', (t) => (n) => (n === late(t) ? JSON.stringify({ id: n, kind: 'k', body: '' }) : null), (t) => new RegExp(`notes\\.jsonl:${late(t)}: .*CHECK`)],
-      ['a key that repeats one from the first part', (t) => (n) => (n === late(t) ? JSON.stringify({ id: 5, kind: 'k', body: 'again' }) : null), (t) => new RegExp(`notes\\.jsonl:${late(t)}: .*UNIQUE`)],
-      ['a line that is not JSON in a later part', (t) => (n) => (n === late(t) ? '{"id": 1,' : null), (t) => new RegExp(`notes\\.jsonl:${late(t)}:\\d+: invalid JSON`)],
+    const cases: Array<[string, (total: number) => (n: number) => string | null, string, (total: number) => RegExp]> = [
+      ['a CHECK violation in a later part', (t) => (n) => (n === late(t) ? JSON.stringify({ id: n, kind: 'k', body: '' }) : null), 'IQP_E_DATA_ROW', (t) => new RegExp(`notes\\.jsonl:${late(t)}: .*CHECK`)],
+      ['a key that repeats one from the first part', (t) => (n) => (n === late(t) ? JSON.stringify({ id: 5, kind: 'k', body: 'again' }) : null), 'IQP_E_DATA_ROW', (t) => new RegExp(`notes\\.jsonl:${late(t)}: .*UNIQUE`)],
+      ['a line that is not JSON in a later part', (t) => (n) => (n === late(t) ? '{"id": 1,' : null), 'IQP_E_DATA_PARSE', (t) => new RegExp(`notes\\.jsonl:${late(t)}:\\d+: invalid JSON`)],
       [
         'a bad row in the first part and another in a later one',
         (t) => (n) => (n === 1000 ? JSON.stringify({ id: n, kind: null, body: 'x' }) : n === late(t) ? '{' : null),
+        'IQP_E_DATA_ROW',
         () => /notes\.jsonl:1000: .*NOT NULL/,
       ],
     ];
-    it.each(cases)('%s', async (_name, bad, where) => {
+    it.each(cases)('%s', async (_name, bad, code, where) => {
       const dir = source();
       const total = writeNotes(dir);
       writeNotes(dir, bad(total));
       const r = await build(dir, 2, 'bad.iqp');
       expect(r.code, r.stdout).not.toBe(0);
       const err = r.json().error;
+      expect(err.code).toBe(code);
       expect(err.message).toMatch(where(total));
+      expect(existsSync(join(dir, 'bad.iqp')), 'a pack was written').toBe(false);
       const one = await build(dir, 1, 'bad.iqp');
       expect(one.json().error).toEqual(err);
     });
