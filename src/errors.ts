@@ -46,6 +46,12 @@ export const CATALOG = {
     'Set IQP_PASSPHRASE, or run at an interactive terminal to be prompted.',
   ),
   IQP_E_CONFIG: usage('Invalid configuration.', 'Fix the named key in the config file or environment.'),
+  IQP_E_DATA_DIR_LOCKED: {
+    message: 'The data directory is in use by another iqp process.',
+    hint: 'Stop the registry that holds it (the PID is in the message) before running this command, or use another --data directory.',
+    exit: EXIT.io,
+    http: 409,
+  },
 
   // Keys and signatures
   IQP_E_KEY_INVALID: usage('Not a valid minisign key file.', 'Key files are made by `iqp keygen` or `minisign -G`.'),
@@ -99,6 +105,13 @@ export const CATALOG = {
   IQP_E_SOURCE_MISSING: check('The pack source is incomplete.', 'A source folder needs iqp.json, schema.sql and data/<table>.jsonl or .csv files.', 400),
   IQP_E_SOURCE_CONFIG: check('iqp.json is invalid.', 'Fix the named field; see `iqp init` for a working example.', 400),
   IQP_E_SCHEMA_SQL: check('schema.sql could not be applied.', 'Fix the SQL statement named in the message.', 400),
+  IQP_E_SCHEMA_FORBIDDEN: check(
+    'schema.sql contains a statement a pack schema may not run.',
+    'schema.sql may only create tables, indexes, views and triggers in the pack’s own database (no ATTACH, DETACH, VACUUM, writing PRAGMA or extensions).',
+    400,
+  ),
+  IQP_E_SOURCE_SYMLINK: check('The pack source contains a symbolic link.', 'Copy the file into the source folder instead of linking to it.', 400),
+  IQP_E_REQUIRED_TABLE_EMPTY: check('A table the template requires has no rows.', 'Add rows to its data file, or build without --strict to accept an empty table.'),
   IQP_E_DATA_PARSE: check('A data file could not be parsed.', 'Fix the file at the line and column given.', 400),
   IQP_E_DATA_ROW: check('A data row does not fit its table.', 'Fix the row at the line given.', 400),
   IQP_E_DATA_TABLE_UNKNOWN: check('A data file names a table that schema.sql does not create.', 'Rename the file or add the table to schema.sql.', 400),
@@ -119,6 +132,21 @@ export const CATALOG = {
     hint: 'Versions are immutable: bump the version in iqp.json and build again.',
     exit: EXIT.network,
     http: 409,
+  },
+  IQP_E_CONTENT_TOO_LARGE: {
+    message: 'The pack’s content is larger than the registry accepts, or expands too far for its size.',
+    hint: 'Ask the operator to raise max_content_bytes or max_compression_ratio, or split the content into several packs.',
+    exit: EXIT.network,
+    http: 413,
+  },
+  IQP_E_BUSY: { message: 'The registry is busy.', hint: 'Try again after the number of seconds in Retry-After; iqp retries by itself.', exit: EXIT.network, http: 503 },
+  IQP_E_REQUEST_TIMEOUT: { message: 'The request took too long.', hint: 'Send the request body without long pauses.', exit: EXIT.network, http: 408 },
+  IQP_E_INVALID_HOST: usage('The Host header is not a valid host name.', 'Send a plain host[:port]; operators set public_url so links never come from request headers.'),
+  IQP_E_RESPONSE_TOO_LARGE: {
+    message: 'The registry’s answer is larger than iqp accepts.',
+    hint: 'The registry may be misbehaving or malicious; check --registry, or raise the limit with --max-size for a pack.',
+    exit: EXIT.network,
+    http: 502,
   },
   IQP_E_UPLOAD_TOO_LARGE: { message: 'The upload is larger than the registry accepts.', hint: 'Ask the operator to raise max_upload_bytes.', exit: EXIT.network, http: 413 },
   IQP_E_UNSUPPORTED_MEDIA_TYPE: {
@@ -171,6 +199,8 @@ export const CATALOG = {
     exit: EXIT.network,
     http: 409,
   },
+  IQP_E_ROLE_UNKNOWN: usage('The release does not require this role.', 'Check the role’s spelling against `iqp release show <id>`, or pass --extra-role to attach it anyway.'),
+  IQP_E_BACKUP_INVALID: check('The backup is damaged or inconsistent.', 'Restore another backup; this one cannot be trusted to give a working registry.'),
   IQP_E_CHANNEL_UNKNOWN: usage('Unknown release channel.', 'Use one of the registry’s channels (stable, beta, nightly by default).'),
   IQP_E_PACK_NOT_ATTACHABLE: { message: 'The pack cannot be attached to a release.', hint: 'Attach a published, non-deprecated pack version.', exit: EXIT.network, http: 422 },
 
@@ -194,12 +224,13 @@ export class IqpError extends Error {
   readonly httpStatus: number;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+  /** `options.hint` replaces the catalog's generic hint where the throw site knows the actual fix. */
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown; hint?: string }) {
     const spec: Spec = CATALOG[code];
-    super(message ?? spec.message, options);
+    super(message ?? spec.message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'IqpError';
     this.code = code;
-    this.hint = spec.hint;
+    this.hint = options?.hint ?? spec.hint;
     this.exitCode = spec.exit;
     this.httpStatus = spec.http;
     this.details = details;
