@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isIqpError, type IqpError } from '../errors.js';
-import { RegistryClient } from './registry.js';
+import { readJson, RegistryClient } from './registry.js';
 import { backoffDelay, DEFAULT_RETRY, retryAfterMs } from './retry.js';
 
 const TOKEN = 'iqp_0123456789ab_SECRETSECRETSECRETSECRETSECRETSECRETSECRETSEC';
@@ -246,5 +246,24 @@ describe('RegistryClient and the token', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^GET http:\/\/127\.0\.0\.1:\d+\/v1\/admin\/keys → 200 in \d+ ms$/);
     expect(lines.join('\n')).not.toContain(TOKEN);
+  });
+});
+
+describe('readJson', () => {
+  it('refuses a Content-Length over the cap before reading, and a body that grows past it as it does', async () => {
+    const s = await serve((req, res) => {
+      const body = JSON.stringify({ pad: 'x'.repeat(2000) });
+      if (req.url === '/declared') return res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) }).end(body);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write(body.slice(0, 800));
+      res.end(body.slice(800));
+    });
+    const c = client(s.url);
+    const read = (path: string) => c.send({ method: 'GET', path }, (res) => readJson(res, path, 1000));
+    expect(await failure(read('/declared'))).toMatchObject({ code: 'IQP_E_RESPONSE_TOO_LARGE', exitCode: 3, details: { limit: 1000, content_length: 2010 } });
+    const streamed = await failure(read('/streamed'));
+    expect(streamed.code).toBe('IQP_E_RESPONSE_TOO_LARGE');
+    expect(streamed.details).toEqual({ limit: 1000 });
+    expect(await c.send({ method: 'GET', path: '/declared' }, (res) => readJson<{ pad: string }>(res, 'ok', 2010))).toEqual({ pad: 'x'.repeat(2000) });
   });
 });

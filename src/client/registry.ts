@@ -72,6 +72,53 @@ export async function readText(body: Readable, limit = ERROR_BODY_LIMIT): Promis
   return Buffer.concat(parts).subarray(0, limit).toString('utf8');
 }
 
+/**
+ * The most JSON iqp reads from a registry in one answer. Listings and manifests are kilobytes; a
+ * pack with thousands of versions stays far below. Anything larger is a broken or hostile registry,
+ * and reading it whole would exhaust memory before JSON.parse could fail.
+ */
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Drops a response body without reading it (the connection goes with it). undici reports such an
+ * abort as an 'error' event; nobody waits for that body any more, so the event is expected.
+ */
+export function discardBody(res: Response): void {
+  res.body.on('error', () => {});
+  res.body.destroy();
+}
+
+/**
+ * A response body parsed as JSON, holding at most `limit` bytes: a Content-Length over the limit is
+ * refused before reading, and a body that grows past it is dropped the moment it does.
+ */
+export async function readJson<T>(res: Response, what: string, limit = MAX_JSON_BYTES): Promise<T> {
+  const tooLarge = (details: Record<string, unknown>) =>
+    new IqpError('IQP_E_RESPONSE_TOO_LARGE', `${what}: the answer is larger than the ${limit} bytes of JSON iqp reads.`, { limit, ...details }, {
+      hint: 'The registry is misbehaving or is not an iqp registry; check --registry.',
+    });
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    discardBody(res);
+    throw tooLarge({ content_length: declared });
+  }
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      discardBody(res);
+      throw tooLarge({});
+    }
+    parts.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts, size).toString('utf8')) as T;
+  } catch {
+    throw new IqpError('IQP_E_REGISTRY', `${what}: HTTP ${res.statusCode} with a body that is not JSON.`, { status: res.statusCode });
+  }
+}
+
 /** A URL fit for logs and messages: no user-info (a password could sit there). */
 export function displayUrl(url: URL): string {
   const shown = new URL(url);
@@ -151,12 +198,7 @@ export class RegistryClient {
         await res.body.dump();
         return undefined as T;
       }
-      const text = await res.body.text();
-      try {
-        return JSON.parse(text) as T;
-      } catch {
-        throw new IqpError('IQP_E_REGISTRY', `${this.describe(spec.method, spec.path)}: HTTP ${res.statusCode} with a body that is not JSON.`, { status: res.statusCode });
-      }
+      return readJson<T>(res, this.describe(spec.method, spec.path));
     });
   }
 
