@@ -26,6 +26,8 @@ interface Options {
   cutAfter?: number;
   cuts?: number;
   ignoreRange?: boolean;
+  /** Answer ranged requests with this Content-Range instead of the right one. */
+  contentRange?: string;
 }
 
 /** Serves FILE like the registry's /download: strong ETag = sha256, single ranges, If-Range. */
@@ -44,7 +46,7 @@ async function fileServer(options: Options = {}): Promise<{ url: string; seen: {
     res.writeHead(useRange ? 206 : 200, {
       etag: `"${SHA}"`,
       'content-length': String(body.length),
-      ...(useRange ? { 'content-range': `bytes ${start}-${FILE.length - 1}/${FILE.length}` } : {}),
+      ...(useRange ? { 'content-range': options.contentRange ?? `bytes ${start}-${FILE.length - 1}/${FILE.length}` } : {}),
     });
     if (options.cutAfter !== undefined && seen.length <= (options.cuts ?? 1)) {
       // Give the client time to take the bytes in: a stream destroyed by the cut drops what it has not read.
@@ -117,6 +119,29 @@ describe('downloadResumable', () => {
       err = e;
     }
     expect(isIqpError(err, 'IQP_E_DOWNLOAD_MISMATCH')).toBe(true);
+    expect(existsSync(part)).toBe(false);
+  });
+
+  it('downloads again from zero when a resume is answered with other bytes than asked for', async () => {
+    const { url, seen } = await fileServer({ contentRange: `bytes 0-${FILE.length - 1}/${FILE.length}` });
+    const { part, client } = setup(url);
+    writeFileSync(part, FILE.subarray(0, 1000));
+    expect(await downloadResumable(client, url, part, { size: FILE.length, sha256: SHA })).toEqual({ resumedFrom: 1000, restarted: true });
+    expect(seen).toEqual([{ range: 'bytes=1000-', ifRange: `"${SHA}"` }, {}]);
+    expect(readFileSync(part).equals(FILE)).toBe(true);
+  });
+
+  it('refuses a Content-Length other than the announced size before writing a byte', async () => {
+    const { url } = await fileServer();
+    const { part, client } = setup(url);
+    let err: unknown;
+    try {
+      await downloadResumable(client, url, part, { size: FILE.length + 1, sha256: SHA });
+    } catch (e) {
+      err = e;
+    }
+    expect(isIqpError(err, 'IQP_E_DOWNLOAD_MISMATCH')).toBe(true);
+    expect((err as { details?: unknown }).details).toEqual({ content_length: String(FILE.length), expected: FILE.length + 1 });
     expect(existsSync(part)).toBe(false);
   });
 });

@@ -2,14 +2,16 @@
  * A resumable download into a `.part` file. A part left by an earlier run is continued with
  * `Range: bytes=<size>-` and `If-Range: "<sha256>"`, so the registry sends the rest only if the
  * file is still the one the part came from (206), and the whole file otherwise (200). The size and
- * SHA-256 are checked against what the registry announced; a resumed download that fails the check
- * is downloaded once more from zero before giving up, since the old part may be what was wrong.
+ * SHA-256 are checked against what the registry announced, and the body is never read past that
+ * size; a 206 must be exactly the rest of the file. A resumed download that fails a check is
+ * downloaded once more from zero before giving up (deleting the part), since the old part may be
+ * what was wrong. Redirects are not followed: a 3xx is an unexpected answer (IQP_E_REGISTRY).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, rm, stat } from 'node:fs/promises';
 import { IqpError } from '../errors.js';
 import { readFileChunks } from '../pack/reader.js';
-import type { RegistryClient, RequestSpec, Response } from './registry.js';
+import { discardBody, type RegistryClient, type RequestSpec, type Response } from './registry.js';
 
 export interface Expected {
   readonly size: number;
@@ -51,13 +53,37 @@ async function truncate(path: string): Promise<State> {
   return { written: 0, hash: createHash('sha256') };
 }
 
-function contentRangeStart(res: Response, expected: Expected): number {
+/** Details that mark a 206 whose Content-Range is not the rest of the file from where the part ends. */
+const BAD_RANGE = 'content_range';
+
+/** A 206 must carry exactly the bytes asked for: from the end of the part to the end of the file. */
+function checkContentRange(res: Response, from: number, expected: Expected): void {
   const header = res.headers['content-range'];
-  const m = typeof header === 'string' ? /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header.trim()) : null;
-  if (!m || Number(m[3]) !== expected.size) {
-    throw new IqpError('IQP_E_REGISTRY', `The registry answered 206 with Content-Range ${JSON.stringify(header)}; expected bytes N-${expected.size - 1}/${expected.size}.`);
+  const want = `bytes ${from}-${expected.size - 1}/${expected.size}`;
+  if (typeof header !== 'string' || header.trim() !== want) {
+    throw new IqpError('IQP_E_REGISTRY', `The registry answered 206 with Content-Range ${JSON.stringify(header ?? null)}; asked for ${want}.`, {
+      [BAD_RANGE]: header ?? null,
+      expected: want,
+    });
   }
-  return Number(m[1]);
+}
+
+/** A Content-Length that says the body cannot be the rest of the file is refused before a byte is written. */
+function checkContentLength(res: Response, remaining: number): void {
+  const header = res.headers['content-length'];
+  if (header === undefined) return;
+  if (Number(header) !== remaining) {
+    throw new IqpError('IQP_E_DOWNLOAD_MISMATCH', `The registry sends ${JSON.stringify(header)} bytes; ${remaining} were expected.`, { content_length: header, expected: remaining });
+  }
+}
+
+/**
+ * Failures that say the part, or the registry's idea of it, is wrong (rather than the network):
+ * worth one download from zero when the part holds bytes, and the part is deleted if that fails too.
+ */
+function partSuspect(err: unknown): err is IqpError {
+  if (!(err instanceof IqpError)) return false;
+  return err.code === 'IQP_E_DOWNLOAD_MISMATCH' || err.code === 'IQP_E_RANGE_NOT_SATISFIABLE' || (err.code === 'IQP_E_REGISTRY' && err.details?.[BAD_RANGE] !== undefined);
 }
 
 export async function downloadResumable(client: RegistryClient, url: string, partPath: string, expected: Expected, hooks: DownloadHooks = {}): Promise<DownloadResult> {
@@ -84,15 +110,21 @@ export async function downloadResumable(client: RegistryClient, url: string, par
       await res.body.dump();
       throw new IqpError('IQP_E_RANGE_NOT_SATISFIABLE', `The registry refused to resume from byte ${state.written}.`);
     }
+    try {
+      if (res.statusCode === 206) checkContentRange(res, state.written, expected);
+      checkContentLength(res, res.statusCode === 200 ? expected.size : expected.size - state.written);
+    } catch (err) {
+      discardBody(res);
+      throw err;
+    }
     if (res.statusCode === 200) {
       if (state.written > 0) hooks.onNote?.('The registry sent the whole file (the pack changed, or it ignored the range); starting again.');
       state = await truncate(partPath);
-    } else if (contentRangeStart(res, expected) !== state.written) {
-      throw new IqpError('IQP_E_REGISTRY', `The registry resumed from the wrong byte (asked for ${state.written}).`);
     }
     const fh = await open(partPath, 'a');
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        // Stop at the announced size, whatever the body's length: an endless body must not fill the disk.
         if (state.written + chunk.length > expected.size) {
           throw new IqpError('IQP_E_DOWNLOAD_MISMATCH', `The download is longer than the ${expected.size} bytes the registry announced.`);
         }
@@ -120,10 +152,11 @@ export async function downloadResumable(client: RegistryClient, url: string, par
       }
       return { resumedFrom, restarted };
     } catch (err) {
-      const retryFromZero =
-        !restarted && resumedFrom > 0 && err instanceof IqpError && (err.code === 'IQP_E_DOWNLOAD_MISMATCH' || err.code === 'IQP_E_RANGE_NOT_SATISFIABLE');
-      if (!retryFromZero) {
-        if (err instanceof IqpError && (err.code === 'IQP_E_DOWNLOAD_MISMATCH' || err.code === 'IQP_E_RANGE_NOT_SATISFIABLE')) await rm(partPath, { force: true });
+      if (!partSuspect(err)) throw err;
+      // A download from zero that fails these checks would fail the same way again; a resumed one may not.
+      const resumed = resumedFrom > 0 || (err.details?.[BAD_RANGE] !== undefined && state.written > 0);
+      if (restarted || !resumed) {
+        await rm(partPath, { force: true });
         throw err;
       }
       hooks.onNote?.('The partial download does not match the pack; downloading it again from the start.');
