@@ -43,6 +43,7 @@ export function define(): Command {
       '',
       'Without a version: the newest published, non-deprecated, non-pre-release version.',
       'The download goes to <out>/.<id>-<version>.iqp.part and resumes from it when run again.',
+      'A pack already at <out>/<id>-<version>.iqp with the announced size and SHA-256 is checked and kept: nothing is downloaded.',
       'Trusted keys: --pubkey files and trusted_keys; when none are pinned, the registry’s own publisher keys (GET /v1/keys).',
       '',
       'With --release: the release manifest must be signed by a pinned release key, unexpired, and not older than',
@@ -123,9 +124,12 @@ export async function run(ctx: Context, opts: Options, refArg: string | undefine
   }
   if (result.deprecated_message !== null) ctx.out.warn(`${result.package_id}@${result.version} is deprecated: ${result.deprecated_message}`);
   const r = result;
+  const shown = relative(ctx.cwd, r.path) || r.path;
   ctx.out.result({ ok: true, ...r }, () =>
     [
-      `Pulled ${r.package_id}@${r.version} → ${relative(ctx.cwd, r.path) || r.path}  (${formatBytes(r.size_bytes)}, sha256 ${r.sha256})`,
+      r.downloaded
+        ? `Pulled ${r.package_id}@${r.version} → ${shown}  (${formatBytes(r.size_bytes)}, sha256 ${r.sha256})${r.replaced ? '; replaced the different file that was there' : ''}`
+        : `${r.package_id}@${r.version} is already present at ${shown}  (${formatBytes(r.size_bytes)}, sha256 ${r.sha256}); nothing downloaded`,
       r.trust === 'pinned'
         ? `  signature: good, key ${r.signer_key_id} (pinned with --pubkey / trusted_keys)`
         : `  signature: good, key ${r.signer_key_id} (one of the registry’s publisher keys from GET /v1/keys; pin it with --pubkey for stronger assurance)`,

@@ -2,7 +2,7 @@
  * The registry commands end to end: the real bin/iqp against a real `iqp server start` on
  * 127.0.0.1 with a random port and a temp data dir. Nothing is mocked.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closedPort, EPOCH, iqp, listTree, type RegistryProcess, type RunResult, startRegistry, tempDir } from './helpers.js';
@@ -152,6 +152,7 @@ describe('iqp pull', () => {
     const out = join(work, 'resume');
     const whole = readFileSync(join(work, packFile('1.0.0')));
     await run(['pull', `${ID}@1.0.0`, '--out', 'resume', '--json']); // creates the folder
+    rmSync(join(out, packFile('1.0.0'))); // a pack already in place is not downloaded again
     writeFileSync(join(out, `.${packFile('1.0.0')}.part`), whole.subarray(0, 1000));
     const r = await run(['pull', `${ID}@1.0.0`, '--out', 'resume', '--json']);
     expect(r.code, r.stderr).toBe(0);
