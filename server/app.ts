@@ -53,7 +53,7 @@ export function createApp(deps: AppDeps): Registry {
     },
     skipped: (p, field) =>
       log({ level: 'warn', msg: `stored pack ${p.package_id}@${p.version} has a ${field} the semver library rejects; it is left out of listings until deprecated (docs/runbook.md)`, package_id: p.package_id, version: p.version, [field]: p[field] }),
-  }, { maxUploadBytes: config.maxUploadBytes, maxContentBytes: config.maxContentBytes });
+  }, { maxUploadBytes: config.maxUploadBytes, maxContentBytes: config.maxContentBytes, maxCompressionRatio: config.maxCompressionRatio });
   const keys = new KeyService(meta, clock, changed);
   const tokens = new TokenService(meta, clock);
   const reportedReleases = new Set<number>();

@@ -5,14 +5,14 @@
  * without its blob.
  */
 import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import semver from 'semver';
 import { IqpError } from '../../src/errors.js';
 import { DEFAULT_LIMITS } from '../../src/pack/format.js';
 import { isSemver } from '../../src/pack/manifest.js';
-import { parsePublicKey } from '../../src/pack/minisign.js';
-import { verifyPackStream } from '../../src/pack/verify.js';
 import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
 import type { Clock } from './clock.js';
+import { verifyOnThread } from './verify-thread.js';
 
 export interface UploadResult {
   readonly status: 'created' | 'identical';
@@ -73,7 +73,7 @@ export class PackService {
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly events: PackEvents,
-    private readonly limits: { maxUploadBytes: number; maxContentBytes: number },
+    private readonly limits: { maxUploadBytes: number; maxContentBytes: number; maxCompressionRatio: number },
   ) {}
 
   async upload(body: AsyncIterable<Buffer>, actor: string): Promise<UploadResult> {
@@ -110,19 +110,21 @@ export class PackService {
         }
         if (batchBytes > 0) await flush();
         await writing;
-        // All bytes are written: flush them to disk while verification finishes (integrity_check
-        // of content.sqlite runs on this thread, the fsync in the thread pool); commit's own fsync
-        // then finds nothing left to write.
+        // All bytes are written (verification reads them back from the staged file once the
+        // signature has passed): flush them to disk while verification finishes on its thread;
+        // commit's own fsync then finds nothing left to write.
         synced = file.sync();
         synced.catch(() => {}); // awaited below
       }
       let report;
       try {
         if (keys.length === 0) throw new IqpError('IQP_E_NO_PUBLISHER_KEYS');
-        report = await verifyPackStream(teeToFile(), {
-          trustedKeys: keys.map((k) => parsePublicKey(k.public_key)),
+        report = await verifyOnThread(teeToFile(), {
+          publicKeys: keys.map((k) => k.public_key),
           limits: { ...DEFAULT_LIMITS, maxContentBytes: this.limits.maxContentBytes },
-          tmpDir: (this.blobs as { tmpDir?: string }).tmpDir,
+          maxCompressionRatio: this.limits.maxCompressionRatio,
+          stagedPath: staged.path,
+          tmpDir: (this.blobs as { tmpDir?: string }).tmpDir ?? tmpdir(),
         });
       } finally {
         // Never close under a write or an fsync still in flight (verification may have failed first).
