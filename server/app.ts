@@ -51,10 +51,15 @@ export function createApp(deps: AppDeps): Registry {
       metrics.uploads.inc({ result });
       metrics.uploadBytes.inc(bytes);
     },
-  }, { maxUploadBytes: config.maxUploadBytes, maxContentBytes: config.maxContentBytes });
+    skipped: (p, field) =>
+      log({ level: 'warn', msg: `stored pack ${p.package_id}@${p.version} has a ${field} the semver library rejects; it is left out of listings until deprecated (docs/runbook.md)`, package_id: p.package_id, version: p.version, [field]: p[field] }),
+  }, { maxUploadBytes: config.maxUploadBytes, maxContentBytes: config.maxContentBytes, maxCompressionRatio: config.maxCompressionRatio });
   const keys = new KeyService(meta, clock, changed);
   const tokens = new TokenService(meta, clock);
-  const releases = new ReleaseService(deps.releases, meta, keys, clock, config.channels, changed);
+  const reportedReleases = new Set<number>();
+  const releases = new ReleaseService(deps.releases, meta, keys, clock, config.channels, changed, (r) =>
+    reportedReleases.has(r.id) || !reportedReleases.add(r.id) || log({ level: 'warn', msg: `published release ${r.id} has a min_app_version the semver library rejects; latest skips it until it is deprecated (docs/runbook.md)`, release_id: r.id, min_app_version: r.min_app_version }),
+  );
 
   const app = express();
   app.disable('x-powered-by');

@@ -12,6 +12,8 @@ export interface ServerConfig {
   readonly maxUploadBytes: number;
   /** Largest content.sqlite inside an upload. */
   readonly maxContentBytes: number;
+  /** Most decompressed bytes an upload may expand to per compressed byte read (decompression bombs). */
+  readonly maxCompressionRatio: number;
   /** Base URL used in download links (e.g. behind a proxy or CDN); default: from the request. */
   readonly publicUrl: string | null;
   /** Log one JSON line per request to stderr. */
@@ -20,11 +22,19 @@ export interface ServerConfig {
   readonly channels: readonly string[];
 }
 
+/**
+ * Real packs expand 2-12× (quran corpus 4.1, synthetic benchmark 2.1, the templates 7-12; see
+ * docs/runbook.md): 100 leaves room for very repetitive content, while a bomb of zeros (thousands
+ * to one) is stopped within its first 16 MiB (RATIO_FLOOR in src/pack/reader.ts).
+ */
+export const DEFAULT_MAX_COMPRESSION_RATIO = 100;
+
 export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   host: '127.0.0.1',
   port: 8686,
   maxUploadBytes: 8 * GiB,
   maxContentBytes: DEFAULT_LIMITS.maxContentBytes,
+  maxCompressionRatio: DEFAULT_MAX_COMPRESSION_RATIO,
   publicUrl: null,
   logRequests: false,
   channels: ['stable', 'beta', 'nightly'],

@@ -105,8 +105,13 @@ export function adminRoutes(d: AdminDeps): Router {
       throw new IqpError('IQP_E_USAGE', 'Send a JSON body {"message": "…"} with Content-Type application/json: the reason, at most 2000 characters ("" un-deprecates).');
     }
     const version = String(req.params['version']);
-    if (!isSemver(version)) throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
-    const pack = await d.packs.deprecate(String(req.params['id']), version, message, actorOf(res));
+    const id = String(req.params['id']);
+    // A version an older registry stored before versions were checked with the semver library can
+    // still be deprecated by its exact text, so an operator can take it out of circulation.
+    if (!isSemver(version) && !(await d.packs.isStored(id, version))) {
+      throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
+    }
+    const pack = await d.packs.deprecate(id, version, message, actorOf(res));
     res.json(manifestResponse(baseUrl(req, d.config), pack));
   });
 

@@ -5,14 +5,14 @@
  * without its blob.
  */
 import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import semver from 'semver';
 import { IqpError } from '../../src/errors.js';
 import { DEFAULT_LIMITS } from '../../src/pack/format.js';
 import { isSemver } from '../../src/pack/manifest.js';
-import { parsePublicKey } from '../../src/pack/minisign.js';
-import { verifyPackStream } from '../../src/pack/verify.js';
 import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
 import type { Clock } from './clock.js';
+import { verifyOnThread } from './verify-thread.js';
 
 export interface UploadResult {
   readonly status: 'created' | 'identical';
@@ -23,6 +23,8 @@ export interface PackEvents {
   /** Called after every change that alters what read endpoints return. */
   changed(): void;
   uploaded(result: 'created' | 'identical' | 'rejected', bytes: number): void;
+  /** A stored record the read paths skip (see usableVersions); reported once per record and process. */
+  skipped?(record: { package_id: string; version: string; min_app_version: string }, field: 'version' | 'min_app_version'): void;
 }
 
 /** Bytes of an upload gathered into one write of its staged copy. */
@@ -43,9 +45,16 @@ export function packStatus(p: PackRecord): 'published' | 'deprecated' {
   return p.deprecated_at === null ? 'published' : 'deprecated';
 }
 
-/** Newest first by semver precedence. */
+/**
+ * Newest first by semver precedence. A version stored by an older registry that the semver library
+ * rejects (isSemver is stricter now) sorts last instead of throwing, so the listing still answers.
+ */
 export function bySemverDesc(a: PackRecord, b: PackRecord): number {
-  return semver.rcompare(a.version, b.version);
+  const okA = isSemver(a.version);
+  const okB = isSemver(b.version);
+  if (okA && okB) return semver.rcompare(a.version, b.version);
+  if (okA !== okB) return okA ? -1 : 1;
+  return a.version < b.version ? -1 : a.version > b.version ? 1 : 0;
 }
 
 /** Resolved pack records kept between changes, so pack downloads cost no database read. */
@@ -56,12 +65,15 @@ export class PackService {
   /** version ('' for "the newest") → package id → record, valid until the next change. */
   readonly #resolved = new Map<string, Map<string, PackRecord>>();
 
+  /** `package_id@version` of stored records already reported as skipped. */
+  readonly #reported = new Set<string>();
+
   constructor(
     private readonly meta: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
     private readonly events: PackEvents,
-    private readonly limits: { maxUploadBytes: number; maxContentBytes: number },
+    private readonly limits: { maxUploadBytes: number; maxContentBytes: number; maxCompressionRatio: number },
   ) {}
 
   async upload(body: AsyncIterable<Buffer>, actor: string): Promise<UploadResult> {
@@ -98,19 +110,21 @@ export class PackService {
         }
         if (batchBytes > 0) await flush();
         await writing;
-        // All bytes are written: flush them to disk while verification finishes (integrity_check
-        // of content.sqlite runs on this thread, the fsync in the thread pool); commit's own fsync
-        // then finds nothing left to write.
+        // All bytes are written (verification reads them back from the staged file once the
+        // signature has passed): flush them to disk while verification finishes on its thread;
+        // commit's own fsync then finds nothing left to write.
         synced = file.sync();
         synced.catch(() => {}); // awaited below
       }
       let report;
       try {
         if (keys.length === 0) throw new IqpError('IQP_E_NO_PUBLISHER_KEYS');
-        report = await verifyPackStream(teeToFile(), {
-          trustedKeys: keys.map((k) => parsePublicKey(k.public_key)),
+        report = await verifyOnThread(teeToFile(), {
+          publicKeys: keys.map((k) => k.public_key),
           limits: { ...DEFAULT_LIMITS, maxContentBytes: this.limits.maxContentBytes },
-          tmpDir: (this.blobs as { tmpDir?: string }).tmpDir,
+          maxCompressionRatio: this.limits.maxCompressionRatio,
+          stagedPath: staged.path,
+          tmpDir: (this.blobs as { tmpDir?: string }).tmpDir ?? tmpdir(),
         });
       } finally {
         // Never close under a write or an fsync still in flight (verification may have failed first).
@@ -189,7 +203,7 @@ export class PackService {
   async available(filter: { type?: string; lang?: string; appVersion: string | null; includePrerelease?: boolean }): Promise<PackRecord[]> {
     const active = await this.meta.listActive({ ...(filter.type ? { type: filter.type } : {}), ...(filter.lang ? { lang: filter.lang } : {}) });
     const best = new Map<string, PackRecord>();
-    for (const p of active) {
+    for (const p of this.#comparable(active)) {
       if (!filter.includePrerelease && semver.prerelease(p.version)) continue;
       if (filter.appVersion !== null && semver.gt(p.min_app_version, filter.appVersion)) continue;
       const current = best.get(p.package_id);
@@ -240,10 +254,33 @@ export class PackService {
 
   async #resolveUncached(packageId: string, version: string | null): Promise<PackRecord> {
     if (version !== null) return this.get(packageId, version);
-    const candidates = (await this.versions(packageId)).filter((p) => p.deprecated_at === null && !semver.prerelease(p.version));
+    const candidates = this.#comparable(await this.versions(packageId)).filter((p) => p.deprecated_at === null && !semver.prerelease(p.version));
     const newest = candidates[0];
     if (!newest) throw new IqpError('IQP_E_NOT_FOUND', `${packageId} has no published, non-deprecated version.`, { package_id: packageId });
     return newest;
+  }
+
+  /**
+   * The records whose version and min_app_version the semver library can compare. Rows stored by an
+   * older registry (which accepted 99999999999999999999.0.0) are left out of what apps are offered,
+   * and reported, rather than failing every listing; an operator deprecates them (docs/runbook.md).
+   */
+  #comparable(records: readonly PackRecord[]): PackRecord[] {
+    return records.filter((p) => {
+      const bad = !isSemver(p.version) ? 'version' : !isSemver(p.min_app_version) ? 'min_app_version' : null;
+      if (bad === null) return true;
+      const key = `${p.package_id}@${p.version}`;
+      if (!this.#reported.has(key) && this.#reported.size < MAX_RESOLVED) {
+        this.#reported.add(key);
+        this.events.skipped?.(p, bad);
+      }
+      return false;
+    });
+  }
+
+  /** Whether id@version is stored, whatever its version looks like (to deprecate rows an older registry accepted). */
+  async isStored(packageId: string, version: string): Promise<boolean> {
+    return (await this.meta.getPack(packageId, version)) !== null;
   }
 
   async deprecate(packageId: string, version: string, message: string, actor: string): Promise<PackRecord> {

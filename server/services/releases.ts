@@ -54,6 +54,8 @@ export class ReleaseService {
     private readonly clock: Clock,
     readonly channels: readonly string[],
     private readonly changed: () => void,
+    /** Told about stored releases the read paths skip because the semver library rejects their min_app_version. */
+    private readonly skipped: (release: ReleaseRecord) => void = () => {},
   ) {}
 
   #channel(value: unknown): string {
@@ -157,7 +159,9 @@ export class ReleaseService {
       if (!/^[0-9a-f]{64}$/.test(pack.sha256) || !(pack.size_bytes > 0) || !pack.signature || !pack.signer_key_id) {
         failures.push({ code: 'metadata_missing', role: a.role, artifact, message: `${artifact} lacks checksum, size or signature metadata.` });
       }
-      if (semver.gt(pack.min_app_version, release.min_app_version)) {
+      if (!isSemver(pack.min_app_version) || !isSemver(pack.version)) {
+        failures.push({ code: 'invalid_version', role: a.role, artifact, message: `${artifact} has a version or min_app_version (${pack.min_app_version}) that is not valid semver; deprecate it and attach another.` });
+      } else if (isSemver(release.min_app_version) && semver.gt(pack.min_app_version, release.min_app_version)) {
         failures.push({
           code: 'min_app_version',
           role: a.role,
@@ -165,7 +169,9 @@ export class ReleaseService {
           message: `${artifact} needs app ${pack.min_app_version}, above the release's min_app_version ${release.min_app_version}.`,
         });
       }
-      const newer = (await this.meta.listVersions(a.package_id)).filter((p) => p.deprecated_at === null && semver.gt(p.version, a.version) && !semver.prerelease(p.version));
+      const newer = (await this.meta.listVersions(a.package_id)).filter(
+        (p) => p.deprecated_at === null && isSemver(p.version) && isSemver(a.version) && semver.gt(p.version, a.version) && !semver.prerelease(p.version),
+      );
       if (newer.length > 0) warnings.push({ code: 'newer_version', role: a.role, artifact, message: `${a.package_id} has a newer version: ${newer.map((p) => p.version).join(', ')}.` });
     }
     if ((await this.keys.list('release')).length === 0) {
@@ -288,7 +294,15 @@ export class ReleaseService {
     const channel = this.#channel(channelParam ?? 'stable');
     const appVersion = parseAppVersion(appVersionParam);
     const candidates = await this.releases.listPublished(channel);
-    const found = candidates.find((r) => appVersion === null || semver.lte(r.min_app_version, appVersion));
+    // A release stored by an older registry with a min_app_version the library rejects is skipped
+    // (and reported), not compared: comparing it would throw and fail the request for every app.
+    const found = candidates.find((r) => {
+      if (!isSemver(r.min_app_version)) {
+        this.skipped(r);
+        return false;
+      }
+      return appVersion === null || semver.lte(r.min_app_version, appVersion);
+    });
     if (!found) {
       throw new IqpError('IQP_E_NOT_FOUND', `No published release on ${channel}${appVersion ? ` for app ${appVersion}` : ''}.`, { channel, app_version: appVersion });
     }

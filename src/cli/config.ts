@@ -8,6 +8,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { IqpError } from '../errors.js';
 import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
 import { defaultThreads, THREADS_LIMIT } from '../pack/threads.js';
+import { DEFAULT_MAX_COMPRESSION_RATIO } from '../../server/config.js';
 
 export interface Config {
   /** Secret key `iqp build` signs with. */
@@ -29,6 +30,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly maxUploadBytes: number;
+  /** Most an upload may expand per compressed byte (`iqp server start`). */
+  readonly maxCompressionRatio: number;
   readonly publicUrl: string | null;
   /** Release channels a registry offers (`iqp server start`). */
   readonly channels: readonly string[];
@@ -59,6 +62,7 @@ const KEYS = {
   host: { env: 'IQP_HOST', kind: 'string' },
   port: { env: 'IQP_PORT', kind: 'int' },
   max_upload_bytes: { env: 'IQP_MAX_UPLOAD_BYTES', kind: 'int' },
+  max_compression_ratio: { env: 'IQP_MAX_COMPRESSION_RATIO', kind: 'int' },
   public_url: { env: 'IQP_PUBLIC_URL', kind: 'url' },
   channels: { env: 'IQP_CHANNELS', kind: 'list' },
   release_key: { env: 'IQP_RELEASE_KEY', kind: 'path' },
@@ -176,6 +180,7 @@ export function loadConfig(cwd: string, env: NodeJS.ProcessEnv, configFlag?: str
     host: get<string>('host') ?? '127.0.0.1',
     port: inRange('port', get<number>('port') ?? 8686, 0, 65535),
     maxUploadBytes: inRange('max_upload_bytes', get<number>('max_upload_bytes') ?? 8 * GiB, 1, 1024 * GiB),
+    maxCompressionRatio: inRange('max_compression_ratio', get<number>('max_compression_ratio') ?? DEFAULT_MAX_COMPRESSION_RATIO, 2, 1_000_000),
     publicUrl: get<string>('public_url') ?? null,
     channels: get<string[]>('channels') ?? ['stable', 'beta', 'nightly'],
     releaseKey: get<string>('release_key') ?? null,

@@ -14,6 +14,7 @@ interface StartOptions {
   host?: string;
   port?: string;
   maxUploadBytes?: string;
+  maxCompressionRatio?: string;
   publicUrl?: string;
   logRequests?: boolean;
 }
@@ -32,6 +33,7 @@ export function resolveServerConfig(ctx: Context, opts: StartOptions): ServerCon
     port: intOption('--port', opts.port, ctx.config.port, 0, 65535),
     maxUploadBytes: intOption('--max-upload-bytes', opts.maxUploadBytes, ctx.config.maxUploadBytes, 1, Number.MAX_SAFE_INTEGER),
     maxContentBytes: ctx.config.maxContentBytes,
+    maxCompressionRatio: intOption('--max-compression-ratio', opts.maxCompressionRatio, ctx.config.maxCompressionRatio, 2, 1_000_000),
     publicUrl: opts.publicUrl ?? ctx.config.publicUrl,
     logRequests: Boolean(opts.logRequests),
     channels: ctx.config.channels,
@@ -48,6 +50,7 @@ const start = {
       .option('--host <host>', 'address to listen on (default: IQP_HOST or 127.0.0.1)')
       .option('-p, --port <port>', 'port, 0 for any free one (default: IQP_PORT or 8686)')
       .option('--max-upload-bytes <n>', 'largest pack upload accepted (default: IQP_MAX_UPLOAD_BYTES or 8 GiB)')
+      .option('--max-compression-ratio <n>', 'refuse uploads that expand to more than n bytes per compressed byte (default: IQP_MAX_COMPRESSION_RATIO or 100)')
       .option('--public-url <url>', 'base URL for download links, e.g. behind a proxy or CDN (default: IQP_PUBLIC_URL or from each request)')
       .option('--log-requests', 'log one JSON line per request on stderr');
   },

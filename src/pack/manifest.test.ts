@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GENERATED, renderManifestValidator } from '../../scripts/manifest-validator.js';
 import { isIqpError } from '../errors.js';
-import { validateManifest } from './manifest.js';
+import { isSemver, validateManifest } from './manifest.js';
 
 const good = {
   format: 1,
@@ -43,5 +43,30 @@ describe('manifest validation', () => {
     // Lengths count code points, as JSON Schema does: 200 emoji are a 200-character name.
     expect(codeOf({ ...good, name: '🕌'.repeat(200) })).toBe('ok');
     expect(codeOf({ ...good, name: '🕌'.repeat(201) })).toBe('IQP_E_MANIFEST_SCHEMA');
+  });
+});
+
+describe('isSemver', () => {
+  it('accepts what the semver library accepts, exactly as written', () => {
+    for (const v of ['0.0.0', '1.2.3', '1.0.0-beta.1', '1.0.0+build.5', '1.0.0-rc.1+sha.0a1', `${Number.MAX_SAFE_INTEGER}.0.0`, '1.0.0-99999999999999999999']) {
+      expect(isSemver(v), v).toBe(true);
+    }
+  });
+
+  it('refuses parts beyond Number.MAX_SAFE_INTEGER, which the semver library cannot compare', () => {
+    for (const v of ['99999999999999999999.0.0', '1.99999999999999999999.0', '1.0.99999999999999999999', `${Number.MAX_SAFE_INTEGER + 1}.0.0`]) {
+      expect(isSemver(v), v).toBe(false);
+      expect(codeOf({ ...good, version: v })).toBe('IQP_E_MANIFEST_SEMVER');
+      expect(codeOf({ ...good, min_app_version: v })).toBe('IQP_E_MANIFEST_SEMVER');
+    }
+  });
+
+  it('refuses what the library would only accept after cleaning it up, and overlong versions', () => {
+    for (const v of ['v1.0.0', '=1.0.0', ' 1.0.0', '1.0.0 ', '1.0', '01.0.0', '>=1.0.0', '', `1.0.0-${'a'.repeat(59)}`]) {
+      expect(isSemver(v), JSON.stringify(v)).toBe(false);
+    }
+    expect(isSemver(`1.0.0-${'a'.repeat(58)}`)).toBe(true);
+    expect(isSemver(1)).toBe(false);
+    expect(isSemver(null)).toBe(false);
   });
 });

@@ -1,14 +1,26 @@
 /** Manifest parsing and validation against docs/schemas/manifest.schema.json. */
 import { IqpError } from '../errors.js';
 import { FORMAT_VERSION, type Manifest, serializeManifest } from './format.js';
+import semver from 'semver';
 import validateSchema from './manifest-validator.generated.js';
-
 
 const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 
+/** Versions are identifiers people type and apps compare: 64 characters is plenty and bounds every store and log line. */
+export const SEMVER_MAX_LENGTH = 64;
+
+/**
+ * The one check for every version and app version iqp accepts (build, upload, query parameters,
+ * releases): SemVer 2.0 as written (no "v" prefix or spaces the library would clean up), and one
+ * the semver library can parse, which it refuses when major, minor or patch is beyond
+ * Number.MAX_SAFE_INTEGER. Anything this accepts can be compared with the library without throwing.
+ */
 export function isSemver(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= 64 && SEMVER.test(value);
+  if (typeof value !== 'string' || value.length > SEMVER_MAX_LENGTH) return false;
+  const m = SEMVER.exec(value);
+  if (!m || ![m[1], m[2], m[3]].every((part) => Number.isSafeInteger(Number(part)))) return false;
+  return semver.parse(value) !== null;
 }
 
 /** A well-formed BCP 47 tag: Intl rejects malformed subtags; the pattern rejects private oddities Intl allows. */

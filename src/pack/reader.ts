@@ -16,7 +16,19 @@ export interface ReadOptions {
   readonly limits?: Limits;
   /** Write content.sqlite here while reading (for integrity checks); the caller removes it. */
   readonly contentPath?: string;
+  /**
+   * Refuse (IQP_E_CONTENT_TOO_LARGE) once the bytes decompressed so far exceed this many times the
+   * compressed bytes read so far (and RATIO_FLOOR): the registry's guard against decompression
+   * bombs that stay within every entry limit. Unset: no ratio limit (iqp verify, pull, inspect).
+   */
+  readonly maxCompressionRatio?: number;
 }
+
+/**
+ * Output below which the ratio is not checked: a small pack's tar headers, padding and manifest
+ * compress far better than its content, and 16 MiB is nothing to decompress or write.
+ */
+export const RATIO_FLOOR = 16 * MiB;
 
 export interface EntryDigest {
   readonly path: string;
@@ -185,8 +197,21 @@ export async function readPack(source: AsyncIterable<Buffer>, options: ReadOptio
       yield chunk;
     }
   }
+  const ratio = options.maxCompressionRatio;
+  let decompressed = 0;
+  const write = (chunk: Buffer): void => {
+    decompressed += chunk.length;
+    if (ratio !== undefined && decompressed > RATIO_FLOOR && decompressed > ratio * archiveSize) {
+      throw new IqpError('IQP_E_CONTENT_TOO_LARGE', `The pack expands to more than ${ratio} times the ${archiveSize} compressed bytes read so far.`, {
+        max_compression_ratio: ratio,
+        compressed_bytes: archiveSize,
+        decompressed_bytes: decompressed,
+      });
+    }
+    tar.write(chunk);
+  };
   try {
-    await decompressTo(hashed(), (chunk) => tar.write(chunk));
+    await decompressTo(hashed(), write);
     tar.end();
   } finally {
     sink.close();

@@ -74,6 +74,32 @@ export async function verifyPackStream(source: AsyncIterable<Buffer>, options: V
   }
 }
 
+/**
+ * Verification in two passes, for a registry that has the compressed pack on disk as it arrives:
+ * the first reads the stream with every check that needs no SQLite and checks the signature against
+ * the trusted keys, writing nothing; only a pack signed by a trusted key is read a second time, from
+ * `reread`, with content.sqlite written to a temporary file for integrity_check. The signature is
+ * the last entry (docs/pack-format.md, 1.1), so a pack nobody trusts can cost decompression time
+ * but never disk space or a look at its database. `reread` must give the same bytes as `source`;
+ * the archive's SHA-256 is compared to be sure.
+ */
+export async function verifyPackStaged(
+  source: AsyncIterable<Buffer>,
+  reread: () => AsyncIterable<Buffer>,
+  options: VerifyOptions & { readonly maxCompressionRatio?: number; readonly contentPath: string },
+): Promise<VerifyReport> {
+  const read = { ...(options.limits ? { limits: options.limits } : {}), ...(options.maxCompressionRatio !== undefined ? { maxCompressionRatio: options.maxCompressionRatio } : {}) };
+  const first = await readPack(source, read);
+  const signerKeyId = checkSignature(first, options);
+  const second = await readPack(reread(), { ...read, contentPath: options.contentPath });
+  if (second.archive.sha256 !== first.archive.sha256) {
+    throw new IqpError('IQP_E_INTERNAL', `The staged copy of the upload (${second.archive.sha256}) differs from the bytes received (${first.archive.sha256}).`);
+  }
+  checkContent(options.contentPath, second);
+  const { contentPath: _spilled, ...rest } = second;
+  return { ...rest, signerKeyId };
+}
+
 function checkContent(contentPath: string, contents: PackContents): void {
   const actual = describeContent(contentPath, { integrity: true });
   checkRequirements(contents.manifest.package_type, actual);
