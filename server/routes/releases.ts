@@ -65,6 +65,9 @@ export function releaseManifestView(base: string, r: ReleaseRecord) {
     expires_at: r.signed.expires_at,
     deprecated_message: r.deprecated_message,
     signer_key_id: r.signed.signer_key_id,
+    // Outside the signature, for people reading the response; clients take it from manifest_json.
+    // Null for a manifest signed before registries had ids (format 1).
+    registry_id: signed.registry_id ?? null,
     manifest_json: r.signed.manifest_json,
     signature: r.signed.signature,
     artifacts: signed.artifacts.map((a) => ({
@@ -90,7 +93,7 @@ export interface ReleaseDeps {
 export function publicReleaseRoutes(d: ReleaseDeps): Router {
   const r = Router();
   r.get('/channels', async (req, res) => {
-    await d.cache.send(req, res, async () => ({ channels: d.releases.channels }));
+    await d.cache.send(req, res, async () => ({ registry_id: await d.releases.registryId(), channels: d.releases.channels }));
   });
   r.get('/releases/latest', async (req, res) => {
     const base = baseUrl(req, d.config);
@@ -134,7 +137,9 @@ export function adminReleaseRoutes(d: ReleaseDeps): Router {
     const b = body(req);
     const before = await d.releases.get(releaseId(req));
     const already = before.artifacts.some((a) => a.role === b['role'] && a.package_id === b['package_id'] && a.version === b['version']);
-    res.status(already ? 200 : 201).json(releaseView(await d.releases.attach(releaseId(req), { role: b['role'], package_id: b['package_id'], version: b['version'] }, actorOf(res))));
+    res
+      .status(already ? 200 : 201)
+      .json(releaseView(await d.releases.attach(releaseId(req), { role: b['role'], package_id: b['package_id'], version: b['version'], extra_role: b['extra_role'] }, actorOf(res))));
   });
 
   r.delete('/releases/:id/artifacts/:role/:packageId', manager, async (req, res) => {
@@ -160,7 +165,10 @@ export function adminReleaseRoutes(d: ReleaseDeps): Router {
   });
 
   r.post('/releases/:id/deprecate', manager, json, async (req, res) => {
-    res.json(releaseView(await d.releases.deprecate(releaseId(req), body(req)['message'], actorOf(res))));
+    const b = body(req);
+    if (b['rollback_to'] === undefined) return void res.json(releaseView(await d.releases.deprecate(releaseId(req), b['message'], actorOf(res))));
+    const { deprecated, rolled_back_to } = await d.releases.rollback(releaseId(req), b['message'], b['rollback_to'], actorOf(res));
+    res.json({ deprecated: releaseView(deprecated), rolled_back_to: releaseView(rolled_back_to) });
   });
 
   r.get('/release-profiles', manager, async (_req, res) => {

@@ -47,6 +47,9 @@ function roleList(value: unknown, what: string): string[] {
 }
 
 export class ReleaseService {
+  /** The registry id never changes (a trigger forbids it), so one read per process is enough. */
+  #registryId: Promise<string> | null = null;
+
   constructor(
     private readonly releases: ReleaseStore,
     private readonly meta: MetadataStore,
@@ -57,6 +60,11 @@ export class ReleaseService {
     /** Told about stored releases the read paths skip because the semver library rejects their min_app_version. */
     private readonly skipped: (release: ReleaseRecord) => void = () => {},
   ) {}
+
+  registryId(): Promise<string> {
+    this.#registryId ??= this.releases.registryId();
+    return this.#registryId;
+  }
 
   #channel(value: unknown): string {
     if (typeof value !== 'string' || !this.channels.includes(value)) {
@@ -111,16 +119,27 @@ export class ReleaseService {
     return created;
   }
 
-  async attach(id: number, input: { role?: unknown; package_id?: unknown; version?: unknown }, actor: string): Promise<ReleaseRecord> {
+  async attach(id: number, input: { role?: unknown; package_id?: unknown; version?: unknown; extra_role?: unknown }, actor: string): Promise<ReleaseRecord> {
     if (typeof input.role !== 'string' || !ROLE_PATTERN.test(input.role)) throw usage('role must be a role name such as text, translation or recitation.');
     if (typeof input.package_id !== 'string' || input.package_id === '') throw usage('package_id is required.');
     if (!isSemver(input.version)) throw new IqpError('IQP_E_INVALID_VERSION', `version ${JSON.stringify(input.version)} is not a semver version.`);
+    if (input.extra_role !== undefined && typeof input.extra_role !== 'boolean') throw usage('extra_role must be true or false.');
     const release = await this.get(id);
     if (release.status !== 'draft') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is ${release.status}; only drafts take new artifacts.`);
     const pack = await this.meta.getPack(input.package_id, input.version);
     if (!pack) throw new IqpError('IQP_E_NOT_FOUND', `No published pack ${input.package_id}@${input.version}.`, { package_id: input.package_id, version: input.version });
     if (pack.deprecated_at !== null) {
       throw new IqpError('IQP_E_PACK_NOT_ATTACHABLE', `${pack.package_id}@${pack.version} is deprecated: ${pack.deprecated_message ?? ''}`, { package_id: pack.package_id, version: pack.version });
+    }
+    // A role the release does not require is far more often a typo than a wish: it would pass
+    // validation with a warning while the required role stays empty.
+    if (!release.required_roles.includes(input.role) && input.extra_role !== true) {
+      throw new IqpError(
+        'IQP_E_ROLE_UNKNOWN',
+        `Release ${id} does not require role ${input.role}; it requires ${release.required_roles.join(', ')}.`,
+        { role: input.role, required_roles: release.required_roles },
+        { hint: `Check the spelling (one of ${release.required_roles.join(', ')}), or attach it anyway with --extra-role (extra_role: true).` },
+      );
     }
     const result = await this.releases.attachArtifact(id, { role: input.role, package_id: pack.package_id, version: pack.version, attached_at: this.clock.now() }, actor);
     if (result === 'not-draft') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is no longer a draft.`);
@@ -213,6 +232,7 @@ export class ReleaseService {
     const body: ReleaseManifestBody = {
       format: RELEASE_MANIFEST_FORMAT,
       kind: 'iqp-release',
+      registry_id: await this.registryId(),
       release_id: release.id,
       name: release.name,
       channel: release.channel,
@@ -231,6 +251,14 @@ export class ReleaseService {
     const trusted = await this.keys.trusted('release');
     if (trusted.length === 0) throw new IqpError('IQP_E_SIG_UNTRUSTED_KEY', 'No release keys are registered; an admin adds one with `iqp keys add --purpose release`.');
     const { manifest, keyId } = verifyReleaseManifest(input.manifest_json, input.signature, trusted);
+    const own = await this.registryId();
+    if (manifest.registry_id !== own) {
+      // Accepting it would let clients file this release under another registry's rollback state.
+      throw new IqpError('IQP_E_RELEASE_MANIFEST', `The manifest is signed for registry ${manifest.registry_id}; this registry is ${own}. Sign the manifest body this registry serves.`, {
+        registry_id: own,
+        signed_registry_id: manifest.registry_id,
+      });
+    }
     const { body } = await this.manifestBody(release.id);
     const expected = serializeReleaseManifest({ ...body, sequence: manifest.sequence, signed_at: manifest.signed_at, expires_at: manifest.expires_at });
     if (!expected.equals(Buffer.from(input.manifest_json, 'utf8'))) {
@@ -278,15 +306,53 @@ export class ReleaseService {
   }
 
   async deprecate(id: number, message: unknown, actor: string): Promise<ReleaseRecord> {
+    const release = await this.#deprecatable(id, message);
+    const result = await this.releases.deprecateRelease(id, message as string, this.clock.now(), actor);
+    if (result !== 'deprecated') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${release.id} is no longer published.`);
+    this.changed();
+    return this.get(id);
+  }
+
+  async #deprecatable(id: number, message: unknown): Promise<ReleaseRecord> {
     if (typeof message !== 'string' || message.trim() === '' || message.length > 2000) throw usage('message (why the release is withdrawn) is required, at most 2000 characters.');
     const release = await this.get(id);
     if (release.status !== 'published') {
       throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is ${release.status}; only published releases can be deprecated.`);
     }
-    const result = await this.releases.deprecateRelease(id, message, this.clock.now(), actor);
-    if (result !== 'deprecated') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is no longer published.`);
+    return release;
+  }
+
+  /**
+   * Deprecates release `id` and, in the same transaction, re-signs `rollbackTo.release_id` (a
+   * published release of the same channel) with the signed manifest given: deprecating the newest
+   * release alone would make `latest` serve an older sequence, which every client that took the
+   * newer one refuses as a rollback.
+   */
+  async rollback(id: number, message: unknown, rollbackTo: unknown, actor: string): Promise<{ deprecated: ReleaseRecord; rolled_back_to: ReleaseRecord }> {
+    const release = await this.#deprecatable(id, message);
+    if (typeof rollbackTo !== 'object' || rollbackTo === null || Array.isArray(rollbackTo)) {
+      throw usage('rollback_to must be an object: { release_id, manifest_json, signature } (the re-signed previous release).');
+    }
+    const to = rollbackTo as { release_id?: unknown; manifest_json?: unknown; signature?: unknown };
+    if (typeof to.release_id !== 'number' || !Number.isSafeInteger(to.release_id) || to.release_id < 1) throw usage('rollback_to.release_id must be a release id.');
+    if (to.release_id === id) throw usage(`Release ${id} cannot be rolled back to itself; name the previous release.`);
+    const target = await this.get(to.release_id);
+    if (target.channel !== release.channel) {
+      throw usage(`Release ${target.id} is on channel ${target.channel}; a rollback of release ${id} goes to a release of ${release.channel}.`);
+    }
+    if (target.status !== 'published') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${target.id} is ${target.status}; only a published release can be rolled back to.`);
+    const report = await this.check(target);
+    if (!report.ok) throw new IqpError('IQP_E_RELEASE_INVALID', `Release ${target.id} no longer passes validation: ${report.failures.map((f) => f.message).join(' ')}`, { failures: report.failures });
+    const signed = await this.#checkSigned(target, { manifest_json: to.manifest_json, signature: to.signature });
+    const result = await this.releases.rollbackRelease(id, message as string, target.id, signed, artifactsKey(target.artifacts), this.clock.now(), actor);
+    if (result !== 'rolled-back') {
+      if ('deprecate' in result) throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is no longer published.`);
+      if (result.resign === 'sequence') throw await this.#sequenceError(target.channel, signed.sequence);
+      if (result.resign === 'stale') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${target.id}'s artifacts changed; sign again.`);
+      throw new IqpError('IQP_E_RELEASE_STATE', `Release ${target.id} is no longer published.`);
+    }
     this.changed();
-    return this.get(id);
+    return { deprecated: await this.get(id), rolled_back_to: await this.get(target.id) };
   }
 
   /** The newest published, non-deprecated release of the channel that this app version can use. */

@@ -62,8 +62,13 @@ export type AttachResult = 'attached' | 'exists' | 'not-draft' | 'no-release' | 
 /** 'stale' means the release's artifacts changed since the manifest was derived. */
 export type PublishResult = 'published' | 'not-draft' | 'sequence' | 'stale' | 'no-release';
 export type ResignResult = 'resigned' | 'not-published' | 'sequence' | 'stale' | 'no-release';
+export type DeprecateResult = 'deprecated' | 'not-published' | 'no-release';
+/** Which half of a rollback failed: nothing was changed either way. */
+export type RollbackResult = 'rolled-back' | { readonly deprecate: Exclude<DeprecateResult, 'deprecated'> } | { readonly resign: Exclude<ResignResult, 'resigned'> };
 
 export interface ReleaseStore {
+  /** This registry's id (migration 3): random, made once with the data directory, kept by backups. */
+  registryId(): Promise<string>;
   createRelease(release: NewRelease): Promise<ReleaseRecord | 'exists'>;
   getRelease(id: number): Promise<ReleaseRecord | null>;
   /** Newest first (by id), keyset-paged. */
@@ -81,7 +86,12 @@ export interface ReleaseStore {
   publishRelease(id: number, signed: SignedReleaseManifest, artifactsKey: string, at: string, actor: string): Promise<PublishResult>;
   /** Replaces a published release's signed manifest with a newer one (later expiry, next sequence). */
   resignRelease(id: number, signed: SignedReleaseManifest, artifactsKey: string, at: string, actor: string): Promise<ResignResult>;
-  deprecateRelease(id: number, message: string, at: string, actor: string): Promise<'deprecated' | 'not-published' | 'no-release'>;
+  deprecateRelease(id: number, message: string, at: string, actor: string): Promise<DeprecateResult>;
+  /**
+   * Deprecates release `id` and re-signs `target` (as resignRelease) in one transaction, so that
+   * `latest` never serves an older sequence than clients have seen: both happen, or neither.
+   */
+  rollbackRelease(id: number, message: string, target: number, signed: SignedReleaseManifest, artifactsKey: string, at: string, actor: string): Promise<RollbackResult>;
   upsertProfile(profile: ReleaseProfile, actor: string): Promise<void>;
   getProfile(name: string): Promise<ReleaseProfile | null>;
   listProfiles(): Promise<ReleaseProfile[]>;

@@ -27,12 +27,15 @@ export interface ReleasePullOptions extends DownloadHooks {
   readonly channel: string;
   readonly appVersion: string | null;
   readonly releaseKeys: readonly PublicKey[];
+  /** The registry id this client expects (pinned like a release key); null takes the one the signed manifest names. */
+  readonly registryId?: string | null;
   readonly trust: TrustStore;
   readonly outDir: string;
   readonly now?: Date;
 }
 
 export interface ReleasePullResult {
+  readonly registry_id: string;
   readonly release_id: number;
   readonly name: string;
   readonly channel: string;
@@ -45,10 +48,21 @@ export interface ReleasePullResult {
   readonly packs: { role: string; package_id: string; version: string; path: string; sha256: string; size_bytes: number; downloaded: boolean }[];
 }
 
+export interface ManifestCheckOptions {
+  readonly channel: string;
+  readonly appVersion: string | null;
+  readonly releaseKeys: readonly PublicKey[];
+  readonly now: Date;
+  /** A pinned registry id, or null to take the one the signed manifest names. */
+  readonly registryId?: string | null;
+  /** The trust state for a registry id on this channel: the newest manifest accepted, or null. */
+  readonly last: (registryId: string) => { sequence: number; manifest_sha256: string } | null;
+}
+
 /** Steps 2-8: everything that can be decided from the manifest alone. */
 export function checkReleaseManifest(
   view: Pick<ReleaseManifestView, 'manifest_json' | 'signature'>,
-  options: { channel: string; appVersion: string | null; releaseKeys: readonly PublicKey[]; now: Date; last: { sequence: number; manifest_sha256: string } | null },
+  options: ManifestCheckOptions,
 ): { manifest: ReleaseManifest; keyId: string; sha256: string } {
   if (options.releaseKeys.length === 0) {
     throw new IqpError('IQP_E_NO_TRUSTED_KEYS', 'No release key is pinned: pass --release-key FILE, or set trusted_release_keys (IQP_TRUSTED_RELEASE_KEYS).');
@@ -58,12 +72,19 @@ export function checkReleaseManifest(
   if (manifest.channel !== options.channel) {
     throw new IqpError('IQP_E_RELEASE_MANIFEST', `Asked for channel ${options.channel}; the signed manifest is for ${manifest.channel}.`);
   }
+  if (options.registryId && manifest.registry_id !== options.registryId) {
+    throw new IqpError('IQP_E_RELEASE_MANIFEST', `The signed manifest is from registry ${manifest.registry_id}; this client expects registry ${options.registryId}.`, {
+      registry_id: manifest.registry_id,
+      expected_registry_id: options.registryId,
+    });
+  }
   if (Date.parse(manifest.expires_at) <= options.now.getTime()) {
     throw new IqpError('IQP_E_RELEASE_EXPIRED', `Release ${manifest.release_id}'s manifest (sequence ${manifest.sequence}) expired at ${manifest.expires_at}.`, {
       expires_at: manifest.expires_at,
     });
   }
-  const last = options.last;
+  // Keyed by the signed registry id, so another address for the same registry shares the state.
+  const last = options.last(manifest.registry_id);
   if (last && (manifest.sequence < last.sequence || (manifest.sequence === last.sequence && sha256 !== last.manifest_sha256))) {
     throw new IqpError(
       'IQP_E_RELEASE_ROLLBACK',
@@ -81,8 +102,16 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
   const api = new ReleaseApi(client);
   const now = options.now ?? new Date();
   const view = options.release === 'latest' ? await api.latest(options.channel, options.appVersion) : await api.manifest(options.release);
-  const last = options.trust.get(client.baseUrl, options.channel);
-  const { manifest, keyId, sha256 } = checkReleaseManifest(view, { channel: options.channel, appVersion: options.appVersion, releaseKeys: options.releaseKeys, now, last });
+  const lastFor = (registryId: string) => options.trust.get(registryId, options.channel, client.baseUrl);
+  const { manifest, keyId, sha256 } = checkReleaseManifest(view, {
+    channel: options.channel,
+    appVersion: options.appVersion,
+    releaseKeys: options.releaseKeys,
+    now,
+    registryId: options.registryId ?? null,
+    last: lastFor,
+  });
+  const last = lastFor(manifest.registry_id);
 
   // Pack signatures: the registry's pack keys, but only those the signed manifest names.
   const listed = await client.json<KeyList>({ method: 'GET', path: '/v1/keys' });
@@ -126,14 +155,16 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
     throw err;
   }
   for (const s of staged) if (s.part !== s.final) renameDurable(s.part, s.final);
-  options.trust.save(client.baseUrl, options.channel, {
+  options.trust.save(manifest.registry_id, options.channel, client.baseUrl, {
     sequence: manifest.sequence,
     manifest_sha256: sha256,
     expires_at: manifest.expires_at,
     release_id: manifest.release_id,
     accepted_at: now.toISOString(),
+    accepted_from: client.baseUrl,
   });
   return {
+    registry_id: manifest.registry_id,
     release_id: manifest.release_id,
     name: manifest.name,
     channel: manifest.channel,

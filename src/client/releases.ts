@@ -37,6 +37,8 @@ export interface ReleaseManifestView {
   readonly expires_at: string;
   readonly deprecated_message: string | null;
   readonly signer_key_id: string;
+  /** Outside the signature (null for a format 1 manifest); clients take it from manifest_json. */
+  readonly registry_id: string | null;
   readonly manifest_json: string;
   readonly signature: string;
   readonly artifacts: readonly { role: string; package_id: string; version: string; size_bytes: number; sha256: string; signer_key_id: string; download_url: string }[];
@@ -72,8 +74,15 @@ export class ReleaseApi {
     return { items: res.releases, paging: res.paging };
   }
 
-  attach(id: number, role: string, packageId: string, version: string): Promise<ReleaseView> {
-    return this.client.json({ method: 'POST', path: admin(`/${id}/artifacts`), auth: true, json: { role, package_id: packageId, version }, expect: [200, 201] });
+  /** `extraRole` attaches in a role the release does not require (otherwise refused as a likely typo). */
+  attach(id: number, role: string, packageId: string, version: string, extraRole = false): Promise<ReleaseView> {
+    return this.client.json({
+      method: 'POST',
+      path: admin(`/${id}/artifacts`),
+      auth: true,
+      json: { role, package_id: packageId, version, ...(extraRole ? { extra_role: true } : {}) },
+      expect: [200, 201],
+    });
   }
 
   detach(id: number, role: string, packageId: string): Promise<ReleaseView> {
@@ -111,6 +120,21 @@ export class ReleaseApi {
    * signature: the key never leaves this machine. `mode` publishes a draft or re-signs a release.
    */
   async sign(id: number, key: SecretKey, mode: 'publish' | 'resign', expiresInDays: number, now: Date = new Date()): Promise<ReleaseView> {
+    const signed = await this.#signBody(id, key, mode, expiresInDays, now);
+    return this.client.json({ method: 'POST', path: admin(`/${id}/${mode}`), auth: true, json: signed });
+  }
+
+  /**
+   * Deprecates release `id` and re-signs `target` (signed here, like resign) in one request, which
+   * the registry applies in one transaction: `latest` goes forward to `target`, never back.
+   */
+  async rollback(id: number, message: string, target: number, key: SecretKey, expiresInDays: number, now: Date = new Date()): Promise<{ deprecated: ReleaseView; rolled_back_to: ReleaseView }> {
+    const signed = await this.#signBody(target, key, 'resign', expiresInDays, now);
+    return this.client.json({ method: 'POST', path: admin(`/${id}/deprecate`), auth: true, json: { message, rollback_to: { release_id: target, ...signed } } });
+  }
+
+  /** The registry's manifest body for release `id`, with the channel's next sequence, signed with `key`. */
+  async #signBody(id: number, key: SecretKey, mode: 'publish' | 'resign', expiresInDays: number, now: Date): Promise<{ manifest_json: string; signature: string }> {
     const { body, next_sequence, status } = await this.client.json<{ body: ReleaseManifestBody; next_sequence: number; status: string }>({
       method: 'GET',
       path: admin(`/${id}/manifest-body`),
@@ -120,6 +144,6 @@ export class ReleaseApi {
     if (mode === 'resign' && status !== 'published') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is ${status}; only published releases are re-signed.`);
     const expires = new Date(now.getTime() + expiresInDays * 86_400_000);
     const signed = signReleaseManifest({ ...body, sequence: next_sequence, signed_at: rfc3339(now), expires_at: rfc3339(expires) }, key);
-    return this.client.json({ method: 'POST', path: admin(`/${id}/${mode}`), auth: true, json: { manifest_json: signed.manifestJson, signature: signed.signature } });
+    return { manifest_json: signed.manifestJson, signature: signed.signature };
   }
 }

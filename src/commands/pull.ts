@@ -13,6 +13,7 @@ import { IqpError } from '../errors.js';
 import { isSemver } from '../pack/manifest.js';
 import { pullRelease } from '../client/release-pull.js';
 import { TrustStore } from '../client/trust.js';
+import { REGISTRY_ID } from '../pack/release-manifest.js';
 
 interface Options extends RegistryFlags {
   out?: string;
@@ -23,6 +24,7 @@ interface Options extends RegistryFlags {
   appVersion?: string;
   releaseKey: string[];
   trustState?: string;
+  registryId?: string;
 }
 
 export function define(): Command {
@@ -36,6 +38,7 @@ export function define(): Command {
     .option('-c, --channel <channel>', 'release channel (with --release)', 'stable')
     .option('-a, --app-version <semver>', 'the app version the release is for (with --release latest)')
     .option('--release-key <file>', 'pinned release public key (repeatable; adds to IQP_TRUSTED_RELEASE_KEYS / "trusted_release_keys")', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--registry-id <id>', 'with --release: refuse manifests signed for any other registry (its id: GET /v1/channels)')
     .option('--trust-state <file>', 'where the newest accepted release manifest is remembered (default: IQP_TRUST_STATE or ~/.local/state/iqp/release-trust.json)');
   return registryOptions(cmd, false).addHelpText(
     'after',
@@ -47,7 +50,7 @@ export function define(): Command {
       'Trusted keys: --pubkey files and trusted_keys; when none are pinned, the registry’s own publisher keys (GET /v1/keys).',
       '',
       'With --release: the release manifest must be signed by a pinned release key, unexpired, and not older than',
-      'the last one accepted from this registry and channel (docs/client-verification.md); every pack is checked',
+      'the last one accepted from this registry (by its signed registry id, whatever its URL) and channel (docs/client-verification.md); every pack is checked',
       'against it before any is moved into place, and only then is the trust state saved.',
     ].join('\n'),
   );
@@ -62,6 +65,7 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
   const spec = opts.release!;
   if (spec !== 'latest' && !/^\d{1,15}$/.test(spec)) throw new IqpError('IQP_E_USAGE', '--release takes "latest" or a release id.');
   if (opts.appVersion !== undefined && !isSemver(opts.appVersion)) throw new IqpError('IQP_E_INVALID_VERSION', `--app-version ${JSON.stringify(opts.appVersion)} is not semver.`);
+  if (opts.registryId !== undefined && !REGISTRY_ID.test(opts.registryId)) throw new IqpError('IQP_E_USAGE', `--registry-id is 32 lowercase hex digits (GET /v1/channels shows it); got ${JSON.stringify(opts.registryId)}.`);
   const releaseKeys = await loadPublicKeys(ctx, [...opts.releaseKey, ...ctx.config.trustedReleaseKeys]);
   const trust = new TrustStore(opts.trustState ? resolve(ctx.cwd, opts.trustState) : ctx.config.trustState);
   const outDir = resolve(ctx.cwd, opts.out ?? '.');
@@ -74,6 +78,7 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
         channel: opts.channel,
         appVersion: opts.appVersion ?? null,
         releaseKeys,
+        registryId: opts.registryId ?? null,
         trust,
         outDir,
         now: ctx.now(),

@@ -42,7 +42,7 @@ function describeValidation(id: number, report: ValidationReport): string {
 function describeManifest(m: ReleaseManifestView): string {
   return [
     `Release ${m.release_id}: ${m.name}  (${m.channel}, sequence ${m.sequence}, ${m.status})`,
-    `  for apps ≥ ${m.min_app_version}; signed by ${m.signer_key_id}; expires ${m.expires_at}`,
+    `  for apps ≥ ${m.min_app_version}; signed by ${m.signer_key_id}; expires ${m.expires_at}${m.registry_id ? `; registry ${m.registry_id}` : ''}`,
     ...m.artifacts.map((a) => `  ${a.role.padEnd(14)} ${a.package_id}@${a.version}  ${a.size_bytes} bytes  sha256 ${a.sha256.slice(0, 16)}…`),
   ].join('\n');
 }
@@ -84,18 +84,19 @@ const create = command<RegistryFlags & { channel: string; minAppVersion: string;
   },
 );
 
-const attach = command<RegistryFlags>(
+const attach = command<RegistryFlags & { extraRole?: boolean }>(
   () =>
     new Command('attach')
-      .description('attach a published pack version to a draft release, in a role')
+      .description('attach a published pack version to a draft release, in one of the roles it requires')
       .argument('<id>', 'release id')
       .argument('<role>', 'role, e.g. translation')
-      .argument('<pack>', 'pack id@version'),
+      .argument('<pack>', 'pack id@version')
+      .option('--extra-role', 'attach in a role the release does not require (refused otherwise, as a likely typo)'),
   true,
-  async (ctx, api, _opts, id, role, pack) => {
+  async (ctx, api, opts, id, role, pack) => {
     const ref = parsePackRef(pack!);
     if (!ref.exact) throw new IqpError('IQP_E_USAGE', `Attach an exact version: ${ref.id}@<version>.`);
-    const release = await api.attach(releaseId(id!), role!, ref.id, ref.spec!);
+    const release = await api.attach(releaseId(id!), role!, ref.id, ref.spec!, opts.extraRole === true);
     ctx.out.result(release, () => describe(release));
   },
 );
@@ -125,6 +126,18 @@ interface SignOptions extends RegistryFlags {
   expiresIn?: string;
 }
 
+/** The release key and expiry for signing a manifest here: --key (or release_key) and --expires-in (or release_expiry_days). */
+async function signingKey(ctx: Context, opts: SignOptions) {
+  const keyFile = opts.key ?? ctx.config.releaseKey;
+  if (!keyFile) throw new IqpError('IQP_E_KEY_REQUIRED', 'Signing a release needs the release key: pass --key FILE or set IQP_RELEASE_KEY.');
+  const days = opts.expiresIn === undefined ? ctx.config.releaseExpiryDays : Number(opts.expiresIn);
+  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new IqpError('IQP_E_USAGE', '--expires-in must be a whole number of days from 1 to 3650.');
+  return { key: await loadSecretKey(ctx, keyFile), days };
+}
+
+const keyOption = () => new Option('-k, --key <file>', 'release secret key (default: IQP_RELEASE_KEY or the config file’s "release_key")');
+const expiresOption = () => new Option('--expires-in <days>', 'days until the signed manifest expires (default: release_expiry_days, 30)');
+
 function signCommand(mode: 'publish' | 'resign'): CommandModule {
   return command<SignOptions>(
     () =>
@@ -135,16 +148,12 @@ function signCommand(mode: 'publish' | 'resign'): CommandModule {
             : 'sign a published release again with a later expiry and the channel’s next sequence',
         )
         .argument('<id>', 'release id')
-        .option('-k, --key <file>', 'release secret key (default: IQP_RELEASE_KEY or the config file’s "release_key")')
-        .addOption(new Option('--expires-in <days>', 'days until the signed manifest expires (default: release_expiry_days, 30)')),
+        .addOption(keyOption())
+        .addOption(expiresOption()),
     true,
     async (ctx, api, opts, id) => {
       const n = releaseId(id!);
-      const keyFile = opts.key ?? ctx.config.releaseKey;
-      if (!keyFile) throw new IqpError('IQP_E_KEY_REQUIRED', 'Signing a release needs the release key: pass --key FILE or set IQP_RELEASE_KEY.');
-      const days = opts.expiresIn === undefined ? ctx.config.releaseExpiryDays : Number(opts.expiresIn);
-      if (!Number.isInteger(days) || days < 1 || days > 3650) throw new IqpError('IQP_E_USAGE', '--expires-in must be a whole number of days from 1 to 3650.');
-      const key = await loadSecretKey(ctx, keyFile);
+      const { key, days } = await signingKey(ctx, opts);
       if (mode === 'publish') {
         const report = await api.validate(n);
         if (!report.ok) {
@@ -158,17 +167,29 @@ function signCommand(mode: 'publish' | 'resign'): CommandModule {
   );
 }
 
-const deprecate = command<RegistryFlags & { message?: string }>(
+const deprecate = command<SignOptions & { message?: string; rollbackTo?: string }>(
   () =>
     new Command('deprecate')
       .description('withdraw a published release: it drops out of latest at once')
       .argument('<id>', 'release id')
-      .option('-m, --message <text>', 'why (shown to operators and in the audit log)'),
+      .option('-m, --message <text>', 'why (shown to operators and in the audit log)')
+      .option('--rollback-to <id>', 'in the same step, re-sign this previous release with the channel’s next sequence (needs --key), so clients that took the withdrawn one accept it')
+      .addOption(keyOption())
+      .addOption(expiresOption()),
   true,
   async (ctx, api, opts, id) => {
+    const n = releaseId(id!);
+    const target = opts.rollbackTo === undefined ? null : releaseId(opts.rollbackTo);
+    // Everything that can fail locally fails before the release is touched.
+    const signing = target === null ? null : await signingKey(ctx, opts);
     const message = opts.message ?? (await ctx.prompt.input('--message', 'Why is the release withdrawn?', { validate: (v) => (v.trim() ? true : 'say why') }));
-    const release = await api.deprecate(releaseId(id!), message);
-    ctx.out.result(release, () => `${describe(release)}\nTo roll back: iqp release resign <previous id> (or publish a new release); clients only move forward.`);
+    if (target === null || signing === null) {
+      const release = await api.deprecate(n, message);
+      ctx.out.result(release, () => `${describe(release)}\nTo roll back: iqp release deprecate <id> --rollback-to <previous id> --key FILE, or iqp release resign <previous id>; clients only move forward.`);
+      return;
+    }
+    const result = await api.rollback(n, message, target, signing.key, signing.days, ctx.now());
+    ctx.out.result(result, () => `${describe(result.deprecated)}\nRolled back: re-signed ${describe(result.rolled_back_to)}`);
   },
 );
 

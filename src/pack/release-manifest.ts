@@ -9,7 +9,15 @@ import { IqpError } from '../errors.js';
 import { isSemver } from './manifest.js';
 import { type PublicKey, type SecretKey, parseSignature, sign, verify } from './minisign.js';
 
-export const RELEASE_MANIFEST_FORMAT = 1;
+/**
+ * 2 added `registry_id`. Parsers refuse unknown members (canonical form), so the field needed a new
+ * format; format 1 manifests (no registry id) are refused, as a client could not key its rollback
+ * protection by registry for them: the release manager re-signs (`iqp release resign`).
+ */
+export const RELEASE_MANIFEST_FORMAT = 2;
+
+/** A registry id: 128 random bits in lowercase hex (server/stores/sqlite/migrations.ts, version 3). */
+export const REGISTRY_ID = /^[0-9a-f]{32}$/;
 
 /** What validating a release found, as the registry answers it and the CLI prints it. */
 export interface ValidationIssue {
@@ -37,8 +45,10 @@ export interface ReleaseArtifact {
 }
 
 export interface ReleaseManifest {
-  format: 1;
+  format: 2;
   kind: 'iqp-release';
+  /** The registry the release was published on, whatever address serves it. */
+  registry_id: string;
   release_id: number;
   name: string;
   channel: string;
@@ -57,6 +67,7 @@ export function serializeReleaseManifest(m: ReleaseManifest): Buffer {
   const ordered: ReleaseManifest = {
     format: m.format,
     kind: m.kind,
+    registry_id: m.registry_id,
     release_id: m.release_id,
     name: m.name,
     channel: m.channel,
@@ -102,7 +113,10 @@ export function parseReleaseManifest(bytes: Buffer): ReleaseManifest {
   }
   const m = value as ReleaseManifest;
   if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('The release manifest must be a JSON object.');
-  if (m.format !== RELEASE_MANIFEST_FORMAT || m.kind !== 'iqp-release') fail('Not a format 1 iqp release manifest.');
+  if (m.kind !== 'iqp-release') fail('Not an iqp release manifest.');
+  if ((m.format as number) === 1) fail('A format 1 release manifest (signed before registries had ids): the release manager re-signs it with this iqp (iqp release resign).');
+  if (m.format !== RELEASE_MANIFEST_FORMAT) fail(`Not a format ${RELEASE_MANIFEST_FORMAT} iqp release manifest.`);
+  if (typeof m.registry_id !== 'string' || !REGISTRY_ID.test(m.registry_id)) fail('registry_id must be 32 lowercase hex digits.');
   if (!Number.isSafeInteger(m.release_id) || m.release_id < 1) fail('release_id must be a positive integer.');
   if (!Number.isSafeInteger(m.sequence) || m.sequence < 1) fail('sequence must be a positive integer.');
   if (typeof m.name !== 'string' || typeof m.channel !== 'string' || typeof m.notes !== 'string') fail('name, channel and notes must be strings.');

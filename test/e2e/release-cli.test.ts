@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listTree } from './helpers.js';
-import { pullRelease, releaseOf, releaseWorld, type ReleaseWorld } from './release-helpers.js';
+import { acceptedOn, pullRelease, releaseOf, releaseWorld, type ReleaseWorld } from './release-helpers.js';
 
 let world: ReleaseWorld;
 
@@ -109,7 +109,7 @@ describe('iqp release: the lifecycle', () => {
     expect(r.packs.map((p: { package_id: string; downloaded: boolean }) => [p.package_id, p.downloaded])).toEqual([['e2e.audio', true], ['e2e.text', true]]);
     expect(listTree(join(world.work, 'pulled'))).toEqual(['e2e.audio-1.0.0.iqp', 'e2e.text-1.0.0.iqp']);
     const trust = readFileSync(join(world.work, 'trust.json'), 'utf8');
-    expect(JSON.parse(trust).channels[`${world.server.url} stable`]).toMatchObject({ sequence: 1, release_id: id });
+    expect(acceptedOn(trust, 'stable')).toMatchObject({ sequence: 1, release_id: id });
 
     const again = await pullRelease(world, 'pulled', 'trust.json', ['--json']);
     expect(again.code, again.stderr).toBe(0);
@@ -120,9 +120,9 @@ describe('iqp release: the lifecycle', () => {
     expect(human.stdout).toContain(`Pulled release ${id} (2026.11) from stable: sequence 1 (previously 1)`);
     expect(human.stdout).toContain('e2e.text@1.0.0 → pulled/e2e.text-1.0.0.iqp  (already present)');
     expect(listTree(join(world.work, 'pulled'))).toEqual(['e2e.audio-1.0.0.iqp', 'e2e.text-1.0.0.iqp']);
-    const stored = JSON.parse(readFileSync(join(world.work, 'trust.json'), 'utf8')).channels[`${world.server.url} stable`];
+    const stored = acceptedOn(readFileSync(join(world.work, 'trust.json'), 'utf8'), 'stable');
     expect(stored.sequence).toBe(1);
-    expect(stored.manifest_sha256).toBe(JSON.parse(trust).channels[`${world.server.url} stable`].manifest_sha256);
+    expect(stored.manifest_sha256).toBe(acceptedOn(trust, 'stable').manifest_sha256);
   });
 
   it('deprecates a published release but not a draft', async () => {
@@ -180,6 +180,6 @@ describe('iqp pull --release: one pack in two roles', () => {
       ['text', path, true],
     ]);
     expect(listTree(join(world.work, 'two-roles'))).toEqual(['e2e.text-1.0.0.iqp']);
-    expect(JSON.parse(readFileSync(join(world.work, 'trust-nightly.json'), 'utf8')).channels[`${world.server.url} nightly`]).toMatchObject({ release_id: r.id, sequence: 1 });
+    expect(acceptedOn(readFileSync(join(world.work, 'trust-nightly.json'), 'utf8'), 'nightly')).toMatchObject({ release_id: r.id, sequence: 1 });
   });
 });

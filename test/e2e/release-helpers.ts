@@ -104,3 +104,10 @@ export async function expectRefusedPull(world: ReleaseWorld, out: string, trust:
   expect(existsSync(outPath) ? listTree(outPath) : [], 'nothing new in --out').toEqual(treeBefore);
   return r;
 }
+
+/** The trust state's entry for `channel` of the one registry a test world has (the file's text). */
+export function acceptedOn(trustFileText: string, channel: string): { sequence: number; release_id: number; manifest_sha256: string } {
+  const registries = Object.values((JSON.parse(trustFileText) as { registries: Record<string, Record<string, any>> }).registries);
+  expect(registries, 'one registry in the trust state').toHaveLength(1);
+  return registries[0]![channel];
+}

@@ -635,6 +635,9 @@ describe('responses match the spec', () => {
     const noPack = await send('POST', artifacts, { headers: manager, body: JSON.stringify({ role: 'extra', package_id: 'no.such.pack', version: '1.0.0' }) });
     expect(noPack.res.status).toBe(404);
     expectConforms('post', '/v1/admin/releases/{id}/artifacts', noPack.res, noPack.body);
+    const typo = await send('POST', artifacts, { headers: manager, body: JSON.stringify({ role: 'dta', package_id: PACK_ID, version: PACK_VERSION }) });
+    expect(typo.res.status).toBe(422);
+    expectConforms('post', '/v1/admin/releases/{id}/artifacts', typo.res, typo.body);
 
     const report = await send('POST', `/v1/admin/releases/${id}/validate`, { headers: auth(publisherToken) });
     expect(expectConforms('post', '/v1/admin/releases/{id}/validate', report.res, report.body)).toMatchObject({ ok: true });
@@ -689,6 +692,26 @@ describe('responses match the spec', () => {
     const missing = await send('GET', '/v1/admin/releases/999999', { headers: auth(publisherToken) });
     expect(missing.res.status).toBe(404);
     expectConforms('get', '/v1/admin/releases/{id}', missing.res, missing.body);
+
+    // A second release, withdrawn with a rollback to the first in one request.
+    const next = await send('POST', '/v1/admin/releases', { headers: manager, body: JSON.stringify({ name: '2026.12', channel: 'stable', min_app_version: '1.0.0', profile: 'core' }) });
+    const nextId = (JSON.parse(next.body) as { id: number }).id;
+    await send('POST', `/v1/admin/releases/${nextId}/artifacts`, { headers: manager, body: JSON.stringify({ role: 'data', package_id: PACK_ID, version: PACK_VERSION }) });
+    const signNow = async (releaseId: number) => {
+      const fetched = await send('GET', `/v1/admin/releases/${releaseId}/manifest-body`, { headers: auth(publisherToken) });
+      const { body: b, next_sequence: n } = JSON.parse(fetched.body) as { body: ReleaseManifestBody; next_sequence: number };
+      return signReleaseManifest({ ...b, sequence: n, signed_at: new Date(now).toISOString(), expires_at: new Date(now + 86_400_000).toISOString() }, releaseKey);
+    };
+    const nextSigned = await signNow(nextId);
+    expect((await send('POST', `/v1/admin/releases/${nextId}/publish`, { headers: manager, body: JSON.stringify({ manifest_json: nextSigned.manifestJson, signature: nextSigned.signature }) })).res.status).toBe(200);
+    const back = await signNow(id);
+    const rollbackUrl = `/v1/admin/releases/${nextId}/deprecate`;
+    const refusedRollback = await send('POST', rollbackUrl, { headers: manager, body: JSON.stringify({ message: 'Bad.', rollback_to: { release_id: id, manifest_json: back.manifestJson, signature: 'not a signature' } }) });
+    expect(refusedRollback.res.status).toBe(422);
+    expectConforms('post', '/v1/admin/releases/{id}/deprecate', refusedRollback.res, refusedRollback.body);
+    const rolledBack = await send('POST', rollbackUrl, { headers: manager, body: JSON.stringify({ message: 'Bad.', rollback_to: { release_id: id, manifest_json: back.manifestJson, signature: back.signature } }) });
+    expect(rolledBack.res.status, rolledBack.body).toBe(200);
+    expect(expectConforms('post', '/v1/admin/releases/{id}/deprecate', rolledBack.res, rolledBack.body)).toMatchObject({ deprecated: { id: nextId }, rolled_back_to: { id } });
 
     const deprecateUrl = `/v1/admin/releases/${id}/deprecate`;
     const blank = await send('POST', deprecateUrl, { headers: manager, body: '{"message":" "}' });

@@ -99,8 +99,9 @@ export async function createRelease(reg: TestRegistry, body: { name: string; cha
   return ok(await api(reg, 'POST', '/v1/admin/releases', { channel: 'stable', min_app_version: '1.0.0', ...body }), `create ${body.name}`, 201);
 }
 
-export async function attach(reg: TestRegistry, id: number, role: string, package_id: string, version: string): Promise<ReleaseJson> {
-  const r = await api(reg, 'POST', `/v1/admin/releases/${id}/artifacts`, { role, package_id, version });
+/** Attaches id@version in `role`; `extraRole` for a role the release does not require. */
+export async function attach(reg: TestRegistry, id: number, role: string, package_id: string, version: string, extraRole = false): Promise<ReleaseJson> {
+  const r = await api(reg, 'POST', `/v1/admin/releases/${id}/artifacts`, { role, package_id, version, ...(extraRole ? { extra_role: true } : {}) });
   expect([200, 201], r.body.toString('utf8')).toContain(r.status);
   return r.json();
 }

@@ -100,7 +100,7 @@ describe('validation', () => {
     await attach(reg, r.id, 'text', text10.package_id, text10.version); // newer_version: 1.1.0 exists
     await attach(reg, r.id, 'text', audio.package_id, audio.version); // role_duplicate; audio role stays empty: role_missing
     await attach(reg, r.id, 'deck', deck.package_id, deck.version); // min_app_version: needs 3.0.0
-    await attach(reg, r.id, 'bonus', text11.package_id, text11.version); // role_not_required
+    await attach(reg, r.id, 'bonus', text11.package_id, text11.version, true); // role_not_required
     // A pack deprecated after it was attached (attaching it now is refused, see the bad-input tests).
     const late = await publishPack(reg, 'rel.late', '1.0.0');
     await attach(reg, r.id, 'legacy', late.package_id, late.version);
@@ -123,7 +123,7 @@ describe('validation', () => {
 
   it('passes once fixed, warnings alone do not block publishing', async () => {
     const r = await draftWith(reg, 'fixed', { text: text10, audio });
-    await attach(reg, r.id, 'bonus', deck.package_id, deck.version);
+    await attach(reg, r.id, 'bonus', deck.package_id, deck.version, true);
     const before = await api(reg, 'POST', `/v1/admin/releases/${r.id}/validate`);
     expect(codes(before.json().failures)).toEqual(['min_app_version']);
     expect((await api(reg, 'DELETE', `/v1/admin/releases/${r.id}/artifacts/bonus/rel.deck`)).status).toBe(200);

@@ -127,4 +127,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'registry id',
+    up: `
+      -- Who this registry is, independent of the address it is reached at: signed into every
+      -- release manifest, so a client's rollback protection (keyed by this id and channel)
+      -- survives a move to a CDN, a mirror or a new port. Random (128 bits), made once with the
+      -- data directory; backups copy it and restores keep it, so a registry restored elsewhere is
+      -- still the same registry to its clients.
+      CREATE TABLE registry_identity (
+        singleton   INTEGER PRIMARY KEY CHECK (singleton = 1),
+        registry_id TEXT NOT NULL CHECK (length(registry_id) = 32 AND registry_id NOT GLOB '*[^0-9a-f]*'),
+        created_at  TEXT NOT NULL
+      ) STRICT;
+      INSERT INTO registry_identity (singleton, registry_id, created_at)
+        VALUES (1, lower(hex(randomblob(16))), strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+      CREATE TRIGGER registry_identity_no_update BEFORE UPDATE ON registry_identity BEGIN SELECT RAISE(ABORT, 'the registry id never changes'); END;
+      CREATE TRIGGER registry_identity_no_delete BEFORE DELETE ON registry_identity BEGIN SELECT RAISE(ABORT, 'the registry id never changes'); END;
+    `,
+  },
 ];

@@ -5,6 +5,7 @@ import {
   type ArtifactRecord,
   artifactsKey,
   type AttachResult,
+  type DeprecateResult,
   type NewRelease,
   type PublishResult,
   type ReleaseProfile,
@@ -12,6 +13,7 @@ import {
   type ReleaseStatus,
   type ReleaseStore,
   type ResignResult,
+  type RollbackResult,
   type SignedReleaseManifest,
 } from '../release-types.js';
 import type { NewAuditEntry, Page } from '../types.js';
@@ -51,8 +53,17 @@ function auditState(r: ReleaseRecord | null): Record<string, unknown> | null {
   };
 }
 
+/** Thrown inside a transaction to undo its first half when the second half is refused. */
+class Undo {
+  constructor(readonly result: RollbackResult) {}
+}
+
 export class SqliteReleaseStore implements ReleaseStore {
   constructor(private readonly db: Database.Database) {}
+
+  async registryId(): Promise<string> {
+    return this.db.prepare('SELECT registry_id FROM registry_identity').pluck().get() as string;
+  }
 
   #artifacts(id: number): ArtifactRecord[] {
     return this.db
@@ -214,32 +225,51 @@ export class SqliteReleaseStore implements ReleaseStore {
       .immediate();
   }
 
-  async resignRelease(id: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<ResignResult> {
-    return this.db
-      .transaction((): ResignResult => {
-        const release = this.#get(id);
-        if (!release) return 'no-release';
-        if (release.status !== 'published') return 'not-published';
-        if (artifactsKey(release.artifacts) !== key) return 'stale';
-        if (!this.#advanceSequence(release.channel, signed.sequence)) return 'sequence';
-        this.#change(id, 'release.resign', at, actor, () => this.#storeSigned(id, signed));
-        return 'resigned';
-      })
-      .immediate();
+  /** The body of resignRelease, for use inside a transaction. */
+  #resign(id: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): ResignResult {
+    const release = this.#get(id);
+    if (!release) return 'no-release';
+    if (release.status !== 'published') return 'not-published';
+    if (artifactsKey(release.artifacts) !== key) return 'stale';
+    if (!this.#advanceSequence(release.channel, signed.sequence)) return 'sequence';
+    this.#change(id, 'release.resign', at, actor, () => this.#storeSigned(id, signed));
+    return 'resigned';
   }
 
-  async deprecateRelease(id: number, message: string, at: string, actor: string): Promise<'deprecated' | 'not-published' | 'no-release'> {
-    return this.db
-      .transaction((): 'deprecated' | 'not-published' | 'no-release' => {
-        const release = this.#get(id);
-        if (!release) return 'no-release';
-        if (release.status !== 'published') return 'not-published';
-        this.#change(id, 'release.deprecate', at, actor, () => {
-          this.db.prepare("UPDATE dataset_releases SET status = 'deprecated', deprecated_at = ?, deprecated_message = ? WHERE id = ?").run(at, message, id);
-        });
-        return 'deprecated';
-      })
-      .immediate();
+  /** The body of deprecateRelease, for use inside a transaction. */
+  #deprecate(id: number, message: string, at: string, actor: string): DeprecateResult {
+    const release = this.#get(id);
+    if (!release) return 'no-release';
+    if (release.status !== 'published') return 'not-published';
+    this.#change(id, 'release.deprecate', at, actor, () => {
+      this.db.prepare("UPDATE dataset_releases SET status = 'deprecated', deprecated_at = ?, deprecated_message = ? WHERE id = ?").run(at, message, id);
+    });
+    return 'deprecated';
+  }
+
+  async resignRelease(id: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<ResignResult> {
+    return this.db.transaction(() => this.#resign(id, signed, key, at, actor)).immediate();
+  }
+
+  async deprecateRelease(id: number, message: string, at: string, actor: string): Promise<DeprecateResult> {
+    return this.db.transaction(() => this.#deprecate(id, message, at, actor)).immediate();
+  }
+
+  async rollbackRelease(id: number, message: string, target: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<RollbackResult> {
+    try {
+      return this.db
+        .transaction((): RollbackResult => {
+          const deprecated = this.#deprecate(id, message, at, actor);
+          if (deprecated !== 'deprecated') return { deprecate: deprecated };
+          const resigned = this.#resign(target, signed, key, at, actor);
+          if (resigned !== 'resigned') throw new Undo({ resign: resigned });
+          return 'rolled-back';
+        })
+        .immediate();
+    } catch (err) {
+      if (err instanceof Undo) return err.result;
+      throw err;
+    }
   }
 
   async upsertProfile(p: ReleaseProfile, actor: string): Promise<void> {
