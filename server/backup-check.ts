@@ -24,11 +24,15 @@ export function checkBackupDatabase(dir: string, database: string, schemaVersion
   try {
     // Read-write: the extracted copy is ours, and a database left in WAL mode cannot be opened read-only without its -shm.
     db = new Database(join(dir, database), { fileMustExist: true });
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (err) {
-    throw invalidBackup(`${database} is not a readable SQLite database (${(err as Error).message}).`);
+    throw invalidBackup(`${database} cannot be opened (${(err as Error).message}).`);
   }
   try {
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (err) {
+      throw invalidBackup(`${database} is not a readable SQLite database (${(err as Error).message}).`);
+    }
     const integrity = db.prepare('PRAGMA integrity_check').pluck().all() as string[];
     if (integrity.length !== 1 || integrity[0] !== 'ok') throw invalidBackup(`${database} fails integrity_check: ${integrity.slice(0, 3).join('; ')}`);
 

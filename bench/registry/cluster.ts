@@ -29,6 +29,7 @@ if (cluster.isPrimary) {
   }
   // Held until this process exits; the workers serve beside it without it.
   const lock = lockDataDir(dataDir, 'bench cluster primary');
+  process.once('exit', () => lock.release());
   await (await recoverDataDir(lock)).stores.meta.close();
   const pids: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -42,10 +43,7 @@ if (cluster.isPrimary) {
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}`, pid: process.pid, workers: pids })}\n`);
   process.once('SIGTERM', () => {
     for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
-    setTimeout(() => {
-      lock.release();
-      process.exit(0);
-    }, 200).unref();
+    setTimeout(() => process.exit(0), 200).unref();
   });
 } else {
   const running = await startServer(serverConfig({ dataDir: dataDir!, host: '127.0.0.1', port }), () => {}, { lock: false });

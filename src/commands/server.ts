@@ -56,6 +56,7 @@ const start = {
   async run(ctx: Context, opts: StartOptions): Promise<number> {
     const config = resolveServerConfig(ctx, opts);
     const running = await startServer(config, (line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
+    // Always there: this process holds the lock, so it ran recovery.
     const { migrated, sweptTemp, sweptOrphans } = running.recovery!;
     ctx.out.result(
       { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid },
