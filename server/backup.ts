@@ -2,8 +2,10 @@
  * Backups of a registry data directory, safe while the server runs: SQLite's online backup API
  * takes a consistent snapshot, then the blobs that snapshot refers to are added (blobs are
  * immutable and content-addressed, so they cannot change under us). The archive is a zstd tar
- * with backup.json listing every file's sha256, and a sidecar `<file>.sha256` for sha256sum -c.
- * Restore checks everything before anything is moved into place.
+ * with backup.json listing every file's sha256, and a sidecar `<file>.sha256` for sha256sum -c
+ * (it names the backup by its file name: run `sha256sum -c` in the backup's folder). Restore
+ * checks everything (backup-check.ts) before anything is moved into place, and never replaces a
+ * directory a server holds.
  */
 import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,11 +13,15 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { openAtomic, trackTemp, writeFileAtomic } from '../src/atomic.js';
-import { IqpError } from '../src/errors.js';
+import { IqpError, toIqpError } from '../src/errors.js';
 import { encodeFileHeader, END_OF_ARCHIVE, paddingFor, TarReader, type TarEntry } from '../src/pack/tar.js';
 import { decompressTo, ZstdCompressor } from '../src/pack/zstd.js';
+import { blobPath, checkBackupDatabase, invalidBackup } from './backup-check.js';
 import { databasePath } from './config.js';
-import { MIGRATIONS } from './stores/sqlite/migrations.js';
+import { migrateDataDir } from './datadir.js';
+import { type DataDirLock, lockDataDir } from './lock.js';
+import { blobRefs } from './stores/sqlite/metadata.js';
+import { LATEST_SCHEMA } from './stores/sqlite/schema.js';
 
 export const BACKUP_FORMAT = 1;
 const MANIFEST = 'backup.json';
@@ -46,10 +52,6 @@ async function sha256File(path: string): Promise<{ sha256: string; size: number 
   return { sha256: hash.digest('hex'), size };
 }
 
-function blobPath(sha: string): string {
-  return `blobs/sha256/${sha.slice(0, 2)}/${sha}`;
-}
-
 export interface BackupResult {
   readonly path: string;
   readonly sha256: string;
@@ -77,7 +79,7 @@ export async function createBackup(dataDir: string, outPath: string, now: Date =
     let schemaVersion: number;
     try {
       snap.pragma('journal_mode = DELETE');
-      refs = snap.prepare('SELECT DISTINCT sha256 FROM packs ORDER BY sha256').pluck().all() as string[];
+      refs = blobRefs(snap);
       schemaVersion = (snap.prepare('SELECT max(version) FROM schema_migrations').pluck().get() as number | null) ?? 0;
     } finally {
       snap.close();
@@ -144,6 +146,21 @@ export async function createBackup(dataDir: string, outPath: string, now: Date =
   }
 }
 
+/** backup.json's shape: one registry.sqlite, blobs by their content address, each path once. */
+function checkManifest(manifest: BackupManifest): void {
+  if (manifest?.kind !== 'iqp-registry-backup' || manifest.format !== BACKUP_FORMAT || !Array.isArray(manifest.files)) {
+    throw invalidBackup('backup.json is not an iqp backup manifest.');
+  }
+  if (!Number.isSafeInteger(manifest.schema_version) || manifest.schema_version < 1) throw invalidBackup(`backup.json gives no valid schema_version.`);
+  const paths = new Set<string>();
+  for (const f of manifest.files) {
+    if (typeof f?.path !== 'string' || (f.path !== DATABASE && !/^blobs\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(f.path))) throw invalidBackup(`unsafe path ${String(f?.path)}.`);
+    if (paths.has(f.path)) throw invalidBackup(`backup.json lists ${f.path} twice.`);
+    paths.add(f.path);
+  }
+  if (!paths.has(DATABASE)) throw invalidBackup(`backup.json does not list ${DATABASE}; a registry backup always holds its database.`);
+}
+
 /** Streams a backup into `dir`, checking each file against backup.json. */
 async function extractBackup(file: string, dir: string): Promise<BackupManifest> {
   let manifest: BackupManifest | null = null;
@@ -151,7 +168,7 @@ async function extractBackup(file: string, dir: string): Promise<BackupManifest>
   const seen = new Set<string>();
   let current: { entry: TarEntry; hash: ReturnType<typeof createHash>; fd: number | null } | null = null;
   const { openSync, writeSync, closeSync, mkdirSync, fsyncSync } = await import('node:fs');
-  const corrupt = (message: string) => new IqpError('IQP_E_IO', `The backup is damaged: ${message}`);
+  const corrupt = invalidBackup;
   const reader = new TarReader(
     {
       entry(entry) {
@@ -178,10 +195,7 @@ async function extractBackup(file: string, dir: string): Promise<BackupManifest>
         const sha = cur.hash.digest('hex');
         if (cur.fd === null) {
           manifest = JSON.parse(Buffer.concat(manifestChunks).toString('utf8')) as BackupManifest;
-          if (manifest.kind !== 'iqp-registry-backup' || manifest.format !== BACKUP_FORMAT || !Array.isArray(manifest.files)) throw corrupt('backup.json is not an iqp backup manifest.');
-          for (const f of manifest.files) {
-            if (f.path !== DATABASE && !/^blobs\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(f.path)) throw corrupt(`unsafe path ${f.path}.`);
-          }
+          checkManifest(manifest);
           return;
         }
         fsyncSync(cur.fd);
@@ -197,7 +211,9 @@ async function extractBackup(file: string, dir: string): Promise<BackupManifest>
     await decompressTo(createReadStream(file, { highWaterMark: 1024 * 1024 }), (chunk) => reader.write(chunk));
     reader.end();
   } catch (err) {
-    if (err instanceof IqpError && err.code === 'IQP_E_IO') throw err;
+    if (err instanceof IqpError && err.code === 'IQP_E_BACKUP_INVALID') throw err;
+    // A failing disk is not the backup's fault; anything else (zstd, tar, JSON) is.
+    if (typeof (err as { syscall?: unknown }).syscall === 'string') throw toIqpError(err);
     throw corrupt((err as Error).message);
   } finally {
     const open = current as { fd: number | null } | null;
@@ -214,6 +230,8 @@ export interface RestoreResult {
   readonly packs: number;
   readonly files: number;
   readonly created_at: string;
+  /** Migrations applied to bring the backup up to this iqp's schema. */
+  readonly migrated: number[];
 }
 
 export async function restoreBackup(file: string, dataDir: string, options: { force?: boolean } = {}): Promise<RestoreResult> {
@@ -222,29 +240,26 @@ export async function restoreBackup(file: string, dataDir: string, options: { fo
   if (existsSync(sidecar)) {
     const expected = (await (await import('node:fs/promises')).readFile(sidecar, 'utf8')).split(/\s+/)[0];
     const { sha256 } = await sha256File(file);
-    if (sha256 !== expected) throw new IqpError('IQP_E_IO', `The backup's sha256 is ${sha256}; ${basename(sidecar)} says ${expected}. The file is damaged.`);
+    if (sha256 !== expected) throw invalidBackup(`its sha256 is ${sha256}; ${basename(sidecar)} says ${expected}.`);
   }
   const existing = await readdir(dataDir).catch(() => null);
   if (existing && existing.length > 0 && !options.force) {
     throw new IqpError('IQP_E_TARGET_NOT_EMPTY', `${dataDir} is not empty; restore into a new directory, or pass --force to replace it.`);
   }
+  // A server on the directory would go on serving the replaced database: refused while one holds it.
+  const lock: DataDirLock | null = existing && existing.length > 0 ? lockDataDir(dataDir, 'iqp server restore') : null;
   const staging = join(dirname(dataDir), `.${basename(dataDir)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
-  await mkdir(dirname(dataDir), { recursive: true });
-  await mkdir(staging);
   const untrack = trackTemp(staging);
   try {
+    await mkdir(dirname(dataDir), { recursive: true });
+    await mkdir(staging);
     const manifest = await extractBackup(file, staging);
-    if (manifest.schema_version > MIGRATIONS[MIGRATIONS.length - 1]!.version) {
-      throw new IqpError('IQP_E_CONFIG', `The backup has schema version ${manifest.schema_version}; this iqp knows up to ${MIGRATIONS[MIGRATIONS.length - 1]!.version}. Upgrade iqp first.`);
+    if (manifest.schema_version > LATEST_SCHEMA) {
+      throw new IqpError('IQP_E_CONFIG', `The backup has schema version ${manifest.schema_version}; this iqp knows up to ${LATEST_SCHEMA}. Upgrade iqp first.`);
     }
-    const db = new Database(join(staging, DATABASE), { fileMustExist: true });
-    try {
-      const check = db.prepare('PRAGMA integrity_check').pluck().all() as string[];
-      if (check.length !== 1 || check[0] !== 'ok') throw new IqpError('IQP_E_IO', `The backed-up database fails integrity_check: ${check.slice(0, 3).join('; ')}`);
-    } finally {
-      db.close();
-    }
-    await mkdir(join(staging, 'tmp'), { recursive: true });
+    checkBackupDatabase(staging, DATABASE, manifest.schema_version);
+    // Brought up to this iqp's schema before it is moved into place, so no server ever sees it half-migrated.
+    const migrated = await migrateDataDir(staging);
     await writeFile(join(staging, 'RESTORED_FROM'), `${basename(file)} (${manifest.created_at})\n`);
     if (existing) {
       // Keep the replaced directory until the new one is in place.
@@ -257,9 +272,10 @@ export async function restoreBackup(file: string, dataDir: string, options: { fo
     }
     const info = await stat(dataDir);
     if (!info.isDirectory()) throw new IqpError('IQP_E_IO', `${dataDir} was not created.`);
-    return { data_dir: dataDir, packs: manifest.packs, files: manifest.files.length, created_at: manifest.created_at };
+    return { data_dir: dataDir, packs: manifest.packs, files: manifest.files.length, created_at: manifest.created_at, migrated };
   } finally {
     await rm(staging, { recursive: true, force: true });
     untrack();
+    lock?.release();
   }
 }

@@ -1,74 +1,72 @@
-/** Opens the embedded stores (migrating and sweeping), and serves the app on a port. */
-import { mkdir } from 'node:fs/promises';
+/** Serves the app on a port over a data directory: takes its lock, recovers it, and listens. */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp, type Logger, type Registry } from './app.js';
-import { databasePath, type ServerConfig } from './config.js';
-import { FsBlobStore } from './stores/fs-blobs.js';
-import { SqliteMetadataStore } from './stores/sqlite/metadata.js';
-import { SqliteReleaseStore } from './stores/sqlite/releases.js';
-
-export interface OpenedStores {
-  readonly meta: SqliteMetadataStore;
-  readonly releases: SqliteReleaseStore;
-  readonly blobs: FsBlobStore;
-  readonly migrated: number[];
-  readonly sweptTemp: number;
-  readonly sweptOrphans: number;
-}
-
-/** Opens (creating and migrating on first use) the data dir, and cleans what a crash may have left. */
-export async function openStores(dataDir: string): Promise<OpenedStores> {
-  await mkdir(dataDir, { recursive: true });
-  const blobs = new FsBlobStore(dataDir);
-  await blobs.init();
-  const meta = new SqliteMetadataStore(databasePath(dataDir));
-  const migrated = await meta.migrate();
-  const sweptTemp = await blobs.sweep();
-  // Blobs are committed before their row; a crash in between leaves a blob nothing refers to.
-  const referenced = new Set(await meta.listBlobRefs());
-  let sweptOrphans = 0;
-  for (const sha of await blobs.list()) {
-    if (!referenced.has(sha)) {
-      await blobs.delete(sha);
-      sweptOrphans += 1;
-    }
-  }
-  return { meta, releases: new SqliteReleaseStore(meta.db), blobs, migrated, sweptTemp, sweptOrphans };
-}
+import type { ServerConfig } from './config.js';
+import { type OpenedStores, openStores, type Recovery, recoverDataDir } from './datadir.js';
+import { type DataDirLock, lockDataDir } from './lock.js';
 
 export interface RunningServer {
   readonly url: string;
   readonly server: Server;
   readonly registry: Registry;
   readonly stores: OpenedStores;
+  /** What start-up recovery did; null for a server started with `lock: false`. */
+  readonly recovery: Recovery | null;
   close(): Promise<void>;
 }
 
-export async function startServer(config: ServerConfig, log?: Logger): Promise<RunningServer> {
-  const stores = await openStores(config.dataDir);
-  const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, releases: stores.releases, ...(log ? { log } : {}) });
-  const server = registry.app.listen(config.port, config.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
-  // Uploads of large packs take a while; the default 5-minute request timeout would cut them off.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 65_000;
-  const { port } = server.address() as AddressInfo;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  return {
-    url: `http://${host}:${port}`,
-    server,
-    registry,
-    stores,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await stores.meta.close();
-    },
-  };
+export interface StartOptions {
+  /**
+   * false: neither take the data directory's lock nor recover it, for a process serving beside the
+   * one that holds it (a worker under a primary that ran recovery); the directory must be migrated
+   * or free to migrate. Default true: own the directory until close().
+   */
+  readonly lock?: boolean;
+}
+
+export async function startServer(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  let lock: DataDirLock | null = null;
+  let stores: OpenedStores | null = null;
+  try {
+    let recovery: Recovery | null = null;
+    if (options.lock === false) {
+      stores = await openStores(config.dataDir, 'iqp server start (worker)');
+    } else {
+      lock = lockDataDir(config.dataDir, 'iqp server start');
+      ({ stores, recovery } = await recoverDataDir(lock));
+    }
+    const opened = stores;
+    const held = lock;
+    const registry = createApp({ config, meta: opened.meta, blobs: opened.blobs, releases: opened.releases, ...(log ? { log } : {}) });
+    const server = registry.app.listen(config.port, config.host);
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    // Uploads of large packs take a while; the default 5-minute request timeout would cut them off.
+    server.requestTimeout = 0;
+    server.keepAliveTimeout = 65_000;
+    const { port } = server.address() as AddressInfo;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    return {
+      url: `http://${host}:${port}`,
+      server,
+      registry,
+      stores: opened,
+      recovery,
+      async close() {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await opened.meta.close();
+        held?.release();
+      },
+    };
+  } catch (err) {
+    await stores?.meta.close();
+    lock?.release();
+    throw err;
+  }
 }

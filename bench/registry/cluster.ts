@@ -3,18 +3,19 @@
  *
  *   node dist/bench/registry/cluster.js <data dir> <port> <workers>
  *
- * Each worker runs startServer on the same data directory (SQLite in WAL mode is safe across
- * processes; blobs are immutable files). Workers are started one after another so that only the
- * first one migrates. Prints {"url", "pid", "workers": [pids]} once all listen; SIGTERM stops all.
+ * The primary holds the data directory's lock and runs recovery (migrations, the sweep of staged
+ * uploads and unreferenced blobs) once, before any worker starts; each worker runs startServer on
+ * the same directory with `lock: false` (SQLite in WAL mode is safe across processes; blobs are
+ * immutable files). Prints {"url", "pid", "workers": [pids]} once all listen; SIGTERM stops all.
  *
  * Not a deployment recipe as it stands: each worker has its own JsonCache (a publish handled by one
- * worker would not invalidate the others' cached bodies), its own Prometheus registry (/metrics
- * would show one worker's counters), and each worker's start-up sweep removes staged uploads and
- * unreferenced blobs, which could race another worker's upload in flight. See
- * docs/performance-registry.md.
+ * worker would not invalidate the others' cached bodies) and its own Prometheus registry (/metrics
+ * would show one worker's counters). See docs/performance-registry.md.
  */
 import cluster from 'node:cluster';
 import { serverConfig } from '../../server/config.js';
+import { recoverDataDir } from '../../server/datadir.js';
+import { lockDataDir } from '../../server/lock.js';
 import { startServer } from '../../server/start.js';
 
 const [dataDir, portArg, workersArg] = process.argv.slice(2);
@@ -26,6 +27,10 @@ if (cluster.isPrimary) {
     process.stderr.write('usage: cluster.js <data dir> <port> <workers>\n');
     process.exit(2);
   }
+  // Held until this process exits; the workers serve beside it without it.
+  const lock = lockDataDir(dataDir, 'bench cluster primary');
+  process.once('exit', () => lock.release());
+  await (await recoverDataDir(lock)).stores.meta.close();
   const pids: number[] = [];
   for (let i = 0; i < count; i++) {
     const worker = cluster.fork();
@@ -41,7 +46,7 @@ if (cluster.isPrimary) {
     setTimeout(() => process.exit(0), 200).unref();
   });
 } else {
-  const running = await startServer(serverConfig({ dataDir: dataDir!, host: '127.0.0.1', port }), () => {});
+  const running = await startServer(serverConfig({ dataDir: dataDir!, host: '127.0.0.1', port }), () => {}, { lock: false });
   process.send!('listening');
   process.once('SIGTERM', () => void running.close().then(() => process.exit(0)));
 }

@@ -186,6 +186,10 @@ export class FsBlobStore implements BlobStore {
     await rm(this.#path(sha256), { force: true });
   }
 
+  /**
+   * Removes everything staged in tmp/, uploads in flight included: only for the holder of the data
+   * directory's lock, before it serves (server/datadir.ts recoverDataDir).
+   */
   async sweep(): Promise<number> {
     const names = await readdir(this.tmpDir).catch(() => [] as string[]);
     let removed = 0;

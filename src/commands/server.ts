@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
 import { onStop } from '../lifecycle.js';
 import { serverConfig, type ServerConfig } from '../../server/config.js';
-import { openStores, startServer } from '../../server/start.js';
+import { migrateDataDir } from '../../server/datadir.js';
+import { lockDataDir } from '../../server/lock.js';
+import { startServer } from '../../server/start.js';
 import { createBackup, restoreBackup } from '../../server/backup.js';
 import { IqpError } from '../errors.js';
 import type { CommandGroup } from './types.js';
@@ -57,7 +59,8 @@ const start = {
   async run(ctx: Context, opts: StartOptions): Promise<number> {
     const config = resolveServerConfig(ctx, opts);
     const running = await startServer(config, (line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
-    const { migrated, sweptTemp, sweptOrphans } = running.stores;
+    // Always there: this process holds the lock, so it ran recovery.
+    const { migrated, sweptTemp, sweptOrphans } = running.recovery!;
     ctx.out.result(
       { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid },
       () => `iqp registry listening on ${running.url} (data: ${config.dataDir})`,
@@ -81,11 +84,10 @@ const migrate = {
   },
   async run(ctx: Context, opts: { data?: string }): Promise<void> {
     const dataDir = opts.data ? resolve(ctx.cwd, opts.data) : ctx.config.dataDir;
-    const stores = await openStores(dataDir);
-    await stores.meta.close();
-    ctx.out.result({ data_dir: dataDir, migrated: stores.migrated }, () =>
-      stores.migrated.length > 0 ? `Applied migrations ${stores.migrated.join(', ')} to ${dataDir}` : `${dataDir} is up to date`,
-    );
+    // Refused while a server runs on it: that server runs the schema it started with.
+    const lock = lockDataDir(dataDir, 'iqp server migrate');
+    const migrated = await migrateDataDir(dataDir).finally(() => lock.release());
+    ctx.out.result({ data_dir: dataDir, migrated }, () => (migrated.length > 0 ? `Applied migrations ${migrated.join(', ')} to ${dataDir}` : `${dataDir} is up to date`));
   },
 };
 
@@ -118,10 +120,7 @@ const restore = {
     const dataDir = opts.data ? resolve(ctx.cwd, opts.data) : ctx.config.dataDir;
     const spinner = await ctx.out.spinner(`Restoring ${file}…`);
     const result = await restoreBackup(resolve(ctx.cwd, file), dataDir, { force: Boolean(opts.force) }).finally(() => spinner.stop());
-    // Bring the restored database up to this iqp's schema.
-    const stores = await openStores(dataDir);
-    await stores.meta.close();
-    ctx.out.result({ ...result, migrated: stores.migrated }, () => `Restored ${result.packs} pack(s) from a backup of ${result.created_at} into ${dataDir}. Start it with: iqp server start --data ${dataDir}`);
+    ctx.out.result(result, () => `Restored ${result.packs} pack(s) from a backup of ${result.created_at} into ${dataDir}. Start it with: iqp server start --data ${dataDir}`);
   },
 };
 

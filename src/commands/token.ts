@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
-import { openStores } from '../../server/start.js';
+import { openStores } from '../../server/datadir.js';
 import { systemClock } from '../../server/services/clock.js';
 import { ROLES, TokenService, isRole } from '../../server/services/tokens.js';
 import { IqpError } from '../errors.js';
@@ -14,8 +14,9 @@ import type { CommandGroup } from './types.js';
 const dataOption = () => new Option('-d, --data <dir>', 'registry data directory (default: IQP_DATA, the config file’s "data_dir", or ./iqp-data)');
 const ACTOR = 'cli:token';
 
-async function withTokens<T>(ctx: Context, data: string | undefined, fn: (tokens: TokenService) => Promise<T>): Promise<T> {
-  const stores = await openStores(data ? resolve(ctx.cwd, data) : ctx.config.dataDir);
+/** Runs `fn` on the data directory's tokens; works beside a running server (it only reads and adds rows). */
+async function withTokens<T>(ctx: Context, data: string | undefined, command: string, fn: (tokens: TokenService) => Promise<T>): Promise<T> {
+  const stores = await openStores(data ? resolve(ctx.cwd, data) : ctx.config.dataDir, `iqp token ${command}`);
   try {
     return await fn(new TokenService(stores.meta, systemClock));
   } finally {
@@ -33,7 +34,7 @@ const create = {
   async run(ctx: Context, opts: { role: string; name?: string; data?: string }): Promise<void> {
     if (!isRole(opts.role)) throw new IqpError('IQP_E_USAGE', `--role must be ${ROLES.join(' or ')}.`);
     const role = opts.role;
-    const { token, record } = await withTokens(ctx, opts.data, (t) => t.create(role, opts.name ?? '', ACTOR));
+    const { token, record } = await withTokens(ctx, opts.data, 'create', (t) => t.create(role, opts.name ?? '', ACTOR));
     ctx.out.result({ token, id: record.id, name: record.name, role: record.role, created_at: record.created_at }, () =>
       [`${token}`, '', `Token ${record.id} (${record.name}, role ${record.role}). It is shown only now: store it in a secret store (IQP_TOKEN).`].join('\n'),
     );
@@ -43,7 +44,7 @@ const create = {
 const list = {
   define: () => new Command('list').description('list tokens (never their secrets)').addOption(dataOption()),
   async run(ctx: Context, opts: { data?: string }): Promise<void> {
-    const tokens = await withTokens(ctx, opts.data, (t) => t.list());
+    const tokens = await withTokens(ctx, opts.data, 'list', (t) => t.list());
     ctx.out.result({ tokens }, () =>
       tokens.length === 0
         ? 'No tokens. Create one with: iqp token create --role admin'
@@ -55,7 +56,7 @@ const list = {
 const revoke = {
   define: () => new Command('revoke').description('revoke a token by its id').argument('<id>', 'token id (from iqp token list)').addOption(dataOption()),
   async run(ctx: Context, opts: { data?: string }, id: string): Promise<void> {
-    await withTokens(ctx, opts.data, (t) => t.revoke(id, ACTOR));
+    await withTokens(ctx, opts.data, 'revoke', (t) => t.revoke(id, ACTOR));
     ctx.out.result({ revoked: id }, () => `Revoked token ${id}.`);
   },
 };

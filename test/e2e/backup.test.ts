@@ -3,7 +3,8 @@
  * published release serves, `sha256sum -c` on the sidecar, `iqp server restore` into a fresh
  * directory, and a second real server on the restored data serving the same bytes and a release
  * manifest that still verifies for a client with a fresh trust state. Then the refusals: a
- * non-empty target, a corrupted and a truncated backup, each changing nothing.
+ * non-empty target, a corrupted and a truncated backup (IQP_E_BACKUP_INVALID), each changing nothing.
+ * And the runbook's backup commands, run as written.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/pack/minisign.js';
 import { verifyReleaseManifest } from '../../src/pack/release-manifest.js';
 import { call } from '../server/http-client.js';
-import { iqp, listTree, type RegistryProcess, sh, startRegistry } from './helpers.js';
+import { BIN, iqp, listTree, type RegistryProcess, ROOT, sh, startRegistry } from './helpers.js';
 import { pullRelease, releaseOf, releaseWorld, type ReleaseWorld } from './release-helpers.js';
 
 const PACKS = ['e2e.text', 'e2e.audio'];
@@ -87,6 +88,24 @@ describe('iqp server backup and restore', () => {
     expect(listTree(target)).toContain('registry.sqlite');
   });
 
+  it('the runbook’s backup commands work as written, `sha256sum -c` included, from any working directory', async () => {
+    const runbook = readFileSync(join(ROOT, 'docs', 'runbook.md'), 'utf8');
+    const section = runbook.slice(runbook.indexOf('## Backup and restore'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+    expect(block).toMatch(/sha256sum -c/);
+    const backups = join(world.work, 'backups');
+    mkdirSync(backups);
+    const script = block
+      .replaceAll('/srv/iqp', join(world.work, 'data'))
+      .replaceAll('/backups', backups)
+      .replace(/^iqp /gm, `"${process.execPath}" "${BIN}" `);
+    const elsewhere = join(world.work, 'elsewhere');
+    mkdirSync(elsewhere);
+    const r = sh('sh', ['-ec', script], elsewhere);
+    expect(r.code, `${script}\n${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/\.iqpbak: OK\n$/);
+  });
+
   describe('a damaged backup is refused with a clear error, and the target is not created', () => {
     const bytes = () => readFileSync(join(world.work, 'registry.backup'));
 
@@ -95,7 +114,7 @@ describe('iqp server backup and restore', () => {
       if (sidecar) copyFileSync(join(world.work, 'registry.backup.sha256'), join(world.work, `${name}.sha256`));
       const before = readdirSync(world.work).sort();
       const r = await server(['restore', name, '--data', `restored-${name}`, '--json']);
-      expect([r.code, r.json().error.code], r.stdout).toEqual([4, 'IQP_E_IO']);
+      expect([r.code, r.json().error.code], r.stdout).toEqual([1, 'IQP_E_BACKUP_INVALID']);
       expect(existsSync(join(world.work, `restored-${name}`)), 'target not created').toBe(false);
       expect(readdirSync(world.work).sort(), 'no staging directory left').toEqual(before);
       return r.json().error.message as string;
@@ -104,7 +123,7 @@ describe('iqp server backup and restore', () => {
     it('one flipped byte: caught by the .sha256 sidecar, and without it by the archive’s own checksums', async () => {
       const flipped = bytes();
       flipped[flipped.length >> 1]! ^= 0x01;
-      expect(await refusedRestore('flipped.backup', flipped, true)).toMatch(/sha256 .* says .* damaged/);
+      expect(await refusedRestore('flipped.backup', flipped, true)).toMatch(/damaged .* sha256 .* says/);
       expect(await refusedRestore('flipped-alone.backup', flipped, false)).toMatch(/The backup is damaged/);
     });
 

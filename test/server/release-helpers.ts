@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { createApp, type Logger } from '../../server/app.js';
 import type { ServerConfig } from '../../server/config.js';
-import { openStores, type RunningServer } from '../../server/start.js';
+import { openStores } from '../../server/datadir.js';
+import type { RunningServer } from '../../server/start.js';
 import type { ReleaseStore } from '../../server/stores/release-types.js';
 import { type ReleaseManifest, type ReleaseManifestBody, signReleaseManifest } from '../../src/pack/release-manifest.js';
 import { rfc3339 } from '../../src/client/releases.js';
@@ -41,7 +42,7 @@ function answeringLater(store: ReleaseStore): ReleaseStore {
 
 /** What server/start.ts's startServer does, with the release store answering later. */
 async function startWithLaterReleaseStore(config: ServerConfig, log?: Logger): Promise<RunningServer> {
-  const stores = await openStores(config.dataDir);
+  const stores = await openStores(config.dataDir, 'test');
   const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, releases: answeringLater(stores.releases), ...(log ? { log } : {}) });
   const server = registry.app.listen(config.port, config.host);
   await once(server, 'listening');
@@ -52,7 +53,7 @@ async function startWithLaterReleaseStore(config: ServerConfig, log?: Logger): P
     });
     await stores.meta.close();
   };
-  return { url: `http://${config.host}:${(server.address() as AddressInfo).port}`, server, registry, stores, close };
+  return { url: `http://${config.host}:${(server.address() as AddressInfo).port}`, server, registry, stores, recovery: null, close };
 }
 
 /**

@@ -12,7 +12,12 @@ import type {
   TokenRecord,
 } from '../types.js';
 import { decodeCursor, pageOf } from '../cursor.js';
-import { MIGRATIONS } from './migrations.js';
+import { applyMigrations } from './schema.js';
+
+/** The sha256 of every blob the database refers to, sorted (backups copy them, restores check them, recovery keeps them). */
+export function blobRefs(db: Database.Database): string[] {
+  return db.prepare('SELECT DISTINCT sha256 FROM packs ORDER BY sha256').pluck().all() as string[];
+}
 
 interface PackRow {
   package_id: string;
@@ -60,18 +65,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async migrate(): Promise<number[]> {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT');
-    const done = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
-    const applied: number[] = [];
-    for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.up);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
-      })();
-      applied.push(m.version);
-    }
-    return applied;
+    return applyMigrations(this.db);
   }
 
   async health(): Promise<void> {
@@ -165,7 +159,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async listBlobRefs(): Promise<string[]> {
-    return this.db.prepare('SELECT DISTINCT sha256 FROM packs').pluck().all() as string[];
+    return blobRefs(this.db);
   }
 
   async addKey(key: PublisherKey, audit: NewAuditEntry): Promise<'created' | 'exists'> {

@@ -1,0 +1,104 @@
+/**
+ * A registry data directory (registry.sqlite, blobs/, tmp/): opening its stores, migrating it, and
+ * recovering it after a crash. Opening has no side effects on what a running server relies on, so
+ * token commands and workers may open a directory that a server is using. Migrating needs the
+ * directory to itself; recovering (removing staged uploads and unreferenced blobs) needs the lock
+ * (server/lock.ts), which only `server start` holds.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { databasePath } from './config.js';
+import { type DataDirLock, lockDataDir } from './lock.js';
+import { FsBlobStore } from './stores/fs-blobs.js';
+import { SqliteMetadataStore } from './stores/sqlite/metadata.js';
+import { SqliteReleaseStore } from './stores/sqlite/releases.js';
+import { appliedVersions, LATEST_SCHEMA } from './stores/sqlite/schema.js';
+
+export interface OpenedStores {
+  readonly meta: SqliteMetadataStore;
+  readonly releases: SqliteReleaseStore;
+  readonly blobs: FsBlobStore;
+  /** Migrations applied while opening (a new or older directory), usually none. */
+  readonly migrated: number[];
+}
+
+export interface Recovery {
+  readonly migrated: number[];
+  /** Staged uploads removed from tmp/. */
+  readonly sweptTemp: number;
+  /** Blobs removed because no row refers to them. */
+  readonly sweptOrphans: number;
+}
+
+/** The newest migration recorded in the directory's database; 0 if it has none or does not exist. */
+function schemaVersionOf(dataDir: string): number {
+  const path = databasePath(dataDir);
+  if (!existsSync(path)) return 0;
+  const db = new Database(path, { fileMustExist: true, timeout: 5000 });
+  try {
+    return appliedVersions(db).at(-1) ?? 0;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Creates the directory's layout and applies pending migrations. The caller has the directory to
+ * itself: it holds the lock, or the directory is its own (a restore's staging copy).
+ */
+export async function migrateDataDir(dataDir: string): Promise<number[]> {
+  mkdirSync(dataDir, { recursive: true });
+  await new FsBlobStore(dataDir).init();
+  const meta = new SqliteMetadataStore(databasePath(dataDir));
+  try {
+    return await meta.migrate();
+  } finally {
+    await meta.close();
+  }
+}
+
+function open(dataDir: string, migrated: number[]): OpenedStores {
+  const meta = new SqliteMetadataStore(databasePath(dataDir));
+  return { meta, releases: new SqliteReleaseStore(meta.db), blobs: new FsBlobStore(dataDir), migrated };
+}
+
+/**
+ * Opens the stores to read and add rows; never touches tmp/ or blobs. A directory that does not
+ * exist yet or is behind this iqp's schema is created and migrated first, under the lock for that
+ * moment only: refused (IQP_E_DATA_DIR_LOCKED) while a server holds it, as an older server may be
+ * running on it. `command` names the caller in the lock's holder file.
+ */
+export async function openStores(dataDir: string, command: string): Promise<OpenedStores> {
+  if (schemaVersionOf(dataDir) >= LATEST_SCHEMA) return open(dataDir, []);
+  const lock = lockDataDir(dataDir, command);
+  try {
+    return open(dataDir, await migrateDataDir(dataDir));
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * For the process that holds the lock, before it serves: migrates, opens the stores, and removes
+ * what a crash left (staged uploads in tmp/; blobs committed before a crash kept their row from
+ * being written). Safe only because no other process may be uploading: that is what the lock is for.
+ */
+export async function recoverDataDir(lock: DataDirLock): Promise<{ stores: OpenedStores; recovery: Recovery }> {
+  const migrated = await migrateDataDir(lock.dataDir);
+  const stores = open(lock.dataDir, migrated);
+  try {
+    const sweptTemp = await stores.blobs.sweep();
+    const referenced = new Set(await stores.meta.listBlobRefs());
+    let sweptOrphans = 0;
+    for (const sha of await stores.blobs.list()) {
+      if (!referenced.has(sha)) {
+        await stores.blobs.delete(sha);
+        sweptOrphans += 1;
+      }
+    }
+    return { stores, recovery: { migrated, sweptTemp, sweptOrphans } };
+  } catch (err) {
+    await stores.meta.close();
+    throw err;
+  }
+}
