@@ -11,7 +11,7 @@
  * worker would not invalidate the others' cached bodies), its own Prometheus registry (/metrics
  * would show one worker's counters), and each worker's start-up sweep removes staged uploads and
  * unreferenced blobs, which could race another worker's upload in flight. See
- * docs/performance-registry.md.
+ * docs/performance.md (Registry).
  */
 import cluster from 'node:cluster';
 import { serverConfig } from '../../server/config.js';
