@@ -6,6 +6,14 @@ import { installSignalHandlers } from '../dist/src/lifecycle.js';
 // An interrupted command removes what it was writing: never a partial pack, key or config.
 installSignalHandlers();
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  // main answers every failure with a coded error; one that escapes it (a command module that
+  // fails to load) is still an internal error, exit 70, not an unhandled rejection's exit 1.
+  (err) => {
+    process.stderr.write(`error IQP_E_INTERNAL: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 70;
+  },
+);

@@ -10,7 +10,7 @@
  *
  * Not a deployment recipe as it stands: each worker has its own JsonCache (a publish handled by one
  * worker would not invalidate the others' cached bodies) and its own Prometheus registry (/metrics
- * would show one worker's counters). See docs/performance-registry.md.
+ * would show one worker's counters). See docs/performance.md (Registry).
  */
 import cluster from 'node:cluster';
 import { serverConfig } from '../../server/config.js';

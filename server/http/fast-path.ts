@@ -4,7 +4,7 @@
  * Express 5 costs more per request than everything else on the registry's read paths: its
  * app.handle re-prototypes every req and res (Object.setPrototypeOf), which sends V8 and Node's
  * own http code down slow paths for the rest of the request, and then walks the router. Measured on
- * the benchmark machine (docs/performance-registry.md), a cached 15 KB JSON body went from about
+ * the benchmark machine (docs/performance.md, Registry), a cached 15 KB JSON body went from about
  * 5,000 to over 20,000 requests/s by skipping it, and 64 KiB range requests similarly.
  *
  * So app.ts puts these handlers in front of Express: each looks at the bare node:http request and

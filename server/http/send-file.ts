@@ -9,7 +9,7 @@
  *   exceeds the socket's 16 KiB high-water mark, the stream pauses until the socket drains before
  *   it starts the next read, so reading and sending take turns instead of overlapping.
  *
- * See docs/performance-registry.md for the measurements behind CHUNK and DEPTH.
+ * See docs/performance.md (Registry) for the measurements behind CHUNK and DEPTH.
  */
 import type { ServerResponse } from 'node:http';
 import type { BlobFile } from '../stores/fs-blobs.js';

@@ -30,9 +30,14 @@ interface Options {
   contentRange?: string;
 }
 
-/** Serves FILE like the registry's /download: strong ETag = sha256, single ranges, If-Range. */
-async function fileServer(options: Options = {}): Promise<{ url: string; seen: { range?: string; ifRange?: string }[] }> {
+/**
+ * Serves FILE like the registry's /download: strong ETag = sha256, single ranges, If-Range.
+ * `progress` is the client's onProgress: a cut connection is cut once the client has taken in
+ * the bytes sent before the cut (a stream destroyed by the cut drops what it has not read).
+ */
+async function fileServer(options: Options = {}): Promise<{ url: string; seen: { range?: string; ifRange?: string }[]; progress: (done: number) => void }> {
   const seen: { range?: string; ifRange?: string }[] = [];
+  let cut: { at: number; destroy: () => void } | null = null;
   const server = createServer((req: IncomingMessage, res) => {
     seen.push({ ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) });
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
@@ -49,15 +54,21 @@ async function fileServer(options: Options = {}): Promise<{ url: string; seen: {
       ...(useRange ? { 'content-range': options.contentRange ?? `bytes ${start}-${FILE.length - 1}/${FILE.length}` } : {}),
     });
     if (options.cutAfter !== undefined && seen.length <= (options.cuts ?? 1)) {
-      // Give the client time to take the bytes in: a stream destroyed by the cut drops what it has not read.
-      res.write(body.subarray(0, options.cutAfter), () => setTimeout(() => res.socket?.destroy(), 200));
+      res.write(body.subarray(0, options.cutAfter));
+      cut = { at: start + options.cutAfter, destroy: () => res.socket?.destroy() };
       return;
     }
     res.end(body);
   });
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/file`, seen };
+  const progress = (done: number) => {
+    if (cut === null || done < cut.at) return;
+    const { destroy } = cut;
+    cut = null;
+    destroy();
+  };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/file`, seen, progress };
 }
 
 function setup(url: string) {
@@ -70,9 +81,9 @@ function setup(url: string) {
 
 describe('downloadResumable', () => {
   it('resumes with Range and If-Range after the connection drops mid-body, more often than the retry limit', async () => {
-    const { url, seen } = await fileServer({ cutAfter: 40_000, cuts: 4 });
+    const { url, seen, progress } = await fileServer({ cutAfter: 40_000, cuts: 4 });
     const { part, client } = setup(url);
-    const result = await downloadResumable(client, url, part, { size: FILE.length, sha256: SHA });
+    const result = await downloadResumable(client, url, part, { size: FILE.length, sha256: SHA }, { onProgress: progress });
     expect(readFileSync(part).equals(FILE)).toBe(true);
     expect(result).toEqual({ resumedFrom: 0, restarted: false });
     expect(seen[0]).toEqual({});

@@ -177,8 +177,8 @@ describe('RegistryClient retries', () => {
     const s = await serve((_req, res, n) => {
       if (n === 1) {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
-        res.write('{"partial":');
-        setTimeout(() => res.socket?.destroy(), 20);
+        // Cut once the partial body is on its way (flushed to the socket), not after a guessed delay.
+        res.write('{"partial":', () => res.socket?.destroy());
         return;
       }
       json(res, 200, { whole: true });

@@ -4,22 +4,27 @@
  * swapped under a release, a manifest edited in the registry's database. Every refusal exits as
  * the catalog says, leaves the trust-state file byte for byte as it was and nothing new in --out.
  *
- * The client has no clock flag, so the expired case is made honestly on the registry side: a
- * manifest signed with the format library (as `iqp release publish` signs) whose expires_at is a
- * few seconds ahead, published over HTTP while still valid, then waited out.
+ * Every test gets a registry and work dir of its own, copied from one set up once (keys, packs,
+ * r1 published), and pulls r1 itself, so each passes alone and in any order.
+ *
+ * The client has no clock flag, so the expired case is made on the registry side, as the other
+ * database edits here are: the published manifest is replaced by one the release key signed with
+ * an expires_at already past, which is what an app sees from a registry nobody re-signed in time.
  */
 import Database from 'better-sqlite3';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { rfc3339 } from '../../src/client/releases.js';
 import { parseSecretKey, sign } from '../../src/pack/minisign.js';
-import { type ReleaseManifestBody, signReleaseManifest } from '../../src/pack/release-manifest.js';
-import { call } from '../server/http-client.js';
-import { expectRefusedPull, pullRelease, releaseOf, releaseWorld, type ReleaseWorld } from './release-helpers.js';
+import { type ReleaseManifest, signReleaseManifest } from '../../src/pack/release-manifest.js';
+import { copyWorld, expectRefusedPull, pullRelease, releaseOf, releaseWorld, type ReleaseWorld } from './release-helpers.js';
 
 const BOTH = { text: 'e2e.text@1.0.0', audio: 'e2e.audio@1.0.0' };
+let template: ReleaseWorld;
 let world: ReleaseWorld;
+/** The release every world starts with, published and pulled into `pulled` with trust.json. */
+let r1: { id: number; sequence: number };
 
 async function pulled(out: string): Promise<{ release_id: number; sequence: number }> {
   const r = await pullRelease(world, out, 'trust.json');
@@ -40,50 +45,57 @@ function editDatabase(edit: (db: Database.Database) => void): Promise<void> {
 }
 
 beforeAll(async () => {
-  world = await releaseWorld('iqp-e2e-refusals-', [
+  template = await releaseWorld('iqp-e2e-refusals-', [
     { id: 'e2e.text', template: 'translation' },
     { id: 'e2e.audio', template: 'recitation' },
   ]);
-  await releaseOf(world, 'r1', BOTH);
-  expect(await pulled('pulled')).toMatchObject({ sequence: 1 });
+  const first = await releaseOf(template, 'r1', BOTH);
+  r1 = { id: first.id, sequence: first.sequence! };
+  expect((await template.server.stop()).code).toBe(0);
 });
-afterAll(async () => {
+beforeEach(async () => {
+  world = await copyWorld(template, 'iqp-e2e-refusals-');
+  expect(await pulled('pulled')).toMatchObject({ release_id: r1.id, sequence: r1.sequence });
+});
+afterEach(async () => {
   expect((await world?.server.stop())?.code).toBe(0);
 });
 
 describe('iqp pull --release refuses', () => {
-  let r1: number;
-
   it('a manifest signed by a release key the registry accepts but the app does not pin (IQP_E_SIG_UNTRUSTED_KEY)', async () => {
-    r1 = (await world.ok(['release', 'latest'])).release_id;
     const rogue = await releaseOf(world, 'r2-rogue', BOTH, { key: 'rogue.key' });
-    expect(rogue.sequence).toBe(2);
+    expect(rogue.sequence).toBe(r1.sequence + 1);
     await expectRefusedPull(world, 'pulled', 'trust.json', 'IQP_E_SIG_UNTRUSTED_KEY');
     await expectRefusedPull(world, 'fresh-untrusted', 'trust.json', 'IQP_E_SIG_UNTRUSTED_KEY');
     await world.ok(['release', 'deprecate', String(rogue.id), '--message', 'signed with the wrong key']);
+    expect((await world.ok(['release', 'latest'])).release_id, 'r1 is the latest again').toBe(r1.id);
   });
 
   it('a rollback: the newer release deprecated after it was pulled (IQP_E_RELEASE_ROLLBACK), until the older one is re-signed', async () => {
     const r3 = await releaseOf(world, 'r3', { text: 'e2e.text@1.0.0' });
-    expect(await pulled('pulled')).toMatchObject({ release_id: r3.id, sequence: 3 });
+    expect(await pulled('pulled')).toMatchObject({ release_id: r3.id, sequence: r3.sequence });
     await world.ok(['release', 'deprecate', String(r3.id), '--message', 'bad text']);
-    expect((await world.ok(['release', 'latest'])).release_id).toBe(r1);
+    expect((await world.ok(['release', 'latest'])).release_id).toBe(r1.id);
     const refused = await expectRefusedPull(world, 'pulled', 'trust.json', 'IQP_E_RELEASE_ROLLBACK');
-    expect(refused.json().error.details).toMatchObject({ sequence: 1, accepted_sequence: 3 });
-    await world.ok(['release', 'resign', String(r1), '--key', 'release.key']);
-    expect(await pulled('pulled')).toMatchObject({ release_id: r1, sequence: 4 });
+    expect(refused.json().error.details).toMatchObject({ sequence: r1.sequence, accepted_sequence: r3.sequence });
+    await world.ok(['release', 'resign', String(r1.id), '--key', 'release.key']);
+    expect(await pulled('pulled')).toMatchObject({ release_id: r1.id, sequence: r3.sequence! + 1 });
   });
 
   it('an expired manifest (IQP_E_RELEASE_EXPIRED)', async () => {
-    const draft = await releaseOf(world, 'r4-short-lived', BOTH, { publish: false });
-    const admin = `/v1/admin/releases/${draft.id}`;
-    const { body, next_sequence } = (await call(world.server.url, `${admin}/manifest-body`, { token: world.token })).json<{ body: ReleaseManifestBody; next_sequence: number }>();
+    const short = await releaseOf(world, 'r4-short-lived', BOTH);
     const key = await parseSecretKey(readFileSync(join(world.work, 'release.key'), 'utf8'), null);
-    const expires = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
-    const signed = signReleaseManifest({ ...body, sequence: next_sequence, signed_at: rfc3339(new Date()), expires_at: rfc3339(expires) }, key);
-    const published = await call(world.server.url, `${admin}/publish`, { method: 'POST', token: world.token, json: { manifest_json: signed.manifestJson, signature: signed.signature } });
-    expect(published.status, published.body.toString()).toBe(200);
-    await new Promise((r) => setTimeout(r, expires.getTime() - Date.now() + 250));
+    // Signed two days ago for one day: the same release and sequence, its expiry passed.
+    const day = 86_400_000;
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const expires = new Date(now - day);
+    await editDatabase((db) => {
+      const row = db.prepare('SELECT manifest_json FROM dataset_releases WHERE id = ?').get(short.id) as { manifest_json: string };
+      const manifest = JSON.parse(row.manifest_json) as ReleaseManifest;
+      expect(manifest).toMatchObject({ release_id: short.id, sequence: short.sequence });
+      const expired = signReleaseManifest({ ...manifest, signed_at: rfc3339(new Date(now - 2 * day)), expires_at: rfc3339(expires) }, key);
+      db.prepare('UPDATE dataset_releases SET manifest_json = ?, signature = ? WHERE id = ?').run(expired.manifestJson, expired.signature, short.id);
+    });
     const refused = await expectRefusedPull(world, 'pulled', 'trust.json', 'IQP_E_RELEASE_EXPIRED');
     expect(refused.json().error.details).toEqual({ expires_at: rfc3339(expires) });
     await expectRefusedPull(world, 'fresh-expired', 'trust.json', 'IQP_E_RELEASE_EXPIRED');
@@ -93,10 +105,10 @@ describe('iqp pull --release refuses', () => {
     let r5: { id: number; sequence: number | null };
     let textSha: string;
 
-    beforeAll(async () => {
+    beforeEach(async () => {
       r5 = await releaseOf(world, 'r5', BOTH);
       const latest = await world.ok(['release', 'latest']);
-      expect(latest).toMatchObject({ release_id: r5.id, sequence: 6 });
+      expect(latest).toMatchObject({ release_id: r5.id, sequence: r5.sequence });
       textSha = latest.artifacts.find((a: { role: string }) => a.role === 'text').sha256;
     });
 
@@ -135,7 +147,7 @@ describe('iqp pull --release refuses', () => {
       await expectRefusedPull(world, 'pulled', 'trust.json', 'IQP_E_SIG_COMMENT_MISMATCH');
 
       await editDatabase((db) => db.prepare('UPDATE dataset_releases SET signature = ? WHERE id = ?').run(original!.signature, r5.id));
-      expect(await pulled('fresh-after')).toMatchObject({ release_id: r5.id, sequence: 6 });
+      expect(await pulled('fresh-after')).toMatchObject({ release_id: r5.id, sequence: r5.sequence });
     });
   });
 });

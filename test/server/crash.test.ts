@@ -1,12 +1,17 @@
 /**
- * Crash safety of the real server: `node bin/iqp.js server start` is SIGKILLed at random moments
+ * Crash safety of the real server: `node bin/iqp.js server start` is SIGKILLed at random points
  * while dozens of uploads stream in (small packs, and multi-MiB ones sent slowly so that kills land
  * mid-body), then restarted. After every restart the database passes integrity_check, tmp/ has
  * been swept, blobs and rows match one to one, and every pack the API lists downloads whole with
  * the sha256 it claims. At the end every upload that failed is retried and succeeds.
+ *
+ * The points are counted in body pieces written, not in milliseconds, so a busy machine moves no
+ * kill; which packs go up and where each kill lands come from a seed the test prints
+ * (IQP_TEST_SEED replays a run).
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { seededRng } from '../seed.js';
 import {
   blobFiles,
   buildRandomPack,
@@ -29,6 +34,8 @@ import {
 
 const CYCLES = 5;
 const UPLOADS_PER_CYCLE = 12;
+const PIECE = 128 * 1024;
+const { rng } = seededRng('crash test');
 
 let dataDir: string;
 let packs: BuiltPack[];
@@ -38,12 +45,11 @@ let publisher: string;
 let server: ChildServer | null = null;
 
 /**
- * Streams the pack in 128 KiB pieces with pauses, so a large one takes a while to arrive: at least
- * 24 × 20 ms for a 3 MiB pack, longer than the first cycle waits before its kill, however idle the
- * machine (the first kill always finds big uploads mid-body).
+ * Streams the pack in 128 KiB pieces, pausing between the pieces of a large one so that the small
+ * uploads of a wave finish while the large ones are still arriving.
  */
-const slowUpload = (base: string, body: Buffer) =>
-  streamUpload(base, publisher, body, { contentLength: true, chunk: 128 * 1024, pauseMs: body.length > 1024 ** 2 ? 20 : 3 });
+const slowUpload = (base: string, body: Buffer, onWritten?: () => void) =>
+  streamUpload(base, publisher, body, { contentLength: true, chunk: PIECE, pauseMs: body.length > 1024 ** 2 ? 20 : 3, ...(onWritten ? { onWritten } : {}) });
 
 /** Everything that must hold after a (re)start, before any new request. */
 async function checkRecovered(s: ChildServer): Promise<void> {
@@ -102,10 +108,31 @@ it(`survives ${CYCLES} SIGKILLs during ${CYCLES * UPLOADS_PER_CYCLE} uploads, an
     const s = server!;
     await checkRecovered(s);
     // A wave of uploads, big ones more often so that some are mid-body when the kill comes.
-    const wave = Array.from({ length: UPLOADS_PER_CYCLE }, (_, i) => packs[i % 3 === 0 ? 14 + Math.floor(Math.random() * 4) : Math.floor(Math.random() * 14)]!);
-    const pending = wave.map((p) => slowUpload(s.url, bodies.get(p)!).then((outcome) => ({ p, outcome })));
-    // Early kills cut every upload; later ones let the small packs through and catch big ones mid-body.
-    await new Promise((r) => setTimeout(r, 80 + (cycle * 1200) / CYCLES + Math.random() * 200));
+    const wave = Array.from({ length: UPLOADS_PER_CYCLE }, (_, i) => packs[i % 3 === 0 ? 14 + rng.int(0, 3) : rng.int(0, 13)]!);
+    const pieces = wave.reduce((n, p) => n + Math.ceil(bodies.get(p)!.length / PIECE), 0);
+    // The kill comes once the wave has written this many pieces and the server has answered this
+    // many uploads: early cycles cut nearly every upload, later ones let small packs through and
+    // catch big ones mid-body or while they are verified.
+    const killAfter = { pieces: Math.max(1, Math.floor((pieces * (cycle + rng.float())) / (CYCLES + 1))), answers: rng.int(cycle, 2 * cycle) };
+    let written = 0;
+    let answered = 0;
+    let reached!: () => void;
+    const killPoint = new Promise<void>((resolve) => (reached = resolve));
+    const progress = () => {
+      if (written >= killAfter.pieces && answered >= killAfter.answers) reached();
+    };
+    const pending = wave.map((p) =>
+      slowUpload(s.url, bodies.get(p)!, () => {
+        written += 1;
+        progress();
+      }).then((outcome) => {
+        if ('status' in outcome) answered += 1;
+        progress();
+        return { p, outcome };
+      }),
+    );
+    // If every upload ends before that point, the kill still comes.
+    await Promise.race([killPoint, Promise.all(pending)]);
     s.child.kill('SIGKILL');
     expect(await s.exited).toEqual({ code: null, signal: 'SIGKILL' });
     for (const { p, outcome } of await Promise.all(pending)) {

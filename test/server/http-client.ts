@@ -198,13 +198,14 @@ export type UploadOutcome = { readonly status: number; readonly body: string } |
 /**
  * PUT /v1/admin/packs with node:http, writing `body` in `chunk`-byte pieces with `pauseMs` between
  * them: with `contentLength: false` the body goes chunked. Connection failures resolve as
- * `{ error }` (the server may answer and close before the whole body is written).
+ * `{ error }` (the server may answer and close before the whole body is written). `onWritten` is
+ * called as each piece is handed to the socket, for tests that act at a point in the body.
  */
 export function streamUpload(
   base: string,
   token: string,
   body: Buffer,
-  options: { contentLength: boolean; chunk?: number; pauseMs?: number },
+  options: { contentLength: boolean; chunk?: number; pauseMs?: number; onWritten?: () => void },
 ): Promise<UploadOutcome> {
   const u = new URL(base);
   const chunkSize = options.chunk ?? 64 * 1024;
@@ -223,7 +224,11 @@ export function streamUpload(
       if (at >= body.length) return void req.end();
       const piece = body.subarray(at, at + chunkSize);
       at += piece.length;
-      req.write(piece, () => (options.pauseMs ? setTimeout(next, options.pauseMs) : setImmediate(next)));
+      req.write(piece, () => {
+        options.onWritten?.();
+        if (options.pauseMs) setTimeout(next, options.pauseMs);
+        else setImmediate(next);
+      });
     };
     next();
   });

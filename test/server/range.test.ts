@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -297,10 +298,12 @@ describe('abandoned downloads', () => {
 
   it('leaks no file descriptor when clients hang up mid-download (60 aborted downloads of a 6 MiB pack)', async () => {
     expect(big.size_bytes).toBeGreaterThan(6 * 1024 * 1024);
-    // Warm up: one complete download, so lazily opened descriptors are already counted.
+    // Warm up: one complete download, so lazily opened descriptors are already counted; the
+    // baseline is taken once the server has closed that response, not after a guessed delay.
+    const served = new Promise<void>((resolve) => reg.running.server.once('request', (_req: IncomingMessage, res: ServerResponse) => res.once('close', resolve)));
     const whole = await get([], 'GET', '/v1/packs/range.big/download?version=1.0.0');
     expect(sha256(whole.body)).toBe(big.sha256);
-    await until(() => false, 200);
+    await served;
     const baseline = openFds();
     // Node closes a forgotten FileHandle when it is garbage-collected (and warns): that would hide a
     // leak from the count, so the warning counts as a leak too.

@@ -57,11 +57,14 @@ async function startWithLaterReleaseStore(config: ServerConfig, log?: Logger): P
 }
 
 /**
- * A fresh registry with a pack key and (unless `releaseKey: false`) a registered release key;
- * `slowStore` puts the release store behind answeringLater.
+ * A fresh registry with a pack key (`packKey`, or a new one) and (unless `releaseKey: false`) a
+ * registered release key; `slowStore` puts the release store behind answeringLater. Packs built
+ * once with the same `packKey` can be uploaded to a fresh registry per test (uploadPack).
  */
-export async function startReleaseRegistry(options: { config?: Partial<ServerConfig>; releaseKey?: boolean; slowStore?: boolean } = {}): Promise<ReleaseRegistry> {
-  const packKey = newKey();
+export async function startReleaseRegistry(
+  options: { config?: Partial<ServerConfig>; releaseKey?: boolean; slowStore?: boolean; packKey?: TestKey } = {},
+): Promise<ReleaseRegistry> {
+  const packKey = options.packKey ?? newKey();
   const releaseKey = newKey();
   const reg = await startRegistry({ keys: [packKey], ...(options.config ? { config: options.config } : {}), ...(options.slowStore ? { start: startWithLaterReleaseStore } : {}) });
   if (options.releaseKey !== false) await registerKey(reg.url, reg.admin, releaseKey, 'release');
@@ -78,11 +81,20 @@ function ok<T>(r: Reply, what: string, status = 200): T {
   return r.json<T>();
 }
 
+/** Builds id@version from the translation template (min_app_version 1.0.0 unless given) into `dir`. */
+export function buildReleasePack(dir: string, key: TestKey, package_id: string, version: string, min_app_version = '1.0.0'): Promise<BuiltPack> {
+  return buildTemplatePack(dir, key, { authored: { package_id, version, min_app_version } });
+}
+
+/** Uploads a pack built with the registry's pack key; expects it stored. */
+export async function uploadPack(reg: ReleaseRegistry, pack: BuiltPack): Promise<BuiltPack> {
+  ok(await upload(reg.url, reg.publisher, pack.path), `upload ${pack.package_id}@${pack.version}`, 201);
+  return pack;
+}
+
 /** Builds id@version from the translation template (min_app_version 1.0.0 unless given) and uploads it. */
 export async function publishPack(reg: ReleaseRegistry, package_id: string, version: string, min_app_version = '1.0.0'): Promise<BuiltPack> {
-  const pack = await buildTemplatePack(reg.work, reg.packKey, { authored: { package_id, version, min_app_version } });
-  ok(await upload(reg.url, reg.publisher, pack.path), `upload ${package_id}@${version}`, 201);
-  return pack;
+  return uploadPack(reg, await buildReleasePack(reg.work, reg.packKey, package_id, version, min_app_version));
 }
 
 export interface ReleaseJson {

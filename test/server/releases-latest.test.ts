@@ -3,15 +3,30 @@
  * releases are published, deprecated and re-signed; and the admin listing's keyset paging while
  * releases keep being created. startServer on 127.0.0.1:0 over a real SQLite file.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/pack/minisign.js';
 import { verifyReleaseManifest } from '../../src/pack/release-manifest.js';
-import { call, collectPages, expectError, type TestRegistry } from './helpers.js';
-import { api, createRelease, deprecateRelease, draftWith, publishPack, publishRelease, type ReleaseJson, type ReleaseRegistry, startReleaseRegistry } from './release-helpers.js';
+import { type BuiltPack, call, collectPages, expectError, newKey, tempDir, type TestKey, type TestRegistry } from './helpers.js';
+import {
+  api,
+  buildReleasePack,
+  createRelease,
+  deprecateRelease,
+  draftWith,
+  publishRelease,
+  type ReleaseJson,
+  type ReleaseRegistry,
+  startReleaseRegistry,
+  uploadPack,
+} from './release-helpers.js';
+
+// Every test gets a fresh registry (the pack is built once), so each passes alone and in any order.
 
 describe('GET /v1/releases/latest', () => {
+  let packKey: TestKey;
+  let built: BuiltPack;
   let reg: ReleaseRegistry;
-  const ids: Record<string, number> = {};
+  let ids: Record<string, number>;
 
   /** The release name latest answers for this query, or 404. */
   async function latest(query: string): Promise<string | 404> {
@@ -28,8 +43,13 @@ describe('GET /v1/releases/latest', () => {
   }
 
   beforeAll(async () => {
-    reg = await startReleaseRegistry();
-    const pack = await publishPack(reg, 'latest.text', '1.0.0');
+    packKey = newKey();
+    built = await buildReleasePack(tempDir('iqp-latest-packs-'), packKey, 'latest.text', '1.0.0');
+  });
+  beforeEach(async () => {
+    reg = await startReleaseRegistry({ packKey });
+    const pack = await uploadPack(reg, built);
+    ids = {};
     // Published in this order: sequences stable 1..4, beta 1.
     for (const [name, channel, min] of [
       ['s-1.0', 'stable', '1.0.0'],
@@ -44,7 +64,7 @@ describe('GET /v1/releases/latest', () => {
     }
     await draftWith(reg, 's-draft', { text: pack }, { min_app_version: '1.0.0' });
   });
-  afterAll(() => reg?.close());
+  afterEach(() => reg?.close());
 
   it('gives each app version the newest release it can use, with min_app_version boundaries equal, below and above', async () => {
     const cases: [string, string | 404][] = [
@@ -107,11 +127,11 @@ describe('GET /v1/admin/releases paging', () => {
   let reg: TestRegistry;
   const names = (list: ReleaseJson[]) => list.map((r) => r.name);
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     reg = await startReleaseRegistry();
     for (let i = 1; i <= 9; i += 1) await createRelease(reg, { name: `r${i}`, channel: i % 3 === 0 ? 'beta' : 'stable', roles: ['text'] });
   });
-  afterAll(() => reg?.close());
+  afterEach(() => reg?.close());
 
   it('pages newest first with next_cursor and has_more, the same pages every time', async () => {
     const all = await collectPages<ReleaseJson>(reg.url, '/v1/admin/releases?limit=4', 'releases', reg.publisher);

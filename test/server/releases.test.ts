@@ -4,13 +4,14 @@
  * every validation failure and warning; and the checks a signed manifest must pass on publish,
  * each refusal leaving the database as it was.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifyReleaseManifest } from '../../src/pack/release-manifest.js';
 import { parsePublicKey } from '../../src/pack/minisign.js';
-import { type BuiltPack, expectError, newKey, registerKey } from './helpers.js';
+import { type BuiltPack, expectError, newKey, registerKey, tempDir, type TestKey } from './helpers.js';
 import {
   api,
   attach,
+  buildReleasePack,
   channelSequence,
   createRelease,
   deprecateRelease,
@@ -23,26 +24,39 @@ import {
   signRelease,
   startReleaseRegistry,
   unchanged,
+  uploadPack,
 } from './release-helpers.js';
 
+// The packs are built once; every test gets a fresh registry holding them, so each passes alone
+// and in any order (sequences, listings and audit trails start empty).
+let packKey: TestKey;
+let built: BuiltPack[];
 let reg: ReleaseRegistry;
 let text10: BuiltPack;
 let text11: BuiltPack;
 let audio: BuiltPack;
 let deck: BuiltPack;
-let old: BuiltPack;
 
 beforeAll(async () => {
-  reg = await startReleaseRegistry();
-  text10 = await publishPack(reg, 'rel.text', '1.0.0');
-  text11 = await publishPack(reg, 'rel.text', '1.1.0');
-  audio = await publishPack(reg, 'rel.audio', '1.0.0');
-  deck = await publishPack(reg, 'rel.deck', '1.0.0', '3.0.0');
-  old = await publishPack(reg, 'rel.old', '1.0.0');
+  packKey = newKey();
+  const dir = tempDir('iqp-release-fixture-packs-');
+  built = await Promise.all([
+    buildReleasePack(dir, packKey, 'rel.text', '1.0.0'),
+    buildReleasePack(dir, packKey, 'rel.text', '1.1.0'),
+    buildReleasePack(dir, packKey, 'rel.audio', '1.0.0'),
+    buildReleasePack(dir, packKey, 'rel.deck', '1.0.0', '3.0.0'),
+    buildReleasePack(dir, packKey, 'rel.old', '1.0.0'),
+  ]);
+});
+beforeEach(async () => {
+  reg = await startReleaseRegistry({ packKey });
+  for (const pack of built) await uploadPack(reg, pack);
+  [text10, text11, audio, deck] = built as [BuiltPack, BuiltPack, BuiltPack, BuiltPack];
+  const old = built[4]!;
   const dep = await api(reg, 'POST', `/v1/admin/packs/${old.package_id}/${old.version}/deprecate`, { message: 'superseded' });
   expect(dep.status, dep.body.toString()).toBe(200);
 });
-afterAll(() => reg?.close());
+afterEach(() => reg?.close());
 
 const codes = (issues: { code: string }[]) => issues.map((i) => i.code).sort();
 
@@ -155,6 +169,8 @@ describe('the signed manifest on publish', () => {
     const stranger = newKey();
     const packPurpose = newKey();
     await registerKey(reg.url, reg.admin, packPurpose, 'pack');
+    // A release already published on the channel, so that there is a used sequence to refuse.
+    await publishRelease(reg, (await draftWith(reg, 'earlier', { text: text10 })).id);
     const next = channelSequence(reg, 'stable') + 1;
     const refuse = async (code: Parameters<typeof expectError>[1], signed: { manifest_json: string; signature: string }, what: string) =>
       expectError(await unchanged(reg, () => postSigned(reg, r.id, signed)), code, what);
@@ -173,7 +189,7 @@ describe('the signed manifest on publish', () => {
     const ahead = await unchanged(reg, async () => postSigned(reg, r.id, await signRelease(reg, r.id, { sequence: next + 1 })));
     expectError(ahead, 'IQP_E_RELEASE_SEQUENCE');
     expect(ahead.json().error.details).toMatchObject({ next_sequence: next });
-    expect(next, 'earlier tests published on stable').toBeGreaterThan(1);
+    expect(next, 'one release published on stable before').toBe(2);
     await refuse('IQP_E_RELEASE_SEQUENCE', await signRelease(reg, r.id, { sequence: next - 1 }), 'a used sequence');
     await refuse('IQP_E_RELEASE_EXPIRED', await signRelease(reg, r.id, { expiresAt: new Date(Date.now() - 1000) }), 'expired');
     expectError(await unchanged(reg, () => api(reg, 'POST', `/v1/admin/releases/${r.id}/publish`, { manifest_json: good.manifest_json })), 'IQP_E_USAGE', 'no signature');
