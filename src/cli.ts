@@ -70,6 +70,19 @@ function version(): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/**
+ * Where commander writes: help and the version on stdout. Its error lines are dropped, because the
+ * single exit path prints the coded error once (as the JSON document with --json); with --json,
+ * nothing at all goes to stderr.
+ */
+function commanderOutput(stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream, json: boolean) {
+  return {
+    writeOut: (s: string) => void stdout.write(s),
+    writeErr: (s: string) => void (json ? undefined : stderr.write(s)),
+    outputError: () => {},
+  };
+}
+
 export async function main(argv: readonly string[], io: RunIO = {}): Promise<number> {
   const env = io.env ?? process.env;
   const cwd = io.cwd ?? process.cwd();
@@ -83,23 +96,17 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
 
   const program = new Command('iqp')
     .description('Build, verify, publish and serve signed offline content packs.')
-    .version(version(), '-V, --version')
     .option('--json', 'print one machine-readable JSON document on stdout')
     .option('-q, --quiet', 'print nothing on stderr but errors')
     .option('--config <file>', 'config file (default: ./iqp.config.json, then ~/.config/iqp/config.json)')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => stdout.write(s),
-      // Commander's own error text is replaced by our coded error below.
-      writeErr: (s) => {
-        if (!s.startsWith('error:') && !s.startsWith('(run with')) stderr.write(s);
-      },
+    // Our own --version rather than commander's, which can only print plain text.
+    .option('-V, --version', 'output the version number')
+    .on('option:version', () => {
+      stdout.write(wantsJson ? `${JSON.stringify({ version: version() })}\n` : `${version()}\n`);
+      throw new CommanderError(EXIT.ok, 'commander.version', version());
     });
-
   const wire = (mod: CommandModule): Command => {
     const cmd = mod.define();
-    cmd.exitOverride();
     cmd.action(async (...actionArgs: unknown[]) => {
       const self = actionArgs[actionArgs.length - 1] as Command;
       const globals = self.optsWithGlobals<GlobalOptions>();
@@ -134,7 +141,7 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
   const wanted = versionOnly ? [] : invoked === null ? COMMANDS : COMMANDS.filter(([name]) => name === invoked);
   for (const entry of await Promise.all(wanted.map(([, load]) => load()))) {
     if ('group' in entry) {
-      const parent = entry.group().exitOverride();
+      const parent = entry.group();
       for (const mod of entry.commands) parent.addCommand(wire(mod));
       program.addCommand(parent);
     } else {
@@ -142,13 +149,23 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
     }
   }
 
+  // Commander's settings do not pass to commands added with addCommand: every command gets them.
+  const written = commanderOutput(stdout, stderr, wantsJson);
+  const configure = (cmd: Command): void => {
+    cmd.exitOverride().configureOutput(written);
+    for (const sub of cmd.commands) configure(sub);
+  };
+  configure(program);
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
-      const usage = new IqpError('IQP_E_USAGE', err.message.replace(/^error:\s*/, ''));
+      // A group run without its subcommand (`iqp keys`): commander showed the help (not with --json).
+      const message = err.code === 'commander.help' ? `iqp ${invoked ?? ''} needs a subcommand; run it with --help to see them.`.replace('  ', ' ') : err.message.replace(/^error:\s*/, '');
+      const usage = new IqpError('IQP_E_USAGE', message);
       output.error(usage);
       return usage.exitCode;
     }
