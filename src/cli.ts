@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { EXIT, IqpError, toIqpError } from './errors.js';
 import { loadConfig } from './cli/config.js';
 import { type Context, createPrompter } from './cli/context.js';
-import { Output } from './cli/output.js';
+import { drawableTerminal, Output } from './cli/output.js';
 import { PACKAGE_ROOT } from './paths.js';
 import type { CommandGroup, CommandModule } from './commands/types.js';
 
@@ -115,7 +115,7 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
         quiet: Boolean(globals.quiet),
         stdout,
         stderr,
-        decorate: Boolean(stderr.isTTY) && !ci && !globals.json && !globals.quiet,
+        decorate: drawableTerminal(stderr) && !ci && !globals.json && !globals.quiet,
         debug: Boolean(env['IQP_DEBUG']),
       });
       const ctx: Context = {
