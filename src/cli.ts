@@ -30,6 +30,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
   ['deprecate', () => import('./commands/deprecate.js')],
   ['release', async () => (await import('./commands/release.js')).releaseGroup],
   ['keys', async () => (await import('./commands/keys.js')).keysGroup],
+  ['audit', () => import('./commands/audit.js')],
   ['server', async () => (await import('./commands/server.js')).serverGroup],
   ['token', async () => (await import('./commands/token.js')).tokenGroup],
   ['demo', () => import('./commands/demo.js')],

@@ -106,6 +106,14 @@ export class Output {
   }
 }
 
+/**
+ * Text from outside (a registry's answer, a token's name) made safe for a terminal: control
+ * characters, escape sequences among them, are shown as \u escapes instead of acting.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
