@@ -21,7 +21,8 @@ const DEFAULT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SI
 /** How long a graceful stop may take before the process exits anyway. */
 export const STOP_GRACE_MS = 10_000;
 
-export function installSignalHandlers(stderr: NodeJS.WritableStream = process.stderr): void {
+export function installSignalHandlers(stderr: NodeJS.WritableStream = process.stderr, options: { graceMs?: number } = {}): void {
+  const graceMs = options.graceMs ?? STOP_GRACE_MS;
   let stopping = false;
   const exitNow = (code: number | undefined): never => {
     removePendingTemps();
@@ -35,7 +36,7 @@ export function installSignalHandlers(stderr: NodeJS.WritableStream = process.st
       const handler = stopHandler;
       if (handler) {
         // Not unref'd: it must also end a stop whose pending promise holds nothing else alive.
-        setTimeout(() => exitNow(DEFAULT_CODES[signal]), STOP_GRACE_MS);
+        setTimeout(() => exitNow(DEFAULT_CODES[signal]), graceMs);
         let stopped: Promise<number>;
         try {
           stopped = handler(signal);
