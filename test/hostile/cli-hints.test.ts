@@ -17,6 +17,7 @@ interface World {
   dir: string;
   signed: string;
   signedRef: string;
+  keyId: string;
   foreign: string;
   unsigned: string;
   source: string;
@@ -48,7 +49,7 @@ beforeAll(async () => {
   await ok(['token', 'create', '--role', 'admin', '--data', 'token-data']);
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'key.pub'), key.publicKeyFile);
-  w = { registry, keyless, dir, signed, signedRef: `${built.package_id}@${built.version}`, foreign, unsigned: join(dir, 'unsigned.iqp'), source: join(dir, 'src'), tokenData: join(dir, 'token-data'), pub: join(dir, 'key.pub'), otherPub: join(dir, 'other.pub') };
+  w = { registry, keyless, dir, signed, signedRef: `${built.package_id}@${built.version}`, keyId: key.keyId, foreign, unsigned: join(dir, 'unsigned.iqp'), source: join(dir, 'src'), tokenData: join(dir, 'token-data'), pub: join(dir, 'key.pub'), otherPub: join(dir, 'other.pub') };
   const first = await iqp(['publish', signed, '--registry', registry.url, '--json'], { cwd: dir, env: { IQP_TOKEN: registry.publisher } });
   expect(first.code, first.stdout).toBe(0);
 }, 120_000);
@@ -129,6 +130,13 @@ const CASES: Case[] = [
     code: 'IQP_E_NOT_FOUND',
     hint: /iqp keys list/,
     not: /pack id/,
+  },
+  {
+    name: 'keys remove a key that signs the newest version apps are offered',
+    args: () => ['keys', 'remove', w.keyId, '--registry', w.registry.url],
+    env: () => ({ IQP_TOKEN: w.registry.admin }),
+    code: 'IQP_E_KEY_IN_USE',
+    hint: /iqp deprecate.*--force/,
   },
   {
     name: 'pull a pack the registry does not have',
