@@ -103,9 +103,11 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
     // Our own --version rather than commander's, which can only print plain text.
     .option('-V, --version', 'output the version number')
     .on('option:version', () => {
-      stdout.write(wantsJson ? `${JSON.stringify({ version: version() })}\n` : `${version()}\n`);
-      throw new CommanderError(EXIT.ok, 'commander.version', version());
+      const v = version();
+      stdout.write(wantsJson ? `${JSON.stringify({ version: v })}\n` : `${v}\n`);
+      throw new CommanderError(EXIT.ok, 'commander.version', v);
     });
+
   const wire = (mod: CommandModule): Command => {
     const cmd = mod.define();
     cmd.action(async (...actionArgs: unknown[]) => {
@@ -165,7 +167,10 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
       // A group run without its subcommand (`iqp keys`): commander showed the help (not with --json).
-      const message = err.code === 'commander.help' ? `iqp ${invoked ?? ''} needs a subcommand; run it with --help to see them.`.replace('  ', ' ') : err.message.replace(/^error:\s*/, '');
+      const group = err.code === 'commander.help' ? (program.commands.find((c) => c.name() === invoked) ?? program) : null;
+      const message = group
+        ? `${['iqp', invoked].filter(Boolean).join(' ')} needs a command: ${group.commands.map((c) => c.name()).join(', ')}.`
+        : err.message.replace(/^error:\s*/, '');
       const usage = new IqpError('IQP_E_USAGE', message);
       output.error(usage);
       return usage.exitCode;

@@ -34,6 +34,18 @@ describe('iqp output on usage errors, --version and closed pipes', () => {
     expect(r.json().error.code).toBe('IQP_E_USAGE');
   });
 
+  it('a group without its command names the commands it has; with --json without the help text', async () => {
+    const cwd = tempDir();
+    const r = await iqp(['keys', '--json'], { cwd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('');
+    expect(r.json().error).toMatchObject({ code: 'IQP_E_USAGE', message: 'iqp keys needs a command: add, list, remove.' });
+    const human = await iqp(['token'], { cwd });
+    expect(human.code).toBe(2);
+    expect(human.stderr).toContain('Usage: iqp token');
+    expect(human.stderr).toContain('error IQP_E_USAGE: iqp token needs a command: create, list, revoke.');
+  });
+
   it('--json --version prints {"version": …}, in either order', async () => {
     const cwd = tempDir();
     const plain = await iqp(['--version'], { cwd });
