@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The published entry point: the CLI is compiled to dist/ by `npm run build` (run by `npm ci` via `prepare`).
 import { main } from '../dist/src/cli.js';
-import { installSignalHandlers } from '../dist/src/lifecycle.js';
+import { installSignalHandlers, quietOnClosedPipes } from '../dist/src/lifecycle.js';
 
 // An interrupted command removes what it was writing: never a partial pack, key or config.
 installSignalHandlers();
+// `iqp … | head -1` is a normal use of a pipe, not a crash.
+quietOnClosedPipes();
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { EXIT, IqpError, toIqpError } from './errors.js';
 import { loadConfig } from './cli/config.js';
 import { type Context, createPrompter } from './cli/context.js';
-import { Output } from './cli/output.js';
+import { drawableTerminal, Output } from './cli/output.js';
 import { PACKAGE_ROOT } from './paths.js';
 import type { CommandGroup, CommandModule } from './commands/types.js';
 
@@ -30,6 +30,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
   ['deprecate', () => import('./commands/deprecate.js')],
   ['release', async () => (await import('./commands/release.js')).releaseGroup],
   ['keys', async () => (await import('./commands/keys.js')).keysGroup],
+  ['audit', () => import('./commands/audit.js')],
   ['server', async () => (await import('./commands/server.js')).serverGroup],
   ['token', async () => (await import('./commands/token.js')).tokenGroup],
   ['demo', () => import('./commands/demo.js')],
@@ -70,6 +71,19 @@ function version(): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/**
+ * Where commander writes: help and the version on stdout. Its error lines are dropped, because the
+ * single exit path prints the coded error once (as the JSON document with --json); with --json,
+ * nothing at all goes to stderr.
+ */
+function commanderOutput(stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream, json: boolean) {
+  return {
+    writeOut: (s: string) => void stdout.write(s),
+    writeErr: (s: string) => void (json ? undefined : stderr.write(s)),
+    outputError: () => {},
+  };
+}
+
 export async function main(argv: readonly string[], io: RunIO = {}): Promise<number> {
   const env = io.env ?? process.env;
   const cwd = io.cwd ?? process.cwd();
@@ -83,23 +97,19 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
 
   const program = new Command('iqp')
     .description('Build, verify, publish and serve signed offline content packs.')
-    .version(version(), '-V, --version')
     .option('--json', 'print one machine-readable JSON document on stdout')
     .option('-q, --quiet', 'print nothing on stderr but errors')
     .option('--config <file>', 'config file (default: ./iqp.config.json, then ~/.config/iqp/config.json)')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => stdout.write(s),
-      // Commander's own error text is replaced by our coded error below.
-      writeErr: (s) => {
-        if (!s.startsWith('error:') && !s.startsWith('(run with')) stderr.write(s);
-      },
+    // Our own --version rather than commander's, which can only print plain text.
+    .option('-V, --version', 'output the version number')
+    .on('option:version', () => {
+      const v = version();
+      stdout.write(wantsJson ? `${JSON.stringify({ version: v })}\n` : `${v}\n`);
+      throw new CommanderError(EXIT.ok, 'commander.version', v);
     });
 
   const wire = (mod: CommandModule): Command => {
     const cmd = mod.define();
-    cmd.exitOverride();
     cmd.action(async (...actionArgs: unknown[]) => {
       const self = actionArgs[actionArgs.length - 1] as Command;
       const globals = self.optsWithGlobals<GlobalOptions>();
@@ -108,7 +118,7 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
         quiet: Boolean(globals.quiet),
         stdout,
         stderr,
-        decorate: Boolean(stderr.isTTY) && !ci && !globals.json && !globals.quiet,
+        decorate: drawableTerminal(stderr) && !ci && !globals.json && !globals.quiet,
         debug: Boolean(env['IQP_DEBUG']),
       });
       const ctx: Context = {
@@ -134,7 +144,7 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
   const wanted = versionOnly ? [] : invoked === null ? COMMANDS : COMMANDS.filter(([name]) => name === invoked);
   for (const entry of await Promise.all(wanted.map(([, load]) => load()))) {
     if ('group' in entry) {
-      const parent = entry.group().exitOverride();
+      const parent = entry.group();
       for (const mod of entry.commands) parent.addCommand(wire(mod));
       program.addCommand(parent);
     } else {
@@ -142,13 +152,26 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
     }
   }
 
+  // Commander's settings do not pass to commands added with addCommand: every command gets them.
+  const written = commanderOutput(stdout, stderr, wantsJson);
+  const configure = (cmd: Command): void => {
+    cmd.exitOverride().configureOutput(written);
+    for (const sub of cmd.commands) configure(sub);
+  };
+  configure(program);
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
-      const usage = new IqpError('IQP_E_USAGE', err.message.replace(/^error:\s*/, ''));
+      // A group run without its subcommand (`iqp keys`): commander showed the help (not with --json).
+      const group = err.code === 'commander.help' ? (program.commands.find((c) => c.name() === invoked) ?? program) : null;
+      const message = group
+        ? `${['iqp', invoked].filter(Boolean).join(' ')} needs a command: ${group.commands.map((c) => c.name()).join(', ')}.`
+        : err.message.replace(/^error:\s*/, '');
+      const usage = new IqpError('IQP_E_USAGE', message);
       output.error(usage);
       return usage.exitCode;
     }

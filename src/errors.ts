@@ -253,6 +253,9 @@ export function toIqpError(err: unknown): IqpError {
   if (sys && typeof sys.code === 'string') {
     if (sys.code === 'ENOENT') return new IqpError('IQP_E_FILE_NOT_FOUND', `Not found: ${sys.path ?? sys.message}`, undefined, { cause: err });
     if (sys.code === 'ERR_USE_AFTER_CLOSE' || sys.name === 'ExitPromptError') return new IqpError('IQP_E_CANCELLED', undefined, undefined, { cause: err });
+    if (sys.code === 'EADDRINUSE') {
+      return new IqpError('IQP_E_IO', sys.message, { errno: sys.code }, { cause: err, hint: 'Another process already listens on that address: stop it, or choose another port with --port (0 takes any free one).' });
+    }
     if (/^E[A-Z]+$/.test(sys.code)) return new IqpError('IQP_E_IO', `${sys.message}`, { errno: sys.code }, { cause: err });
   }
   if (err instanceof Error && err.name === 'ExitPromptError') return new IqpError('IQP_E_CANCELLED', undefined, undefined, { cause: err });

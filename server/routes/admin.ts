@@ -7,7 +7,7 @@ import { actorOf, requireRole } from '../http/auth.js';
 import type { KeyService } from '../services/keys.js';
 import type { PackService } from '../services/packs.js';
 import type { TokenService } from '../services/tokens.js';
-import type { MetadataStore } from '../stores/types.js';
+import type { AuditFilter, MetadataStore } from '../stores/types.js';
 import { baseUrl, manifestResponse } from './public.js';
 import { pageParams } from './paging.js';
 import { PACK_MEDIA_TYPE } from './download.js';
@@ -67,6 +67,22 @@ function jsonBody(req: Request): Record<string, unknown> {
   if (body === undefined || body === null) return {};
   if (typeof body !== 'object' || Array.isArray(body)) throw new IqpError('IQP_E_USAGE', 'The request body must be a JSON object.');
   return body as Record<string, unknown>;
+}
+
+/** ?actor=&target=&action=&since= (see AuditFilter); since is any time Date reads, compared in UTC. */
+function auditFilter(req: Request): AuditFilter {
+  const text = (name: string): string | undefined => {
+    const value = req.query[name];
+    // Empty means no filter, as it always has.
+    if (value === undefined || value === '') return undefined;
+    if (typeof value !== 'string' || value.length > 500) throw new IqpError('IQP_E_USAGE', `${name} must be one value of at most 500 characters.`);
+    return value;
+  };
+  const since = text('since');
+  const at = since === undefined ? null : Date.parse(since);
+  if (at !== null && Number.isNaN(at)) throw new IqpError('IQP_E_USAGE', `since must be a time such as 2026-11-22 or 2026-11-22T08:00:00Z (got ${JSON.stringify(since)}).`);
+  const filter = { actor: text('actor'), target: text('target'), action: text('action'), since: at === null ? undefined : new Date(at).toISOString() };
+  return Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)) as AuditFilter;
 }
 
 export function adminRoutes(d: AdminDeps): Router {
@@ -136,9 +152,7 @@ export function adminRoutes(d: AdminDeps): Router {
 
   r.get('/audit', admin, async (req, res) => {
     const { limit, cursor } = pageParams(req);
-    const actor = typeof req.query['actor'] === 'string' ? req.query['actor'] : undefined;
-    const target = typeof req.query['target'] === 'string' ? req.query['target'] : undefined;
-    const page = await d.meta.listAudit(limit, cursor, { ...(actor ? { actor } : {}), ...(target ? { target } : {}) });
+    const page = await d.meta.listAudit(limit, cursor, auditFilter(req));
     res.set('Cache-Control', 'no-store').json({ entries: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } });
   });
 

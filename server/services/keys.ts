@@ -1,8 +1,29 @@
 /** Publisher keys: the public keys whose signatures the registry accepts on uploads. */
+import semver from 'semver';
 import { IqpError } from '../../src/errors.js';
 import { formatPublicKeyFile, parsePublicKey, type PublicKey } from '../../src/pack/minisign.js';
-import type { KeyPurpose, MetadataStore, PublisherKey } from '../stores/types.js';
+import type { KeyPurpose, MetadataStore, PackRecord, PublisherKey } from '../stores/types.js';
 import type { Clock } from './clock.js';
+
+/**
+ * Whether every app offered `pack` is offered a newer version of it instead: one not deprecated,
+ * for the same apps or more (min_app_version no higher), and a stable version unless `pack` is a
+ * pre-release (apps see pre-releases only when they ask for them). A version that does not parse is
+ * never taken as superseded: better to keep a key than to break an app.
+ */
+export function isSuperseded(pack: PackRecord, active: readonly PackRecord[]): boolean {
+  if (!semver.valid(pack.version) || !semver.valid(pack.min_app_version)) return false;
+  const pre = semver.prerelease(pack.version) !== null;
+  return active.some(
+    (p) =>
+      p.package_id === pack.package_id &&
+      semver.valid(p.version) !== null &&
+      semver.valid(p.min_app_version) !== null &&
+      semver.gt(p.version, pack.version) &&
+      semver.lte(p.min_app_version, pack.min_app_version) &&
+      (pre || semver.prerelease(p.version) === null),
+  );
+}
 
 export class KeyService {
   constructor(
@@ -29,12 +50,15 @@ export class KeyService {
 
   /**
    * Stops trusting a key. Apps verify packs against the keys listed here, so removing a key that
-   * still signs packs they are offered would break them: that needs `force` (a compromised key).
+   * still signs a version they are offered would break them: that needs `force` (a compromised
+   * key). A version that is deprecated, or superseded for every app (see isSuperseded), is not
+   * offered, so its key may go: that is how a rotation ends (docs/runbook.md, "Rotating keys").
    */
   async remove(keyId: string, actor: string, force = false): Promise<void> {
     const id = keyId.toUpperCase();
     if (!force) {
-      const signed = (await this.meta.listActive({})).filter((p) => p.signer_key_id === id);
+      const active = await this.meta.listActive({});
+      const signed = active.filter((p) => p.signer_key_id === id && !isSuperseded(p, active));
       if (signed.length > 0) {
         throw new IqpError('IQP_E_KEY_IN_USE', `Key ${id} signs ${signed.length} pack version(s) apps are offered, e.g. ${signed[0]!.package_id}@${signed[0]!.version}.`, {
           key_id: id,

@@ -46,7 +46,9 @@ export class TokenService {
 
   async revoke(id: string, actor: string): Promise<void> {
     const at = this.clock.now();
-    if (!(await this.meta.revokeToken(id, at))) throw new IqpError('IQP_E_NOT_FOUND', `No active token ${id}.`, { id });
+    if (!(await this.meta.revokeToken(id, at))) {
+      throw new IqpError('IQP_E_NOT_FOUND', `No active token ${id}.`, { id }, { hint: 'See the ids of the tokens and whether they are already revoked with `iqp token list`.' });
+    }
     await this.meta.appendAudit({ at, actor, action: 'token.revoke', target: `token:${id}`, details: null });
   }
 }

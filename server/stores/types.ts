@@ -37,6 +37,21 @@ export interface AuditEntry {
 
 export type NewAuditEntry = Omit<AuditEntry, 'id'>;
 
+export interface AuditFilter {
+  /**
+   * An exact actor (`cli:token`, `token:0a1b2c3d4e5f(ci)`). `token:<id>` alone also matches that
+   * token's entries under any name: the name is part of the actor string, and it is what an
+   * operator does not have in hand when a token leaks.
+   */
+  readonly actor?: string;
+  /** An exact target (`key:C753D3401A67BFCB`, `release:7`, `quran.text@1.0.0`). */
+  readonly target?: string;
+  /** An exact action (`token.revoke`), or a family ending in `.*` (`token.*`). */
+  readonly action?: string;
+  /** Only entries at or after this RFC 3339 UTC time (as the entries' own `at`, e.g. from toISOString). */
+  readonly since?: string;
+}
+
 export type KeyPurpose = 'pack' | 'release';
 
 export interface PublisherKey {
@@ -96,7 +111,8 @@ export interface MetadataStore {
   revokeToken(id: string, at: string): Promise<boolean>;
 
   appendAudit(entry: NewAuditEntry): Promise<void>;
-  listAudit(limit: number, cursor: string | null, filter?: { actor?: string; target?: string }): Promise<Page<AuditEntry>>;
+  /** Newest first. See AuditFilter for what each filter matches. */
+  listAudit(limit: number, cursor: string | null, filter?: AuditFilter): Promise<Page<AuditEntry>>;
 }
 
 export interface BlobRange {

@@ -14,11 +14,20 @@ export interface Spinner {
 
 const silentSpinner: Spinner = { text() {}, succeed() {}, fail() {}, stop() {} };
 
+/**
+ * Whether a person watches this stream on a terminal that can be drawn on. A terminal that reports
+ * 0 columns (`script -qc`, some CI wrappers) cannot: a spinner's line count would divide by zero
+ * and redraw without end.
+ */
+export function drawableTerminal(stream: { isTTY?: boolean; columns?: number }): boolean {
+  return Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
+}
+
 export interface OutputOptions {
   readonly json: boolean;
   readonly quiet: boolean;
   readonly stdout: Writable & { isTTY?: boolean };
-  readonly stderr: Writable & { isTTY?: boolean };
+  readonly stderr: Writable & { isTTY?: boolean; columns?: number };
   /** Spinners and progress only when a person watches stderr. */
   readonly decorate: boolean;
   /** IQP_DEBUG: one line per registry request on stderr (never a secret). */
@@ -67,24 +76,42 @@ export class Output {
   }
 
   async spinner(text: string): Promise<Spinner> {
-    if (!this.options.decorate) return silentSpinner;
+    const stream = this.options.stderr;
+    if (!this.options.decorate || !drawableTerminal(stream)) return silentSpinner;
     const { default: ora } = await import('ora');
-    const spin = ora({ text, stream: this.options.stderr as NodeJS.WritableStream }).start();
+    const spin = ora({ text, stream: stream as NodeJS.WritableStream }).start();
+    // Shrunk to 0 columns while spinning: stop drawing (and clearing) at once, before the next frame.
+    const onResize = (): void => {
+      if (!drawableTerminal(stream)) spin.isEnabled = false;
+    };
+    stream.on('resize', onResize);
+    const done = (): void => void stream.off('resize', onResize);
     return {
       text: (message) => {
         spin.text = message;
       },
       succeed: (message) => {
+        done();
         spin.succeed(message);
       },
       fail: (message) => {
+        done();
         spin.fail(message);
       },
       stop: () => {
+        done();
         spin.stop();
       },
     };
   }
+}
+
+/**
+ * Text from outside (a registry's answer, a token's name) made safe for a terminal: control
+ * characters, escape sequences among them, are shown as \u escapes instead of acting.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export function formatBytes(n: number): string {

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../atomic.js';
+import { trackTemp, writeFileAtomic } from '../atomic.js';
 import { buildTime, type Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
 import { buildPack } from '../pack/build.js';
@@ -21,12 +21,37 @@ interface Options {
 export function define(): Command {
   return new Command('demo')
     .description('run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify; publish and pull through a local registry; then a release: create, attach, validate, sign, publish, latest, pull, deprecate')
-    .option('--dir <dir>', 'work in this folder and keep it (default: a new temporary folder)');
+    .option('--dir <dir>', 'work in this folder and keep it (default: a temporary folder, removed at the end)');
 }
 
+/** What to try next, from a fresh clone (`npx` finds the iqp of the clone): the demo's own files are gone. */
+const NEXT_STEPS = [
+  'Next, with your own content:',
+  '  npx iqp keygen --out signing                         # signing.pub to share, signing.key to keep private',
+  '  npx iqp init my-pack --template translation --yes    # or recitation, dataset, deck',
+  '  npx iqp build my-pack --key signing.key',
+  '  npx iqp verify *.iqp --pubkey signing.pub',
+  '  npx iqp demo --dir demo                              # the demo again, keeping its files and registry',
+];
+
 export async function run(ctx: Context, opts: Options): Promise<number> {
-  const work = opts.dir ? resolve(ctx.cwd, opts.dir) : await mkdtemp(join(tmpdir(), 'iqp-demo-'));
-  await mkdir(work, { recursive: true });
+  if (opts.dir) {
+    const work = resolve(ctx.cwd, opts.dir);
+    await mkdir(work, { recursive: true });
+    return demo(ctx, work, true);
+  }
+  // A temporary folder is removed however the demo ends: done, failed, or interrupted (a signal).
+  const work = await mkdtemp(join(tmpdir(), 'iqp-demo-'));
+  const untrack = trackTemp(work);
+  try {
+    return await demo(ctx, work, false);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    untrack();
+  }
+}
+
+async function demo(ctx: Context, work: string, kept: boolean): Promise<number> {
   const say = (line: string) => ctx.out.note(line);
   say(`iqp demo in ${work}`);
 
@@ -54,15 +79,19 @@ export async function run(ctx: Context, opts: Options): Promise<number> {
     packs.push({ template, path: out, package_id: m.package_id, version: m.version, size_bytes: built.size_bytes, sha256: built.sha256, signer_key_id: report.signerKeyId, rows });
   }
   const registry = await registryDemo(ctx, work, key, packs.map((p) => p.path), say);
-  ctx.out.result({ ok: true, dir: work, key_id: key.keyId, packs, registry }, () =>
+  ctx.out.result({ ok: true, dir: work, kept, key_id: key.keyId, packs, registry }, () =>
     [
-      `Demo complete: ${packs.length} packs built, inspected and verified in ${work}`,
+      `Demo complete: ${packs.length} packs built, inspected and verified in ${kept ? work : 'a temporary folder (now removed)'}`,
       ...packs.map((p) => `  ${p.package_id}@${p.version}  ${formatBytes(p.size_bytes).padStart(9)}  ${p.rows} rows  signed ${p.signer_key_id}`),
       `  published all ${registry.published.length} to a local registry and pulled ${registry.pulled.package_id}@${registry.pulled.version} back, verified`,
       `  release ${registry.release.id}: failed validation (${registry.release.validation_failures.join(', ')}), then passed, was signed (sequence ${registry.release.sequence}), pulled (${registry.release.pulled.length} packs) and deprecated`,
-      `Try: iqp inspect ${packs[0]!.path}`,
-      `     iqp verify ${packs[0]!.path} --pubkey ${keyBase}.pub`,
-      `     iqp server start --data ${registry.data_dir}    # the demo registry, with its packs`,
+      ...(kept
+        ? [
+            `Try: npx iqp inspect ${packs[0]!.path}`,
+            `     npx iqp verify ${packs[0]!.path} --pubkey ${keyBase}.pub`,
+            `     npx iqp server start --data ${registry.data_dir}    # the demo registry, with its packs`,
+          ]
+        : NEXT_STEPS),
     ].join('\n'),
   );
   return 0;

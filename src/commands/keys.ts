@@ -6,6 +6,7 @@ import type { Context } from '../cli/context.js';
 import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
 import type { KeyAdded, KeyList, KeyPurpose } from '../client/types.js';
 import { IqpError } from '../errors.js';
+import { type Hints, hinted } from '../cli/hints.js';
 import { parsePublicKey } from '../pack/minisign.js';
 import type { CommandGroup } from './types.js';
 
@@ -52,6 +53,12 @@ const list = {
   },
 };
 
+const REMOVE_HINTS: Hints = {
+  IQP_E_NOT_FOUND: 'See the key IDs the registry has with `iqp keys list`.',
+  IQP_E_KEY_IN_USE:
+    'Publish newer versions of those packs signed with another key (for the same apps: min_app_version no higher), or withdraw them with `iqp deprecate`; pass --force only if the key is compromised.',
+};
+
 const remove = {
   define: () =>
     registryOptions(
@@ -63,8 +70,10 @@ const remove = {
     ),
   async run(ctx: Context, opts: RegistryFlags & { force?: boolean }, keyId: string): Promise<void> {
     if (!/^[0-9A-Fa-f]{16}$/.test(keyId)) throw new IqpError('IQP_E_USAGE', `"${keyId}" is not a key ID (16 hexadecimal digits).`);
-    await withRegistry(ctx, opts, { token: true }, (client) =>
-      client.json<undefined>({ method: 'DELETE', path: `/v1/admin/keys/${keyId.toUpperCase()}${opts.force ? '?force=true' : ''}`, auth: true, expect: [204] }),
+    await hinted(REMOVE_HINTS, () =>
+      withRegistry(ctx, opts, { token: true }, (client) =>
+        client.json<undefined>({ method: 'DELETE', path: `/v1/admin/keys/${keyId.toUpperCase()}${opts.force ? '?force=true' : ''}`, auth: true, expect: [204] }),
+      ),
     );
     ctx.out.result({ removed: keyId.toUpperCase() }, () =>
       `Removed key ${keyId.toUpperCase()}: uploads signed by it are refused now, and clients that trust GET /v1/keys stop accepting its packs.`,

@@ -5,7 +5,15 @@ import { formatBytes } from '../cli/output.js';
 import { progress } from '../cli/progress.js';
 import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
 import { publishFile, type Published } from '../client/publish.js';
-import { type IqpError, toIqpError } from '../errors.js';
+import type { IqpError } from '../errors.js';
+import { type Hints, withHint } from '../cli/hints.js';
+
+/** The registry's refusals, with the fix a publisher has (the catalog's hints are written for verify and pull). */
+const HINTS: Hints = {
+  IQP_E_PACK_UNSIGNED: 'The registry accepts signed packs only: build it again with `iqp build --key <file.key>` (make a key with `iqp keygen`).',
+  IQP_E_SIG_UNTRUSTED_KEY:
+    'The registry does not know the key that signed this pack: an admin registers its public key with `iqp keys add <file.pub>`, or sign with a key already listed by `iqp keys list`.',
+};
 
 type Outcome = (Published & { ok: true }) | { ok: false; path: string; status: 'failed'; error: ReturnType<IqpError['toJSON']> };
 
@@ -35,7 +43,7 @@ export async function run(ctx: Context, opts: RegistryFlags, packs: string[]): P
         outcomes.push({ ok: true, ...published });
       } catch (err) {
         bar.stop();
-        const coded = toIqpError(err);
+        const coded = withHint(err, HINTS);
         failures.push(coded);
         outcomes.push({ ok: false, path, status: 'failed', error: coded.toJSON() });
       }

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { iqp, listTree, tempDir } from './helpers.js';
+import { BIN, baseEnv, iqp, listTree, tempDir } from './helpers.js';
 
 describe('iqp command line', () => {
   it('prints help and version with exit 0', async () => {
@@ -70,4 +72,50 @@ describe('iqp command line', () => {
     const verify = await iqp(['verify', out.packs[0].path, '--pubkey', 'demo/demo-signing.pub'], { cwd });
     expect(verify.code).toBe(0);
   });
+
+  it('demo without --dir leaves nothing in the temporary directory, and its next steps work from a fresh clone', async () => {
+    const cwd = tempDir();
+    const tmp = tempDir('iqp-demo-tmp-');
+    const r = await iqp(['demo'], { cwd, env: { TMPDIR: tmp } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(tmp)).toEqual([]);
+    expect(listTree(cwd)).toEqual([]);
+    // Every suggested command runs through npx from a clone, and names no file the demo removed.
+    const steps = r.stdout.split('\n').filter((l) => /^\s*(Try:)?\s*npx iqp /.test(l));
+    expect(steps.length).toBeGreaterThan(0);
+    expect(r.stdout).not.toContain(tmp);
+    expect(r.stdout).not.toMatch(/^\s*(Try:\s*)?iqp /m);
+    const json = await iqp(['demo', '--json'], { cwd, env: { TMPDIR: tmp } });
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.stderr).toBe('');
+    expect(json.json()).toMatchObject({ ok: true, kept: false });
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 120_000);
+
+  it('demo that fails part-way leaves nothing in the temporary directory', async () => {
+    const cwd = tempDir();
+    const tmp = tempDir('iqp-demo-tmp-');
+    // SOURCE_DATE_EPOCH is read at the first build, after the demo's folder and key were written.
+    const r = await iqp(['demo', '--json'], { cwd, env: { TMPDIR: tmp, SOURCE_DATE_EPOCH: 'soon' } });
+    expect(r.code).toBe(2);
+    expect(r.json().error.code).toBe('IQP_E_CONFIG');
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`demo stopped by ${signal} while its registry runs leaves nothing in the temporary directory`, async () => {
+      const cwd = tempDir();
+      const tmp = tempDir('iqp-demo-tmp-');
+      const child = spawn(process.execPath, [BIN, 'demo'], { cwd, env: baseEnv({ TMPDIR: tmp }), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (/registry on http/.test(stderr) && !child.killed) child.kill(signal);
+      });
+      expect(await exited, stderr).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(stderr).toMatch(/registry on http/);
+      expect(readdirSync(tmp)).toEqual([]);
+    }, 120_000);
+  }
 });

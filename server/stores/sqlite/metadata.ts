@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import type { Manifest } from '../../../src/pack/format.js';
 import type {
   AuditEntry,
+  AuditFilter,
   InsertPackResult,
   MetadataStore,
   NewAuditEntry,
@@ -47,6 +48,8 @@ interface AuditRow {
   target: string;
   details: string | null;
 }
+
+const TOKEN_ACTOR = /^token:[0-9a-f]{12}$/;
 
 function toAudit(row: AuditRow): AuditEntry {
   return { ...row, details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>) };
@@ -216,15 +219,33 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#audit(entry);
   }
 
-  async listAudit(limit: number, cursor: string | null, filter: { actor?: string; target?: string } = {}): Promise<Page<AuditEntry>> {
+  async listAudit(limit: number, cursor: string | null, filter: AuditFilter = {}): Promise<Page<AuditEntry>> {
     const before = cursor === null ? null : decodeCursor(cursor, 'number');
+    // `token:<id>` also matches `token:<id>(<name>)`: a range on the actor index, [`…(`, `…)`).
+    const tokenOnly = filter.actor !== undefined && TOKEN_ACTOR.test(filter.actor);
+    const family = filter.action?.endsWith('.*') ? filter.action.slice(0, -1) : null;
     const rows = this.db
       .prepare(
         `SELECT * FROM audit_log WHERE (@before IS NULL OR id < @before)
-           AND (@actor IS NULL OR actor = @actor) AND (@target IS NULL OR target = @target)
+           AND (@actor IS NULL OR actor = @actor OR (actor >= @actorFrom AND actor < @actorTo))
+           AND (@target IS NULL OR target = @target)
+           AND (@action IS NULL OR action = @action OR (action >= @familyFrom AND action < @familyTo))
+           AND (@since IS NULL OR at >= @since)
          ORDER BY id DESC LIMIT @limit`,
       )
-      .all({ before, actor: filter.actor ?? null, target: filter.target ?? null, limit: limit + 1 }) as AuditRow[];
+      .all({
+        before,
+        actor: filter.actor ?? null,
+        actorFrom: tokenOnly ? `${filter.actor}(` : null,
+        actorTo: tokenOnly ? `${filter.actor})` : null,
+        target: filter.target ?? null,
+        action: filter.action ?? null,
+        // '.' + 1 is '/': every action that starts with the family's `name.`.
+        familyFrom: family,
+        familyTo: family === null ? null : `${family.slice(0, -1)}/`,
+        since: filter.since ?? null,
+        limit: limit + 1,
+      }) as AuditRow[];
     return pageOf(rows, limit, toAudit, (e) => e.id);
   }
 }
