@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp, type Logger, type Registry } from './app.js';
 import { databasePath, type ServerConfig } from './config.js';
+import { createHttpServer } from './http/connections.js';
 import { FsBlobStore } from './stores/fs-blobs.js';
 import { SqliteMetadataStore } from './stores/sqlite/metadata.js';
 import { SqliteReleaseStore } from './stores/sqlite/releases.js';
@@ -48,14 +49,13 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, log?: Logger): Promise<RunningServer> {
   const stores = await openStores(config.dataDir);
   const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, releases: stores.releases, ...(log ? { log } : {}) });
-  const server = registry.app.listen(config.port, config.host);
+  // Timeouts and connection caps: http/connections.ts and http/deadlines.ts.
+  const server = createHttpServer(config, registry.app);
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   });
-  // Uploads of large packs take a while; the default 5-minute request timeout would cut them off.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
