@@ -63,11 +63,11 @@ export function onlyIdleDeadline(req: Request, res: Response, idleMs: number): v
     if (!req.complete) expire(req, res, `The upload sent nothing for ${idleMs} ms.`);
   };
   req.setTimeout(idleMs, onIdle);
-  const done = () => {
+  // Once the body is in, back to the server's socket timeout (none) while the pack is checked;
+  // Node sets the keep-alive timeout after the answer. A request that never ends is answered by
+  // closing its connection.
+  req.once('end', () => {
     req.off('timeout', onIdle);
-    // Back to the server's socket timeout (none; keep-alive sets its own after the answer).
     if (!req.socket.destroyed) req.socket.setTimeout(0);
-  };
-  req.once('end', done);
-  req.once('close', done);
+  });
 }
