@@ -35,7 +35,7 @@ function expectTimedOut(r: Awaited<ReturnType<typeof slowClient>['closed']>, wha
 describe('deadlines', () => {
   let reg: TestRegistry;
   beforeAll(async () => {
-    reg = await startRegistry({ keys: [key], config: { headersTimeoutMs: 300, requestTimeoutMs: 400, uploadIdleTimeoutMs: 1500 } as never });
+    reg = await startRegistry({ keys: [key], config: { headersTimeoutMs: 300, requestTimeoutMs: 400, uploadIdleTimeoutMs: 1500 } });
   });
   afterAll(async () => {
     await reg?.close();
@@ -118,7 +118,7 @@ describe('refused uploads and caps', () => {
   });
 
   it('past max_concurrent_uploads an upload is refused with 503 IQP_E_BUSY and Retry-After, then accepted once a slot is free', async () => {
-    const reg = await startRegistry({ keys: [key], config: { maxConcurrentUploads: 1 } as never });
+    const reg = await startRegistry({ keys: [key], config: { maxConcurrentUploads: 1 } });
     try {
       const first = slowClient(
         reg.url,
@@ -152,7 +152,7 @@ describe('refused uploads and caps', () => {
   });
 
   it('past max_connections a new connection is closed at once; the ones open keep working', async () => {
-    const reg = await startRegistry({ config: { maxConnections: 2 } as never });
+    const reg = await startRegistry({ config: { maxConnections: 2 } });
     try {
       const held = [openRequest(reg.url, head(reg.url, 'GET /v1/health HTTP/1.1')), openRequest(reg.url, head(reg.url, 'GET /v1/health HTTP/1.1'))];
       for (const h of held) expect((await h.response).status).toBe(200);

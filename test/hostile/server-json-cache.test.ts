@@ -12,7 +12,7 @@ let reg: TestRegistry;
 
 beforeAll(async () => {
   key = newKey();
-  reg = await startRegistry({ keys: [key], config: { jsonCacheBytes: CAP } as never });
+  reg = await startRegistry({ keys: [key], config: { jsonCacheBytes: CAP } });
   const pack = await buildTemplatePack(tempDir('iqp-hostile-cache-'), key, { authored: { package_id: 'cache.pack', version: '1.0.0' } });
   expect((await upload(reg.url, reg.publisher, pack.path)).status).toBe(201);
 });
@@ -74,7 +74,7 @@ describe('the byte cap', () => {
   });
 
   it('an answer larger than the cap is served, and not kept', async () => {
-    const small = await startRegistry({ keys: [key], config: { jsonCacheBytes: 1024 } as never });
+    const small = await startRegistry({ keys: [key], config: { jsonCacheBytes: 1024 } });
     try {
       const pack = await buildTemplatePack(tempDir('iqp-hostile-cache-'), key, { authored: { package_id: 'cache.big', version: '1.0.0' } });
       expect((await upload(small.url, small.publisher, pack.path)).status).toBe(201);
