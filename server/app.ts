@@ -5,19 +5,24 @@
 import express, { type Express } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerConfig } from './config.js';
+import { bodyDeadline } from './http/deadlines.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { installFastPath, type Track } from './http/fast-path.js';
+import { NOSNIFF } from './http/headers.js';
 import { JsonCache, respond } from './http/json-cache.js';
+import type { ListableRouter } from './http/methods.js';
+import { markMount, routeLabel } from './http/route-label.js';
+import { Slots } from './http/slots.js';
 import { Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { downloadFastPath, downloadRoutes } from './routes/download.js';
-import { publicRoutes } from './routes/public.js';
+import { PUBLIC_CACHED, publicRoutes } from './routes/public.js';
 import { type Clock, systemClock } from './services/clock.js';
 import { KeyService } from './services/keys.js';
 import { PackService } from './services/packs.js';
 import { TokenService } from './services/tokens.js';
 import { ReleaseService } from './services/releases.js';
-import { adminReleaseRoutes, publicReleaseRoutes } from './routes/releases.js';
+import { adminReleaseRoutes, publicReleaseRoutes, RELEASE_CACHED } from './routes/releases.js';
 import type { ReleaseStore } from './stores/release-types.js';
 import type { BlobStore, MetadataStore } from './stores/types.js';
 
@@ -35,6 +40,7 @@ export interface AppDeps {
 export interface Registry {
   readonly app: Express;
   readonly metrics: Metrics;
+  readonly cache: JsonCache;
   readonly services: { readonly packs: PackService; readonly keys: KeyService; readonly tokens: TokenService; readonly releases: ReleaseService };
 }
 
@@ -42,8 +48,9 @@ export function createApp(deps: AppDeps): Registry {
   const { config, meta, blobs } = deps;
   const clock = deps.clock ?? systemClock;
   const log: Logger = deps.log ?? ((line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
-  const cache = new JsonCache();
-  const metrics = new Metrics(() => meta.countPacks());
+  const cache = new JsonCache(config, [...Object.values(PUBLIC_CACHED), ...Object.values(RELEASE_CACHED)]);
+  const metrics = new Metrics(() => meta.countPacks(), () => cache);
+  const uploads = new Slots(config.maxConcurrentUploads);
   const changed = () => cache.invalidate();
   const packs = new PackService(meta, blobs, clock, {
     changed,
@@ -84,16 +91,19 @@ export function createApp(deps: AppDeps): Registry {
   const track: Track = (req, res, route) => observe(req, res, () => route);
 
   app.use((req, res, next) => {
-    observe(req, res, () => (req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched'));
+    observe(req, res, () => routeLabel(req));
+    // Every answer, JSON or pack bytes: the fast path's prepared header lists start with it too.
+    res.setHeader(NOSNIFF[0], NOSNIFF[1]);
     next();
   });
+  app.use(bodyDeadline(config.requestTimeoutMs));
 
-  app.use('/v1', publicRoutes({ config, packs, keys, meta, blobs, cache, metrics }));
-  app.use('/v1', downloadRoutes({ packs, blobs, metrics }));
-  app.use('/v1', publicReleaseRoutes({ config, releases, tokens, cache }));
-  app.use('/v1/admin', adminRoutes({ config, packs, keys, tokens, meta }));
-  app.use('/v1/admin', adminReleaseRoutes({ config, releases, tokens, cache }));
-  app.use(notFound);
+  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log }));
+  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }));
+  app.use('/v1', markMount, publicReleaseRoutes({ config, releases, tokens, cache }));
+  app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, tokens, meta, uploads }));
+  app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, tokens, cache }));
+  app.use(notFound(app.router as unknown as ListableRouter));
   app.use(errorHandler(log));
 
   // Cached JSON bodies and pack bytes, answered before Express when they can be answered exactly
@@ -113,5 +123,5 @@ export function createApp(deps: AppDeps): Registry {
     track,
   );
 
-  return { app, metrics, services: { packs, keys, tokens, releases } };
+  return { app, metrics, cache, services: { packs, keys, tokens, releases } };
 }

@@ -20,6 +20,18 @@ export interface ServerConfig {
   readonly logRequests: boolean;
   /** Release channels this registry offers. */
   readonly channels: readonly string[];
+  /** Bytes of serialized JSON answers kept in memory (least recently used go first). */
+  readonly jsonCacheBytes: number;
+  /** Uploads received at once; one more is answered 503 IQP_E_BUSY with Retry-After. */
+  readonly maxConcurrentUploads: number;
+  /** Open connections at once (more are closed on arrival); 0: no cap. */
+  readonly maxConnections: number;
+  /** Time allowed to receive a request's headers. */
+  readonly headersTimeoutMs: number;
+  /** Time allowed to receive a request's body after its headers; uploads get uploadIdleTimeoutMs instead. */
+  readonly requestTimeoutMs: number;
+  /** Longest pause in an authenticated upload's body; an upload that keeps sending is never cut. */
+  readonly uploadIdleTimeoutMs: number;
 }
 
 /**
@@ -38,6 +50,12 @@ export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   publicUrl: null,
   logRequests: false,
   channels: ['stable', 'beta', 'nightly'],
+  jsonCacheBytes: 32 * 1024 * 1024,
+  maxConcurrentUploads: 4,
+  maxConnections: 0,
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
+  uploadIdleTimeoutMs: 60_000,
 };
 
 export function serverConfig(partial: Partial<ServerConfig> & { dataDir: string }): ServerConfig {

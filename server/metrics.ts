@@ -9,7 +9,7 @@ export class Metrics {
   readonly uploads: client.Counter<'result'>;
   readonly uploadBytes: client.Counter;
 
-  constructor(countPacks: () => Promise<number>) {
+  constructor(countPacks: () => Promise<number>, jsonCache: () => { bytes: number; entries: number }) {
     const registers = [this.registry];
     this.requests = new client.Counter({ name: 'iqp_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['method', 'route', 'status'], registers });
     this.latency = new client.Histogram({
@@ -28,6 +28,22 @@ export class Metrics {
       registers,
       async collect() {
         this.set(await countPacks());
+      },
+    });
+    new client.Gauge({
+      name: 'iqp_json_cache_bytes',
+      help: 'Bytes held by the cache of JSON answers (capped by json_cache_bytes).',
+      registers,
+      collect() {
+        this.set(jsonCache().bytes);
+      },
+    });
+    new client.Gauge({
+      name: 'iqp_json_cache_entries',
+      help: 'Answers held by the cache of JSON answers.',
+      registers,
+      collect() {
+        this.set(jsonCache().entries);
       },
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'iqp_process_' });

@@ -5,6 +5,7 @@ import { createApp, type Logger, type Registry } from './app.js';
 import type { ServerConfig } from './config.js';
 import { type OpenedStores, openStores, type Recovery, recoverDataDir } from './datadir.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
+import { createHttpServer } from './http/connections.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -39,14 +40,13 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
     const opened = stores;
     const held = lock;
     const registry = createApp({ config, meta: opened.meta, blobs: opened.blobs, releases: opened.releases, ...(log ? { log } : {}) });
-    const server = registry.app.listen(config.port, config.host);
+    // Timeouts and connection caps: http/connections.ts and http/deadlines.ts.
+    const server = createHttpServer(config, registry.app);
+    server.listen(config.port, config.host);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
     });
-    // Uploads of large packs take a while; the default 5-minute request timeout would cut them off.
-    server.requestTimeout = 0;
-    server.keepAliveTimeout = 65_000;
     const { port } = server.address() as AddressInfo;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     return {

@@ -1,6 +1,9 @@
 /** JSON errors everywhere: coded IqpErrors keep their status; anything else is a 500 without a stack. */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { IqpError, toIqpError } from '../../src/errors.js';
+import { declaresBody } from './request-body.js';
+import { findKnownPath, knownPaths, type KnownPath, type ListableRouter } from './methods.js';
+import { setRouteLabel } from './route-label.js';
 
 export function sendError(res: Parameters<RequestHandler>[1], err: IqpError): void {
   if (res.headersSent) {
@@ -18,9 +21,27 @@ export function sendError(res: Parameters<RequestHandler>[1], err: IqpError): vo
   res.status(err.httpStatus).set('Cache-Control', 'no-store').json({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
 }
 
-export const notFound: RequestHandler = (req, _res, next) => {
-  next(new IqpError('IQP_E_NOT_FOUND', `No route for ${req.method} ${req.path}.`));
-};
+/** What no route answered: 405 with Allow for a known path under another method, else 404. */
+export function notFound(router: ListableRouter): RequestHandler {
+  let known: KnownPath[] | null = null;
+  return (req, res, next) => {
+    known ??= knownPaths(router);
+    const match = findKnownPath(known, req.path);
+    if (!match) return next(new IqpError('IQP_E_NOT_FOUND', `No route for ${req.method} ${req.path}.`));
+    setRouteLabel(req, match.route);
+    const allow = match.allow.join(', ');
+    res.setHeader('Allow', allow);
+    next(new IqpError('IQP_E_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; this path answers ${allow}.`));
+  };
+}
+
+/**
+ * Refusals that read none of the body: the client is not authenticated, not allowed, or asked for
+ * nothing the registry has. Its connection is closed after the answer rather than kept while
+ * Node reads and discards the rest, which a client trickling a huge body could make last for
+ * ever. (Refused uploads from authenticated clients are drained instead: routes/admin.ts.)
+ */
+const CLOSE_UNREAD = new Set([401, 403, 404, 405]);
 
 /** The coded error a failure is answered with: IqpErrors keep theirs; anything else is never the client's fault. */
 export function codedError(err: unknown): IqpError {
@@ -38,9 +59,10 @@ export function codedError(err: unknown): IqpError {
   return new IqpError(io ? 'IQP_E_IO' : 'IQP_E_INTERNAL', 'The registry could not complete the request; its log has the details.');
 }
 
-/** Logs a failure that is the server's fault (5xx), with its cause; client errors are not logged. */
+/** Logs a failure that is the server's fault (5xx but 503 busy), with its cause; client errors are not logged. */
 export function logServerFault(log: (line: Record<string, unknown>) => void, method: string, path: string, err: unknown, coded: IqpError): void {
-  if (coded.httpStatus >= 500) {
+  // A busy registry refusing one more upload is doing its job, not failing.
+  if (coded.httpStatus >= 500 && coded.code !== 'IQP_E_BUSY') {
     const cause = err instanceof Error && err.cause !== undefined ? { cause: String((err.cause as Error)?.stack ?? err.cause) } : {};
     log({ level: 'error', msg: 'request failed', method, path, code: coded.code, error: String((err as Error)?.stack ?? err), ...cause });
   }
@@ -53,6 +75,7 @@ export function errorHandler(log: (line: Record<string, unknown>) => void): Erro
     if (req.destroyed && (err as NodeJS.ErrnoException | null)?.code === 'ECONNRESET') return;
     const coded = codedError(err);
     logServerFault(log, req.method, req.path, err, coded);
+    if (CLOSE_UNREAD.has(coded.httpStatus) && !req.complete && declaresBody(req) && !res.headersSent) res.setHeader('Connection', 'close');
     sendError(res, coded);
   };
 }

@@ -14,6 +14,7 @@
  * routes and the error handler.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { declaresBody } from './request-body.js';
 
 /**
  * Counts a request in the metrics (and the request log) when its response closes, under `route`;
@@ -29,13 +30,14 @@ type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown)
 /**
  * Wraps an Express app's request entry point (app.handle, which the function that app.listen
  * gives to http.createServer calls for every request) with `handlers`, tried in order for GET and
- * HEAD requests.
+ * HEAD requests without a body (one with a body goes to Express, which puts a deadline on it:
+ * http/deadlines.ts).
  */
 export function installFastPath(app: unknown, handlers: readonly FastHandler[], track: Track): void {
   const target = app as { handle: Handle };
   const viaExpress = target.handle.bind(target);
   target.handle = (req, res, next) => {
-    if (req.method === 'GET' || req.method === 'HEAD') {
+    if ((req.method === 'GET' || req.method === 'HEAD') && !declaresBody(req)) {
       const fallback = () => viaExpress(req, res, next);
       for (const h of handlers) if (h(req, res, track, fallback)) return;
     }

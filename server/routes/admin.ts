@@ -4,6 +4,8 @@ import { IqpError } from '../../src/errors.js';
 import { isSemver } from '../../src/pack/manifest.js';
 import type { ServerConfig } from '../config.js';
 import { actorOf, requireRole } from '../http/auth.js';
+import { onlyIdleDeadline } from '../http/deadlines.js';
+import type { Slots } from '../http/slots.js';
 import type { KeyService } from '../services/keys.js';
 import type { PackService } from '../services/packs.js';
 import type { TokenService } from '../services/tokens.js';
@@ -18,7 +20,12 @@ export interface AdminDeps {
   readonly keys: KeyService;
   readonly tokens: TokenService;
   readonly meta: MetadataStore;
+  /** Uploads being received at once (max_concurrent_uploads). */
+  readonly uploads: Slots;
 }
+
+/** Seconds a client refused for a busy registry waits before trying again. */
+const BUSY_RETRY_AFTER_S = 5;
 
 const UPLOAD_TYPES = new Set(['application/octet-stream', PACK_MEDIA_TYPE, 'application/zstd']);
 /** After a refused upload, read at most this much of the rest so the client sees the error response. */
@@ -92,6 +99,14 @@ export function adminRoutes(d: AdminDeps): Router {
   const json = express.json({ limit: '64kb' });
 
   r.put('/packs', publisher, async (req, res) => {
+    const release = d.uploads.take();
+    if (!release) {
+      // Not reading the body is the point: close rather than drain it.
+      res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_S));
+      res.setHeader('Connection', 'close');
+      throw new IqpError('IQP_E_BUSY', `The registry is receiving ${d.uploads.size} uploads already (max_concurrent_uploads).`);
+    }
+    res.once('close', release);
     let bodyStarted = false;
     try {
       const type = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
@@ -102,11 +117,13 @@ export function adminRoutes(d: AdminDeps): Router {
       if (Number.isFinite(declared) && declared > d.config.maxUploadBytes) {
         throw new IqpError('IQP_E_UPLOAD_TOO_LARGE', `The upload is ${declared} bytes; the registry accepts at most ${d.config.maxUploadBytes}.`, { limit: d.config.maxUploadBytes });
       }
+      const base = baseUrl(req, d.config); // a bad Host is refused before anything is stored
+      onlyIdleDeadline(req, res, d.config.uploadIdleTimeoutMs);
       // Refusing an upload stops reading it without destroying the request (as a plain for-await
       // would), so that afterRefusedUpload can still drain the rest and the client gets the answer.
       bodyStarted = true;
       const result = await d.packs.upload(req.iterator({ destroyOnReturn: false }), actorOf(res));
-      res.status(result.status === 'created' ? 201 : 200).json({ result: result.status, ...manifestResponse(baseUrl(req, d.config), result.pack) });
+      res.status(result.status === 'created' ? 201 : 200).json({ result: result.status, ...manifestResponse(base, result.pack) });
     } catch (err) {
       await afterRefusedUpload(req, res, bodyStarted);
       throw err;
@@ -127,8 +144,9 @@ export function adminRoutes(d: AdminDeps): Router {
     if (!isSemver(version) && !(await d.packs.isStored(id, version))) {
       throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
     }
+    const base = baseUrl(req, d.config); // a bad Host is refused before anything changes
     const pack = await d.packs.deprecate(id, version, message, actorOf(res));
-    res.json(manifestResponse(baseUrl(req, d.config), pack));
+    res.json(manifestResponse(base, pack));
   });
 
   r.get('/keys', admin, async (_req, res) => {

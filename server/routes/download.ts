@@ -16,6 +16,7 @@ import { packFileName } from '../../src/pack/format.js';
 import { isSemver } from '../../src/pack/manifest.js';
 import { codedError, logServerFault } from '../http/errors.js';
 import type { Track } from '../http/fast-path.js';
+import { NOSNIFF } from '../http/headers.js';
 import { ifRangeAllows, noneMatch, parseRange } from '../http/range.js';
 import { sendFileRange } from '../http/send-file.js';
 import type { Metrics } from '../metrics.js';
@@ -57,6 +58,7 @@ export function packHeaders(pack: PackRecord, versioned: boolean): PackHeaders {
     etag,
     lastModified,
     list: [
+      NOSNIFF,
       ['Accept-Ranges', 'bytes'],
       ['ETag', etag],
       ['Last-Modified', lastModified],

@@ -1,18 +1,30 @@
 /** Read endpoints for apps and the CLI: health, metrics, pack discovery, manifests, keys. */
 import { Router, type Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { IqpError } from '../../src/errors.js';
 import { isSemver } from '../../src/pack/manifest.js';
 import type { ServerConfig } from '../config.js';
-import type { JsonCache } from '../http/json-cache.js';
+import { requestBase } from '../http/base-url.js';
+import type { CachedRoute, JsonCache } from '../http/json-cache.js';
 import type { Metrics } from '../metrics.js';
 import { packStatus, parseAppVersion, type PackService } from '../services/packs.js';
 import type { KeyService } from '../services/keys.js';
 import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
 import { pageParams } from './paging.js';
 
-export function baseUrl(req: Request, config: ServerConfig): string {
-  return config.publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host') ?? `${config.host}:${config.port}`}`;
+/** The base of links in an answer (see http/base-url.ts); throws IQP_E_INVALID_HOST for a bad Host. */
+export function baseUrl(req: IncomingMessage, config: ServerConfig): string {
+  return requestBase(req, config);
 }
+
+/** The cached answers below, and what each depends on (http/json-cache.ts). Literal paths before the patterns they overlap, as registered. */
+export const PUBLIC_CACHED = {
+  keys: { route: '/v1/keys', query: [], links: false },
+  packs: { route: '/v1/packs', query: ['limit', 'cursor'], links: false },
+  available: { route: '/v1/packs/available', query: ['app_version', 'type', 'lang', 'prerelease'], links: true },
+  versions: { route: '/v1/packs/:id', query: [], links: true },
+  manifest: { route: '/v1/packs/:id/:version/manifest', query: [], links: true },
+} as const satisfies Record<string, CachedRoute>;
 
 export function downloadUrl(base: string, p: Pick<PackRecord, 'package_id' | 'version'>): string {
   return `${base}/v1/packs/${encodeURIComponent(p.package_id)}/download?version=${encodeURIComponent(p.version)}`;
@@ -72,6 +84,7 @@ export interface PublicDeps {
   readonly blobs: BlobStore;
   readonly cache: JsonCache;
   readonly metrics: Metrics;
+  readonly log: (line: Record<string, unknown>) => void;
 }
 
 export function publicRoutes(d: PublicDeps): Router {
@@ -89,7 +102,9 @@ export function publicRoutes(d: PublicDeps): Router {
         checks[name] = 'ok';
       } catch (err) {
         ok = false;
-        checks[name] = `failed: ${(err as Error).message}`;
+        // Why (with the server's paths) is for the operator's log, not for anyone who asks.
+        checks[name] = 'failed';
+        d.log({ level: 'error', msg: 'health check failed', check: name, error: String((err as Error)?.stack ?? err) });
       }
     }
     res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json(ok ? { status: 'ok', checks } : { status: 'unavailable', checks, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } });
@@ -100,12 +115,12 @@ export function publicRoutes(d: PublicDeps): Router {
   });
 
   r.get('/keys', async (req, res) => {
-    await d.cache.send(req, res, async () => ({ keys: (await d.keys.list()).map((k) => ({ key_id: k.key_id, name: k.name, purpose: k.purpose, public_key: k.public_key, added_at: k.added_at })) }));
+    await d.cache.send(req, res, PUBLIC_CACHED.keys, async () => ({ keys: (await d.keys.list()).map((k) => ({ key_id: k.key_id, name: k.name, purpose: k.purpose, public_key: k.public_key, added_at: k.added_at })) }));
   });
 
   r.get('/packs', async (req, res) => {
     const { limit, cursor } = pageParams(req);
-    await d.cache.send(req, res, async () => {
+    await d.cache.send(req, res, PUBLIC_CACHED.packs, async () => {
       const page = await d.meta.listPackIds(limit, cursor);
       return { packs: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } };
     });
@@ -116,8 +131,7 @@ export function publicRoutes(d: PublicDeps): Router {
     const type = stringParam(req, 'type');
     const lang = stringParam(req, 'lang');
     const includePrerelease = stringParam(req, 'prerelease') === 'true';
-    const base = baseUrl(req, d.config);
-    await d.cache.send(req, res, async () => ({
+    await d.cache.send(req, res, PUBLIC_CACHED.available, async (base) => ({
       app_version: appVersion,
       packs: (await d.packs.available({ ...(type ? { type } : {}), ...(lang ? { lang } : {}), appVersion, includePrerelease })).map((p) => summary(base, p)),
     }));
@@ -125,8 +139,7 @@ export function publicRoutes(d: PublicDeps): Router {
 
   r.get('/packs/:id', async (req, res) => {
     const id = String(req.params['id']);
-    const base = baseUrl(req, d.config);
-    await d.cache.send(req, res, async () => ({
+    await d.cache.send(req, res, PUBLIC_CACHED.versions, async (base) => ({
       package_id: id,
       versions: (await d.packs.versions(id)).map((p) => ({
         version: p.version,
@@ -146,8 +159,7 @@ export function publicRoutes(d: PublicDeps): Router {
   r.get('/packs/:id/:version/manifest', async (req, res) => {
     const version = String(req.params['version']);
     if (!isSemver(version)) throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
-    const base = baseUrl(req, d.config);
-    await d.cache.send(req, res, async () => manifestResponse(base, await d.packs.get(String(req.params['id']), String(req.params['version']))));
+    await d.cache.send(req, res, PUBLIC_CACHED.manifest, async (base) => manifestResponse(base, await d.packs.get(String(req.params['id']), String(req.params['version']))));
   });
 
   return r;

@@ -4,12 +4,12 @@ import { IqpError } from '../../src/errors.js';
 import type { ReleaseManifest } from '../../src/pack/release-manifest.js';
 import type { ServerConfig } from '../config.js';
 import { actorOf, requireRole } from '../http/auth.js';
-import type { JsonCache } from '../http/json-cache.js';
+import type { CachedRoute, JsonCache } from '../http/json-cache.js';
 import type { ReleaseService } from '../services/releases.js';
 import type { TokenService } from '../services/tokens.js';
 import type { ReleaseRecord, ReleaseStatus } from '../stores/release-types.js';
 import { pageParams } from './paging.js';
-import { baseUrl, manifestUrl } from './public.js';
+import { manifestUrl } from './public.js';
 
 function releaseId(req: Request): number {
   const raw = String(req.params['id']);
@@ -90,19 +90,24 @@ export interface ReleaseDeps {
   readonly cache: JsonCache;
 }
 
+/** The cached answers below, and what each depends on (http/json-cache.ts). */
+export const RELEASE_CACHED = {
+  channels: { route: '/v1/channels', query: [], links: false },
+  latest: { route: '/v1/releases/latest', query: ['channel', 'app_version'], links: true },
+  manifest: { route: '/v1/releases/:id/manifest', query: [], links: true },
+} as const satisfies Record<string, CachedRoute>;
+
 export function publicReleaseRoutes(d: ReleaseDeps): Router {
   const r = Router();
   r.get('/channels', async (req, res) => {
-    await d.cache.send(req, res, async () => ({ registry_id: await d.releases.registryId(), channels: d.releases.channels }));
+    await d.cache.send(req, res, RELEASE_CACHED.channels, async () => ({ registry_id: await d.releases.registryId(), channels: d.releases.channels }));
   });
   r.get('/releases/latest', async (req, res) => {
-    const base = baseUrl(req, d.config);
-    await d.cache.send(req, res, async () => releaseManifestView(base, await d.releases.latest(req.query['channel'], req.query['app_version']))); 
+    await d.cache.send(req, res, RELEASE_CACHED.latest, async (base) => releaseManifestView(base, await d.releases.latest(req.query['channel'], req.query['app_version'])));
   });
   r.get('/releases/:id/manifest', async (req, res) => {
     const id = releaseId(req);
-    const base = baseUrl(req, d.config);
-    await d.cache.send(req, res, async () => releaseManifestView(base, await d.releases.get(id))); 
+    await d.cache.send(req, res, RELEASE_CACHED.manifest, async (base) => releaseManifestView(base, await d.releases.get(id)));
   });
   return r;
 }

@@ -35,6 +35,13 @@ export interface Config {
   readonly publicUrl: string | null;
   /** Release channels a registry offers (`iqp server start`). */
   readonly channels: readonly string[];
+  /** Registry limits (`iqp server start`); null: the server's default (server/config.ts). */
+  readonly jsonCacheBytes: number | null;
+  readonly maxConcurrentUploads: number | null;
+  readonly maxConnections: number | null;
+  readonly headersTimeoutMs: number | null;
+  readonly requestTimeoutMs: number | null;
+  readonly uploadIdleTimeoutMs: number | null;
   /** Secret key `iqp release publish|resign` signs release manifests with. */
   readonly releaseKey: string | null;
   /** Release public keys `iqp pull --release` trusts. */
@@ -65,6 +72,12 @@ const KEYS = {
   max_compression_ratio: { env: 'IQP_MAX_COMPRESSION_RATIO', kind: 'int' },
   public_url: { env: 'IQP_PUBLIC_URL', kind: 'url' },
   channels: { env: 'IQP_CHANNELS', kind: 'list' },
+  json_cache_bytes: { env: 'IQP_JSON_CACHE_BYTES', kind: 'int' },
+  max_concurrent_uploads: { env: 'IQP_MAX_CONCURRENT_UPLOADS', kind: 'int' },
+  max_connections: { env: 'IQP_MAX_CONNECTIONS', kind: 'int' },
+  headers_timeout_ms: { env: 'IQP_HEADERS_TIMEOUT_MS', kind: 'int' },
+  request_timeout_ms: { env: 'IQP_REQUEST_TIMEOUT_MS', kind: 'int' },
+  upload_idle_timeout_ms: { env: 'IQP_UPLOAD_IDLE_TIMEOUT_MS', kind: 'int' },
   release_key: { env: 'IQP_RELEASE_KEY', kind: 'path' },
   trusted_release_keys: { env: 'IQP_TRUSTED_RELEASE_KEYS', kind: 'paths' },
   trust_state: { env: 'IQP_TRUST_STATE', kind: 'path' },
@@ -158,6 +171,16 @@ function inRange(name: string, n: number, min: number, max: number): number {
   return n;
 }
 
+/** Ranges of the registry limits, shared with the `server start` flags. */
+export const SERVER_LIMIT_RANGES = {
+  json_cache_bytes: [0, 64 * GiB],
+  max_concurrent_uploads: [1, 10_000],
+  max_connections: [0, 1_000_000],
+  headers_timeout_ms: [1, 86_400_000],
+  request_timeout_ms: [1, 86_400_000],
+  upload_idle_timeout_ms: [1, 86_400_000],
+} as const satisfies Partial<Record<Key, readonly [number, number]>>;
+
 export function loadConfig(cwd: string, env: NodeJS.ProcessEnv, configFlag?: string): Config {
   const file = configFilePath(cwd, env, configFlag);
   const fromFile = readFileConfig(file, Boolean(configFlag || env['IQP_CONFIG']));
@@ -167,6 +190,11 @@ export function loadConfig(cwd: string, env: NodeJS.ProcessEnv, configFlag?: str
     if (envValue !== undefined && envValue !== '') return normalise(key, envValue, envName, cwd) as T;
     if (fromFile[key] !== undefined) return normalise(key, fromFile[key], `${file}: "${key}"`, dirname(file!)) as T;
     return undefined;
+  };
+  const limit = (key: keyof typeof SERVER_LIMIT_RANGES): number | null => {
+    const n = get<number>(key);
+    const [min, max] = SERVER_LIMIT_RANGES[key];
+    return n === undefined ? null : inRange(key, n, min, max);
   };
   return {
     key: get<string>('key') ?? null,
@@ -183,6 +211,12 @@ export function loadConfig(cwd: string, env: NodeJS.ProcessEnv, configFlag?: str
     maxCompressionRatio: inRange('max_compression_ratio', get<number>('max_compression_ratio') ?? DEFAULT_MAX_COMPRESSION_RATIO, 2, 1_000_000),
     publicUrl: get<string>('public_url') ?? null,
     channels: get<string[]>('channels') ?? ['stable', 'beta', 'nightly'],
+    jsonCacheBytes: limit('json_cache_bytes'),
+    maxConcurrentUploads: limit('max_concurrent_uploads'),
+    maxConnections: limit('max_connections'),
+    headersTimeoutMs: limit('headers_timeout_ms'),
+    requestTimeoutMs: limit('request_timeout_ms'),
+    uploadIdleTimeoutMs: limit('upload_idle_timeout_ms'),
     releaseKey: get<string>('release_key') ?? null,
     trustedReleaseKeys: get<string[]>('trusted_release_keys') ?? [],
     trustState: get<string>('trust_state') ?? join(env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state'), 'iqp', 'release-trust.json'),

@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
 import { onStop } from '../lifecycle.js';
-import { serverConfig, type ServerConfig } from '../../server/config.js';
+import { DEFAULT_SERVER, serverConfig, type ServerConfig } from '../../server/config.js';
+import { SERVER_LIMIT_RANGES } from '../cli/config.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { lockDataDir } from '../../server/lock.js';
 import { startServer } from '../../server/start.js';
@@ -19,6 +20,12 @@ interface StartOptions {
   maxCompressionRatio?: string;
   publicUrl?: string;
   logRequests?: boolean;
+  jsonCacheBytes?: string;
+  maxConcurrentUploads?: string;
+  maxConnections?: string;
+  headersTimeoutMs?: string;
+  requestTimeoutMs?: string;
+  uploadIdleTimeoutMs?: string;
 }
 
 function intOption(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
@@ -26,6 +33,12 @@ function intOption(name: string, raw: string | undefined, fallback: number, min:
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new IqpError('IQP_E_USAGE', `${name} must be a whole number from ${min} to ${max}.`);
   return n;
+}
+
+/** A registry limit: the flag, else IQP_* or the config file (already range-checked), else the server's default. */
+function limitOption(flag: string, raw: string | undefined, configured: number | null, key: keyof typeof SERVER_LIMIT_RANGES, fallback: number): number {
+  const [min, max] = SERVER_LIMIT_RANGES[key];
+  return intOption(flag, raw, configured ?? fallback, min, max);
 }
 
 export function resolveServerConfig(ctx: Context, opts: StartOptions): ServerConfig {
@@ -39,6 +52,12 @@ export function resolveServerConfig(ctx: Context, opts: StartOptions): ServerCon
     publicUrl: opts.publicUrl ?? ctx.config.publicUrl,
     logRequests: Boolean(opts.logRequests),
     channels: ctx.config.channels,
+    jsonCacheBytes: limitOption('--json-cache-bytes', opts.jsonCacheBytes, ctx.config.jsonCacheBytes, 'json_cache_bytes', DEFAULT_SERVER.jsonCacheBytes),
+    maxConcurrentUploads: limitOption('--max-concurrent-uploads', opts.maxConcurrentUploads, ctx.config.maxConcurrentUploads, 'max_concurrent_uploads', DEFAULT_SERVER.maxConcurrentUploads),
+    maxConnections: limitOption('--max-connections', opts.maxConnections, ctx.config.maxConnections, 'max_connections', DEFAULT_SERVER.maxConnections),
+    headersTimeoutMs: limitOption('--headers-timeout-ms', opts.headersTimeoutMs, ctx.config.headersTimeoutMs, 'headers_timeout_ms', DEFAULT_SERVER.headersTimeoutMs),
+    requestTimeoutMs: limitOption('--request-timeout-ms', opts.requestTimeoutMs, ctx.config.requestTimeoutMs, 'request_timeout_ms', DEFAULT_SERVER.requestTimeoutMs),
+    uploadIdleTimeoutMs: limitOption('--upload-idle-timeout-ms', opts.uploadIdleTimeoutMs, ctx.config.uploadIdleTimeoutMs, 'upload_idle_timeout_ms', DEFAULT_SERVER.uploadIdleTimeoutMs),
   });
 }
 
@@ -54,7 +73,13 @@ const start = {
       .option('--max-upload-bytes <n>', 'largest pack upload accepted (default: IQP_MAX_UPLOAD_BYTES or 8 GiB)')
       .option('--max-compression-ratio <n>', 'refuse uploads that expand to more than n bytes per compressed byte (default: IQP_MAX_COMPRESSION_RATIO or 100)')
       .option('--public-url <url>', 'base URL for download links, e.g. behind a proxy or CDN (default: IQP_PUBLIC_URL or from each request)')
-      .option('--log-requests', 'log one JSON line per request on stderr');
+      .option('--log-requests', 'log one JSON line per request on stderr')
+      .option('--json-cache-bytes <n>', 'memory for cached JSON answers (default: IQP_JSON_CACHE_BYTES or 32 MiB)')
+      .option('--max-concurrent-uploads <n>', 'uploads received at once; more get 503 with Retry-After (default: IQP_MAX_CONCURRENT_UPLOADS or 4)')
+      .option('--max-connections <n>', 'open connections at once, 0 for no cap (default: IQP_MAX_CONNECTIONS or 0)')
+      .option('--headers-timeout-ms <ms>', 'time to receive request headers (default: IQP_HEADERS_TIMEOUT_MS or 30000)')
+      .option('--request-timeout-ms <ms>', 'time to receive a request body after its headers (default: IQP_REQUEST_TIMEOUT_MS or 60000)')
+      .option('--upload-idle-timeout-ms <ms>', 'longest pause in an upload before it is cut (default: IQP_UPLOAD_IDLE_TIMEOUT_MS or 60000)');
   },
   async run(ctx: Context, opts: StartOptions): Promise<number> {
     const config = resolveServerConfig(ctx, opts);

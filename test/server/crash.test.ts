@@ -36,6 +36,8 @@ const CYCLES = 5;
 const UPLOADS_PER_CYCLE = 12;
 const PIECE = 128 * 1024;
 const { rng } = seededRng('crash test');
+/** Every upload of a wave in flight at once (past max_concurrent_uploads they would get 503). */
+const START_ARGS = ['--max-concurrent-uploads', String(UPLOADS_PER_CYCLE)];
 
 let dataDir: string;
 let packs: BuiltPack[];
@@ -89,7 +91,7 @@ beforeAll(async () => {
   bodies = new Map(packs.map((p) => [p, readFileSync(p.path)]));
   admin = await createTokenCli(dataDir, 'admin');
   publisher = await createTokenCli(dataDir, 'publisher');
-  server = await spawnServer(dataDir);
+  server = await spawnServer(dataDir, START_ARGS);
   await registerKey(server.url, admin, key);
 });
 
@@ -142,7 +144,7 @@ it(`survives ${CYCLES} SIGKILLs during ${CYCLES * UPLOADS_PER_CYCLE} uploads, an
         succeeded += 1;
       }
     }
-    server = await spawnServer(dataDir);
+    server = await spawnServer(dataDir, START_ARGS);
     sweptTemp += server.info.swept_temp_files;
   }
   await checkRecovered(server!);

@@ -511,7 +511,7 @@ describe('storage faults', () => {
       rmSync(join(other.dataDir, 'tmp'), { recursive: true });
       const health = await call(other.url, '/v1/health');
       expect(health.status).toBe(503);
-      expect(health.json()).toMatchObject({ status: 'unavailable', checks: { database: 'ok', blobs: expect.stringMatching(/^failed: /) }, error: { code: 'IQP_E_UNAVAILABLE' } });
+      expect(health.json()).toMatchObject({ status: 'unavailable', checks: { database: 'ok', blobs: 'failed' }, error: { code: 'IQP_E_UNAVAILABLE' } });
       const r = await upload(other.url, other.publisher, packOf(AR, '1.0.0').path);
       expectError(r, 'IQP_E_IO');
       expect(r.body.toString()).not.toContain(other.dataDir);

@@ -366,11 +366,30 @@ describe('the spec lists exactly the routes the app serves', () => {
     }
   });
 
-  it('the catch-all is what unknown paths and methods get (404, not 405)', async () => {
-    for (const [method, path] of [['GET', '/v1/nope'], ['POST', '/v1/packs'], ['DELETE', '/v1/admin/audit']] as const) {
+  it('the catch-all is what unknown paths get (404)', async () => {
+    for (const [method, path] of [['GET', '/v1/nope'], ['POST', '/v1/packs/a/b/c/d'], ['DELETE', '/v2/packs']] as const) {
       const { res, body } = await send(method, path);
       expect(isCatchAll(res, body), `${method} ${path}`).toBe(true);
       expectErrorBody(res, body);
+    }
+  });
+
+  it('a known path under a method it does not take is 405 with Allow, as components/responses/MethodNotAllowed says', async () => {
+    const response = '/components/responses/MethodNotAllowed';
+    const validateBody = schemaAt(`${response}/content/application~1json/schema`);
+    const validateAllow = schemaAt('/components/headers/Allow/schema');
+    for (const [method, path] of [['POST', '/v1/packs'], ['DELETE', '/v1/admin/audit'], ['PUT', `/v1/packs/${PACK_ID}/download`]] as const) {
+      const { res, body } = await send(method, path);
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expectErrorBody(res, body);
+      expect(validateBody(JSON.parse(body)), ajv.errorsText(validateBody.errors)).toBe(true);
+      const allow = res.headers.get('allow')!;
+      expect(validateAllow(allow), `Allow: ${allow}`).toBe(true);
+      // The methods it lists are the spec's for that path (GET implies HEAD).
+      const specPath = toOpenApiPath(path === '/v1/packs' || path === '/v1/admin/audit' ? path : '/v1/packs/:id/download');
+      const listed = METHODS.filter((m) => (spec['paths'][specPath] as Json)[m]).map((m) => m.toUpperCase());
+      const implied = [...new Set(listed.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])))].sort();
+      expect(allow.split(', ')).toEqual(implied);
     }
   });
 });

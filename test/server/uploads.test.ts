@@ -215,7 +215,8 @@ describe('repeats, conflicts and races', () => {
   let reg: TestRegistry;
 
   beforeAll(async () => {
-    reg = await startRegistry({ keys: [key] });
+    // The races need all eight uploads received at once (past max_concurrent_uploads they get 503).
+    reg = await startRegistry({ keys: [key], config: { maxConcurrentUploads: 8 } });
   });
   afterAll(async () => {
     await reg?.close();
