@@ -14,6 +14,7 @@ import { IqpError } from '../errors.js';
 import { SQLITE_PAGE_SIZE } from './format.js';
 import { openContent, quoteIdent } from './content.js';
 import { checkRequirements } from './requirements.js';
+import { applySchemaSql } from './schema-sql.js';
 import { type Cell, type FileRange, type Row, readCsvBatches, readCsvHeader, readJsonlBatches, SplitInsideRecord } from './rows.js';
 import type { DataFile, PackSource } from './source.js';
 import { defaultThreads } from './threads.js';
@@ -29,11 +30,7 @@ export interface LoadProgress {
 }
 
 function applySchema(db: Database.Database, sql: string): string[] {
-  try {
-    db.exec(sql);
-  } catch (err) {
-    throw new IqpError('IQP_E_SCHEMA_SQL', `schema.sql: ${(err as Error).message}`);
-  }
+  applySchemaSql(db, sql);
   // Indexes are dropped now and rebuilt after the load, in their original order: faster, and the
   // result does not depend on the order rows arrive in.
   const indexes = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY rowid").all() as {
@@ -354,7 +351,7 @@ function splitFile(path: string, size: number, threads: number): FileRange[] {
  * Which tables are loaded in parts: those with a big data file whose rows can be loaded apart and
  * appended in order with the same result as one after another. Not: tables with triggers, with
  * a conflict policy (ON CONFLICT REPLACE etc., where a row's fate depends on the rows before it),
- * with generated columns, or with rows from schema.sql.
+ * with generated columns, or with rows already (an FTS5 table's shadow tables hold some).
  */
 async function planParts(db: Database.Database, source: PackSource, outPath: string, threads: number): Promise<Map<DataFile, PartPlan>> {
   const plans = new Map<DataFile, PartPlan>();
@@ -548,9 +545,9 @@ async function loadOnce(source: PackSource, outPath: string, onProgress: (p: Loa
     for (const plan of plans.values()) for (const part of plan.parts) db.exec(`DETACH ${part.schema}`);
     checkForeignKeys(db);
     checkRequirements(source.authored.package_type, tableShapes(db));
-    // schema.sql may set pragmas of its own; the file format's are applied last and VACUUM INTO
-    // gives them to the copy (page size and auto_vacuum pending here, application_id copied);
-    // they are checked on the copy afterwards.
+    // The file format's pragmas are applied last and VACUUM INTO gives them to the copy (page
+    // size and auto_vacuum pending here, application_id copied); they are checked on the copy
+    // afterwards, whatever schema.sql did (it may not run PRAGMA, see schema-sql.ts).
     db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     db.pragma(`application_id = ${IQP_APPLICATION_ID}`);
     db.pragma('auto_vacuum = NONE');

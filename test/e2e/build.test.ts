@@ -137,7 +137,7 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     ['a data file for no table', (d) => writeFileSync(join(d, 'data/verses.jsonl'), '{"a":1}\n'), 'IQP_E_DATA_TABLE_UNKNOWN', /verses/],
     ['two data files for one table', (d) => writeFileSync(join(d, 'data/surahs.jsonl'), '{}\n'), 'IQP_E_SOURCE_CONFIG'],
     ['a data file of another kind', (d) => writeFileSync(join(d, 'data/notes.txt'), 'x'), 'IQP_E_SOURCE_CONFIG'],
-    ['schema.sql that fails', (d) => writeFileSync(join(d, 'schema.sql'), 'CREATE TABLE surahs (number INTEGER PRIMARY KEY,;'), 'IQP_E_SCHEMA_SQL', /schema\.sql/],
+    ['schema.sql that fails', (d) => writeFileSync(join(d, 'schema.sql'), '-- surahs\n\nCREATE TABLE surahs (number INTEGER PRIMARY KEY,;'), 'IQP_E_SCHEMA_SQL', /schema\.sql:3: /],
     ['a missing required table', (d) => writeFileSync(join(d, 'schema.sql'), readFileSync(join(d, 'schema.sql'), 'utf8').replace(/CREATE TABLE footnotes[\s\S]*?\) STRICT;/, '').replace(/CREATE TABLE translations/, 'CREATE TABLE ayat')), 'IQP_E_DATA_TABLE_UNKNOWN'],
     ['a missing iqp.json', (d) => rmSync(join(d, 'iqp.json')), 'IQP_E_SOURCE_MISSING'],
     ['iqp.json that is not JSON', (d) => writeFileSync(join(d, 'iqp.json'), '{ "package_id": '), 'IQP_E_SOURCE_CONFIG'],
@@ -242,16 +242,14 @@ describe('iqp build: content rules hold whatever the source says', () => {
     expect(q.stdout.trim()).toBe('text:7');
   });
 
-  it('keeps page size, application_id, auto_vacuum and the rollback journal even when schema.sql sets its own', async () => {
+  it('refuses schema.sql that sets pragmas (page size, application_id, journal mode are the format’s), naming the line', async () => {
     const dir = source('deck');
-    const pragmas = 'PRAGMA page_size = 65536;\nPRAGMA application_id = 7;\nPRAGMA auto_vacuum = FULL;\nPRAGMA journal_mode = WAL;\n';
-    writeFileSync(join(dir, 'schema.sql'), `${pragmas}${readFileSync(join(dir, 'schema.sql'), 'utf8')}`);
-    const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp'], { cwd: dir });
-    expect(r.code, r.stderr).toBe(0);
-    mkdirSync(join(dir, 'x'));
-    sh('tar', ['--zstd', '-xf', 'p.iqp', '-C', 'x'], dir);
-    const read = sh('sqlite3', ['x/content.sqlite', 'PRAGMA page_size; PRAGMA application_id; PRAGMA auto_vacuum; PRAGMA journal_mode; PRAGMA freelist_count;'], dir);
-    expect(read.stdout.trim().split('\n')).toEqual(['4096', String(0x49515031), '0', 'delete', '0']);
+    writeFileSync(join(dir, 'schema.sql'), `-- format settings\nPRAGMA page_size = 65536;\n${readFileSync(join(dir, 'schema.sql'), 'utf8')}`);
+    const before = listTree(dir);
+    const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.json().error).toMatchObject({ code: 'IQP_E_SCHEMA_FORBIDDEN', details: { line: 2, statement: 'PRAGMA' } });
+    expect(listTree(dir)).toEqual(before);
   });
 
   it.each([
