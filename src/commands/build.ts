@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { buildTime, type Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
@@ -8,7 +8,7 @@ import { IqpError } from '../errors.js';
 import { buildPack, checkLevel } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
 import { THREADS_LIMIT } from '../pack/threads.js';
-import { readSource, SOURCE_FILE, validateAuthored } from '../pack/source.js';
+import { readAuthored, readSource, SOURCE_FILE } from '../pack/source.js';
 
 interface Options {
   key?: string;
@@ -53,17 +53,8 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
 
   let source;
   if (opts.content) {
-    const raw = await readFile(join(dir, SOURCE_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new IqpError('IQP_E_SOURCE_MISSING', `${join(dir, SOURCE_FILE)} does not exist (--content still needs the manifest fields).`);
-      throw err;
-    });
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch (err) {
-      throw new IqpError('IQP_E_SOURCE_CONFIG', `${SOURCE_FILE}: invalid JSON: ${(err as Error).message}`);
-    }
-    source = { authored: validateAuthored(parsed, SOURCE_FILE), contentFile: resolve(ctx.cwd, opts.content) };
+    const authored = await readAuthored(dir, `${join(dir, SOURCE_FILE)} does not exist (--content still needs the manifest fields).`);
+    source = { authored, contentFile: resolve(ctx.cwd, opts.content) };
   } else {
     source = await readSource(dir);
   }

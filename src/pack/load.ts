@@ -15,7 +15,7 @@ import { SQLITE_PAGE_SIZE } from './format.js';
 import { openContent, quoteIdent } from './content.js';
 import { checkRequirements } from './requirements.js';
 import { applySchemaSql } from './schema-sql.js';
-import { type Cell, type FileRange, type Row, readCsvBatches, readCsvHeader, readJsonlBatches, SplitInsideRecord } from './rows.js';
+import { type Cell, type FileRange, NO_FOLLOW, type Row, readCsvBatches, readCsvHeader, readJsonlBatches, SplitInsideRecord } from './rows.js';
 import type { DataFile, PackSource } from './source.js';
 import { defaultThreads } from './threads.js';
 
@@ -323,7 +323,7 @@ interface PartPlan {
 
 /** The offset just after the first line break at or after `from`, if one comes within 1 MiB. */
 function nextLineStart(path: string, from: number): number | null {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, NO_FOLLOW);
   try {
     const buf = Buffer.allocUnsafe(1024 * 1024);
     const n = readSync(fd, buf, 0, buf.length, from);

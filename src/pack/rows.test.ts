@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IqpError } from '../errors.js';
+import { findJsonSyntaxError } from './json-syntax.js';
 import { type Cell, parseCsvChunks, parseError, parseJsonlChunks, readCsv, readCsvBatches, readCsvHeader, readJsonl, readJsonlBatches, type Row, SplitInsideRecord } from './rows.js';
 
 // ---- reference implementation (the parsers before rows were batched and sliced) ----
@@ -31,10 +32,10 @@ async function* refLines(chunks: AsyncIterable<string>): AsyncGenerator<{ text: 
   if (carry) yield { text: carry.endsWith('\r') ? carry.slice(0, -1) : carry, line: line + 1 };
 }
 
-function refJsonColumn(message: string, text: string): number {
-  const pos = /position (\d+)/.exec(message);
-  if (pos) return Number(pos[1]) + 1;
-  return text.length + 1;
+/** Where a line's JSON goes wrong: the one thing here that is not the original (which quoted JSON.parse's message). */
+function refJsonError(file: string, line: number, text: string): IqpError {
+  const found = findJsonSyntaxError(text)!;
+  return parseError(file, line, found.offset + 1, `invalid JSON: ${found.reason}`);
 }
 
 function refJsonCell(value: unknown, file: string, line: number, key: string): Cell {
@@ -56,9 +57,8 @@ async function* refJsonl(chunks: AsyncIterable<string>, file: string): AsyncGene
     let value: unknown;
     try {
       value = JSON.parse(text);
-    } catch (err) {
-      const message = (err as Error).message;
-      throw parseError(file, line, refJsonColumn(message, text), `invalid JSON: ${message}`);
+    } catch {
+      throw refJsonError(file, line, text);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');

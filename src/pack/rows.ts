@@ -2,8 +2,10 @@
  * Row readers for pack sources: data/<table>.jsonl and data/<table>.csv (RFC 4180). Both stream
  * the file and report problems with the file, line and column, as an author's editor counts them.
  */
-import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { IqpError } from '../errors.js';
+import { findJsonSyntaxError } from './json-syntax.js';
 
 export type Cell = string | number | bigint | null;
 
@@ -14,17 +16,32 @@ export interface Row {
   readonly values: readonly Cell[];
 }
 
+/**
+ * Opening flags for every file of a pack source: a link is never followed, even one that appears
+ * after readSource (source.ts) checked the folder.
+ */
+export const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
 export function parseError(file: string, line: number, column: number, reason: string): IqpError {
   return new IqpError('IQP_E_DATA_PARSE', `${file}:${line}:${column}: ${reason}`, { file, line, column });
 }
 
+/** Bytes of a source file (1 MiB at a time), never through a link. */
+async function* sourceBytes(path: string, file: string, bounds: { start?: number; end?: number }): AsyncGenerator<Buffer> {
+  const handle = await open(path, NO_FOLLOW).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ELOOP') throw new IqpError('IQP_E_SOURCE_SYMLINK', `${file} is a symbolic link; a pack source holds its files itself.`, { file });
+    throw err;
+  });
+  // The stream closes the handle when it ends, fails or is abandoned.
+  yield* handle.createReadStream({ highWaterMark: 1024 * 1024, ...bounds }) as AsyncIterable<Buffer>;
+}
+
 /** Line and column (1-based) of a byte offset, found by reading the file again: only on errors. */
-async function locate(path: string, offset: number): Promise<{ line: number; column: number }> {
+async function locate(path: string, file: string, offset: number): Promise<{ line: number; column: number }> {
   let line = 1;
   let lineStart = 0;
   let pos = 0;
-  for await (const chunk of createReadStream(path, { end: Math.max(0, offset - 1), highWaterMark: 1024 * 1024 })) {
-    const buf = chunk as Buffer;
+  for await (const buf of sourceBytes(path, file, { end: Math.max(0, offset - 1) })) {
     for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
       line += 1;
       lineStart = pos + i + 1;
@@ -35,7 +52,7 @@ async function locate(path: string, offset: number): Promise<{ line: number; col
 }
 
 /** Index of the first byte that is not part of valid UTF-8 (the decoder already failed, so there is one). */
-function firstInvalidUtf8(buf: Buffer): number {
+export function firstInvalidUtf8(buf: Buffer): number {
   let i = 0;
   while (i < buf.length) {
     const b = buf[i]!;
@@ -81,15 +98,14 @@ async function* textChunks(path: string, file: string, range?: FileRange): Async
   let pending: Buffer = Buffer.alloc(0);
   if (range && range.end <= range.start) return;
   const bounds = range ? { start: range.start, end: range.end - 1 } : {};
-  for await (const raw of createReadStream(path, { highWaterMark: 1024 * 1024, ...bounds })) {
-    const chunk = raw as Buffer;
+  for await (const chunk of sourceBytes(path, file, bounds)) {
     let text: string;
     try {
       text = decoder.decode(chunk, { stream: true });
     } catch {
       const joined = Buffer.concat([pending, chunk]);
       const at = offset - pending.length + firstInvalidUtf8(joined);
-      const { line, column } = await locate(path, at);
+      const { line, column } = await locate(path, file, at);
       throw parseError(file, line, column, 'the file is not valid UTF-8 here (save it as UTF-8)');
     }
     // Keep the tail of a chunk that may hold the start of a multi-byte character, for error offsets.
@@ -106,15 +122,9 @@ async function* textChunks(path: string, file: string, range?: FileRange): Async
     const rest = decoder.decode();
     if (rest) yield rest;
   } catch {
-    const { line, column } = await locate(path, offset - pending.length + firstInvalidUtf8(pending));
+    const { line, column } = await locate(path, file, offset - pending.length + firstInvalidUtf8(pending));
     throw parseError(file, line, column, 'the file ends inside a UTF-8 character');
   }
-}
-
-function jsonColumn(message: string, text: string): number {
-  const pos = /position (\d+)/.exec(message);
-  if (pos) return Number(pos[1]) + 1;
-  return text.length + 1;
 }
 
 function jsonCell(value: unknown, file: string, line: number, key: string): Cell {
@@ -143,8 +153,9 @@ function jsonRow(text: string, line: number, file: string, previous: readonly st
   try {
     value = JSON.parse(text);
   } catch (err) {
-    const message = (err as Error).message;
-    throw parseError(file, line, jsonColumn(message, text), `invalid JSON: ${message}`);
+    // Located here rather than from JSON.parse's message, which may quote the line itself.
+    const found = findJsonSyntaxError(text);
+    throw parseError(file, line, found ? found.offset + 1 : 1, `invalid JSON: ${found?.reason ?? (err as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');
