@@ -7,6 +7,7 @@ import { formatBytes, formatCount, formatRate } from '../cli/output.js';
 import { IqpError } from '../errors.js';
 import { buildPack, checkLevel } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
 import { THREADS_LIMIT } from '../pack/threads.js';
 import { readAuthored, readSource, SOURCE_FILE } from '../pack/source.js';
 
@@ -17,6 +18,7 @@ interface Options {
   level?: string;
   threads?: string;
   content?: string;
+  maxLineBytes?: string;
 }
 
 export function define(): Command {
@@ -29,6 +31,7 @@ export function define(): Command {
     .addOption(new Option('-l, --level <n>', 'zstd level 1-19 (default: IQP_LEVEL, the config file, or 6)'))
     .option('--threads <n>', 'threads for loading and compressing (default: IQP_THREADS, the config file, or one per core up to 4); the pack is the same for any number')
     .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
+    .option('--max-line-bytes <n>', `longest line (and CSV record) a data file may have, in bytes (default ${DEFAULT_MAX_LINE_BYTES}, 16 MiB)`)
     .addHelpText('after', '\nSet SOURCE_DATE_EPOCH for a reproducible build: the same source and key then give a byte-identical pack.');
 }
 
@@ -48,6 +51,10 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   if (!Number.isInteger(threads) || threads < 1 || threads > THREADS_LIMIT) {
     throw new IqpError('IQP_E_USAGE', `--threads must be an integer from 1 to ${THREADS_LIMIT}.`);
   }
+  const maxLineBytes = opts.maxLineBytes !== undefined ? Number(opts.maxLineBytes) : DEFAULT_MAX_LINE_BYTES;
+  if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
+    throw new IqpError('IQP_E_USAGE', `--max-line-bytes must be a positive number of bytes (got ${JSON.stringify(opts.maxLineBytes)}).`);
+  }
   const keyFile = opts.key ?? (opts.unsigned ? null : ctx.config.key);
   if (!keyFile && !opts.unsigned) throw new IqpError('IQP_E_KEY_REQUIRED');
 
@@ -65,7 +72,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   let result;
   try {
     result = await buildPack(
-      { source, secretKey, level, threads, outPath, createdAt: buildTime(ctx) },
+      { source, secretKey, level, threads, maxLineBytes, outPath, createdAt: buildTime(ctx) },
       {
         onLoad: (p) => spinner.text(`Loading ${p.file}: ${formatCount(p.rows)} rows (${formatCount(p.totalRows)} in all)`),
         onPhase: (phase) => {

@@ -21,6 +21,8 @@ export interface BuildInput {
   readonly level: number;
   /** Threads for loading and compressing (default: one per core, see threads.ts); the pack is the same for any number. */
   readonly threads?: number;
+  /** The longest line (and CSV record) a data file may have (default DEFAULT_MAX_LINE_BYTES, rows.ts). */
+  readonly maxLineBytes?: number;
   readonly outPath: string;
   /** Build time; the CLI passes SOURCE_DATE_EPOCH when set, so builds are reproducible. */
   readonly createdAt: Date;
@@ -73,7 +75,7 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
     } else {
       progress.onPhase?.('load');
       contentPath = join(work, ENTRY.content);
-      load = await loadSource(input.source, contentPath, progress.onLoad, threads);
+      load = await loadSource(input.source, contentPath, progress.onLoad, { ...threads, ...(input.maxLineBytes !== undefined ? { maxLineBytes: input.maxLineBytes } : {}) });
     }
     progress.onPhase?.('check');
     const prebuilt = 'contentFile' in input.source;

@@ -78,7 +78,11 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
   let line = 1;
   let col = 0;
   let recordLine = 1;
+  // Header errors name the column where the field starts (the one addition to the original).
+  let fieldStart = 1;
+  let starts: number[] = [];
   const endField = (): void => {
+    starts.push(fieldStart);
     fields.push(quoted ? field : field === '' ? null : field);
     field = '';
     quoted = false;
@@ -87,15 +91,17 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
   const endRecord = function* (): Generator<Row> {
     endField();
     const record = fields;
+    const at = starts;
     fields = [];
+    starts = [];
     if (record.length === 1 && record[0] === null) return;
     if (!header) {
       header = record.map((c, i) => {
-        if (c === null || c === '') throw parseError(file, recordLine, i + 1, `header field ${i + 1} is empty`);
+        if (c === null || c === '') throw parseError(file, recordLine, at[i]!, `header field ${i + 1} is empty`);
         return String(c);
       });
-      const dup = header.find((c, i) => header!.indexOf(c) !== i);
-      if (dup !== undefined) throw parseError(file, recordLine, 1, `column "${dup}" appears twice in the header`);
+      const dup = header.findIndex((c, i) => header!.indexOf(c) !== i);
+      if (dup >= 0) throw parseError(file, recordLine, at[dup]!, `column "${header[dup]}" appears twice in the header`);
       return;
     }
     if (record.length !== header.length) {
@@ -139,11 +145,13 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
         }
       } else if (ch === 44) {
         endField();
+        fieldStart = col + 1;
       } else if (ch === 10) {
         if (field.endsWith('\r') && !afterQuote) field = field.slice(0, -1);
         yield* endRecord();
         line += 1;
         col = 0;
+        fieldStart = 1;
         recordLine = line;
       } else if (ch === 13) {
         if (afterQuote) continue;

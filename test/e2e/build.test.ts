@@ -254,7 +254,7 @@ describe('iqp build: content rules hold whatever the source says', () => {
 
   it.each([
     ['invalid UTF-8, located', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), Buffer.concat([Buffer.from('number,name_arabic\n1,ab'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')])), 'IQP_E_DATA_PARSE', /surahs\.csv:2:5: .*UTF-8/],
-    ['a column named twice in a CSV header', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), 'number,number\n1,2\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:1:1: .*twice/],
+    ['a column named twice in a CSV header', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), 'number,number\n1,2\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:1:8: .*twice/],
     ['an integer JSON cannot carry exactly', (d: string) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":9007199254740993,"ayah":1,"text":"a"}\n'), 'IQP_E_DATA_PARSE', /translations\.jsonl:1:/],
   ])('rejects %s', async (_name, mutate, code, where) => {
     const dir = source('translation');

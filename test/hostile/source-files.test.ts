@@ -7,15 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { iqp, listTree, tempDir, TEMPLATES } from '../e2e/helpers.js';
+import { iqp, tempDir } from '../e2e/helpers.js';
+import { buildRefused, templateSource } from './source-helpers.js';
 
 const SECRET = 'SECRET-ADMIN-TOKEN-7f3a';
-
-function source(): string {
-  const dir = join(tempDir('iqp-files-'), 'src');
-  cpSync(join(TEMPLATES, 'translation'), dir, { recursive: true });
-  return dir;
-}
 
 /** A file outside the source whose first line must never be echoed. */
 function secretFile(): string {
@@ -30,18 +25,8 @@ function link(dir: string, rel: string, target: string): void {
   symlinkSync(target, join(dir, rel));
 }
 
-async function refused(dir: string, args: string[], code: string, exit = 1) {
-  const tmp = tempDir('iqp-tmp-');
-  const before = listTree(dir);
-  const r = await iqp(['build', '.', '--unsigned', '--json', ...args], { cwd: dir, env: { TMPDIR: tmp }, timeoutMs: 20_000 });
-  expect(r.signal, 'the build must not hang').toBeNull();
-  expect(r.code, r.stdout + r.stderr).toBe(exit);
-  const err = r.json().error;
-  expect(err.code, JSON.stringify(err)).toBe(code);
-  expect(r.stdout + r.stderr).not.toContain(SECRET);
-  expect(listTree(dir)).toEqual(before);
-  expect(listTree(tmp)).toEqual([]);
-  return err;
+function refused(dir: string, args: string[], code: string) {
+  return buildRefused(dir, code, { args, never: SECRET });
 }
 
 describe('links and other non-files in a source are refused without being followed', () => {
@@ -51,7 +36,7 @@ describe('links and other non-files in a source are refused without being follow
     ['iqp.json', 'iqp.json'],
     ['schema.sql', 'schema.sql'],
   ])('%s that is a symbolic link to a file outside the source', async (_name, rel) => {
-    const dir = source();
+    const dir = templateSource();
     link(dir, rel, secretFile());
     const err = await refused(dir, [], 'IQP_E_SOURCE_SYMLINK');
     expect(err.message).toContain(rel);
@@ -59,7 +44,7 @@ describe('links and other non-files in a source are refused without being follow
   });
 
   it('a data folder that is a symbolic link', async () => {
-    const dir = source();
+    const dir = templateSource();
     const elsewhere = join(tempDir('iqp-elsewhere-'), 'data');
     renameSync(join(dir, 'data'), elsewhere);
     symlinkSync(elsewhere, join(dir, 'data'));
@@ -68,28 +53,28 @@ describe('links and other non-files in a source are refused without being follow
   });
 
   it('a link to a file inside the source, too (a link is never read)', async () => {
-    const dir = source();
+    const dir = templateSource();
     cpSync(join(dir, 'data/footnotes.jsonl'), join(dir, 'notes.jsonl'));
     link(dir, 'data/footnotes.jsonl', '../notes.jsonl');
     await refused(dir, [], 'IQP_E_SOURCE_SYMLINK');
   });
 
   it('iqp.json that is a link, with --content', async () => {
-    const dir = source();
+    const dir = templateSource();
     link(dir, 'iqp.json', secretFile());
     execFileSync('sqlite3', [join(dir, 'c.sqlite'), 'CREATE TABLE t (a);']);
     await refused(dir, ['--content', 'c.sqlite'], 'IQP_E_SOURCE_SYMLINK');
   });
 
   it('a data file that is a named pipe (reading it would wait forever)', async () => {
-    const dir = source();
+    const dir = templateSource();
     execFileSync('mkfifo', [join(dir, 'data/verses.jsonl')]);
     const err = await refused(dir, [], 'IQP_E_SOURCE_CONFIG');
     expect(err.message).toContain('data/verses.jsonl');
   });
 
   it('a data entry that is a folder', async () => {
-    const dir = source();
+    const dir = templateSource();
     mkdirSync(join(dir, 'data/verses.jsonl'));
     writeFileSync(join(dir, 'data/verses.jsonl/x'), '');
     await refused(dir, [], 'IQP_E_SOURCE_CONFIG');
@@ -98,7 +83,7 @@ describe('links and other non-files in a source are refused without being follow
 
 describe('text that is not UTF-8 is refused where it stands, never replaced', () => {
   it('iqp.json: IQP_E_SOURCE_CONFIG with the line and column of the bad byte', async () => {
-    const dir = source();
+    const dir = templateSource();
     const text = readFileSync(join(dir, 'iqp.json'), 'utf8');
     const at = text.indexOf('Example English');
     const line = text.slice(0, at).split('\n').length;
@@ -111,7 +96,7 @@ describe('text that is not UTF-8 is refused where it stands, never replaced', ()
   });
 
   it('schema.sql: IQP_E_SCHEMA_SQL with the line and column of the bad byte', async () => {
-    const dir = source();
+    const dir = templateSource();
     writeFileSync(join(dir, 'schema.sql'), Buffer.concat([Buffer.from(`${readFileSync(join(dir, 'schema.sql'), 'utf8')}\n-- caf`), Buffer.from([0xc3, 0x28]), Buffer.from('\n')]));
     const lines = readFileSync(join(dir, 'schema.sql'), 'latin1').split('\n');
     const err = await refused(dir, [], 'IQP_E_SCHEMA_SQL');
@@ -119,7 +104,7 @@ describe('text that is not UTF-8 is refused where it stands, never replaced', ()
   });
 
   it('a data file: IQP_E_DATA_PARSE with the line and column (also in the JSONL reader)', async () => {
-    const dir = source();
+    const dir = templateSource();
     writeFileSync(join(dir, 'data/translations.jsonl'), Buffer.concat([Buffer.from('{"surah":1,"ayah":1,"text":"a"}\n{"surah":1,"ayah":2,"text":"'), Buffer.from([0xf0, 0x28, 0x8c, 0x28]), Buffer.from('"}\n')]));
     const err = await refused(dir, [], 'IQP_E_DATA_PARSE');
     expect(err.details).toMatchObject({ file: 'data/translations.jsonl', line: 2, column: 29 });
@@ -132,7 +117,7 @@ describe('iqp.json that is not JSON is located by line and column', () => {
     ['a trailing comma', (t: string) => t.replace(/"\n}\s*$/, '",\n}\n'), '}'],
     ['a single-quoted string', (t: string) => t.replace('"en"', "'en'"), "'en'"],
   ])('%s', async (_name, edit, marker) => {
-    const dir = source();
+    const dir = templateSource();
     const text = edit(readFileSync(join(dir, 'iqp.json'), 'utf8'));
     writeFileSync(join(dir, 'iqp.json'), text);
     const at = marker === '}' ? text.lastIndexOf('}') : text.indexOf(marker);
@@ -146,7 +131,7 @@ describe('iqp.json that is not JSON is located by line and column', () => {
   });
 
   it('a byte order mark at the start is accepted (editors write one)', async () => {
-    const dir = source();
+    const dir = templateSource();
     writeFileSync(join(dir, 'iqp.json'), `\ufeff${readFileSync(join(dir, 'iqp.json'), 'utf8')}`);
     const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp', '--json'], { cwd: dir });
     expect(r.code, r.stdout).toBe(0);
