@@ -19,6 +19,7 @@ interface Options {
   threads?: string;
   content?: string;
   maxLineBytes?: string;
+  strict?: boolean;
 }
 
 export function define(): Command {
@@ -31,6 +32,7 @@ export function define(): Command {
     .addOption(new Option('-l, --level <n>', 'zstd level 1-19 (default: IQP_LEVEL, the config file, or 6)'))
     .option('--threads <n>', 'threads for loading and compressing (default: IQP_THREADS, the config file, or one per core up to 4); the pack is the same for any number')
     .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
+    .option('--strict', 'treat warnings as errors: a required table with no rows, manifest text still a template’s or a placeholder')
     .option('--max-line-bytes <n>', `longest line (and CSV record) a data file may have, in bytes (default ${DEFAULT_MAX_LINE_BYTES}, 16 MiB)`)
     .addHelpText('after', '\nSet SOURCE_DATE_EPOCH for a reproducible build: the same source and key then give a byte-identical pack.');
 }
@@ -72,7 +74,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   let result;
   try {
     result = await buildPack(
-      { source, secretKey, level, threads, maxLineBytes, outPath, createdAt: buildTime(ctx) },
+      { source, secretKey, level, threads, maxLineBytes, outPath, createdAt: buildTime(ctx), strict: opts.strict === true },
       {
         onLoad: (p) => spinner.text(`Loading ${p.file}: ${formatCount(p.rows)} rows (${formatCount(p.totalRows)} in all)`),
         onPhase: (phase) => {
@@ -87,6 +89,8 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
     throw err;
   }
   spinner.stop();
+  // With --json the warnings are in the result instead: nothing goes to stderr.
+  if (!ctx.out.json) for (const w of result.warnings) ctx.out.warn(`${w.message} (${w.code}; --strict makes this an error)`);
   const m = result.manifest;
   ctx.out.result(
     {
@@ -102,6 +106,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
       load_seconds: result.load?.seconds ?? null,
       rows_seconds: result.load?.rowsSeconds ?? null,
       load_threads: result.load?.threads ?? null,
+      warnings: result.warnings,
       manifest: m,
     },
     () => {

@@ -303,3 +303,46 @@ describe('iqp build: content rules hold whatever the source says', () => {
     expect(listTree(dir).filter((p) => p.endsWith('.iqp'))).toEqual([]);
   });
 });
+
+describe('iqp build: what an author forgot is a warning, and an error with --strict', () => {
+  it.each([
+    ['an empty data file', (d: string) => writeFileSync(join(d, 'data/translations.jsonl'), '')],
+    ['a missing data file', (d: string) => rmSync(join(d, 'data/translations.jsonl'))],
+  ])('a required table with no rows (%s)', async (_name, mutate) => {
+    const dir = source('translation');
+    mutate(dir);
+    // Footnotes refer to translations; without them there are none either.
+    writeFileSync(join(dir, 'data/footnotes.jsonl'), '');
+    const human = await iqp(['build', '.', '--unsigned', '--out', 'a.iqp'], { cwd: dir });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toMatch(/warning: .*translations.* no rows/);
+    const json = await iqp(['build', '.', '--unsigned', '--out', 'b.iqp', '--json'], { cwd: dir });
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe('');
+    expect(json.json().warnings).toContainEqual(expect.objectContaining({ code: 'IQP_E_REQUIRED_TABLE_EMPTY', details: { table: 'translations' } }));
+    const before = listTree(dir);
+    const strict = await iqp(['build', '.', '--unsigned', '--out', 'c.iqp', '--strict', '--json'], { cwd: dir });
+    expect(strict.code).toBe(1);
+    expect(strict.json().error).toMatchObject({ code: 'IQP_E_REQUIRED_TABLE_EMPTY', details: { table: 'translations' } });
+    expect(listTree(dir)).toEqual(before);
+  });
+
+  it('description, license and attribution still those of a template (or init’s placeholders)', async () => {
+    const dir = source('translation');
+    const authored = JSON.parse(readFileSync(join(dir, 'iqp.json'), 'utf8'));
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...authored, language_code: 'fr', name: 'Le Coran en français', license: 'TODO: the license of this content' }));
+    const r = await iqp(['build', '.', '--unsigned', '--out', 'a.iqp', '--json'], { cwd: dir });
+    expect(r.code, r.stdout).toBe(0);
+    const fields = r.json().warnings.map((w: { details: { field: string } }) => w.details.field).sort();
+    expect(fields).toEqual(['attribution', 'description', 'license']);
+    const strict = await iqp(['build', '.', '--unsigned', '--out', 'b.iqp', '--strict', '--json'], { cwd: dir });
+    expect(strict.code).toBe(1);
+    expect(strict.json().error.code).toBe('IQP_E_SOURCE_CONFIG');
+    expect(existsSync(join(dir, 'b.iqp'))).toBe(false);
+    // Written by the author: no warnings, and --strict builds.
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...authored, description: 'Traduction française.', license: 'CC-BY-4.0', attribution: 'Traduction : X.' }));
+    const ok = await iqp(['build', '.', '--unsigned', '--out', 'c.iqp', '--strict', '--json'], { cwd: dir });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.json().warnings).toEqual([]);
+  });
+});
