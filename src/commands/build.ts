@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { stat } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { buildTime, type Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
 import { formatBytes, formatCount, formatRate } from '../cli/output.js';
@@ -28,7 +28,7 @@ export function define(): Command {
     .argument('[dir]', 'pack source folder', '.')
     .option('-k, --key <file>', 'secret key to sign with (default: IQP_KEY or the config file’s "key")')
     .option('--unsigned', 'build without a signature (verify will then need --allow-unsigned)')
-    .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (default: current directory)')
+    .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (a trailing slash always means a directory; default: current directory)')
     .addOption(new Option('-l, --level <n>', 'zstd level 1-19 (default: IQP_LEVEL, the config file, or 6)'))
     .option('--threads <n>', 'threads for loading and compressing (default: IQP_THREADS, the config file, or one per core up to 4); the pack is the same for any number')
     .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
@@ -41,7 +41,14 @@ async function outputPath(ctx: Context, out: string | undefined, fileName: strin
   if (!out) return join(ctx.cwd, fileName);
   const path = resolve(ctx.cwd, out);
   const info = await stat(path).catch(() => null);
-  return info?.isDirectory() ? join(path, fileName) : path;
+  if (info?.isDirectory()) return join(path, fileName);
+  // `-o packs/` names a folder: writing a file called "packs" instead would surprise everyone.
+  if (out.endsWith('/') || out.endsWith(sep)) {
+    throw new IqpError('IQP_E_FILE_NOT_FOUND', `--out ${out} names a folder, and ${path} is ${info ? 'not a folder' : 'missing'}.`, { path }, {
+      hint: `Create the folder first (mkdir -p ${out}), or drop the trailing slash to name the pack file.`,
+    });
+  }
+  return path;
 }
 
 export async function run(ctx: Context, opts: Options, dirArg: string): Promise<void> {

@@ -346,3 +346,22 @@ describe('iqp build: what an author forgot is a warning, and an error with --str
     expect(ok.json().warnings).toEqual([]);
   });
 });
+
+describe('iqp build --out', () => {
+  it('a trailing slash means a folder: a missing one is refused (nothing written), an existing one gets <id>-<version>.iqp', async () => {
+    const dir = source('deck');
+    const before = listTree(dir);
+    for (const out of ['nodir/', `nodir${'/'}/`]) {
+      const r = await iqp(['build', '.', '--unsigned', '--out', out, '--json'], { cwd: dir });
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.json().error.code).toBe('IQP_E_FILE_NOT_FOUND');
+      expect(r.json().error.hint).toContain('mkdir');
+      expect(listTree(dir)).toEqual(before);
+      expect(existsSync(join(dir, 'nodir'))).toBe(false);
+    }
+    mkdirSync(join(dir, 'packs'));
+    const ok = await iqp(['build', '.', '--unsigned', '--out', 'packs/', '--json'], { cwd: dir });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.json().path).toBe(join(dir, 'packs', 'example.deck.arabic-vocab-1.0.0.iqp'));
+  });
+});
