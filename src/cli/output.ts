@@ -106,12 +106,20 @@ export class Output {
   }
 }
 
+/** Characters that steer a terminal or reorder the text around them: C0 and C1 controls, DEL, bidi controls, line separators. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
 /**
- * Text from outside (a registry's answer, a token's name) made safe for a terminal: control
- * characters, escape sequences among them, are shown as \u escapes instead of acting.
+ * Untrusted text (a pack's manifest, a registry's answer) made safe to print for a person: each
+ * control or bidi character is shown as an escape (\x1b, \n, \u{202e}) instead of acting on the
+ * terminal. Not for --json output, which JSON already escapes and must stay exact.
  */
 export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`);
+  });
 }
 
 export function formatBytes(n: number): string {

@@ -1,14 +1,15 @@
 import { Command, Option } from 'commander';
-import { readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { buildTime, type Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
 import { formatBytes, formatCount, formatRate } from '../cli/output.js';
 import { IqpError } from '../errors.js';
 import { buildPack, checkLevel } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
 import { THREADS_LIMIT } from '../pack/threads.js';
-import { readSource, SOURCE_FILE, validateAuthored } from '../pack/source.js';
+import { readAuthored, readSource, SOURCE_FILE } from '../pack/source.js';
 
 interface Options {
   key?: string;
@@ -17,6 +18,8 @@ interface Options {
   level?: string;
   threads?: string;
   content?: string;
+  maxLineBytes?: string;
+  strict?: boolean;
 }
 
 export function define(): Command {
@@ -25,10 +28,12 @@ export function define(): Command {
     .argument('[dir]', 'pack source folder', '.')
     .option('-k, --key <file>', 'secret key to sign with (default: IQP_KEY or the config file’s "key")')
     .option('--unsigned', 'build without a signature (verify will then need --allow-unsigned)')
-    .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (default: current directory)')
+    .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (a trailing slash always means a directory; default: current directory)')
     .addOption(new Option('-l, --level <n>', 'zstd level 1-19 (default: IQP_LEVEL, the config file, or 6)'))
     .option('--threads <n>', 'threads for loading and compressing (default: IQP_THREADS, the config file, or one per core up to 4); the pack is the same for any number')
     .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
+    .option('--strict', 'treat warnings as errors: a required table with no rows, manifest text still a template’s or a placeholder')
+    .option('--max-line-bytes <n>', `longest line (and CSV record) a data file may have, in bytes (default ${DEFAULT_MAX_LINE_BYTES}, 16 MiB)`)
     .addHelpText('after', '\nSet SOURCE_DATE_EPOCH for a reproducible build: the same source and key then give a byte-identical pack.');
 }
 
@@ -36,7 +41,14 @@ async function outputPath(ctx: Context, out: string | undefined, fileName: strin
   if (!out) return join(ctx.cwd, fileName);
   const path = resolve(ctx.cwd, out);
   const info = await stat(path).catch(() => null);
-  return info?.isDirectory() ? join(path, fileName) : path;
+  if (info?.isDirectory()) return join(path, fileName);
+  // `-o packs/` names a folder: writing a file called "packs" instead would surprise everyone.
+  if (out.endsWith('/') || out.endsWith(sep)) {
+    throw new IqpError('IQP_E_FILE_NOT_FOUND', `--out ${out} names a folder, and ${path} is ${info ? 'not a folder' : 'missing'}.`, { path }, {
+      hint: `Create the folder first (mkdir -p ${out}), or drop the trailing slash to name the pack file.`,
+    });
+  }
+  return path;
 }
 
 export async function run(ctx: Context, opts: Options, dirArg: string): Promise<void> {
@@ -48,22 +60,17 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   if (!Number.isInteger(threads) || threads < 1 || threads > THREADS_LIMIT) {
     throw new IqpError('IQP_E_USAGE', `--threads must be an integer from 1 to ${THREADS_LIMIT}.`);
   }
+  const maxLineBytes = opts.maxLineBytes !== undefined ? Number(opts.maxLineBytes) : DEFAULT_MAX_LINE_BYTES;
+  if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
+    throw new IqpError('IQP_E_USAGE', `--max-line-bytes must be a positive number of bytes (got ${JSON.stringify(opts.maxLineBytes)}).`);
+  }
   const keyFile = opts.key ?? (opts.unsigned ? null : ctx.config.key);
   if (!keyFile && !opts.unsigned) throw new IqpError('IQP_E_KEY_REQUIRED');
 
   let source;
   if (opts.content) {
-    const raw = await readFile(join(dir, SOURCE_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new IqpError('IQP_E_SOURCE_MISSING', `${join(dir, SOURCE_FILE)} does not exist (--content still needs the manifest fields).`);
-      throw err;
-    });
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch (err) {
-      throw new IqpError('IQP_E_SOURCE_CONFIG', `${SOURCE_FILE}: invalid JSON: ${(err as Error).message}`);
-    }
-    source = { authored: validateAuthored(parsed, SOURCE_FILE), contentFile: resolve(ctx.cwd, opts.content) };
+    const authored = await readAuthored(dir, `${join(dir, SOURCE_FILE)} does not exist (--content still needs the manifest fields).`);
+    source = { authored, contentFile: resolve(ctx.cwd, opts.content) };
   } else {
     source = await readSource(dir);
   }
@@ -74,7 +81,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   let result;
   try {
     result = await buildPack(
-      { source, secretKey, level, threads, outPath, createdAt: buildTime(ctx) },
+      { source, secretKey, level, threads, maxLineBytes, outPath, createdAt: buildTime(ctx), strict: opts.strict === true },
       {
         onLoad: (p) => spinner.text(`Loading ${p.file}: ${formatCount(p.rows)} rows (${formatCount(p.totalRows)} in all)`),
         onPhase: (phase) => {
@@ -89,6 +96,8 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
     throw err;
   }
   spinner.stop();
+  // With --json the warnings are in the result instead: nothing goes to stderr.
+  if (!ctx.out.json) for (const w of result.warnings) ctx.out.warn(`${w.message} (${w.code}; --strict makes this an error)`);
   const m = result.manifest;
   ctx.out.result(
     {
@@ -104,6 +113,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
       load_seconds: result.load?.seconds ?? null,
       rows_seconds: result.load?.rowsSeconds ?? null,
       load_threads: result.load?.threads ?? null,
+      warnings: result.warnings,
       manifest: m,
     },
     () => {

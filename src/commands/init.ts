@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { trackTemp } from '../atomic.js';
 import type { Context } from '../cli/context.js';
 import { IqpError } from '../errors.js';
+import { type AuthoredText, PLACEHOLDERS } from '../pack/authoring.js';
 import { isValidPackageId, packFileName } from '../pack/format.js';
 import { isLanguageTag } from '../pack/manifest.js';
 import { TEMPLATE_DESCRIPTIONS, TEMPLATE_NAMES, type TemplateName } from '../pack/requirements.js';
@@ -16,6 +17,9 @@ interface Options {
   id?: string;
   lang?: string;
   name?: string;
+  description?: string;
+  license?: string;
+  attribution?: string;
   yes?: boolean;
   force?: boolean;
 }
@@ -31,6 +35,9 @@ export function define(): Command {
     .option('--id <package_id>', 'package id, e.g. quran.translation.en-pickthall')
     .option('--lang <bcp47>', 'language of the content, e.g. en, ar, ur-PK')
     .option('--name <text>', 'display name of the pack')
+    .option('--description <text>', 'what the pack holds, for its users (default: asked, or a placeholder once --id, --lang or --name make it another pack)')
+    .option('--license <text>', 'license of the content, e.g. CC-BY-4.0 (default: as --description)')
+    .option('--attribution <text>', 'credits for the content’s authors and sources (default: as --description)')
     .option('-y, --yes', 'use the template’s defaults for anything not given, without asking')
     .option('-f, --force', 'write into a non-empty folder (existing files with the same names are replaced)');
 }
@@ -72,8 +79,24 @@ async function resolveValues(ctx: Context, opts: Options, dir: string) {
   if (!isValidPackageId(id)) throw new IqpError('IQP_E_INVALID_ID', `"${id}" is not a valid package id.`);
   if (!isLanguageTag(lang)) throw new IqpError('IQP_E_MANIFEST_LANGUAGE', `"${lang}" is not a BCP 47 language tag.`);
   if (title.trim() === '') throw new IqpError('IQP_E_USAGE', '--name must not be empty.');
-  return { template: name, authored, id, lang, title };
+  // The template's description, license and attribution describe its example content: once the
+  // pack is another (its own id, language or name), they are asked for, or left as placeholders
+  // that iqp build warns about, rather than shipped as if they were the pack's.
+  const own = [opts.id, opts.lang, opts.name].some((v, i) => v !== undefined && v !== authored[['package_id', 'language_code', 'name'][i]!]);
+  const texts: Record<string, string> = {};
+  for (const field of Object.keys(PLACEHOLDERS) as AuthoredText[]) {
+    const given = opts[field];
+    const fallback = own ? PLACEHOLDERS[field] : authored[field]!;
+    texts[field] = given ?? (ask && ctx.interactive ? await ctx.prompt.input(`--${field}`, FIELD_PROMPTS[field], { default: fallback }) : fallback);
+  }
+  return { template: name, authored, id, lang, title, texts };
 }
+
+const FIELD_PROMPTS: Record<AuthoredText, string> = {
+  description: 'Description (what the pack holds, for its users)',
+  license: 'License of the content',
+  attribution: 'Attribution (authors, translators, sources)',
+};
 
 /** Copies a template into `dir` (empty or absent unless forced), with iqp.json fields overridden. */
 export async function scaffold(template: TemplateName, dir: string, overrides: Record<string, string>): Promise<void> {
@@ -104,7 +127,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
     throw new IqpError('IQP_E_TARGET_NOT_EMPTY', `${dir} is not empty.`);
   }
   const v = await resolveValues(ctx, opts, dir);
-  await scaffold(v.template, dir, { package_id: v.id, language_code: v.lang, name: v.title });
+  await scaffold(v.template, dir, { package_id: v.id, language_code: v.lang, name: v.title, ...v.texts });
   const shown = relative(ctx.cwd, dir) || '.';
   ctx.out.result({ dir, template: v.template, package_id: v.id, language_code: v.lang, name: v.title }, () =>
     [

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
-import { formatBytes, formatCount } from '../cli/output.js';
+import { formatBytes, formatCount, printable } from '../cli/output.js';
 import { DEFAULT_LIMITS } from '../pack/format.js';
 import { parseSignature } from '../pack/minisign.js';
 import { readPack } from '../pack/reader.js';
@@ -35,20 +35,22 @@ export async function run(ctx: Context, opts: Options, packArg: string): Promise
       signature: sig ? { key_id: sig.keyId, algorithm: sig.algorithm, trusted_comment: sig.trustedComment } : null,
     },
     () => {
+      // Every string of the manifest comes from the pack's author: escaped before it reaches a terminal.
+      const p = printable;
       const lines = [
-        `${m.name}`,
-        `  ${m.package_id}@${m.version}  type ${m.package_type}, language ${m.language_code}, needs app ≥ ${m.min_app_version}`,
-        `  created ${m.created_at}, format ${m.format}`,
+        `${p(m.name)}`,
+        `  ${p(m.package_id)}@${p(m.version)}  type ${p(m.package_type)}, language ${p(m.language_code)}, needs app ≥ ${p(m.min_app_version)}`,
+        `  created ${p(m.created_at)}, format ${m.format}`,
       ];
-      if (m.description) lines.push(`  ${m.description}`);
-      if (m.license) lines.push(`  license: ${m.license}`);
-      if (m.attribution) lines.push(`  attribution: ${m.attribution}`);
+      if (m.description) lines.push(`  ${p(m.description)}`);
+      if (m.license) lines.push(`  license: ${p(m.license)}`);
+      if (m.attribution) lines.push(`  attribution: ${p(m.attribution)}`);
       lines.push(`  archive: ${formatBytes(contents.archive.size_bytes)}, sha256 ${contents.archive.sha256}`);
-      lines.push(`  signer: ${sig ? `key ${sig.keyId} (not checked here; run iqp verify)` : 'none: the pack is unsigned'}`);
+      lines.push(`  signer: ${sig ? `key ${p(sig.keyId)} (not checked here; run iqp verify)` : 'none: the pack is unsigned'}`);
       lines.push('Files:');
-      for (const e of contents.entries) lines.push(`  ${e.path.padEnd(24)} ${formatBytes(e.size).padStart(10)}  ${e.sha256}`);
+      for (const e of contents.entries) lines.push(`  ${p(e.path).padEnd(24)} ${formatBytes(e.size).padStart(10)}  ${e.sha256}`);
       lines.push('Tables:');
-      for (const t of m.tables) lines.push(`  ${t.name.padEnd(24)} ${formatCount(t.row_count).padStart(10)} rows  (${t.columns.join(', ')})`);
+      for (const t of m.tables) lines.push(`  ${p(t.name).padEnd(24)} ${formatCount(t.row_count).padStart(10)} rows  (${t.columns.map(p).join(', ')})`);
       return lines.join('\n');
     },
   );

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
+import { authoringWarnings, type BuildWarning, templateTexts } from './authoring.js';
 import { describeContent, startIntegrityCheck } from './content.js';
 import { type AuthoredManifest, DEFAULT_LIMITS, ENTRY, FORMAT_VERSION, type Manifest, serializeManifest, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from './format.js';
 import { validateManifest } from './manifest.js';
@@ -21,9 +22,13 @@ export interface BuildInput {
   readonly level: number;
   /** Threads for loading and compressing (default: one per core, see threads.ts); the pack is the same for any number. */
   readonly threads?: number;
+  /** The longest line (and CSV record) a data file may have (default DEFAULT_MAX_LINE_BYTES, rows.ts). */
+  readonly maxLineBytes?: number;
   readonly outPath: string;
   /** Build time; the CLI passes SOURCE_DATE_EPOCH when set, so builds are reproducible. */
   readonly createdAt: Date;
+  /** Refuse to build where there would be warnings (authoring.ts): the first one is thrown. */
+  readonly strict?: boolean;
 }
 
 export interface BuildProgress {
@@ -36,6 +41,8 @@ export interface BuildResult extends WrittenPack {
   readonly manifest: Manifest;
   /** What loading the source took (null for --content). */
   readonly load: LoadResult | null;
+  /** What the author should fix but did not stop the build (see authoring.ts). */
+  readonly warnings: readonly BuildWarning[];
 }
 
 export function checkLevel(level: number): void {
@@ -73,13 +80,16 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
     } else {
       progress.onPhase?.('load');
       contentPath = join(work, ENTRY.content);
-      load = await loadSource(input.source, contentPath, progress.onLoad, threads);
+      load = await loadSource(input.source, contentPath, progress.onLoad, { ...threads, ...(input.maxLineBytes !== undefined ? { maxLineBytes: input.maxLineBytes } : {}) });
     }
     progress.onPhase?.('check');
     const prebuilt = 'contentFile' in input.source;
     const what = prebuilt ? contentPath : 'content.sqlite';
     const tables = describeContent(contentPath, { integrity: false, what });
     checkRequirements(input.source.authored.package_type, tables);
+    const warnings = authoringWarnings(input.source.authored, tables, await templateTexts());
+    const [first] = warnings;
+    if (input.strict && first) throw new IqpError(first.code, `${first.message} (--strict)`, first.details);
     // integrity_check runs alongside hashing and compression (on a worker thread for big
     // databases), and the pack is committed only once it has passed.
     const integrity = startIntegrityCheck(contentPath, what);
@@ -114,7 +124,7 @@ export async function buildPack(input: BuildInput, progress: BuildProgress = {})
         { manifest, contentPath, secretKey: input.secretKey, level: input.level, ...threads, outPath: input.outPath, beforeCommit: () => integrity.result },
         progress.onWrite,
       );
-      return { ...written, manifest, load };
+      return { ...written, manifest, load, warnings };
     } catch (err) {
       // A database that fails its integrity check explains any other failure that came first.
       await integrity.cancel();

@@ -13,8 +13,10 @@ import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { IqpError } from '../errors.js';
 import { SQLITE_PAGE_SIZE } from './format.js';
 import { openContent, quoteIdent } from './content.js';
+import { checkForeignKeys, shownValue } from './foreign-keys.js';
 import { checkRequirements } from './requirements.js';
-import { type Cell, type FileRange, type Row, readCsvBatches, readCsvHeader, readJsonlBatches, SplitInsideRecord } from './rows.js';
+import { applySchemaSql } from './schema-sql.js';
+import { type Cell, DEFAULT_MAX_LINE_BYTES, type FileRange, NO_FOLLOW, type Row, readCsvBatches, readCsvHeader, readJsonlBatches, SplitInsideRecord } from './rows.js';
 import type { DataFile, PackSource } from './source.js';
 import { defaultThreads } from './threads.js';
 
@@ -29,11 +31,7 @@ export interface LoadProgress {
 }
 
 function applySchema(db: Database.Database, sql: string): string[] {
-  try {
-    db.exec(sql);
-  } catch (err) {
-    throw new IqpError('IQP_E_SCHEMA_SQL', `schema.sql: ${(err as Error).message}`);
-  }
+  applySchemaSql(db, sql);
   // Indexes are dropped now and rebuilt after the load, in their original order: faster, and the
   // result does not depend on the order rows arrive in.
   const indexes = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY rowid").all() as {
@@ -64,6 +62,13 @@ function columnInfo(db: Database.Database, table: string): ColumnInfo[] {
 function tableKind(db: Database.Database, table: string): { strict: boolean; withoutRowid: boolean } {
   const row = db.prepare(`PRAGMA main.table_list(${quoteIdent(table)})`).get() as { strict: number; wr: number } | undefined;
   return { strict: row?.strict === 1, withoutRowid: row?.wr === 1 };
+}
+
+/** The column that is the table's rowid (its INTEGER PRIMARY KEY), if it has one. */
+function rowidAlias(db: Database.Database, table: string): string | null {
+  if (tableKind(db, table).withoutRowid) return null;
+  const keys = columnInfo(db, table).filter((c) => c.pk > 0);
+  return keys.length === 1 && keys[0]!.type.toUpperCase() === 'INTEGER' ? keys[0]!.name : null;
 }
 
 /** The columns rows can give (not generated ones), or null if there is no such table. */
@@ -151,6 +156,8 @@ interface TableLoadOptions {
   readonly rowidColumn?: string | null;
   /** Stops the load between batches. */
   readonly signal?: AbortSignal;
+  /** The longest line (and CSV record) a data file may have (rows.ts). */
+  readonly maxLineBytes?: number;
 }
 
 /** A part of a file could not be loaded on its own; the load starts again on one thread. */
@@ -192,6 +199,7 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
     }
     return inserts;
   };
+  const alias = rowidAlias(db, data.table);
   const insertOne = (inserts: Inserts, row: Row): void => {
     try {
       // An array binds its elements as the anonymous parameters, as spreading them would.
@@ -199,6 +207,15 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
       bindable(row.values, inserts.numeric, values, 0);
       inserts.single.run(values);
     } catch (err) {
+      // SQLite says only "datatype mismatch" when a rowid would not be an integer.
+      const at = alias === null ? -1 : row.columns.indexOf(alias);
+      if ((err as { code?: string }).code === 'SQLITE_MISMATCH' && at >= 0) {
+        throw new IqpError(
+          'IQP_E_DATA_ROW',
+          `${data.file}:${row.line}: column "${alias}" is the table's INTEGER PRIMARY KEY (its rowid) and takes only integers, not ${shownValue(row.values[at])}.`,
+          { file: data.file, line: row.line, column_name: alias },
+        );
+      }
       throw rowError(data, row.line, (err as Error).message);
     }
   };
@@ -229,7 +246,22 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
     group = [];
   };
   const { range, signal } = options;
-  const batches = data.format === 'csv' ? readCsvBatches(data.path, data.file, range, options.header) : readJsonlBatches(data.path, data.file, range);
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  // A CSV header naming a column the table lacks is reported at the header, not at the first row.
+  const onHeader = (header: readonly string[], at: (i: number) => { line: number; column: number }): void => {
+    const i = header.findIndex((c) => !columns.has(c));
+    if (i < 0) return;
+    const { line, column } = at(i);
+    throw new IqpError('IQP_E_DATA_ROW', `${data.file}:${line}:${column}: table ${data.table} has no column "${header[i]}" (columns: ${[...columns].join(', ')})`, {
+      file: data.file,
+      line,
+      column,
+    });
+  };
+  const batches =
+    data.format === 'csv'
+      ? readCsvBatches(data.path, data.file, range, options.header, { maxLineBytes, onHeader })
+      : readJsonlBatches(data.path, data.file, range, { maxLineBytes });
   const rowidColumn = options.rowidColumn ?? null;
   let rowidAt = -1;
   let count = 0;
@@ -257,18 +289,6 @@ async function loadTable(db: Database.Database, data: DataFile, onRow: (n: numbe
   return count;
 }
 
-function checkForeignKeys(db: Database.Database): void {
-  const violation = db.prepare('PRAGMA foreign_key_check').get() as { table: string; rowid: number | null; parent: string } | undefined;
-  if (violation) {
-    const row = violation.rowid === null ? 'A row' : `Row ${violation.rowid}`;
-    throw new IqpError(
-      'IQP_E_DATA_ROW',
-      `${row} of table ${violation.table} refers to a missing row of ${violation.parent} (foreign key).`,
-      { table: violation.table, rowid: violation.rowid },
-    );
-  }
-}
-
 function tableShapes(db: Database.Database): { name: string; columns: string[] }[] {
   const names = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").pluck().all() as string[];
   return names.map((name) => ({ name, columns: [...(tableColumns(db, name) ?? [])] }));
@@ -287,6 +307,8 @@ export interface LoadResult {
 export interface LoadOptions {
   /** Threads for loading big data files in parts (default: one per core, see threads.ts). */
   readonly threads?: number;
+  /** The longest line (and CSV record) a data file may have (default DEFAULT_MAX_LINE_BYTES, rows.ts). */
+  readonly maxLineBytes?: number;
 }
 
 /** The pragmas of every database rows are loaded into: the scratch database and each part's. */
@@ -326,7 +348,7 @@ interface PartPlan {
 
 /** The offset just after the first line break at or after `from`, if one comes within 1 MiB. */
 function nextLineStart(path: string, from: number): number | null {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, NO_FOLLOW);
   try {
     const buf = Buffer.allocUnsafe(1024 * 1024);
     const n = readSync(fd, buf, 0, buf.length, from);
@@ -354,9 +376,9 @@ function splitFile(path: string, size: number, threads: number): FileRange[] {
  * Which tables are loaded in parts: those with a big data file whose rows can be loaded apart and
  * appended in order with the same result as one after another. Not: tables with triggers, with
  * a conflict policy (ON CONFLICT REPLACE etc., where a row's fate depends on the rows before it),
- * with generated columns, or with rows from schema.sql.
+ * with generated columns, or with rows already (an FTS5 table's shadow tables hold some).
  */
-async function planParts(db: Database.Database, source: PackSource, outPath: string, threads: number): Promise<Map<DataFile, PartPlan>> {
+async function planParts(db: Database.Database, source: PackSource, outPath: string, threads: number, maxLineBytes: number): Promise<Map<DataFile, PartPlan>> {
   const plans = new Map<DataFile, PartPlan>();
   if (threads < 2) return plans;
   let attached = 0;
@@ -369,13 +391,11 @@ async function planParts(db: Database.Database, source: PackSource, outPath: str
     const info = columnInfo(db, data.table);
     if (info.some((c) => c.hidden === 2 || c.hidden === 3)) continue;
     if (db.prepare(`SELECT 1 FROM ${quoteIdent(data.table)} LIMIT 1`).get()) continue;
-    const { withoutRowid } = tableKind(db, data.table);
-    const keys = info.filter((c) => c.pk > 0);
-    const rowidColumn = !withoutRowid && keys.length === 1 && keys[0]!.type.toUpperCase() === 'INTEGER' ? keys[0]!.name : null;
+    const rowidColumn = rowidAlias(db, data.table);
     let header: string[] | null = null;
     if (data.format === 'csv') {
       // A header the reader refuses is reported by the one-thread load, with its line and column.
-      header = await readCsvHeader(data.path, data.file).catch(() => null);
+      header = await readCsvHeader(data.path, data.file, { maxLineBytes }).catch(() => null);
       if (!header) continue;
     }
     const ranges = splitFile(data.path, size, Math.min(threads, MAX_PART_DATABASES - attached + 1));
@@ -397,6 +417,7 @@ export interface PartJob {
   readonly range: FileRange;
   readonly header: readonly string[] | null;
   readonly rowidColumn: string | null;
+  readonly maxLineBytes: number;
 }
 
 /** Messages from a worker thread: progress, then done or failed. */
@@ -408,7 +429,12 @@ export async function loadPart(job: PartJob, onRow: (n: number) => void): Promis
   try {
     applySchema(db, job.schemaSql);
     db.exec('BEGIN');
-    const rows = await loadTable(db, job.data, onRow, { range: job.range, ...(job.header ? { header: job.header } : {}), rowidColumn: job.rowidColumn });
+    const rows = await loadTable(db, job.data, onRow, {
+      range: job.range,
+      ...(job.header ? { header: job.header } : {}),
+      rowidColumn: job.rowidColumn,
+      maxLineBytes: job.maxLineBytes,
+    });
     db.exec('COMMIT');
     return rows;
   } finally {
@@ -427,14 +453,14 @@ export async function loadPart(job: PartJob, onRow: (n: number) => void): Promis
  * a later part, a key that appears in two parts, a CSV cut inside a quoted field) may not be the
  * first problem of the file, so the whole load starts again on one thread, which finds that one.
  */
-async function loadInParts(db: Database.Database, schemaSql: string, plan: PartPlan, onRow: (n: number) => void): Promise<number> {
+async function loadInParts(db: Database.Database, schemaSql: string, plan: PartPlan, onRow: (n: number) => void, maxLineBytes: number): Promise<number> {
   const { Worker } = await import('node:worker_threads');
   const { data } = plan;
   const counts = plan.ranges.map(() => 0);
   const report = (): void => onRow(counts.reduce((a, b) => a + b, 0));
   const abort = new AbortController();
   const workers = plan.parts.map((part, i) => {
-    const job: PartJob = { path: part.path, schemaSql, data, range: plan.ranges[i + 1]!, header: plan.header, rowidColumn: plan.rowidColumn };
+    const job: PartJob = { path: part.path, schemaSql, data, range: plan.ranges[i + 1]!, header: plan.header, rowidColumn: plan.rowidColumn, maxLineBytes };
     const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: job });
     const done = new Promise<number>((resolve, reject) => {
       let settled = false;
@@ -469,7 +495,7 @@ async function loadInParts(db: Database.Database, schemaSql: string, plan: PartP
         counts[0] = n;
         report();
       },
-      { range: plan.ranges[0]!, signal: abort.signal },
+      { range: plan.ranges[0]!, signal: abort.signal, maxLineBytes },
     );
     await Promise.all(workers.map((w) => w.done));
     // The rows were checked against the table's CHECK constraints in their own databases.
@@ -505,15 +531,16 @@ export async function loadSource(
   options: LoadOptions = {},
 ): Promise<LoadResult> {
   const threads = options.threads ?? defaultThreads();
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   try {
-    return await loadOnce(source, outPath, onProgress, threads);
+    return await loadOnce(source, outPath, onProgress, threads, maxLineBytes);
   } catch (err) {
     if (!(err instanceof PartUnsupported)) throw err;
-    return loadOnce(source, outPath, onProgress, 1);
+    return loadOnce(source, outPath, onProgress, 1, maxLineBytes);
   }
 }
 
-async function loadOnce(source: PackSource, outPath: string, onProgress: (p: LoadProgress) => void, threads: number): Promise<LoadResult> {
+async function loadOnce(source: PackSource, outPath: string, onProgress: (p: LoadProgress) => void, threads: number, maxLineBytes: number): Promise<LoadResult> {
   const started = process.hrtime.bigint();
   let rowsSeconds = 0;
   const scratchPath = `${outPath}.loading`;
@@ -523,7 +550,7 @@ async function loadOnce(source: PackSource, outPath: string, onProgress: (p: Loa
   let most = 1;
   try {
     const indexSql = applySchema(db, source.schemaSql);
-    plans = await planParts(db, source, outPath, threads);
+    plans = await planParts(db, source, outPath, threads, maxLineBytes);
     // Part databases are attached before the transaction (SQLite allows no ATTACH inside one);
     // the workers create them, and this connection only reads them once they are done.
     for (const plan of plans.values()) for (const part of plan.parts) db.prepare('ATTACH ? AS ' + part.schema).run(part.path);
@@ -534,7 +561,7 @@ async function loadOnce(source: PackSource, outPath: string, onProgress: (p: Loa
       const onRow = (n: number): void => onProgress({ table: data.table, file: data.file, rows: n, totalRows: before + n });
       const plan = plans.get(data);
       if (plan) most = Math.max(most, plan.ranges.length);
-      total += plan ? await loadInParts(db, source.schemaSql, plan, onRow) : await loadTable(db, data, onRow);
+      total += plan ? await loadInParts(db, source.schemaSql, plan, onRow, maxLineBytes) : await loadTable(db, data, onRow, { maxLineBytes });
     }
     rowsSeconds = Number(process.hrtime.bigint() - rowsStarted) / 1e9;
     for (const sql of indexSql) {
@@ -546,11 +573,11 @@ async function loadOnce(source: PackSource, outPath: string, onProgress: (p: Loa
     }
     db.exec('COMMIT');
     for (const plan of plans.values()) for (const part of plan.parts) db.exec(`DETACH ${part.schema}`);
-    checkForeignKeys(db);
+    await checkForeignKeys(db, source.dataFiles, maxLineBytes);
     checkRequirements(source.authored.package_type, tableShapes(db));
-    // schema.sql may set pragmas of its own; the file format's are applied last and VACUUM INTO
-    // gives them to the copy (page size and auto_vacuum pending here, application_id copied);
-    // they are checked on the copy afterwards.
+    // The file format's pragmas are applied last and VACUUM INTO gives them to the copy (page
+    // size and auto_vacuum pending here, application_id copied); they are checked on the copy
+    // afterwards, whatever schema.sql did (it may not run PRAGMA, see schema-sql.ts).
     db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     db.pragma(`application_id = ${IQP_APPLICATION_ID}`);
     db.pragma('auto_vacuum = NONE');

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IqpError } from '../errors.js';
+import { findJsonSyntaxError } from './json-syntax.js';
 import { type Cell, parseCsvChunks, parseError, parseJsonlChunks, readCsv, readCsvBatches, readCsvHeader, readJsonl, readJsonlBatches, type Row, SplitInsideRecord } from './rows.js';
 
 // ---- reference implementation (the parsers before rows were batched and sliced) ----
@@ -31,10 +32,10 @@ async function* refLines(chunks: AsyncIterable<string>): AsyncGenerator<{ text: 
   if (carry) yield { text: carry.endsWith('\r') ? carry.slice(0, -1) : carry, line: line + 1 };
 }
 
-function refJsonColumn(message: string, text: string): number {
-  const pos = /position (\d+)/.exec(message);
-  if (pos) return Number(pos[1]) + 1;
-  return text.length + 1;
+/** Where a line's JSON goes wrong: the one thing here that is not the original (which quoted JSON.parse's message). */
+function refJsonError(file: string, line: number, text: string): IqpError {
+  const found = findJsonSyntaxError(text)!;
+  return parseError(file, line, found.offset + 1, `invalid JSON: ${found.reason}`);
 }
 
 function refJsonCell(value: unknown, file: string, line: number, key: string): Cell {
@@ -56,9 +57,8 @@ async function* refJsonl(chunks: AsyncIterable<string>, file: string): AsyncGene
     let value: unknown;
     try {
       value = JSON.parse(text);
-    } catch (err) {
-      const message = (err as Error).message;
-      throw parseError(file, line, refJsonColumn(message, text), `invalid JSON: ${message}`);
+    } catch {
+      throw refJsonError(file, line, text);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');
@@ -78,7 +78,11 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
   let line = 1;
   let col = 0;
   let recordLine = 1;
+  // Header errors name the column where the field starts (the one addition to the original).
+  let fieldStart = 1;
+  let starts: number[] = [];
   const endField = (): void => {
+    starts.push(fieldStart);
     fields.push(quoted ? field : field === '' ? null : field);
     field = '';
     quoted = false;
@@ -87,15 +91,17 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
   const endRecord = function* (): Generator<Row> {
     endField();
     const record = fields;
+    const at = starts;
     fields = [];
+    starts = [];
     if (record.length === 1 && record[0] === null) return;
     if (!header) {
       header = record.map((c, i) => {
-        if (c === null || c === '') throw parseError(file, recordLine, i + 1, `header field ${i + 1} is empty`);
+        if (c === null || c === '') throw parseError(file, recordLine, at[i]!, `header field ${i + 1} is empty`);
         return String(c);
       });
-      const dup = header.find((c, i) => header!.indexOf(c) !== i);
-      if (dup !== undefined) throw parseError(file, recordLine, 1, `column "${dup}" appears twice in the header`);
+      const dup = header.findIndex((c, i) => header!.indexOf(c) !== i);
+      if (dup >= 0) throw parseError(file, recordLine, at[dup]!, `column "${header[dup]}" appears twice in the header`);
       return;
     }
     if (record.length !== header.length) {
@@ -139,11 +145,13 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
         }
       } else if (ch === 44) {
         endField();
+        fieldStart = col + 1;
       } else if (ch === 10) {
         if (field.endsWith('\r') && !afterQuote) field = field.slice(0, -1);
         yield* endRecord();
         line += 1;
         col = 0;
+        fieldStart = 1;
         recordLine = line;
       } else if (ch === 13) {
         if (afterQuote) continue;

@@ -2,8 +2,10 @@
  * Row readers for pack sources: data/<table>.jsonl and data/<table>.csv (RFC 4180). Both stream
  * the file and report problems with the file, line and column, as an author's editor counts them.
  */
-import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { IqpError } from '../errors.js';
+import { findJsonSyntaxError } from './json-syntax.js';
 
 export type Cell = string | number | bigint | null;
 
@@ -14,17 +16,57 @@ export interface Row {
   readonly values: readonly Cell[];
 }
 
+/**
+ * Opening flags for every file of a pack source: a link is never followed, even one that appears
+ * after readSource (source.ts) checked the folder.
+ */
+export const NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/**
+ * The longest line of a data file iqp reads, in bytes (not counting its line break), unless
+ * `iqp build --max-line-bytes` says otherwise; a CSV record, whose quoted fields may hold line
+ * breaks, may hold as many characters. A row is read whole, so this bounds the memory one row
+ * takes (a 300 MB line used to take 3.6 GB).
+ */
+export const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The deepest a JSONL row may nest, the row object being level 1: what SQLite's JSON functions
+ * read (JSON_MAX_DEPTH), and far within what JSON.stringify can write back.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** Limits and checks for reading a data file. */
+export interface ReadOptions {
+  /** The longest line (and CSV record) to read (default DEFAULT_MAX_LINE_BYTES). */
+  readonly maxLineBytes?: number;
+  /**
+   * Called with a CSV file's header as soon as it is read; `at(i)` is where column i's name
+   * stands. It may throw to refuse the header before any row is read.
+   */
+  readonly onHeader?: (header: readonly string[], at: (i: number) => { line: number; column: number }) => void;
+}
+
 export function parseError(file: string, line: number, column: number, reason: string): IqpError {
   return new IqpError('IQP_E_DATA_PARSE', `${file}:${line}:${column}: ${reason}`, { file, line, column });
 }
 
+/** Bytes of a source file (1 MiB at a time), never through a link. */
+async function* sourceBytes(path: string, file: string, bounds: { start?: number; end?: number; highWaterMark?: number }): AsyncGenerator<Buffer> {
+  const handle = await open(path, NO_FOLLOW).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ELOOP') throw new IqpError('IQP_E_SOURCE_SYMLINK', `${file} is a symbolic link; a pack source holds its files itself.`, { file });
+    throw err;
+  });
+  // The stream closes the handle when it ends, fails or is abandoned.
+  yield* handle.createReadStream({ highWaterMark: 1024 * 1024, ...bounds }) as AsyncIterable<Buffer>;
+}
+
 /** Line and column (1-based) of a byte offset, found by reading the file again: only on errors. */
-async function locate(path: string, offset: number): Promise<{ line: number; column: number }> {
+async function locate(path: string, file: string, offset: number): Promise<{ line: number; column: number }> {
   let line = 1;
   let lineStart = 0;
   let pos = 0;
-  for await (const chunk of createReadStream(path, { end: Math.max(0, offset - 1), highWaterMark: 1024 * 1024 })) {
-    const buf = chunk as Buffer;
+  for await (const buf of sourceBytes(path, file, { end: Math.max(0, offset - 1) })) {
     for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) {
       line += 1;
       lineStart = pos + i + 1;
@@ -35,7 +77,7 @@ async function locate(path: string, offset: number): Promise<{ line: number; col
 }
 
 /** Index of the first byte that is not part of valid UTF-8 (the decoder already failed, so there is one). */
-function firstInvalidUtf8(buf: Buffer): number {
+export function firstInvalidUtf8(buf: Buffer): number {
   let i = 0;
   while (i < buf.length) {
     const b = buf[i]!;
@@ -73,23 +115,30 @@ export class SplitInsideRecord extends Error {
 }
 
 /** The file (or a range of it) as text, strictly UTF-8: an invalid byte is an error at its line and column, never U+FFFD. */
-async function* textChunks(path: string, file: string, range?: FileRange): AsyncGenerator<string> {
+async function* textChunks(path: string, file: string, range: FileRange | undefined, maxLineBytes: number): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
+  /** Bytes since the last line break. Chunks are no longer than a line may be, so only lines across chunks need checking. */
+  let sinceBreak = 0;
   // A byte order mark is only one at the very start of the file.
   let first = !range || range.start === 0;
   let offset = range?.start ?? 0;
   let pending: Buffer = Buffer.alloc(0);
   if (range && range.end <= range.start) return;
   const bounds = range ? { start: range.start, end: range.end - 1 } : {};
-  for await (const raw of createReadStream(path, { highWaterMark: 1024 * 1024, ...bounds })) {
-    const chunk = raw as Buffer;
+  for await (const chunk of sourceBytes(path, file, { ...bounds, highWaterMark: Math.min(1024 * 1024, maxLineBytes) })) {
+    const firstBreak = chunk.indexOf(10);
+    if (sinceBreak + (firstBreak < 0 ? chunk.length : firstBreak) > maxLineBytes) {
+      const { line, column } = await locate(path, file, offset + maxLineBytes - sinceBreak);
+      throw parseError(file, line, column, `the line is longer than ${maxLineBytes} bytes (the most a row may take; see --max-line-bytes)`);
+    }
+    sinceBreak = firstBreak < 0 ? sinceBreak + chunk.length : chunk.length - 1 - chunk.lastIndexOf(10);
     let text: string;
     try {
       text = decoder.decode(chunk, { stream: true });
     } catch {
       const joined = Buffer.concat([pending, chunk]);
       const at = offset - pending.length + firstInvalidUtf8(joined);
-      const { line, column } = await locate(path, at);
+      const { line, column } = await locate(path, file, at);
       throw parseError(file, line, column, 'the file is not valid UTF-8 here (save it as UTF-8)');
     }
     // Keep the tail of a chunk that may hold the start of a multi-byte character, for error offsets.
@@ -106,15 +155,9 @@ async function* textChunks(path: string, file: string, range?: FileRange): Async
     const rest = decoder.decode();
     if (rest) yield rest;
   } catch {
-    const { line, column } = await locate(path, offset - pending.length + firstInvalidUtf8(pending));
+    const { line, column } = await locate(path, file, offset - pending.length + firstInvalidUtf8(pending));
     throw parseError(file, line, column, 'the file ends inside a UTF-8 character');
   }
-}
-
-function jsonColumn(message: string, text: string): number {
-  const pos = /position (\d+)/.exec(message);
-  if (pos) return Number(pos[1]) + 1;
-  return text.length + 1;
 }
 
 function jsonCell(value: unknown, file: string, line: number, key: string): Cell {
@@ -132,6 +175,33 @@ function jsonCell(value: unknown, file: string, line: number, key: string): Cell
   return JSON.stringify(value);
 }
 
+/** Offset of the first `[` or `{` that opens level MAX_JSON_DEPTH + 1 of `text`, or -1. */
+function tooDeep(text: string): number {
+  // Counting brackets (natively) first: only a line with that many of them can be too deep.
+  let brackets = 0;
+  for (const open of ['[', '{']) {
+    for (let k = text.indexOf(open); k >= 0 && brackets <= MAX_JSON_DEPTH; k = text.indexOf(open, k + 1)) brackets += 1;
+  }
+  if (brackets <= MAX_JSON_DEPTH) return -1;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i += 1;
+      else if (c === 34) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 91 || c === 123) {
+      depth += 1;
+      if (depth > MAX_JSON_DEPTH) return i;
+    } else if (c === 93 || c === 125) {
+      depth -= 1;
+    }
+  }
+  return -1;
+}
+
 /**
  * One JSONL line as a row, or null for a blank line. A row whose keys are those of `previous`, in
  * the same order (nearly every row), shares its columns array: no array per row, and the loader
@@ -139,12 +209,18 @@ function jsonCell(value: unknown, file: string, line: number, key: string): Cell
  */
 function jsonRow(text: string, line: number, file: string, previous: readonly string[]): Row | null {
   if (text.trim() === '') return null;
+  // A line shorter than the limit cannot nest deeper than it: most rows skip the scan.
+  if (text.length > MAX_JSON_DEPTH) {
+    const at = tooDeep(text);
+    if (at >= 0) throw parseError(file, line, at + 1, `the row nests deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    const message = (err as Error).message;
-    throw parseError(file, line, jsonColumn(message, text), `invalid JSON: ${message}`);
+    // Located here rather than from JSON.parse's message, which may quote the line itself.
+    const found = findJsonSyntaxError(text);
+    throw parseError(file, line, found ? found.offset + 1 : 1, `invalid JSON: ${found?.reason ?? (err as Error).message}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw parseError(file, line, 1, 'each line must be a JSON object whose keys are column names');
@@ -212,8 +288,8 @@ export async function* parseJsonlChunks(chunks: AsyncIterable<string>, file: str
 }
 
 /** JSONL rows of a file, or of a range of it (lines then count from the range's start). */
-export function readJsonlBatches(path: string, file: string, range?: FileRange): AsyncGenerator<Row[]> {
-  return parseJsonlChunks(textChunks(path, file, range), file);
+export function readJsonlBatches(path: string, file: string, range?: FileRange, options: ReadOptions = {}): AsyncGenerator<Row[]> {
+  return parseJsonlChunks(textChunks(path, file, range, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES), file);
 }
 
 export async function* readJsonl(path: string, file: string): AsyncGenerator<Row> {
@@ -244,10 +320,35 @@ class CsvParser {
   #line = 1;
   #col = 0;
   #recordLine = 1;
+  /** Column where the current field starts, and where each field of the record so far started (for the header's messages). */
+  #fieldStart = 1;
+  #starts: number[] = [];
+  /** Characters of the chunks before the current one, and where the current record starts (counted the same way). */
+  #consumed = 0;
+  #recordStart = 0;
+  readonly #maxRecordChars: number;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly options: ReadOptions = {},
+  ) {
+    this.#maxRecordChars = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  }
+
+  /** The record so far is longer than a record may be (`end`: where it has got to in the current chunk). */
+  #checkRecordLength(end: number): void {
+    if (this.#consumed + end - this.#recordStart > this.#maxRecordChars) {
+      throw parseError(this.file, this.#recordLine, 1, `the record is longer than ${this.#maxRecordChars} characters (the most a row may take; see --max-line-bytes)`);
+    }
+  }
+
+  /** The parser has taken the whole of a chunk of `length` characters. */
+  endChunk(length: number): void {
+    this.#consumed += length;
+  }
 
   #endField(): void {
+    this.#starts.push(this.#fieldStart);
     this.#fields.push(this.#quoted ? this.#field : this.#field === '' ? null : this.#field);
     this.#field = '';
     this.#quoted = false;
@@ -257,17 +358,20 @@ class CsvParser {
   #endRecord(out: Row[]): void {
     this.#endField();
     const record = this.#fields;
+    const starts = this.#starts;
     this.#fields = [];
+    this.#starts = [];
     if (record.length === 1 && record[0] === null) return; // blank line
     const file = this.file;
     const recordLine = this.#recordLine;
     if (!this.header) {
       const header = record.map((c, i) => {
-        if (c === null || c === '') throw parseError(file, recordLine, i + 1, `header field ${i + 1} is empty`);
+        if (c === null || c === '') throw parseError(file, recordLine, starts[i]!, `header field ${i + 1} is empty`);
         return String(c);
       });
-      const dup = header.find((c, i) => header.indexOf(c) !== i);
-      if (dup !== undefined) throw parseError(file, recordLine, 1, `column "${dup}" appears twice in the header`);
+      const dup = header.findIndex((c, i) => header.indexOf(c) !== i);
+      if (dup >= 0) throw parseError(file, recordLine, starts[dup]!, `column "${header[dup]}" appears twice in the header`);
+      this.options.onHeader?.(header, (i) => ({ line: recordLine, column: starts[i]! }));
       this.header = header;
       return;
     }
@@ -338,12 +442,16 @@ class CsvParser {
       this.#col += 1;
       if (ch === COMMA) {
         this.#endField();
+        this.#fieldStart = this.#col + 1;
       } else if (ch === LF) {
         if (!this.#afterQuote && this.#field.endsWith('\r')) this.#field = this.#field.slice(0, -1);
+        this.#checkRecordLength(i - 1);
         this.#endRecord(out);
         this.#line += 1;
         this.#col = 0;
+        this.#fieldStart = 1;
         this.#recordLine = this.#line;
+        this.#recordStart = this.#consumed + i;
         if (out.length >= limit) return i;
       } else if (ch === QUOTE) {
         if (this.#afterQuote) {
@@ -362,6 +470,7 @@ class CsvParser {
         this.#field += '\r';
       }
     }
+    this.#checkRecordLength(n);
     return n;
   }
 
@@ -389,8 +498,8 @@ export interface CsvPartOptions {
 }
 
 /** CSV rows from text chunks (`file` names the source in messages). */
-export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: string, options: CsvPartOptions = {}): AsyncGenerator<Row[]> {
-  const parser = new CsvParser(file);
+export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: string, options: CsvPartOptions & ReadOptions = {}): AsyncGenerator<Row[]> {
+  const parser = new CsvParser(file, options);
   if (options.header) parser.header = [...options.header];
   for await (const text of chunks) {
     let pos = 0;
@@ -404,6 +513,7 @@ export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: strin
       }
       if (batch.length > 0) yield batch;
     }
+    parser.endChunk(text.length);
   }
   if (options.last === false) {
     if (!parser.atRecordStart()) throw new SplitInsideRecord(file);
@@ -415,18 +525,20 @@ export async function* parseCsvChunks(chunks: AsyncIterable<string>, file: strin
 }
 
 /** CSV rows of a file, or of a range of it: a range that starts after the header is given it. */
-export function readCsvBatches(path: string, file: string, range?: FileRange, header?: readonly string[]): AsyncGenerator<Row[]> {
-  return parseCsvChunks(textChunks(path, file, range), file, { ...(header ? { header } : {}), last: range?.last ?? true });
+export function readCsvBatches(path: string, file: string, range?: FileRange, header?: readonly string[], options: ReadOptions = {}): AsyncGenerator<Row[]> {
+  const chunks = textChunks(path, file, range, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+  return parseCsvChunks(chunks, file, { ...options, ...(header ? { header } : {}), last: range?.last ?? true });
 }
 
 /** The column names of a CSV file (its first record), reading no further than that record. */
-export async function readCsvHeader(path: string, file: string): Promise<string[]> {
-  const parser = new CsvParser(file);
+export async function readCsvHeader(path: string, file: string, options: ReadOptions = {}): Promise<string[]> {
+  const parser = new CsvParser(file, options);
   const rows: Row[] = [];
-  for await (const text of textChunks(path, file)) {
+  for await (const text of textChunks(path, file, undefined, options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES)) {
     let pos = 0;
     while (pos < text.length && !parser.header) pos = parser.push(text, pos, rows, 1);
     if (parser.header) return parser.header;
+    parser.endChunk(text.length);
   }
   parser.finish(rows);
   return parser.header!;

@@ -137,7 +137,7 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     ['a data file for no table', (d) => writeFileSync(join(d, 'data/verses.jsonl'), '{"a":1}\n'), 'IQP_E_DATA_TABLE_UNKNOWN', /verses/],
     ['two data files for one table', (d) => writeFileSync(join(d, 'data/surahs.jsonl'), '{}\n'), 'IQP_E_SOURCE_CONFIG'],
     ['a data file of another kind', (d) => writeFileSync(join(d, 'data/notes.txt'), 'x'), 'IQP_E_SOURCE_CONFIG'],
-    ['schema.sql that fails', (d) => writeFileSync(join(d, 'schema.sql'), 'CREATE TABLE surahs (number INTEGER PRIMARY KEY,;'), 'IQP_E_SCHEMA_SQL', /schema\.sql/],
+    ['schema.sql that fails', (d) => writeFileSync(join(d, 'schema.sql'), '-- surahs\n\nCREATE TABLE surahs (number INTEGER PRIMARY KEY,;'), 'IQP_E_SCHEMA_SQL', /schema\.sql:3: /],
     ['a missing required table', (d) => writeFileSync(join(d, 'schema.sql'), readFileSync(join(d, 'schema.sql'), 'utf8').replace(/CREATE TABLE footnotes[\s\S]*?\) STRICT;/, '').replace(/CREATE TABLE translations/, 'CREATE TABLE ayat')), 'IQP_E_DATA_TABLE_UNKNOWN'],
     ['a missing iqp.json', (d) => rmSync(join(d, 'iqp.json')), 'IQP_E_SOURCE_MISSING'],
     ['iqp.json that is not JSON', (d) => writeFileSync(join(d, 'iqp.json'), '{ "package_id": '), 'IQP_E_SOURCE_CONFIG'],
@@ -242,21 +242,19 @@ describe('iqp build: content rules hold whatever the source says', () => {
     expect(q.stdout.trim()).toBe('text:7');
   });
 
-  it('keeps page size, application_id, auto_vacuum and the rollback journal even when schema.sql sets its own', async () => {
+  it('refuses schema.sql that sets pragmas (page size, application_id, journal mode are the format’s), naming the line', async () => {
     const dir = source('deck');
-    const pragmas = 'PRAGMA page_size = 65536;\nPRAGMA application_id = 7;\nPRAGMA auto_vacuum = FULL;\nPRAGMA journal_mode = WAL;\n';
-    writeFileSync(join(dir, 'schema.sql'), `${pragmas}${readFileSync(join(dir, 'schema.sql'), 'utf8')}`);
-    const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp'], { cwd: dir });
-    expect(r.code, r.stderr).toBe(0);
-    mkdirSync(join(dir, 'x'));
-    sh('tar', ['--zstd', '-xf', 'p.iqp', '-C', 'x'], dir);
-    const read = sh('sqlite3', ['x/content.sqlite', 'PRAGMA page_size; PRAGMA application_id; PRAGMA auto_vacuum; PRAGMA journal_mode; PRAGMA freelist_count;'], dir);
-    expect(read.stdout.trim().split('\n')).toEqual(['4096', String(0x49515031), '0', 'delete', '0']);
+    writeFileSync(join(dir, 'schema.sql'), `-- format settings\nPRAGMA page_size = 65536;\n${readFileSync(join(dir, 'schema.sql'), 'utf8')}`);
+    const before = listTree(dir);
+    const r = await iqp(['build', '.', '--unsigned', '--out', 'p.iqp', '--json'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.json().error).toMatchObject({ code: 'IQP_E_SCHEMA_FORBIDDEN', details: { line: 2, statement: 'PRAGMA' } });
+    expect(listTree(dir)).toEqual(before);
   });
 
   it.each([
     ['invalid UTF-8, located', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), Buffer.concat([Buffer.from('number,name_arabic\n1,ab'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')])), 'IQP_E_DATA_PARSE', /surahs\.csv:2:5: .*UTF-8/],
-    ['a column named twice in a CSV header', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), 'number,number\n1,2\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:1:1: .*twice/],
+    ['a column named twice in a CSV header', (d: string) => writeFileSync(join(d, 'data/surahs.csv'), 'number,number\n1,2\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:1:8: .*twice/],
     ['an integer JSON cannot carry exactly', (d: string) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":9007199254740993,"ayah":1,"text":"a"}\n'), 'IQP_E_DATA_PARSE', /translations\.jsonl:1:/],
   ])('rejects %s', async (_name, mutate, code, where) => {
     const dir = source('translation');
@@ -303,5 +301,67 @@ describe('iqp build: content rules hold whatever the source says', () => {
     const r2 = await iqp(['build', '.', '--content', plain, '--unsigned', '--json'], { cwd: dir });
     expect(r2.json().error.code).toBe('IQP_E_TEMPLATE_REQUIREMENT');
     expect(listTree(dir).filter((p) => p.endsWith('.iqp'))).toEqual([]);
+  });
+});
+
+describe('iqp build: what an author forgot is a warning, and an error with --strict', () => {
+  it.each([
+    ['an empty data file', (d: string) => writeFileSync(join(d, 'data/translations.jsonl'), '')],
+    ['a missing data file', (d: string) => rmSync(join(d, 'data/translations.jsonl'))],
+  ])('a required table with no rows (%s)', async (_name, mutate) => {
+    const dir = source('translation');
+    mutate(dir);
+    // Footnotes refer to translations; without them there are none either.
+    writeFileSync(join(dir, 'data/footnotes.jsonl'), '');
+    const human = await iqp(['build', '.', '--unsigned', '--out', 'a.iqp'], { cwd: dir });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toMatch(/warning: .*translations.* no rows/);
+    const json = await iqp(['build', '.', '--unsigned', '--out', 'b.iqp', '--json'], { cwd: dir });
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe('');
+    expect(json.json().warnings).toContainEqual(expect.objectContaining({ code: 'IQP_E_REQUIRED_TABLE_EMPTY', details: { table: 'translations' } }));
+    const before = listTree(dir);
+    const strict = await iqp(['build', '.', '--unsigned', '--out', 'c.iqp', '--strict', '--json'], { cwd: dir });
+    expect(strict.code).toBe(1);
+    expect(strict.json().error).toMatchObject({ code: 'IQP_E_REQUIRED_TABLE_EMPTY', details: { table: 'translations' } });
+    expect(listTree(dir)).toEqual(before);
+  });
+
+  it('description, license and attribution still those of a template (or init’s placeholders)', async () => {
+    const dir = source('translation');
+    const authored = JSON.parse(readFileSync(join(dir, 'iqp.json'), 'utf8'));
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...authored, language_code: 'fr', name: 'Le Coran en français', license: 'TODO: the license of this content' }));
+    const r = await iqp(['build', '.', '--unsigned', '--out', 'a.iqp', '--json'], { cwd: dir });
+    expect(r.code, r.stdout).toBe(0);
+    const fields = r.json().warnings.map((w: { details: { field: string } }) => w.details.field).sort();
+    expect(fields).toEqual(['attribution', 'description', 'license']);
+    const strict = await iqp(['build', '.', '--unsigned', '--out', 'b.iqp', '--strict', '--json'], { cwd: dir });
+    expect(strict.code).toBe(1);
+    expect(strict.json().error.code).toBe('IQP_E_SOURCE_CONFIG');
+    expect(existsSync(join(dir, 'b.iqp'))).toBe(false);
+    // Written by the author: no warnings, and --strict builds.
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...authored, description: 'Traduction française.', license: 'CC-BY-4.0', attribution: 'Traduction : X.' }));
+    const ok = await iqp(['build', '.', '--unsigned', '--out', 'c.iqp', '--strict', '--json'], { cwd: dir });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.json().warnings).toEqual([]);
+  });
+});
+
+describe('iqp build --out', () => {
+  it('a trailing slash means a folder: a missing one is refused (nothing written), an existing one gets <id>-<version>.iqp', async () => {
+    const dir = source('deck');
+    const before = listTree(dir);
+    for (const out of ['nodir/', `nodir${'/'}/`]) {
+      const r = await iqp(['build', '.', '--unsigned', '--out', out, '--json'], { cwd: dir });
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.json().error.code).toBe('IQP_E_FILE_NOT_FOUND');
+      expect(r.json().error.hint).toContain('mkdir');
+      expect(listTree(dir)).toEqual(before);
+      expect(existsSync(join(dir, 'nodir'))).toBe(false);
+    }
+    mkdirSync(join(dir, 'packs'));
+    const ok = await iqp(['build', '.', '--unsigned', '--out', 'packs/', '--json'], { cwd: dir });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.json().path).toBe(join(dir, 'packs', 'example.deck.arabic-vocab-1.0.0.iqp'));
   });
 });

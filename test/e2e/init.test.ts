@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PLACEHOLDERS } from '../../src/pack/authoring.js';
 import { TEMPLATE_NAMES } from '../../src/pack/requirements.js';
-import { iqp, listTree, tempDir, TEMPLATES } from './helpers.js';
+import { baseEnv, BIN, iqp, listTree, tempDir, TEMPLATES } from './helpers.js';
 
 describe('iqp init', () => {
   it.each(TEMPLATE_NAMES)('copies the %s template with the given id, language and name', async (template) => {
@@ -18,7 +20,44 @@ describe('iqp init', () => {
     }
     const authored = JSON.parse(readFileSync(join(cwd, 'src', 'iqp.json'), 'utf8'));
     const original = JSON.parse(readFileSync(join(TEMPLATES, template, 'iqp.json'), 'utf8'));
-    expect(authored).toEqual({ ...original, package_id: `acme.${template}.ur`, language_code: 'ur-PK', name: 'Acme pack' });
+    // The template's description, license and attribution describe its example, not this pack.
+    expect(authored).toEqual({ ...original, package_id: `acme.${template}.ur`, language_code: 'ur-PK', name: 'Acme pack', ...PLACEHOLDERS });
+  });
+
+  it('asks for description, license and attribution at a terminal, offering the placeholder for another pack', async () => {
+    const cwd = tempDir();
+    // `script` gives iqp a terminal; each answer is typed once its question is on the screen.
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} init fr --template translation --id acme.translation.fr --lang fr --name Le`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd, env: baseEnv({ CI: undefined, TERM: 'dumb' }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    const waiters: Array<[string, () => void]> = [];
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      screen += d;
+      for (const [text, resolve] of waiters.splice(0)) if (screen.includes(text)) resolve();
+      else waiters.push([text, resolve]);
+    });
+    const shown = (text: string) => new Promise<void>((resolve) => (screen.includes(text) ? resolve() : waiters.push([text, resolve])));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await shown('Description');
+    child.stdin.write('Une traduction\r');
+    await shown('License');
+    child.stdin.write('\r');
+    await shown('Attribution');
+    child.stdin.write('Équipe X\r');
+    expect(await closed, screen).toBe(0);
+    const authored = JSON.parse(readFileSync(join(cwd, 'fr', 'iqp.json'), 'utf8'));
+    expect(authored).toMatchObject({ description: 'Une traduction', license: PLACEHOLDERS.license, attribution: 'Équipe X' });
+  });
+
+  it('takes description, license and attribution from flags', async () => {
+    const cwd = tempDir();
+    const texts = { description: 'Traduction française du sens du Coran.', license: 'CC-BY-4.0', attribution: 'Traduction : Équipe X.' };
+    const r = await iqp(['init', 'fr', '--template', 'translation', '--id', 'acme.translation.fr', '--lang', 'fr', '--name', 'Le Coran', '--description', texts.description, '--license', texts.license, '--attribution', texts.attribution], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(cwd, 'fr', 'iqp.json'), 'utf8'))).toMatchObject(texts);
+    // Such a source builds with --strict (once its data is the author's own).
+    const built = await iqp(['build', 'fr', '--unsigned', '--strict', '--out', 'fr.iqp', '--json'], { cwd });
+    expect(built.code, built.stdout).toBe(0);
   });
 
   it('with --yes uses the template defaults without asking', async () => {
@@ -27,6 +66,9 @@ describe('iqp init', () => {
     expect(r.code, r.stderr).toBe(0);
     const authored = JSON.parse(readFileSync(join(cwd, 'my-foods', 'iqp.json'), 'utf8'));
     expect(authored.package_id).toBe('my-foods');
+    // The example as it is: its own texts still describe it.
+    const original = JSON.parse(readFileSync(join(TEMPLATES, 'dataset', 'iqp.json'), 'utf8'));
+    expect(authored.description).toBe(original.description);
     expect(r.stdout).toContain('Created a dataset pack source');
   });
 
