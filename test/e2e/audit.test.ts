@@ -91,7 +91,7 @@ describe('the audit log', () => {
   it('shows untrusted text without its control characters acting on the terminal', async () => {
     const r = await iqp(['audit', '--action', 'token.create'], { cwd: tempDir(), env: admin() });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('red \\x1b[31mteam');
+    expect(r.stdout).toContain('red \\u001b[31mteam');
     expect(r.stdout).not.toContain(ESC);
   });
 
