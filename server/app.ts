@@ -61,7 +61,9 @@ export function createApp(deps: AppDeps): Registry {
     skipped: (p, field) =>
       log({ level: 'warn', msg: `stored pack ${p.package_id}@${p.version} has a ${field} the semver library rejects; it is left out of listings until deprecated (docs/runbook.md)`, package_id: p.package_id, version: p.version, [field]: p[field] }),
   }, { maxUploadBytes: config.maxUploadBytes, maxContentBytes: config.maxContentBytes, maxCompressionRatio: config.maxCompressionRatio });
-  const keys = new KeyService(meta, clock, changed);
+  const releasedPacks = async () =>
+    (await Promise.all(config.channels.map((c) => deps.releases.listPublished(c)))).flat().flatMap((r) => r.artifacts.map((a) => ({ release_id: r.id, package_id: a.package_id, version: a.version })));
+  const keys = new KeyService(meta, clock, changed, releasedPacks);
   const tokens = new TokenService(meta, clock);
   const reportedReleases = new Set<number>();
   const releases = new ReleaseService(deps.releases, meta, keys, clock, config.channels, changed, (r) =>

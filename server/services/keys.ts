@@ -25,11 +25,15 @@ export function isSuperseded(pack: PackRecord, active: readonly PackRecord[]): b
   );
 }
 
+/** The packs of every published, non-deprecated release, by release id. */
+export type ReleasedPacks = () => Promise<readonly { release_id: number; package_id: string; version: string }[]>;
+
 export class KeyService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly clock: Clock,
     private readonly changed: () => void,
+    private readonly releasedPacks: ReleasedPacks = async () => [],
   ) {}
 
   async add(publicKey: string, name: string, actor: string, purpose: KeyPurpose = 'pack'): Promise<{ status: 'created' | 'exists'; key: PublisherKey }> {
@@ -64,6 +68,23 @@ export class KeyService {
           key_id: id,
           packs: signed.slice(0, 20).map((p) => `${p.package_id}@${p.version}`),
         });
+      }
+      // A release pins exact versions, superseded or not, and apps pulling it check each pack
+      // against the keys listed here.
+      const shipped: { release_id: number; pack: string }[] = [];
+      for (const a of await this.releasedPacks()) {
+        const pack = await this.meta.getPack(a.package_id, a.version);
+        if (pack?.signer_key_id === id) shipped.push({ release_id: a.release_id, pack: `${a.package_id}@${a.version}` });
+      }
+      if (shipped.length > 0) {
+        const releases = [...new Set(shipped.map((s) => s.release_id))].sort((a, b) => a - b);
+        const packs = [...new Set(shipped.map((s) => s.pack))].sort();
+        throw new IqpError(
+          'IQP_E_KEY_IN_USE',
+          `Key ${id} signs ${packs.length} pack version(s) that published release(s) ${releases.join(', ')} ship, e.g. ${packs[0]}.`,
+          { key_id: id, releases: releases.slice(0, 20), packs: packs.slice(0, 20) },
+          { hint: 'Publish a release whose packs are signed with another key and deprecate the releases named; pass --force only if the key is compromised.' },
+        );
       }
     }
     const removed = await this.meta.removeKey(id, {

@@ -5,13 +5,15 @@
  */
 import { type ErrorCode, IqpError, toIqpError } from '../errors.js';
 
-export type Hints = Partial<Record<ErrorCode, string>>;
+/** A hint per code, or a function choosing one from the error's details. */
+export type Hints = Partial<Record<ErrorCode, string | ((err: IqpError) => string)>>;
 
 /** The error with the command's own hint for its code, if it has one. */
 export function withHint(err: unknown, hints: Hints): IqpError {
   const coded = toIqpError(err);
-  const hint = hints[coded.code];
-  if (hint === undefined) return coded;
+  const given = hints[coded.code];
+  if (given === undefined) return coded;
+  const hint = typeof given === 'function' ? given(coded) : given;
   return new IqpError(coded.code, coded.message, coded.details, { hint, cause: coded });
 }
 

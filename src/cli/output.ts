@@ -55,15 +55,16 @@ export class Output {
 
   /** A note for people on stderr (never with --quiet). */
   note(message: string): void {
-    if (!this.options.quiet && !this.options.json) this.options.stderr.write(`${message}\n`);
+    if (!this.options.quiet && !this.options.json) this.options.stderr.write(`${printableLines(message)}\n`);
   }
 
   debug(message: string): void {
     if (this.options.debug) this.options.stderr.write(`debug: ${message}\n`);
   }
 
+  /** A warning for people; with --json the result carries what matters and stderr stays empty. */
   warn(message: string): void {
-    if (!this.options.quiet) this.options.stderr.write(`warning: ${message}\n`);
+    if (!this.options.quiet && !this.options.json) this.options.stderr.write(`warning: ${printableLines(message)}\n`);
   }
 
   error(err: IqpError): void {
@@ -72,7 +73,7 @@ export class Output {
       this.#resultWritten = true;
       return;
     }
-    this.options.stderr.write(`error ${err.code}: ${err.message}\n  hint: ${err.hint}\n`);
+    this.options.stderr.write(`error ${err.code}: ${printableLines(err.message)}\n  hint: ${printableLines(err.hint)}\n`);
   }
 
   async spinner(text: string): Promise<Spinner> {
@@ -120,6 +121,11 @@ export function printable(text: string): string {
     const code = c.charCodeAt(0);
     return NAMED[c] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`);
   });
+}
+
+/** printable() line by line: messages may be several lines on purpose (a list of failures). */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
 }
 
 export function formatBytes(n: number): string {

@@ -55,8 +55,10 @@ const list = {
 
 const REMOVE_HINTS: Hints = {
   IQP_E_NOT_FOUND: 'See the key IDs the registry has with `iqp keys list`.',
-  IQP_E_KEY_IN_USE:
-    'Publish newer versions of those packs signed with another key (for the same apps: min_app_version no higher), or withdraw them with `iqp deprecate`; pass --force only if the key is compromised.',
+  IQP_E_KEY_IN_USE: (err) =>
+    Array.isArray(err.details?.['releases'])
+      ? 'Publish a release whose packs are signed with another key and deprecate the releases named (`iqp release deprecate`); pass --force only if the key is compromised.'
+      : 'Publish newer versions of those packs signed with another key (for the same apps: min_app_version no higher), or withdraw them with `iqp deprecate`; pass --force only if the key is compromised.',
 };
 
 const remove = {

@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { iqp, tempDir } from '../e2e/helpers.js';
+import { attach, createRelease, publishRelease, startReleaseRegistry } from '../server/release-helpers.js';
 import { buildTemplatePack, call, newKey, registerKey, startRegistry, type TestKey, type TestRegistry, upload } from '../server/helpers.js';
 
 let reg: TestRegistry | null = null;
@@ -91,5 +92,25 @@ describe('iqp keys remove during a key rotation', () => {
     expect(dep.code, dep.stdout).toBe(0);
     expect((await remove(r, old.keyId)).code).toBe(0);
     expect(await keyIds(r)).toEqual([fresh.keyId]);
+  });
+
+  it('refuses while a published release still ships a pack it signs, even a superseded one, and removes nothing', async () => {
+    // Release pulls check every pack's signature against GET /v1/keys: removing the key would
+    // break every app on that release.
+    const r = await startReleaseRegistry();
+    reg = r;
+    const fresh = newKey();
+    await registerKey(r.url, r.admin, fresh);
+    await publish(r, r.packKey, '1.0.0');
+    const release = await createRelease(r, { name: 'r1', roles: ['translation'] });
+    await attach(r, release.id, 'translation', ID, '1.0.0');
+    await publishRelease(r, release.id);
+    await publish(r, fresh, '1.1.0'); // supersedes 1.0.0 for every app
+    const before = await keyIds(r);
+    const out = await remove(r, r.packKey.keyId);
+    expect(out.code, out.stdout).toBe(3);
+    expect(out.json().error).toMatchObject({ code: 'IQP_E_KEY_IN_USE', details: { releases: [release.id], packs: [`${ID}@1.0.0`] } });
+    expect(out.json().error.hint).toMatch(/release/);
+    expect(await keyIds(r)).toEqual(before);
   });
 });
