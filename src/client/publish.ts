@@ -28,6 +28,17 @@ export interface Published {
 /** Uploading is quick; the registry then decompresses and checks the whole pack before it answers. */
 const VERIFY_TIMEOUT_MS = 30 * 60 * 1000;
 
+/**
+ * X-Iqp-Signature for the pack at `path`. The signature is the archive's last entry: read once here,
+ * the registry checks it against its keys when the manifest arrives and verifies a trusted pack in
+ * one pass. An unsigned pack, or one whose signature is over the header's limit, goes without (the
+ * registry then reads it twice).
+ */
+export async function signatureHeaders(path: string): Promise<Record<string, string>> {
+  const signature = await readSignatureEntry(path);
+  return signature !== null && signature.length <= MAX_SENT_SIGNATURE_BYTES ? { 'x-iqp-signature': signature.toString('base64') } : {};
+}
+
 export async function publishFile(client: RegistryClient, path: string, onProgress?: (sent: number, total: number) => void): Promise<Published> {
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new IqpError('IQP_E_FILE_NOT_FOUND', `Pack not found: ${path}`, { path });
@@ -36,13 +47,7 @@ export async function publishFile(client: RegistryClient, path: string, onProgre
   if (!info.isFile()) throw new IqpError('IQP_E_USAGE', `${path} is not a file.`, { path });
   const size = info.size;
   client.requireToken();
-  // The signature is the archive's last entry: read once here, so the registry checks it against
-  // its keys when the manifest arrives, and verifies a trusted pack in one pass. An unsigned pack,
-  // or one whose signature is over the header's limit, goes without (the registry reads it twice).
-  const signature = await readSignatureEntry(path);
-  const signatureHeader: Record<string, string> =
-    signature !== null && signature.length <= MAX_SENT_SIGNATURE_BYTES ? { 'x-iqp-signature': signature.toString('base64') } : {};
-
+  const signatureHeader = await signatureHeaders(path);
   const body = () => {
     let sent = 0;
     const counter = new Transform({
