@@ -122,6 +122,11 @@ class PackSink {
 
   entry(entry: TarEntry): void {
     this.#lastOrder = checkEntryHeader(entry, this.digests, this.#lastOrder, this.limits);
+    if (this.onManifest && this.manifest === null && entry.path !== ENTRY.manifest) {
+      // What onManifest checks must come before anything else is read: a pack without its manifest
+      // first is malformed anyway (missing or out of order), and is refused here, unread.
+      throw new IqpError('IQP_E_PACK_ENTRY_ORDER', `Entry ${entry.path} comes before ${ENTRY.manifest}, which must be the first entry.`, { entry: entry.path });
+    }
     const declared = this.manifest?.files.find((f) => f.path === entry.path);
     if (declared && declared.size_bytes !== entry.size) {
       throw new IqpError('IQP_E_PACK_SIZE_MISMATCH', `${entry.path} is ${entry.size} bytes; the manifest says ${declared.size_bytes}.`, {

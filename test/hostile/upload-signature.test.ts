@@ -5,6 +5,8 @@
  * manifest.json.minisig must then be the same bytes. Bodies are sent piece by piece by the test,
  * which stops sending and waits for the answer.
  */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type ClientRequest, type IncomingMessage, request } from 'node:http';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENTRY, packTrustedComment } from '../../src/pack/format.js';
 import { sign } from '../../src/pack/minisign.js';
 import { readFileChunks, readPack } from '../../src/pack/reader.js';
+import { END_OF_ARCHIVE, encodeFileHeader } from '../../src/pack/tar.js';
 import { iqp } from '../e2e/helpers.js';
 import {
   blobFiles,
@@ -164,6 +167,19 @@ describe('an upload with X-Iqp-Signature', () => {
     expect(held.sent).toBeLessThan(strangersBody.length / 8);
     expect(held.tmpAtAnswer.files.filter((f) => f.endsWith(ENTRY.content))).toEqual([]);
     expect(held.tmpAtAnswer.bytes, `tmp/ held ${held.tmpAtAnswer.files.join(', ')}`).toBeLessThanOrEqual(held.sent);
+    await expectNothingStored();
+  }, 30_000);
+
+  it('that does not start with manifest.json is refused (IQP_E_PACK_ENTRY_ORDER) before its content is read', async () => {
+    // content.sqlite first: without a manifest to check the signature against, nothing after it may be read.
+    const pack = await buildTemplatePack(dir, registered, { authored: { package_id: 'sig.order', version: '1.0.0' } });
+    const content = randomBytes(16 * MiB);
+    const tar = Buffer.concat([encodeFileHeader(ENTRY.content, content.length, 0), content, END_OF_ARCHIVE]);
+    const body = spawnSync('zstd', ['-q', '-1', '-c'], { input: tar, maxBuffer: 64 * MiB }).stdout;
+    const held = await uploadHeld(body, header(await signatureOf(pack.path)), 4 * PIECE);
+    expectError(held.reply, 'IQP_E_PACK_ENTRY_ORDER');
+    expect(held.sent).toBeLessThan(body.length / 8);
+    expect(held.tmpAtAnswer.files.filter((f) => f.endsWith(ENTRY.content))).toEqual([]);
     await expectNothingStored();
   }, 30_000);
 
