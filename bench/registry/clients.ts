@@ -39,9 +39,10 @@ export async function download(url: string): Promise<CurlResult> {
   return r;
 }
 
-/** PUT `file` streamed from disk (curl -T), the way a publisher's CI would send it. */
-export function upload(url: string, token: string, file: string): Promise<CurlResult> {
-  return curl(['-T', file, '-H', 'Expect:', '-H', 'Content-Type: application/octet-stream', '-H', `Authorization: Bearer ${token}`, url]);
+/** PUT `file` streamed from disk (curl -T), the way a publisher's CI would send it, with `headers` besides. */
+export function upload(url: string, token: string, file: string, headers: Readonly<Record<string, string>> = {}): Promise<CurlResult> {
+  const extra = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  return curl(['-T', file, '-H', 'Expect:', '-H', 'Content-Type: application/octet-stream', '-H', `Authorization: Bearer ${token}`, ...extra, url]);
 }
 
 export interface WrkResult {

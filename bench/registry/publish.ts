@@ -4,6 +4,7 @@
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { signatureHeaders } from '../../src/client/publish.js';
 import { upload, type CurlResult } from './clients.js';
 import type { RegistryCorpus } from './prepare.js';
 import { type Child, createAdminToken, registerKey, startIqp } from './servers.js';
@@ -29,8 +30,18 @@ export async function freshRegistry(cliRoot: string, dataDir: string, corpus: Re
   }
 }
 
+const sentHeaders = new Map<string, Record<string, string>>();
+
+/** The headers `iqp publish` sends beside `file` (its signature), read once per file and kept. */
+export async function publishHeaders(file: string): Promise<Record<string, string>> {
+  let headers = sentHeaders.get(file);
+  if (!headers) sentHeaders.set(file, (headers = await signatureHeaders(file)));
+  return headers;
+}
+
+/** PUT `file` as `iqp publish` does (signature header included), with curl. */
 export async function publish(reg: FreshRegistry, file: string): Promise<CurlResult> {
-  const r = await upload(`${reg.server.url}/v1/admin/packs`, reg.token, file);
+  const r = await upload(`${reg.server.url}/v1/admin/packs`, reg.token, file, await publishHeaders(file));
   if (r.status !== 201) throw new Error(`uploading ${file}: ${r.status} ${r.body}`);
   return r;
 }

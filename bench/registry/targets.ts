@@ -19,7 +19,7 @@ import { int, mib, passFail, ratio, secs, table } from '../lib/format.js';
 import { median, run, samples, type Samples } from '../lib/proc.js';
 import { download, rangeScript, upload, wrk, type WrkResult } from './clients.js';
 import type { RegistryCorpus } from './prepare.js';
-import { freshRegistry, publish } from './publish.js';
+import { freshRegistry, publish, publishHeaders } from './publish.js';
 import { type Quiet } from './quiet.js';
 import { type Child, procStatusKiB } from './servers.js';
 
@@ -311,10 +311,12 @@ async function oneUpload(env: Env, cliRoot: string, dataDir: string): Promise<Up
       const v = procStatusKiB(pid, 'VmRSS');
       if (v !== null && v > polledMaxKiB) polledMaxKiB = v;
     }, 20);
+    // Read before the clock starts, as `iqp publish` reads it before it sends the first byte.
+    const headers = await publishHeaders(env.corpus.big.path);
     await env.settle();
     let r;
     try {
-      r = await upload(`${reg.server.url}/v1/admin/packs`, reg.token, env.corpus.big.path);
+      r = await upload(`${reg.server.url}/v1/admin/packs`, reg.token, env.corpus.big.path, headers);
     } finally {
       clearInterval(timer);
     }

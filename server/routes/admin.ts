@@ -6,6 +6,7 @@ import type { ServerConfig } from '../config.js';
 import { actorOf, requireRole } from '../http/auth.js';
 import { onlyIdleDeadline } from '../http/deadlines.js';
 import type { Slots } from '../http/slots.js';
+import { uploadSignature } from '../http/upload-signature.js';
 import type { KeyService } from '../services/keys.js';
 import type { PackService } from '../services/packs.js';
 import type { TokenService } from '../services/tokens.js';
@@ -35,12 +36,15 @@ const DRAIN_LIMIT = 64 * 1024 * 1024;
  * Makes sure a client still sending a refused upload reads the answer rather than a reset
  * connection. Refused before any body byte was read (415, a declared length over the limit), the
  * answer goes out at once and the rest is drained behind it: such a client may be waiting for it
- * before sending. Refused mid-body (over the limit while chunked, a pack that fails verification),
- * the answer waits until the rest has been read and discarded, because a server that answers and
- * closes while the client still writes makes the client's TCP stack drop the answer on the reset.
- * Bodies over DRAIN_LIMIT are not read: the answer says Connection: close.
+ * before sending. So is an upload that came with X-Iqp-Signature (iqp publish, which reads an
+ * answer that comes early): its refusal, for an untrusted signature usually, is the point of
+ * answering before the content is read. Other uploads refused mid-body (over the limit while
+ * chunked, a pack that fails verification) are answered once the rest has been read and
+ * discarded, because a server that answers and closes while the client still writes makes the
+ * client's TCP stack drop the answer on the reset. Bodies over DRAIN_LIMIT are not read: the
+ * answer says Connection: close.
  */
-async function afterRefusedUpload(req: Request, res: Response, bodyStarted: boolean): Promise<void> {
+async function afterRefusedUpload(req: Request, res: Response, answerAfterDrain: boolean): Promise<void> {
   if (req.complete || req.destroyed) return;
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > DRAIN_LIMIT) {
@@ -66,7 +70,7 @@ async function afterRefusedUpload(req: Request, res: Response, bodyStarted: bool
     req.once('error', done);
     req.resume();
   });
-  if (bodyStarted) await drained;
+  if (answerAfterDrain) await drained;
 }
 
 function jsonBody(req: Request): Record<string, unknown> {
@@ -108,6 +112,7 @@ export function adminRoutes(d: AdminDeps): Router {
     }
     res.once('close', release);
     let bodyStarted = false;
+    let signature: Buffer | null = null;
     try {
       const type = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
       if (!UPLOAD_TYPES.has(type)) {
@@ -118,14 +123,15 @@ export function adminRoutes(d: AdminDeps): Router {
         throw new IqpError('IQP_E_UPLOAD_TOO_LARGE', `The upload is ${declared} bytes; the registry accepts at most ${d.config.maxUploadBytes}.`, { limit: d.config.maxUploadBytes });
       }
       const base = baseUrl(req, d.config); // a bad Host is refused before anything is stored
+      signature = uploadSignature(req);
       onlyIdleDeadline(req, res, d.config.uploadIdleTimeoutMs);
       // Refusing an upload stops reading it without destroying the request (as a plain for-await
       // would), so that afterRefusedUpload can still drain the rest and the client gets the answer.
       bodyStarted = true;
-      const result = await d.packs.upload(req.iterator({ destroyOnReturn: false }), actorOf(res));
+      const result = await d.packs.upload(req.iterator({ destroyOnReturn: false }), actorOf(res), signature);
       res.status(result.status === 'created' ? 201 : 200).json({ result: result.status, ...manifestResponse(base, result.pack) });
     } catch (err) {
-      await afterRefusedUpload(req, res, bodyStarted);
+      await afterRefusedUpload(req, res, bodyStarted && signature === null);
       throw err;
     }
   });

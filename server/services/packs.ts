@@ -76,7 +76,8 @@ export class PackService {
     private readonly limits: { maxUploadBytes: number; maxContentBytes: number; maxCompressionRatio: number },
   ) {}
 
-  async upload(body: AsyncIterable<Buffer>, actor: string): Promise<UploadResult> {
+  /** `signature`: the pack's manifest.json.minisig sent beside it, checked as soon as the manifest arrives. */
+  async upload(body: AsyncIterable<Buffer>, actor: string, signature: Buffer | null = null): Promise<UploadResult> {
     const keys = (await this.meta.listKeys()).filter((k) => k.purpose === 'pack');
     const staged = await this.blobs.stage();
     let received = 0;
@@ -91,6 +92,9 @@ export class PackService {
       let batchBytes = 0;
       let writing: Promise<unknown> = Promise.resolve();
       let synced: Promise<void> | null = null;
+      // Set once verification has answered: a chunk that still arrives for a refused upload (the
+      // answer did not wait for it) is neither counted nor written.
+      let stopped = false;
       const flush = async () => {
         await writing; // a failed write throws here, into verification, as an awaited write did
         const buffers = batch;
@@ -101,6 +105,7 @@ export class PackService {
       };
       async function* teeToFile(): AsyncGenerator<Buffer> {
         for await (const chunk of body) {
+          if (stopped) return;
           received += chunk.length;
           if (received > maxUpload) throw new IqpError('IQP_E_UPLOAD_TOO_LARGE', `The upload exceeds ${maxUpload} bytes.`, { limit: maxUpload });
           batch.push(chunk);
@@ -110,8 +115,8 @@ export class PackService {
         }
         if (batchBytes > 0) await flush();
         await writing;
-        // All bytes are written (verification reads them back from the staged file once the
-        // signature has passed): flush them to disk while verification finishes on its thread;
+        // All bytes are written (without a signature sent beside the upload, verification reads
+        // them back from the staged file once the pack's own has passed): flush them to disk while verification finishes on its thread;
         // commit's own fsync then finds nothing left to write.
         synced = file.sync();
         synced.catch(() => {}); // awaited below
@@ -125,8 +130,10 @@ export class PackService {
           maxCompressionRatio: this.limits.maxCompressionRatio,
           stagedPath: staged.path,
           tmpDir: (this.blobs as { tmpDir?: string }).tmpDir ?? tmpdir(),
+          signature,
         });
       } finally {
+        stopped = true;
         // Never close under a write or an fsync still in flight (verification may have failed first).
         await writing.catch(() => {});
         await (synced as Promise<void> | null)?.catch(() => {});

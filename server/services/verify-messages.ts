@@ -11,6 +11,8 @@ export interface VerifyJob {
   readonly stagedPath: string;
   /** Where content.sqlite is written for integrity_check; the request's thread removes its directory. */
   readonly contentPath: string;
+  /** The pack's manifest.json.minisig as sent beside the upload (X-Iqp-Signature): verified in one pass, signature first. */
+  readonly signature: Uint8Array | null;
 }
 
 export type ToWorker = { readonly type: 'chunk'; readonly chunk: Uint8Array } | { readonly type: 'end' } | { readonly type: 'abort' };

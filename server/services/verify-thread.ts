@@ -35,6 +35,8 @@ export interface ThreadVerifyOptions {
   readonly stagedPath: string;
   /** Parent of the temporary directory for content.sqlite. */
   readonly tmpDir: string;
+  /** The pack's manifest.json.minisig sent beside the upload, if it was: checked before any content is read. */
+  readonly signature?: Buffer | null;
 }
 
 export async function verifyOnThread(source: AsyncIterable<Buffer>, options: ThreadVerifyOptions): Promise<VerifyReport> {
@@ -49,6 +51,7 @@ export async function verifyOnThread(source: AsyncIterable<Buffer>, options: Thr
     maxCompressionRatio: options.maxCompressionRatio,
     stagedPath: options.stagedPath,
     contentPath: join(dir, ENTRY.content),
+    signature: options.signature ?? null,
   };
   const worker = new Worker(workerUrl(), { workerData: job });
   let inFlight = 0;
@@ -67,22 +70,44 @@ export async function verifyOnThread(source: AsyncIterable<Buffer>, options: Thr
     worker.once('error', (err) => reject(new IqpError('IQP_E_INTERNAL', `The upload verification thread failed: ${err.message}`)));
     worker.once('exit', (code) => reject(new IqpError('IQP_E_INTERNAL', `The upload verification thread stopped (exit code ${code}).`)));
   });
-  // An early answer (the pack is refused) must stop the feeding below at its next wait.
+  // An early answer (the pack is refused) must stop the feeding below at its next wait, including
+  // a wait for the client's next bytes: a pack refused for its signature at the manifest is
+  // answered while the client is still sending, or has paused.
+  let refused = false;
+  let interrupt: (() => void) | null = null;
   const settled = outcome.then(
     () => undefined,
     () => undefined,
   );
+  void settled.then(() => {
+    refused = true;
+    interrupt?.();
+  });
   const post = (m: ToWorker): void => worker.postMessage(m);
+  const chunks = source[Symbol.asyncIterator]();
+  /** A next() of `chunks` given up on when the pack was refused; the source is closed once it settles. */
+  let abandoned: Promise<IteratorResult<Buffer>> | null = null;
   let ended = false;
   try {
-    for await (const chunk of source) {
+    while (!refused) {
+      const next = chunks.next();
+      const step = await new Promise<IteratorResult<Buffer> | null>((resolve, reject) => {
+        interrupt = () => resolve(null);
+        next.then(resolve, reject);
+      });
+      interrupt = null;
+      if (step === null) {
+        abandoned = next;
+        break;
+      }
+      if (step.done) break;
       // Copied by postMessage: the request's chunk is still waiting to be written to the staged file.
-      post({ type: 'chunk', chunk });
-      inFlight += chunk.length;
+      post({ type: 'chunk', chunk: step.value });
+      inFlight += step.value.length;
       if (inFlight > IN_FLIGHT) await Promise.race([new Promise<void>((resolve) => (drained = resolve)), settled]);
       drained = null;
-      if (await isSettled(settled)) break; // refused already: read no more of the upload
     }
+    if (refused) await closeSource(chunks, abandoned); // refused already: read no more of the upload
     post({ type: 'end' });
     ended = true;
     return await outcome;
@@ -95,7 +120,16 @@ export async function verifyOnThread(source: AsyncIterable<Buffer>, options: Thr
   }
 }
 
-async function isSettled(p: Promise<unknown>): Promise<boolean> {
-  const marker = Symbol('pending');
-  return (await Promise.race([p.then(() => true), Promise.resolve(marker)])) === true;
+/**
+ * Stops reading `chunks` as a for-await's break would. With a next() still waiting for bytes, the
+ * source is closed once it settles instead (an async generator queues return() behind it): the
+ * answer must not wait for a client that has stopped sending.
+ */
+async function closeSource(chunks: AsyncIterator<Buffer>, pending: Promise<IteratorResult<Buffer>> | null): Promise<void> {
+  if (pending === null) {
+    await chunks.return?.();
+    return;
+  }
+  pending.catch(() => {}); // a client that goes away while refused is no error of ours
+  void chunks.return?.()?.catch(() => {});
 }

@@ -9,7 +9,7 @@ import { IqpError, toIqpError } from '../../src/errors.js';
 import { DEFAULT_LIMITS, ENTRY } from '../../src/pack/format.js';
 import { parsePublicKey } from '../../src/pack/minisign.js';
 import { readFileChunks } from '../../src/pack/reader.js';
-import { verifyPackStaged } from '../../src/pack/verify.js';
+import { verifyPackSignedFirst, verifyPackStaged } from '../../src/pack/verify.js';
 import type { FromWorker, ToWorker, VerifyJob } from './verify-messages.js';
 
 const port = parentPort!;
@@ -47,12 +47,17 @@ function registryLimit(err: IqpError): IqpError {
 }
 
 try {
-  const report = await verifyPackStaged(received(), () => readFileChunks(job.stagedPath), {
+  const options = {
     trustedKeys: job.publicKeys.map((k) => parsePublicKey(k)),
     limits: job.limits,
     maxCompressionRatio: job.maxCompressionRatio,
     contentPath: job.contentPath,
-  });
+  };
+  // Without the signature beside the upload (curl, older clients), the one in the pack comes last:
+  // two passes, so content is only written once the signature is known to be trusted.
+  const report = job.signature
+    ? await verifyPackSignedFirst(received(), Buffer.from(job.signature.buffer, job.signature.byteOffset, job.signature.byteLength), options)
+    : await verifyPackStaged(received(), () => readFileChunks(job.stagedPath), options);
   send({ type: 'done', report });
 } catch (err) {
   const e = registryLimit(toIqpError(err));

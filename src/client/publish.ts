@@ -1,6 +1,7 @@
 /**
  * Publishing one pack: the file streams as the raw body of `PUT /v1/admin/packs`, re-opened for
- * every attempt, never held in memory. The registry verifies it fully; versions are immutable, so
+ * every attempt, never held in memory, with its signature in X-Iqp-Signature so the registry can
+ * refuse a pack it does not trust before reading its content. The registry verifies it fully; versions are immutable, so
  * an identical re-upload is a success (200) and a different one with the same version is
  * IQP_E_VERSION_EXISTS (409).
  */
@@ -8,6 +9,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline, Transform } from 'node:stream';
 import { IqpError } from '../errors.js';
+import { MAX_SENT_SIGNATURE_BYTES } from '../pack/format.js';
+import { readSignatureEntry } from '../pack/signature-entry.js';
 import type { RegistryClient } from './registry.js';
 import type { PublishResponse } from './types.js';
 
@@ -25,6 +28,17 @@ export interface Published {
 /** Uploading is quick; the registry then decompresses and checks the whole pack before it answers. */
 const VERIFY_TIMEOUT_MS = 30 * 60 * 1000;
 
+/**
+ * X-Iqp-Signature for the pack at `path`. The signature is the archive's last entry: read once here,
+ * the registry checks it against its keys when the manifest arrives and verifies a trusted pack in
+ * one pass. An unsigned pack, or one whose signature is over the header's limit, goes without (the
+ * registry then reads it twice).
+ */
+export async function signatureHeaders(path: string): Promise<Record<string, string>> {
+  const signature = await readSignatureEntry(path);
+  return signature !== null && signature.length <= MAX_SENT_SIGNATURE_BYTES ? { 'x-iqp-signature': signature.toString('base64') } : {};
+}
+
 export async function publishFile(client: RegistryClient, path: string, onProgress?: (sent: number, total: number) => void): Promise<Published> {
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new IqpError('IQP_E_FILE_NOT_FOUND', `Pack not found: ${path}`, { path });
@@ -33,7 +47,7 @@ export async function publishFile(client: RegistryClient, path: string, onProgre
   if (!info.isFile()) throw new IqpError('IQP_E_USAGE', `${path} is not a file.`, { path });
   const size = info.size;
   client.requireToken();
-
+  const signatureHeader = await signatureHeaders(path);
   const body = () => {
     let sent = 0;
     const counter = new Transform({
@@ -51,7 +65,7 @@ export async function publishFile(client: RegistryClient, path: string, onProgre
     method: 'PUT',
     path: '/v1/admin/packs',
     auth: true,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size), ...signatureHeader },
     body,
     expect: [200, 201],
     headersTimeoutMs: VERIFY_TIMEOUT_MS,

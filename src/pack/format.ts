@@ -38,6 +38,12 @@ export const DEFAULT_LIMITS: Limits = {
 };
 
 /**
+ * The most bytes of manifest.json.minisig a registry takes beside an upload (iqp's own are about
+ * 400); a pack with a larger one is uploaded without it and verified in two passes.
+ */
+export const MAX_SENT_SIGNATURE_BYTES = 4 * KiB;
+
+/**
  * zstd window limit for readers: 8 MiB (window log 23) covers levels 1-19, and keeps the memory a
  * phone needs to decompress a pack small. Packs made with --long or --ultra levels are rejected.
  */

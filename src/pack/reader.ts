@@ -22,6 +22,11 @@ export interface ReadOptions {
    * bombs that stay within every entry limit. Unset: no ratio limit (iqp verify, pull, inspect).
    */
   readonly maxCompressionRatio?: number;
+  /**
+   * Called once manifest.json is read and parsed, before any byte of content.sqlite is: a throw
+   * here stops the read (the registry checks an upload's signature sent beside it, right here).
+   */
+  readonly onManifest?: (manifest: Manifest, manifestBytes: Buffer) => void;
 }
 
 /**
@@ -71,6 +76,35 @@ function entryLimit(path: string, limits: Limits): number {
   }
 }
 
+/**
+ * The rules an entry's header must pass before any of its data is read: a safe path, a regular
+ * file, a known name, once, in ENTRY_ORDER, within its size limit. Returns its place in ENTRY_ORDER.
+ */
+export function checkEntryHeader(entry: TarEntry, seen: { has(path: string): boolean }, lastOrder: number, limits: Limits): number {
+  if (unsafePath(entry.path)) throw new IqpError('IQP_E_PACK_ENTRY_PATH', `Unsafe entry path: ${JSON.stringify(entry.path)}.`, { entry: entry.path });
+  if (entry.type !== 'File') {
+    throw new IqpError('IQP_E_PACK_ENTRY_TYPE', `Entry ${JSON.stringify(entry.path)} is a ${entry.type}, not a regular file.`, {
+      entry: entry.path,
+      type: entry.type,
+    });
+  }
+  const order = ENTRY_ORDER.indexOf(entry.path);
+  if (order < 0) throw new IqpError('IQP_E_PACK_ENTRY_UNEXPECTED', `Unexpected entry ${JSON.stringify(entry.path)}.`, { entry: entry.path });
+  if (seen.has(entry.path)) throw new IqpError('IQP_E_PACK_ENTRY_DUPLICATE', `Entry ${entry.path} appears twice.`, { entry: entry.path });
+  if (order < lastOrder) {
+    throw new IqpError('IQP_E_PACK_ENTRY_ORDER', `Entry ${entry.path} comes after ${ENTRY_ORDER[lastOrder]}.`, { entry: entry.path });
+  }
+  const limit = entryLimit(entry.path, limits);
+  if (entry.size > limit) {
+    throw new IqpError('IQP_E_PACK_ENTRY_TOO_LARGE', `Entry ${entry.path} is ${entry.size} bytes; the limit is ${limit}.`, {
+      entry: entry.path,
+      size: entry.size,
+      limit,
+    });
+  }
+  return order;
+}
+
 class PackSink {
   readonly digests = new Map<string, EntryDigest>();
   readonly kept = new Map<string, Buffer>();
@@ -83,30 +117,15 @@ class PackSink {
   constructor(
     private readonly limits: Limits,
     private readonly contentPath: string | undefined,
+    private readonly onManifest: ReadOptions['onManifest'],
   ) {}
 
   entry(entry: TarEntry): void {
-    if (unsafePath(entry.path)) throw new IqpError('IQP_E_PACK_ENTRY_PATH', `Unsafe entry path: ${JSON.stringify(entry.path)}.`, { entry: entry.path });
-    if (entry.type !== 'File') {
-      throw new IqpError('IQP_E_PACK_ENTRY_TYPE', `Entry ${JSON.stringify(entry.path)} is a ${entry.type}, not a regular file.`, {
-        entry: entry.path,
-        type: entry.type,
-      });
-    }
-    const order = ENTRY_ORDER.indexOf(entry.path);
-    if (order < 0) throw new IqpError('IQP_E_PACK_ENTRY_UNEXPECTED', `Unexpected entry ${JSON.stringify(entry.path)}.`, { entry: entry.path });
-    if (this.digests.has(entry.path)) throw new IqpError('IQP_E_PACK_ENTRY_DUPLICATE', `Entry ${entry.path} appears twice.`, { entry: entry.path });
-    if (order < this.#lastOrder) {
-      throw new IqpError('IQP_E_PACK_ENTRY_ORDER', `Entry ${entry.path} comes after ${ENTRY_ORDER[this.#lastOrder]}.`, { entry: entry.path });
-    }
-    this.#lastOrder = order;
-    const limit = entryLimit(entry.path, this.limits);
-    if (entry.size > limit) {
-      throw new IqpError('IQP_E_PACK_ENTRY_TOO_LARGE', `Entry ${entry.path} is ${entry.size} bytes; the limit is ${limit}.`, {
-        entry: entry.path,
-        size: entry.size,
-        limit,
-      });
+    this.#lastOrder = checkEntryHeader(entry, this.digests, this.#lastOrder, this.limits);
+    if (this.onManifest && this.manifest === null && entry.path !== ENTRY.manifest) {
+      // What onManifest checks must come before anything else is read: a pack without its manifest
+      // first is malformed anyway (missing or out of order), and is refused here, unread.
+      throw new IqpError('IQP_E_PACK_ENTRY_ORDER', `Entry ${entry.path} comes before ${ENTRY.manifest}, which must be the first entry.`, { entry: entry.path });
     }
     const declared = this.manifest?.files.find((f) => f.path === entry.path);
     if (declared && declared.size_bytes !== entry.size) {
@@ -142,7 +161,11 @@ class PackSink {
       closeSync(this.#contentFd);
       this.#contentFd = null;
     }
-    if (entry.path === ENTRY.manifest) this.manifest = parseManifest(this.kept.get(ENTRY.manifest)!);
+    if (entry.path === ENTRY.manifest) {
+      const bytes = this.kept.get(ENTRY.manifest)!;
+      this.manifest = parseManifest(bytes);
+      this.onManifest?.(this.manifest, bytes);
+    }
   }
 
   close(): void {
@@ -175,7 +198,7 @@ export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
 }
 
 /** The .minisig entry as text: strictly UTF-8, so what is checked is what minisign would read. */
-function signatureText(bytes: Buffer): string {
+export function signatureText(bytes: Buffer): string {
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
@@ -186,7 +209,7 @@ function signatureText(bytes: Buffer): string {
 /** Reads and checks everything that needs no key and no SQLite: structure, manifest, sizes, hashes. */
 export async function readPack(source: AsyncIterable<Buffer>, options: ReadOptions = {}): Promise<PackContents> {
   const limits = options.limits ?? DEFAULT_LIMITS;
-  const sink = new PackSink(limits, options.contentPath);
+  const sink = new PackSink(limits, options.contentPath, options.onManifest);
   const tar = new TarReader(sink, limits.maxTrailingZeroBytes);
   const archiveHash = createHash('sha256');
   let archiveSize = 0;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { trackTemp } from '../atomic.js';
 import { IqpError } from '../errors.js';
 import { ENTRY, type Limits, parsePackTrustedComment } from './format.js';
-import { type PackContents, readFileChunks, readPack } from './reader.js';
+import { type PackContents, readFileChunks, readPack, signatureText } from './reader.js';
 import { type PublicKey, parseSignature, verify as verifySignature } from './minisign.js';
 import { describeContent } from './content.js';
 import { checkRequirements } from './requirements.js';
@@ -97,6 +97,39 @@ export async function verifyPackStaged(
   }
   checkContent(options.contentPath, second);
   const { contentPath: _spilled, ...rest } = second;
+  return { ...rest, signerKeyId };
+}
+
+/**
+ * Verification in one pass, for a registry given the pack's signature beside the upload (the bytes
+ * of its manifest.json.minisig): the signature is checked against the trusted keys as soon as
+ * manifest.json has been read, so a pack nobody trusts is refused before any of its content is
+ * decompressed. Then everything readPack checks, with content.sqlite written to
+ * `contentPath` for integrity_check, and the pack's own signature entry must be `signature`, byte
+ * for byte: what was checked is what is stored and served.
+ */
+export async function verifyPackSignedFirst(
+  source: AsyncIterable<Buffer>,
+  signature: Buffer,
+  options: VerifyOptions & { readonly maxCompressionRatio?: number; readonly contentPath: string },
+): Promise<VerifyReport> {
+  const sent = signatureText(signature);
+  let signerKeyId: string | null = null;
+  const contents = await readPack(source, {
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.maxCompressionRatio !== undefined ? { maxCompressionRatio: options.maxCompressionRatio } : {}),
+    contentPath: options.contentPath,
+    onManifest: (manifest, manifestBytes) => {
+      signerKeyId = checkSignature({ manifest, manifestBytes, signature: sent }, options);
+    },
+  });
+  if (contents.signature !== sent) {
+    throw new IqpError('IQP_E_SIG_INVALID', `The signature sent with the upload is not the pack’s ${ENTRY.signature}${contents.signature === null ? ' (the pack has none)' : ''}.`, undefined, {
+      hint: 'Send the pack file as it was built and signed, with its own signature.',
+    });
+  }
+  checkContent(options.contentPath, contents);
+  const { contentPath: _spilled, ...rest } = contents;
   return { ...rest, signerKeyId };
 }
 
