@@ -218,9 +218,20 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     const tmp = tempDir('iqp-tmp-');
     const child = spawn(process.execPath, [BIN, 'build', '.', '--unsigned'], { cwd: dir, env: baseEnv({ TMPDIR: tmp }), stdio: 'ignore' });
     const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-    // Interrupt once the build is writing its content database, not after a guessed delay.
-    const deadline = Date.now() + 30_000;
-    while (!listTree(tmp).some((p) => p.endsWith('content.sqlite')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Interrupt once the build is writing its content database (the watcher's event), not after a guessed delay.
+    const { watch } = await import('node:fs');
+    await new Promise<void>((resolve) => {
+      const watcher = watch(tmp, { recursive: true }, (_event, name) => {
+        if (String(name ?? '').endsWith('content.sqlite')) {
+          watcher.close();
+          resolve();
+        }
+      });
+      if (listTree(tmp).some((p) => p.endsWith('content.sqlite'))) {
+        watcher.close();
+        resolve();
+      }
+    });
     child.kill('SIGTERM');
     expect(await closed).toBe(143);
     expect(listTree(dir).filter((p) => p.includes('.iqp'))).toEqual([]);
