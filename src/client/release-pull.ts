@@ -4,18 +4,15 @@
  * saved until every check of every artifact has passed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import semver from 'semver';
 import { renameDurable } from '../atomic.js';
 import { IqpError } from '../errors.js';
-import { packFileName } from '../pack/format.js';
 import { parsePublicKey, type PublicKey } from '../pack/minisign.js';
 import { type ReleaseManifest, verifyReleaseManifest } from '../pack/release-manifest.js';
 import { verifyPackFile } from '../pack/verify.js';
-import { sha256File } from '../pack/build.js';
 import { downloadResumable, type DownloadHooks } from './download.js';
+import { localCopy, packPaths } from './pack-file.js';
 import type { RegistryClient } from './registry.js';
 import { ReleaseApi, type ReleaseManifestView } from './releases.js';
 import type { TrustStore } from './trust.js';
@@ -122,8 +119,7 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
   const staged: { part: string; final: string; artifact: ReleaseManifest['artifacts'][number]; downloaded: boolean }[] = [];
   try {
     for (const a of manifest.artifacts) {
-      const fileName = packFileName(a.package_id, a.version);
-      const final = join(options.outDir, fileName);
+      const { final, part } = packPaths(options.outDir, a.package_id, a.version);
       // The same pack in two roles: fetched once, moved into place once.
       const earlier = staged.find((s) => s.final === final && s.artifact.sha256 === a.sha256);
       if (earlier) {
@@ -131,11 +127,10 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
         continue;
       }
       // Already here from an earlier pull: keep it if it is exactly what the manifest signs.
-      if (existsSync(final) && (await sha256File(final)) === a.sha256) {
+      if ((await localCopy(final, { size: a.size_bytes, sha256: a.sha256 })) === 'same') {
         staged.push({ part: final, final, artifact: a, downloaded: false });
         continue;
       }
-      const part = join(options.outDir, `.${fileName}.part`);
       await downloadResumable(client, client.url(a.download_path).toString(), part, { size: a.size_bytes, sha256: a.sha256 }, options);
       options.onVerify?.();
       try {
