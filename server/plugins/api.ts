@@ -1,0 +1,215 @@
+/**
+ * The plugin API: everything a registry plugin may use, and all it may use. The built-in plugins
+ * (plugins/auth, later plugins/sync) are written against this module alone, exactly as a
+ * third-party plugin is; docs/plugins.md is its prose. Plugins are trusted code running in the
+ * registry's process, not a sandbox: this API keeps them tidy, not contained.
+ *
+ * Everything is async. A plugin module default-exports definePlugin({ manifest, register, start?, stop? }).
+ */
+import type { TSchema } from 'typebox';
+import type { BodyOf, ParamsOf, QueryOf, ResponseOf, RouteSpec } from '../../src/api/route.js';
+import type { ErrorCode } from '../../src/errors.js';
+
+/** The plugin API's version; a manifest's `host` range must include it. Bump the minor for additions, the major for breaks. */
+export const PLUGIN_API_VERSION = '1.0.0';
+
+/** One forward-only migration; `id`s sort in the order they run (`0001-accounts`, `0002-devices`). */
+export interface PluginMigration {
+  readonly id: string;
+  /** SQL per database dialect; the statements run in one transaction with the ledger row. */
+  readonly sqlite: string;
+  /** Needed once the registry runs on PostgreSQL; a plugin without it refuses to start there. */
+  readonly postgres?: string;
+}
+
+/**
+ * Plain data, readable without running the plugin's code: the plugin's directory (or npm package)
+ * holds it as `iqp-plugin.json`, next to the module it names in `entry`; the module's
+ * definePlugin() must carry the same id and version.
+ */
+export interface PluginManifest {
+  /** Lowercase letters, digits and dashes; its routes mount under /v1/<id>/, its tables are prefixed <id>_. */
+  readonly id: string;
+  /** The plugin's own semver version. */
+  readonly version: string;
+  /** A semver range of PLUGIN_API_VERSION the plugin was written for (`^1.0.0`). */
+  readonly host: string;
+  readonly description?: string;
+  /** Plugins this one needs enabled and started first: id → semver range of their version. */
+  readonly requires?: Readonly<Record<string, string>>;
+  /** Service refs this plugin provides (`auth.v1`). */
+  readonly provides?: readonly string[];
+  /** JSON Schema (an object schema) of the plugin's config; defaults are applied. */
+  readonly configSchema?: Readonly<Record<string, unknown>>;
+  readonly migrations?: readonly PluginMigration[];
+  /** Time start() may take before the plugin counts as failed (default 10 000 ms; the server's config may override it). */
+  readonly startTimeoutMs?: number;
+}
+
+/** A typed, versioned name for a service one plugin provides and others consume. */
+export interface ServiceRef<T> {
+  readonly id: string;
+  /** Never set: carries T for the type checker. */
+  readonly __type?: T;
+}
+
+export function serviceRef<T>(id: string): ServiceRef<T> {
+  return { id };
+}
+
+export interface PluginLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** One audit-log entry (shown by `iqp audit`); never put a secret in it. The plugin id is added to `action` as `<id>.<action>`. */
+export interface PluginAuditEntry {
+  readonly action: string;
+  /** Who did it: `user:<id>`, `token:<id>(<name>)`, `cli:<command>`, `anonymous`. */
+  readonly actor: string;
+  readonly target: string;
+  readonly details?: Record<string, unknown>;
+}
+
+export interface PluginClock {
+  /** Milliseconds since the epoch. */
+  nowMs(): number;
+  /** RFC 3339 UTC with milliseconds. */
+  now(): string;
+}
+
+export type SqlValue = string | number | bigint | Buffer | null;
+
+/**
+ * The plugin's database namespace. Its tables are named `<id>_…` (the host refuses a migration
+ * creating anything else). SQL uses `?` placeholders in both dialects (the PostgreSQL adapter
+ * numbers them). Queries outside transaction() are each atomic; transaction() runs its callback
+ * with exclusive use of a connection and commits when the promise resolves, rolls back when it
+ * rejects. Do not start another transaction, or use the outer `db`, inside the callback.
+ */
+export interface PluginDatabase {
+  readonly dialect: 'sqlite' | 'postgres';
+  all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  get<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  /** INSERT/UPDATE/DELETE: how many rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ readonly changes: number }>;
+  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>): Promise<T>;
+}
+
+/** A fixed-window limit on a key (rate-limiter-flexible underneath, stored in the registry's database). */
+export interface RateLimit {
+  /** Takes `points` (default 1) for key; refused: the seconds until it may try again. */
+  consume(key: string, points?: number): Promise<{ readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number }>;
+  /** How much is used (for tests and status pages). */
+  peek(key: string): Promise<{ readonly consumed: number; readonly retryAfterS: number }>;
+  reset(key: string): Promise<void>;
+}
+
+export interface RateLimitOptions {
+  /** Unique within the plugin; the host prefixes it with the plugin id. */
+  readonly name: string;
+  readonly points: number;
+  readonly durationS: number;
+  /** Once exhausted, refuse for this long instead of until the window ends. */
+  readonly blockDurationS?: number;
+}
+
+/** What a handler gets: the validated request parts, typed from the route's schemas. */
+export interface RouteInput<R extends RouteSpec> {
+  readonly params: ParamsOf<R>;
+  readonly query: QueryOf<R>;
+  readonly body: BodyOf<R>;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The client's address (X-Forwarded-For only when the server's trust_proxy says so). */
+  readonly ip: string;
+  /** Who is calling, when the route's auth is not 'none'. */
+  readonly principal: Principal | null;
+}
+
+/** A handler's answer: a body for the route's first 2xx, or a full reply. */
+export type RouteResult<R extends RouteSpec> =
+  | ResponseOf<R>
+  | { readonly status: number; readonly body?: unknown; readonly headers?: Readonly<Record<string, string>> };
+
+export type RouteHandler<R extends RouteSpec> = (input: RouteInput<R>) => Promise<RouteResult<R>>;
+
+export interface PluginRouter {
+  /** Declares a route under /v1/<plugin id>; `spec.path` is relative to that. */
+  route<R extends RouteSpec>(spec: R, handler: RouteHandler<R>): void;
+}
+
+/** Who made an authenticated request. */
+export type Principal =
+  | { readonly kind: 'token'; readonly id: string; readonly name: string; readonly role: 'publisher' | 'admin' }
+  | { readonly kind: 'user'; readonly userId: string; readonly sessionId: string; readonly deviceId: string | null; readonly roles: readonly UserRole[]; readonly emailVerified: boolean };
+
+export type UserRole = 'user' | 'publisher' | 'admin';
+
+/**
+ * Hooks: named events one plugin emits and others subscribe to. Every subscriber runs, in
+ * dependency order, and emit() rejects if any of them does (after all have run).
+ */
+export interface PluginHooks {
+  on<E extends keyof HookEvents>(event: E, handler: (payload: HookEvents[E]) => Promise<void>): void;
+  emit<E extends keyof HookEvents>(event: E, payload: HookEvents[E]): Promise<void>;
+}
+
+/** Well-known hook payloads. */
+export interface HookEvents {
+  /** A user's account is being deleted: remove everything you keep for them. Runs before the account row goes. */
+  'user.deleted': { readonly userId: string };
+}
+
+export interface PluginContext<Config = Record<string, unknown>> {
+  readonly id: string;
+  readonly log: PluginLogger;
+  readonly clock: PluginClock;
+  /** Available from start() on (reading it during register throws): frozen, validated, defaults applied, {"$env": NAME} resolved. */
+  readonly config: Readonly<Config>;
+  /** The plugin's own directory, `<data dir>/plugins/<id>/` (created 0700), for files such as keys. */
+  readonly dataDir: string;
+  readonly db: PluginDatabase;
+  readonly routes: PluginRouter;
+  readonly hooks: PluginHooks;
+  audit(entry: PluginAuditEntry): Promise<void>;
+  rateLimit(options: RateLimitOptions): RateLimit;
+  /** Offers a service under a ref listed in the manifest's `provides`. Call during register(). */
+  provide<T>(ref: ServiceRef<T>, implementation: T): void;
+  /** A service another plugin (one this plugin `requires`) provides; call from start() on. */
+  service<T>(ref: ServiceRef<T>): T;
+  /** A coded error answered with its catalog status (and `headers`, e.g. Retry-After). */
+  error(code: ErrorCode, message: string, options?: { details?: Record<string, unknown>; headers?: Record<string, string> }): Error;
+}
+
+export interface PluginDefinition<Config = Record<string, unknown>> {
+  readonly manifest: PluginManifest;
+  /** Only declares: routes, services, hooks. No I/O. */
+  register(ctx: PluginContext<Config>): Promise<void>;
+  /** After migrations, in dependency order, within the start timeout. */
+  start?(ctx: PluginContext<Config>): Promise<void>;
+  /** On shutdown, in reverse order, within the stop deadline. */
+  stop?(ctx: PluginContext<Config>): Promise<void>;
+}
+
+export function definePlugin<Config = Record<string, unknown>>(plugin: PluginDefinition<Config>): PluginDefinition<Config> {
+  return plugin;
+}
+
+// ---- Well-known services ----------------------------------------------------------------------
+
+/** What the auth plugin offers other plugins and the core (admin routes accept user tokens with a role through it). */
+export interface AuthServiceV1 {
+  /** Checks an access token (a JWT from /v1/auth/login or /refresh); null when it is not one this registry issued or it expired. */
+  verifyAccessToken(token: string): Promise<Extract<Principal, { kind: 'user' }> | null>;
+  /** Why verifyAccessToken refused, for the 401's error code: expired tokens get IQP_E_TOKEN_EXPIRED so apps refresh. */
+  explainRejection(token: string): Promise<'expired' | 'invalid'>;
+  /** Whether a user exists and is not disabled. */
+  userActive(userId: string): Promise<boolean>;
+}
+
+export const AUTH_V1: ServiceRef<AuthServiceV1> = serviceRef<AuthServiceV1>('auth.v1');
+
+export type { TSchema };
+/** TypeBox, for route and config schemas: `Type.Object({ email: Type.String({ maxLength: 320 }) })`. */
+export { Type } from 'typebox';

@@ -1,0 +1,89 @@
+/**
+ * The plugins' database on the embedded registry: its own better-sqlite3 connection to
+ * registry.sqlite (so plugin transactions never mix with the core's), shared by every plugin.
+ *
+ * better-sqlite3 is synchronous, but a plugin's transaction callback is async: between its awaits
+ * other requests run. Everything on this connection therefore goes through one queue: a
+ * transaction holds it from BEGIN IMMEDIATE to COMMIT, and a single statement outside a
+ * transaction waits its turn (run on the same connection while a transaction is open, it would
+ * silently become part of it).
+ */
+import Database from 'better-sqlite3';
+import type { PluginDatabase, SqlValue } from './api.js';
+
+export class SqlitePluginDatabase implements PluginDatabase {
+  readonly dialect = 'sqlite' as const;
+  readonly db: Database.Database;
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(path: string) {
+    this.db = new Database(path, { timeout: 5000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+  }
+
+  private prepared(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      // Plugins build SQL from constants; the cap only guards against one that does not.
+      if (this.statements.size >= 1000) this.statements.clear();
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs fn when everything queued before it has finished; its failure does not block what follows. */
+  private queued<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private direct(): PluginDatabase {
+    return {
+      dialect: 'sqlite',
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).all(...params) as T[],
+      get: async <T>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).get(...params) as T | undefined,
+      run: async (sql: string, params: readonly SqlValue[] = []) => ({ changes: this.prepared(sql).run(...params).changes }),
+      transaction: () => Promise.reject(new Error('transaction() inside a transaction: use the tx you were given')),
+    };
+  }
+
+  all<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.queued(() => this.prepared(sql).all(...params) as T[]);
+  }
+
+  get<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return this.queued(() => this.prepared(sql).get(...params) as T | undefined);
+  }
+
+  run(sql: string, params: readonly SqlValue[] = []): Promise<{ readonly changes: number }> {
+    return this.queued(() => ({ changes: this.prepared(sql).run(...params).changes }));
+  }
+
+  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>): Promise<T> {
+    return this.queued(async () => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.direct());
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  /** Runs a script of several statements (migrations) inside the current transaction. */
+  execScript(sql: string): void {
+    this.db.exec(sql);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
