@@ -119,6 +119,12 @@ export const CATALOG = {
 
   // Registry
   IQP_E_NOT_FOUND: { message: 'Not found.', hint: 'Check the pack id, version or path.', exit: EXIT.network, http: 404 },
+  IQP_E_INVALID_REQUEST: {
+    message: 'The request does not match what the route accepts.',
+    hint: 'Fix the field named in the message (details.field); docs/openapi.json describes every route.',
+    exit: EXIT.network,
+    http: 400,
+  },
   IQP_E_METHOD_NOT_ALLOWED: { message: 'Method not allowed on this path.', hint: 'See docs/openapi.json for the methods each path accepts.', exit: EXIT.network, http: 405 },
   IQP_E_UNAUTHORIZED: {
     message: 'A valid bearer token is required.',

@@ -127,10 +127,15 @@ export interface RouteInput<R extends RouteSpec> {
   readonly principal: Principal | null;
 }
 
-/** A handler's answer: a body for the route's first 2xx, or a full reply. */
-export type RouteResult<R extends RouteSpec> =
-  | ResponseOf<R>
-  | { readonly status: number; readonly body?: unknown; readonly headers?: Readonly<Record<string, string>> };
+/** A full answer (status, body, headers), made by ctx.reply(). */
+export interface RouteReply {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A handler's answer: the body for the route's first 2xx, or ctx.reply(…) for any other. */
+export type RouteResult<R extends RouteSpec> = ResponseOf<R> | RouteReply;
 
 export type RouteHandler<R extends RouteSpec> = (input: RouteInput<R>) => Promise<RouteResult<R>>;
 
@@ -178,6 +183,8 @@ export interface PluginContext<Config = Record<string, unknown>> {
   provide<T>(ref: ServiceRef<T>, implementation: T): void;
   /** A service another plugin (one this plugin `requires`) provides; call from start() on. */
   service<T>(ref: ServiceRef<T>): T;
+  /** An answer other than the route's first 2xx body: `return ctx.reply(201, body, { Location: … })`. */
+  reply(status: number, body?: unknown, headers?: Record<string, string>): RouteReply;
   /** A coded error answered with its catalog status (and `headers`, e.g. Retry-After). */
   error(code: ErrorCode, message: string, options?: { details?: Record<string, unknown>; headers?: Record<string, string> }): Error;
 }
