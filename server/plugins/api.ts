@@ -168,6 +168,12 @@ export interface HookEvents {
 
 export interface PluginContext<Config = Record<string, unknown>> {
   readonly id: string;
+  /**
+   * 'server': inside `iqp server start`. 'command': inside a CLI command working on the data
+   * directory (`iqp users …`), possibly beside a running server: no routes are served, start no
+   * timers or background work, and keep nothing in memory another process might change.
+   */
+  readonly mode: 'server' | 'command';
   readonly log: PluginLogger;
   readonly clock: PluginClock;
   /** Available from start() on (reading it during register throws): frozen, validated, defaults applied, {"$env": NAME} resolved. */
