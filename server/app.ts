@@ -74,7 +74,8 @@ export function createApp(deps: AppDeps): Registry {
   app.disable('x-powered-by');
   app.disable('etag'); // ETags are set deliberately: sha256 for packs, cached-body hashes for JSON.
   app.set('query parser', 'simple');
-  app.set('trust proxy', 'loopback');
+  // Whose X-Forwarded-For/-Proto req.ip and req.protocol believe: the operator's trust_proxy (none by default).
+  app.set('trust proxy', config.trustProxy === false || typeof config.trustProxy === 'number' ? config.trustProxy : [...config.trustProxy]);
 
   /** Counts a request when its response closes; `route` is called then (Express knows the route only after routing). */
   const observe = (req: IncomingMessage, res: ServerResponse, route: () => string): (() => void) => {
