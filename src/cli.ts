@@ -53,6 +53,13 @@ export function invokedCommand(argv: readonly string[]): string | null {
   return null;
 }
 
+/** 'server start' for `iqp server start`: the names below the program. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
 export interface RunIO {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
@@ -125,7 +132,8 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
         cwd,
         env,
         out: output,
-        config: loadConfig(cwd, env, globals.config),
+        // The command's setting flags join IQP_*, the config file and the defaults here, parsed once.
+        config: loadConfig(cwd, env, globals.config, { command: commandPath(self), values: self.opts() }),
         interactive,
         prompt: createPrompter(interactive, stderr),
         now: () => new Date(),
