@@ -84,12 +84,13 @@ export const path: SettingType<string> = {
   show: (p) => p,
 };
 
-/** Paths: a JSON array in the file, `:`-separated (`;` on Windows) in the environment, one per flag. */
+/** Paths: a JSON array in the file, `:`-separated (`;` on Windows) in the environment, one per (repeated) flag. */
 export const paths: SettingType<readonly string[]> = {
   label: 'paths',
   separator: delimiter,
   parse(raw, from) {
-    const list = typeof raw === 'string' ? (from.kind === 'env' ? raw.split(delimiter).filter(Boolean) : [raw]) : raw;
+    const text = typeof raw === 'string' && from.kind !== 'file';
+    const list = text ? (from.kind === 'env' ? raw.split(delimiter).filter(Boolean) : [raw]) : raw;
     if (!Array.isArray(list) || list.some((p) => typeof p !== 'string' || p === '')) throw settingError(from, 'must be a list of paths.');
     return (list as string[]).map((p) => absolute(p, from.base));
   },
