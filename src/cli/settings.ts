@@ -84,7 +84,7 @@ export const SETTINGS = {
   },
   token: {
     key: 'token', env: 'IQP_TOKEN', flag: '--token <token>', commands: TOKEN_COMMANDS, type: string, default: null, defaultText: 'none',
-    help: 'bearer token (prefer IQP_TOKEN or the config file: a flag lands in shell history)',
+    help: 'bearer token; a flag lands in shell history, so prefer the environment or the config file',
     doc: 'Bearer token for admin calls. Never printed; prefer the environment or a config file outside the repository to the flag (shell history).',
   },
   retryBaseMs: {

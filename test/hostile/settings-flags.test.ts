@@ -36,8 +36,9 @@ describe('integer flags', () => {
     }
   });
 
-  it('release list --limit and release publish --expires-in refuse what is not canonical decimal', async () => {
+  it('audit --limit, release list --limit and release publish --expires-in refuse what is not canonical decimal', async () => {
     for (const v of ['0x2', '1e1']) {
+      await refused(['audit', '--registry', 'http://127.0.0.1:9', '--token', 't', '--limit', v], '--limit');
       await refused(['release', 'list', '--registry', 'http://127.0.0.1:9', '--token', 't', '--limit', v], '--limit');
       await refused(['release', 'publish', '1', '--registry', 'http://127.0.0.1:9', '--token', 't', '--key', 'none.key', '--expires-in', v], '--expires-in');
     }
