@@ -155,7 +155,7 @@ export function mountRoute<R extends RouteSpec>(router: Router, ajv: Ajv, spec: 
     else res.status(reply.status).json(reply.body);
   });
 
-  const method = spec.method.toLowerCase() as 'get' | 'post' | 'put' | 'patch' | 'delete';
+  const method = spec.method.toLowerCase() as 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete';
   router[method](expressPath(spec.path), ...chain);
 }
 
