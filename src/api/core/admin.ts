@@ -135,6 +135,7 @@ export const audit = route({
     since: AUDIT_TEXT('Only entries at or after this time (e.g. `2026-11-22` or `2026-11-22T08:00:00Z`; UTC unless an offset is given). Not a time: 400.'),
   }),
   responses: { 200: { description: 'One page of entries.', schema: AuditPage, headers: NO_STORE } },
+  errors: ['IQP_E_USAGE'],
 });
 
 /** Mounted under /v1/admin. */

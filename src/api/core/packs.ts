@@ -17,7 +17,11 @@ export const Manifest = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 200 }),
     description: Type.String({ maxLength: 5000 }),
     min_app_version: Semver,
-    created_at: DateTime,
+    created_at: Type.String({
+      format: 'date-time',
+      pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(?:\\.\\d+)?(?:Z|[+-]\\d{2}:\\d{2})$',
+      description: 'RFC 3339 time of the build, with an upper-case T and Z or a numeric offset.',
+    }),
     license: Type.Optional(Type.String({ maxLength: 200 })),
     attribution: Type.Optional(Type.String({ maxLength: 2000 })),
     files: Type.Array(Type.Object({ path: Type.Literal('content.sqlite'), size_bytes: Type.Integer({ minimum: 0 }), sha256: Sha256 }, { additionalProperties: false }), { minItems: 1, maxItems: 1 }),
@@ -179,6 +183,7 @@ export const list = route({
   auth: 'none',
   query: Type.Object(PageQuery),
   responses: { 200: { description: 'One page of pack ids.', schema: PackList, headers: CACHED_OK }, 304: NOT_MODIFIED },
+  errors: ['IQP_E_USAGE'],
 });
 
 export const available = route({
