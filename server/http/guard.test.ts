@@ -73,9 +73,9 @@ beforeAll(async () => {
   plugin = await listen(other);
 });
 
-afterAll(() => {
+afterAll(async () => {
   for (const s of servers) s.close();
-  stores?.meta.close?.();
+  await stores?.meta.close();
 });
 
 describe('user access tokens on core routes', () => {
