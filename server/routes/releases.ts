@@ -109,8 +109,11 @@ export function publicReleaseRoutes(d: ReleaseDeps, contract: RouteContract): Ro
   return router;
 }
 
+/** Signed manifests of releases with many artifacts outgrow the 64 KiB other JSON bodies get. */
+const RELEASE_JSON_LIMIT = 1024 * 1024;
+
 export function adminReleaseRoutes(d: ReleaseDeps, contract: RouteContract): Router {
-  const { router, mount } = declaredRouter(contract);
+  const { router, mount } = declaredRouter({ ...contract, options: { ...contract.options, jsonLimit: RELEASE_JSON_LIMIT } });
 
   mount(api.create, async ({ body }, _req, res) => releaseView(
       await d.releases.create({ name: body.name, channel: body.channel, notes: body.notes, min_app_version: body.min_app_version, roles: body.roles, profile: body.profile }, actorOf(res)),

@@ -56,6 +56,18 @@ describe('attaching', () => {
   });
 });
 
+describe('body size', () => {
+  it('reads release bodies up to 1 MiB (signed manifests of big releases), refusing larger ones with 413', async () => {
+    // Past the 64 KiB other admin routes take: judged by the service (not a manifest), not by size.
+    const big = { manifest_json: `{"pad":"${'x'.repeat(200 * 1024)}"}`, signature: 'x' };
+    const read = await unchanged(reg, () => api(reg, 'POST', `/v1/admin/releases/${draft.id}/publish`, big));
+    expect(read.status, read.body.toString('utf8').slice(0, 200)).not.toBe(413);
+    expect(read.status).toBeGreaterThanOrEqual(400);
+    const huge = { manifest_json: 'x'.repeat(1024 * 1024 + 1), signature: 'x' };
+    await refused('IQP_E_UPLOAD_TOO_LARGE', () => api(reg, 'POST', `/v1/admin/releases/${draft.id}/publish`, huge), 'over 1 MiB');
+  });
+});
+
 describe('creating', () => {
   const create = (body: Record<string, unknown>) => () => api(reg, 'POST', '/v1/admin/releases', { name: 'new', channel: 'stable', min_app_version: '1.0.0', roles: ['text'], ...body });
 
