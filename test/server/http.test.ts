@@ -368,6 +368,13 @@ describe('audit log', () => {
     expect(byTarget.map((e: { action: string }) => e.action)).toEqual(['pack.undeprecate', 'pack.deprecate', 'pack.publish']);
   });
 
+  it('ignores query parameters the route does not declare, even repeated or odd ones', async () => {
+    const plain = await call(reg.url, '/v1/admin/audit?limit=2', { token: reg.admin });
+    const noisy = await call(reg.url, '/v1/admin/audit?limit=2&unknown=1&unknown=2&%E0=x&limit_=9', { token: reg.admin });
+    expect(noisy.status, noisy.body.toString('utf8')).toBe(200);
+    expect(noisy.json()).toEqual(plain.json());
+  });
+
   it('refuses bad paging parameters with 400: malformed ones by the schema, foreign cursors by the store', async () => {
     const packsCursor = (await call(reg.url, '/v1/packs?limit=1')).json().paging.next_cursor;
     for (const q of ['limit=0', 'limit=501', 'limit=abc', 'limit=-1', 'limit=05', 'limit=1&limit=2', 'cursor=']) {
