@@ -221,7 +221,7 @@ function expectConforms(method: string, specPath: string, res: Response, rawBody
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'iqp-openapi-'));
-  server = await startServer(serverConfig({ dataDir: join(work, 'data'), host: '127.0.0.1', port: 0 }), () => {});
+  server = await startServer(serverConfig({ dataDir: join(work, 'data'), host: '127.0.0.1', port: 0 }), () => {}, { validateResponses: true });
   const tokens = server.registry.services.tokens;
   adminToken = (await tokens.create('admin', 'openapi-admin', 'test')).token;
   publisherToken = (await tokens.create('publisher', 'openapi-publisher', 'test')).token;
