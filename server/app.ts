@@ -5,7 +5,9 @@
 import express, { type Express } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerConfig } from './config.js';
+import { createValidator } from './http/contract.js';
 import { bodyDeadline } from './http/deadlines.js';
+import { createGuard } from './http/guard.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { installFastPath, type Track } from './http/fast-path.js';
 import { NOSNIFF } from './http/headers.js';
@@ -14,7 +16,9 @@ import type { ListableRouter } from './http/methods.js';
 import { markMount, routeLabel } from './http/route-label.js';
 import { Slots } from './http/slots.js';
 import { Metrics } from './metrics.js';
+import type { AuthServiceV1 } from './plugins/api.js';
 import { adminRoutes } from './routes/admin.js';
+import type { RouteContract } from './routes/mount.js';
 import { downloadFastPath, downloadRoutes } from './routes/download.js';
 import { PUBLIC_CACHED, publicRoutes } from './routes/public.js';
 import { type Clock, systemClock } from './services/clock.js';
@@ -35,6 +39,10 @@ export interface AppDeps {
   readonly releases: ReleaseStore;
   readonly clock?: Clock;
   readonly log?: Logger;
+  /** The auth plugin's service while one runs (asked per request: plugins start after the app is made). */
+  readonly userAuth?: () => AuthServiceV1 | null;
+  /** Check every JSON answer against its route's declared schema (tests): a mismatch is a 500. Costs nothing on cache hits. */
+  readonly validateResponses?: boolean;
 }
 
 export interface Registry {
@@ -101,11 +109,16 @@ export function createApp(deps: AppDeps): Registry {
   });
   app.use(bodyDeadline(config.requestTimeoutMs));
 
-  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log }));
-  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }));
-  app.use('/v1', markMount, publicReleaseRoutes({ config, releases, tokens, cache }));
-  app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, tokens, meta, uploads }));
-  app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, tokens, cache }));
+  // Every core route is declared in src/api/core and mounted with its schemas (http/contract.ts).
+  const contract: RouteContract = {
+    ajv: createValidator(),
+    options: { guard: createGuard({ tokens, ...(deps.userAuth ? { userAuth: deps.userAuth } : {}) }), validateResponses: deps.validateResponses ?? false },
+  };
+  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log }, contract));
+  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }, contract));
+  app.use('/v1', markMount, publicReleaseRoutes({ config, releases, cache }, contract));
+  app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, meta, uploads }, contract));
+  app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, cache }, contract));
   app.use(notFound(app.router as unknown as ListableRouter));
   app.use(errorHandler(log));
 

@@ -24,6 +24,8 @@ export interface StartOptions {
    * or free to migrate. Default true: own the directory until close().
    */
   readonly lock?: boolean;
+  /** Check every JSON answer against its route's declared schema (test helpers turn it on). */
+  readonly validateResponses?: boolean;
 }
 
 export async function startServer(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -39,7 +41,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
     }
     const opened = stores;
     const held = lock;
-    const registry = createApp({ config, meta: opened.meta, blobs: opened.blobs, releases: opened.releases, ...(log ? { log } : {}) });
+    const registry = createApp({ config, meta: opened.meta, blobs: opened.blobs, releases: opened.releases, ...(log ? { log } : {}), validateResponses: options.validateResponses ?? false });
     // Timeouts and connection caps: http/connections.ts and http/deadlines.ts.
     const server = createHttpServer(config, registry.app);
     server.listen(config.port, config.host);

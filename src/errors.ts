@@ -132,6 +132,7 @@ export const CATALOG = {
     exit: EXIT.network,
     http: 401,
   },
+  IQP_E_TOKEN_EXPIRED: { message: 'The access token has expired.', hint: 'refresh the access token', exit: EXIT.network, http: 401 },
   IQP_E_FORBIDDEN: { message: 'The token’s role does not allow this.', hint: 'Use a token with the admin role.', exit: EXIT.network, http: 403 },
   IQP_E_VERSION_EXISTS: {
     message: 'This version is already published with different content.',
