@@ -2,7 +2,7 @@
  * createApp builds the registry's Express app from its stores, with no side effects (no listen,
  * no migrations, no timers), so tests can use it directly; start.ts does the wiring for real.
  */
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerConfig } from './config.js';
 import { bodyDeadline } from './http/deadlines.js';
@@ -14,6 +14,7 @@ import type { ListableRouter } from './http/methods.js';
 import { markMount, routeLabel } from './http/route-label.js';
 import { Slots } from './http/slots.js';
 import { Metrics } from './metrics.js';
+import type { PluginStatus } from './plugins/host.js';
 import { adminRoutes } from './routes/admin.js';
 import { downloadFastPath, downloadRoutes } from './routes/download.js';
 import { PUBLIC_CACHED, publicRoutes } from './routes/public.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   readonly releases: ReleaseStore;
   readonly clock?: Clock;
   readonly log?: Logger;
+  /** Plugin routes (each plugin at /<id> on `router`, mounted at /v1; see plugins/host.ts) and their state for /v1/health. */
+  readonly plugins?: { readonly router: Router; status(): PluginStatus };
 }
 
 export interface Registry {
@@ -100,11 +103,12 @@ export function createApp(deps: AppDeps): Registry {
   });
   app.use(bodyDeadline(config.requestTimeoutMs));
 
-  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log }));
+  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log, ...(deps.plugins ? { plugins: () => deps.plugins!.status() } : {}) }));
   app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }));
   app.use('/v1', markMount, publicReleaseRoutes({ config, releases, tokens, cache }));
   app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, tokens, meta, uploads }));
   app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, tokens, cache }));
+  if (deps.plugins) app.use('/v1', markMount, deps.plugins.router);
   app.use(notFound(app.router as unknown as ListableRouter));
   app.use(errorHandler(log));
 

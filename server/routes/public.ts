@@ -7,6 +7,7 @@ import type { ServerConfig } from '../config.js';
 import { requestBase } from '../http/base-url.js';
 import type { CachedRoute, JsonCache } from '../http/json-cache.js';
 import type { Metrics } from '../metrics.js';
+import type { PluginStatus } from '../plugins/host.js';
 import { packStatus, parseAppVersion, type PackService } from '../services/packs.js';
 import type { KeyService } from '../services/keys.js';
 import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
@@ -85,6 +86,8 @@ export interface PublicDeps {
   readonly cache: JsonCache;
   readonly metrics: Metrics;
   readonly log: (line: Record<string, unknown>) => void;
+  /** The plugins' state: any that failed makes the registry "degraded" (it still serves, so 200). */
+  readonly plugins?: () => PluginStatus;
 }
 
 export function publicRoutes(d: PublicDeps): Router {
@@ -107,7 +110,10 @@ export function publicRoutes(d: PublicDeps): Router {
         d.log({ level: 'error', msg: 'health check failed', check: name, error: String((err as Error)?.stack ?? err) });
       }
     }
-    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json(ok ? { status: 'ok', checks } : { status: 'unavailable', checks, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } });
+    const plugins = d.plugins?.();
+    const degraded = (plugins?.failed.length ?? 0) > 0;
+    const body = ok ? { status: degraded ? 'degraded' : 'ok', checks } : { status: 'unavailable', checks, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } };
+    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json(plugins ? { ...body, plugins } : body);
   });
 
   r.get('/metrics', async (_req, res) => {
