@@ -110,7 +110,9 @@ export function publicRoutes(d: PublicDeps): Router {
         d.log({ level: 'error', msg: 'health check failed', check: name, error: String((err as Error)?.stack ?? err) });
       }
     }
-    const plugins = d.plugins?.();
+    const status = d.plugins?.();
+    // Said only when there are plugins, so a registry without any answers as it always has.
+    const plugins = status && status.loaded.length + status.failed.length > 0 ? status : undefined;
     const degraded = (plugins?.failed.length ?? 0) > 0;
     const body = ok ? { status: degraded ? 'degraded' : 'ok', checks } : { status: 'unavailable', checks, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } };
     res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json(plugins ? { ...body, plugins } : body);

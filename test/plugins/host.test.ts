@@ -13,7 +13,7 @@ import { startServer } from '../../server/start.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { tempDir } from '../e2e/helpers.js';
 import { call, expectError } from '../server/http-client.js';
-import { HELLO, type PluginRegistry, startWithPlugins, writePlugins } from './helpers.js';
+import { type EntrySpec, HELLO, type PluginRegistry, startWithPlugins, writePlugins } from './helpers.js';
 
 let open: PluginRegistry[] = [];
 afterEach(async () => {
@@ -128,7 +128,7 @@ const leftOut: [string, string, Parameters<typeof startWithPlugins>[0][string], 
 
 describe('a failing plugin that is not required is left out', () => {
   it.each(leftOut)('%s', async (_what, id, entry, code, message) => {
-    const others = id === 'hello' ? {} : { hello: HELLO };
+    const others: Record<string, EntrySpec> = id === 'hello' ? {} : { hello: HELLO };
     const reg = await start({ [id]: entry, ...others });
     const failed = reg.running.plugins!.status().failed;
     expect(failed).toHaveLength(1);
