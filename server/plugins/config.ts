@@ -53,9 +53,10 @@ function deepFreeze<T>(value: T): T {
 
 /**
  * Checks `raw` against the manifest's schema. `env: null` leaves `{"$env"}` values unresolved and
- * judges only the rest (what `iqp plugins` can judge without the server's environment).
+ * judges only the rest (what `iqp plugins` can judge without the server's environment). `partial`
+ * lets required keys be missing: an operator sets them one `--set` at a time.
  */
-export function validateConfig(manifest: PluginManifest, raw: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv | null): Record<string, unknown> {
+export function validateConfig(manifest: PluginManifest, raw: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv | null, options: { partial?: boolean } = {}): Record<string, unknown> {
   const copy = structuredClone(raw) as Record<string, unknown>;
   const deferred = new Set<string>();
   const value = env ? (resolveEnv(manifest.id, copy, env, '') as Record<string, unknown>) : withoutEnvRefs(copy, '', deferred);
@@ -66,10 +67,10 @@ export function validateConfig(manifest: PluginManifest, raw: Readonly<Record<st
   }
   const ajv = createValidator();
   // Every error, so the ones about deferred {"$env"} values can be set aside (ajv reads this option when compiling).
-  ajv.opts.allErrors = deferred.size > 0;
+  ajv.opts.allErrors = deferred.size > 0 || Boolean(options.partial);
   const validate = ajv.compile(manifest.configSchema);
   if (!validate(value)) {
-    const e = validate.errors!.find((x) => !deferred.has(keyOf(x)));
+    const e = validate.errors!.find((x) => !deferred.has(keyOf(x)) && !(options.partial && x.keyword === 'required'));
     if (e) throw configError(manifest.id, keyOf(e), describe(e));
   }
   return value;

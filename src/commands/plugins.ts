@@ -32,22 +32,25 @@ function manifestOrError(ctx: Context, dataDir: string, id: string, entry: Plugi
   }
 }
 
+/** What the server would refuse in this config (checked without its environment), or null. */
+function configProblem(manifest: LoadedManifest, config: Readonly<Record<string, unknown>>): string | null {
+  try {
+    validateConfig(manifest, config, null);
+    return null;
+  } catch (err) {
+    if (err instanceof IqpError) return err.message;
+    throw err;
+  }
+}
+
 const list = {
   define: () => new Command('list').description('list the plugins in the data directory’s server.json (reads their manifests, runs no plugin code)').addOption(dataOption()),
   async run(ctx: Context, opts: { data?: string }): Promise<void> {
     const dataDir = dataDirOf(ctx, opts.data);
     const plugins = Object.entries(readServerFile(dataDir).plugins).map(([id, entry]) => {
       const found = manifestOrError(ctx, dataDir, id, entry);
-      let config: { valid: boolean; error?: string } = { valid: false };
-      if ('manifest' in found) {
-        try {
-          validateConfig(found.manifest, entry.config, null);
-          config = { valid: true };
-        } catch (err) {
-          if (!(err instanceof IqpError)) throw err;
-          config = { valid: false, error: err.message };
-        }
-      } else config = { valid: false, error: found.error.message };
+      const problem = 'manifest' in found ? configProblem(found.manifest, entry.config) : found.error.message;
+      const config = problem === null ? { valid: true } : { valid: false, error: problem };
       return {
         id,
         version: 'manifest' in found ? found.manifest.version : null,
@@ -87,13 +90,7 @@ const enable = {
     const before = file.plugins[manifest.id];
     const entry: PluginEntry = { ...(before ?? { config: {} }), enabled: true, source, required: Boolean(opts.required) || (before?.required ?? false) };
     writeServerFile(dataDir, { plugins: { ...file.plugins, [manifest.id]: entry } });
-    let problem: string | null = null;
-    try {
-      validateConfig(manifest, entry.config, null);
-    } catch (err) {
-      if (!(err instanceof IqpError)) throw err;
-      problem = err.message;
-    }
+    const problem = configProblem(manifest, entry.config);
     ctx.out.result({ id: manifest.id, version: manifest.version, source, enabled: true, required: entry.required, config_valid: problem === null, ...(problem ? { error: problem } : {}) }, () =>
       printable(`Enabled ${manifest.id}@${manifest.version} (${source})${entry.required ? ', required' : ''}. ${NEXT_START}`),
     );
@@ -155,11 +152,15 @@ const config = {
     for (const key of opts.unset ?? []) delete next[key];
     for (const [key, value] of (opts.set ?? []).map(parseSet)) next[key] = value;
     const changed = (opts.set?.length ?? 0) + (opts.unset?.length ?? 0) > 0;
-    // Refused before anything is written: a config the server would refuse never lands in server.json.
-    if (changed) validateConfig(manifest, next, null);
+    // Refused before anything is written: a wrong value never lands in server.json. Keys still
+    // missing are allowed (they are set one at a time) and named below.
+    if (changed) validateConfig(manifest, next, null, { partial: true });
     if (changed) writeServerFile(dataDir, { plugins: { ...file.plugins, [id]: { ...entry, config: next } } });
     const shown = maskSecrets(manifest, next);
-    ctx.out.result({ id, config: shown, changed }, () => `${printableLines(JSON.stringify(shown, null, 2))}${changed ? `\n${NEXT_START}` : ''}`);
+    ctx.out.result({ id, config: shown, changed }, () => printableLines(JSON.stringify(shown, null, 2)));
+    if (changed) ctx.out.note(NEXT_START);
+    const problem = configProblem(manifest, next);
+    if (problem) ctx.out.warn(`${problem} The server will leave ${id} out until it is set.`);
   },
 };
 
