@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { HookBus } from '../../server/plugins/hooks.js';
 import { pluginRouteGroups } from '../../server/plugins/openapi.js';
+import { claimRoutes, coreShapes } from '../../server/plugins/routes.js';
 import { fixturePlugin } from './helpers.js';
 
 describe('hooks', () => {
@@ -40,5 +41,18 @@ describe('pluginRouteGroups', () => {
       ['/v1/hello', ['POST /greet', 'GET /secret-length', 'GET /boom', 'GET /limited']],
       ['/v1/fan', ['GET /cheer']],
     ]);
+  });
+});
+
+describe('route claims', () => {
+  const r = (method: 'GET' | 'POST', path: string) => ({ spec: { id: `x.${path}`, method, path, summary: '', auth: 'none' as const, responses: {} }, handler: async () => ({ status: 204 }) });
+
+  it('refuse a route the core or an earlier claim could answer for the same request', () => {
+    const taken = coreShapes([{ route: '/v1/packs/:id', allow: ['GET', 'HEAD'], pattern: /x/ }]);
+    expect(claimRoutes('packs', [r('GET', '/{name}')], [...taken])).toEqual({ route: 'GET /v1/packs/{}', other: 'GET /v1/packs/{}' });
+    expect(claimRoutes('packs', [r('GET', '/available')], [...taken])).toMatchObject({ route: 'GET /v1/packs/available' });
+    expect(claimRoutes('packs', [r('POST', '/available')], [...taken])).toBeNull();
+    expect(claimRoutes('notes', [r('GET', '/items/{id}'), r('GET', '/items/latest')], [...taken])).toEqual({ route: 'GET /v1/notes/items/latest', other: 'GET /v1/notes/items/{}' });
+    expect(claimRoutes('notes', [r('GET', '/items'), r('GET', '/items/{id}')], [...taken])).toBeNull();
   });
 });
