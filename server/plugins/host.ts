@@ -13,6 +13,7 @@ import type { NewAuditEntry } from '../stores/types.js';
 import type { PluginClock, PluginContext, PluginDefinition, ServiceRef } from './api.js';
 import { resolveConfig } from './config.js';
 import { createContext, type PluginState, type SharedServices } from './context.js';
+import { within } from './deadline.js';
 import { type DepNode, startOrder, unmetRequirements } from './deps.js';
 import { HookBus } from './hooks.js';
 import { loadPlugin, readPluginManifest } from './loader.js';
@@ -293,18 +294,5 @@ export class PluginHost {
         this.o.log({ level: 'error', msg: 'plugin failed to stop', plugin: rec.id, error: String((err as Error)?.stack ?? err) });
       }
     }
-  }
-}
-
-/** Runs fn, refusing with IQP_E_PLUGIN_START-style timing out after `ms` (the work itself cannot be cancelled). */
-async function within(ms: number, fn: () => Promise<unknown>, timeoutMessage: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new IqpError('IQP_E_PLUGIN_START', timeoutMessage)), ms);
-  });
-  try {
-    await Promise.race([fn(), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -53,8 +53,11 @@ describe('a working plugin', () => {
     }
   });
 
-  it('validates requests against the route schema before the handler runs', async () => {
+  it('validates requests against the route schema before the handler runs, and answers 405 for another method', async () => {
     const reg = await start({ hello: HELLO });
+    const wrongMethod = await call(reg.url, '/v1/hello/greet');
+    expectError(wrongMethod, 'IQP_E_METHOD_NOT_ALLOWED');
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
     const r = await call(reg.url, '/v1/hello/greet', { method: 'POST', json: { name: '' } });
     expectError(r, 'IQP_E_INVALID_REQUEST');
     expect(r.json().error.details.field).toBe('body.name');
@@ -185,5 +188,27 @@ describe('a failing required plugin stops the start', () => {
     // Nothing is left holding the directory: it can be started again at once.
     const again = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0 }), () => undefined).catch((e: unknown) => e);
     expect(again).toMatchObject({ code });
+  });
+});
+
+describe('route guards', () => {
+  it("'user' routes take the access tokens of the plugin providing auth.v1; admin routes take API tokens or users with the role", async () => {
+    const reg = await start({ authish: { fixture: 'authish' } });
+    expectError(await call(reg.url, '/v1/authish/me'), 'IQP_E_UNAUTHORIZED');
+    const expired = await call(reg.url, '/v1/authish/me', { token: 'expired-token' });
+    expectError(expired, 'IQP_E_UNAUTHORIZED');
+    expect(expired.json().error.message).toMatch(/expired/);
+    expect((await call(reg.url, '/v1/authish/me', { token: 'user-token' })).json()).toEqual({ kind: 'user', id: 'u-user-token' });
+
+    expectError(await call(reg.url, '/v1/authish/admin', { token: 'user-token' }), 'IQP_E_FORBIDDEN');
+    expect((await call(reg.url, '/v1/authish/admin', { token: 'admin-user-token' })).json()).toEqual({ kind: 'user', id: 'u-admin-user-token' });
+    const admin = await reg.running.registry.services.tokens.create('admin', 'ops', 'test');
+    expect((await call(reg.url, '/v1/authish/admin', { token: admin.token })).json()).toEqual({ kind: 'token', id: admin.record.id });
+    expect(reg.running.plugins!.service({ id: 'auth.v1' })).not.toBeNull();
+  });
+
+  it('the core finds no auth.v1 when no plugin provides it', async () => {
+    const reg = await start({ hello: HELLO });
+    expect(reg.running.plugins!.service({ id: 'auth.v1' })).toBeNull();
   });
 });
