@@ -105,7 +105,8 @@ export class PluginHost {
     return [...this.recs.values()].filter((r) => !r.failure);
   }
 
-  private fail(rec: Rec, code: ErrorCode, err: unknown, what: string): void {
+  /** Records rec's failure (stopping the start if it is required), and leaves out whoever requires it unless `alone`. */
+  private fail(rec: Rec, code: ErrorCode, err: unknown, what: string, alone = false): void {
     if (rec.failure) return;
     const e = coded(err, code, `Plugin ${rec.id}: ${what}`);
     rec.failure = { id: rec.id, code: e.code, message: e.message };
@@ -114,6 +115,7 @@ export class PluginHost {
     if (rec.entry.required) {
       throw new RequiredFailed(new IqpError(e.code, `Required plugin ${rec.id} failed, so the registry does not start. ${e.message}`, { plugin: rec.id }, { hint: e.hint }));
     }
+    if (alone) return;
     // Whoever requires it cannot run either.
     for (const other of this.alive()) {
       if (other.state && Object.hasOwn(other.state.manifest.requires ?? {}, rec.id)) {
@@ -214,7 +216,8 @@ export class PluginHost {
     }
     const nodes: DepNode[] = this.alive().map((r) => ({ id: r.id, version: r.state!.manifest.version, requires: r.state!.manifest.requires ?? {} }));
     const { order, cycles } = startOrder(nodes);
-    for (const c of cycles) this.fail(this.recs.get(c.id)!, 'IQP_E_PLUGIN_INVALID', new IqpError('IQP_E_PLUGIN_INVALID', `Plugin ${c.id} ${c.message}.`), '');
+    // Every plugin caught in a cycle gets the cycle as its reason (not "requires one that failed").
+    for (const c of cycles) this.fail(this.recs.get(c.id)!, 'IQP_E_PLUGIN_INVALID', new IqpError('IQP_E_PLUGIN_INVALID', `Plugin ${c.id} ${c.message}.`), '', true);
     this.order = order;
     this.hooks.setOrder(order);
   }
