@@ -4,7 +4,7 @@
  * refusing what would break, and a real server serving it, leaving it out, or refusing to start.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, baseEnv, iqp, tempDir } from '../e2e/helpers.js';
@@ -85,6 +85,27 @@ describe('iqp plugins', () => {
     const missing = await run(dataDir, ['disable', 'nope', '--json']);
     expect(missing.json().error.code).toBe('IQP_E_PLUGIN_MISSING');
     expect(() => serverJson(dataDir)).toThrow();
+  });
+});
+
+describe('iqp plugins with npm packages', () => {
+  it('enables an installed package by name (resolved from the data directory) and lists it; a source gone missing is named', async () => {
+    const dataDir = tempDir('iqp-plugins-npm-');
+    const pkg = join(dataDir, 'node_modules', 'iqp-plugin-notes');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'iqp-plugin-notes', version: '0.3.0', type: 'module', exports: { './iqp-plugin.json': './iqp-plugin.json', '.': './index.js' } }));
+    writeFileSync(join(pkg, 'iqp-plugin.json'), JSON.stringify({ id: 'notes', version: '0.3.0', host: '^1.0.0', entry: './index.js' }));
+    writeFileSync(join(pkg, 'index.js'), 'export default {};');
+    const enabled = await run(dataDir, ['enable', 'iqp-plugin-notes', '--json']);
+    expect(enabled.json()).toMatchObject({ id: 'notes', version: '0.3.0', source: 'iqp-plugin-notes' });
+    expect((await run(dataDir, ['list', '--json'])).json().plugins).toEqual([{ id: 'notes', version: '0.3.0', source: 'iqp-plugin-notes', enabled: true, required: false, config_valid: true }]);
+
+    rmSync(pkg, { recursive: true });
+    const gone = (await run(dataDir, ['list', '--json'])).json().plugins[0];
+    expect(gone).toMatchObject({ id: 'notes', version: null, config_valid: false });
+    expect(gone.error).toMatch(/"iqp-plugin-notes" is not installed/);
+    const unknown = await run(dataDir, ['enable', 'no-such-plugin-package', '--json']);
+    expect(unknown.json().error.code).toBe('IQP_E_PLUGIN_MISSING');
   });
 });
 
