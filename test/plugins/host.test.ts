@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { databasePath, serverConfig } from '../../server/config.js';
+import { migrateDataDir } from '../../server/datadir.js';
 import { startServer } from '../../server/start.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { tempDir } from '../e2e/helpers.js';
@@ -106,6 +107,19 @@ describe('a working plugin', () => {
     const reg = await start({ hello: { ...HELLO, enabled: false } });
     expect(reg.running.plugins!.status()).toEqual({ loaded: [], failed: [] });
     expectError(await call(reg.url, '/v1/hello/greet', { method: 'POST', json: { name: 'x' } }), 'IQP_E_NOT_FOUND');
+  });
+
+  it('a start clears rate-limit counters whose window is over, and keeps the others', async () => {
+    const dataDir = tempDir('iqp-plugins-limits-');
+    await migrateDataDir(dataDir);
+    const db = new Database(databasePath(dataDir));
+    db.prepare('INSERT INTO plugin_rate_limits (key, points, expire) VALUES (?, ?, ?), (?, ?, ?)').run('hello:greet:old', 5, Date.now() - 60_000, 'hello:greet:new', 1, Date.now() + 3_600_000);
+    db.close();
+    const reg = await startWithPlugins({ hello: HELLO }, dataDir);
+    open.push(reg);
+    const left = new Database(databasePath(dataDir), { readonly: true });
+    expect(left.prepare('SELECT key FROM plugin_rate_limits').pluck().all()).toEqual(['hello:greet:new']);
+    left.close();
   });
 
   it('its data directory is <data>/plugins/<id>, 0700, made only when asked for', async () => {
