@@ -2,7 +2,7 @@
  * createApp builds the registry's Express app from its stores, with no side effects (no listen,
  * no migrations, no timers), so tests can use it directly; start.ts does the wiring for real.
  */
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerConfig } from './config.js';
 import { createValidator } from './http/contract.js';
@@ -17,6 +17,7 @@ import { markMount, routeLabel } from './http/route-label.js';
 import { Slots } from './http/slots.js';
 import { Metrics } from './metrics.js';
 import type { AuthServiceV1 } from './plugins/api.js';
+import type { PluginStatus } from './plugins/host.js';
 import { adminRoutes } from './routes/admin.js';
 import type { RouteContract } from './routes/mount.js';
 import { downloadFastPath, downloadRoutes } from './routes/download.js';
@@ -43,6 +44,8 @@ export interface AppDeps {
   readonly userAuth?: () => AuthServiceV1 | null;
   /** Check every JSON answer against its route's declared schema (tests): a mismatch is a 500. Costs nothing on cache hits. */
   readonly validateResponses?: boolean;
+  /** Plugin routes (each plugin at /<id> on `router`, mounted at /v1; see plugins/host.ts) and their state for /v1/health. */
+  readonly plugins?: { readonly router: Router; status(): PluginStatus };
 }
 
 export interface Registry {
@@ -114,11 +117,12 @@ export function createApp(deps: AppDeps): Registry {
     ajv: createValidator(),
     options: { guard: createGuard({ tokens, ...(deps.userAuth ? { userAuth: deps.userAuth } : {}) }), validateResponses: deps.validateResponses ?? false },
   };
-  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log }, contract));
+  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log, ...(deps.plugins ? { plugins: () => deps.plugins!.status() } : {}) }, contract));
   app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }, contract));
   app.use('/v1', markMount, publicReleaseRoutes({ config, releases, cache }, contract));
   app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, meta, uploads }, contract));
   app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, cache }, contract));
+  if (deps.plugins) app.use('/v1', markMount, deps.plugins.router);
   app.use(notFound(app.router as unknown as ListableRouter));
   app.use(errorHandler(log));
 

@@ -33,6 +33,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
   ['audit', () => import('./commands/audit.js')],
   ['server', async () => (await import('./commands/server.js')).serverGroup],
   ['token', async () => (await import('./commands/token.js')).tokenGroup],
+  ['plugins', async () => (await import('./commands/plugins.js')).pluginsGroup],
   ['demo', () => import('./commands/demo.js')],
 ];
 

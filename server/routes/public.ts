@@ -9,6 +9,7 @@ import type { ServerConfig } from '../config.js';
 import { requestBase } from '../http/base-url.js';
 import type { CachedRoute, JsonCache } from '../http/json-cache.js';
 import type { Metrics } from '../metrics.js';
+import type { PluginStatus } from '../plugins/host.js';
 import { packStatus, parseAppVersion, type PackService } from '../services/packs.js';
 import type { KeyService } from '../services/keys.js';
 import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
@@ -81,6 +82,8 @@ export interface PublicDeps {
   readonly cache: JsonCache;
   readonly metrics: Metrics;
   readonly log: (line: Record<string, unknown>) => void;
+  /** The plugins' state: any that failed makes the registry "degraded" (it still serves, so 200). */
+  readonly plugins?: () => PluginStatus;
 }
 
 export function publicRoutes(d: PublicDeps, contract: RouteContract): Router {
@@ -104,8 +107,11 @@ export function publicRoutes(d: PublicDeps, contract: RouteContract): Router {
       }
     }
     const noStore = { 'Cache-Control': 'no-store' };
-    if (ok) return reply(200, { status: 'ok', checks }, noStore);
-    return reply(503, { status: 'unavailable', checks, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } }, noStore);
+    const status = d.plugins?.();
+    // Said only when there are plugins, so a registry without any answers as it always has.
+    const plugins = status && status.loaded.length + status.failed.length > 0 ? { plugins: status } : {};
+    if (!ok) return reply(503, { status: 'unavailable', checks, ...plugins, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } }, noStore);
+    return reply(200, { status: (status?.failed.length ?? 0) > 0 ? 'degraded' : 'ok', checks, ...plugins }, noStore);
   });
 
   mount(api.metrics, async (_input, _req, res) => {

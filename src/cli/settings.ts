@@ -49,7 +49,7 @@ export interface Setting<T = unknown> {
 const RELEASE_COMMANDS = ['create', 'attach', 'detach', 'validate', 'publish', 'resign', 'deprecate', 'list', 'show', 'profile', 'profiles'].map((c) => `release ${c}`);
 const TOKEN_COMMANDS = ['publish', 'deprecate', 'keys add', 'keys list', 'keys remove', 'audit', ...RELEASE_COMMANDS];
 const SERVER_START = ['server start'];
-const DATA_COMMANDS = ['server start', 'server migrate', 'server backup', 'server restore', 'token create', 'token list', 'token revoke'];
+const DATA_COMMANDS = ['server start', 'server migrate', 'server backup', 'server restore', 'token create', 'token list', 'token revoke', 'plugins list', 'plugins enable', 'plugins disable', 'plugins config'];
 const MAX_MS = 86_400_000;
 
 export const SETTINGS = {
@@ -93,7 +93,7 @@ export const SETTINGS = {
   },
   dataDir: {
     key: 'data_dir', env: 'IQP_DATA', flag: '-d, --data <dir>', commands: DATA_COMMANDS, type: path, default: (_env: NodeJS.ProcessEnv, cwd: string) => resolve(cwd, 'iqp-data'), defaultText: './iqp-data',
-    help: 'registry data directory: registry.sqlite, blobs/, tmp/', doc: 'Registry data directory: `registry.sqlite`, `blobs/`, `tmp/`.',
+    help: 'registry data directory: registry.sqlite, blobs/, tmp/, server.json', doc: 'Registry data directory: `registry.sqlite`, `blobs/`, `tmp/`, and `server.json` (which plugins run, and their config: written by `iqp plugins`, see [docs/plugins.md](docs/plugins.md)).',
   },
   host: {
     key: 'host', env: 'IQP_HOST', flag: '--host <host>', commands: SERVER_START, type: string, default: DEFAULT_SERVER.host,

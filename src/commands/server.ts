@@ -43,10 +43,13 @@ const start = {
     const running = await startServer(config, (line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
     // Always there: this process holds the lock, so it ran recovery.
     const { migrated, sweptTemp, sweptOrphans } = running.recovery!;
+    const plugins = running.plugins?.status() ?? { loaded: [], failed: [] };
     ctx.out.result(
-      { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid },
+      { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid, plugins },
       () => `iqp registry listening on ${running.url} (data: ${config.dataDir})`,
     );
+    if (plugins.loaded.length > 0) ctx.out.note(`plugins started: ${plugins.loaded.map((p) => `${p.id}@${p.version}`).join(', ')}`);
+    for (const f of plugins.failed) ctx.out.warn(`plugin ${f.id} failed and is left out (its routes answer 503; /v1/health says degraded): ${f.code}: ${f.message}`);
     if (migrated.length > 0) ctx.out.note(`applied migrations ${migrated.join(', ')}`);
     if (sweptTemp + sweptOrphans > 0) ctx.out.note(`removed ${sweptTemp} unfinished upload(s) and ${sweptOrphans} unreferenced blob(s) left by an earlier stop`);
     return new Promise<number>((resolvePromise) => {
