@@ -19,7 +19,7 @@ type Entry = CommandModule | CommandGroup;
  * `iqp verify` does not pay for the registry server's or client's dependencies (time and memory).
  * Help and unknown commands load them all. The order is the order of `iqp --help`.
  */
-const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
+export const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
   ['init', () => import('./commands/init.js')],
   ['build', () => import('./commands/build.js')],
   ['inspect', () => import('./commands/inspect.js')],

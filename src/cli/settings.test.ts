@@ -1,3 +1,4 @@
+import { COMMANDS } from '../cli.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -117,10 +118,13 @@ describe('loadConfig', () => {
 
 describe('the settings table', () => {
   it('names commands and flags the CLI has, each once per command', async () => {
-    const modules = await Promise.all([import('../commands/build.js'), import('../commands/inspect.js'), import('../commands/verify.js'), import('../commands/publish.js'), import('../commands/pull.js'), import('../commands/deprecate.js'), import('../commands/audit.js')]);
-    const groups = [(await import('../commands/release.js')).releaseGroup, (await import('../commands/keys.js')).keysGroup, (await import('../commands/server.js')).serverGroup, (await import('../commands/token.js')).tokenGroup];
-    const commands = new Map<string, Command>(modules.map((m) => { const c: Command = m.define(); return [c.name(), c]; }));
-    for (const g of groups) for (const m of g.commands) { const c = m.define(); commands.set(`${g.group().name()} ${c.name()}`, c); }
+    // Every command the CLI has, groups' subcommands as "group sub".
+    const commands = new Map<string, Command>();
+    for (const [, load] of COMMANDS) {
+      const entry = await load();
+      if ('group' in entry) for (const m of entry.commands) commands.set(`${entry.group().name()} ${m.define().name()}`, m.define());
+      else commands.set(entry.define().name(), entry.define());
+    }
     for (const [name, s] of Object.entries(SETTINGS) as [string, Setting][]) {
       for (const command of s.commands ?? []) {
         const cmd = commands.get(command);
