@@ -13,7 +13,7 @@ import { type ErrorCode, IqpError } from '../../src/errors.js';
 import type { Logger } from '../app.js';
 import { mountRoute } from '../http/contract.js';
 import type { KnownPath } from '../http/methods.js';
-import type { Principal, RouteHandler, RouteInput } from './api.js';
+import type { RouteHandler, RouteInput } from './api.js';
 
 export interface DeclaredRoute {
   readonly spec: RouteSpec;
