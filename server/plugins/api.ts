@@ -224,5 +224,9 @@ export interface AuthServiceV1 {
 export const AUTH_V1: ServiceRef<AuthServiceV1> = serviceRef<AuthServiceV1>('auth.v1');
 
 export type { TSchema };
+/** Route declarations, so a plugin declares its routes as the core does without importing src/. */
+export { route } from '../../src/api/route.js';
+export type { BodyOf, HttpMethod, ParamsOf, QueryOf, ResponseOf, ResponseSpec, RouteAuth, RouteSpec } from '../../src/api/route.js';
+export type { ErrorCode } from '../../src/errors.js';
 /** TypeBox, for route and config schemas: `Type.Object({ email: Type.String({ maxLength: 320 }) })`. */
 export { Type } from 'typebox';
