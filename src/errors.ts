@@ -211,6 +211,40 @@ export const CATALOG = {
   IQP_E_CHANNEL_UNKNOWN: usage('Unknown release channel.', 'Use one of the registry’s channels (stable, beta, nightly by default).'),
   IQP_E_PACK_NOT_ATTACHABLE: { message: 'The pack cannot be attached to a release.', hint: 'Attach a published, non-deprecated pack version.', exit: EXIT.network, http: 422 },
 
+  // Accounts (the auth plugin)
+  IQP_E_INVALID_CREDENTIALS: { message: 'Wrong email or password.', hint: 'Check both and try again, or reset the password.', exit: EXIT.network, http: 401 },
+  IQP_E_TOKEN_EXPIRED: { message: 'The access token has expired.', hint: 'Get a new one from /v1/auth/refresh with the refresh token.', exit: EXIT.network, http: 401 },
+  IQP_E_TOKEN_INVALID: { message: 'The token is not valid here.', hint: 'Sign in again to get new tokens.', exit: EXIT.network, http: 401 },
+  IQP_E_REFRESH_REUSED: {
+    message: 'The refresh token was already used; its session is revoked.',
+    hint: 'Sign in again. Keep only the newest refresh token, and send one refresh at a time per device.',
+    exit: EXIT.network,
+    http: 401,
+  },
+  IQP_E_EMAIL_UNVERIFIED: { message: 'The email address is not verified yet.', hint: 'Enter the code from the verification mail, or ask for a new one.', exit: EXIT.network, http: 403 },
+  IQP_E_PASSWORD_WEAK: {
+    message: 'The password is too short, too long or too common.',
+    hint: 'Use 8 to 1,024 characters, and not one of the most common passwords.',
+    exit: EXIT.network,
+    http: 422,
+  },
+  IQP_E_RATE_LIMITED: { message: 'Too many attempts.', hint: 'Wait the number of seconds in Retry-After, then try again.', exit: EXIT.network, http: 429 },
+  IQP_E_CODE_INVALID: { message: 'The code or link is wrong, used or expired.', hint: 'Ask for a new one.', exit: EXIT.network, http: 400 },
+  IQP_E_DEVICE_FOREIGN: { message: 'The device id belongs to another account.', hint: 'Generate a new random device id for this install.', exit: EXIT.network, http: 409 },
+  IQP_E_GOOGLE_TOKEN_INVALID: {
+    message: 'The Google ID token is not valid for this registry.',
+    hint: 'Sign in with Google again; the operator checks google.client_ids in the auth plugin config.',
+    exit: EXIT.network,
+    http: 401,
+  },
+  IQP_E_ACCOUNT_CONFLICT: {
+    message: 'An account with this email exists and is not verified, so it cannot be linked.',
+    hint: 'Verify the existing account with its email code first, or sign in with its password.',
+    exit: EXIT.network,
+    http: 409,
+  },
+  IQP_E_USER_NOT_FOUND: usage('No such user.', 'Check the id or email with `iqp users list`.'),
+
   // Local I/O and process
   IQP_E_IO: { message: 'A file operation failed.', hint: 'Check free disk space and permissions.', exit: EXIT.io, http: 500 },
   IQP_E_CANCELLED: { message: 'Cancelled.', hint: 'Nothing was written.', exit: EXIT.cancelled, http: 499 },
