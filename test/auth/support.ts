@@ -4,10 +4,11 @@
  * test moves, an audit log it can read, fixed-window rate limits on that clock, and the plugin's
  * routes mounted on a real Express app (server/http/contract.ts) listening on 127.0.0.1.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import express, { type ErrorRequestHandler } from 'express';
+import { type CryptoKey, importJWK } from 'jose';
 import manifest from '../../plugins/auth/iqp-plugin.json' with { type: 'json' };
 import plugin from '../../plugins/auth/index.js';
 import type { AuthConfig } from '../../plugins/auth/config.js';
@@ -190,4 +191,21 @@ export async function post(url: string, body: unknown, token?: string, method = 
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+export const PASSWORD = 'x7#kq2Lm-river-stone';
+
+/** An account made through the admin service (verified), signed in over HTTP: its tokens. */
+export async function signedIn(h: AuthHarness, email = 'ann@example.org', device?: string): Promise<{ access_token: string; refresh_token: string; user: any }> {
+  if (!(await h.admin.listUsers()).some((u) => u.email === email)) await h.admin.createUser({ email, password: PASSWORD }, 'cli:test');
+  const r = await post(`${h.url}/login`, { email, password: PASSWORD, ...(device ? { device_id: device } : {}) });
+  if (r.status !== 200) throw new Error(`login: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+/** The current signing key's private half, as an attacker who stole it (or a test forging claims) would hold it. */
+export async function currentPrivateKey(h: AuthHarness): Promise<{ kid: string; key: CryptoKey }> {
+  const row = await h.db.get<{ kid: string }>('SELECT kid FROM auth_signing_keys WHERE retired_at_ms IS NULL');
+  const jwk = JSON.parse(readFileSync(join(h.dir, 'plugins', 'auth', 'keys', `${row!.kid}.jwk`), 'utf8'));
+  return { kid: row!.kid, key: (await importJWK(jwk, 'EdDSA')) as CryptoKey };
 }
