@@ -20,7 +20,7 @@ export interface AuthConfig {
   readonly unverified_may: readonly Capability[];
   /** Where email links point, `{token}` replaced; empty: mails carry the token alone. */
   readonly link_url: string;
-  readonly google: { readonly jwks_url: string; readonly client_ids: readonly string[]; readonly hd?: string };
+  readonly google: { readonly jwks_url: string; readonly client_ids: readonly string[]; readonly hd?: string; readonly jwks_cooldown_s: number };
   readonly smtp?: { readonly host: string; readonly port: number; readonly secure: boolean; readonly user?: string; readonly password?: string; readonly from: string };
   readonly rate_limits: { readonly per_ip: Limit; readonly per_email_ip: Limit; readonly mail_per_email: Limit };
 }

@@ -18,7 +18,7 @@ export class GoogleSignIn {
 
   constructor(private readonly core: Core) {
     const g = core.ctx.config.google;
-    this.jwks = createRemoteJWKSet(new URL(g.jwks_url), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+    this.jwks = createRemoteJWKSet(new URL(g.jwks_url), { cooldownDuration: g.jwks_cooldown_s * 1000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
   }
 
   private get ctx() {
