@@ -219,6 +219,11 @@ export interface AuthServiceV1 {
   explainRejection(token: string): Promise<'expired' | 'invalid'>;
   /** Whether a user exists and is not disabled. */
   userActive(userId: string): Promise<boolean>;
+  /**
+   * Whether the user may use a capability now (`sync`): always once their email is verified,
+   * before that only where the auth config's `unverified_may` lists it.
+   */
+  may(principal: Extract<Principal, { kind: 'user' }>, capability: 'sync'): boolean;
 }
 
 export const AUTH_V1: ServiceRef<AuthServiceV1> = serviceRef<AuthServiceV1>('auth.v1');
