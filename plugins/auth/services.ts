@@ -20,6 +20,9 @@ export function authService(core: () => Core): AuthServiceV1 {
       const u = await core().users.byId(userId);
       return !!u && !u.disabled;
     },
+    may(principal, capability) {
+      return principal.emailVerified || core().ctx.config.unverified_may.includes(capability);
+    },
   };
 }
 

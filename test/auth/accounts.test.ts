@@ -115,4 +115,22 @@ describe('accounts', () => {
     expect(await h.db.get('SELECT COUNT(*) AS n FROM auth_sessions')).toEqual({ n: 0 });
     expect((await post(`${url}/me`, undefined, access_token, 'GET')).status).toBe(401);
   });
+
+  it('tells other plugins whether an unverified user may sync, as unverified_may says', async () => {
+    for (const [unverified_may, expected] of [
+      [['sign_in'], false],
+      [['sign_in', 'sync'], true],
+    ] as const) {
+      h = await authHarness({ config: { unverified_may } });
+      const url = await h.listen();
+      await post(`${url}/register`, { email: 'ann@example.org', password: PASSWORD });
+      const { access_token } = (await post(`${url}/login`, { email: 'ann@example.org', password: PASSWORD })).body;
+      const principal = (await h.auth.verifyAccessToken(access_token))!;
+      expect(principal.emailVerified).toBe(false);
+      expect(h.auth.may(principal, 'sync')).toBe(expected);
+      expect(h.auth.may({ ...principal, emailVerified: true }, 'sync')).toBe(true);
+      await h.close();
+      h = null;
+    }
+  });
 });
