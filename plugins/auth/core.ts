@@ -17,6 +17,7 @@ import { DeviceStore } from './store/devices.js';
 import { IdentityStore } from './store/identities.js';
 import { SigningKeyStore } from './store/keys.js';
 import { SessionStore } from './store/sessions.js';
+import { Sweeper } from './sweep.js';
 import { type UserRow, UserStore } from './store/users.js';
 import { AccessTokens, CLOCK_TOLERANCE_S } from './tokens/access.js';
 import { KeyFiles } from './tokens/key-files.js';
@@ -56,6 +57,7 @@ export class Core {
   readonly access: AccessTokens;
   readonly refresh: RefreshTokens;
   readonly codes: Codes;
+  readonly sweeper: Sweeper;
   readonly mailer: Mailer;
   readonly outbox: OutboxReader;
   private readonly transport: Transport;
@@ -72,7 +74,9 @@ export class Core {
     this.keyring = new Keyring(new SigningKeyStore(ctx.db), new KeyFiles(ctx.dataDir), ctx.clock, (c.access_ttl_s + CLOCK_TOLERANCE_S) * 1000);
     this.access = new AccessTokens(this.keyring, ctx.clock, c.issuer, c.audience, c.access_ttl_s);
     this.refresh = new RefreshTokens(ctx, this.sessions, secret);
-    this.codes = new Codes(ctx, new CodeStore(ctx.db), secret);
+    const codeStore = new CodeStore(ctx.db);
+    this.codes = new Codes(ctx, codeStore, secret);
+    this.sweeper = new Sweeper(ctx, this.sessions, codeStore);
     const outbox = new OutboxTransport(ctx.dataDir, ctx.clock);
     this.outbox = outbox;
     this.transport = c.smtp ? new SmtpTransport(c.smtp) : outbox;
@@ -86,6 +90,7 @@ export class Core {
   }
 
   async stop(): Promise<void> {
+    this.sweeper.stop();
     await this.mailer.flush();
     if (this.transport instanceof SmtpTransport) this.transport.close();
   }

@@ -48,4 +48,18 @@ describe('auth stores', () => {
     const row = await sessions.token('t1');
     expect(row?.successor_id).toBe(`succ${wins.indexOf(true) + 1}`);
   });
+
+  it('prunes sessions past their absolute lifetime or revoked long ago, with their tokens', async () => {
+    const { db } = await twoUsers();
+    const sessions = new SessionStore(db);
+    for (const [id, expires] of [['old', 100], ['live', 10_000], ['revoked', 10_000], ['just-revoked', 10_000]] as const) {
+      await sessions.createSession({ id, user_id: 'u1', device_id: null, created_at_ms: 0, absolute_expires_at_ms: expires });
+      await sessions.insertToken({ id: `t-${id}`, session_id: id, parent_id: null, secret_hash: 'h', created_at_ms: 0, idle_expires_at_ms: expires });
+    }
+    await sessions.revoke('revoked', 'logout', 200);
+    await sessions.revoke('just-revoked', 'logout', 900);
+    expect(await sessions.prune(1000, 500)).toBe(2);
+    expect((await db.all<{ id: string }>('SELECT id FROM auth_sessions ORDER BY id')).map((r) => r.id)).toEqual(['just-revoked', 'live']);
+    expect((await db.all<{ id: string }>('SELECT id FROM auth_refresh_tokens ORDER BY id')).map((r) => r.id)).toEqual(['t-just-revoked', 't-live']);
+  });
 });

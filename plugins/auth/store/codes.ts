@@ -63,4 +63,9 @@ export class CodeStore {
   async consumeAll(userId: string, purpose: CodePurpose, db = this.db): Promise<void> {
     await db.run('DELETE FROM auth_codes WHERE user_id = ? AND purpose = ?', [userId, purpose]);
   }
+
+  /** Codes past their lifetime. */
+  async prune(nowMs: number): Promise<number> {
+    return (await this.db.run('DELETE FROM auth_codes WHERE expires_at_ms <= ?', [nowMs])).changes;
+  }
 }

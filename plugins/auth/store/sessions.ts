@@ -90,8 +90,12 @@ export class SessionStore {
     return r.changes;
   }
 
-  /** Sessions and tokens nobody can use any more; the ledger of used tokens is what detects reuse, so only dead sessions go. */
-  async prune(nowMs: number, keepRevokedMs: number): Promise<void> {
-    await this.db.run('DELETE FROM auth_sessions WHERE absolute_expires_at_ms < ? OR (revoked_at_ms IS NOT NULL AND revoked_at_ms < ?)', [nowMs, nowMs - keepRevokedMs]);
+  /**
+   * Deletes sessions (and, by cascade, their tokens) nobody can use any more: past their absolute
+   * lifetime, or revoked more than `keepRevokedMs` ago (kept a while for the audit trail).
+   */
+  async prune(nowMs: number, keepRevokedMs: number): Promise<number> {
+    const r = await this.db.run('DELETE FROM auth_sessions WHERE absolute_expires_at_ms <= ? OR (revoked_at_ms IS NOT NULL AND revoked_at_ms < ?)', [nowMs, nowMs - keepRevokedMs]);
+    return r.changes;
   }
 }
