@@ -6,6 +6,7 @@ import type { DeviceInput, TokenResponse } from './core.js';
 import { type Core, userView, type UserView } from './core.js';
 import { passwordProblem } from './crypto/passwords.js';
 import { randomId, sha256 } from './crypto/secrets.js';
+import type { SessionRow } from './store/sessions.js';
 import { normalizeEmail, type UserRow } from './store/users.js';
 
 export const PENDING = { status: 'verification_sent' } as const;
@@ -72,21 +73,36 @@ export class Accounts {
     return { ...(await c.signIn(user, body)), user: userView(user) };
   }
 
-  async refresh(body: { refresh_token: string; device_id?: string }, ip: string): Promise<TokenResponse> {
+  async refresh(body: { refresh_token: string } & DeviceInput, ip: string): Promise<TokenResponse> {
     const c = this.core;
     await c.limit([c.limits.perIp, ip]);
-    const rotated = await c.refresh.rotate(body.refresh_token, ip);
-    const { session } = rotated;
-    const invalid = (why: string) => this.ctx.error('IQP_E_TOKEN_INVALID', why);
-    if (body.device_id && session.device_id && body.device_id !== session.device_id) throw invalid('This refresh token was issued to another device; sign in again.');
-    const user = await c.users.byId(session.user_id);
-    if (!user || user.disabled || !c.maySignIn(user)) {
-      await c.sessions.revoke(session.id, 'disabled', this.ctx.clock.nowMs());
-      throw invalid('The account is disabled or gone; its session has ended.');
-    }
-    if (session.device_id) await c.devices.claim({ id: session.device_id, userId: user.id }, this.ctx.clock.now());
+    let user: UserRow | undefined;
+    const { session, refreshToken } = await c.refresh.rotate(body.refresh_token, ip, async (s) => {
+      const invalid = (why: string) => this.ctx.error('IQP_E_TOKEN_INVALID', why);
+      if (body.device_id && s.device_id && body.device_id !== s.device_id) throw invalid('This refresh token was issued to another device; sign in again.');
+      user = await c.users.byId(s.user_id);
+      if (!user || user.disabled || !c.maySignIn(user)) {
+        await c.sessions.revoke(s.id, 'disabled', this.ctx.clock.nowMs());
+        throw invalid('The account is disabled or gone; its session has ended.');
+      }
+      const deviceId = s.device_id ?? body.device_id ?? null;
+      if (deviceId) await this.bindDevice(s, user.id, deviceId, body.device_name);
+      return { ...s, device_id: deviceId };
+    });
     // Roles and verification come from the account as it is now: a role change takes effect here.
-    return c.tokens(user, session.id, session.device_id, rotated.refreshToken);
+    return c.tokens(user!, session.id, session.device_id, refreshToken);
+  }
+
+  /** Notes the device as seen, and binds a session signed in without one to the device its first refresh names. */
+  private async bindDevice(s: SessionRow, userId: string, deviceId: string, name: string | undefined): Promise<void> {
+    const c = this.core;
+    await this.ctx.db.transaction(async (tx) => {
+      if (!(await c.devices.claim({ id: deviceId, userId, name: name ?? null }, this.ctx.clock.now(), tx))) throw c.foreignDevice();
+      // Bound meanwhile by a parallel refresh to another device: refused (the rollback undoes the claim).
+      if (s.device_id === null && !(await c.sessions.bindDevice(s.id, deviceId, tx)) && (await c.sessions.session(s.id, tx))?.device_id !== deviceId) {
+        throw this.ctx.error('IQP_E_TOKEN_INVALID', 'This refresh token was issued to another device; sign in again.');
+      }
+    });
   }
 
   /** Ends the refresh token's family. Unknown or used tokens answer the same (RFC 7009 §2.2). */

@@ -64,8 +64,12 @@ export class RefreshTokens {
     return (await this.sessions.session(row.session_id)) ?? null;
   }
 
-  /** Rotates a presented refresh token; throws IQP_E_TOKEN_INVALID or IQP_E_REFRESH_REUSED. */
-  async rotate(presented: string, ip: string): Promise<Rotated> {
+  /**
+   * Rotates a presented refresh token; throws IQP_E_TOKEN_INVALID or IQP_E_REFRESH_REUSED.
+   * `admit` judges the session (its device, its user) before anything is used up, and may return
+   * it changed (bound to a device).
+   */
+  async rotate(presented: string, ip: string, admit: (session: SessionRow) => Promise<SessionRow>): Promise<Rotated> {
     const invalid = (why: string) => this.ctx.error('IQP_E_TOKEN_INVALID', `The refresh token ${why}; sign in again.`);
     const m = TOKEN.exec(presented);
     if (!m) throw invalid('is malformed');
@@ -73,10 +77,11 @@ export class RefreshTokens {
     let row = await this.sessions.token(id);
     // A wrong secret for a real id is refused without touching the family: guessing ids must not log anyone out.
     if (!row || !sameDigest(row.secret_hash, sha256(secret))) throw invalid('is not known');
-    const session = await this.sessions.session(row.session_id);
+    const found = await this.sessions.session(row.session_id);
     const now = this.ctx.clock.nowMs();
-    if (!session || session.revoked_at_ms !== null) throw invalid('belongs to a session that was ended');
-    if (now >= session.absolute_expires_at_ms) throw invalid('belongs to a session that reached its longest lifetime');
+    if (!found || found.revoked_at_ms !== null) throw invalid('belongs to a session that was ended');
+    if (now >= found.absolute_expires_at_ms) throw invalid('belongs to a session that reached its longest lifetime');
+    const session = await admit(found);
 
     if (row.used_at_ms === null) {
       if (now >= row.idle_expires_at_ms) throw invalid('expired unused');

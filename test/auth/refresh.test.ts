@@ -169,4 +169,32 @@ describe('refresh tokens', () => {
     expect(r.body.error.code).toBe('IQP_E_DEVICE_FOREIGN');
     expect(await h.db.get('SELECT COUNT(*) AS n FROM auth_sessions')).toEqual(before);
   });
+
+  it('refuses a refresh naming another device without using the token up', async () => {
+    h = await authHarness();
+    await h.listen();
+    const a = await signedIn(h, 'ann@example.org', 'device-ann-1');
+    expect((await refresh(a.refresh_token, { device_id: 'device-thief-1' })).body.error.code).toBe('IQP_E_TOKEN_INVALID');
+    h.clock.advance(60_000);
+    const r = await refresh(a.refresh_token, { device_id: 'device-ann-1' });
+    expect(r.status).toBe(200);
+    expect(await h.db.get("SELECT COUNT(*) AS n FROM auth_devices WHERE id = 'device-thief-1'")).toEqual({ n: 0 });
+  });
+
+  it('binds a session signed in without a device to the device its first refresh names', async () => {
+    h = await authHarness();
+    await h.listen();
+    const a = await signedIn(h, 'ann@example.org');
+    const r = await refresh(a.refresh_token, { device_id: 'device-ann-7', device_name: 'Tablet' });
+    expect(r.status).toBe(200);
+    expect(await h.auth.verifyAccessToken(r.body.access_token)).toMatchObject({ deviceId: 'device-ann-7' });
+    expect((await post(`${h.url}/devices`, undefined, r.body.access_token, 'GET')).body.devices).toMatchObject([{ id: 'device-ann-7', name: 'Tablet', current: true }]);
+    expect((await refresh(r.body.refresh_token, { device_id: 'device-ann-8' })).status).toBe(401);
+    // A device of another account cannot be bound.
+    const b = await signedIn(h, 'bob@example.org');
+    const foreign = await refresh(b.refresh_token, { device_id: 'device-ann-7' });
+    expect(foreign.status).toBe(409);
+    expect(foreign.body.error.code).toBe('IQP_E_DEVICE_FOREIGN');
+    expect((await refresh(b.refresh_token)).status).toBe(200);
+  });
 });

@@ -69,6 +69,11 @@ export class SessionStore {
     return r.changes === 1;
   }
 
+  /** Binds a session signed in without a device; false when it has one already. */
+  async bindDevice(id: string, deviceId: string, db = this.db): Promise<boolean> {
+    return (await db.run('UPDATE auth_sessions SET device_id = ? WHERE id = ? AND device_id IS NULL', [deviceId, id])).changes === 1;
+  }
+
   /** Revokes one session; false if it was revoked already. */
   async revoke(id: string, reason: RevokeReason, nowMs: number, db = this.db): Promise<boolean> {
     const r = await db.run('UPDATE auth_sessions SET revoked_at_ms = ?, revoked_reason = ? WHERE id = ? AND revoked_at_ms IS NULL', [nowMs, reason, id]);
