@@ -32,7 +32,19 @@ export interface AccessClaims {
 
 export type Checked = { ok: true; principal: UserPrincipal } | { ok: false; reason: 'expired' | 'invalid' };
 
+/** Tokens checked recently, so a client's every request does not pay for a signature check. */
+const REMEMBERED = 10_000;
+
+interface Remembered {
+  readonly principal: UserPrincipal;
+  readonly kid: string;
+  /** exp plus the clock tolerance, in ms. */
+  readonly untilMs: number;
+}
+
 export class AccessTokens {
+  private readonly remembered = new Map<string, Remembered>();
+
   constructor(
     private readonly keyring: Keyring,
     private readonly clock: PluginClock,
@@ -54,7 +66,26 @@ export class AccessTokens {
       .sign(key);
   }
 
+  /**
+   * The principal of a genuine, live token. A token that passed recently is answered from memory
+   * while its exp (with tolerance) and its key both hold: the memory is keyed by the whole token,
+   * so nothing but that exact, signed string can hit it.
+   */
   async check(token: string): Promise<Checked> {
+    const known = this.remembered.get(token);
+    if (known) {
+      if (this.clock.nowMs() <= known.untilMs && (await this.keyring.live(known.kid))) return { ok: true, principal: known.principal };
+      this.remembered.delete(token);
+    }
+    const checked = await this.verify(token);
+    if (checked.ok) {
+      if (this.remembered.size >= REMEMBERED) this.remembered.delete(this.remembered.keys().next().value!);
+      this.remembered.set(token, { principal: checked.principal, kid: checked.kid, untilMs: checked.untilMs });
+    }
+    return checked.ok ? { ok: true, principal: checked.principal } : checked;
+  }
+
+  private async verify(token: string): Promise<(Checked & { ok: false }) | { ok: true; principal: UserPrincipal; kid: string; untilMs: number }> {
     const invalid = { ok: false, reason: 'invalid' } as const;
     if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS) return invalid;
     let header: ReturnType<typeof decodeProtectedHeader>;
@@ -81,7 +112,8 @@ export class AccessTokens {
       if (typeof sub !== 'string' || typeof sid !== 'string' || typeof ev !== 'boolean') return invalid;
       if (!Array.isArray(roles) || !roles.every((r) => ROLES.includes(r as UserRole))) return invalid;
       if (did !== undefined && typeof did !== 'string') return invalid;
-      return { ok: true, principal: { kind: 'user', userId: sub, sessionId: sid, deviceId: did ?? null, roles: roles as UserRole[], emailVerified: ev } };
+      const principal: UserPrincipal = { kind: 'user', userId: sub, sessionId: sid, deviceId: did ?? null, roles: roles as UserRole[], emailVerified: ev };
+      return { ok: true, principal, kid: header.kid, untilMs: (payload.exp! + CLOCK_TOLERANCE_S) * 1000 };
     } catch (err) {
       return { ok: false, reason: err instanceof errors.JWTExpired ? 'expired' : 'invalid' };
     }

@@ -106,6 +106,13 @@ export class Keyring {
     return k && this.clock.nowMs() <= k.verifiesUntilMs ? k.publicKey : null;
   }
 
+  /** Whether a kid still verifies (for tokens checked before and remembered). */
+  async live(kid: string): Promise<boolean> {
+    await this.fresh();
+    const k = this.keys.get(kid);
+    return !!k && this.clock.nowMs() <= k.verifiesUntilMs;
+  }
+
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.fresh();
     return { keys: [...this.keys.values()].map((k) => k.publicJwk) };
