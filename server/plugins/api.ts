@@ -273,4 +273,4 @@ export interface AuthAdminServiceV1 {
   readOutbox(): Promise<AuthOutboxMessage[]>;
 }
 
-export const AUTH_ADMIN_V1: ServiceRef<AuthAdminServiceV1> = serviceRef<AuthAdminServiceV1>('auth.admin.v1');
+export const AUTH_ADMIN_V1: ServiceRef<AuthAdminServiceV1> = serviceRef<AuthAdminServiceV1>('auth-admin.v1');
