@@ -1,4 +1,4 @@
-/** The services the plugin offers: auth.v1 (the guard and other plugins) and auth.admin.v1 (the CLI). */
+/** The services the plugin offers: auth.v1 (the guard and other plugins) and auth-admin.v1 (the CLI). */
 import type { AuthAdminServiceV1, AuthServiceV1, AuthUserSummary } from '../../server/plugins/api.js';
 import type { Core } from './core.js';
 import { passwordProblem } from './crypto/passwords.js';
