@@ -222,12 +222,8 @@ export const CATALOG = {
     http: 401,
   },
   IQP_E_EMAIL_UNVERIFIED: { message: 'The email address is not verified yet.', hint: 'Enter the code from the verification mail, or ask for a new one.', exit: EXIT.network, http: 403 },
-  IQP_E_PASSWORD_WEAK: {
-    message: 'The password is too short, too long or too common.',
-    hint: 'Use 8 to 1,024 characters, and not one of the most common passwords.',
-    exit: EXIT.network,
-    http: 422,
-  },
+  // A usage error for `iqp users create` (exit 2), a well-formed request the registry refuses: 422.
+  IQP_E_PASSWORD_WEAK: { ...usage('The password is too short, too long or too common.', 'Use 8 to 1,024 characters, and not one of the most common passwords.'), http: 422 },
   IQP_E_RATE_LIMITED: { message: 'Too many attempts.', hint: 'Wait the number of seconds in Retry-After, then try again.', exit: EXIT.network, http: 429 },
   IQP_E_CODE_INVALID: { message: 'The code or link is wrong, used or expired.', hint: 'Ask for a new one.', exit: EXIT.network, http: 400 },
   IQP_E_DEVICE_FOREIGN: { message: 'The device id belongs to another account.', hint: 'Generate a new random device id for this install.', exit: EXIT.network, http: 409 },
