@@ -6,6 +6,7 @@ import type { DeviceInput, TokenResponse } from './core.js';
 import { type Core, userView, type UserView } from './core.js';
 import { passwordProblem } from './crypto/passwords.js';
 import { randomId, sha256 } from './crypto/secrets.js';
+import type { PluginDatabase } from '../../server/plugins/api.js';
 import type { SessionRow } from './store/sessions.js';
 import { normalizeEmail, type UserRow } from './store/users.js';
 
@@ -69,7 +70,6 @@ export class Accounts {
     if (verified.rehash) await c.users.rehash(user.id, user.password_hash!, verified.rehash, this.ctx.clock.now());
     if (user.disabled) throw this.ctx.error('IQP_E_FORBIDDEN', 'This account is disabled.');
     if (!c.maySignIn(user)) throw this.ctx.error('IQP_E_EMAIL_UNVERIFIED', 'Verify your email address before signing in.');
-    await c.limits.perEmailIp.reset(emailKey(body.email, ip));
     return { ...(await c.signIn(user, body)), user: userView(user) };
   }
 
@@ -77,32 +77,26 @@ export class Accounts {
     const c = this.core;
     await c.limit([c.limits.perIp, ip]);
     let user: UserRow | undefined;
-    const { session, refreshToken } = await c.refresh.rotate(body.refresh_token, ip, async (s) => {
-      const invalid = (why: string) => this.ctx.error('IQP_E_TOKEN_INVALID', why);
-      if (body.device_id && s.device_id && body.device_id !== s.device_id) throw invalid('This refresh token was issued to another device; sign in again.');
+    const otherDevice = () => this.ctx.error('IQP_E_TOKEN_INVALID', 'This refresh token was issued to another device; sign in again.');
+    const admit = async (s: SessionRow): Promise<SessionRow> => {
+      if (body.device_id && s.device_id && body.device_id !== s.device_id) throw otherDevice();
       user = await c.users.byId(s.user_id);
       if (!user || user.disabled || !c.maySignIn(user)) {
         await c.sessions.revoke(s.id, 'disabled', this.ctx.clock.nowMs());
-        throw invalid('The account is disabled or gone; its session has ended.');
+        throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The account is disabled or gone; its session has ended.');
       }
-      const deviceId = s.device_id ?? body.device_id ?? null;
-      if (deviceId) await this.bindDevice(s, user.id, deviceId, body.device_name);
-      return { ...s, device_id: deviceId };
-    });
+      return { ...s, device_id: s.device_id ?? body.device_id ?? null };
+    };
+    // The device is seen now; a session signed in without one is bound to the device its first
+    // refresh names. A foreign device (or a parallel refresh binding another) rolls the rotation back.
+    const record = async (tx: PluginDatabase, s: SessionRow): Promise<void> => {
+      if (!s.device_id) return;
+      if (!(await c.devices.claim({ id: s.device_id, userId: s.user_id, name: body.device_name ?? null }, this.ctx.clock.now(), tx))) throw c.foreignDevice();
+      if (!(await c.sessions.bindDevice(s.id, s.device_id, tx))) throw otherDevice();
+    };
+    const { session, refreshToken } = await c.refresh.rotate(body.refresh_token, ip, admit, record);
     // Roles and verification come from the account as it is now: a role change takes effect here.
     return c.tokens(user!, session.id, session.device_id, refreshToken);
-  }
-
-  /** Notes the device as seen, and binds a session signed in without one to the device its first refresh names. */
-  private async bindDevice(s: SessionRow, userId: string, deviceId: string, name: string | undefined): Promise<void> {
-    const c = this.core;
-    await this.ctx.db.transaction(async (tx) => {
-      if (!(await c.devices.claim({ id: deviceId, userId, name: name ?? null }, this.ctx.clock.now(), tx))) throw c.foreignDevice();
-      // Bound meanwhile by a parallel refresh to another device: refused (the rollback undoes the claim).
-      if (s.device_id === null && !(await c.sessions.bindDevice(s.id, deviceId, tx)) && (await c.sessions.session(s.id, tx))?.device_id !== deviceId) {
-        throw this.ctx.error('IQP_E_TOKEN_INVALID', 'This refresh token was issued to another device; sign in again.');
-      }
-    });
   }
 
   /** Ends the refresh token's family. Unknown or used tokens answer the same (RFC 7009 §2.2). */

@@ -6,7 +6,7 @@
  * same successor, which is never stored in a form that could be read back. Any other reuse
  * revokes the whole family: RFC 9700 §4.14.2.
  */
-import type { PluginContext } from '../../server/plugins/api.js';
+import type { PluginContext, PluginDatabase } from '../../server/plugins/api.js';
 import { type AuthConfig, DAY_MS } from './config.js';
 import { hmac, randomId, sameDigest, sha256 } from './crypto/secrets.js';
 import type { RefreshRow, SessionRow, SessionStore } from './store/sessions.js';
@@ -66,10 +66,16 @@ export class RefreshTokens {
 
   /**
    * Rotates a presented refresh token; throws IQP_E_TOKEN_INVALID or IQP_E_REFRESH_REUSED.
-   * `admit` judges the session (its device, its user) before anything is used up, and may return
-   * it changed (bound to a device).
+   * `admit` judges the session (its device, its user) before anything is used up, reading only,
+   * and may return it changed (bound to a device); `record` writes what goes with the rotation
+   * (the device seen) in the rotation's own transaction, so a refresh commits once.
    */
-  async rotate(presented: string, ip: string, admit: (session: SessionRow) => Promise<SessionRow>): Promise<Rotated> {
+  async rotate(
+    presented: string,
+    ip: string,
+    admit: (session: SessionRow) => Promise<SessionRow>,
+    record: (tx: PluginDatabase, session: SessionRow) => Promise<void>,
+  ): Promise<Rotated> {
     const invalid = (why: string) => this.ctx.error('IQP_E_TOKEN_INVALID', `The refresh token ${why}; sign in again.`);
     const m = TOKEN.exec(presented);
     if (!m) throw invalid('is malformed');
@@ -88,6 +94,7 @@ export class RefreshTokens {
       const successorId = randomId();
       const won = await this.ctx.db.transaction(async (tx) => {
         if (!(await this.sessions.markUsed(id, successorId, now, tx))) return false;
+        await record(tx, session);
         await this.sessions.insertToken(
           { id: successorId, session_id: session.id, parent_id: id, secret_hash: sha256(this.successorSecret(presented)), created_at_ms: now, idle_expires_at_ms: this.idleEnd(now, session) },
           tx,

@@ -69,9 +69,9 @@ export class SessionStore {
     return r.changes === 1;
   }
 
-  /** Binds a session signed in without a device; false when it has one already. */
+  /** Binds a session signed in without a device to `deviceId`; false when it is bound to another one. */
   async bindDevice(id: string, deviceId: string, db = this.db): Promise<boolean> {
-    return (await db.run('UPDATE auth_sessions SET device_id = ? WHERE id = ? AND device_id IS NULL', [deviceId, id])).changes === 1;
+    return (await db.run('UPDATE auth_sessions SET device_id = ? WHERE id = ? AND (device_id IS NULL OR device_id = ?)', [deviceId, id, deviceId])).changes === 1;
   }
 
   /** Revokes one session; false if it was revoked already. */
