@@ -2,10 +2,12 @@
  * createApp builds the registry's Express app from its stores, with no side effects (no listen,
  * no migrations, no timers), so tests can use it directly; start.ts does the wiring for real.
  */
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerConfig } from './config.js';
+import { createValidator } from './http/contract.js';
 import { bodyDeadline } from './http/deadlines.js';
+import { createGuard } from './http/guard.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { installFastPath, type Track } from './http/fast-path.js';
 import { NOSNIFF } from './http/headers.js';
@@ -14,7 +16,10 @@ import type { ListableRouter } from './http/methods.js';
 import { markMount, routeLabel } from './http/route-label.js';
 import { Slots } from './http/slots.js';
 import { Metrics } from './metrics.js';
+import type { AuthServiceV1 } from './plugins/api.js';
+import type { PluginStatus } from './plugins/host.js';
 import { adminRoutes } from './routes/admin.js';
+import type { RouteContract } from './routes/mount.js';
 import { downloadFastPath, downloadRoutes } from './routes/download.js';
 import { PUBLIC_CACHED, publicRoutes } from './routes/public.js';
 import { type Clock, systemClock } from './services/clock.js';
@@ -35,6 +40,12 @@ export interface AppDeps {
   readonly releases: ReleaseStore;
   readonly clock?: Clock;
   readonly log?: Logger;
+  /** The auth plugin's service while one runs (asked per request: plugins start after the app is made). */
+  readonly userAuth?: () => AuthServiceV1 | null;
+  /** Check every JSON answer against its route's declared schema (tests): a mismatch is a 500. Costs nothing on cache hits. */
+  readonly validateResponses?: boolean;
+  /** Plugin routes (each plugin at /<id> on `router`, mounted at /v1; see plugins/host.ts) and their state for /v1/health. */
+  readonly plugins?: { readonly router: Router; status(): PluginStatus };
 }
 
 export interface Registry {
@@ -74,7 +85,8 @@ export function createApp(deps: AppDeps): Registry {
   app.disable('x-powered-by');
   app.disable('etag'); // ETags are set deliberately: sha256 for packs, cached-body hashes for JSON.
   app.set('query parser', 'simple');
-  app.set('trust proxy', 'loopback');
+  // Whose X-Forwarded-For/-Proto req.ip and req.protocol believe: the operator's trust_proxy (none by default).
+  app.set('trust proxy', config.trustProxy === false || typeof config.trustProxy === 'number' ? config.trustProxy : [...config.trustProxy]);
 
   /** Counts a request when its response closes; `route` is called then (Express knows the route only after routing). */
   const observe = (req: IncomingMessage, res: ServerResponse, route: () => string): (() => void) => {
@@ -100,11 +112,17 @@ export function createApp(deps: AppDeps): Registry {
   });
   app.use(bodyDeadline(config.requestTimeoutMs));
 
-  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log }));
-  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }));
-  app.use('/v1', markMount, publicReleaseRoutes({ config, releases, tokens, cache }));
-  app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, tokens, meta, uploads }));
-  app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, tokens, cache }));
+  // Every core route is declared in src/api/core and mounted with its schemas (http/contract.ts).
+  const contract: RouteContract = {
+    ajv: createValidator(),
+    options: { guard: createGuard({ tokens, ...(deps.userAuth ? { userAuth: deps.userAuth } : {}) }), validateResponses: deps.validateResponses ?? false },
+  };
+  app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log, ...(deps.plugins ? { plugins: () => deps.plugins!.status() } : {}) }, contract));
+  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }, contract));
+  app.use('/v1', markMount, publicReleaseRoutes({ config, releases, cache }, contract));
+  app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, meta, uploads }, contract));
+  app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, cache }, contract));
+  if (deps.plugins) app.use('/v1', markMount, deps.plugins.router);
   app.use(notFound(app.router as unknown as ListableRouter));
   app.use(errorHandler(log));
 

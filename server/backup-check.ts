@@ -2,12 +2,13 @@
  * What a restore checks in an extracted backup before anything is moved into place, beyond the
  * checksums: the database is sound, has exactly the schema the migrations produce at the backup's
  * schema version (no extra trigger, view or index, none missing), and every blob it refers to is in
- * the backup. A backup made by `iqp server backup` always passes; a hand-made or tampered one may not.
+ * the backup (plugins' own tables, recorded in the plugin_migrations ledger, are theirs). A backup made by `iqp server backup` always passes; a hand-made or tampered one may not.
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IqpError } from '../src/errors.js';
+import { pluginObjectNames } from './plugins/migrations.js';
 import { blobRefs } from './stores/sqlite/metadata.js';
 import { appliedVersions, expectedSchema, schemaDifferences, schemaObjects } from './stores/sqlite/schema.js';
 
@@ -41,7 +42,10 @@ export function checkBackupDatabase(dir: string, database: string, schemaVersion
     if (versions.join() !== expectedVersions.join()) {
       throw invalidBackup(`${database} records schema migrations [${versions.join(', ')}], backup.json says schema version ${schemaVersion}.`);
     }
-    const differences = schemaDifferences(schemaObjects(db), expectedSchema(schemaVersion));
+    // Plugins' own tables (named <id>_… by a plugin the ledger records) are data, not core schema.
+    const pluginObjects = pluginObjectNames(db);
+    const actual = new Map([...schemaObjects(db)].filter(([name]) => !pluginObjects.has(name)));
+    const differences = schemaDifferences(actual, expectedSchema(schemaVersion));
     if (differences.length > 0) {
       throw invalidBackup(`${database}'s schema is not what iqp's migrations 1–${schemaVersion} make: ${differences.join(', ')}.`, { schema_differences: differences });
     }

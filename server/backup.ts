@@ -1,7 +1,8 @@
 /**
  * Backups of a registry data directory, safe while the server runs: SQLite's online backup API
  * takes a consistent snapshot, then the blobs that snapshot refers to are added (blobs are
- * immutable and content-addressed, so they cannot change under us). The archive is a zstd tar
+ * immutable and content-addressed, so they cannot change under us), and then server.json and the
+ * plugins' folders (copied as they are; plugins write their files atomically). The archive is a zstd tar
  * with backup.json listing every file's sha256, and a sidecar `<file>.sha256` for sha256sum -c
  * (it names the backup by its file name: run `sha256sum -c` in the backup's folder). Restore
  * checks everything (backup-check.ts) before anything is moved into place, and never replaces a
@@ -11,7 +12,7 @@ import Database from 'better-sqlite3';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { openAtomic, trackTemp, writeFileAtomic } from '../src/atomic.js';
 import { IqpError, toIqpError } from '../src/errors.js';
 import { encodeFileHeader, END_OF_ARCHIVE, paddingFor, TarReader, type TarEntry } from '../src/pack/tar.js';
@@ -97,6 +98,7 @@ export async function createBackup(dataDir: string, outPath: string, now: Date =
       if (!existsSync(local)) throw new IqpError('IQP_E_IO', `Blob ${sha} is referenced by the database but missing from ${dataDir}; the data directory is damaged.`);
       await add(blobPath(sha), local);
     }
+    for (const path of await privateFiles(dataDir)) await add(path, join(dataDir, path));
     const manifest: BackupManifest = { format: BACKUP_FORMAT, kind: 'iqp-registry-backup', created_at: now.toISOString(), schema_version: schemaVersion, packs: refs.length, files };
     const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
     const mtime = Math.floor(now.getTime() / 1000);
@@ -146,7 +148,31 @@ export async function createBackup(dataDir: string, outPath: string, now: Date =
   }
 }
 
-/** backup.json's shape: one registry.sqlite, blobs by their content address, each path once. */
+/**
+ * What a data directory keeps besides the database and blobs: server.json (which plugins run, and
+ * their config) and the plugins' own folders (plugins/<id>/…, e.g. the auth plugin's signing keys).
+ */
+const PRIVATE_PATH = /^(server\.json|plugins\/[a-z][a-z0-9-]{0,31}(\/(?!\.\.?(\/|$))[^/\x00-\x1f]{1,255})+)$/;
+
+function isPrivatePath(path: string): boolean {
+  return PRIVATE_PATH.test(path);
+}
+
+/** server.json and the regular files under plugins/ (symbolic links are not followed), as archive paths. */
+async function privateFiles(dataDir: string): Promise<string[]> {
+  const out = existsSync(join(dataDir, 'server.json')) ? ['server.json'] : [];
+  const root = join(dataDir, 'plugins');
+  if (!existsSync(root)) return out;
+  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const path = relative(dataDir, join(e.parentPath, e.name)).split(sep).join('/');
+    if (!isPrivatePath(path)) throw new IqpError('IQP_E_IO', `${join(dataDir, path)} cannot be backed up: plugin files are named without control characters, under plugins/<id>/.`);
+    out.push(path);
+  }
+  return out.sort();
+}
+
+/** backup.json's shape: one registry.sqlite, blobs by their content address, server.json and plugins' files, each path once. */
 function checkManifest(manifest: BackupManifest): void {
   if (manifest?.kind !== 'iqp-registry-backup' || manifest.format !== BACKUP_FORMAT || !Array.isArray(manifest.files)) {
     throw invalidBackup('backup.json is not an iqp backup manifest.');
@@ -154,7 +180,9 @@ function checkManifest(manifest: BackupManifest): void {
   if (!Number.isSafeInteger(manifest.schema_version) || manifest.schema_version < 1) throw invalidBackup(`backup.json gives no valid schema_version.`);
   const paths = new Set<string>();
   for (const f of manifest.files) {
-    if (typeof f?.path !== 'string' || (f.path !== DATABASE && !/^blobs\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(f.path))) throw invalidBackup(`unsafe path ${String(f?.path)}.`);
+    if (typeof f?.path !== 'string' || (f.path !== DATABASE && !/^blobs\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(f.path) && !isPrivatePath(f.path))) {
+      throw invalidBackup(`unsafe path ${String(f?.path)}.`);
+    }
     if (paths.has(f.path)) throw invalidBackup(`backup.json lists ${f.path} twice.`);
     paths.add(f.path);
   }
@@ -181,8 +209,10 @@ async function extractBackup(file: string, dir: string): Promise<BackupManifest>
         const listed = manifest?.files.find((f) => f.path === entry.path);
         if (!listed || seen.has(entry.path) || listed.size_bytes !== entry.size) throw corrupt(`unexpected entry ${entry.path}.`);
         seen.add(entry.path);
-        mkdirSync(join(dir, dirname(entry.path)), { recursive: true });
-        current = { entry, hash: createHash('sha256'), fd: openSync(join(dir, entry.path), 'wx', 0o644) };
+        // server.json and plugins' files may hold secrets: restored readable by the owner only.
+        const owner = isPrivatePath(entry.path);
+        mkdirSync(join(dir, dirname(entry.path)), { recursive: true, ...(owner ? { mode: 0o700 } : {}) });
+        current = { entry, hash: createHash('sha256'), fd: openSync(join(dir, entry.path), 'wx', owner ? 0o600 : 0o644) };
       },
       data(chunk) {
         current!.hash.update(chunk);

@@ -1,4 +1,8 @@
-/** Registry server settings. The CLI resolves them (flag > IQP_* > config file > default); tests pass them directly. */
+/**
+ * Registry server settings. The CLI resolves them (flag > IQP_* > config file > default, from the
+ * table in src/cli/settings.ts, which takes its defaults from DEFAULT_SERVER below); tests pass
+ * them directly to serverConfig().
+ */
 import { join, resolve } from 'node:path';
 import { DEFAULT_LIMITS, GiB } from '../src/pack/format.js';
 
@@ -16,6 +20,8 @@ export interface ServerConfig {
   readonly maxCompressionRatio: number;
   /** Base URL used in download links (e.g. behind a proxy or CDN); default: from the request. */
   readonly publicUrl: string | null;
+  /** Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (Express's `trust proxy`). */
+  readonly trustProxy: TrustProxy;
   /** Log one JSON line per request to stderr. */
   readonly logRequests: boolean;
   /** Release channels this registry offers. */
@@ -41,6 +47,15 @@ export interface ServerConfig {
  */
 export const DEFAULT_MAX_COMPRESSION_RATIO = 100;
 
+/**
+ * Express's `trust proxy` values the registry takes: false (believe no proxy: the client's address
+ * and protocol are the connection's), a hop count, or addresses and CIDRs (`loopback`,
+ * `linklocal` and `uniquelocal` name Express's ranges). Never `true`: every client would be
+ * believed.
+ */
+export type TrustProxy = false | number | readonly string[];
+
+/** The registry's defaults, for the CLI's settings table and for tests alike: the one list. */
 export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   host: '127.0.0.1',
   port: 8686,
@@ -48,6 +63,7 @@ export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   maxContentBytes: DEFAULT_LIMITS.maxContentBytes,
   maxCompressionRatio: DEFAULT_MAX_COMPRESSION_RATIO,
   publicUrl: null,
+  trustProxy: false,
   logRequests: false,
   channels: ['stable', 'beta', 'nightly'],
   jsonCacheBytes: 32 * 1024 * 1024,

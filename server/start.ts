@@ -6,6 +6,15 @@ import type { ServerConfig } from './config.js';
 import { type OpenedStores, openStores, type Recovery, recoverDataDir } from './datadir.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { createHttpServer } from './http/connections.js';
+import { Router } from 'express';
+import { databasePath } from './config.js';
+import { createValidator } from './http/contract.js';
+import { knownPaths, type ListableRouter } from './http/methods.js';
+import { AUTH_V1 } from './plugins/api.js';
+import { createGuard } from './http/guard.js';
+import { PluginHost } from './plugins/host.js';
+import { coreShapes } from './plugins/routes.js';
+import { SqlitePluginDatabase } from './plugins/sqlite-db.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -14,6 +23,8 @@ export interface RunningServer {
   readonly stores: OpenedStores;
   /** What start-up recovery did; null for a server started with `lock: false`. */
   readonly recovery: Recovery | null;
+  /** The plugins server.json enables: which run, which failed (absent for a test's hand-made server). */
+  readonly plugins?: PluginHost;
   close(): Promise<void>;
 }
 
@@ -24,11 +35,15 @@ export interface StartOptions {
    * or free to migrate. Default true: own the directory until close().
    */
   readonly lock?: boolean;
+  /** Check every JSON answer against its route's declared schema (test helpers turn it on). */
+  readonly validateResponses?: boolean;
 }
 
 export async function startServer(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
   let lock: DataDirLock | null = null;
   let stores: OpenedStores | null = null;
+  let pluginDb: SqlitePluginDatabase | null = null;
+  const logger: Logger = log ?? ((line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
   try {
     let recovery: Recovery | null = null;
     if (options.lock === false) {
@@ -39,7 +54,35 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
     }
     const opened = stores;
     const held = lock;
-    const registry = createApp({ config, meta: opened.meta, blobs: opened.blobs, releases: opened.releases, ...(log ? { log } : {}) });
+    // Plugins get their own connection (their transactions never mix with the core's) and routes on
+    // a router the app mounts before its 404, filled once they have started.
+    const pdb = new SqlitePluginDatabase(databasePath(config.dataDir));
+    pluginDb = pdb;
+    const pluginRoutes = Router();
+    let pluginHost: PluginHost | null = null;
+    const registry = createApp({
+      config,
+      meta: opened.meta,
+      blobs: opened.blobs,
+      releases: opened.releases,
+      log: logger,
+      validateResponses: options.validateResponses ?? false,
+      userAuth: () => pluginHost?.service(AUTH_V1) ?? null,
+      plugins: { router: pluginRoutes, status: () => pluginHost?.status() ?? { loaded: [], failed: [] } },
+    });
+    pluginHost = await PluginHost.start({
+      dataDir: config.dataDir,
+      mode: 'server',
+      db: pdb,
+      log: logger,
+      audit: (entry) => opened.meta.appendAudit(entry),
+      coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),
+      mount: { ajv: createValidator(), log: logger, guard: createGuard({ tokens: registry.services.tokens, userAuth: () => pluginHost?.service(AUTH_V1) ?? null }) },
+      // The lock is held for the server's life; a worker takes it for the moment, as commands do.
+      ...(held ? {} : { lockForMigrations: () => lockDataDir(config.dataDir, 'iqp server start (worker): plugin migrations') }),
+    });
+    const plugins = pluginHost;
+    plugins.mount(pluginRoutes);
     // Timeouts and connection caps: http/connections.ts and http/deadlines.ts.
     const server = createHttpServer(config, registry.app);
     server.listen(config.port, config.host);
@@ -55,16 +98,20 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       registry,
       stores: opened,
       recovery,
+      plugins,
       async close() {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();
         });
+        await plugins.stop();
+        pdb.close();
         await opened.meta.close();
         held?.release();
       },
     };
   } catch (err) {
+    pluginDb?.close();
     await stores?.meta.close();
     lock?.release();
     throw err;

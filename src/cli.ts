@@ -19,7 +19,7 @@ type Entry = CommandModule | CommandGroup;
  * `iqp verify` does not pay for the registry server's or client's dependencies (time and memory).
  * Help and unknown commands load them all. The order is the order of `iqp --help`.
  */
-const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
+export const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
   ['init', () => import('./commands/init.js')],
   ['build', () => import('./commands/build.js')],
   ['inspect', () => import('./commands/inspect.js')],
@@ -33,6 +33,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = [
   ['audit', () => import('./commands/audit.js')],
   ['server', async () => (await import('./commands/server.js')).serverGroup],
   ['token', async () => (await import('./commands/token.js')).tokenGroup],
+  ['plugins', async () => (await import('./commands/plugins.js')).pluginsGroup],
   ['demo', () => import('./commands/demo.js')],
 ];
 
@@ -51,6 +52,13 @@ export function invokedCommand(argv: readonly string[]): string | null {
     if (!arg.startsWith('-')) return COMMANDS.some(([name]) => name === arg) ? arg : null;
   }
   return null;
+}
+
+/** 'server start' for `iqp server start`: the names below the program. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 export interface RunIO {
@@ -125,7 +133,8 @@ export async function main(argv: readonly string[], io: RunIO = {}): Promise<num
         cwd,
         env,
         out: output,
-        config: loadConfig(cwd, env, globals.config),
+        // The command's setting flags join IQP_*, the config file and the defaults here, parsed once.
+        config: loadConfig(cwd, env, globals.config, { command: commandPath(self), values: self.opts() }),
         interactive,
         prompt: createPrompter(interactive, stderr),
         now: () => new Date(),

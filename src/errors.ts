@@ -25,6 +25,7 @@ interface Spec {
 
 const usage = (message: string, hint: string): Spec => ({ message, hint, exit: EXIT.usage, http: 400 });
 const check = (message: string, hint: string, http = 422): Spec => ({ message, hint, exit: EXIT.check, http });
+const plugin = (message: string, hint: string): Spec => ({ message, hint, exit: EXIT.check, http: 500 });
 const packCheck = (message: string): Spec =>
   check(message, 'The pack is damaged or was not made by a conforming builder; rebuild it with `iqp build`.');
 
@@ -132,6 +133,7 @@ export const CATALOG = {
     exit: EXIT.network,
     http: 401,
   },
+  IQP_E_TOKEN_EXPIRED: { message: 'The access token has expired.', hint: 'Get a new one from /v1/auth/refresh with the refresh token.', exit: EXIT.network, http: 401 },
   IQP_E_FORBIDDEN: { message: 'The token’s role does not allow this.', hint: 'Use a token with the admin role.', exit: EXIT.network, http: 403 },
   IQP_E_VERSION_EXISTS: {
     message: 'This version is already published with different content.',
@@ -211,9 +213,25 @@ export const CATALOG = {
   IQP_E_CHANNEL_UNKNOWN: usage('Unknown release channel.', 'Use one of the registry’s channels (stable, beta, nightly by default).'),
   IQP_E_PACK_NOT_ATTACHABLE: { message: 'The pack cannot be attached to a release.', hint: 'Attach a published, non-deprecated pack version.', exit: EXIT.network, http: 422 },
 
+  // Plugins (docs/plugins.md). Problems found while loading or starting one are the operator's to
+  // fix (exit 1, or 2 for what they typed); answers from a plugin's routes speak to clients.
+  IQP_E_PLUGIN_INVALID: plugin('The plugin is not a valid iqp plugin.', 'Fix the named field of its iqp-plugin.json or module (docs/plugins.md), or disable it with `iqp plugins disable <id>`.'),
+  IQP_E_PLUGIN_HOST_UNSUPPORTED: plugin(
+    'The plugin was written for another version of the iqp plugin API.',
+    'Install a version of the plugin made for this iqp (its "host" range must include the API version in the message), or disable it.',
+  ),
+  IQP_E_PLUGIN_REGISTER: plugin('The plugin failed while registering its routes, services and hooks.', 'This is a bug in the plugin: update or disable it (`iqp plugins disable <id>`).'),
+  IQP_E_PLUGIN_START: plugin('The plugin failed to start.', 'The message says whether start() threw or timed out; check its config and the log, raise start_timeout_ms, or disable it.'),
+  IQP_E_PLUGIN_CONFIG: { ...usage('The plugin’s configuration is invalid.', 'Fix the named key with `iqp plugins config <id> --set key=value` (a {"$env": NAME} value needs that environment variable set).'), http: 500 },
+  IQP_E_PLUGIN_ROUTE_CONFLICT: plugin('Two plugins, or a plugin and the registry, declare the same route.', 'Disable one of the plugins named in the message.'),
+  IQP_E_PLUGIN_MISSING: { ...usage('A plugin, or a plugin it requires, is not installed or not enabled.', 'Enable the named plugin with `iqp plugins enable <id|path|package>` (in a version its dependents accept), or disable the plugin that needs it.'), http: 500 },
+  IQP_E_PLUGIN_MIGRATION: plugin('A plugin’s database migration failed or was refused.', 'Nothing of the failed migration was kept; the message names the migration and why. Migrations are forward-only: restore the plugin version that applied them, or fix the plugin.'),
+  IQP_E_PLUGIN_UNAVAILABLE: { message: 'This part of the registry is unavailable.', hint: 'The plugin serving it failed to start; the operator should check /v1/health and the server log.', exit: EXIT.network, http: 503 },
+  IQP_E_PLUGIN_FAILED: { message: 'The registry could not complete the request.', hint: 'A plugin failed while answering; the operator should check the server log for its plugin id.', exit: EXIT.network, http: 500 },
+  IQP_E_PLUGIN_REQUIRED: { ...usage('Another enabled plugin requires this one.', 'Disable the plugins named in the message first.'), http: 409 },
+
   // Accounts (the auth plugin)
   IQP_E_INVALID_CREDENTIALS: { message: 'Wrong email or password.', hint: 'Check both and try again, or reset the password.', exit: EXIT.network, http: 401 },
-  IQP_E_TOKEN_EXPIRED: { message: 'The access token has expired.', hint: 'Get a new one from /v1/auth/refresh with the refresh token.', exit: EXIT.network, http: 401 },
   IQP_E_TOKEN_INVALID: { message: 'The token is not valid here.', hint: 'Sign in again to get new tokens.', exit: EXIT.network, http: 401 },
   IQP_E_REFRESH_REUSED: {
     message: 'The refresh token was already used; its session is revoked.',

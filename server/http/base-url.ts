@@ -1,7 +1,8 @@
 /**
  * The base of the absolute links in answers (download_url, manifest_url): public_url when the
  * operator set it (production does), otherwise the request's own: its Host, and the protocol a
- * trusted proxy (one on loopback, as `trust proxy` says in app.ts) sends in X-Forwarded-Proto.
+ * trusted proxy (the trust_proxy setting, as Express's `trust proxy` in app.ts) sends in
+ * X-Forwarded-Proto.
  *
  * Those headers are the client's to choose, so they are checked before they reach a body that
  * others may be served from a cache or a CDN: the Host must be a host name or an IP literal with an
@@ -17,6 +18,7 @@ import { isIPv6 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { IqpError } from '../../src/errors.js';
 import type { ServerConfig } from '../config.js';
+import { trustsPeer } from './trust-proxy.js';
 
 const LABEL = '[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?';
 const HOST = new RegExp(`^(?:(${LABEL}(?:\\.${LABEL})*\\.?)|\\[([0-9A-Fa-f:.]{2,45})\\])(?::(\\d{1,5}))?$`);
@@ -30,16 +32,10 @@ export function validHost(value: string): boolean {
   return m[3] === undefined || Number(m[3]) <= 65535;
 }
 
-/** Express's `trust proxy: loopback`: 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6. */
-function fromLoopback(req: IncomingMessage): boolean {
-  const addr = req.socket.remoteAddress ?? '';
-  return addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.');
-}
-
 // The last Host that passed, so a stream of requests from one client checks it once.
 let lastGoodHost = '';
 
-export function requestBase(req: IncomingMessage, config: Pick<ServerConfig, 'publicUrl' | 'host' | 'port'>): string {
+export function requestBase(req: IncomingMessage, config: Pick<ServerConfig, 'publicUrl' | 'host' | 'port' | 'trustProxy'>): string {
   if (config.publicUrl !== null) return config.publicUrl.replace(/\/+$/, '');
   const host = req.headers.host ?? `${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   if (host !== lastGoodHost) {
@@ -47,15 +43,13 @@ export function requestBase(req: IncomingMessage, config: Pick<ServerConfig, 'pu
     lastGoodHost = host;
   }
   let proto = (req.socket as Partial<TLSSocket>).encrypted ? 'https' : 'http';
-  if (fromLoopback(req)) {
-    const forwarded = req.headers['x-forwarded-proto'];
-    if (forwarded !== undefined) {
-      const first = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).split(',')[0]!.trim().toLowerCase();
-      if (first !== 'http' && first !== 'https') {
-        throw new IqpError('IQP_E_INVALID_HOST', 'X-Forwarded-Proto must be http or https.', undefined, { hint: 'Fix the proxy in front of the registry, or set public_url.' });
-      }
-      proto = first;
+  const forwarded = req.headers['x-forwarded-proto'];
+  if (forwarded !== undefined && trustsPeer(config.trustProxy, req.socket.remoteAddress)) {
+    const first = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).split(',')[0]!.trim().toLowerCase();
+    if (first !== 'http' && first !== 'https') {
+      throw new IqpError('IQP_E_INVALID_HOST', 'X-Forwarded-Proto must be http or https.', undefined, { hint: 'Fix the proxy in front of the registry, or set public_url.' });
     }
+    proto = first;
   }
   return `${proto}://${host}`;
 }

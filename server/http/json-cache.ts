@@ -119,7 +119,7 @@ export class JsonCache {
    * it does in the routers (each registers its literal paths before the patterns they overlap).
    */
   constructor(
-    readonly config: Pick<ServerConfig, 'publicUrl' | 'host' | 'port' | 'jsonCacheBytes'>,
+    readonly config: Pick<ServerConfig, 'publicUrl' | 'host' | 'port' | 'trustProxy' | 'jsonCacheBytes'>,
     routes: readonly CachedRoute[],
   ) {
     for (const spec of routes) {

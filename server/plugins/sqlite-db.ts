@@ -11,6 +11,14 @@
 import Database from 'better-sqlite3';
 import type { PluginDatabase, SqlValue } from './api.js';
 
+/** A row with its integers as numbers where that is exact, bigints where it is not. */
+function exact(row: unknown): unknown {
+  if (typeof row !== 'object' || row === null) return row;
+  const r = row as Record<string, unknown>;
+  for (const [k, v] of Object.entries(r)) if (typeof v === 'bigint' && v >= -9007199254740991n && v <= 9007199254740991n) r[k] = Number(v);
+  return r;
+}
+
 export class SqlitePluginDatabase implements PluginDatabase {
   readonly dialect = 'sqlite' as const;
   readonly db: Database.Database;
@@ -28,6 +36,8 @@ export class SqlitePluginDatabase implements PluginDatabase {
     let s = this.statements.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
+      // Integers read as bigint, then narrowed to numbers where exact (see exact()): beyond 2^53 a number would silently round.
+      if (s.reader) s.safeIntegers(true);
       // Plugins build SQL from constants; the cap only guards against one that does not.
       if (this.statements.size >= 1000) this.statements.clear();
       this.statements.set(sql, s);
@@ -45,19 +55,19 @@ export class SqlitePluginDatabase implements PluginDatabase {
   private direct(): PluginDatabase {
     return {
       dialect: 'sqlite',
-      all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).all(...params) as T[],
-      get: async <T>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).get(...params) as T | undefined,
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).all(...params).map(exact) as T[],
+      get: async <T>(sql: string, params: readonly SqlValue[] = []) => exact(this.prepared(sql).get(...params)) as T | undefined,
       run: async (sql: string, params: readonly SqlValue[] = []) => ({ changes: this.prepared(sql).run(...params).changes }),
       transaction: () => Promise.reject(new Error('transaction() inside a transaction: use the tx you were given')),
     };
   }
 
   all<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return this.queued(() => this.prepared(sql).all(...params) as T[]);
+    return this.queued(() => this.prepared(sql).all(...params).map(exact) as T[]);
   }
 
   get<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    return this.queued(() => this.prepared(sql).get(...params) as T | undefined);
+    return this.queued(() => exact(this.prepared(sql).get(...params)) as T | undefined);
   }
 
   run(sql: string, params: readonly SqlValue[] = []): Promise<{ readonly changes: number }> {

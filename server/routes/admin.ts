@@ -1,25 +1,27 @@
 /** Admin endpoints: publishing and deprecating packs, publisher keys, the audit log. */
-import express, { Router, type Request, type Response } from 'express';
+import type { Request, Response, Router } from 'express';
+import * as api from '../../src/api/core/admin.js';
+import { DEFAULT_PAGE } from '../../src/api/core/common.js';
+import { PACK_MEDIA_TYPE } from '../../src/api/core/packs.js';
+import type { QueryOf } from '../../src/api/route.js';
 import { IqpError } from '../../src/errors.js';
 import { isSemver } from '../../src/pack/manifest.js';
 import type { ServerConfig } from '../config.js';
-import { actorOf, requireRole } from '../http/auth.js';
+import { reply } from '../http/contract.js';
+import { actorOf } from '../http/guard.js';
 import { onlyIdleDeadline } from '../http/deadlines.js';
 import type { Slots } from '../http/slots.js';
 import { uploadSignature } from '../http/upload-signature.js';
 import type { KeyService } from '../services/keys.js';
 import type { PackService } from '../services/packs.js';
-import type { TokenService } from '../services/tokens.js';
 import type { AuditFilter, MetadataStore } from '../stores/types.js';
 import { baseUrl, manifestResponse } from './public.js';
-import { pageParams } from './paging.js';
-import { PACK_MEDIA_TYPE } from './download.js';
+import { declaredRouter, NO_STORE, type RouteContract } from './mount.js';
 
 export interface AdminDeps {
   readonly config: ServerConfig;
   readonly packs: PackService;
   readonly keys: KeyService;
-  readonly tokens: TokenService;
   readonly meta: MetadataStore;
   /** Uploads being received at once (max_concurrent_uploads). */
   readonly uploads: Slots;
@@ -73,36 +75,22 @@ async function afterRefusedUpload(req: Request, res: Response, answerAfterDrain:
   if (answerAfterDrain) await drained;
 }
 
-function jsonBody(req: Request): Record<string, unknown> {
-  const body: unknown = req.body;
-  if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) throw new IqpError('IQP_E_USAGE', 'The request body must be a JSON object.');
-  return body as Record<string, unknown>;
-}
-
-/** ?actor=&target=&action=&since= (see AuditFilter); since is any time Date reads, compared in UTC. */
-function auditFilter(req: Request): AuditFilter {
-  const text = (name: string): string | undefined => {
-    const value = req.query[name];
-    // Empty means no filter, as it always has.
-    if (value === undefined || value === '') return undefined;
-    if (typeof value !== 'string' || value.length > 500) throw new IqpError('IQP_E_USAGE', `${name} must be one value of at most 500 characters.`);
-    return value;
-  };
-  const since = text('since');
+/** The audit filter from the validated query: empty values mean no filter, as they always have. */
+function auditFilter(query: QueryOf<typeof api.audit>): AuditFilter {
+  const text = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
+  const since = text(query.since);
   const at = since === undefined ? null : Date.parse(since);
-  if (at !== null && Number.isNaN(at)) throw new IqpError('IQP_E_USAGE', `since must be a time such as 2026-11-22 or 2026-11-22T08:00:00Z (got ${JSON.stringify(since)}).`);
-  const filter = { actor: text('actor'), target: text('target'), action: text('action'), since: at === null ? undefined : new Date(at).toISOString() };
+  if (at !== null && Number.isNaN(at)) {
+    throw new IqpError('IQP_E_INVALID_REQUEST', `query.since must be a time such as 2026-11-22 or 2026-11-22T08:00:00Z (got ${JSON.stringify(since)}).`, { field: 'query.since' });
+  }
+  const filter = { actor: text(query.actor), target: text(query.target), action: text(query.action), since: at === null ? undefined : new Date(at).toISOString() };
   return Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined)) as AuditFilter;
 }
 
-export function adminRoutes(d: AdminDeps): Router {
-  const r = Router();
-  const publisher = requireRole(d.tokens, 'publisher');
-  const admin = requireRole(d.tokens, 'admin');
-  const json = express.json({ limit: '64kb' });
+export function adminRoutes(d: AdminDeps, contract: RouteContract): Router {
+  const { router, mount } = declaredRouter(contract);
 
-  r.put('/packs', publisher, async (req, res) => {
+  mount(api.publish, async (_input, req, res) => {
     const release = d.uploads.take();
     if (!release) {
       // Not reading the body is the point: close rather than drain it.
@@ -129,56 +117,41 @@ export function adminRoutes(d: AdminDeps): Router {
       // would), so that afterRefusedUpload can still drain the rest and the client gets the answer.
       bodyStarted = true;
       const result = await d.packs.upload(req.iterator({ destroyOnReturn: false }), actorOf(res), signature);
-      res.status(result.status === 'created' ? 201 : 200).json({ result: result.status, ...manifestResponse(base, result.pack) });
+      return reply(result.status === 'created' ? 201 : 200, { result: result.status, ...manifestResponse(base, result.pack) });
     } catch (err) {
       await afterRefusedUpload(req, res, bodyStarted && signature === null);
       throw err;
     }
   });
 
-  r.post('/packs/:id/:version/deprecate', publisher, json, async (req, res) => {
-    const body = jsonBody(req);
-    const message = body['message'];
-    // No default: a request without a JSON message must not silently un-deprecate.
-    if (typeof message !== 'string' || message.length > 2000) {
-      throw new IqpError('IQP_E_USAGE', 'Send a JSON body {"message": "…"} with Content-Type application/json: the reason, at most 2000 characters ("" un-deprecates).');
-    }
-    const version = String(req.params['version']);
-    const id = String(req.params['id']);
+  mount(api.deprecate, async ({ params, body }, req, res) => {
+    const { id, version } = params;
     // A version an older registry stored before versions were checked with the semver library can
     // still be deprecated by its exact text, so an operator can take it out of circulation.
     if (!isSemver(version) && !(await d.packs.isStored(id, version))) {
       throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
     }
     const base = baseUrl(req, d.config); // a bad Host is refused before anything changes
-    const pack = await d.packs.deprecate(id, version, message, actorOf(res));
-    res.json(manifestResponse(base, pack));
+    return manifestResponse(base, await d.packs.deprecate(id, version, body.message, actorOf(res)));
   });
 
-  r.get('/keys', admin, async (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ keys: await d.keys.list() });
+  mount(api.listKeys, async () => reply(200, { keys: await d.keys.list() }, NO_STORE));
+
+  mount(api.addKey, async ({ body }, _req, res) => {
+    const { status, key } = await d.keys.add(body.public_key, body.name ?? '', actorOf(res), body.purpose ?? 'pack');
+    return reply(status === 'created' ? 201 : 200, { status, key });
   });
 
-  r.post('/keys', admin, json, async (req, res) => {
-    const body = jsonBody(req);
-    if (typeof body['public_key'] !== 'string') throw new IqpError('IQP_E_USAGE', 'public_key (the contents of a minisign .pub file) is required.');
-    if (body['name'] !== undefined && typeof body['name'] !== 'string') throw new IqpError('IQP_E_USAGE', 'name must be a string.');
-    const purpose = body['purpose'] ?? 'pack';
-    if (purpose !== 'pack' && purpose !== 'release') throw new IqpError('IQP_E_USAGE', 'purpose must be "pack" (signs packs) or "release" (signs release manifests).');
-    const { status, key } = await d.keys.add(body['public_key'], (body['name'] as string | undefined) ?? '', actorOf(res), purpose);
-    res.status(status === 'created' ? 201 : 200).json({ status, key });
+  mount(api.removeKey, async ({ params, query }, _req, res) => {
+    await d.keys.remove(params.keyId, actorOf(res), query.force === 'true');
+    return reply(204);
   });
 
-  r.delete('/keys/:keyId', admin, async (req, res) => {
-    await d.keys.remove(String(req.params['keyId']), actorOf(res), req.query['force'] === 'true');
-    res.status(204).end();
+  mount(api.audit, async ({ query }) => {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const page = await d.meta.listAudit(limit, query.cursor ?? null, auditFilter(query));
+    return reply(200, { entries: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } }, NO_STORE);
   });
 
-  r.get('/audit', admin, async (req, res) => {
-    const { limit, cursor } = pageParams(req);
-    const page = await d.meta.listAudit(limit, cursor, auditFilter(req));
-    res.set('Cache-Control', 'no-store').json({ entries: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } });
-  });
-
-  return r;
+  return router;
 }

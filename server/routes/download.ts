@@ -8,12 +8,15 @@
  * with sendFileRange; the fast path answers only what it can answer exactly as the route would,
  * and hands everything else (every error, every unusual URL) to Express untouched.
  */
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response, Router } from 'express';
+import * as api from '../../src/api/core/packs.js';
+import { PACK_MEDIA_TYPE } from '../../src/api/core/packs.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { IqpError } from '../../src/errors.js';
 import { packFileName } from '../../src/pack/format.js';
 import { isSemver } from '../../src/pack/manifest.js';
+import { ANSWERED, type ValidatedRequest } from '../http/contract.js';
 import { codedError, logServerFault } from '../http/errors.js';
 import type { Track } from '../http/fast-path.js';
 import { NOSNIFF } from '../http/headers.js';
@@ -23,8 +26,9 @@ import type { Metrics } from '../metrics.js';
 import type { PackService } from '../services/packs.js';
 import type { BlobFile } from '../stores/fs-blobs.js';
 import type { BlobStore, PackRecord } from '../stores/types.js';
+import { declaredRouter, type RouteContract } from './mount.js';
 
-export const PACK_MEDIA_TYPE = 'application/vnd.iqp.pack+zstd';
+
 /** The metrics label of this route (what Express reports as baseUrl + route.path). */
 export const DOWNLOAD_ROUTE = '/v1/packs/:id/download';
 
@@ -102,23 +106,23 @@ function unavailable(pack: PackRecord, err: unknown): IqpError {
   return new IqpError('IQP_E_UNAVAILABLE', `The registry cannot read ${pack.package_id}@${pack.version}'s data.`, undefined, { cause: err });
 }
 
-export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metrics: Metrics }): Router {
-  const r = Router();
+export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metrics: Metrics }, contract: RouteContract): Router {
+  const { router, mount } = declaredRouter(contract);
 
-  const handler = async (req: Request, res: Response) => {
-    const rawVersion = req.query['version'];
-    if (rawVersion !== undefined && (typeof rawVersion !== 'string' || !isSemver(rawVersion))) {
+  const handler = async ({ params, query }: ValidatedRequest<typeof api.download>, req: Request, res: Response): Promise<typeof ANSWERED> => {
+    const rawVersion = query.version;
+    if (rawVersion !== undefined && !isSemver(rawVersion)) {
       throw new IqpError('IQP_E_INVALID_VERSION', `version ${JSON.stringify(rawVersion)} is not a semver version.`);
     }
-    const versioned = typeof rawVersion === 'string';
-    const pack = await d.packs.resolve(String(req.params['id']), versioned ? rawVersion : null);
+    const versioned = rawVersion !== undefined;
+    const pack = await d.packs.resolve(params.id, versioned ? rawVersion : null);
     const h = packHeaders(pack, versioned);
     for (const [name, value] of h.list) res.setHeader(name, value);
 
     const plan = planDownload(req, pack, h);
     if (plan.kind === 'not-modified') {
       res.status(304).end();
-      return;
+      return ANSWERED;
     }
     if (plan.kind === 'unsatisfiable') {
       res.setHeader('Content-Range', `bytes */${pack.size_bytes}`);
@@ -127,7 +131,7 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
     writeSendHeaders(res, pack, plan);
     if (req.method === 'HEAD') {
       res.end();
-      return;
+      return ANSWERED;
     }
     const { start, end } = plan;
     if (hasFiles(d.blobs)) {
@@ -143,7 +147,7 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
       } finally {
         fh.close();
       }
-      return;
+      return ANSWERED;
     }
     let body;
     try {
@@ -156,14 +160,15 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
       await pipeline(body, res);
     } catch (err) {
       // A client that hangs up mid-download is normal; pipeline has already closed the file.
-      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || res.destroyed) return;
+      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || res.destroyed) return ANSWERED;
       throw err;
     }
+    return ANSWERED;
   };
 
-  r.get('/packs/:id/download', handler);
-  r.head('/packs/:id/download', handler);
-  return r;
+  mount(api.download, handler);
+  mount(api.downloadHead, (input, req, res) => handler(input, req, res));
+  return router;
 }
 
 /** /v1/packs/<id>/download[?version=<v>] with only unreserved characters (nothing to decode). */

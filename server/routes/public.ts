@@ -1,5 +1,7 @@
 /** Read endpoints for apps and the CLI: health, metrics, pack discovery, manifests, keys. */
-import { Router, type Request } from 'express';
+import type { Router } from 'express';
+import * as api from '../../src/api/core/packs.js';
+import { DEFAULT_PAGE } from '../../src/api/core/common.js';
 import type { IncomingMessage } from 'node:http';
 import { IqpError } from '../../src/errors.js';
 import { isSemver } from '../../src/pack/manifest.js';
@@ -7,10 +9,12 @@ import type { ServerConfig } from '../config.js';
 import { requestBase } from '../http/base-url.js';
 import type { CachedRoute, JsonCache } from '../http/json-cache.js';
 import type { Metrics } from '../metrics.js';
+import type { PluginStatus } from '../plugins/host.js';
 import { packStatus, parseAppVersion, type PackService } from '../services/packs.js';
 import type { KeyService } from '../services/keys.js';
 import type { BlobStore, MetadataStore, PackRecord } from '../stores/types.js';
-import { pageParams } from './paging.js';
+import { ANSWERED, reply } from '../http/contract.js';
+import { declaredRouter, type RouteContract } from './mount.js';
 
 /** The base of links in an answer (see http/base-url.ts); throws IQP_E_INVALID_HOST for a bad Host. */
 export function baseUrl(req: IncomingMessage, config: ServerConfig): string {
@@ -69,13 +73,6 @@ function summary(base: string, p: PackRecord) {
   };
 }
 
-function stringParam(req: Request, name: string): string | undefined {
-  const v = req.query[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') throw new IqpError('IQP_E_USAGE', `Query parameter ${name} must be given once.`);
-  return v;
-}
-
 export interface PublicDeps {
   readonly config: ServerConfig;
   readonly packs: PackService;
@@ -85,13 +82,15 @@ export interface PublicDeps {
   readonly cache: JsonCache;
   readonly metrics: Metrics;
   readonly log: (line: Record<string, unknown>) => void;
+  /** The plugins' state: any that failed makes the registry "degraded" (it still serves, so 200). */
+  readonly plugins?: () => PluginStatus;
 }
 
-export function publicRoutes(d: PublicDeps): Router {
-  const r = Router();
+export function publicRoutes(d: PublicDeps, contract: RouteContract): Router {
+  const { router, mount } = declaredRouter(contract);
 
-  r.get('/health', async (_req, res) => {
-    const checks: Record<string, string> = {};
+  mount(api.health, async () => {
+    const checks: Record<string, 'ok' | 'failed'> = {};
     let ok = true;
     for (const [name, check] of [
       ['database', () => d.meta.health()],
@@ -107,60 +106,74 @@ export function publicRoutes(d: PublicDeps): Router {
         d.log({ level: 'error', msg: 'health check failed', check: name, error: String((err as Error)?.stack ?? err) });
       }
     }
-    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json(ok ? { status: 'ok', checks } : { status: 'unavailable', checks, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } });
+    const noStore = { 'Cache-Control': 'no-store' };
+    const status = d.plugins?.();
+    // Said only when there are plugins, so a registry without any answers as it always has.
+    const plugins = status && status.loaded.length + status.failed.length > 0 ? { plugins: status } : {};
+    if (!ok) return reply(503, { status: 'unavailable', checks, ...plugins, error: { code: 'IQP_E_UNAVAILABLE', message: 'The registry is not healthy.' } }, noStore);
+    return reply(200, { status: (status?.failed.length ?? 0) > 0 ? 'degraded' : 'ok', checks, ...plugins }, noStore);
   });
 
-  r.get('/metrics', async (_req, res) => {
+  mount(api.metrics, async (_input, _req, res) => {
     res.set('Content-Type', d.metrics.registry.contentType).set('Cache-Control', 'no-store').send(await d.metrics.registry.metrics());
+    return ANSWERED;
   });
 
-  r.get('/keys', async (req, res) => {
-    await d.cache.send(req, res, PUBLIC_CACHED.keys, async () => ({ keys: (await d.keys.list()).map((k) => ({ key_id: k.key_id, name: k.name, purpose: k.purpose, public_key: k.public_key, added_at: k.added_at })) }));
+  mount(api.keys, async (_input, req, res, checked) => {
+    await d.cache.send(req, res, PUBLIC_CACHED.keys, async () =>
+      checked({ keys: (await d.keys.list()).map((k) => ({ key_id: k.key_id, name: k.name, purpose: k.purpose, public_key: k.public_key, added_at: k.added_at })) }),
+    );
+    return ANSWERED;
   });
 
-  r.get('/packs', async (req, res) => {
-    const { limit, cursor } = pageParams(req);
+  mount(api.list, async ({ query }, req, res, checked) => {
+    const limit = query.limit ?? DEFAULT_PAGE;
     await d.cache.send(req, res, PUBLIC_CACHED.packs, async () => {
-      const page = await d.meta.listPackIds(limit, cursor);
-      return { packs: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } };
+      const page = await d.meta.listPackIds(limit, query.cursor ?? null);
+      return checked({ packs: page.items, paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } });
     });
+    return ANSWERED;
   });
 
-  r.get('/packs/available', async (req, res) => {
-    const appVersion = parseAppVersion(stringParam(req, 'app_version'));
-    const type = stringParam(req, 'type');
-    const lang = stringParam(req, 'lang');
-    const includePrerelease = stringParam(req, 'prerelease') === 'true';
-    await d.cache.send(req, res, PUBLIC_CACHED.available, async (base) => ({
-      app_version: appVersion,
-      packs: (await d.packs.available({ ...(type ? { type } : {}), ...(lang ? { lang } : {}), appVersion, includePrerelease })).map((p) => summary(base, p)),
-    }));
+  mount(api.available, async ({ query }, req, res, checked) => {
+    const appVersion = parseAppVersion(query.app_version);
+    const { type, lang } = query;
+    const includePrerelease = query.prerelease === 'true';
+    await d.cache.send(req, res, PUBLIC_CACHED.available, async (base) =>
+      checked({
+        app_version: appVersion,
+        packs: (await d.packs.available({ ...(type ? { type } : {}), ...(lang ? { lang } : {}), appVersion, includePrerelease })).map((p) => summary(base, p)),
+      }),
+    );
+    return ANSWERED;
   });
 
-  r.get('/packs/:id', async (req, res) => {
-    const id = String(req.params['id']);
-    await d.cache.send(req, res, PUBLIC_CACHED.versions, async (base) => ({
-      package_id: id,
-      versions: (await d.packs.versions(id)).map((p) => ({
-        version: p.version,
-        status: packStatus(p),
-        deprecated_message: p.deprecated_message,
-        published_at: p.published_at,
-        min_app_version: p.min_app_version,
-        size_bytes: p.size_bytes,
-        sha256: p.sha256,
-        signer_key_id: p.signer_key_id,
-        manifest_url: manifestUrl(base, p),
-        download_url: downloadUrl(base, p),
-      })),
-    }));
+  mount(api.versions, async ({ params }, req, res, checked) => {
+    await d.cache.send(req, res, PUBLIC_CACHED.versions, async (base) =>
+      checked({
+        package_id: params.id,
+        versions: (await d.packs.versions(params.id)).map((p) => ({
+          version: p.version,
+          status: packStatus(p),
+          deprecated_message: p.deprecated_message,
+          published_at: p.published_at,
+          min_app_version: p.min_app_version,
+          size_bytes: p.size_bytes,
+          sha256: p.sha256,
+          signer_key_id: p.signer_key_id,
+          manifest_url: manifestUrl(base, p),
+          download_url: downloadUrl(base, p),
+        })),
+      }),
+    );
+    return ANSWERED;
   });
 
-  r.get('/packs/:id/:version/manifest', async (req, res) => {
-    const version = String(req.params['version']);
-    if (!isSemver(version)) throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(version)} is not a semver version.`);
-    await d.cache.send(req, res, PUBLIC_CACHED.manifest, async (base) => manifestResponse(base, await d.packs.get(String(req.params['id']), String(req.params['version']))));
+  mount(api.manifest, async ({ params }, req, res, checked) => {
+    if (!isSemver(params.version)) throw new IqpError('IQP_E_INVALID_VERSION', `${JSON.stringify(params.version)} is not a semver version.`);
+    await d.cache.send(req, res, PUBLIC_CACHED.manifest, async (base) => checked(manifestResponse(base, await d.packs.get(params.id, params.version))));
+    return ANSWERED;
   });
 
-  return r;
+  return router;
 }

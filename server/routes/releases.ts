@@ -1,28 +1,23 @@
 /** Release endpoints: public latest/manifest for apps, admin lifecycle for release managers. */
-import express, { Router, type Request } from 'express';
+import type { Router } from 'express';
+import { DEFAULT_PAGE } from '../../src/api/core/common.js';
+import * as api from '../../src/api/core/releases.js';
 import { IqpError } from '../../src/errors.js';
 import type { ReleaseManifest } from '../../src/pack/release-manifest.js';
 import type { ServerConfig } from '../config.js';
-import { actorOf, requireRole } from '../http/auth.js';
+import { ANSWERED, reply } from '../http/contract.js';
+import { actorOf } from '../http/guard.js';
 import type { CachedRoute, JsonCache } from '../http/json-cache.js';
 import type { ReleaseService } from '../services/releases.js';
-import type { TokenService } from '../services/tokens.js';
-import type { ReleaseRecord, ReleaseStatus } from '../stores/release-types.js';
-import { pageParams } from './paging.js';
+import type { ReleaseRecord } from '../stores/release-types.js';
+import { declaredRouter, NO_STORE, type RouteContract } from './mount.js';
 import { manifestUrl } from './public.js';
 
-function releaseId(req: Request): number {
-  const raw = String(req.params['id']);
+/** A release id from the path: anything but a positive integer is a release that does not exist. */
+function releaseId(raw: string): number {
   const id = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(id) || id < 1) throw new IqpError('IQP_E_NOT_FOUND', `No release ${JSON.stringify(raw)}.`);
   return id;
-}
-
-function body(req: Request): Record<string, unknown> {
-  const b: unknown = req.body;
-  if (b === undefined || b === null) return {};
-  if (typeof b !== 'object' || Array.isArray(b)) throw new IqpError('IQP_E_USAGE', 'The request body must be a JSON object.');
-  return b as Record<string, unknown>;
 }
 
 /** A release as the admin API shows it (the signed manifest's text only in the manifest endpoint). */
@@ -86,7 +81,6 @@ export function releaseManifestView(base: string, r: ReleaseRecord) {
 export interface ReleaseDeps {
   readonly config: ServerConfig;
   readonly releases: ReleaseService;
-  readonly tokens: TokenService;
   readonly cache: JsonCache;
 }
 
@@ -97,93 +91,71 @@ export const RELEASE_CACHED = {
   manifest: { route: '/v1/releases/:id/manifest', query: [], links: true },
 } as const satisfies Record<string, CachedRoute>;
 
-export function publicReleaseRoutes(d: ReleaseDeps): Router {
-  const r = Router();
-  r.get('/channels', async (req, res) => {
-    await d.cache.send(req, res, RELEASE_CACHED.channels, async () => ({ registry_id: await d.releases.registryId(), channels: d.releases.channels }));
+export function publicReleaseRoutes(d: ReleaseDeps, contract: RouteContract): Router {
+  const { router, mount } = declaredRouter(contract);
+  mount(api.channels, async (_input, req, res, checked) => {
+    await d.cache.send(req, res, RELEASE_CACHED.channels, async () => checked({ registry_id: await d.releases.registryId(), channels: d.releases.channels }));
+    return ANSWERED;
   });
-  r.get('/releases/latest', async (req, res) => {
-    await d.cache.send(req, res, RELEASE_CACHED.latest, async (base) => releaseManifestView(base, await d.releases.latest(req.query['channel'], req.query['app_version'])));
+  mount(api.latest, async ({ query }, req, res, checked) => {
+    await d.cache.send(req, res, RELEASE_CACHED.latest, async (base) => checked(releaseManifestView(base, await d.releases.latest(query.channel, query.app_version))));
+    return ANSWERED;
   });
-  r.get('/releases/:id/manifest', async (req, res) => {
-    const id = releaseId(req);
-    await d.cache.send(req, res, RELEASE_CACHED.manifest, async (base) => releaseManifestView(base, await d.releases.get(id)));
+  mount(api.manifest, async ({ params }, req, res, checked) => {
+    const id = releaseId(params.id);
+    await d.cache.send(req, res, RELEASE_CACHED.manifest, async (base) => checked(releaseManifestView(base, await d.releases.get(id))));
+    return ANSWERED;
   });
-  return r;
+  return router;
 }
 
-export function adminReleaseRoutes(d: ReleaseDeps): Router {
-  const r = Router();
-  const manager = requireRole(d.tokens, 'publisher');
-  const json = express.json({ limit: '1mb' });
+/** Signed manifests of releases with many artifacts outgrow the 64 KiB other JSON bodies get. */
+const RELEASE_JSON_LIMIT = 1024 * 1024;
 
-  r.post('/releases', manager, json, async (req, res) => {
-    const b = body(req);
-    const release = await d.releases.create(
-      { name: b['name'], channel: b['channel'], notes: b['notes'], min_app_version: b['min_app_version'], roles: b['roles'], profile: b['profile'] },
-      actorOf(res),
-    );
-    res.status(201).json(releaseView(release));
+export function adminReleaseRoutes(d: ReleaseDeps, contract: RouteContract): Router {
+  const { router, mount } = declaredRouter({ ...contract, options: { ...contract.options, jsonLimit: RELEASE_JSON_LIMIT } });
+
+  mount(api.create, async ({ body }, _req, res) => releaseView(
+      await d.releases.create({ name: body.name, channel: body.channel, notes: body.notes, min_app_version: body.min_app_version, roles: body.roles, profile: body.profile }, actorOf(res)),
+    ),
+  );
+
+  mount(api.list, async ({ query }) => {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const { channel, status } = query;
+    const page = await d.releases.list(limit, query.cursor ?? null, { ...(channel ? { channel } : {}), ...(status ? { status } : {}) });
+    return reply(200, { releases: page.items.map(releaseView), paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } }, NO_STORE);
   });
 
-  r.get('/releases', manager, async (req, res) => {
-    const { limit, cursor } = pageParams(req);
-    const channel = typeof req.query['channel'] === 'string' ? req.query['channel'] : undefined;
-    const status = typeof req.query['status'] === 'string' ? (req.query['status'] as ReleaseStatus) : undefined;
-    const page = await d.releases.list(limit, cursor, { ...(channel ? { channel } : {}), ...(status ? { status } : {}) });
-    res.set('Cache-Control', 'no-store').json({ releases: page.items.map(releaseView), paging: { limit, next_cursor: page.next_cursor, has_more: page.has_more } });
+  mount(api.get, async ({ params }) => reply(200, releaseView(await d.releases.get(releaseId(params.id))), NO_STORE));
+
+  mount(api.attach, async ({ params, body }, _req, res) => {
+    const id = releaseId(params.id);
+    const before = await d.releases.get(id);
+    const already = before.artifacts.some((a) => a.role === body.role && a.package_id === body.package_id && a.version === body.version);
+    return reply(already ? 200 : 201, releaseView(await d.releases.attach(id, { role: body.role, package_id: body.package_id, version: body.version, extra_role: body.extra_role }, actorOf(res))));
   });
 
-  r.get('/releases/:id', manager, async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(releaseView(await d.releases.get(releaseId(req))));
+  mount(api.detach, async ({ params }, _req, res) => releaseView(await d.releases.detach(releaseId(params.id), params.role, params.packageId, actorOf(res))));
+
+  mount(api.validate, async ({ params }, _req, res) => reply(200, await d.releases.validate(releaseId(params.id), actorOf(res)), NO_STORE));
+
+  mount(api.manifestBody, async ({ params }) => reply(200, await d.releases.manifestBody(releaseId(params.id)), NO_STORE));
+
+  mount(api.publish, async ({ params, body }, _req, res) => releaseView(await d.releases.publish(releaseId(params.id), { manifest_json: body.manifest_json, signature: body.signature }, actorOf(res))));
+
+  mount(api.resign, async ({ params, body }, _req, res) => releaseView(await d.releases.resign(releaseId(params.id), { manifest_json: body.manifest_json, signature: body.signature }, actorOf(res))));
+
+  mount(api.deprecate, async ({ params, body }, _req, res) => {
+    const id = releaseId(params.id);
+    if (body.rollback_to === undefined) return releaseView(await d.releases.deprecate(id, body.message, actorOf(res)));
+    const { deprecated, rolled_back_to } = await d.releases.rollback(id, body.message, body.rollback_to, actorOf(res));
+    return { deprecated: releaseView(deprecated), rolled_back_to: releaseView(rolled_back_to) };
   });
 
-  r.post('/releases/:id/artifacts', manager, json, async (req, res) => {
-    const b = body(req);
-    const before = await d.releases.get(releaseId(req));
-    const already = before.artifacts.some((a) => a.role === b['role'] && a.package_id === b['package_id'] && a.version === b['version']);
-    res
-      .status(already ? 200 : 201)
-      .json(releaseView(await d.releases.attach(releaseId(req), { role: b['role'], package_id: b['package_id'], version: b['version'], extra_role: b['extra_role'] }, actorOf(res))));
-  });
+  mount(api.listProfiles, async () => reply(200, { profiles: await d.releases.listProfiles() }, NO_STORE));
 
-  r.delete('/releases/:id/artifacts/:role/:packageId', manager, async (req, res) => {
-    res.json(releaseView(await d.releases.detach(releaseId(req), String(req.params['role']), String(req.params['packageId']), actorOf(res))));
-  });
+  mount(api.putProfile, async ({ params, body }, _req, res) => d.releases.putProfile(params.name, { roles: body.roles, description: body.description }, actorOf(res)));
 
-  r.post('/releases/:id/validate', manager, async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(await d.releases.validate(releaseId(req), actorOf(res)));
-  });
-
-  r.get('/releases/:id/manifest-body', manager, async (req, res) => {
-    res.set('Cache-Control', 'no-store').json(await d.releases.manifestBody(releaseId(req)));
-  });
-
-  r.post('/releases/:id/publish', manager, json, async (req, res) => {
-    const b = body(req);
-    res.json(releaseView(await d.releases.publish(releaseId(req), { manifest_json: b['manifest_json'], signature: b['signature'] }, actorOf(res))));
-  });
-
-  r.post('/releases/:id/resign', manager, json, async (req, res) => {
-    const b = body(req);
-    res.json(releaseView(await d.releases.resign(releaseId(req), { manifest_json: b['manifest_json'], signature: b['signature'] }, actorOf(res))));
-  });
-
-  r.post('/releases/:id/deprecate', manager, json, async (req, res) => {
-    const b = body(req);
-    if (b['rollback_to'] === undefined) return void res.json(releaseView(await d.releases.deprecate(releaseId(req), b['message'], actorOf(res))));
-    const { deprecated, rolled_back_to } = await d.releases.rollback(releaseId(req), b['message'], b['rollback_to'], actorOf(res));
-    res.json({ deprecated: releaseView(deprecated), rolled_back_to: releaseView(rolled_back_to) });
-  });
-
-  r.get('/release-profiles', manager, async (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ profiles: await d.releases.listProfiles() });
-  });
-
-  r.put('/release-profiles/:name', manager, json, async (req, res) => {
-    const b = body(req);
-    res.json(await d.releases.putProfile(String(req.params['name']), { roles: b['roles'], description: b['description'] }, actorOf(res)));
-  });
-
-  return r;
+  return router;
 }

@@ -11,7 +11,8 @@
 import type { Static, TSchema } from 'typebox';
 import type { ErrorCode } from '../errors.js';
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/** HEAD only for a route that answers it differently from its GET's implicit HEAD, or documents it on its own (downloads). */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**
  * Who may call a route. 'none': anyone. 'publisher' and 'admin': an API token with that role (or
@@ -51,6 +52,8 @@ export interface RouteSpec {
   /** JSON body schema; for a binary body (pack upload) give `rawBody` instead. */
   readonly body?: TSchema;
   readonly rawBody?: { readonly contentTypes: readonly string[]; readonly description: string };
+  /** Request headers the route reads, documented only (name → description); the handler checks them. */
+  readonly requestHeaders?: Readonly<Record<string, string>>;
   /** Status → response. The first 2xx entry is what a handler's returned value is sent with. */
   readonly responses: Readonly<Record<number, ResponseSpec>>;
   /** Error codes this route may answer with besides the generic ones (documented in OpenAPI). */

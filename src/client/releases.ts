@@ -2,47 +2,18 @@
 import { IqpError } from '../errors.js';
 import type { SecretKey } from '../pack/minisign.js';
 import { type ReleaseManifestBody, signReleaseManifest, type ValidationReport } from '../pack/release-manifest.js';
+import type { Static } from 'typebox';
+import type * as api from '../api/core/releases.js';
 import type { RegistryClient } from './registry.js';
 export type { ValidationIssue, ValidationReport } from '../pack/release-manifest.js';
 
-export interface ReleaseView {
-  readonly id: number;
-  readonly name: string;
-  readonly channel: string;
-  readonly status: 'draft' | 'published' | 'deprecated';
-  readonly notes: string;
-  readonly min_app_version: string;
-  readonly required_roles: readonly string[];
-  readonly profile: string | null;
-  readonly artifacts: readonly { role: string; package_id: string; version: string; attached_at: string }[];
-  readonly created_at: string;
-  readonly created_by: string;
-  readonly published_at: string | null;
-  readonly deprecated_at: string | null;
-  readonly deprecated_message: string | null;
-  readonly sequence: number | null;
-  readonly expires_at: string | null;
-  readonly signer_key_id: string | null;
-}
+/** A release as the admin API shows it. */
+export type ReleaseView = Static<typeof api.Release>;
 
-export interface ReleaseManifestView {
-  readonly release_id: number;
-  readonly name: string;
-  readonly channel: string;
-  readonly status: string;
-  readonly sequence: number;
-  readonly min_app_version: string;
-  readonly notes: string;
-  readonly published_at: string | null;
-  readonly expires_at: string;
-  readonly deprecated_message: string | null;
-  readonly signer_key_id: string;
-  /** Outside the signature (null for a format 1 manifest); clients take it from manifest_json. */
-  readonly registry_id: string | null;
-  readonly manifest_json: string;
-  readonly signature: string;
-  readonly artifacts: readonly { role: string; package_id: string; version: string; size_bytes: number; sha256: string; signer_key_id: string; download_url: string }[];
-}
+/** GET /v1/releases/latest and /v1/releases/{id}/manifest. */
+export type ReleaseManifestView = Static<typeof api.ServedRelease>;
+
+export type ReleaseProfile = Static<typeof api.ReleaseProfile>;
 
 export interface Paged<T> {
   readonly items: T[];
@@ -70,7 +41,7 @@ export class ReleaseApi {
   async list(filter: { channel?: string; status?: string; limit?: number; cursor?: string }): Promise<Paged<ReleaseView>> {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(filter)) if (v !== undefined) q.set(k, String(v));
-    const res = await this.client.json<{ releases: ReleaseView[]; paging: Paged<ReleaseView>['paging'] }>({ method: 'GET', path: admin(`?${q.toString()}`), auth: true });
+    const res = await this.client.json<Static<typeof api.ReleaseList>>({ method: 'GET', path: admin(`?${q.toString()}`), auth: true });
     return { items: res.releases, paging: res.paging };
   }
 
@@ -97,12 +68,12 @@ export class ReleaseApi {
     return this.client.json({ method: 'POST', path: admin(`/${id}/deprecate`), auth: true, json: { message } });
   }
 
-  putProfile(name: string, roles: string[], description: string): Promise<{ name: string; roles: string[]; description: string }> {
+  putProfile(name: string, roles: string[], description: string): Promise<ReleaseProfile> {
     return this.client.json({ method: 'PUT', path: `/v1/admin/release-profiles/${encodeURIComponent(name)}`, auth: true, json: { roles, description } });
   }
 
-  async profiles(): Promise<{ name: string; roles: string[]; description: string; updated_at: string }[]> {
-    return (await this.client.json<{ profiles: { name: string; roles: string[]; description: string; updated_at: string }[] }>({ method: 'GET', path: '/v1/admin/release-profiles', auth: true })).profiles;
+  async profiles(): Promise<ReleaseProfile[]> {
+    return (await this.client.json<Static<typeof api.ProfileList>>({ method: 'GET', path: '/v1/admin/release-profiles', auth: true })).profiles;
   }
 
   latest(channel: string, appVersion: string | null): Promise<ReleaseManifestView> {

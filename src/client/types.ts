@@ -1,79 +1,37 @@
-/** The /v1 response shapes the client reads (docs/openapi.json is the full description). */
-import type { Manifest } from '../pack/format.js';
+/**
+ * The /v1 response shapes the client reads, derived from the route declarations' schemas
+ * (src/api/core), so they cannot drift from what the registry sends. Type-only imports: the CLI
+ * never loads typebox at run time.
+ */
+import type { Static } from 'typebox';
+import type { AddKeyResult } from '../api/core/admin.js';
+import type * as packs from '../api/core/packs.js';
 
-export type PackStatus = 'published' | 'deprecated';
+export type PackStatus = Static<typeof packs.PackStatus>;
 
-/** What every listing says of one pack version: what it needs, its bytes, and where to get them. */
-interface VersionFacts {
-  readonly version: string;
-  readonly min_app_version: string;
-  readonly size_bytes: number;
-  readonly sha256: string;
-  readonly signer_key_id: string;
-  readonly manifest_url: string;
-  readonly download_url: string;
-}
-
-export interface VersionSummary extends VersionFacts {
-  readonly status: PackStatus;
-  readonly deprecated_message: string | null;
-  readonly published_at: string;
-}
+/** One version in GET /v1/packs/{id}. */
+export type VersionSummary = Static<typeof packs.PackVersion>;
 
 /** GET /v1/packs/{id} */
-export interface PackVersions {
-  readonly package_id: string;
-  readonly versions: readonly VersionSummary[];
-}
+export type PackVersions = Static<typeof packs.PackVersions>;
 
-/** GET /v1/packs/{id}/{version}/manifest, and the body of PUT /v1/admin/packs (with `result`). */
-export interface ManifestResponse extends Manifest {
-  readonly size_bytes: number;
-  readonly sha256: string;
-  readonly status: PackStatus;
-  readonly deprecated_message: string | null;
-  readonly published_at: string;
-  readonly signer_key_id: string;
-  readonly signature: string;
-  readonly manifest_json: string;
-  readonly download_url: string;
-}
+/** GET /v1/packs/{id}/{version}/manifest, and POST …/deprecate. */
+export type ManifestResponse = Static<typeof packs.ServedManifest>;
 
-export interface PublishResponse extends ManifestResponse {
-  readonly result: 'created' | 'identical';
-}
+/** PUT /v1/admin/packs */
+export type PublishResponse = Static<typeof packs.PublishResult>;
 
-export interface AvailablePack extends VersionFacts {
-  readonly package_id: string;
-  readonly package_type: string;
-  readonly language_code: string;
-  readonly name: string;
-}
+export type AvailablePack = Static<typeof packs.PackSummary>;
 
 /** GET /v1/packs/available */
-export interface AvailablePacks {
-  readonly app_version: string | null;
-  readonly packs: readonly AvailablePack[];
-}
+export type AvailablePacks = Static<typeof packs.AvailablePacks>;
 
-export type KeyPurpose = 'pack' | 'release';
+export type KeyPurpose = Static<typeof packs.KeyPurpose>;
 
-export interface PublisherKeyInfo {
-  readonly key_id: string;
-  readonly name: string;
-  /** What the key signs; registries from before release keys omit it (all keys sign packs). */
-  readonly purpose?: KeyPurpose;
-  readonly public_key: string;
-  readonly added_at: string;
-}
+export type PublisherKeyInfo = Static<typeof packs.PublisherKey>;
 
 /** GET /v1/keys and GET /v1/admin/keys */
-export interface KeyList {
-  readonly keys: readonly PublisherKeyInfo[];
-}
+export type KeyList = Static<typeof packs.KeyList>;
 
 /** POST /v1/admin/keys */
-export interface KeyAdded {
-  readonly status: 'created' | 'exists';
-  readonly key: PublisherKeyInfo;
-}
+export type KeyAdded = Static<typeof AddKeyResult>;

@@ -5,17 +5,18 @@
 import { Command } from 'commander';
 import type { Context } from '../cli/context.js';
 import { printable } from '../cli/output.js';
-import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
+import { withRegistry } from '../cli/registry.js';
+import { intFlag, withSettings } from '../cli/setting-options.js';
 import { IqpError } from '../errors.js';
 // The entry as the API sends it (types only: nothing of the server is loaded).
 import type { AuditEntry } from '../../server/stores/types.js';
 
-interface Options extends RegistryFlags {
+interface Options {
   actor?: string;
   action?: string;
   target?: string;
   since?: string;
-  limit: string;
+  limit: number;
 }
 
 interface AuditPage {
@@ -31,15 +32,15 @@ const SPAN = /^(\d{1,6})(m|h|d)$/;
 const SPAN_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 export function define(): Command {
-  return registryOptions(
+  return withSettings(
     new Command('audit')
       .description('show the registry’s audit log, newest first: every publish, deprecation, key, token and release change (admin token)')
       .option('--actor <actor>', 'who: token:<id> or a bare token id (whatever its name), or an exact actor such as cli:token')
       .option('--action <action>', 'what: an action such as token.revoke, or a family such as token.*')
       .option('--target <target>', 'about what: key:<id>, token:<id>, release:<id> or <pack id>@<version>')
       .option('--since <time>', 'from this time on: 2026-11-22, 2026-11-22T08:00:00Z, or back from now: 90m, 24h, 7d')
-      .option('-n, --limit <n>', `at most this many entries, 1-${MAX_LIMIT}`, '100'),
-    true,
+      .option('-n, --limit <n>', `at most this many entries, 1-${MAX_LIMIT}`, intFlag('--limit', 1, MAX_LIMIT), 100),
+    'audit',
   );
 }
 
@@ -56,19 +57,13 @@ function sinceFilter(since: string, now: Date): string {
   return new Date(at).toISOString();
 }
 
-function parseLimit(raw: string): number {
-  const n = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= MAX_LIMIT)) throw new IqpError('IQP_E_USAGE', `--limit must be a whole number from 1 to ${MAX_LIMIT}.`);
-  return n;
-}
-
 function line(e: AuditEntry): string {
   const details = e.details === null ? '' : `  ${JSON.stringify(e.details)}`;
   return printable(`${e.at}  ${e.actor}  ${e.action}  ${e.target}${details}`);
 }
 
 export async function run(ctx: Context, opts: Options): Promise<void> {
-  const limit = parseLimit(opts.limit);
+  const { limit } = opts;
   const query = new URLSearchParams();
   if (opts.actor !== undefined) query.set('actor', actorFilter(opts.actor));
   if (opts.action !== undefined) query.set('action', opts.action);
@@ -77,7 +72,7 @@ export async function run(ctx: Context, opts: Options): Promise<void> {
 
   const entries: AuditEntry[] = [];
   let more = false;
-  await withRegistry(ctx, opts, { token: true }, async (client) => {
+  await withRegistry(ctx, { token: true }, async (client) => {
     let cursor: string | null = null;
     do {
       const page = new URLSearchParams(query);

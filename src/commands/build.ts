@@ -1,39 +1,30 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { buildTime, type Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
+import { withSettings } from '../cli/setting-options.js';
 import { formatBytes, formatCount, formatRate } from '../cli/output.js';
 import { IqpError } from '../errors.js';
-import { buildPack, checkLevel } from '../pack/build.js';
+import { buildPack } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
-import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
-import { THREADS_LIMIT } from '../pack/threads.js';
 import { readAuthored, readSource, SOURCE_FILE } from '../pack/source.js';
 
+/** Its settings (key, level, threads, max_line_bytes) arrive in ctx.config, flags included. */
 interface Options {
   key?: string;
   unsigned?: boolean;
   out?: string;
-  level?: string;
-  threads?: string;
   content?: string;
-  maxLineBytes?: string;
   strict?: boolean;
 }
 
 export function define(): Command {
-  return new Command('build')
-    .description('build a signed .iqp pack from a pack source folder (iqp.json, schema.sql, data/)')
-    .argument('[dir]', 'pack source folder', '.')
-    .option('-k, --key <file>', 'secret key to sign with (default: IQP_KEY or the config file’s "key")')
+  return withSettings(new Command('build').description('build a signed .iqp pack from a pack source folder (iqp.json, schema.sql, data/)').argument('[dir]', 'pack source folder', '.'), 'build')
     .option('--unsigned', 'build without a signature (verify will then need --allow-unsigned)')
     .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (a trailing slash always means a directory; default: current directory)')
-    .addOption(new Option('-l, --level <n>', 'zstd level 1-19 (default: IQP_LEVEL, the config file, or 6)'))
-    .option('--threads <n>', 'threads for loading and compressing (default: IQP_THREADS, the config file, or one per core up to 4); the pack is the same for any number')
     .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
     .option('--strict', 'treat warnings as errors: a required table with no rows, manifest text still a template’s or a placeholder')
-    .option('--max-line-bytes <n>', `longest line (and CSV record) a data file may have, in bytes (default ${DEFAULT_MAX_LINE_BYTES}, 16 MiB)`)
     .addHelpText('after', '\nSet SOURCE_DATE_EPOCH for a reproducible build: the same source and key then give a byte-identical pack.');
 }
 
@@ -54,17 +45,8 @@ async function outputPath(ctx: Context, out: string | undefined, fileName: strin
 export async function run(ctx: Context, opts: Options, dirArg: string): Promise<void> {
   const dir = resolve(ctx.cwd, dirArg);
   if (opts.key && opts.unsigned) throw new IqpError('IQP_E_USAGE', '--key and --unsigned contradict each other.');
-  const level = opts.level !== undefined ? Number(opts.level) : ctx.config.level;
-  checkLevel(level);
-  const threads = opts.threads !== undefined ? Number(opts.threads) : ctx.config.threads;
-  if (!Number.isInteger(threads) || threads < 1 || threads > THREADS_LIMIT) {
-    throw new IqpError('IQP_E_USAGE', `--threads must be an integer from 1 to ${THREADS_LIMIT}.`);
-  }
-  const maxLineBytes = opts.maxLineBytes !== undefined ? Number(opts.maxLineBytes) : DEFAULT_MAX_LINE_BYTES;
-  if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
-    throw new IqpError('IQP_E_USAGE', `--max-line-bytes must be a positive number of bytes (got ${JSON.stringify(opts.maxLineBytes)}).`);
-  }
-  const keyFile = opts.key ?? (opts.unsigned ? null : ctx.config.key);
+  const { level, threads, maxLineBytes } = ctx.config;
+  const keyFile = opts.unsigned ? null : ctx.config.key;
   if (!keyFile && !opts.unsigned) throw new IqpError('IQP_E_KEY_REQUIRED');
 
   let source;

@@ -95,7 +95,7 @@ export async function registryDemo(ctx: Context, work: string, key: PublicKey, p
     // The first admin token comes from the data directory, as `iqp token create` makes it.
     const { token } = await running.registry.services.tokens.create('admin', 'iqp demo', 'cli:demo');
     say('7. token    admin token created (held in memory, never printed)');
-    return await withRegistry(ctx, { registry: running.url, token }, { token: true }, async (client) => {
+    return await withRegistry({ ...ctx, config: { ...ctx.config, registry: running.url, token } }, { token: true }, async (client) => {
       const added = await client.json<KeyAdded>({ method: 'POST', path: '/v1/admin/keys', auth: true, json: { public_key: formatPublicKeyFile(key), name: 'demo' }, expect: [201] });
       say(`8. keys     publisher key ${added.key.key_id} registered (POST /v1/admin/keys)`);
       const published = [];

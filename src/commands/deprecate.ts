@@ -1,11 +1,12 @@
 import { Command } from 'commander';
 import type { Context } from '../cli/context.js';
-import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
+import { withRegistry } from '../cli/registry.js';
+import { withSettings } from '../cli/setting-options.js';
 import { formatRef, matchVersions, parsePackRef } from '../client/refs.js';
 import type { ManifestResponse, PackVersions } from '../client/types.js';
 import { IqpError } from '../errors.js';
 
-interface Options extends RegistryFlags {
+interface Options {
   message?: string;
   undo?: boolean;
 }
@@ -16,7 +17,7 @@ export function define(): Command {
     .argument('<ref>', 'pack id with a version or semver range: id@1.2.0, id@"<2.0.0", or id alone for every version')
     .option('-m, --message <text>', 'why, shown to users of the pack ("" un-deprecates)')
     .option('--undo', 'un-deprecate (same as --message "")');
-  return registryOptions(cmd, true).addHelpText('after', '\nA range matches pre-releases too: id@"<2.0.0" includes 2.0.0-beta.1. Needs a publisher or admin token.');
+  return withSettings(cmd, 'deprecate').addHelpText('after', '\nA range matches pre-releases too: id@"<2.0.0" includes 2.0.0-beta.1. Needs a publisher or admin token.');
 }
 
 async function deprecationMessage(ctx: Context, opts: Options): Promise<string> {
@@ -34,7 +35,7 @@ export async function run(ctx: Context, opts: Options, refArg: string): Promise<
   const ref = parsePackRef(refArg);
   const message = await deprecationMessage(ctx, opts);
   const wanted = message === '' ? null : message;
-  const results = await withRegistry(ctx, opts, { token: true }, async (client) => {
+  const results = await withRegistry(ctx, { token: true }, async (client) => {
     const id = encodeURIComponent(ref.id);
     const listed = await client.json<PackVersions>({ method: 'GET', path: `/v1/packs/${id}` });
     const matches = matchVersions(listed.versions, ref);

@@ -2,27 +2,20 @@ import { Command } from 'commander';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
+import { withSettings } from '../cli/setting-options.js';
 import { formatBytes, formatCount, printable } from '../cli/output.js';
 import { DEFAULT_LIMITS } from '../pack/format.js';
 import { parseSignature } from '../pack/minisign.js';
 import { readPack } from '../pack/reader.js';
-import { parseMaxSize } from './verify.js';
-
-interface Options {
-  maxSize?: string;
-}
 
 export function define(): Command {
-  return new Command('inspect')
-    .description('show a pack’s manifest, files, tables and signer without extracting it')
-    .argument('<pack>', '.iqp file')
-    .option('--max-size <bytes>', 'largest content.sqlite to accept (default: max_content_bytes, 16 GiB)')
+  return withSettings(new Command('inspect').description('show a pack’s manifest, files, tables and signer without extracting it').argument('<pack>', '.iqp file'), 'inspect')
     .addHelpText('after', '\ninspect reads the pack as a stream and checks its structure and hashes; it does not check the signature (use `iqp verify`).');
 }
 
-export async function run(ctx: Context, opts: Options, packArg: string): Promise<void> {
+export async function run(ctx: Context, _opts: unknown, packArg: string): Promise<void> {
   const path = resolve(ctx.cwd, packArg);
-  const limits = { ...DEFAULT_LIMITS, maxContentBytes: parseMaxSize(opts.maxSize, ctx.config.maxContentBytes) };
+  const limits = { ...DEFAULT_LIMITS, maxContentBytes: ctx.config.maxContentBytes };
   const contents = await readPack(createReadStream(path, { highWaterMark: 1024 * 1024 }), { limits });
   const sig = contents.signature ? parseSignature(contents.signature) : null;
   const m = contents.manifest;

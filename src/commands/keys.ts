@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
-import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
+import { withRegistry } from '../cli/registry.js';
+import { withSettings } from '../cli/setting-options.js';
 import type { KeyAdded, KeyList, KeyPurpose } from '../client/types.js';
 import { IqpError } from '../errors.js';
 import { type Hints, hinted } from '../cli/hints.js';
@@ -12,15 +13,13 @@ import type { CommandGroup } from './types.js';
 
 const add = {
   define: () =>
-    registryOptions(
+    withSettings(
       new Command('add')
         .description('register a public key (minisign .pub) whose signatures the registry accepts (admin token)')
         .argument('<file.pub>', 'public key file from iqp keygen or minisign -G')
         .option('-n, --name <name>', 'who the key belongs to (default: its key ID)')
-        .addOption(new Option('--purpose <purpose>', 'pack: signs packs; release: signs release manifests').choices(['pack', 'release']).default('pack')),
-      true,
-    ),
-  async run(ctx: Context, opts: RegistryFlags & { name?: string; purpose: KeyPurpose }, file: string): Promise<void> {
+        .addOption(new Option('--purpose <purpose>', 'pack: signs packs; release: signs release manifests').choices(['pack', 'release']).default('pack')), 'keys add'),
+  async run(ctx: Context, opts: { name?: string; purpose: KeyPurpose }, file: string): Promise<void> {
     const path = resolve(ctx.cwd, file);
     const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new IqpError('IQP_E_FILE_NOT_FOUND', `Public key not found: ${path}`);
@@ -28,7 +27,7 @@ const add = {
     });
     // Checked here too, so a secret key or a typo fails before anything is sent.
     parsePublicKey(text);
-    const added = await withRegistry(ctx, opts, { token: true }, (client) =>
+    const added = await withRegistry(ctx, { token: true }, (client) =>
       client.json<KeyAdded>({ method: 'POST', path: '/v1/admin/keys', auth: true, json: { public_key: text, purpose: opts.purpose, ...(opts.name ? { name: opts.name } : {}) }, expect: [200, 201] }),
     );
     ctx.out.result(added, () =>
@@ -40,9 +39,9 @@ const add = {
 };
 
 const list = {
-  define: () => registryOptions(new Command('list').description('list the registry’s publisher keys (the admin view when a token is set)'), true),
-  async run(ctx: Context, opts: RegistryFlags): Promise<void> {
-    const listed = await withRegistry(ctx, opts, { token: false }, (client) =>
+  define: () => withSettings(new Command('list').description('list the registry’s publisher keys (the admin view when a token is set)'), 'keys list'),
+  async run(ctx: Context, _opts: unknown): Promise<void> {
+    const listed = await withRegistry(ctx, { token: false }, (client) =>
       client.json<KeyList>(client.hasToken ? { method: 'GET', path: '/v1/admin/keys', auth: true } : { method: 'GET', path: '/v1/keys' }),
     );
     ctx.out.result(listed, () =>
@@ -63,17 +62,15 @@ const REMOVE_HINTS: Hints = {
 
 const remove = {
   define: () =>
-    registryOptions(
+    withSettings(
       new Command('remove')
         .description('stop trusting a key: uploads signed by it are refused (admin token)')
         .argument('<keyId>', 'key ID, as iqp keys list shows it')
-        .option('--force', 'remove it even though packs apps are offered are signed by it (a compromised key)'),
-      true,
-    ),
-  async run(ctx: Context, opts: RegistryFlags & { force?: boolean }, keyId: string): Promise<void> {
+        .option('--force', 'remove it even though packs apps are offered are signed by it (a compromised key)'), 'keys remove'),
+  async run(ctx: Context, opts: { force?: boolean }, keyId: string): Promise<void> {
     if (!/^[0-9A-Fa-f]{16}$/.test(keyId)) throw new IqpError('IQP_E_USAGE', `"${keyId}" is not a key ID (16 hexadecimal digits).`);
     await hinted(REMOVE_HINTS, () =>
-      withRegistry(ctx, opts, { token: true }, (client) =>
+      withRegistry(ctx, { token: true }, (client) =>
         client.json<undefined>({ method: 'DELETE', path: `/v1/admin/keys/${keyId.toUpperCase()}${opts.force ? '?force=true' : ''}`, auth: true, expect: [204] }),
       ),
     );

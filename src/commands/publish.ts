@@ -3,7 +3,8 @@ import { basename, relative, resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
 import { progress } from '../cli/progress.js';
-import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
+import { withRegistry } from '../cli/registry.js';
+import { withSettings } from '../cli/setting-options.js';
 import { publishFile, type Published } from '../client/publish.js';
 import type { IqpError } from '../errors.js';
 import { type Hints, withHint } from '../cli/hints.js';
@@ -21,16 +22,16 @@ export function define(): Command {
   const cmd = new Command('publish')
     .description('upload packs to the registry, which verifies each one before accepting it')
     .argument('<pack...>', '.iqp files');
-  return registryOptions(cmd, true).addHelpText(
+  return withSettings(cmd, 'publish').addHelpText(
     'after',
     '\nVersions are immutable: re-publishing the same bytes is fine ("already published"), different bytes under a published version fail with IQP_E_VERSION_EXISTS.\nEvery pack is tried; the exit status is that of the first failure.',
   );
 }
 
-export async function run(ctx: Context, opts: RegistryFlags, packs: string[]): Promise<number> {
+export async function run(ctx: Context, _opts: unknown, packs: string[]): Promise<number> {
   const outcomes: Outcome[] = [];
   const failures: IqpError[] = [];
-  await withRegistry(ctx, opts, { token: true }, async (client) => {
+  await withRegistry(ctx, { token: true }, async (client) => {
     for (const arg of packs) {
       const path = resolve(ctx.cwd, arg);
       const label = `Uploading ${basename(path)}`;

@@ -4,26 +4,23 @@ import type { Context } from '../cli/context.js';
 import { loadPublicKeys } from '../cli/keys.js';
 import { formatBytes } from '../cli/output.js';
 import { progress } from '../cli/progress.js';
-import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
+import { withRegistry } from '../cli/registry.js';
+import { withSettings } from '../cli/setting-options.js';
 import { pullPack } from '../client/pull.js';
 import { parsePackRef } from '../client/refs.js';
 import { DEFAULT_LIMITS } from '../pack/format.js';
-import { parseMaxSize } from './verify.js';
 import { IqpError } from '../errors.js';
 import { isSemver } from '../pack/manifest.js';
 import { pullRelease } from '../client/release-pull.js';
 import { TrustStore } from '../client/trust.js';
 import { REGISTRY_ID } from '../pack/release-manifest.js';
 
-interface Options extends RegistryFlags {
+/** Its settings (keys, max_content_bytes, registry, release keys, trust state) arrive in ctx.config. */
+interface Options {
   out?: string;
-  pubkey: string[];
-  maxSize?: string;
   release?: string;
   channel: string;
   appVersion?: string;
-  releaseKey: string[];
-  trustState?: string;
   registryId?: string;
 }
 
@@ -32,15 +29,11 @@ export function define(): Command {
     .description('download a pack, check it completely, and keep it only if every check passes')
     .argument('[ref]', 'pack id, optionally with a version or range: id, id@1.2.0, id@^1.2')
     .option('-o, --out <dir>', 'folder for <id>-<version>.iqp (default: the current folder)')
-    .option('-p, --pubkey <file>', 'trusted public key (repeatable; adds to IQP_TRUSTED_KEYS / "trusted_keys")', (v: string, prev: string[]) => [...prev, v], [])
-    .option('--max-size <bytes>', 'largest content.sqlite to accept (default: max_content_bytes, 16 GiB)')
     .option('--release <latest|id>', 'pull every pack of a signed release instead of one pack')
     .option('-c, --channel <channel>', 'release channel (with --release)', 'stable')
     .option('-a, --app-version <semver>', 'the app version the release is for (with --release latest)')
-    .option('--release-key <file>', 'pinned release public key (repeatable; adds to IQP_TRUSTED_RELEASE_KEYS / "trusted_release_keys")', (v: string, prev: string[]) => [...prev, v], [])
-    .option('--registry-id <id>', 'with --release: refuse manifests signed for any other registry (its id: GET /v1/channels)')
-    .option('--trust-state <file>', 'where the newest accepted release manifest is remembered (default: IQP_TRUST_STATE or ~/.local/state/iqp/release-trust.json)');
-  return registryOptions(cmd, false).addHelpText(
+    .option('--registry-id <id>', 'with --release: refuse manifests signed for any other registry (its id: GET /v1/channels)');
+  return withSettings(cmd, 'pull').addHelpText(
     'after',
     [
       '',
@@ -66,13 +59,13 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
   if (spec !== 'latest' && !/^\d{1,15}$/.test(spec)) throw new IqpError('IQP_E_USAGE', '--release takes "latest" or a release id.');
   if (opts.appVersion !== undefined && !isSemver(opts.appVersion)) throw new IqpError('IQP_E_INVALID_VERSION', `--app-version ${JSON.stringify(opts.appVersion)} is not semver.`);
   if (opts.registryId !== undefined && !REGISTRY_ID.test(opts.registryId)) throw new IqpError('IQP_E_USAGE', `--registry-id is 32 lowercase hex digits (GET /v1/channels shows it); got ${JSON.stringify(opts.registryId)}.`);
-  const releaseKeys = await loadPublicKeys(ctx, [...opts.releaseKey, ...ctx.config.trustedReleaseKeys]);
-  const trust = new TrustStore(opts.trustState ? resolve(ctx.cwd, opts.trustState) : ctx.config.trustState);
+  const releaseKeys = await loadPublicKeys(ctx, ctx.config.trustedReleaseKeys);
+  const trust = new TrustStore(ctx.config.trustState);
   const outDir = resolve(ctx.cwd, opts.out ?? '.');
   const bar = await progress(ctx.out, 'Downloading release');
   let r;
   try {
-    r = await withRegistry(ctx, opts, { token: false }, (client) =>
+    r = await withRegistry(ctx, { token: false }, (client) =>
       pullRelease(client, {
         release: spec === 'latest' ? 'latest' : Number(spec),
         channel: opts.channel,
@@ -108,12 +101,12 @@ export async function run(ctx: Context, opts: Options, refArg: string | undefine
   if (refArg === undefined) throw new IqpError('IQP_E_USAGE', 'Name a pack to pull (id[@version]), or pass --release latest.');
   const ref = parsePackRef(refArg);
   const outDir = resolve(ctx.cwd, opts.out ?? '.');
-  const pinnedKeys = await loadPublicKeys(ctx, [...opts.pubkey, ...ctx.config.trustedKeys]);
-  const limits = { ...DEFAULT_LIMITS, maxContentBytes: parseMaxSize(opts.maxSize, ctx.config.maxContentBytes) };
+  const pinnedKeys = await loadPublicKeys(ctx, ctx.config.trustedKeys);
+  const limits = { ...DEFAULT_LIMITS, maxContentBytes: ctx.config.maxContentBytes };
   const bar = await progress(ctx.out, `Downloading ${ref.id}`);
   let result;
   try {
-    result = await withRegistry(ctx, opts, { token: false }, (client) =>
+    result = await withRegistry(ctx, { token: false }, (client) =>
       pullPack(client, {
         ref,
         outDir,

@@ -2,10 +2,11 @@
  * `iqp release …`: group published packs into a release for one app version, validate it, and
  * publish it with a manifest signed here by the release manager's key (the registry never sees it).
  */
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
-import { type RegistryFlags, registryOptions, withRegistry } from '../cli/registry.js';
+import { withRegistry } from '../cli/registry.js';
+import { intFlag, withSettings } from '../cli/setting-options.js';
 import { parsePackRef } from '../client/refs.js';
 import { ReleaseApi, type ReleaseManifestView, type ReleaseView, type ValidationReport } from '../client/releases.js';
 import { IqpError } from '../errors.js';
@@ -47,19 +48,22 @@ function describeManifest(m: ReleaseManifestView): string {
   ].join('\n');
 }
 
-/** One subcommand that talks to the registry: definition plus body, wired with --registry/--token. */
-function command<O extends RegistryFlags>(
+/** One subcommand that talks to the registry: definition plus body, with its settings' flags (--registry, --token, …). */
+function command<O extends object>(
   make: () => Command,
   token: boolean,
   body: (ctx: Context, api: ReleaseApi, opts: O, ...args: string[]) => Promise<number | void>,
 ): CommandModule {
   return {
-    define: () => registryOptions(make(), token),
-    run: (ctx: Context, opts: O, ...args: string[]) => withRegistry(ctx, opts, { token }, (client) => body(ctx, new ReleaseApi(client), opts, ...args)),
+    define: () => {
+      const cmd = make();
+      return withSettings(cmd, `release ${cmd.name()}`);
+    },
+    run: (ctx: Context, opts: O, ...args: string[]) => withRegistry(ctx, { token }, (client) => body(ctx, new ReleaseApi(client), opts, ...args)),
   };
 }
 
-const create = command<RegistryFlags & { channel: string; minAppVersion: string; role: string[]; profile?: string; notes?: string }>(
+const create = command<{ channel: string; minAppVersion: string; role: string[]; profile?: string; notes?: string }>(
   () =>
     new Command('create')
       .description('create a draft release')
@@ -84,7 +88,7 @@ const create = command<RegistryFlags & { channel: string; minAppVersion: string;
   },
 );
 
-const attach = command<RegistryFlags & { extraRole?: boolean }>(
+const attach = command<{ extraRole?: boolean }>(
   () =>
     new Command('attach')
       .description('attach a published pack version to a draft release, in one of the roles it requires')
@@ -101,7 +105,7 @@ const attach = command<RegistryFlags & { extraRole?: boolean }>(
   },
 );
 
-const detach = command<RegistryFlags>(
+const detach = command<object>(
   () => new Command('detach').description('remove a pack from a draft release').argument('<id>', 'release id').argument('<role>', 'role').argument('<pack>', 'pack id'),
   true,
   async (ctx, api, _opts, id, role, pack) => {
@@ -110,7 +114,7 @@ const detach = command<RegistryFlags>(
   },
 );
 
-const validate = command<RegistryFlags>(
+const validate = command<object>(
   () => new Command('validate').description('check a release: every required role filled once, packs published and not deprecated, app versions').argument('<id>', 'release id'),
   true,
   async (ctx, api, _opts, id) => {
@@ -121,25 +125,15 @@ const validate = command<RegistryFlags>(
   },
 );
 
-interface SignOptions extends RegistryFlags {
-  key?: string;
-  expiresIn?: string;
-}
-
-/** The release key and expiry for signing a manifest here: --key (or release_key) and --expires-in (or release_expiry_days). */
-async function signingKey(ctx: Context, opts: SignOptions) {
-  const keyFile = opts.key ?? ctx.config.releaseKey;
+/** The release key and expiry for signing a manifest here: release_key (--key) and release_expiry_days (--expires-in). */
+async function signingKey(ctx: Context) {
+  const keyFile = ctx.config.releaseKey;
   if (!keyFile) throw new IqpError('IQP_E_KEY_REQUIRED', 'Signing a release needs the release key: pass --key FILE or set IQP_RELEASE_KEY.');
-  const days = opts.expiresIn === undefined ? ctx.config.releaseExpiryDays : Number(opts.expiresIn);
-  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new IqpError('IQP_E_USAGE', '--expires-in must be a whole number of days from 1 to 3650.');
-  return { key: await loadSecretKey(ctx, keyFile), days };
+  return { key: await loadSecretKey(ctx, keyFile), days: ctx.config.releaseExpiryDays };
 }
-
-const keyOption = () => new Option('-k, --key <file>', 'release secret key (default: IQP_RELEASE_KEY or the config file’s "release_key")');
-const expiresOption = () => new Option('--expires-in <days>', 'days until the signed manifest expires (default: release_expiry_days, 30)');
 
 function signCommand(mode: 'publish' | 'resign'): CommandModule {
-  return command<SignOptions>(
+  return command<object>(
     () =>
       new Command(mode)
         .description(
@@ -147,13 +141,11 @@ function signCommand(mode: 'publish' | 'resign'): CommandModule {
             ? 'validate a draft, sign its manifest here with your release key, and publish it'
             : 'sign a published release again with a later expiry and the channel’s next sequence',
         )
-        .argument('<id>', 'release id')
-        .addOption(keyOption())
-        .addOption(expiresOption()),
+        .argument('<id>', 'release id'),
     true,
-    async (ctx, api, opts, id) => {
+    async (ctx, api, _opts, id) => {
       const n = releaseId(id!);
-      const { key, days } = await signingKey(ctx, opts);
+      const { key, days } = await signingKey(ctx);
       if (mode === 'publish') {
         const report = await api.validate(n);
         if (!report.ok) {
@@ -167,21 +159,19 @@ function signCommand(mode: 'publish' | 'resign'): CommandModule {
   );
 }
 
-const deprecate = command<SignOptions & { message?: string; rollbackTo?: string }>(
+const deprecate = command<{ message?: string; rollbackTo?: string }>(
   () =>
     new Command('deprecate')
       .description('withdraw a published release: it drops out of latest at once')
       .argument('<id>', 'release id')
       .option('-m, --message <text>', 'why (shown to operators and in the audit log)')
-      .option('--rollback-to <id>', 'in the same step, re-sign this previous release with the channel’s next sequence (needs --key), so clients that took the withdrawn one accept it')
-      .addOption(keyOption())
-      .addOption(expiresOption()),
+      .option('--rollback-to <id>', 'in the same step, re-sign this previous release with the channel’s next sequence (needs --key), so clients that took the withdrawn one accept it'),
   true,
   async (ctx, api, opts, id) => {
     const n = releaseId(id!);
     const target = opts.rollbackTo === undefined ? null : releaseId(opts.rollbackTo);
     // Everything that can fail locally fails before the release is touched.
-    const signing = target === null ? null : await signingKey(ctx, opts);
+    const signing = target === null ? null : await signingKey(ctx);
     const message = opts.message ?? (await ctx.prompt.input('--message', 'Why is the release withdrawn?', { validate: (v) => (v.trim() ? true : 'say why') }));
     if (target === null || signing === null) {
       const release = await api.deprecate(n, message);
@@ -193,7 +183,7 @@ const deprecate = command<SignOptions & { message?: string; rollbackTo?: string 
   },
 );
 
-const latest = command<RegistryFlags & { channel: string; appVersion?: string }>(
+const latest = command<{ channel: string; appVersion?: string }>(
   () =>
     new Command('latest')
       .description('show the release an app version gets: the newest published, non-deprecated one it can use')
@@ -208,19 +198,18 @@ const latest = command<RegistryFlags & { channel: string; appVersion?: string }>
   },
 );
 
-const list = command<RegistryFlags & { channel?: string; status?: string; limit?: string; cursor?: string; all?: boolean }>(
+const list = command<{ channel?: string; status?: string; limit: number; cursor?: string; all?: boolean }>(
   () =>
     new Command('list')
       .description('list releases, newest first, a page at a time')
       .option('-c, --channel <channel>', 'only this channel')
       .option('--status <status>', 'only draft, published or deprecated')
-      .option('--limit <n>', 'page size (1-500)', '20')
+      .option('--limit <n>', 'page size (1-500)', intFlag('--limit', 1, 500), 20)
       .option('--cursor <cursor>', 'continue after a previous page (its next_cursor)')
       .option('--all', 'follow every page'),
   true,
   async (ctx, api, opts) => {
-    const limit = Number(opts.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new IqpError('IQP_E_USAGE', '--limit must be from 1 to 500.');
+    const { limit } = opts;
     const releases: ReleaseView[] = [];
     let cursor = opts.cursor;
     let paging;
@@ -242,7 +231,7 @@ const list = command<RegistryFlags & { channel?: string; status?: string; limit?
   },
 );
 
-const show = command<RegistryFlags>(
+const show = command<object>(
   () => new Command('show').description('show a release with its packs and signature state').argument('<id>', 'release id'),
   true,
   async (ctx, api, _opts, id) => {
@@ -251,7 +240,7 @@ const show = command<RegistryFlags>(
   },
 );
 
-const profile = command<RegistryFlags & { role: string[]; description?: string }>(
+const profile = command<{ role: string[]; description?: string }>(
   () =>
     new Command('profile')
       .description('create or change a release profile: a named set of required roles')
@@ -266,7 +255,7 @@ const profile = command<RegistryFlags & { role: string[]; description?: string }
   },
 );
 
-const profiles = command<RegistryFlags>(
+const profiles = command<object>(
   () => new Command('profiles').description('list release profiles'),
   true,
   async (ctx, api) => {

@@ -3,20 +3,19 @@
  * directory (the first admin token cannot come from the API). A token is printed once, at creation.
  */
 import { Command, Option } from 'commander';
-import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
+import { withSettings } from '../cli/setting-options.js';
 import { openStores } from '../../server/datadir.js';
 import { systemClock } from '../../server/services/clock.js';
 import { ROLES, TokenService, isRole } from '../../server/services/tokens.js';
 import { IqpError } from '../errors.js';
 import type { CommandGroup } from './types.js';
 
-const dataOption = () => new Option('-d, --data <dir>', 'registry data directory (default: IQP_DATA, the config file’s "data_dir", or ./iqp-data)');
 const ACTOR = 'cli:token';
 
 /** Runs `fn` on the data directory's tokens; works beside a running server (it only reads and adds rows). */
-async function withTokens<T>(ctx: Context, data: string | undefined, command: string, fn: (tokens: TokenService) => Promise<T>): Promise<T> {
-  const stores = await openStores(data ? resolve(ctx.cwd, data) : ctx.config.dataDir, `iqp token ${command}`);
+async function withTokens<T>(ctx: Context, command: string, fn: (tokens: TokenService) => Promise<T>): Promise<T> {
+  const stores = await openStores(ctx.config.dataDir, `iqp token ${command}`);
   try {
     return await fn(new TokenService(stores.meta, systemClock));
   } finally {
@@ -26,15 +25,17 @@ async function withTokens<T>(ctx: Context, data: string | undefined, command: st
 
 const create = {
   define: () =>
-    new Command('create')
-      .description('create a token and print it once (only its hash is stored)')
-      .addOption(new Option('-r, --role <role>', 'admin (everything) or publisher (publish and deprecate packs)').choices([...ROLES]).makeOptionMandatory())
-      .option('-n, --name <name>', 'who or what the token is for, shown in the audit log')
-      .addOption(dataOption()),
-  async run(ctx: Context, opts: { role: string; name?: string; data?: string }): Promise<void> {
+    withSettings(
+      new Command('create')
+        .description('create a token and print it once (only its hash is stored)')
+        .addOption(new Option('-r, --role <role>', 'admin (everything) or publisher (publish and deprecate packs)').choices([...ROLES]).makeOptionMandatory())
+        .option('-n, --name <name>', 'who or what the token is for, shown in the audit log'),
+      'token create',
+    ),
+  async run(ctx: Context, opts: { role: string; name?: string }): Promise<void> {
     if (!isRole(opts.role)) throw new IqpError('IQP_E_USAGE', `--role must be ${ROLES.join(' or ')}.`);
     const role = opts.role;
-    const { token, record } = await withTokens(ctx, opts.data, 'create', (t) => t.create(role, opts.name ?? '', ACTOR));
+    const { token, record } = await withTokens(ctx, 'create', (t) => t.create(role, opts.name ?? '', ACTOR));
     ctx.out.result({ token, id: record.id, name: record.name, role: record.role, created_at: record.created_at }, () =>
       [`${token}`, '', `Token ${record.id} (${record.name}, role ${record.role}). It is shown only now: store it in a secret store (IQP_TOKEN).`].join('\n'),
     );
@@ -42,9 +43,9 @@ const create = {
 };
 
 const list = {
-  define: () => new Command('list').description('list tokens (never their secrets)').addOption(dataOption()),
-  async run(ctx: Context, opts: { data?: string }): Promise<void> {
-    const tokens = await withTokens(ctx, opts.data, 'list', (t) => t.list());
+  define: () => withSettings(new Command('list').description('list tokens (never their secrets)'), 'token list'),
+  async run(ctx: Context): Promise<void> {
+    const tokens = await withTokens(ctx, 'list', (t) => t.list());
     ctx.out.result({ tokens }, () =>
       tokens.length === 0
         ? 'No tokens. Create one with: iqp token create --role admin'
@@ -54,9 +55,9 @@ const list = {
 };
 
 const revoke = {
-  define: () => new Command('revoke').description('revoke a token by its id').argument('<id>', 'token id (from iqp token list)').addOption(dataOption()),
-  async run(ctx: Context, opts: { data?: string }, id: string): Promise<void> {
-    await withTokens(ctx, opts.data, 'revoke', (t) => t.revoke(id, ACTOR));
+  define: () => withSettings(new Command('revoke').description('revoke a token by its id').argument('<id>', 'token id (from iqp token list)'), 'token revoke'),
+  async run(ctx: Context, _opts: unknown, id: string): Promise<void> {
+    await withTokens(ctx, 'revoke', (t) => t.revoke(id, ACTOR));
     ctx.out.result({ revoked: id }, () => `Revoked token ${id}.`);
   },
 };

@@ -1,39 +1,29 @@
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
+import { withSettings } from '../cli/setting-options.js';
 import { loadPublicKeys } from '../cli/keys.js';
 import { formatBytes } from '../cli/output.js';
-import { IqpError } from '../errors.js';
 import { DEFAULT_LIMITS } from '../pack/format.js';
 import { verifyPackFile } from '../pack/verify.js';
 
 interface Options {
-  pubkey: string[];
   allowUnsigned?: boolean;
-  maxSize?: string;
 }
 
 export function define(): Command {
-  return new Command('verify')
+  const cmd = new Command('verify')
     .description('check a pack completely: structure, sizes, hashes, manifest schema, signature and content.sqlite')
-    .argument('<pack>', '.iqp file')
-    .option('-p, --pubkey <file>', 'trusted public key (repeatable; adds to IQP_TRUSTED_KEYS / the config file’s "trusted_keys")', (v: string, prev: string[]) => [...prev, v], [])
+    .argument('<pack>', '.iqp file');
+  return withSettings(cmd, 'verify')
     .option('--allow-unsigned', 'accept a pack without a signature (everything else is still checked)')
-    .option('--max-size <bytes>', 'largest content.sqlite to accept (default: max_content_bytes, 16 GiB)')
     .addHelpText('after', '\nExit status: 0 when every check passes, 1 when one fails (the error code says which), 2 for usage errors.');
-}
-
-export function parseMaxSize(raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new IqpError('IQP_E_USAGE', `--max-size must be a positive number of bytes (got ${JSON.stringify(raw)}).`);
-  return n;
 }
 
 export async function run(ctx: Context, opts: Options, packArg: string): Promise<void> {
   const path = resolve(ctx.cwd, packArg);
-  const trustedKeys = await loadPublicKeys(ctx, [...opts.pubkey, ...ctx.config.trustedKeys]);
-  const maxContentBytes = parseMaxSize(opts.maxSize, ctx.config.maxContentBytes);
+  const trustedKeys = await loadPublicKeys(ctx, ctx.config.trustedKeys);
+  const { maxContentBytes } = ctx.config;
   const spinner = await ctx.out.spinner(`Verifying ${packArg}…`);
   let report;
   try {

@@ -22,7 +22,8 @@ function get(path: string, hostLine: string, extra: string[] = []): ReturnType<t
 
 beforeAll(async () => {
   key = newKey();
-  reg = await startRegistry({ keys: [key] });
+  // The test talks over loopback, which this registry trusts as a proxy (trust_proxy: loopback).
+  reg = await startRegistry({ keys: [key], config: { trustProxy: ['loopback'] } });
   pack = await buildTemplatePack(tempDir('iqp-hostile-host-'), key, { authored: { package_id: 'host.pack', version: '1.0.0' } });
   expect((await upload(reg.url, reg.publisher, pack.path)).status).toBe(201);
 });
@@ -63,6 +64,35 @@ describe('without public_url', () => {
     }
     const r = await get('/v1/packs/host.pack/1.0.0/manifest', 'ok.example', ['X-Forwarded-Proto: https, http']);
     expect(JSON.parse(r.body.toString('utf8')).download_url).toMatch(/^https:\/\/ok\.example\//);
+  });
+
+  it('X-Forwarded-Proto is not believed from a peer trust_proxy does not name (by default, none)', async () => {
+    for (const trustProxy of [undefined, false, ['10.0.0.0/8', '::2']] as const) {
+      const other = await startRegistry({ keys: [key], ...(trustProxy === undefined ? {} : { config: { trustProxy } }) });
+      try {
+        expect((await upload(other.url, other.publisher, pack.path)).status).toBe(201);
+        for (const proto of ['https', 'javascript']) {
+          const r = await rawRequest(other.url, ['GET /v1/packs/host.pack/1.0.0/manifest HTTP/1.1', 'Host: ok.example', `X-Forwarded-Proto: ${proto}`].join('\r\n'));
+          expect(r.status, `${JSON.stringify(trustProxy)} ${proto}`).toBe(200);
+          expect(JSON.parse(r.body.toString('utf8')).download_url, JSON.stringify(trustProxy)).toMatch(/^http:\/\/ok\.example\//);
+        }
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
+  it('a hop count or an address list naming the peer trusts it', async () => {
+    for (const trustProxy of [1, ['127.0.0.1'], ['10.0.0.0/8', '127.0.0.0/8']] as const) {
+      const other = await startRegistry({ keys: [key], config: { trustProxy } });
+      try {
+        expect((await upload(other.url, other.publisher, pack.path)).status).toBe(201);
+        const r = await rawRequest(other.url, ['GET /v1/packs/host.pack/1.0.0/manifest HTTP/1.1', 'Host: ok.example', 'X-Forwarded-Proto: https'].join('\r\n'));
+        expect(JSON.parse(r.body.toString('utf8')).download_url, JSON.stringify(trustProxy)).toMatch(/^https:\/\/ok\.example\//);
+      } finally {
+        await other.close();
+      }
+    }
   });
 
   it('publishing or deprecating with a bad Host writes nothing', async () => {

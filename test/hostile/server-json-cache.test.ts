@@ -12,7 +12,7 @@ let reg: TestRegistry;
 
 beforeAll(async () => {
   key = newKey();
-  reg = await startRegistry({ keys: [key], config: { jsonCacheBytes: CAP } });
+  reg = await startRegistry({ keys: [key], config: { jsonCacheBytes: CAP, trustProxy: ['loopback'] } });
   const pack = await buildTemplatePack(tempDir('iqp-hostile-cache-'), key, { authored: { package_id: 'cache.pack', version: '1.0.0' } });
   expect((await upload(reg.url, reg.publisher, pack.path)).status).toBe(201);
 });
@@ -95,7 +95,7 @@ describe('what the links are built from', () => {
     const { hostname, port } = new URL(reg.url);
     const url = (r: RawResponse) => JSON.parse(r.body.toString('utf8')).download_url as string;
     expect(url(await rawGet(reg.url, path))).toMatch(/^http:\/\//);
-    // The test talks to the registry over loopback, which it trusts as a proxy.
+    // The test talks to the registry over loopback, which this registry trusts as a proxy (trust_proxy).
     expect(url(await rawGet(reg.url, path, ['X-Forwarded-Proto: https']))).toBe(`https://${hostname}:${port}/v1/packs/cache.pack/download?version=1.0.0`);
     expect(url(await rawGet(reg.url, path))).toMatch(/^http:\/\//);
   });

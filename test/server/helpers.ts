@@ -145,7 +145,8 @@ export async function startRegistry(
 ): Promise<TestRegistry> {
   const dataDir = tempDir('iqp-server-data-');
   const logs: Record<string, unknown>[] = [];
-  const running = await (options.start ?? startServer)(serverConfig({ dataDir, host: '127.0.0.1', port: 0, ...options.config }), (line) => logs.push(line));
+  // Every answer is checked against its route's declared schema: a test through here also proves the contract.
+  const running = await (options.start ?? startServer)(serverConfig({ dataDir, host: '127.0.0.1', port: 0, ...options.config }), (line) => logs.push(line), { validateResponses: true });
   const tokens = running.registry.services.tokens;
   const admin = (await tokens.create('admin', 'test-admin', 'test')).token;
   const publisher = (await tokens.create('publisher', 'test-publisher', 'test')).token;

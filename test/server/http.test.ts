@@ -188,7 +188,8 @@ describe('GET /v1/packs/available', () => {
       expectError(r, 'IQP_E_INVALID_VERSION', q);
     }
     const twice = await call(reg.url, '/v1/packs/available?type=a&type=b');
-    expectError(twice, 'IQP_E_USAGE');
+    expectError(twice, 'IQP_E_INVALID_REQUEST');
+    expect(twice.json().error.details).toMatchObject({ field: 'query.type' });
   });
 
   it('leaves out deprecated versions, falling back to the newest that is not', async () => {
@@ -329,10 +330,19 @@ describe('keys', () => {
   });
 
   it('refuses a body that is not a public key', async () => {
-    for (const json of [{}, { public_key: 42 }, { public_key: 'not a key' }, { public_key: key.publicKeyFile, name: 7 }, []]) {
+    // The body's shape is the route's schema (IQP_E_INVALID_REQUEST naming the field); whether the text is a key, the service's rule.
+    for (const [json, code, field] of [
+      [{}, 'IQP_E_INVALID_REQUEST', 'body.public_key'],
+      [{ public_key: 42 }, 'IQP_E_INVALID_REQUEST', 'body.public_key'],
+      [{ public_key: key.publicKeyFile, name: 7 }, 'IQP_E_INVALID_REQUEST', 'body.name'],
+      [{ public_key: key.publicKeyFile, purpose: 'both' }, 'IQP_E_INVALID_REQUEST', 'body.purpose'],
+      [[], 'IQP_E_INVALID_REQUEST', 'body'],
+      [{ public_key: 'not a key' }, 'IQP_E_KEY_INVALID', undefined],
+    ] as const) {
       const r = await call(reg.url, '/v1/admin/keys', { method: 'POST', token: reg.admin, json });
       expect(r.status, JSON.stringify(json)).toBe(400);
-      expect(['IQP_E_USAGE', 'IQP_E_KEY_INVALID']).toContain(errorCode(r));
+      expect(errorCode(r), JSON.stringify(json)).toBe(code);
+      if (field) expect(r.json().error.details.field, JSON.stringify(json)).toBe(field);
     }
   });
 });
@@ -358,11 +368,22 @@ describe('audit log', () => {
     expect(byTarget.map((e: { action: string }) => e.action)).toEqual(['pack.undeprecate', 'pack.deprecate', 'pack.publish']);
   });
 
-  it('refuses bad paging parameters with 400 IQP_E_USAGE', async () => {
+  it('ignores query parameters the route does not declare, even repeated or odd ones', async () => {
+    const plain = await call(reg.url, '/v1/admin/audit?limit=2', { token: reg.admin });
+    const noisy = await call(reg.url, '/v1/admin/audit?limit=2&unknown=1&unknown=2&%E0=x&limit_=9', { token: reg.admin });
+    expect(noisy.status, noisy.body.toString('utf8')).toBe(200);
+    expect(noisy.json()).toEqual(plain.json());
+  });
+
+  it('refuses bad paging parameters with 400: malformed ones by the schema, foreign cursors by the store', async () => {
     const packsCursor = (await call(reg.url, '/v1/packs?limit=1')).json().paging.next_cursor;
-    for (const q of ['limit=0', 'limit=501', 'limit=abc', 'limit=-1', 'cursor=', 'cursor=nonsense', `cursor=${encodeURIComponent(packsCursor)}`]) {
+    for (const q of ['limit=0', 'limit=501', 'limit=abc', 'limit=-1', 'limit=05', 'limit=1&limit=2', 'cursor=']) {
       const r = await call(reg.url, `/v1/admin/audit?${q}`, { token: reg.admin });
-      expectError(r, 'IQP_E_USAGE', q);
+      expectError(r, 'IQP_E_INVALID_REQUEST', q);
+      expect(r.json().error.details.field, q).toBe(`query.${q.split('=')[0]}`);
+    }
+    for (const q of ['cursor=nonsense', `cursor=${encodeURIComponent(packsCursor)}`]) {
+      expectError(await call(reg.url, `/v1/admin/audit?${q}`, { token: reg.admin }), 'IQP_E_USAGE', q);
     }
   });
 });

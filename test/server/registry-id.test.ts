@@ -141,7 +141,7 @@ describe('attaching a role the release does not require', () => {
   it('extra_role must be a boolean', async () => {
     const release = await createRelease(reg, { name: 'extra-bad', roles: ['text'] });
     const reply = await unchanged(reg, () => api(reg, 'POST', `/v1/admin/releases/${release.id}/artifacts`, { role: 'bonus', package_id: 'reg.audio', version: '1.0.0', extra_role: 'yes' }));
-    expectError(reply, 'IQP_E_USAGE');
+    expectError(reply, 'IQP_E_INVALID_REQUEST');
   });
 });
 
@@ -184,8 +184,9 @@ describe('deprecating with a rollback target', () => {
       [{ release_id: good, manifest_json: stale.manifest_json, signature: stale.signature }, 'IQP_E_RELEASE_SEQUENCE'],
       [{ release_id: bad, ...(await signRelease(reg, good)) }, 'IQP_E_USAGE'],
       [{ release_id: good, manifest_json: 'not json', signature: 'x' }, 'IQP_E_SIG_MALFORMED'],
-      [{ release_id: good }, 'IQP_E_USAGE'],
-      ['7', 'IQP_E_USAGE'],
+      [{ release_id: good }, 'IQP_E_INVALID_REQUEST'],
+      ['7', 'IQP_E_INVALID_REQUEST'],
+      [{ release_id: 0, manifest_json: '{}', signature: 'x' }, 'IQP_E_INVALID_REQUEST'],
     ];
     for (const [rollbackTo, code] of cases) {
       const reply = await unchanged(reg, () => api(reg, 'POST', `/v1/admin/releases/${bad}/deprecate`, { message: 'no', rollback_to: rollbackTo }));

@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import { createApp, type Logger } from '../../server/app.js';
 import type { ServerConfig } from '../../server/config.js';
 import { openStores } from '../../server/datadir.js';
-import type { RunningServer } from '../../server/start.js';
+import type { RunningServer, StartOptions } from '../../server/start.js';
 import type { ReleaseStore } from '../../server/stores/release-types.js';
 import { type ReleaseManifest, type ReleaseManifestBody, signReleaseManifest } from '../../src/pack/release-manifest.js';
 import { rfc3339 } from '../../src/client/releases.js';
@@ -41,9 +41,9 @@ function answeringLater(store: ReleaseStore): ReleaseStore {
 }
 
 /** What server/start.ts's startServer does, with the release store answering later. */
-async function startWithLaterReleaseStore(config: ServerConfig, log?: Logger): Promise<RunningServer> {
+async function startWithLaterReleaseStore(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const stores = await openStores(config.dataDir, 'test');
-  const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, releases: answeringLater(stores.releases), ...(log ? { log } : {}) });
+  const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, releases: answeringLater(stores.releases), ...(log ? { log } : {}), validateResponses: options.validateResponses ?? false });
   const server = registry.app.listen(config.port, config.host);
   await once(server, 'listening');
   const close = async () => {

@@ -192,7 +192,7 @@ describe('the signed manifest on publish', () => {
     expect(next, 'one release published on stable before').toBe(2);
     await refuse('IQP_E_RELEASE_SEQUENCE', await signRelease(reg, r.id, { sequence: next - 1 }), 'a used sequence');
     await refuse('IQP_E_RELEASE_EXPIRED', await signRelease(reg, r.id, { expiresAt: new Date(Date.now() - 1000) }), 'expired');
-    expectError(await unchanged(reg, () => api(reg, 'POST', `/v1/admin/releases/${r.id}/publish`, { manifest_json: good.manifest_json })), 'IQP_E_USAGE', 'no signature');
+    expectError(await unchanged(reg, () => api(reg, 'POST', `/v1/admin/releases/${r.id}/publish`, { manifest_json: good.manifest_json })), 'IQP_E_INVALID_REQUEST', 'no signature');
 
     const published = (await postSigned(reg, r.id, good)).json();
     expect(published).toMatchObject({ status: 'published', sequence: next, signer_key_id: reg.releaseKey.keyId });

@@ -147,4 +147,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER registry_identity_no_delete BEFORE DELETE ON registry_identity BEGIN SELECT RAISE(ABORT, 'the registry id never changes'); END;
     `,
   },
+  {
+    version: 4,
+    name: 'plugin migrations ledger, plugin rate limits',
+    up: `
+      -- Which of each plugin's own migrations have run (server/plugins/migrations.ts): plugins
+      -- migrate forward only, and a recorded migration whose SQL changed is refused by checksum.
+      CREATE TABLE plugin_migrations (
+        plugin_id    TEXT NOT NULL,
+        migration_id TEXT NOT NULL,
+        checksum     TEXT NOT NULL CHECK (length(checksum) = 64),
+        applied_at   TEXT NOT NULL,
+        PRIMARY KEY (plugin_id, migration_id)
+      ) STRICT;
+      -- Plugins' rate limits (ctx.rateLimit): the layout rate-limiter-flexible's RateLimiterSQLite
+      -- uses, made here so the limiter never creates tables on its own (and backups know the table).
+      -- Keys are '<plugin id>:<limit name>:<key>'.
+      CREATE TABLE plugin_rate_limits (
+        key    TEXT PRIMARY KEY,
+        points INTEGER NOT NULL DEFAULT 0,
+        expire INTEGER
+      );
+    `,
+  },
 ];

@@ -1,0 +1,99 @@
+/**
+ * A plugin's config: the object in server.json, with `{"$env": "NAME"}` values taken from the
+ * environment (so secrets need not sit in the file), validated against the manifest's configSchema
+ * with its defaults applied, then deep-frozen. Properties the schema marks `"writeOnly": true` are
+ * secrets: shown masked by `iqp plugins config`, never logged.
+ */
+import type { ErrorObject } from 'ajv';
+import { IqpError } from '../../src/errors.js';
+import { createValidator } from '../http/contract.js';
+import type { PluginManifest } from './api.js';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isEnvRef(v: unknown): v is { $env: string } {
+  return isObject(v) && Object.keys(v).length === 1 && typeof v['$env'] === 'string';
+}
+
+const configError = (id: string, key: string, message: string) => new IqpError('IQP_E_PLUGIN_CONFIG', `Plugin ${id}: config ${key} ${message}`, { plugin: id, key });
+
+function resolveEnv(id: string, value: unknown, env: NodeJS.ProcessEnv, key: string): unknown {
+  if (isEnvRef(value)) {
+    const v = env[value.$env];
+    if (v === undefined) throw configError(id, key, `names the environment variable ${value.$env}, which is not set.`);
+    return v;
+  }
+  if (Array.isArray(value)) return value.map((x, i) => resolveEnv(id, x, env, `${key}[${i}]`));
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnv(id, v, env, key ? `${key}.${k}` : k)]));
+  return value;
+}
+
+function keyOf(e: ErrorObject): string {
+  const path = e.instancePath.split('/').slice(1);
+  if (e.keyword === 'required') path.push((e.params as { missingProperty: string }).missingProperty);
+  if (e.keyword === 'additionalProperties') path.push((e.params as { additionalProperty: string }).additionalProperty);
+  return path.join('.') || '(config)';
+}
+
+function describe(e: ErrorObject): string {
+  if (e.keyword === 'required') return 'is required.';
+  if (e.keyword === 'additionalProperties') return 'is not a setting this plugin knows.';
+  return `${e.message ?? 'is invalid'}.`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Checks `raw` against the manifest's schema. `env: null` leaves `{"$env"}` values unresolved and
+ * judges only the rest (what `iqp plugins` can judge without the server's environment). `partial`
+ * lets required keys be missing: an operator sets them one `--set` at a time.
+ */
+export function validateConfig(manifest: PluginManifest, raw: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv | null, options: { partial?: boolean } = {}): Record<string, unknown> {
+  const copy = structuredClone(raw) as Record<string, unknown>;
+  const deferred = new Set<string>();
+  const value = env ? (resolveEnv(manifest.id, copy, env, '') as Record<string, unknown>) : withoutEnvRefs(copy, '', deferred);
+  if (!manifest.configSchema) {
+    const first = Object.keys(raw)[0];
+    if (first !== undefined) throw configError(manifest.id, first, 'is not a setting: this plugin takes no config.');
+    return value;
+  }
+  const ajv = createValidator();
+  // Every error, so the ones about deferred {"$env"} values can be set aside (ajv reads this option when compiling).
+  ajv.opts.allErrors = deferred.size > 0 || Boolean(options.partial);
+  const validate = ajv.compile(manifest.configSchema);
+  if (!validate(value)) {
+    const e = validate.errors!.find((x) => !deferred.has(keyOf(x)) && !(options.partial && x.keyword === 'required'));
+    if (e) throw configError(manifest.id, keyOf(e), describe(e));
+  }
+  return value;
+}
+
+/** The validated, frozen config a started plugin reads. */
+export function resolveConfig(manifest: PluginManifest, raw: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv): Readonly<Record<string, unknown>> {
+  return deepFreeze(validateConfig(manifest, raw, env));
+}
+
+/** Drops `{"$env"}` values (noting their keys in `deferred`): only the server's environment can say what they will be. */
+function withoutEnvRefs(value: Record<string, unknown>, prefix: string, deferred: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (isEnvRef(v)) deferred.add(key);
+    else out[k] = isObject(v) ? withoutEnvRefs(v, key, deferred) : v;
+  }
+  return out;
+}
+
+/** The config as `iqp plugins config` prints it: writeOnly properties (secrets) given literally are masked; `{"$env"}` names are shown. */
+export function maskSecrets(manifest: PluginManifest, config: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const props = (manifest.configSchema?.['properties'] ?? {}) as Record<string, { writeOnly?: boolean }>;
+  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, props[k]?.writeOnly && !isEnvRef(v) ? '********' : v]));
+}

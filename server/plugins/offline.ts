@@ -1,0 +1,58 @@
+/**
+ * Plugins inside a CLI command (`iqp users …`): the data directory's enabled plugins loaded in
+ * mode 'command' (register, config, migrations, start; no routes served), `fn` run with their
+ * services, then stopped. Works beside a running server, as `iqp token` does: the core's schema and
+ * pending plugin migrations are applied under the data directory's lock, taken for that moment only
+ * (and refused while a server holds it, since that server runs the schema it started with).
+ */
+import { databasePath } from '../config.js';
+import { openStores } from '../datadir.js';
+import { lockDataDir } from '../lock.js';
+import { IqpError } from '../../src/errors.js';
+import type { ServiceRef } from './api.js';
+import { PluginHost } from './host.js';
+import { SqlitePluginDatabase } from './sqlite-db.js';
+
+export interface OfflinePlugins {
+  /** A service a running plugin provides; IQP_E_PLUGIN_UNAVAILABLE when none does (not enabled, or it failed). */
+  service<S>(ref: ServiceRef<S>): S;
+}
+
+export async function withPlugins<T>(dataDir: string, command: string, fn: (host: OfflinePlugins) => Promise<T>): Promise<T> {
+  const who = `iqp ${command}`;
+  const stores = await openStores(dataDir, who);
+  const db = new SqlitePluginDatabase(databasePath(dataDir));
+  try {
+    const host = await PluginHost.start({
+      dataDir,
+      mode: 'command',
+      db,
+      // A command's stderr is for people: a plugin's warnings and errors, one line each.
+      log: (line) => {
+        if (line['level'] === 'warn' || line['level'] === 'error') process.stderr.write(`${who}: ${line['plugin'] ? `plugin ${String(line['plugin'])}: ` : ''}${String(line['msg'])}${line['error'] ? ` (${String(line['error'])})` : ''}\n`);
+      },
+      audit: (entry) => stores.meta.appendAudit(entry),
+      lockForMigrations: () => lockDataDir(dataDir, `${who} (plugin migrations)`),
+    });
+    try {
+      return await fn({
+        service<S>(ref: ServiceRef<S>): S {
+          const impl = host.service(ref);
+          if (impl !== null) return impl;
+          const failed = host.status().failed;
+          throw new IqpError(
+            'IQP_E_PLUGIN_UNAVAILABLE',
+            `No running plugin provides ${ref.id}${failed.length > 0 ? ` (failed: ${failed.map((f) => `${f.id}: ${f.message}`).join('; ')})` : ''}.`,
+            { service: ref.id },
+            { hint: 'Enable the plugin that provides it (`iqp plugins list`, `iqp plugins enable <id>`), and fix what the message says failed.' },
+          );
+        },
+      });
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    db.close();
+    await stores.meta.close();
+  }
+}

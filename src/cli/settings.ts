@@ -1,0 +1,183 @@
+/**
+ * Every setting of the iqp CLI and registry, defined once: config-file key, flag, environment
+ * variable, type, default, help, and the commands that take it. From this table come the commands'
+ * options (setting-options.ts), `ctx.config` with one precedence rule, flag > IQP_* > config file >
+ * default (config.ts), and the README's configuration table (settings-doc.ts; a test holds it equal).
+ *
+ * How to add a setting:
+ *  1. Add an entry below. Its name is the `ctx.config` property; `key` is the config-file key
+ *     (snake_case), `env` the IQP_* variable, `flag` the commander spec (with its short alias) and
+ *     `commands` the command paths that take it ('build', 'server start'). Leave out what it has not.
+ *  2. Pick a type from setting-types.ts (int with its range, size, path, paths, url, string, names,
+ *     boolean, oneOf, trustProxy), or add one there with its parser. A registry setting takes its
+ *     default from DEFAULT_SERVER (server/config.ts), the one list of the server's defaults.
+ *  3. In each command listed, call `withSettings(cmd, '<command path>')` (already there for most)
+ *     and read the value from `ctx.config`: it is parsed, range-checked and typed.
+ *  4. Run `npm run build && node dist/scripts/settings-table.js` and paste its table into the
+ *     README's "Configuration" section; `src/cli/settings.test.ts` fails until you do.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { DEFAULT_RETRY } from '../client/retry.js';
+import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
+import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
+import { defaultThreads, THREADS_LIMIT } from '../pack/threads.js';
+import { DEFAULT_SERVER } from '../../server/config.js';
+import { boolean, int, names, path, paths, type SettingType, size, string, trustProxy, url } from './setting-types.js';
+
+export interface Setting<T = unknown> {
+  /** Config-file key; none: not settable in the file. */
+  readonly key?: string;
+  readonly env?: string;
+  /** Commander spec, e.g. '-l, --level <n>'. */
+  readonly flag?: string;
+  /** Command paths that take the flag. */
+  readonly commands?: readonly string[];
+  /** The flag is repeatable and adds to the environment's or file's list instead of replacing it. */
+  readonly adds?: boolean;
+  readonly type: SettingType<T>;
+  /** A value, null for "not set", or computed from the environment and working directory. */
+  readonly default: T | null | ((env: NodeJS.ProcessEnv, cwd: string) => T);
+  /** How a computed or null default reads in --help and the README. */
+  readonly defaultText?: string;
+  /** One line for --help. */
+  readonly help: string;
+  /** The README's meaning, when it says more than --help. */
+  readonly doc?: string;
+}
+
+const RELEASE_COMMANDS = ['create', 'attach', 'detach', 'validate', 'publish', 'resign', 'deprecate', 'list', 'show', 'profile', 'profiles'].map((c) => `release ${c}`);
+const TOKEN_COMMANDS = ['publish', 'deprecate', 'keys add', 'keys list', 'keys remove', 'audit', ...RELEASE_COMMANDS];
+const SERVER_START = ['server start'];
+const DATA_COMMANDS = ['server start', 'server migrate', 'server backup', 'server restore', 'token create', 'token list', 'token revoke', 'plugins list', 'plugins enable', 'plugins disable', 'plugins config'];
+const MAX_MS = 86_400_000;
+
+export const SETTINGS = {
+  key: {
+    key: 'key', env: 'IQP_KEY', flag: '-k, --key <file>', commands: ['build'], type: path, default: null, defaultText: 'none',
+    help: 'secret key to sign with', doc: 'Secret key `iqp build` signs with.',
+  },
+  trustedKeys: {
+    key: 'trusted_keys', env: 'IQP_TRUSTED_KEYS', flag: '-p, --pubkey <file>', commands: ['verify', 'pull'], adds: true, type: paths, default: [], defaultText: 'none',
+    help: 'trusted public key (repeatable)', doc: 'Public keys `iqp verify` and `iqp pull` trust.',
+  },
+  level: {
+    key: 'level', env: 'IQP_LEVEL', flag: '-l, --level <n>', commands: ['build'], type: int(1, 19), default: ZSTD_DEFAULT_LEVEL,
+    help: 'zstd level 1-19', doc: 'zstd level, 1–19 (see docs/performance.md).',
+  },
+  threads: {
+    key: 'threads', env: 'IQP_THREADS', flag: '--threads <n>', commands: ['build'], type: int(1, THREADS_LIMIT), default: () => defaultThreads(), defaultText: 'one per core, at most 4',
+    help: 'threads for loading and compressing; the pack is the same for any number',
+    doc: `Threads \`iqp build\` loads big data files and compresses with, 1–${THREADS_LIMIT}; the pack's bytes never depend on it (1 on a shared CI runner, for example).`,
+  },
+  maxLineBytes: {
+    key: 'max_line_bytes', env: 'IQP_MAX_LINE_BYTES', flag: '--max-line-bytes <n>', commands: ['build'], type: size(1, GiB), default: DEFAULT_MAX_LINE_BYTES,
+    help: 'longest line (and CSV record) a data file may have, in bytes', doc: 'Longest line (and CSV record) a data file of `iqp build` may have.',
+  },
+  maxContentBytes: {
+    key: 'max_content_bytes', env: 'IQP_MAX_CONTENT_BYTES', flag: '--max-size <bytes>', commands: ['inspect', 'verify', 'pull'], type: size(1, 1024 * GiB), default: DEFAULT_LIMITS.maxContentBytes,
+    help: 'largest content.sqlite to accept', doc: 'Largest `content.sqlite` a reader (and the registry) accepts; bounds decompression.',
+  },
+  registry: {
+    key: 'registry', env: 'IQP_REGISTRY', flag: '--registry <url>', commands: ['publish', 'pull', 'deprecate', 'keys add', 'keys list', 'keys remove', 'audit', ...RELEASE_COMMANDS, 'release latest'],
+    type: url, default: null, defaultText: 'none', help: 'registry base URL', doc: 'Registry base URL for `publish`, `pull`, `deprecate`, `keys`, `audit`, `release`.',
+  },
+  token: {
+    key: 'token', env: 'IQP_TOKEN', flag: '--token <token>', commands: TOKEN_COMMANDS, type: string, default: null, defaultText: 'none',
+    help: 'bearer token; a flag lands in shell history, so prefer the environment or the config file',
+    doc: 'Bearer token for admin calls. Never printed; prefer the environment or a config file outside the repository to the flag (shell history).',
+  },
+  retryBaseMs: {
+    env: 'IQP_RETRY_BASE_MS', type: int(0, 9_999_999, 'ms'), default: DEFAULT_RETRY.baseMs, help: 'first wait before retrying a registry request',
+    doc: 'First wait before retrying a registry request; it doubles per retry (with jitter, at most 8 s each), 5 attempts in all. Network failures and 502/503/504 are retried, other statuses never. Tests set it to `1`.',
+  },
+  dataDir: {
+    key: 'data_dir', env: 'IQP_DATA', flag: '-d, --data <dir>', commands: DATA_COMMANDS, type: path, default: (_env: NodeJS.ProcessEnv, cwd: string) => resolve(cwd, 'iqp-data'), defaultText: './iqp-data',
+    help: 'registry data directory: registry.sqlite, blobs/, tmp/, server.json', doc: 'Registry data directory: `registry.sqlite`, `blobs/`, `tmp/`, and `server.json` (which plugins run, and their config: written by `iqp plugins`, see [docs/plugins.md](docs/plugins.md)).',
+  },
+  host: {
+    key: 'host', env: 'IQP_HOST', flag: '--host <host>', commands: SERVER_START, type: string, default: DEFAULT_SERVER.host,
+    help: 'address to listen on', doc: 'Address the registry listens on.',
+  },
+  port: {
+    key: 'port', env: 'IQP_PORT', flag: '-p, --port <port>', commands: SERVER_START, type: int(0, 65535), default: DEFAULT_SERVER.port,
+    help: 'port, 0 for any free one', doc: 'Port the registry listens on; 0 picks a free one.',
+  },
+  maxUploadBytes: {
+    key: 'max_upload_bytes', env: 'IQP_MAX_UPLOAD_BYTES', flag: '--max-upload-bytes <n>', commands: SERVER_START, type: size(1, 1024 * GiB), default: DEFAULT_SERVER.maxUploadBytes,
+    help: 'largest pack upload accepted', doc: 'Largest pack the registry accepts.',
+  },
+  maxCompressionRatio: {
+    key: 'max_compression_ratio', env: 'IQP_MAX_COMPRESSION_RATIO', flag: '--max-compression-ratio <n>', commands: SERVER_START, type: int(2, 1_000_000), default: DEFAULT_SERVER.maxCompressionRatio,
+    help: 'refuse uploads that expand to more than n bytes per compressed byte',
+    doc: 'The registry refuses an upload (413 `IQP_E_CONTENT_TOO_LARGE`) once it has decompressed more than 16 MiB and more than this many bytes per compressed byte read: decompression bombs. Real packs expand 2–12×.',
+  },
+  publicUrl: {
+    key: 'public_url', env: 'IQP_PUBLIC_URL', flag: '--public-url <url>', commands: SERVER_START, type: url, default: DEFAULT_SERVER.publicUrl, defaultText: 'from each request',
+    help: 'base URL for download links, e.g. behind a proxy or CDN',
+    doc: "Base URL in the registry's download links (behind a proxy or CDN). Set it in production; without it links come from the request's `Host` (checked: see [The registry](#the-registry)).",
+  },
+  trustProxy: {
+    key: 'trust_proxy', env: 'IQP_TRUST_PROXY', flag: '--trust-proxy <value>', commands: SERVER_START, type: trustProxy, default: DEFAULT_SERVER.trustProxy,
+    help: 'proxies whose X-Forwarded-For/-Proto are believed: false, loopback, a hop count, or addresses/CIDRs',
+    doc: "Which proxies' `X-Forwarded-For` and `X-Forwarded-Proto` the registry believes (the client's address and protocol): `false` (none), `loopback`, a hop count, or a comma list of addresses and CIDRs (`10.0.0.0/8,::1`; `linklocal` and `uniquelocal` name those ranges), as Express's `trust proxy`. Behind a proxy in production, set it and `public_url`.",
+  },
+  logRequests: {
+    key: 'log_requests', env: 'IQP_LOG_REQUESTS', flag: '--log-requests', commands: SERVER_START, type: boolean, default: DEFAULT_SERVER.logRequests,
+    help: 'log one JSON line per request on stderr', doc: 'Log one JSON line per request on stderr.',
+  },
+  channels: {
+    key: 'channels', env: 'IQP_CHANNELS', type: names, default: DEFAULT_SERVER.channels, help: 'release channels the registry offers', doc: 'Release channels the registry offers.',
+  },
+  jsonCacheBytes: {
+    key: 'json_cache_bytes', env: 'IQP_JSON_CACHE_BYTES', flag: '--json-cache-bytes <n>', commands: SERVER_START, type: size(0, 64 * GiB), default: DEFAULT_SERVER.jsonCacheBytes,
+    help: 'memory for cached JSON answers', doc: "Memory for the registry's cached JSON answers; the least recently used go first. 0 caches nothing.",
+  },
+  maxConcurrentUploads: {
+    key: 'max_concurrent_uploads', env: 'IQP_MAX_CONCURRENT_UPLOADS', flag: '--max-concurrent-uploads <n>', commands: SERVER_START, type: int(1, 10_000), default: DEFAULT_SERVER.maxConcurrentUploads,
+    help: 'uploads received at once; more get 503 with Retry-After', doc: 'Uploads the registry receives at once; one more gets 503 `IQP_E_BUSY` with `Retry-After` (the CLI retries).',
+  },
+  maxConnections: {
+    key: 'max_connections', env: 'IQP_MAX_CONNECTIONS', flag: '--max-connections <n>', commands: SERVER_START, type: int(0, 1_000_000), default: DEFAULT_SERVER.maxConnections,
+    help: 'open connections at once, 0 for no cap', doc: "Open connections at once (0: no cap); more are closed on arrival. Set it below the process's file-descriptor limit.",
+  },
+  headersTimeoutMs: {
+    key: 'headers_timeout_ms', env: 'IQP_HEADERS_TIMEOUT_MS', flag: '--headers-timeout-ms <ms>', commands: SERVER_START, type: int(1, MAX_MS, 'ms'), default: DEFAULT_SERVER.headersTimeoutMs,
+    help: 'time to receive request headers', doc: "Time to receive a request's headers; then 408 `IQP_E_REQUEST_TIMEOUT` and the connection is closed.",
+  },
+  requestTimeoutMs: {
+    key: 'request_timeout_ms', env: 'IQP_REQUEST_TIMEOUT_MS', flag: '--request-timeout-ms <ms>', commands: SERVER_START, type: int(1, MAX_MS, 'ms'), default: DEFAULT_SERVER.requestTimeoutMs,
+    help: 'time to receive a request body after its headers', doc: "Time to receive a request's body after its headers (every request but an authenticated upload); then 408.",
+  },
+  uploadIdleTimeoutMs: {
+    key: 'upload_idle_timeout_ms', env: 'IQP_UPLOAD_IDLE_TIMEOUT_MS', flag: '--upload-idle-timeout-ms <ms>', commands: SERVER_START, type: int(1, MAX_MS, 'ms'), default: DEFAULT_SERVER.uploadIdleTimeoutMs,
+    help: 'longest pause in an upload before it is cut', doc: "Longest pause in an authenticated upload's body; an upload that keeps sending is never cut.",
+  },
+  releaseKey: {
+    key: 'release_key', env: 'IQP_RELEASE_KEY', flag: '-k, --key <file>', commands: ['release publish', 'release resign', 'release deprecate'], type: path, default: null, defaultText: 'none',
+    help: 'release secret key', doc: "Secret key release manifests are signed with (on the release manager's machine only).",
+  },
+  trustedReleaseKeys: {
+    key: 'trusted_release_keys', env: 'IQP_TRUSTED_RELEASE_KEYS', flag: '--release-key <file>', commands: ['pull'], adds: true, type: paths, default: [], defaultText: 'none',
+    help: 'pinned release public key (repeatable)', doc: 'Release public keys `iqp pull --release` trusts.',
+  },
+  trustState: {
+    key: 'trust_state', env: 'IQP_TRUST_STATE', flag: '--trust-state <file>', commands: ['pull'], type: path, defaultText: '~/.local/state/iqp/release-trust.json',
+    default: (env: NodeJS.ProcessEnv) => join(env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state'), 'iqp', 'release-trust.json'),
+    help: 'where the newest accepted release manifest is remembered', doc: 'The newest release manifest accepted per registry id and channel (rollback protection).',
+  },
+  releaseExpiryDays: {
+    key: 'release_expiry_days', env: 'IQP_RELEASE_EXPIRY_DAYS', flag: '--expires-in <days>', commands: ['release publish', 'release resign', 'release deprecate'], type: int(1, 3650, 'days'), default: 30,
+    help: 'days until the signed manifest expires', doc: 'Days until a signed release manifest expires (freeze protection); renew with `iqp release resign`.',
+  },
+} as const satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/** Variables iqp reads that are not settings of the table's kind (read where they are used); listed for the README. */
+export const OTHER_VARIABLES: ReadonlyArray<{ readonly env: string; readonly default: string; readonly doc: string }> = [
+  { env: 'IQP_PASSPHRASE', default: 'prompt', doc: 'Passphrase of an encrypted secret key (never a flag, never printed).' },
+  { env: 'SOURCE_DATE_EPOCH', default: 'now', doc: 'Build time in seconds; makes builds reproducible.' },
+  { env: 'CI', default: 'unset', doc: 'When set, iqp never prompts.' },
+  { env: 'IQP_DEBUG', default: 'unset', doc: 'Print stack traces of internal errors, and one `debug:` line per registry request on stderr (method, URL, status, time; never the token).' },
+];

@@ -1,0 +1,169 @@
+/**
+ * `iqp plugins list | enable | disable | config`: which registry plugins run, from the data
+ * directory's server.json. Reads manifests only (no plugin code runs), checks every change against
+ * them before writing, and writes server.json atomically; a running server picks changes up at its
+ * next start.
+ */
+import { Command } from 'commander';
+import type { Context } from '../cli/context.js';
+import { printable, printableLines } from '../cli/output.js';
+import { withSettings } from '../cli/setting-options.js';
+import { IqpError } from '../errors.js';
+import { maskSecrets, validateConfig } from '../../server/plugins/config.js';
+import { readPluginManifest, sourceFor } from '../../server/plugins/loader.js';
+import type { LoadedManifest } from '../../server/plugins/manifest.js';
+import { readManifest } from '../../server/plugins/manifest.js';
+import { type PluginEntry, readServerFile, serverFilePath, writeServerFile } from '../../server/plugins/server-file.js';
+import type { CommandGroup } from './types.js';
+
+const NEXT_START = 'Changes apply at the next `iqp server start`.';
+
+function manifestOrError(ctx: Context, dataDir: string, id: string, entry: PluginEntry): { manifest: LoadedManifest } | { error: IqpError } {
+  try {
+    return { manifest: readPluginManifest(id, entry.source, dataDir, ctx.cwd) };
+  } catch (err) {
+    if (err instanceof IqpError) return { error: err };
+    throw err;
+  }
+}
+
+/** What the server would refuse in this config (checked without its environment), or null. */
+function configProblem(manifest: LoadedManifest, config: Readonly<Record<string, unknown>>): string | null {
+  try {
+    validateConfig(manifest, config, null);
+    return null;
+  } catch (err) {
+    if (err instanceof IqpError) return err.message;
+    throw err;
+  }
+}
+
+const list = {
+  define: () => withSettings(new Command('list').description('list the plugins in the data directory’s server.json (reads their manifests, runs no plugin code)'), 'plugins list'),
+  async run(ctx: Context, _opts: unknown): Promise<void> {
+    const dataDir = ctx.config.dataDir;
+    const plugins = Object.entries(readServerFile(dataDir).plugins).map(([id, entry]) => {
+      const found = manifestOrError(ctx, dataDir, id, entry);
+      const problem = 'manifest' in found ? configProblem(found.manifest, entry.config) : found.error.message;
+      const config = problem === null ? { valid: true } : { valid: false, error: problem };
+      return {
+        id,
+        version: 'manifest' in found ? found.manifest.version : null,
+        source: entry.source,
+        enabled: entry.enabled,
+        required: entry.required,
+        config_valid: config.valid,
+        ...(config.error ? { error: config.error } : {}),
+      };
+    });
+    ctx.out.result({ data_dir: dataDir, plugins }, () =>
+      plugins.length === 0
+        ? `No plugins in ${serverFilePath(dataDir)}. Enable one with: iqp plugins enable <id|path|package>`
+        : plugins
+            .map((p) =>
+              printable(
+                `${p.id}@${p.version ?? '?'}  ${p.enabled ? 'enabled' : 'disabled'}${p.required ? ', required' : ''}  ${p.source}  ${p.config_valid ? 'config ok' : `PROBLEM: ${p.error}`}`,
+              ),
+            )
+            .join('\n'),
+    );
+  },
+};
+
+const enable = {
+  define: () =>
+    withSettings(
+      new Command('enable')
+        .description('enable a plugin: a built-in id, a plugin directory, or an installed npm package')
+        .argument('<plugin>', 'built-in id (auth), path to a directory with iqp-plugin.json, or npm package name')
+        .option('--required', 'refuse to start the server when this plugin fails (default: leave it out and answer 503 on its routes)'),
+      'plugins enable',
+    ),
+  async run(ctx: Context, opts: { required?: boolean }, arg: string): Promise<void> {
+    const dataDir = ctx.config.dataDir;
+    const { source, dir } = sourceFor(arg, dataDir, ctx.cwd);
+    const manifest = readManifest(dir);
+    const file = readServerFile(dataDir);
+    const before = file.plugins[manifest.id];
+    const entry: PluginEntry = { ...(before ?? { config: {} }), enabled: true, source, required: Boolean(opts.required) || (before?.required ?? false) };
+    writeServerFile(dataDir, { plugins: { ...file.plugins, [manifest.id]: entry } });
+    const problem = configProblem(manifest, entry.config);
+    ctx.out.result({ id: manifest.id, version: manifest.version, source, enabled: true, required: entry.required, config_valid: problem === null, ...(problem ? { error: problem } : {}) }, () =>
+      printable(`Enabled ${manifest.id}@${manifest.version} (${source})${entry.required ? ', required' : ''}. ${NEXT_START}`),
+    );
+    if (problem) ctx.out.warn(`${problem} Set it with: iqp plugins config ${manifest.id} --set key=value`);
+    const missing = Object.keys(manifest.requires ?? {}).filter((id) => !file.plugins[id]?.enabled);
+    if (missing.length > 0) ctx.out.warn(`${manifest.id} requires ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not enabled.`);
+  },
+};
+
+const disable = {
+  define: () => withSettings(new Command('disable').description('disable a plugin (its routes answer 404 from the next start; its tables stay)').argument('<id>', 'plugin id'), 'plugins disable'),
+  async run(ctx: Context, _opts: unknown, id: string): Promise<void> {
+    const dataDir = ctx.config.dataDir;
+    const file = readServerFile(dataDir);
+    const entry = file.plugins[id];
+    if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'See the plugins with `iqp plugins list`.' });
+    const dependents = Object.entries(file.plugins)
+      .filter(([other, e]) => other !== id && e.enabled)
+      .filter(([other, e]) => {
+        const found = manifestOrError(ctx, dataDir, other, e);
+        return 'manifest' in found && Object.hasOwn(found.manifest.requires ?? {}, id);
+      })
+      .map(([other]) => other);
+    if (dependents.length > 0) throw new IqpError('IQP_E_PLUGIN_REQUIRED', `${dependents.join(', ')} ${dependents.length === 1 ? 'requires' : 'require'} ${id}; disable ${dependents.length === 1 ? 'it' : 'them'} first.`, { plugin: id, required_by: dependents });
+    writeServerFile(dataDir, { plugins: { ...file.plugins, [id]: { ...entry, enabled: false } } });
+    ctx.out.result({ id, enabled: false }, () => `Disabled ${id}. ${NEXT_START} Its data stays in the registry.`);
+  },
+};
+
+/** `key=value`: the value as JSON when it parses as JSON, else the string. */
+function parseSet(pair: string): [string, unknown] {
+  const eq = pair.indexOf('=');
+  if (eq <= 0) throw new IqpError('IQP_E_USAGE', `--set takes key=value (got ${JSON.stringify(pair)}).`);
+  const raw = pair.slice(eq + 1);
+  try {
+    return [pair.slice(0, eq), JSON.parse(raw)];
+  } catch {
+    return [pair.slice(0, eq), raw];
+  }
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const config = {
+  define: () =>
+    withSettings(
+      new Command('config')
+        .description('show or change a plugin’s config (checked against its schema before anything is written; secrets are masked)')
+        .argument('<id>', 'plugin id')
+        .option('--set <key=value>', 'set a key (value parsed as JSON when it parses, else a string; {"$env":"NAME"} reads NAME at server start); repeatable', collect)
+        .option('--unset <key>', 'remove a key (back to its default); repeatable', collect),
+      'plugins config',
+    ),
+  async run(ctx: Context, opts: { set?: string[]; unset?: string[] }, id: string): Promise<void> {
+    const dataDir = ctx.config.dataDir;
+    const file = readServerFile(dataDir);
+    const entry = file.plugins[id];
+    if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'Enable it first: iqp plugins enable <id|path|package>.' });
+    const manifest = readPluginManifest(id, entry.source, dataDir, ctx.cwd);
+    const next: Record<string, unknown> = { ...entry.config };
+    for (const key of opts.unset ?? []) delete next[key];
+    for (const [key, value] of (opts.set ?? []).map(parseSet)) next[key] = value;
+    const changed = (opts.set?.length ?? 0) + (opts.unset?.length ?? 0) > 0;
+    // Refused before anything is written: a wrong value never lands in server.json. Keys still
+    // missing are allowed (they are set one at a time) and named below.
+    if (changed) validateConfig(manifest, next, null, { partial: true });
+    if (changed) writeServerFile(dataDir, { plugins: { ...file.plugins, [id]: { ...entry, config: next } } });
+    const shown = maskSecrets(manifest, next);
+    ctx.out.result({ id, config: shown, changed }, () => printableLines(JSON.stringify(shown, null, 2)));
+    if (changed) ctx.out.note(NEXT_START);
+    const problem = configProblem(manifest, next);
+    if (problem) ctx.out.warn(`${problem} The server will leave ${id} out until it is set.`);
+  },
+};
+
+export const pluginsGroup: CommandGroup = {
+  group: () => new Command('plugins').description('manage registry plugins in the data directory’s server.json (on the registry host)'),
+  commands: [list, enable, disable, config],
+};
