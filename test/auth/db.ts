@@ -1,20 +1,7 @@
-/** The auth plugin's tables on a real SQLite file, and a clock tests move by hand. */
+/** The auth plugin's tables on a real SQLite file, for the stores' tests (no registry around them). */
 import { join } from 'node:path';
 import manifest from '../../plugins/auth/iqp-plugin.json' with { type: 'json' };
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
-
-export class TestClock {
-  constructor(public ms = Date.UTC(2026, 0, 1)) {}
-  nowMs(): number {
-    return this.ms;
-  }
-  now(): string {
-    return new Date(this.ms).toISOString();
-  }
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
 
 export function openDatabase(dir: string): SqlitePluginDatabase {
   const db = new SqlitePluginDatabase(join(dir, 'registry.sqlite'));

@@ -49,7 +49,6 @@ async function setup(google: Partial<AuthConfig['google']> = {}) {
   const s1 = await signer('g1');
   const keys = await googleKeys([s1]);
   h = await authHarness({ config: { google: { jwks_url: keys.url, client_ids: ['client-1', 'client-2'], jwks_cooldown_s: 0, ...google } } });
-  await h.listen();
   return { s1, keys, h };
 }
 

@@ -59,7 +59,7 @@ describe('passwords', () => {
 
   it('rehashes a stored hash with old parameters at sign-in', async () => {
     h = await authHarness();
-    const url = await h.listen();
+    const url = h.url;
     await h.admin.createUser({ email: 'old@example.org', password: 'x7#kq2Lm-long' }, 'cli:test');
     const old = await hash('x7#kq2Lm-long', { ...HASH_OPTIONS, memoryCost: 4096, timeCost: 3 });
     await h.db.run('UPDATE auth_users SET password_hash = ? WHERE email = ?', [old, 'old@example.org']);
@@ -71,7 +71,7 @@ describe('passwords', () => {
 
   it('answers 503 with Retry-After when hashes are queued past the limit, and nothing is written', async () => {
     h = await authHarness({ config: { max_concurrent_hashes: 1, hash_queue: 0 } });
-    const url = await h.listen();
+    const url = h.url;
     const answers = await Promise.all(
       Array.from({ length: 6 }, (_, i) => post(`${url}/register`, { email: `busy${i}@example.org`, password: `x7#kq2Lm-${i}-long` })),
     );

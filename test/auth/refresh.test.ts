@@ -23,7 +23,6 @@ async function expectRefused(token: string, code: string) {
 describe('refresh tokens', () => {
   it('rotate on every use, in OAuth’s shape, and the old one is gone after the grace period', async () => {
     h = await authHarness();
-    await h.listen();
     const first = await signedIn(h);
     expect(first.refresh_token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
     const r = await refresh(first.refresh_token, { grant_type: 'refresh_token', client_id: 'app' });
@@ -39,32 +38,29 @@ describe('refresh tokens', () => {
 
   it('revokes the whole family, successor included, when an old token comes back after the grace period', async () => {
     h = await authHarness();
-    await h.listen();
     const first = await signedIn(h);
     const successor = (await refresh(first.refresh_token)).body;
     h.clock.advance(11_000);
     await expectRefused(first.refresh_token, 'IQP_E_REFRESH_REUSED');
     await expectRefused(successor.refresh_token, 'IQP_E_TOKEN_INVALID');
-    expect(h.audit.filter((a) => a.action === 'auth.refresh_reuse_detected')).toHaveLength(1);
-    expect(JSON.stringify(h.audit)).not.toContain(first.refresh_token.split('.')[1]);
+    expect((await h.audit()).filter((a) => a.action === 'auth.refresh_reuse_detected')).toHaveLength(1);
+    expect(JSON.stringify(await h.audit())).not.toContain(first.refresh_token.split('.')[1]);
     // The access token of the family keeps working until it expires (stateless), the session does not.
     expect((await post(`${h.url}/me`, undefined, successor.access_token, 'GET')).status).toBe(200);
   });
 
   it('five parallel refreshes of one token converge on one successor', async () => {
     h = await authHarness();
-    await h.listen();
     const first = await signedIn(h);
     const answers = await Promise.all([1, 2, 3, 4, 5].map(() => refresh(first.refresh_token)));
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
     expect(new Set(answers.map((a) => a.body.refresh_token)).size).toBe(1);
     expect((await refresh(answers[0]!.body.refresh_token)).status).toBe(200);
-    expect(h.audit.some((a) => a.action === 'auth.refresh_reuse_detected')).toBe(false);
+    expect((await h.audit()).some((a) => a.action === 'auth.refresh_reuse_detected')).toBe(false);
   });
 
   it('answers a replay of the immediate parent within the grace period with the same successor', async () => {
     h = await authHarness();
-    await h.listen();
     const first = await signedIn(h);
     const a = (await refresh(first.refresh_token)).body;
     h.clock.advance(9_000);
@@ -74,7 +70,6 @@ describe('refresh tokens', () => {
 
   it('revokes on a grandparent replay inside the grace period', async () => {
     h = await authHarness();
-    await h.listen();
     const first = await signedIn(h);
     const second = (await refresh(first.refresh_token)).body;
     const third = (await refresh(second.refresh_token)).body;
@@ -84,7 +79,6 @@ describe('refresh tokens', () => {
 
   it('refuses a wrong secret for a real id without ending the session', async () => {
     h = await authHarness();
-    await h.listen();
     const first = await signedIn(h);
     const [id] = first.refresh_token.split('.');
     await expectRefused(`${id}.${'A'.repeat(43)}`, 'IQP_E_TOKEN_INVALID');
@@ -94,7 +88,6 @@ describe('refresh tokens', () => {
 
   it('ends sessions idle for refresh_idle_days and any session older than refresh_absolute_days', async () => {
     h = await authHarness({ config: { refresh_idle_days: 30, refresh_absolute_days: 60 } });
-    await h.listen();
     const idle = await signedIn(h);
     h.clock.advance(30 * DAY_MS - 1000);
     let current = (await refresh(idle.refresh_token)).body.refresh_token as string;
@@ -118,7 +111,6 @@ describe('refresh tokens', () => {
 
   it('logout ends the family; a token for another device is refused; a role change shows at the next refresh', async () => {
     h = await authHarness();
-    await h.listen();
     const a = await signedIn(h, 'ann@example.org', 'device-ann-1');
     const r = await refresh(a.refresh_token, { device_id: 'device-ann-2' });
     expect(r.body.error?.code).toBe('IQP_E_TOKEN_INVALID');
@@ -133,7 +125,6 @@ describe('refresh tokens', () => {
 
   it('removing a device ends its sessions only; a password change ends all and keeps the caller signed in', async () => {
     h = await authHarness();
-    await h.listen();
     const phone = await signedIn(h, 'ann@example.org', 'device-phone-1');
     h.clock.advance(1000);
     const tablet = await signedIn(h, 'ann@example.org', 'device-tablet-1');
@@ -160,7 +151,6 @@ describe('refresh tokens', () => {
 
   it('refuses a device id that belongs to another account, and writes nothing for it', async () => {
     h = await authHarness();
-    await h.listen();
     await signedIn(h, 'ann@example.org', 'device-shared-1');
     await h.admin.createUser({ email: 'bob@example.org', password: PASSWORD }, 'cli:test');
     const before = await h.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM auth_sessions');
@@ -172,7 +162,6 @@ describe('refresh tokens', () => {
 
   it('refuses a refresh naming another device without using the token up', async () => {
     h = await authHarness();
-    await h.listen();
     const a = await signedIn(h, 'ann@example.org', 'device-ann-1');
     expect((await refresh(a.refresh_token, { device_id: 'device-thief-1' })).body.error.code).toBe('IQP_E_TOKEN_INVALID');
     h.clock.advance(60_000);
@@ -183,7 +172,6 @@ describe('refresh tokens', () => {
 
   it('binds a session signed in without a device to the device its first refresh names', async () => {
     h = await authHarness();
-    await h.listen();
     const a = await signedIn(h, 'ann@example.org');
     const r = await refresh(a.refresh_token, { device_id: 'device-ann-7', device_name: 'Tablet' });
     expect(r.status).toBe(200);

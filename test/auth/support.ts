@@ -1,188 +1,107 @@
 /**
- * A small real plugin context for the auth plugin's tests until they run under the plugin host:
- * a real SqlitePluginDatabase on a temp file with the manifest's migrations applied, a clock the
- * test moves, an audit log it can read, fixed-window rate limits on that clock, and the plugin's
- * routes mounted on a real Express app (server/http/contract.ts) listening on 127.0.0.1.
+ * The auth plugin under test as it runs for real: `iqp server start`'s startServer on 127.0.0.1
+ * with a random port, over a temp data directory whose server.json enables the built-in auth
+ * plugin (and any fixture plugins a test adds), with the plugins' clock in the test's hands so
+ * token lifetimes can be crossed without waiting. Its services are the running plugin's own.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import express, { type ErrorRequestHandler } from 'express';
 import { type CryptoKey, importJWK } from 'jose';
 import manifest from '../../plugins/auth/iqp-plugin.json' with { type: 'json' };
-import plugin from '../../plugins/auth/index.js';
 import type { AuthConfig } from '../../plugins/auth/config.js';
-import { createValidator, mountRoute, reply } from '../../server/http/contract.js';
-import { codedError, sendError } from '../../server/http/errors.js';
-import {
-  AUTH_ADMIN_V1,
-  AUTH_V1,
-  type AuthAdminServiceV1,
-  type AuthServiceV1,
-  type HookEvents,
-  type PluginAuditEntry,
-  type PluginContext,
-  type RateLimit,
-  type RouteSpec,
-} from '../../server/plugins/api.js';
-import type { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
-import { type ErrorCode, IqpError } from '../../src/errors.js';
-import { tempDir } from '../e2e/helpers.js';
-import { openDatabase, TestClock } from './db.js';
+import { databasePath, serverConfig } from '../../server/config.js';
+import { AUTH_ADMIN_V1, AUTH_V1, type AuthAdminServiceV1, type AuthServiceV1 } from '../../server/plugins/api.js';
+import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
+import { type RunningServer, startServer } from '../../server/start.js';
+import { ROOT, tempDir } from '../e2e/helpers.js';
 
-export { openDatabase, TestClock } from './db.js';
-
-class CodedWithHeaders extends IqpError {
-  headers: Record<string, string> | undefined;
+export class TestClock {
+  /** Starts at the real time, so work done by another process (iqp auth rotate-key) lines up with it. */
+  constructor(public ms = Date.now()) {}
+  nowMs(): number {
+    return this.ms;
+  }
+  now(): string {
+    return new Date(this.ms).toISOString();
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
 }
 
-/** The config with the schema's defaults applied, as the host would hand it over. */
-export function defaultConfig(overrides: Partial<AuthConfig> = {}): AuthConfig {
+/** The config with the schema's defaults applied and `overrides` on top, as the host hands it over. */
+export function configWith(overrides: Partial<AuthConfig> = {}): AuthConfig {
   const props = manifest.configSchema.properties as Record<string, { default?: unknown }>;
   const base: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(props)) if (v.default !== undefined) base[k] = structuredClone(v.default);
   return { ...(base as unknown as AuthConfig), ...overrides };
 }
 
+export const FIXTURE_PLUGINS = join(ROOT, 'fixtures', 'plugins');
+
 export interface AuthHarness {
   readonly dir: string;
   readonly clock: TestClock;
+  /** A connection of its own to the registry's database, as another process would have. */
   readonly db: SqlitePluginDatabase;
-  readonly ctx: PluginContext<AuthConfig>;
-  readonly audit: PluginAuditEntry[];
-  readonly deleted: string[];
+  readonly config: AuthConfig;
   readonly auth: AuthServiceV1;
   readonly admin: AuthAdminServiceV1;
-  readonly routes: { spec: RouteSpec; handler: (input: any) => Promise<unknown> }[];
-  /** Base URL of the mounted routes (/v1/auth/…), once listen() ran. */
-  url: string;
-  listen(): Promise<string>;
+  readonly running: RunningServer;
+  /** The registry's root URL. */
+  readonly base: string;
+  /** /v1/auth. */
+  readonly url: string;
+  /** The auth plugin's audit entries, oldest first. */
+  audit(): Promise<{ action: string; actor: string; target: string; details: string | null }[]>;
   close(): Promise<void>;
 }
 
-export async function authHarness(options: { config?: Partial<AuthConfig>; dir?: string; clock?: TestClock; mode?: 'server' | 'command' } = {}): Promise<AuthHarness> {
+export interface HarnessOptions {
+  readonly config?: Partial<AuthConfig>;
+  readonly clock?: TestClock;
+  readonly dir?: string;
+  /** Fixture plugins (fixtures/plugins/<name>) to enable beside auth: id → config. */
+  readonly fixtures?: Record<string, Record<string, unknown>>;
+}
+
+/** Generous limits, so tests that are not about limits never meet one. */
+const ROOMY = { per_ip: { points: 100_000, duration_s: 60 }, per_email_ip: { points: 100_000, duration_s: 60 }, mail_per_email: { points: 1000, duration_s: 60 } };
+
+export async function authHarness(options: HarnessOptions = {}): Promise<AuthHarness> {
   const dir = options.dir ?? tempDir('iqp-auth-');
-  const pluginDir = join(dir, 'plugins', 'auth');
-  mkdirSync(pluginDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(dir);
+  const overrides = { rate_limits: ROOMY, ...options.config };
+  const plugins: Record<string, unknown> = { auth: { enabled: true, source: 'builtin', required: true, config: overrides } };
+  for (const [id, config] of Object.entries(options.fixtures ?? {})) plugins[id] = { enabled: true, source: join(FIXTURE_PLUGINS, id), required: true, config };
+  writeFileSync(join(dir, 'server.json'), JSON.stringify({ plugins }, null, 2));
   const clock = options.clock ?? new TestClock();
-  const audit: PluginAuditEntry[] = [];
-  const deleted: string[] = [];
-  const services = new Map<string, unknown>();
-  const routes: AuthHarness['routes'] = [];
-  const hookHandlers: ((p: HookEvents['user.deleted']) => Promise<void>)[] = [async (p) => void deleted.push(p.userId)];
-  const windows = new Map<string, { start: number; used: number }>();
-  const config = Object.freeze(defaultConfig(options.config));
-
-  const ctx: PluginContext<AuthConfig> = {
-    id: 'auth',
-    mode: options.mode ?? 'server',
-    log: { info() {}, warn() {}, error() {} },
-    clock,
-    config,
-    dataDir: pluginDir,
-    db,
-    routes: { route: (spec, handler) => void routes.push({ spec, handler: handler as never }) },
-    hooks: {
-      on: (_e, h) => void hookHandlers.push(h),
-      emit: async (_e, p) => {
-        for (const h of hookHandlers) await h(p);
-      },
-    },
-    audit: async (e) => void audit.push({ ...e, action: `auth.${e.action}` }),
-    rateLimit: (o): RateLimit => {
-      const key = (k: string) => `${o.name}:${k}`;
-      const state = (k: string) => {
-        const w = windows.get(key(k));
-        if (!w || clock.nowMs() - w.start >= o.durationS * 1000) return { start: clock.nowMs(), used: 0 };
-        return w;
-      };
-      const retry = (w: { start: number }) => Math.max(1, Math.ceil((w.start + o.durationS * 1000 - clock.nowMs()) / 1000));
-      return {
-        consume: async (k, points = 1) => {
-          const w = state(k);
-          w.used += points;
-          windows.set(key(k), w);
-          return w.used <= o.points ? { allowed: true } : { allowed: false, retryAfterS: retry(w) };
-        },
-        peek: async (k) => ({ consumed: state(k).used, retryAfterS: retry(state(k)) }),
-        reset: async (k) => void windows.delete(key(k)),
-      };
-    },
-    provide: (ref, impl) => void services.set(ref.id, impl),
-    service: (ref) => services.get(ref.id) as never,
-    reply: (status, body, headers) => reply(status, body, headers),
-    error: (code: ErrorCode, message, o) => {
-      const e = new CodedWithHeaders(code, message, o?.details);
-      e.headers = o?.headers;
-      return e;
-    },
-  };
-
-  await plugin.register(ctx);
-  await plugin.start?.(ctx);
-  let server: import('node:http').Server | null = null;
-
-  const h: AuthHarness = {
+  const logs: Record<string, unknown>[] = [];
+  const running = await startServer(serverConfig({ dataDir: dir, host: '127.0.0.1', port: 0 }), (line) => logs.push(line), { pluginClock: clock });
+  const failed = running.plugins!.status().failed;
+  if (failed.length > 0) {
+    await running.close();
+    throw new Error(`plugins failed: ${JSON.stringify(failed)}\n${JSON.stringify(logs)}`);
+  }
+  const db = new SqlitePluginDatabase(databasePath(dir));
+  return {
     dir,
     clock,
     db,
-    ctx,
-    audit,
-    deleted,
-    auth: services.get(AUTH_V1.id) as AuthServiceV1,
-    admin: services.get(AUTH_ADMIN_V1.id) as AuthAdminServiceV1,
-    routes,
-    url: '',
-    async listen() {
-      const app = express();
-      app.set('trust proxy', false);
-      const router = express.Router();
-      const ajv = createValidator();
-      const guard = (spec: RouteSpec) => async (req: express.Request, res: express.Response, next: express.NextFunction) => {
-        const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-        const principal = m ? await h.auth.verifyAccessToken(m[1]!) : null;
-        if (!principal) {
-          const why = m ? await h.auth.explainRejection(m[1]!) : 'invalid';
-          return next(new IqpError(why === 'expired' ? 'IQP_E_TOKEN_EXPIRED' : 'IQP_E_UNAUTHORIZED', 'Sign in.'));
-        }
-        if (spec.auth !== 'user' && !principal.roles.includes(spec.auth as never)) return next(new IqpError('IQP_E_FORBIDDEN', 'Role.'));
-        res.locals['principal'] = principal;
-        next();
-      };
-      for (const r of routes) {
-        mountRoute(
-          router,
-          ajv,
-          r.spec,
-          (input, req, res) =>
-            r.handler({ ...input, headers: req.headers, ip: req.socket.remoteAddress ?? '', principal: (res.locals['principal'] as unknown) ?? null }),
-          { guard, validateResponses: true },
-        );
-      }
-      app.use('/v1/auth', router);
-      const onError: ErrorRequestHandler = (err, _req, res, _next) => {
-        for (const [k, v] of Object.entries((err as CodedWithHeaders).headers ?? {})) res.setHeader(k, v);
-        if (codedError(err).httpStatus >= 500 && codedError(err).code !== 'IQP_E_BUSY') console.error(err);
-        sendError(res, codedError(err));
-      };
-      app.use(onError);
-      server = await new Promise((resolve) => {
-        const s = app.listen(0, '127.0.0.1', () => resolve(s));
-      });
-      h.url = `http://127.0.0.1:${(server!.address() as AddressInfo).port}/v1/auth`;
-      return h.url;
-    },
+    config: configWith(overrides),
+    auth: running.plugins!.service(AUTH_V1)!,
+    admin: running.plugins!.service(AUTH_ADMIN_V1)!,
+    running,
+    base: running.url,
+    url: `${running.url}/v1/auth`,
+    audit: () => db.all("SELECT action, actor, target, details FROM audit_log WHERE action LIKE 'auth.%' ORDER BY id"),
     async close() {
-      if (server) await new Promise((r) => server!.close(() => r(undefined)));
-      await plugin.stop?.(ctx);
       db.close();
+      await running.close();
     },
   };
-  return h;
 }
 
-/** JSON over HTTP to the harness: status, headers and parsed body. */
+/** JSON over HTTP: status, headers and parsed body. */
 export async function post(url: string, body: unknown, token?: string, method = 'POST'): Promise<{ status: number; headers: Headers; body: any }> {
   const res = await fetch(url, {
     method,

@@ -4,6 +4,8 @@
  */
 import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AUTH_ADMIN_V1 } from '../../server/plugins/api.js';
+import { withPlugins } from '../../server/plugins/offline.js';
 import { type AuthHarness, authHarness, currentPrivateKey, post, signedIn } from '../auth/support.js';
 
 let h: AuthHarness | null = null;
@@ -31,7 +33,7 @@ async function refused(token: string, code = 'IQP_E_UNAUTHORIZED') {
 async function forged(claims: Record<string, unknown>, header: Record<string, unknown> = {}, omit: string[] = []) {
   const { kid, key } = await currentPrivateKey(h!);
   const now = Math.floor(h!.clock.nowMs() / 1000);
-  const base: Record<string, unknown> = { iss: h!.ctx.config.issuer, aud: h!.ctx.config.audience, sub: 'u1', sid: 's1', roles: ['user'], ev: true, iat: now, exp: now + 600, ...claims };
+  const base: Record<string, unknown> = { iss: h!.config.issuer, aud: h!.config.audience, sub: 'u1', sid: 's1', roles: ['user'], ev: true, iat: now, exp: now + 600, ...claims };
   for (const k of omit) delete base[k];
   return new SignJWT(base).setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid, ...header }).sign(key);
 }
@@ -39,7 +41,6 @@ async function forged(claims: Record<string, unknown>, header: Record<string, un
 describe('access tokens', () => {
   it('accepts a genuine token, and the forged-token helper is genuine when unaltered', async () => {
     h = await authHarness();
-    await h.listen();
     const { access_token, user } = await signedIn(h);
     expect((await me(access_token)).body).toMatchObject({ id: user.id, email: 'ann@example.org' });
     const header = decode(parts(access_token)[0]);
@@ -50,7 +51,6 @@ describe('access tokens', () => {
 
   it('refuses alg none, HS256 keyed with the public key, and a header alg other than the key’s', async () => {
     h = await authHarness();
-    await h.listen();
     const { access_token } = await signedIn(h);
     const [head, body] = parts(access_token);
     const header = decode(head);
@@ -66,7 +66,6 @@ describe('access tokens', () => {
 
   it('refuses odd kids and key-locating headers before looking up any key', async () => {
     h = await authHarness();
-    await h.listen();
     await refused(await forged({}, { kid: '../../x' }));
     await refused(await forged({}, { kid: 'k'.repeat(10_240) }));
     await refused(await forged({}, { kid: 'unknown-kid' }));
@@ -78,7 +77,6 @@ describe('access tokens', () => {
 
   it('refuses a wrong or missing iss or aud, and a typ other than at+jwt', async () => {
     h = await authHarness();
-    await h.listen();
     await refused(await forged({ iss: 'https://evil.example' }));
     await refused(await forged({}, {}, ['iss']));
     await refused(await forged({ aud: 'another-app' }));
@@ -91,7 +89,6 @@ describe('access tokens', () => {
 
   it('refuses a refresh token, a Google ID token and an email link token presented as an access token', async () => {
     h = await authHarness();
-    await h.listen();
     const { refresh_token } = await signedIn(h);
     await refused(refresh_token);
     const google = await new SignJWT({ email: 'ann@example.org', email_verified: true })
@@ -111,9 +108,8 @@ describe('access tokens', () => {
 
   it('counts exp and nbf with 30 s of tolerance: 29 s past is accepted, 31 s past is refused as expired', async () => {
     h = await authHarness();
-    await h.listen();
     const { access_token } = await signedIn(h);
-    const ttl = h.ctx.config.access_ttl_s * 1000;
+    const ttl = h.config.access_ttl_s * 1000;
     h.clock.advance(ttl + 29_000);
     expect((await me(access_token)).status).toBe(200);
     h.clock.advance(2_000);
@@ -127,7 +123,6 @@ describe('access tokens', () => {
 
   it('refuses an edited payload and malformed tokens, never with a 5xx', async () => {
     h = await authHarness();
-    await h.listen();
     const { access_token } = await signedIn(h);
     const [head, body, sig] = parts(access_token);
     await refused(`${head}.${b64({ ...decode(body), roles: ['user', 'publisher', 'admin'] })}.${sig}`);
@@ -142,13 +137,10 @@ describe('access tokens', () => {
 
   it('keeps a rotated-out key verifying until its last token expires, then refuses it; a rotation by another process is noticed', async () => {
     h = await authHarness();
-    await h.listen();
     const before = await signedIn(h);
     const oldKid = decode(parts(before.access_token)[0]).kid;
     // Another process on the same data directory (iqp auth rotate-key beside the server).
-    const cli = await authHarness({ dir: h.dir, clock: h.clock, mode: 'command' });
-    const rotated = await cli.admin.rotateKey('cli:auth rotate-key');
-    await cli.close();
+    const rotated = await withPlugins(h.dir, 'auth rotate-key', (host) => host.service(AUTH_ADMIN_V1).rotateKey('cli:auth rotate-key'));
     expect(rotated.previousKid).toBe(oldKid);
     expect((await me(before.access_token)).status).toBe(200);
     h.clock.advance(5_000);
@@ -156,7 +148,7 @@ describe('access tokens', () => {
     expect(decode(parts(after.access_token)[0]).kid).toBe(rotated.kid);
     const kids = (await post(`${h.url}/jwks.json`, undefined, undefined, 'GET')).body.keys.map((k: any) => k.kid);
     expect(kids.sort()).toEqual([oldKid, rotated.kid].sort());
-    h.clock.advance((h.ctx.config.access_ttl_s + 31) * 1000);
+    h.clock.advance((h.config.access_ttl_s + 31) * 1000);
     await refused(before.access_token);
     expect(await h.auth.explainRejection(before.access_token)).toBe('invalid');
     const left = (await post(`${h.url}/jwks.json`, undefined, undefined, 'GET')).body.keys.map((k: any) => k.kid);

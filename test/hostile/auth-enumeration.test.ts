@@ -7,6 +7,7 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuthHarness, authHarness, PASSWORD, post } from '../auth/support.js';
+import { until } from '../server/helpers.js';
 
 let h: AuthHarness | null = null;
 afterEach(async () => {
@@ -37,8 +38,7 @@ const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math
 
 describe('enumeration', () => {
   it('answers an unknown email and a wrong password identically, in the same time (200 samples)', async () => {
-    h = await authHarness({ config: { rate_limits: { per_ip: { points: 10_000, duration_s: 60 }, per_email_ip: { points: 10_000, duration_s: 60 }, mail_per_email: { points: 5, duration_s: 3600 } } } });
-    await h.listen();
+    h = await authHarness();
     await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
     const unknown = await answer('/login', { email: 'nobody@example.org', password: 'wrong-password-1' });
     const wrong = await answer('/login', { email: 'ann@example.org', password: 'wrong-password-1' });
@@ -64,7 +64,6 @@ describe('enumeration', () => {
 
   it('answers register with a taken email like a new one, and mails the owner instead', async () => {
     h = await authHarness();
-    await h.listen();
     await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
     const taken = await answer('/register', { email: 'ann@example.org', password: 'another-passphrase' });
     const fresh = await answer('/register', { email: 'new@example.org', password: 'another-passphrase' });
@@ -80,7 +79,6 @@ describe('enumeration', () => {
 
   it('answers reset and resend requests the same for known, unknown and verified addresses', async () => {
     h = await authHarness();
-    await h.listen();
     await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
     for (const path of ['/password-reset/request', '/resend-verification']) {
       const known = await answer(path, { email: 'ann@example.org' });
@@ -93,12 +91,14 @@ describe('enumeration', () => {
   });
 });
 
+// The registry's limiter counts real seconds (rate-limiter-flexible in its database), so these
+// windows are short and the tests wait for a window's end by polling, as a client honouring
+// Retry-After would.
 describe('rate limits', () => {
-  const limits = { per_ip: { points: 30, duration_s: 60 }, per_email_ip: { points: 3, duration_s: 900 }, mail_per_email: { points: 5, duration_s: 3600 } };
+  const limits = { per_ip: { points: 30, duration_s: 60 }, per_email_ip: { points: 3, duration_s: 2 }, mail_per_email: { points: 5, duration_s: 3600 } };
 
   it('limits tries per (email, IP) with the same 429 whether the account exists, lifts after the window, and never locks the account from another address', async () => {
     h = await authHarness({ config: { rate_limits: limits } });
-    await h.listen();
     await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
     for (let i = 0; i < 3; i++) {
       expect((await answer('/login', { email: 'ann@example.org', password: 'wrong-password' })).status).toBe(401);
@@ -110,30 +110,27 @@ describe('rate limits', () => {
     expect(known).toEqual(unknown);
     expect(JSON.parse(known.text).error.code).toBe('IQP_E_RATE_LIMITED');
     expect(Number(known.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(known.headers['retry-after'])).toBeLessThanOrEqual(2);
     // From another address the owner still signs in.
     expect((await answer('/login', { email: 'ann@example.org', password: PASSWORD }, '127.0.0.2')).status).toBe(200);
     // Another email from the limited address is not blocked by ann's limit.
     expect((await answer('/login', { email: 'carl@example.org', password: 'wrong-password' })).status).toBe(401);
-    h.clock.advance(Number(known.headers['retry-after']) * 1000);
-    expect((await answer('/login', { email: 'ann@example.org', password: PASSWORD })).status).toBe(200);
+    expect(await until(async () => (await answer('/login', { email: 'ann@example.org', password: PASSWORD })).status === 200, 5000, 100)).toBe(true);
   });
 
   it('limits everything from one IP, and lifts it when the window ends', async () => {
-    h = await authHarness({ config: { rate_limits: { ...limits, per_ip: { points: 5, duration_s: 60 } } } });
-    await h.listen();
+    h = await authHarness({ config: { rate_limits: { ...limits, per_ip: { points: 5, duration_s: 2 } } } });
     for (let i = 0; i < 5; i++) expect((await answer('/password-reset/request', { email: `p${i}@example.org` })).status).toBe(202);
     const limited = await answer('/login', { email: 'x@example.org', password: 'wrong-password' });
     expect(limited.status).toBe(429);
-    expect(limited.headers['retry-after']).toBe('60');
+    expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(2);
     expect((await answer('/refresh', { refresh_token: 'x' })).status).toBe(429);
     expect((await answer('/login', { email: 'x@example.org', password: 'wrong-password' }, '127.0.0.3')).status).toBe(401);
-    h.clock.advance(60_000);
-    expect((await answer('/login', { email: 'x@example.org', password: 'wrong-password' })).status).toBe(401);
+    expect(await until(async () => (await answer('/login', { email: 'x@example.org', password: 'wrong-password' })).status === 401, 5000, 100)).toBe(true);
   });
 
   it('caps the mails one address receives, answering the same past the cap', async () => {
     h = await authHarness({ config: { rate_limits: { ...limits, per_email_ip: { points: 100, duration_s: 900 }, mail_per_email: { points: 2, duration_s: 3600 } } } });
-    await h.listen();
     await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push(await answer('/password-reset/request', { email: 'ann@example.org' }));
