@@ -15,6 +15,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { benchAuth } from './auth.js';
 import { benchBuild } from './build.js';
 import { benchLevels } from './levels.js';
 import { benchLoad } from './load.js';
@@ -34,6 +35,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = {
   load: benchLoad,
   verify: benchVerify,
   levels: benchLevels,
+  auth: benchAuth,
 };
 
 const { values } = parseArgs({

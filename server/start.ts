@@ -10,7 +10,7 @@ import { Router } from 'express';
 import { databasePath } from './config.js';
 import { createValidator } from './http/contract.js';
 import { knownPaths, type ListableRouter } from './http/methods.js';
-import { AUTH_V1 } from './plugins/api.js';
+import { AUTH_V1, type PluginClock } from './plugins/api.js';
 import { createGuard } from './http/guard.js';
 import { PluginHost } from './plugins/host.js';
 import { coreShapes } from './plugins/routes.js';
@@ -37,6 +37,8 @@ export interface StartOptions {
   readonly lock?: boolean;
   /** Check every JSON answer against its route's declared schema (test helpers turn it on). */
   readonly validateResponses?: boolean;
+  /** The plugins' clock (tests move it by hand to cross token lifetimes); default the system's. */
+  readonly pluginClock?: PluginClock;
 }
 
 export async function startServer(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -74,6 +76,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       dataDir: config.dataDir,
       mode: 'server',
       db: pdb,
+      ...(options.pluginClock ? { clock: options.pluginClock } : {}),
       log: logger,
       audit: (entry) => opened.meta.appendAudit(entry),
       coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),

@@ -34,6 +34,8 @@ export const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = 
   ['server', async () => (await import('./commands/server.js')).serverGroup],
   ['token', async () => (await import('./commands/token.js')).tokenGroup],
   ['plugins', async () => (await import('./commands/plugins.js')).pluginsGroup],
+  ['users', async () => (await import('./commands/users.js')).usersGroup],
+  ['auth', async () => (await import('./commands/auth.js')).authGroup],
   ['demo', () => import('./commands/demo.js')],
 ];
 

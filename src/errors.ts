@@ -133,7 +133,7 @@ export const CATALOG = {
     exit: EXIT.network,
     http: 401,
   },
-  IQP_E_TOKEN_EXPIRED: { message: 'The access token has expired.', hint: 'refresh the access token', exit: EXIT.network, http: 401 },
+  IQP_E_TOKEN_EXPIRED: { message: 'The access token has expired.', hint: 'Get a new one from /v1/auth/refresh with the refresh token.', exit: EXIT.network, http: 401 },
   IQP_E_FORBIDDEN: { message: 'The token’s role does not allow this.', hint: 'Use a token with the admin role.', exit: EXIT.network, http: 403 },
   IQP_E_VERSION_EXISTS: {
     message: 'This version is already published with different content.',
@@ -229,6 +229,35 @@ export const CATALOG = {
   IQP_E_PLUGIN_UNAVAILABLE: { message: 'This part of the registry is unavailable.', hint: 'The plugin serving it failed to start; the operator should check /v1/health and the server log.', exit: EXIT.network, http: 503 },
   IQP_E_PLUGIN_FAILED: { message: 'The registry could not complete the request.', hint: 'A plugin failed while answering; the operator should check the server log for its plugin id.', exit: EXIT.network, http: 500 },
   IQP_E_PLUGIN_REQUIRED: { ...usage('Another enabled plugin requires this one.', 'Disable the plugins named in the message first.'), http: 409 },
+
+  // Accounts (the auth plugin)
+  IQP_E_INVALID_CREDENTIALS: { message: 'Wrong email or password.', hint: 'Check both and try again, or reset the password.', exit: EXIT.network, http: 401 },
+  IQP_E_TOKEN_INVALID: { message: 'The token is not valid here.', hint: 'Sign in again to get new tokens.', exit: EXIT.network, http: 401 },
+  IQP_E_REFRESH_REUSED: {
+    message: 'The refresh token was already used; its session is revoked.',
+    hint: 'Sign in again. Keep only the newest refresh token, and send one refresh at a time per device.',
+    exit: EXIT.network,
+    http: 401,
+  },
+  IQP_E_EMAIL_UNVERIFIED: { message: 'The email address is not verified yet.', hint: 'Enter the code from the verification mail, or ask for a new one.', exit: EXIT.network, http: 403 },
+  // A usage error for `iqp users create` (exit 2), a well-formed request the registry refuses: 422.
+  IQP_E_PASSWORD_WEAK: { ...usage('The password is too short, too long or too common.', 'Use 8 to 1,024 characters, and not one of the most common passwords.'), http: 422 },
+  IQP_E_RATE_LIMITED: { message: 'Too many attempts.', hint: 'Wait the number of seconds in Retry-After, then try again.', exit: EXIT.network, http: 429 },
+  IQP_E_CODE_INVALID: { message: 'The code or link is wrong, used or expired.', hint: 'Ask for a new one.', exit: EXIT.network, http: 400 },
+  IQP_E_DEVICE_FOREIGN: { message: 'The device id belongs to another account.', hint: 'Generate a new random device id for this install.', exit: EXIT.network, http: 409 },
+  IQP_E_GOOGLE_TOKEN_INVALID: {
+    message: 'The Google ID token is not valid for this registry.',
+    hint: 'Sign in with Google again; the operator checks google.client_ids in the auth plugin config.',
+    exit: EXIT.network,
+    http: 401,
+  },
+  IQP_E_ACCOUNT_CONFLICT: {
+    message: 'An account with this email exists and is not verified, so it cannot be linked.',
+    hint: 'Verify the existing account with its email code first, or sign in with its password.',
+    exit: EXIT.network,
+    http: 409,
+  },
+  IQP_E_USER_NOT_FOUND: usage('No such user.', 'Check the id or email with `iqp users list`.'),
 
   // Local I/O and process
   IQP_E_IO: { message: 'A file operation failed.', hint: 'Check free disk space and permissions.', exit: EXIT.io, http: 500 },

@@ -31,6 +31,7 @@ const standIn: AuthServiceV1 = {
   verifyAccessToken: async (token) => USERS[token] ?? null,
   explainRejection: async (token) => (token.startsWith('old-') ? 'expired' : 'invalid'),
   userActive: async () => true,
+  may: (principal) => principal.emailVerified,
 };
 
 const whoAmI = route({

@@ -219,10 +219,58 @@ export interface AuthServiceV1 {
   explainRejection(token: string): Promise<'expired' | 'invalid'>;
   /** Whether a user exists and is not disabled. */
   userActive(userId: string): Promise<boolean>;
+  /**
+   * Whether the user may use a capability now (`sync`): always once their email is verified,
+   * before that only where the auth config's `unverified_may` lists it.
+   */
+  may(principal: Extract<Principal, { kind: 'user' }>, capability: 'sync'): boolean;
 }
 
 export const AUTH_V1: ServiceRef<AuthServiceV1> = serviceRef<AuthServiceV1>('auth.v1');
 
 export type { TSchema };
+/** Route declarations, so a plugin declares its routes as the core does without importing src/. */
+export { route } from '../../src/api/route.js';
+export type { BodyOf, HttpMethod, ParamsOf, QueryOf, ResponseOf, ResponseSpec, RouteAuth, RouteSpec } from '../../src/api/route.js';
+export type { ErrorCode } from '../../src/errors.js';
 /** TypeBox, for route and config schemas: `Type.Object({ email: Type.String({ maxLength: 320 }) })`. */
 export { Type } from 'typebox';
+
+/** One account, as the admin service shows it (never a password hash or a token). */
+export interface AuthUserSummary {
+  readonly id: string;
+  readonly email: string;
+  readonly role: UserRole;
+  readonly emailVerified: boolean;
+  readonly disabled: boolean;
+  readonly createdAt: string;
+}
+
+/** One message the default mailer wrote to the outbox (`iqp auth outbox`). */
+export interface AuthOutboxMessage {
+  readonly id: string;
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
+  readonly createdAt: string;
+}
+
+/**
+ * What `iqp users …` and `iqp auth …` do on a data directory (the CLI runs the plugin in 'command'
+ * mode). `user` is an account's id or its email; `actor` goes to the audit log (`cli:users create`).
+ */
+export interface AuthAdminServiceV1 {
+  listUsers(): Promise<AuthUserSummary[]>;
+  createUser(input: { readonly email: string; readonly password: string; readonly role?: UserRole; readonly emailVerified?: boolean }, actor: string): Promise<AuthUserSummary>;
+  /** Takes effect at the user's next refresh (access tokens already issued keep their roles until they expire). */
+  setRole(user: string, role: UserRole, actor: string): Promise<AuthUserSummary>;
+  /** Revokes every session of the user; disabled users cannot sign in or refresh. */
+  setDisabled(user: string, disabled: boolean, actor: string): Promise<AuthUserSummary>;
+  /** Emits `user.deleted` so other plugins remove their data, then removes the account. */
+  deleteUser(user: string, actor: string): Promise<void>;
+  /** A new signing key; the previous one keeps verifying until its last access token expires. */
+  rotateKey(actor: string): Promise<{ readonly kid: string; readonly previousKid: string | null }>;
+  readOutbox(): Promise<AuthOutboxMessage[]>;
+}
+
+export const AUTH_ADMIN_V1: ServiceRef<AuthAdminServiceV1> = serviceRef<AuthAdminServiceV1>('auth-admin.v1');

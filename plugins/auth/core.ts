@@ -1,0 +1,136 @@
+/**
+ * What every part of the plugin shares, built once at start: the stores, the password hasher,
+ * keys and tokens, mail, rate limits; and the steps several routes take (sign a user in on a
+ * device, answer with tokens, refuse when a limit is reached).
+ */
+import type { PluginContext, RateLimit, UserRole } from '../../server/plugins/api.js';
+import { Codes } from './codes.js';
+import type { AuthConfig } from './config.js';
+import { Passwords } from './crypto/passwords.js';
+import { serverSecret } from './crypto/secrets.js';
+import { Mailer, type OutboxReader, type Transport } from './mail/mailer.js';
+import { OutboxTransport } from './mail/outbox.js';
+import { SmtpTransport } from './mail/smtp.js';
+import { RefreshTokens } from './refresh.js';
+import { CodeStore } from './store/codes.js';
+import { DeviceStore } from './store/devices.js';
+import { IdentityStore } from './store/identities.js';
+import { SigningKeyStore } from './store/keys.js';
+import { SessionStore } from './store/sessions.js';
+import { Sweeper } from './sweep.js';
+import { type UserRow, UserStore } from './store/users.js';
+import { AccessTokens, CLOCK_TOLERANCE_S } from './tokens/access.js';
+import { KeyFiles } from './tokens/key-files.js';
+import { Keyring } from './tokens/keyring.js';
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+}
+
+export interface UserView {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  role: UserRole;
+  created_at: string;
+}
+
+export interface DeviceInput {
+  readonly device_id?: string | undefined;
+  readonly device_name?: string | undefined;
+}
+
+export function userView(u: UserRow): UserView {
+  return { id: u.id, email: u.email, email_verified: u.email_verified === 1, role: u.role, created_at: u.created_at };
+}
+
+export class Core {
+  readonly users: UserStore;
+  readonly devices: DeviceStore;
+  readonly sessions: SessionStore;
+  readonly identities: IdentityStore;
+  readonly passwords: Passwords;
+  readonly keyring: Keyring;
+  readonly access: AccessTokens;
+  readonly refresh: RefreshTokens;
+  readonly codes: Codes;
+  readonly sweeper: Sweeper;
+  readonly mailer: Mailer;
+  readonly outbox: OutboxReader;
+  private readonly transport: Transport;
+  readonly limits: { perIp: RateLimit; perEmailIp: RateLimit; mailPerEmail: RateLimit };
+
+  constructor(readonly ctx: PluginContext<AuthConfig>) {
+    const c = ctx.config;
+    const secret = serverSecret(ctx.dataDir);
+    this.users = new UserStore(ctx.db);
+    this.devices = new DeviceStore(ctx.db);
+    this.sessions = new SessionStore(ctx.db);
+    this.identities = new IdentityStore(ctx.db);
+    this.passwords = new Passwords(c.max_concurrent_hashes, c.hash_queue);
+    this.keyring = new Keyring(new SigningKeyStore(ctx.db), new KeyFiles(ctx.dataDir), ctx.clock, (c.access_ttl_s + CLOCK_TOLERANCE_S) * 1000);
+    this.access = new AccessTokens(this.keyring, ctx.clock, c.issuer, c.audience, c.access_ttl_s);
+    this.refresh = new RefreshTokens(ctx, this.sessions, secret);
+    const codeStore = new CodeStore(ctx.db);
+    this.codes = new Codes(ctx, codeStore, secret);
+    this.sweeper = new Sweeper(ctx, this.sessions, codeStore);
+    const outbox = new OutboxTransport(ctx.dataDir, ctx.clock);
+    this.outbox = outbox;
+    this.transport = c.smtp ? new SmtpTransport(c.smtp) : outbox;
+    this.mailer = new Mailer(this.transport, ctx.log);
+    const limit = (name: string, l: { points: number; duration_s: number }) => ctx.rateLimit({ name, points: l.points, durationS: l.duration_s });
+    this.limits = {
+      perIp: limit('ip', c.rate_limits.per_ip),
+      perEmailIp: limit('email-ip', c.rate_limits.per_email_ip),
+      mailPerEmail: limit('mail', c.rate_limits.mail_per_email),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.sweeper.stop();
+    await this.mailer.flush();
+    if (this.transport instanceof SmtpTransport) this.transport.close();
+  }
+
+  /** Takes a point from each limit; the first refusal answers 429 with Retry-After, the same whoever the email names. */
+  async limit(...checks: [RateLimit, string][]): Promise<void> {
+    for (const [limit, key] of checks) {
+      const r = await limit.consume(key);
+      if (!r.allowed) {
+        throw this.ctx.error('IQP_E_RATE_LIMITED', `Too many attempts; try again in ${r.retryAfterS} s.`, { headers: { 'Retry-After': String(r.retryAfterS) } });
+      }
+    }
+  }
+
+  busy(): Error {
+    return this.ctx.error('IQP_E_BUSY', 'Too many sign-ins at once; try again in a second.', { headers: { 'Retry-After': '1' } });
+  }
+
+  /** Binds the device (a new id registers it for the user), starts a token family and answers with both tokens. */
+  async signIn(user: UserRow, device: DeviceInput): Promise<TokenResponse> {
+    const deviceId = device.device_id ?? null;
+    const started = await this.ctx.db.transaction(async (tx) => {
+      if (deviceId && !(await this.devices.claim({ id: deviceId, userId: user.id, name: device.device_name ?? null }, this.ctx.clock.now(), tx))) return null;
+      return this.refresh.start(user.id, deviceId, tx);
+    });
+    if (!started) throw this.foreignDevice();
+    return this.tokens(user, started.session.id, deviceId, started.refreshToken);
+  }
+
+  foreignDevice(): Error {
+    return this.ctx.error('IQP_E_DEVICE_FOREIGN', 'This device id is registered to another account; use a new random id for this install.');
+  }
+
+  async tokens(user: UserRow, sessionId: string, deviceId: string | null, refreshToken: string): Promise<TokenResponse> {
+    const access_token = await this.access.issue({ userId: user.id, sessionId, deviceId, role: user.role, emailVerified: user.email_verified === 1 });
+    return { access_token, token_type: 'Bearer', expires_in: this.access.ttlS, refresh_token: refreshToken };
+  }
+
+  /** Whether an account may get tokens: verified, or unverified where the config lets it sign in. */
+  maySignIn(user: UserRow): boolean {
+    return user.email_verified === 1 || this.ctx.config.unverified_may.includes('sign_in');
+  }
+}

@@ -1,0 +1,106 @@
+/** Email verification, password reset and password change: the flows that go through a mailbox or end every session. */
+import { emailKey, PENDING } from './accounts.js';
+import type { Core, DeviceInput, TokenResponse } from './core.js';
+import { passwordProblem } from './crypto/passwords.js';
+import { sha256 } from './crypto/secrets.js';
+import type { RevokeReason } from './store/sessions.js';
+import type { UserPrincipal } from './tokens/access.js';
+
+export interface CodeInput {
+  readonly email?: string | undefined;
+  readonly code?: string | undefined;
+  readonly token?: string | undefined;
+}
+
+export class Recovery {
+  constructor(private readonly core: Core) {}
+
+  private get ctx() {
+    return this.core.ctx;
+  }
+
+  /** The user a code (with its email) or a link token belongs to, used up; else 400 IQP_E_CODE_INVALID. */
+  private async use(purpose: 'verify' | 'reset', input: CodeInput, ip: string): Promise<string> {
+    const c = this.core;
+    await c.limit([c.limits.perIp, ip], ...(input.email ? [[c.limits.perEmailIp, emailKey(input.email, ip)] as [typeof c.limits.perIp, string]] : []));
+    let userId: string | null = null;
+    if (input.token) userId = await c.codes.useLink(purpose, input.token);
+    else if (input.email && input.code) userId = await c.codes.useCode((await c.users.byEmail(input.email))?.id ?? null, purpose, input.code);
+    else throw this.ctx.error('IQP_E_INVALID_REQUEST', 'Send either email and code, or token.', { details: { field: 'body.code' } });
+    if (!userId) throw this.ctx.error('IQP_E_CODE_INVALID', 'The code is wrong, used or expired; ask for a new one.');
+    return userId;
+  }
+
+  async verifyEmail(input: CodeInput, ip: string): Promise<{ email_verified: true }> {
+    const userId = await this.use('verify', input, ip);
+    await this.core.users.markVerified(userId, this.ctx.clock.now());
+    await this.ctx.audit({ action: 'email_verified', actor: `user:${userId}`, target: `user:${userId}`, details: { ip } });
+    return { email_verified: true };
+  }
+
+  /** Mails a new code when the account exists, is unverified and under its mail limit; answers the same in every case. */
+  async resendVerification(email: string, ip: string): Promise<typeof PENDING> {
+    const c = this.core;
+    await c.limit([c.limits.perIp, ip], [c.limits.perEmailIp, emailKey(email, ip)]);
+    const user = await c.users.byEmail(email);
+    if (user && !user.email_verified && (await c.limits.mailPerEmail.consume(sha256(user.email))).allowed) await this.sendCode(user.id, user.email, 'verify');
+    return PENDING;
+  }
+
+  async requestReset(email: string, ip: string): Promise<typeof PENDING> {
+    const c = this.core;
+    await c.limit([c.limits.perIp, ip], [c.limits.perEmailIp, emailKey(email, ip)]);
+    const user = await c.users.byEmail(email);
+    if (user && !user.disabled && (await c.limits.mailPerEmail.consume(sha256(user.email))).allowed) await this.sendCode(user.id, user.email, 'reset');
+    return PENDING;
+  }
+
+  private async sendCode(userId: string, email: string, purpose: 'verify' | 'reset'): Promise<void> {
+    const { code, link } = await this.core.codes.issue(userId, purpose);
+    const what = purpose === 'verify' ? 'verification' : 'password reset';
+    this.core.mailer.send({
+      to: email,
+      subject: `Your ${what} code: ${code}`,
+      text: `Your ${what} code is ${code} (valid for 10 minutes).\nOr open this link within 24 hours: ${this.core.codes.linkText(link)}\nIf you did not ask for it, you can ignore this mail.\n`,
+    });
+  }
+
+  /** Sets a new password from a reset code or link; every session of the account ends. */
+  async confirmReset(input: CodeInput & { password: string }, ip: string): Promise<void> {
+    // Judge the password before using the code, so a weak one does not waste it.
+    const weak = passwordProblem(input.password, input.email);
+    if (weak) throw this.ctx.error('IQP_E_PASSWORD_WEAK', weak);
+    const hash = await this.core.passwords.hash(input.password);
+    if (!hash) throw this.core.busy();
+    const userId = await this.use('reset', input, ip);
+    // Reading the mail proves the address as well as a verification code would.
+    await this.setPassword(userId, hash, 'password_reset', ip, true);
+  }
+
+  async changePassword(p: UserPrincipal, body: { current_password: string; new_password: string } & DeviceInput, ip: string): Promise<TokenResponse> {
+    const c = this.core;
+    await c.limit([c.limits.perIp, ip], [c.limits.perEmailIp, `user:${p.userId}|${ip}`]);
+    const user = await c.users.byId(p.userId);
+    if (!user || user.disabled) throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The account is disabled or gone.');
+    const weak = passwordProblem(body.new_password, user.email);
+    if (weak) throw this.ctx.error('IQP_E_PASSWORD_WEAK', weak);
+    const ok = await c.passwords.verify(user.password_hash, body.current_password);
+    if (!ok) throw c.busy();
+    if (!ok.ok) throw this.ctx.error('IQP_E_INVALID_CREDENTIALS', 'The current password is wrong.');
+    const hash = await c.passwords.hash(body.new_password);
+    if (!hash) throw c.busy();
+    await this.setPassword(user.id, hash, 'password_changed', ip, false);
+    // The device that changed it stays signed in, on a new family.
+    return c.signIn({ ...user, password_hash: hash }, { device_id: body.device_id ?? p.deviceId ?? undefined, device_name: body.device_name });
+  }
+
+  private async setPassword(userId: string, hash: string, reason: RevokeReason, ip: string, verified: boolean): Promise<void> {
+    const now = this.ctx.clock;
+    const ended = await this.ctx.db.transaction(async (tx) => {
+      await this.core.users.setPasswordHash(userId, hash, now.now(), tx);
+      if (verified) await this.core.users.markVerified(userId, now.now(), tx);
+      return this.core.sessions.revokeUser(userId, reason, now.nowMs(), tx);
+    });
+    await this.ctx.audit({ action: reason, actor: `user:${userId}`, target: `user:${userId}`, details: { ip, sessions_ended: ended } });
+  }
+}

@@ -1,0 +1,131 @@
+/** Sign-up to sign-out over HTTP, mail codes and links, account deletion through the user.deleted hook. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AuthHarness, authHarness, PASSWORD, post } from './support.js';
+
+let h: AuthHarness | null = null;
+afterEach(async () => {
+  await h?.close();
+  h = null;
+});
+
+const codeIn = (text: string) => /code is (\d{6})/.exec(text)![1]!;
+const linkIn = (text: string) => /24 hours: (\S+)/.exec(text)![1]!;
+
+async function lastMailTo(to: string) {
+  const mails = (await h!.admin.readOutbox()).filter((m) => m.to === to);
+  return mails.at(-1)!;
+}
+
+describe('accounts', () => {
+  it('register → verify → login → refresh → logout', async () => {
+    h = await authHarness({ config: { unverified_may: [] } });
+    const url = h.url;
+    const reg = await post(`${url}/register`, { email: 'Ann@Example.org', password: PASSWORD });
+    expect(reg.status).toBe(202);
+    expect(reg.body).toEqual({ status: 'verification_sent' });
+    const unverified = await post(`${url}/login`, { email: 'ann@example.org', password: PASSWORD });
+    expect(unverified.status).toBe(403);
+    expect(unverified.body.error.code).toBe('IQP_E_EMAIL_UNVERIFIED');
+    const mail = await lastMailTo('ann@example.org');
+    expect(JSON.stringify(mail)).not.toContain(PASSWORD);
+    expect((await post(`${url}/verify-email`, { email: 'ann@example.org', code: codeIn(mail.text) })).body).toEqual({ email_verified: true });
+    const login = await post(`${url}/login`, { email: 'ANN@example.org', password: PASSWORD, device_id: 'device-0001', device_name: 'Pixel' });
+    expect(login.status).toBe(200);
+    expect(login.body.user).toMatchObject({ email: 'ann@example.org', email_verified: true, role: 'user' });
+    const me = await post(`${url}/me`, undefined, login.body.access_token, 'GET');
+    expect(me.body).toMatchObject({ email: 'ann@example.org', email_verified: true });
+    expect(await h.auth.verifyAccessToken(login.body.access_token)).toMatchObject({ deviceId: 'device-0001', emailVerified: true, roles: ['user'] });
+    const r = await post(`${url}/refresh`, { refresh_token: login.body.refresh_token });
+    expect(r.status).toBe(200);
+    expect((await post(`${url}/logout`, { refresh_token: r.body.refresh_token })).status).toBe(204);
+    expect((await post(`${url}/refresh`, { refresh_token: r.body.refresh_token })).status).toBe(401);
+    expect((await h.audit()).map((a) => a.action)).toEqual(expect.arrayContaining(['auth.user_registered', 'auth.email_verified', 'auth.logout']));
+  });
+
+  it('verifies by link; codes are single use and stop after 5 wrong tries', async () => {
+    h = await authHarness();
+    const url = h.url;
+    await post(`${url}/register`, { email: 'ann@example.org', password: PASSWORD });
+    const mail = await lastMailTo('ann@example.org');
+    const code = codeIn(mail.text);
+    const wrong = code === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 5; i++) {
+      const r = await post(`${url}/verify-email`, { email: 'ann@example.org', code: wrong });
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('IQP_E_CODE_INVALID');
+    }
+    expect((await post(`${url}/verify-email`, { email: 'ann@example.org', code })).status).toBe(400);
+    expect((await h.admin.listUsers())[0]!.emailVerified).toBe(false);
+    const link = linkIn(mail.text);
+    expect((await post(`${url}/verify-email`, { token: link })).status).toBe(200);
+    expect((await post(`${url}/verify-email`, { token: link })).status).toBe(400);
+    expect((await h.admin.listUsers())[0]!.emailVerified).toBe(true);
+    expect((await post(`${url}/verify-email`, {})).body.error.code).toBe('IQP_E_INVALID_REQUEST');
+  });
+
+  it('codes expire after 10 minutes, links after 24 hours; a new mail replaces the old codes', async () => {
+    h = await authHarness();
+    const url = h.url;
+    await post(`${url}/register`, { email: 'ann@example.org', password: PASSWORD });
+    const first = await lastMailTo('ann@example.org');
+    h.clock.advance(10 * 60_000 + 1);
+    expect((await post(`${url}/verify-email`, { email: 'ann@example.org', code: codeIn(first.text) })).status).toBe(400);
+    await post(`${url}/resend-verification`, { email: 'ann@example.org' });
+    const second = await lastMailTo('ann@example.org');
+    expect((await post(`${url}/verify-email`, { token: linkIn(first.text) })).status).toBe(400);
+    h.clock.advance(24 * 3_600_000 + 1);
+    expect((await post(`${url}/verify-email`, { token: linkIn(second.text) })).status).toBe(400);
+  });
+
+  it('resets a password with the mailed code: every session ends, the old password stops working', async () => {
+    h = await authHarness();
+    const url = h.url;
+    await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
+    const session = (await post(`${url}/login`, { email: 'ann@example.org', password: PASSWORD })).body;
+    expect((await post(`${url}/password-reset/request`, { email: 'ann@example.org' })).status).toBe(202);
+    const code = codeIn((await lastMailTo('ann@example.org')).text);
+    const weak = await post(`${url}/password-reset/confirm`, { email: 'ann@example.org', code, password: 'password1' });
+    expect(weak.status).toBe(422);
+    expect(weak.body.error.code).toBe('IQP_E_PASSWORD_WEAK');
+    expect((await post(`${url}/password-reset/confirm`, { email: 'ann@example.org', code, password: 'brand-new-passphrase' })).status).toBe(204);
+    expect((await post(`${url}/refresh`, { refresh_token: session.refresh_token })).status).toBe(401);
+    expect((await post(`${url}/login`, { email: 'ann@example.org', password: PASSWORD })).status).toBe(401);
+    expect((await post(`${url}/login`, { email: 'ann@example.org', password: 'brand-new-passphrase' })).status).toBe(200);
+    expect(JSON.stringify(await h.audit())).not.toMatch(/brand-new-passphrase|x7#kq2Lm/);
+  });
+
+  it('DELETE /me emits user.deleted before the account goes, and a failing subscriber keeps the account', async () => {
+    h = await authHarness({ fixtures: { keeper: {} } });
+    const url = h.url;
+    await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
+    const { access_token, user } = (await post(`${url}/login`, { email: 'ann@example.org', password: PASSWORD })).body;
+    await h.db.run('INSERT INTO keeper_refusals (user_id) VALUES (?)', [user.id]);
+    const refused = await post(`${url}/me`, undefined, access_token, 'DELETE');
+    expect(refused.status).toBe(500);
+    expect(await h.admin.listUsers()).toHaveLength(1);
+    await h.db.run('DELETE FROM keeper_refusals');
+    expect((await post(`${url}/me`, undefined, access_token, 'DELETE')).status).toBe(204);
+    expect(await h.db.all('SELECT user_id, account_present FROM keeper_deleted')).toEqual([{ user_id: user.id, account_present: 1 }]);
+    expect(await h.admin.listUsers()).toEqual([]);
+    expect(await h.db.get('SELECT COUNT(*) AS n FROM auth_sessions')).toEqual({ n: 0 });
+    expect((await post(`${url}/me`, undefined, access_token, 'GET')).status).toBe(401);
+  });
+
+  it('tells other plugins whether an unverified user may sync, as unverified_may says', async () => {
+    for (const [unverified_may, expected] of [
+      [['sign_in'], false],
+      [['sign_in', 'sync'], true],
+    ] as const) {
+      h = await authHarness({ config: { unverified_may } });
+      const url = h.url;
+      await post(`${url}/register`, { email: 'ann@example.org', password: PASSWORD });
+      const { access_token } = (await post(`${url}/login`, { email: 'ann@example.org', password: PASSWORD })).body;
+      const principal = (await h.auth.verifyAccessToken(access_token))!;
+      expect(principal.emailVerified).toBe(false);
+      expect(h.auth.may(principal, 'sync')).toBe(expected);
+      expect(h.auth.may({ ...principal, emailVerified: true }, 'sync')).toBe(true);
+      await h.close();
+      h = null;
+    }
+  });
+});
