@@ -49,7 +49,7 @@ export interface Setting<T = unknown> {
 const RELEASE_COMMANDS = ['create', 'attach', 'detach', 'validate', 'publish', 'resign', 'deprecate', 'list', 'show', 'profile', 'profiles'].map((c) => `release ${c}`);
 const TOKEN_COMMANDS = ['publish', 'deprecate', 'keys add', 'keys list', 'keys remove', 'audit', ...RELEASE_COMMANDS];
 const SERVER_START = ['server start'];
-const DATA_COMMANDS = ['server start', 'server migrate', 'server backup', 'server restore', 'token create', 'token list', 'token revoke', 'plugins list', 'plugins enable', 'plugins disable', 'plugins config'];
+const DATA_COMMANDS = ['server start', 'server migrate', 'server backup', 'server restore', 'token create', 'token list', 'token revoke', 'plugins list', 'plugins enable', 'plugins disable', 'plugins config', 'users list', 'users create', 'users set-role', 'users disable', 'users delete', 'auth rotate-key', 'auth outbox'];
 const MAX_MS = 86_400_000;
 
 export const SETTINGS = {
@@ -176,6 +176,7 @@ export type SettingName = keyof typeof SETTINGS;
 
 /** Variables iqp reads that are not settings of the table's kind (read where they are used); listed for the README. */
 export const OTHER_VARIABLES: ReadonlyArray<{ readonly env: string; readonly default: string; readonly doc: string }> = [
+  { env: 'IQP_USER_PASSWORD', default: 'prompt', doc: 'Password `iqp users create` gives the new account (never a flag, never printed).' },
   { env: 'IQP_PASSPHRASE', default: 'prompt', doc: 'Passphrase of an encrypted secret key (never a flag, never printed).' },
   { env: 'SOURCE_DATE_EPOCH', default: 'now', doc: 'Build time in seconds; makes builds reproducible.' },
   { env: 'CI', default: 'unset', doc: 'When set, iqp never prompts.' },

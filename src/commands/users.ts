@@ -4,8 +4,8 @@
  * command mode: server/plugins/offline.ts). Passwords never come from a flag.
  */
 import { Command, Option } from 'commander';
-import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
+import { withSettings } from '../cli/setting-options.js';
 import { printable } from '../cli/output.js';
 import { AUTH_ADMIN_V1, type AuthAdminServiceV1, type AuthUserSummary, type UserRole } from '../../server/plugins/api.js';
 import { withPlugins } from '../../server/plugins/offline.js';
@@ -13,12 +13,11 @@ import { IqpError } from '../errors.js';
 import type { CommandGroup } from './types.js';
 
 const ROLES: readonly UserRole[] = ['user', 'publisher', 'admin'];
-const dataOption = () => new Option('-d, --data <dir>', 'registry data directory (default: IQP_DATA, the config file’s "data_dir", or ./iqp-data)');
 const roleOption = (description: string) => new Option('-r, --role <role>', description).choices([...ROLES]);
 
 /** Runs `fn` with the auth plugin's admin service on the data directory. */
-export function withAuthAdmin<T>(ctx: Context, data: string | undefined, command: string, fn: (admin: AuthAdminServiceV1) => Promise<T>): Promise<T> {
-  return withPlugins(data ? resolve(ctx.cwd, data) : ctx.config.dataDir, command, (host) => fn(host.service(AUTH_ADMIN_V1)));
+export function withAuthAdmin<T>(ctx: Context, command: string, fn: (admin: AuthAdminServiceV1) => Promise<T>): Promise<T> {
+  return withPlugins(ctx.config.dataDir, command, (host) => fn(host.service(AUTH_ADMIN_V1)));
 }
 
 /** As the other commands print records: snake_case, like the HTTP API. */
@@ -32,63 +31,63 @@ function line(u: AuthUserSummary): string {
 }
 
 const list = {
-  define: () => new Command('list').description('list accounts (never their passwords)').addOption(dataOption()),
-  async run(ctx: Context, opts: { data?: string }): Promise<void> {
-    const users = await withAuthAdmin(ctx, opts.data, 'users list', (a) => a.listUsers());
+  define: () => withSettings(new Command('list').description('list accounts (never their passwords)'), 'users list'),
+  async run(ctx: Context, _opts: unknown): Promise<void> {
+    const users = await withAuthAdmin(ctx, 'users list', (a) => a.listUsers());
     ctx.out.result({ users: users.map(record) }, () => (users.length === 0 ? 'No accounts. Create one with: iqp users create <email>' : users.map(line).join('\n')));
   },
 };
 
 const create = {
   define: () =>
-    new Command('create')
+    withSettings(new Command('create')
       .description('create an account with a verified email (the password comes from IQP_USER_PASSWORD or a prompt)')
       .argument('<email>', 'the account’s email address')
       .addOption(roleOption('user (default), publisher or admin').default('user'))
       .option('--unverified', 'leave the email unverified (the user verifies it with a mailed code)')
-      .addOption(dataOption()),
-  async run(ctx: Context, opts: { role: UserRole; unverified?: boolean; data?: string }, email: string): Promise<void> {
+      , 'users create'),
+  async run(ctx: Context, opts: { role: UserRole; unverified?: boolean }, email: string): Promise<void> {
     const password = ctx.env['IQP_USER_PASSWORD'] || (await ctx.prompt.password('IQP_USER_PASSWORD', `Password for ${email}`, { confirm: true }));
-    const user = await withAuthAdmin(ctx, opts.data, 'users create', (a) => a.createUser({ email, password, role: opts.role, emailVerified: !opts.unverified }, 'cli:users create'));
+    const user = await withAuthAdmin(ctx, 'users create', (a) => a.createUser({ email, password, role: opts.role, emailVerified: !opts.unverified }, 'cli:users create'));
     ctx.out.result({ user: record(user) }, () => `Created ${line(user)}`);
   },
 };
 
 const setRole = {
   define: () =>
-    new Command('set-role')
+    withSettings(new Command('set-role')
       .description('change an account’s role; it takes effect at the user’s next token refresh')
       .argument('<user>', 'the account’s id or email')
       .argument('<role>', ROLES.join(', '))
-      .addOption(dataOption()),
-  async run(ctx: Context, opts: { data?: string }, who: string, role: string): Promise<void> {
+      , 'users set-role'),
+  async run(ctx: Context, _opts: unknown, who: string, role: string): Promise<void> {
     if (!ROLES.includes(role as UserRole)) throw new IqpError('IQP_E_USAGE', `The role must be one of ${ROLES.join(', ')}.`, { role });
-    const user = await withAuthAdmin(ctx, opts.data, 'users set-role', (a) => a.setRole(who, role as UserRole, 'cli:users set-role'));
+    const user = await withAuthAdmin(ctx, 'users set-role', (a) => a.setRole(who, role as UserRole, 'cli:users set-role'));
     ctx.out.result({ user: record(user) }, () => `${line(user)}\nThe new role shows in the user's tokens from their next refresh.`);
   },
 };
 
 const disable = {
   define: () =>
-    new Command('disable')
+    withSettings(new Command('disable')
       .description('disable an account: every session ends and it cannot sign in; --undo enables it again')
       .argument('<user>', 'the account’s id or email')
       .option('--undo', 'enable the account again')
-      .addOption(dataOption()),
-  async run(ctx: Context, opts: { undo?: boolean; data?: string }, who: string): Promise<void> {
-    const user = await withAuthAdmin(ctx, opts.data, 'users disable', (a) => a.setDisabled(who, !opts.undo, 'cli:users disable'));
+      , 'users disable'),
+  async run(ctx: Context, opts: { undo?: boolean }, who: string): Promise<void> {
+    const user = await withAuthAdmin(ctx, 'users disable', (a) => a.setDisabled(who, !opts.undo, 'cli:users disable'));
     ctx.out.result({ user: record(user) }, () => line(user));
   },
 };
 
 const remove = {
   define: () =>
-    new Command('delete')
+    withSettings(new Command('delete')
       .description('delete an account and, through the user.deleted hook, every plugin’s data for it')
       .argument('<user>', 'the account’s id or email')
-      .addOption(dataOption()),
-  async run(ctx: Context, opts: { data?: string }, who: string): Promise<void> {
-    await withAuthAdmin(ctx, opts.data, 'users delete', (a) => a.deleteUser(who, 'cli:users delete'));
+      , 'users delete'),
+  async run(ctx: Context, _opts: unknown, who: string): Promise<void> {
+    await withAuthAdmin(ctx, 'users delete', (a) => a.deleteUser(who, 'cli:users delete'));
     ctx.out.result({ deleted: who }, () => printable(`Deleted ${who}.`));
   },
 };
