@@ -1,6 +1,6 @@
 /**
  * Builds the registry's OpenAPI 3.1 document from the route declarations (src/api/core, and the
- * plugins' routes the plugin host adds): paths, parameters, request bodies, responses, the error
+ * built-in plugins' routes, collected by server/plugins/openapi.ts): paths, parameters, request bodies, responses, the error
  * codes each route may answer, security. `node dist/scripts/openapi.js` writes docs/openapi.json;
  * a test holds the committed file equal to what this generates.
  *
@@ -16,10 +16,11 @@ import { CORE_ROUTES, type RouteGroup } from '../src/api/core/index.js';
 import { API_DESCRIPTION, API_SERVERS, API_SUMMARY, API_TAGS, API_TITLE } from '../src/api/core/overview.js';
 import * as packs from '../src/api/core/packs.js';
 import * as releases from '../src/api/core/releases.js';
-import type { RouteSpec } from '../src/api/route.js';
+import { BODY_MEDIA_TYPES, type RouteSpec } from '../src/api/route.js';
 import { writeFileAtomic } from '../src/atomic.js';
 import { CATALOG, type ErrorCode } from '../src/errors.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
+import { pluginRouteGroups } from '../server/plugins/openapi.js';
 
 type Json = Record<string, unknown>;
 
@@ -69,8 +70,10 @@ function properties(schema: TSchema | undefined): [string, TSchema, boolean][] {
 }
 
 /** The error codes every route of this shape may answer besides its own. */
-function genericErrors(spec: RouteSpec): ErrorCode[] {
+function genericErrors(spec: RouteSpec, plugin: boolean): ErrorCode[] {
   const codes: ErrorCode[] = ['IQP_E_INTERNAL'];
+  // A plugin's failure is answered as its own, and a plugin that did not start leaves its prefix answering 503.
+  if (plugin) codes.push('IQP_E_PLUGIN_FAILED', 'IQP_E_PLUGIN_UNAVAILABLE');
   if (spec.params || spec.query || spec.body) codes.push('IQP_E_INVALID_REQUEST');
   if (spec.params) codes.push('IQP_E_USAGE'); // a path segment that is not valid percent-encoding
   if (spec.body) codes.push('IQP_E_USAGE', 'IQP_E_UPLOAD_TOO_LARGE', 'IQP_E_REQUEST_TIMEOUT'); // broken JSON, over the limit, too slow
@@ -88,7 +91,7 @@ function headers(described: Readonly<Record<string, string>> | undefined): Json 
   return Object.fromEntries(Object.entries(described).map(([name, description]) => [name, { description, schema: HEADER_SCHEMAS[name] ?? { type: 'string' } }]));
 }
 
-function responses(spec: RouteSpec, names: ReadonlyMap<unknown, string>): Json {
+function responses(spec: RouteSpec, plugin: boolean, names: ReadonlyMap<unknown, string>): Json {
   const out: Record<string, Json> = {};
   const head = spec.method === 'HEAD';
   for (const [status, r] of Object.entries(spec.responses)) {
@@ -102,7 +105,7 @@ function responses(spec: RouteSpec, names: ReadonlyMap<unknown, string>): Json {
     out[status] = { description: r.description, ...(r.headers ? { headers: headers(r.headers) } : {}), ...(content ? { content } : {}) };
   }
   const byStatus = new Map<number, Set<string>>();
-  for (const code of [...genericErrors(spec), ...(spec.errors ?? [])]) {
+  for (const code of [...genericErrors(spec, plugin), ...(spec.errors ?? [])]) {
     const status = CATALOG[code].http;
     if (!byStatus.has(status)) byStatus.set(status, new Set());
     byStatus.get(status)!.add(code);
@@ -136,10 +139,11 @@ function parameters(spec: RouteSpec, names: ReadonlyMap<unknown, string>): Json[
   return out;
 }
 
-function operation(spec: RouteSpec, prefix: string, names: ReadonlyMap<unknown, string>): Json {
+function operation(spec: RouteSpec, group: RouteGroup, names: ReadonlyMap<unknown, string>): Json {
+  const { prefix } = group;
   const params = parameters(spec, names);
   const requestBody = spec.body
-    ? { required: true, content: { 'application/json': { schema: toJson(spec.body, names) } } }
+    ? { required: true, content: Object.fromEntries((spec.bodyTypes ?? ['json']).map((t) => [BODY_MEDIA_TYPES[t], { schema: toJson(spec.body, names) }])) }
     : spec.rawBody
       ? { required: true, description: spec.rawBody.description, content: Object.fromEntries(spec.rawBody.contentTypes.map((t) => [t, { schema: { type: 'string', format: 'binary' } }])) }
       : undefined;
@@ -151,21 +155,26 @@ function operation(spec: RouteSpec, prefix: string, names: ReadonlyMap<unknown, 
     ...(spec.auth === 'none' ? {} : { security: [{ bearer: [spec.auth] }] }),
     ...(params.length ? { parameters: params } : {}),
     ...(requestBody ? { requestBody } : {}),
-    responses: responses(spec, names),
+    responses: responses(spec, group.plugin !== undefined, names),
   };
+}
+
+/** A tag per plugin, with what its manifest says it does (the core's tags are API_TAGS). */
+function pluginTags(groups: readonly RouteGroup[]): Json[] {
+  return groups.flatMap((g) => (g.plugin ? [{ name: g.plugin.id, ...(g.plugin.description ? { description: `${g.plugin.description} (the ${g.plugin.id} plugin, when the registry enables it)` } : {}) }] : []));
 }
 
 /** The OpenAPI document for these route groups (the core's, then any plugin's under its prefix). */
 export function openApiDocument(groups: readonly RouteGroup[], options: { version: string }): Json {
   const names = new Map<unknown, string>(Object.entries(NAMED).map(([name, schema]) => [schema, name]));
   const paths: Record<string, Json> = {};
-  for (const { prefix, routes } of groups) {
-    for (const spec of routes) {
-      const path = `${prefix}${spec.path}`;
+  for (const group of groups) {
+    for (const spec of group.routes) {
+      const path = `${group.prefix}${spec.path}`;
       const item = (paths[path] ??= {});
       const method = spec.method.toLowerCase();
       if (item[method]) throw new Error(`${spec.method} ${path} is declared twice (${(item[method] as Json)['operationId'] as string}, ${spec.id})`);
-      item[method] = operation(spec, prefix, names);
+      item[method] = operation(spec, group, names);
     }
   }
   const schemas = Object.fromEntries(Object.entries(NAMED).map(([name, schema]) => [name, toJson(schema, names, schema)]));
@@ -173,7 +182,7 @@ export function openApiDocument(groups: readonly RouteGroup[], options: { versio
     openapi: '3.1.1',
     info: { title: API_TITLE, version: options.version, summary: API_SUMMARY, description: API_DESCRIPTION, license: { name: 'MIT', identifier: 'MIT' } },
     servers: API_SERVERS,
-    tags: API_TAGS,
+    tags: [...API_TAGS, ...pluginTags(groups)],
     paths,
     components: {
       schemas,
@@ -196,12 +205,16 @@ export function openApiDocument(groups: readonly RouteGroup[], options: { versio
   };
 }
 
-/** The core document as docs/openapi.json holds it. */
-export function renderOpenApi(): string {
+/**
+ * The document as docs/openapi.json holds it: the core's routes and the built-in plugins' (under
+ * /v1/<id>), whether or not a registry enables them, so an app developer finds /v1/auth there.
+ * The plugins come from dist/plugins: build first.
+ */
+export async function renderOpenApi(): Promise<string> {
   const { version } = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-  return `${JSON.stringify(openApiDocument(CORE_ROUTES, { version }), null, 2)}\n`;
+  return `${JSON.stringify(openApiDocument([...CORE_ROUTES, ...(await pluginRouteGroups())], { version }), null, 2)}\n`;
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  writeFileAtomic(join(PACKAGE_ROOT, 'docs', 'openapi.json'), renderOpenApi());
+  writeFileAtomic(join(PACKAGE_ROOT, 'docs', 'openapi.json'), await renderOpenApi());
 }

@@ -80,7 +80,13 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       log: logger,
       audit: (entry) => opened.meta.appendAudit(entry),
       coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),
-      mount: { ajv: createValidator(), log: logger, guard: createGuard({ tokens: registry.services.tokens, userAuth: () => pluginHost?.service(AUTH_V1) ?? null }) },
+      mount: {
+        ajv: createValidator(),
+        log: logger,
+        guard: createGuard({ tokens: registry.services.tokens, userAuth: () => pluginHost?.service(AUTH_V1) ?? null }),
+        // Plugins' answers are held to their declared schemas exactly when the core's are.
+        ...(options.validateResponses ? { validateResponses: true } : {}),
+      },
       // The lock is held for the server's life; a worker takes it for the moment, as commands do.
       ...(held ? {} : { lockForMigrations: () => lockDataDir(config.dataDir, 'iqp server start (worker): plugin migrations') }),
     });

@@ -3,15 +3,12 @@
  * when responses are validated, and only then: the registry's tests run with it on, production
  * with it off, and a cache hit never builds a body at all.
  */
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Type from 'typebox';
-import { afterAll, describe, expect, it } from 'vitest';
-import { call, expectError } from '../../test/server/http-client.js';
+import { describe, expect, it } from 'vitest';
+import { call, expectError, serveRouter } from '../../test/server/http-client.js';
 import { route } from '../../src/api/route.js';
 import { ANSWERED, createValidator, mountRoute } from './contract.js';
-import { errorHandler } from './errors.js';
 
 const spec = route({
   id: 'example.count',
@@ -22,24 +19,13 @@ const spec = route({
   responses: { 200: { description: 'The count.', schema: Type.Object({ count: Type.Integer() }, { additionalProperties: false }) } },
 });
 
-const servers: { close(): void }[] = [];
-afterAll(() => {
-  for (const s of servers) s.close();
-});
-
 async function serve(validateResponses: boolean, body: unknown): Promise<string> {
-  const app = express();
   const router = express.Router();
   mountRoute(router, createValidator(), spec, async (_input, _req, res, checked) => {
     res.json(checked(body));
     return ANSWERED;
   }, { guard: () => null, validateResponses });
-  app.use(router);
-  app.use(errorHandler(() => {}));
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return serveRouter(router);
 }
 
 describe('checked', () => {

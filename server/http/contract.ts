@@ -1,19 +1,20 @@
 /**
  * Mounts declared routes (src/api/route.ts) on an Express router: the request's params, query and
- * JSON body are validated against the route's schemas before the handler runs, and a failure is
+ * body (JSON, or a form where the route takes one: body.ts) are validated against the route's schemas before the handler runs, and a failure is
  * answered 400 IQP_E_INVALID_REQUEST naming the field. Validators are compiled once, when the
  * route is mounted (at start), never per request.
  *
- * Query strings and path parameters are text. A property the schema declares integer, number or
+ * Query strings, path parameters and form fields are text. A property the schema declares integer, number or
  * boolean is converted only from its canonical spelling (`12`, `-3`, `1.5`, `true`): `0x2`, `1e1`
  * or ` 12` stay strings and fail validation, as they should.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import type { TSchema } from 'typebox';
 import type { BodyOf, ParamsOf, QueryOf, RouteSpec } from '../../src/api/route.js';
 import { IqpError } from '../../src/errors.js';
+import { bodyParsers, isFormBody } from './body.js';
 
 // ajv-formats is CommonJS with a default export: under NodeNext it arrives as the module object.
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
@@ -43,7 +44,7 @@ export type ContractHandler<R extends RouteSpec> = (input: ValidatedRequest<R>, 
 export interface MountOptions {
   /** Runs before validation for routes whose auth is not 'none' (401/403 before a body is judged). */
   readonly guard: (spec: RouteSpec) => RequestHandler | null;
-  /** Largest JSON body, in bytes (default 64 KiB). */
+  /** Largest JSON (or form) body, in bytes (default 64 KiB). */
   readonly jsonLimit?: number;
   /** Check every JSON answer against the route's response schema (tests turn this on): a mismatch is a 500. */
   readonly validateResponses?: boolean;
@@ -132,21 +133,14 @@ export function mountRoute<R extends RouteSpec>(router: Router, ajv: Ajv, spec: 
   const chain: RequestHandler[] = [];
   const guard = spec.auth === 'none' ? null : options.guard(spec);
   if (guard) chain.push(guard);
-  if (spec.body) {
-    const json = express.json({ limit: options.jsonLimit ?? 64 * 1024, strict: true });
-    chain.push(json, (req, _res, next) => {
-      // No body (or a non-JSON Content-Type) reaches here as undefined: judged as an empty object's absence.
-      if (req.body === undefined) return next(new IqpError('IQP_E_INVALID_REQUEST', 'The request needs a JSON body (Content-Type: application/json).', { field: 'body' }));
-      next();
-    });
-  }
+  if (spec.body) chain.push(...bodyParsers(spec, options.jsonLimit ?? 64 * 1024));
 
   chain.push(async (req, res) => {
     const input: Record<string, unknown> = {};
     for (const [part, validate, raw] of [
       ['params', params, () => scalars(spec.params, req.params as Record<string, unknown>)],
       ['query', query, () => scalars(spec.query, req.query as Record<string, unknown>)],
-      ['body', body, () => req.body as unknown],
+      ['body', body, () => (isFormBody(req.body) ? scalars(spec.body, req.body as Record<string, unknown>) : (req.body as unknown))],
     ] as const) {
       if (!validate) {
         input[part] = part === 'body' ? undefined : {};

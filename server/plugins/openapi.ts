@@ -1,21 +1,17 @@
 /**
- * The routes of plugins for the OpenAPI document (scripts/openapi.ts takes `{ prefix, routes }`
- * groups): each plugin's register() run with a ctx that only records. register() only declares, so
- * nothing is opened, started or written; anything else it reaches for throws.
+ * The routes of plugins for the OpenAPI document (scripts/openapi.ts takes them as RouteGroups, as
+ * the core's): each plugin's register() run with a ctx that only records. register() only
+ * declares, so nothing is opened, started or written; anything else it reaches for throws.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RouteSpec } from '../../src/api/route.js';
+import type { RouteGroup } from '../../src/api/core/index.js';
 import type { PluginDatabase } from './api.js';
 import { createContext, type PluginState } from './context.js';
 import { HookBus } from './hooks.js';
 import { BUILTIN_DIR, loadPlugin } from './loader.js';
 import { readManifest } from './manifest.js';
 
-export interface RouteGroup {
-  readonly prefix: string;
-  readonly routes: readonly RouteSpec[];
-}
 
 const refuse = () => Promise.reject(new Error('register() only declares: no database, config or services while the OpenAPI document is made'));
 const noDb: PluginDatabase = { dialect: 'sqlite', all: refuse, get: refuse, run: refuse, transaction: refuse };
@@ -50,7 +46,7 @@ export async function pluginRouteGroups(dirs: readonly string[] = builtinPluginD
       },
     });
     await def.register(ctx);
-    groups.push({ prefix: `/v1/${manifest.id}`, routes: state.routes.map((r) => r.spec) });
+    groups.push({ prefix: `/v1/${manifest.id}`, routes: state.routes.map((r) => r.spec), plugin: { id: manifest.id, ...(manifest.description ? { description: manifest.description } : {}) } });
   }
   return groups;
 }

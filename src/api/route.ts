@@ -14,6 +14,10 @@ import type { ErrorCode } from '../errors.js';
 /** HEAD only for a route that answers it differently from its GET's implicit HEAD, or documents it on its own (downloads). */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/** How a request body may be encoded, and the media type each is sent as. */
+export const BODY_MEDIA_TYPES = { json: 'application/json', form: 'application/x-www-form-urlencoded' } as const;
+export type BodyType = keyof typeof BODY_MEDIA_TYPES;
+
 /**
  * Who may call a route. 'none': anyone. 'publisher' and 'admin': an API token with that role (or
  * a stronger one), or a user access token carrying the role once an auth provider is enabled.
@@ -51,6 +55,12 @@ export interface RouteSpec {
   readonly query?: TSchema;
   /** JSON body schema; for a binary body (pack upload) give `rawBody` instead. */
   readonly body?: TSchema;
+  /**
+   * The media types `body` may arrive in (default `['json']`). 'form' also takes
+   * application/x-www-form-urlencoded, judged by the same schema and size limit: what stock OAuth
+   * client libraries send (RFC 6749). Form values are text, so give form routes string fields.
+   */
+  readonly bodyTypes?: readonly BodyType[];
   readonly rawBody?: { readonly contentTypes: readonly string[]; readonly description: string };
   /** Request headers the route reads, documented only (name → description); the handler checks them. */
   readonly requestHeaders?: Readonly<Record<string, string>>;

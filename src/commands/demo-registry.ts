@@ -1,6 +1,7 @@
 /**
  * The registry half of `iqp demo`: a registry in this process on 127.0.0.1 (random port, data dir
- * inside the demo folder), driven over real HTTP by the same client the commands use.
+ * inside the demo folder), driven over real HTTP by the same client the commands use; then the
+ * same registry with the auth plugin (demo-accounts.ts).
  */
 import { join } from 'node:path';
 import type { Context } from '../cli/context.js';
@@ -15,6 +16,7 @@ import { pullRelease } from '../client/release-pull.js';
 import { TrustStore } from '../client/trust.js';
 import { serverConfig } from '../../server/config.js';
 import { startServer } from '../../server/start.js';
+import { type AccountsDemo, accountsDemo } from './demo-accounts.js';
 
 export interface RegistryDemo {
   readonly url: string;
@@ -24,6 +26,7 @@ export interface RegistryDemo {
   readonly available: readonly string[];
   readonly pulled: PullResult;
   readonly release: ReleaseDemo;
+  readonly accounts: AccountsDemo;
 }
 
 export interface ReleaseDemo {
@@ -87,8 +90,8 @@ async function releaseDemo(ctx: Context, client: RegistryClient, work: string, p
   };
 }
 
-export async function registryDemo(ctx: Context, work: string, key: PublicKey, packPaths: readonly string[], say: (line: string) => void): Promise<RegistryDemo> {
-  const dataDir = join(work, 'registry-data');
+/** The content half: publish, list, pull, then the release lifecycle, on a registry with no plugins. */
+async function contentDemo(ctx: Context, dataDir: string, work: string, key: PublicKey, packPaths: readonly string[], say: (line: string) => void): Promise<Omit<RegistryDemo, 'accounts'>> {
   const running = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0 }), () => {});
   try {
     say(`6. serve    registry on ${running.url} (data: registry-data/)`);
@@ -120,4 +123,11 @@ export async function registryDemo(ctx: Context, work: string, key: PublicKey, p
     await running.close();
     say('19. stop    registry stopped');
   }
+}
+
+export async function registryDemo(ctx: Context, work: string, key: PublicKey, packPaths: readonly string[], say: (line: string) => void): Promise<RegistryDemo> {
+  const dataDir = join(work, 'registry-data');
+  const content = await contentDemo(ctx, dataDir, work, key, packPaths, say);
+  // Then app accounts on the same registry, as an operator adds them: enable the plugin, restart.
+  return { ...content, accounts: await accountsDemo(ctx, dataDir, say) };
 }

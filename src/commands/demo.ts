@@ -20,7 +20,9 @@ interface Options {
 
 export function define(): Command {
   return new Command('demo')
-    .description('run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify; publish and pull through a local registry; then a release: create, attach, validate, sign, publish, latest, pull, deprecate')
+    .description(
+      'run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify; publish and pull through a local registry; then a release: create, attach, validate, sign, publish, latest, pull, deprecate; then app accounts with the auth plugin: register, verify, sign in, refresh, sign out',
+    )
     .option('--dir <dir>', 'work in this folder and keep it (default: a temporary folder, removed at the end)');
 }
 
@@ -85,11 +87,13 @@ async function demo(ctx: Context, work: string, kept: boolean): Promise<number> 
       ...packs.map((p) => `  ${p.package_id}@${p.version}  ${formatBytes(p.size_bytes).padStart(9)}  ${p.rows} rows  signed ${p.signer_key_id}`),
       `  published all ${registry.published.length} to a local registry and pulled ${registry.pulled.package_id}@${registry.pulled.version} back, verified`,
       `  release ${registry.release.id}: failed validation (${registry.release.validation_failures.join(', ')}), then passed, was signed (sequence ${registry.release.sequence}), pulled (${registry.release.pulled.length} packs) and deprecated`,
+      `  app account ${registry.accounts.email}: registered, verified with the mailed code, signed in on a device, refreshed (token ${registry.accounts.refresh_rotated ? 'rotated' : 'not rotated'}) and signed out`,
       ...(kept
         ? [
             `Try: npx iqp inspect ${packs[0]!.path}`,
             `     npx iqp verify ${packs[0]!.path} --pubkey ${keyBase}.pub`,
-            `     npx iqp server start --data ${registry.data_dir}    # the demo registry, with its packs`,
+            `     npx iqp server start --data ${registry.data_dir}    # the demo registry, with its packs and the auth plugin`,
+            `     npx iqp users list --data ${registry.data_dir}      # its app accounts`,
           ]
         : NEXT_STEPS),
     ].join('\n'),

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BIN, baseEnv, iqp, listTree, tempDir } from './helpers.js';
+import { BIN, baseEnv, iqp, listTree, sh, tempDir } from './helpers.js';
 
 describe('iqp command line', () => {
   it('prints help and version with exit 0', async () => {
@@ -51,7 +51,7 @@ describe('iqp command line', () => {
     expect(r.json().error.message).toContain('levle');
   });
 
-  it('demo runs keygen, init, build, inspect and verify on every template, then publishes, pulls and runs a release through a local registry', async () => {
+  it('demo runs keygen, init, build, inspect and verify on every template, then publishes, pulls and runs a release through a local registry, then an app account with the auth plugin', async () => {
     const cwd = tempDir();
     const r = await iqp(['demo', '--dir', 'demo', '--json'], { cwd });
     expect(r.code, r.stderr).toBe(0);
@@ -71,6 +71,32 @@ describe('iqp command line', () => {
     expect(files).toContain(`pulled/${out.packs[0].package_id}-${out.packs[0].version}.iqp`);
     const verify = await iqp(['verify', out.packs[0].path, '--pubkey', 'demo/demo-signing.pub'], { cwd });
     expect(verify.code).toBe(0);
+
+    // App accounts, on the same registry with the auth plugin enabled, as the registry's own records tell it.
+    const accounts = out.registry.accounts;
+    expect(accounts).toMatchObject({ email_verified: true, refresh_rotated: true, refresh_after_sign_out: 'IQP_E_TOKEN_INVALID' });
+    expect(accounts.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(JSON.parse(readFileSync(`${cwd}/demo/registry-data/server.json`, 'utf8')).plugins.auth).toMatchObject({ enabled: true, source: 'builtin' });
+    const db = `${cwd}/demo/registry-data/registry.sqlite`;
+    const query = (sql: string) => sh('sqlite3', ['-readonly', '-json', db, sql], cwd).stdout.trim();
+    const rows = (sql: string) => JSON.parse(query(sql) || '[]') as Record<string, unknown>[];
+    expect(rows(`SELECT email, email_verified FROM auth_users WHERE id = '${accounts.user_id}'`)).toEqual([{ email: accounts.email, email_verified: 1 }]);
+    // The verification mail went to the outbox, and its code was spent (a used code is deleted, its link with it).
+    const outbox = `${cwd}/demo/registry-data/plugins/auth/outbox`;
+    const mails = listTree(outbox).map((f) => JSON.parse(readFileSync(`${outbox}/${f}`, 'utf8')) as { to: string; text: string });
+    expect(mails.filter((m) => m.to === accounts.email && /code is \d{6}/.test(m.text))).toHaveLength(1);
+    expect(rows('SELECT COUNT(*) AS n FROM auth_codes')).toEqual([{ n: 0 }]);
+    // One session on the demo's device: its first refresh token was used and replaced, then the session ended.
+    expect(rows('SELECT device_id, revoked_at_ms IS NOT NULL AS ended FROM auth_sessions')).toEqual([{ device_id: accounts.device_id, ended: 1 }]);
+    expect(rows('SELECT used_at_ms IS NOT NULL AS used, successor_id IS NOT NULL AS replaced FROM auth_refresh_tokens ORDER BY created_at_ms, parent_id IS NOT NULL')).toEqual([
+      { used: 1, replaced: 1 },
+      { used: 0, replaced: 0 },
+    ]);
+    const audited = rows("SELECT action FROM audit_log WHERE action LIKE 'auth.%' ORDER BY id").map((r) => r['action']);
+    expect(audited).toEqual(expect.arrayContaining(['auth.user_registered', 'auth.email_verified', 'auth.logout']));
+    expect(accounts.audit).toEqual(audited);
+    // Nothing secret reached the output.
+    expect(r.stdout + r.stderr).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}|"(access|refresh)_token"|password/);
   });
 
   it('demo without --dir leaves nothing in the temporary directory, and its next steps work from a fresh clone', async () => {

@@ -2,11 +2,15 @@
  * HTTP for the registry's server-side tests: fetch for ordinary calls, and raw sockets where the
  * exact bytes matter (request headers as sent, responses as received, bodies cut off on purpose).
  */
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
-import { expect } from 'vitest';
+import express, { type Router } from 'express';
+import { afterAll, expect } from 'vitest';
 import { CATALOG, type ErrorCode } from '../../src/errors.js';
+import { errorHandler } from '../../server/http/errors.js';
 
 export interface Reply {
   readonly status: number;
@@ -232,4 +236,20 @@ export function streamUpload(
     };
     next();
   });
+}
+
+const routerServers: { close(): void }[] = [];
+afterAll(() => {
+  for (const s of routerServers.splice(0)) s.close();
+});
+
+/** `router` alone behind the registry's error handler, on 127.0.0.1 with a random port (closed after the file's tests): its base URL. */
+export async function serveRouter(router: Router): Promise<string> {
+  const app = express();
+  app.use(router);
+  app.use(errorHandler(() => {}));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  routerServers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

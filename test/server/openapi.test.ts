@@ -5,152 +5,41 @@
  * what the real server answers (status, documented headers, body) matches it.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import type { ValidateFunction } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverConfig } from '../../server/config.js';
 import { startServer, type RunningServer } from '../../server/start.js';
 import { openApiDocument, renderOpenApi } from '../../scripts/openapi.js';
+import { pluginRouteGroups } from '../../server/plugins/openapi.js';
 import { CORE_ROUTES } from '../../src/api/core/index.js';
 import { CATALOG } from '../../src/errors.js';
 import { buildPack } from '../../src/pack/build.js';
 import { formatPublicKeyFile, generateKeyPair } from '../../src/pack/minisign.js';
 import { signReleaseManifest, type ReleaseManifestBody } from '../../src/pack/release-manifest.js';
 import { readSource } from '../../src/pack/source.js';
-
-const require = createRequire(import.meta.url);
-const Ajv2020 = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js').default;
-const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const SPEC_FILE = join(ROOT, 'docs', 'openapi.json');
-const METHODS = ['get', 'head', 'put', 'post', 'delete', 'patch', 'options', 'trace'] as const;
-
-type Json = Record<string, any>;
-const spec = JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Json;
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; license: string };
-
-// ---------- helpers over the document ----------
-
-const escapePointer = (s: string) => s.replaceAll('~', '~0').replaceAll('/', '~1');
-
-function atPointer(pointer: string): unknown {
-  let node: unknown = spec;
-  for (const part of pointer.split('/').slice(1)) {
-    node = (node as Json | undefined)?.[part.replaceAll('~1', '/').replaceAll('~0', '~')];
-  }
-  return node;
-}
-
-/** Follows OpenAPI-level $refs (responses, headers, parameters); schema $refs are left to Ajv. */
-function deref(node: unknown, pointer: string): { node: Json; pointer: string } {
-  let current = node as Json;
-  let where = pointer;
-  for (let hops = 0; typeof current?.['$ref'] === 'string'; hops += 1) {
-    if (hops > 10) throw new Error(`$ref loop at ${where}`);
-    const ref = current['$ref'] as string;
-    if (!ref.startsWith('#/')) throw new Error(`external $ref ${ref} at ${where}`);
-    where = ref.slice(1);
-    current = atPointer(where) as Json;
-    if (current === undefined) throw new Error(`dangling $ref ${ref}`);
-  }
-  return { node: current, pointer: where };
-}
-
-interface Operation {
-  readonly path: string;
-  readonly method: (typeof METHODS)[number];
-  readonly op: Json;
-  readonly pointer: string;
-}
-
-function operations(): Operation[] {
-  const out: Operation[] = [];
-  for (const [path, item] of Object.entries(spec['paths'] as Json)) {
-    for (const method of METHODS) {
-      const op = (item as Json)[method] as Json | undefined;
-      if (op) out.push({ path, method, op, pointer: `/paths/${escapePointer(path)}/${method}` });
-    }
-  }
-  return out;
-}
-
-/** `/v1/packs/:id/download` → `/v1/packs/{id}/download`; anything OpenAPI cannot express fails. */
-function toOpenApiPath(expressPath: string): string {
-  if (/[*(){}?+]/.test(expressPath)) throw new Error(`Express path ${expressPath} uses syntax an OpenAPI path cannot express`);
-  return expressPath.replace(/:(\w+)/g, '{$1}');
-}
-
-// ---------- route introspection (Express 5 / router ≥ 2.3) ----------
-
-interface RouteLayer {
-  readonly route?: { readonly path: unknown; readonly methods: Record<string, boolean> };
-}
-interface RouteInfo {
-  readonly path: string | RegExp;
-  readonly methods?: readonly string[];
-  readonly router?: IntrospectableRouter;
-}
-interface IntrospectableRouter {
-  readonly stack: readonly unknown[];
-  listRoutes?(): RouteInfo[];
-}
-
-/**
- * Every route path with its explicitly registered methods (route.methods) and the methods Express
- * answers (listRoutes, which adds the implicit HEAD of a GET), mount prefixes included. Express
- * makes one route per `r.get(path)`/`r.post(path)` call, so a path may have several; they merge.
- */
-function registeredRoutes(router: IntrospectableRouter, prefix = '', into = new Map<string, { explicit: Set<string>; answered: Set<string> }>()) {
-  if (typeof router.listRoutes !== 'function') throw new Error('route introspection needs router ≥ 2.3 (Router#listRoutes)');
-  const entry = (path: string) => {
-    const key = toOpenApiPath(`${prefix}${path}`);
-    let e = into.get(key);
-    if (!e) into.set(key, (e = { explicit: new Set(), answered: new Set() }));
-    return e;
-  };
-  for (const layer of router.stack as RouteLayer[]) {
-    if (!layer.route) continue;
-    if (typeof layer.route.path !== 'string') throw new Error(`route path ${String(layer.route.path)} under ${prefix || '/'} is not a string`);
-    const methods = Object.keys(layer.route.methods).filter((m) => layer.route!.methods[m]);
-    if (methods.includes('_all')) throw new Error(`${prefix}${layer.route.path} uses .all(), which the spec cannot list`);
-    for (const m of methods) entry(layer.route.path).explicit.add(m);
-  }
-  for (const info of router.listRoutes()) {
-    if (typeof info.path !== 'string') throw new Error(`a RegExp path under ${prefix || '/'} cannot be described in OpenAPI`);
-    if (info.router) registeredRoutes(info.router, `${prefix}${info.path === '/' ? '' : info.path}`, into);
-    else for (const m of info.methods ?? []) entry(info.path).answered.add(m.toLowerCase());
-  }
-  return [...into].map(([path, e]) => ({ path, explicit: [...e.explicit].sort(), answered: [...e.answered].sort() }));
-}
-
-// ---------- JSON Schema validation of the document's schemas ----------
-
-function makeAjv() {
-  const ajv = new Ajv2020({ strict: true, allErrors: true });
-  addFormats(ajv, ['date-time', 'uri']);
-  ajv.addFormat('binary', true); // OpenAPI's raw-bytes format; bodies validated here are never binary
-  // The document itself is not a schema: its top-level members are inert keywords, so Ajv can
-  // resolve JSON pointers into it (components, paths) without compiling anything but schemas.
-  ajv.addVocabulary(Object.keys(spec));
-  ajv.addSchema(spec, 'iqp-openapi');
-  return ajv;
-}
-const ajv = makeAjv();
-const validators = new Map<string, ValidateFunction>();
-function schemaAt(pointer: string): ValidateFunction {
-  let v = validators.get(pointer);
-  if (!v) {
-    v = ajv.getSchema(`iqp-openapi#${pointer}`);
-    if (!v) throw new Error(`no schema at ${pointer}`);
-    validators.set(pointer, v);
-  }
-  return v;
-}
+import {
+  ajv,
+  deref,
+  escapePointer,
+  expectConforms,
+  expectErrorBody,
+  type IntrospectableRouter,
+  isCatchAll,
+  type Json,
+  METHODS,
+  operations,
+  pkg,
+  registeredRoutes,
+  ROOT,
+  SPEC_FILE,
+  schemaAt,
+  sendTo,
+  spec,
+  toOpenApiPath,
+} from './openapi-helpers.js';
 
 // ---------- the running server ----------
 
@@ -167,61 +56,16 @@ const PACK_VERSION = '1.0.0';
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
-async function send(method: string, path: string, init: RequestInit = {}): Promise<{ res: Response; body: string; bytes: Buffer }> {
-  const res = await fetch(`${server.url}${path}`, { ...init, method });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  return { res, body: bytes.toString('utf8'), bytes };
-}
-
-function isCatchAll(res: Response, body: string): boolean {
-  if (res.status !== 404) return false;
-  try {
-    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
-    return parsed.error?.code === 'IQP_E_NOT_FOUND' && (parsed.error.message ?? '').startsWith('No route for ');
-  } catch {
-    return false;
-  }
-}
-
-/** Asserts the response is documented for this operation: status, required headers and their values, body schema. */
-function expectConforms(method: string, specPath: string, res: Response, rawBody: string): Json | undefined {
-  const where = `${method.toUpperCase()} ${specPath} → ${res.status}`;
-  const opPointer = `/paths/${escapePointer(specPath)}/${method}`;
-  const op = atPointer(opPointer) as Json | undefined;
-  expect(op, `${method.toUpperCase()} ${specPath} is not in the spec`).toBeDefined();
-  const declared = (op!['responses'] as Json)[String(res.status)];
-  expect(declared, `${where}: status not documented`).toBeDefined();
-  const { node: response, pointer } = deref(declared, `${opPointer}/responses/${res.status}`);
-
-  for (const [name, raw] of Object.entries((response['headers'] ?? {}) as Json)) {
-    const { node: header, pointer: hp } = deref(raw, `${pointer}/headers/${escapePointer(name)}`);
-    const value = res.headers.get(name);
-    if (header['required']) expect(value, `${where}: header ${name} missing`).not.toBeNull();
-    if (value === null) continue;
-    const schema = header['schema'] as Json;
-    const typed = schema['type'] === 'integer' ? Number(value) : value;
-    const validate = schemaAt(`${hp}/schema`);
-    expect(validate(typed), `${where}: header ${name}: ${value}: ${ajv.errorsText(validate.errors)}`).toBe(true);
-  }
-
-  const content = response['content'] as Json | undefined;
-  if (!content || method === 'head') {
-    expect(rawBody, `${where}: no body documented`).toBe('');
-    return undefined;
-  }
-  const type = res.headers.get('content-type') ?? '';
-  const mediaType = Object.keys(content).find((t) => type.split(';')[0]!.trim() === t.split(';')[0]!.trim());
-  expect(mediaType, `${where}: Content-Type ${type} not documented (${Object.keys(content).join(', ')})`).toBeDefined();
-  if (!mediaType!.startsWith('application/json')) return undefined;
-  const body = JSON.parse(rawBody) as Json;
-  const validate = schemaAt(`${pointer}/content/${escapePointer(mediaType!)}/schema`);
-  expect(validate(body), `${where}: ${ajv.errorsText(validate.errors)}\n${rawBody.slice(0, 2000)}`).toBe(true);
-  return body;
-}
+const send = (method: string, path: string, init: RequestInit = {}) => sendTo(server.url, method, path, init);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'iqp-openapi-'));
-  server = await startServer(serverConfig({ dataDir: join(work, 'data'), host: '127.0.0.1', port: 0 }), () => {}, { validateResponses: true });
+  // The document lists the built-in plugins' routes, so the registry it is held to runs them.
+  const dataDir = join(work, 'data');
+  mkdirSync(dataDir);
+  writeFileSync(join(dataDir, 'server.json'), JSON.stringify({ plugins: { auth: { enabled: true, source: 'builtin', required: true } } }));
+  server = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0 }), () => {}, { validateResponses: true });
+  expect(server.plugins!.status().loaded.map((p) => p.id)).toContain('auth');
   const tokens = server.registry.services.tokens;
   adminToken = (await tokens.create('admin', 'openapi-admin', 'test')).token;
   publisherToken = (await tokens.create('publisher', 'openapi-publisher', 'test')).token;
@@ -288,7 +132,9 @@ describe('docs/openapi.json is valid OpenAPI 3.1', () => {
     for (const p of pointers) expect(() => schemaAt(p), p).not.toThrow();
   });
 
-  it('has unique operationIds, declares every path parameter, and names the role of every admin operation', () => {
+  it('has unique operationIds, declares every path parameter, and names the role of every admin operation', async () => {
+    const pluginPrefixes = (await pluginRouteGroups()).map((g) => g.prefix);
+    expect(pluginPrefixes).toContain('/v1/auth');
     const ids = new Set<string>();
     for (const { path, method, op, pointer } of operations()) {
       const where = `${method.toUpperCase()} ${path}`;
@@ -303,7 +149,14 @@ describe('docs/openapi.json is valid OpenAPI 3.1', () => {
       const inTemplate = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!).sort();
       expect(declared, `${where}: path parameters`).toEqual(inTemplate);
       const security = op['security'] as Json[] | undefined;
-      if (path.startsWith('/v1/admin/')) {
+      if (pluginPrefixes.some((p) => path.startsWith(`${p}/`))) {
+        // A plugin's route: public, or a signed-in user's (an API token's role on a plugin route is the plugin's business).
+        if (security) {
+          expect(security, where).toEqual([{ bearer: ['user'] }]);
+          expect(Object.keys(op['responses'] as Json), where).toEqual(expect.arrayContaining(['401', '403']));
+        }
+        expect(Object.keys(op['responses'] as Json), `${where}: a plugin that failed to start answers 503`).toContain('503');
+      } else if (path.startsWith('/v1/admin/')) {
         expect(security, `${where}: admin operations need a bearer token`).toHaveLength(1);
         const roles = security![0]!['bearer'] as string[];
         expect(roles.length, where).toBe(1);
@@ -332,8 +185,8 @@ describe('docs/openapi.json is valid OpenAPI 3.1', () => {
     expect(plain(schemas['PackageId'])).toEqual(plain(manifest['properties']['package_id']));
   });
 
-  it('is what scripts/openapi.ts generates from the route declarations (regenerate: npm run build && node dist/scripts/openapi.js)', () => {
-    expect(readFileSync(SPEC_FILE, 'utf8')).toBe(renderOpenApi());
+  it('is what scripts/openapi.ts generates from the route declarations (regenerate: npm run build && node dist/scripts/openapi.js)', async () => {
+    expect(readFileSync(SPEC_FILE, 'utf8')).toBe(await renderOpenApi());
   });
 
   it('takes plugin route groups under their prefix, and refuses a route declared twice', () => {
@@ -409,11 +262,6 @@ describe('the spec lists exactly the routes the app serves', () => {
   });
 });
 
-function expectErrorBody(res: Response, body: string): void {
-  const validate = schemaAt('/components/schemas/Error');
-  expect(validate(JSON.parse(body)), ajv.errorsText(validate.errors)).toBe(true);
-  expect(res.headers.get('cache-control')).toBe('no-store');
-}
 
 // ---------- (c) error codes ----------
 

@@ -62,8 +62,10 @@ export const refresh = route({
   path: '/refresh',
   summary: 'Exchange a refresh token for new tokens (the refresh token rotates)',
   description:
-    'Replaying the token just used within refresh_grace_s returns the same new tokens (a lost answer, parallel requests); any other reuse ends the session (401 IQP_E_REFRESH_REUSED).',
+    'Replaying the token just used within refresh_grace_s returns the same new tokens (a lost answer, parallel requests); any other reuse ends the session (401 IQP_E_REFRESH_REUSED). Takes a JSON body or, as stock OAuth client libraries send it (RFC 6749 §6), a form: `grant_type=refresh_token&refresh_token=…`; a form key given twice is refused.',
   auth: 'none',
+  // Form too: AppAuth (Android, iOS) and oauth4webapi send token requests form-encoded and cannot be told otherwise.
+  bodyTypes: ['json', 'form'],
   body: obj({
     refresh_token: Type.String({ maxLength: 256 }),
     grant_type: Type.Optional(Type.Literal('refresh_token')),

@@ -7,6 +7,8 @@ import { ADMIN_RELEASE_ROUTES, PUBLIC_RELEASE_ROUTES } from './releases.js';
 export interface RouteGroup {
   readonly prefix: string;
   readonly routes: readonly RouteSpec[];
+  /** Set for a plugin's routes: its id and what it does (its tag in the OpenAPI document). */
+  readonly plugin?: { readonly id: string; readonly description?: string };
 }
 
 export const CORE_ROUTES: readonly RouteGroup[] = [

@@ -1,7 +1,7 @@
 /** Pack discovery and download, health and metrics: the public reads under /v1. */
 import Type from 'typebox';
 import { route } from '../route.js';
-import { CACHED_NOTE, CACHED_OK, DateTime, ErrorBody, KeyId, NO_STORE, NOT_MODIFIED, Nullable, PackageId, PageQuery, Paging, Semver, Sha256, Url } from './common.js';
+import { CACHED_NOTE, CACHED_OK, DateTime, ErrorBody, ErrorCodeSchema, KeyId, NO_STORE, NOT_MODIFIED, Nullable, PackageId, PageQuery, Paging, Semver, Sha256, Url } from './common.js';
 
 const LANGUAGE = Type.String({ minLength: 2, maxLength: 35, pattern: '^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$', description: 'BCP 47 language tag of the content, e.g. en, ar, ur-PK, zh-Hant.' });
 const PACKAGE_TYPE = Type.String({ pattern: '^[a-z][a-z0-9-]{1,31}$', description: 'What kind of content this is (translation, recitation, dataset, deck, or an app-defined type).' });
@@ -112,10 +112,24 @@ export const PublisherKey = Type.Object(
 
 export const KeyList = Type.Object({ keys: Type.Array(PublisherKey) }, { additionalProperties: false });
 
+/** The plugins' state, said only when the registry has plugins (docs/plugins.md). */
+const PluginsHealth = Type.Object(
+  {
+    loaded: Type.Array(Type.Object({ id: Type.String(), version: Type.String() }, { additionalProperties: false })),
+    failed: Type.Array(Type.Object({ id: Type.String(), code: ErrorCodeSchema, message: Type.String() }, { additionalProperties: false }), {
+      description: 'Plugins left out: their routes answer 503 `IQP_E_PLUGIN_UNAVAILABLE`.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const Health = Type.Object(
   {
-    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')], {
+      description: '`degraded`: serving, but a plugin failed and is left out (see `plugins.failed`).',
+    }),
     checks: Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('failed')])),
+    plugins: Type.Optional(PluginsHealth),
     error: Type.Optional(ErrorBody),
   },
   { additionalProperties: false },
@@ -143,7 +157,7 @@ export const health = route({
   tags: ['service'],
   auth: 'none',
   responses: {
-    200: { description: 'Healthy.', schema: Health, headers: NO_STORE },
+    200: { description: 'Healthy (`ok`), or serving with a plugin left out (`degraded`).', schema: Health, headers: NO_STORE },
     503: { description: 'A dependency failed: `status` is `unavailable`, `checks` names the failing one and `error.code` is `IQP_E_UNAVAILABLE`.', schema: Health, headers: NO_STORE },
   },
 });
