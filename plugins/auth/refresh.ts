@@ -102,7 +102,10 @@ export class RefreshTokens {
         return true;
       });
       if (won) return { refreshToken: `${successorId}.${this.successorSecret(presented)}`, session };
-      row = (await this.sessions.token(id))!; // another request rotated it first: a race, judged below
+      row = (await this.sessions.token(id))!;
+      // Still unused: the session ended between the checks above and the rotation (a racing logout).
+      if (row.used_at_ms === null) throw invalid('belongs to a session that was ended');
+      // Otherwise another request rotated it first: a race, judged below.
     }
     return this.replayed(row, presented, session, now, ip);
   }

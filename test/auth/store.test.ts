@@ -49,6 +49,16 @@ describe('auth stores', () => {
     expect(row?.successor_id).toBe(`succ${wins.indexOf(true) + 1}`);
   });
 
+  it('never rotates a token of a session ended after the token was read (a logout racing a refresh)', async () => {
+    const { db } = await twoUsers();
+    const sessions = new SessionStore(db);
+    await sessions.createSession({ id: 's1', user_id: 'u1', device_id: null, created_at_ms: 0, absolute_expires_at_ms: 10 });
+    await sessions.insertToken({ id: 't1', session_id: 's1', parent_id: null, secret_hash: 'h', created_at_ms: 0, idle_expires_at_ms: 10 });
+    await sessions.revoke('s1', 'logout', 1);
+    expect(await sessions.markUsed('t1', 'succ', 2)).toBe(false);
+    expect(await sessions.token('t1')).toMatchObject({ used_at_ms: null, successor_id: null });
+  });
+
   it('prunes sessions past their absolute lifetime or revoked long ago, with their tokens', async () => {
     const { db } = await twoUsers();
     const sessions = new SessionStore(db);

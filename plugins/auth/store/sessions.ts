@@ -62,10 +62,14 @@ export class SessionStore {
 
   /**
    * The rotation itself: marks the token used and names its successor in one conditional UPDATE.
-   * Of any number of concurrent refreshes with one token, exactly one gets true.
+   * Of any number of concurrent refreshes with one token, exactly one gets true; none does once
+   * the session has ended (a logout or a reuse revocation that landed after the token was read).
    */
   async markUsed(id: string, successorId: string, nowMs: number, db = this.db): Promise<boolean> {
-    const r = await db.run('UPDATE auth_refresh_tokens SET used_at_ms = ?, successor_id = ? WHERE id = ? AND used_at_ms IS NULL', [nowMs, successorId, id]);
+    const r = await db.run(
+      'UPDATE auth_refresh_tokens SET used_at_ms = ?, successor_id = ? WHERE id = ? AND used_at_ms IS NULL AND EXISTS (SELECT 1 FROM auth_sessions s WHERE s.id = auth_refresh_tokens.session_id AND s.revoked_at_ms IS NULL)',
+      [nowMs, successorId, id],
+    );
     return r.changes === 1;
   }
 
