@@ -14,6 +14,8 @@
  *
  *   node dist/bench/auth.js [--seconds N]      (or npm run bench -- --only auth)
  */
+// First: the server's threadpool size, as bin/iqp.js sets it.
+import '../src/threadpool.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

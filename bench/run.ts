@@ -10,6 +10,8 @@
  * PASS/FAIL; the whole report is written to bench/.work/results/<date>.md and .json.
  * Never run these from the test suite: they take minutes and depend on the machine.
  */
+// First: the server's threadpool size, as bin/iqp.js sets it.
+import '../src/threadpool.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The published entry point: the CLI is compiled to dist/ by `npm run build` (run by `npm ci` via `prepare`).
+// First: the threadpool's size has to be set before any module's first file or crypto call.
+import '../dist/src/threadpool.js';
 import { main } from '../dist/src/cli.js';
 import { installSignalHandlers, quietOnClosedPipes } from '../dist/src/lifecycle.js';
 

@@ -77,4 +77,29 @@ describe('the auth plugin in a registry', () => {
     expect(allowed.status).toBe(200);
     expect(allowed.body.caller).toBe('user');
   });
+
+  it("the core's admin routes take a user's access token only when it carries the role, from the next refresh on", async () => {
+    h = await authHarness();
+    const user = await signedIn(h, 'ann@example.org');
+    const keys = (token: string) => post(`${h!.base}/v1/admin/keys`, undefined, token, 'GET');
+    const audit = (token: string) => post(`${h!.base}/v1/admin/audit`, undefined, token, 'GET');
+    for (const r of [await keys(user.access_token), await audit(user.access_token)]) {
+      expect([r.status, r.body.error.code, r.body.error.message]).toEqual([403, 'IQP_E_FORBIDDEN', 'This needs the admin role; the user has user.']);
+    }
+    // A publisher may publish but not manage keys.
+    await h.admin.setRole('ann@example.org', 'publisher', 'cli:test');
+    expect((await keys(user.access_token)).status).toBe(403); // the old token still says user
+    const publisher = (await post(`${h.url}/refresh`, { refresh_token: user.refresh_token })).body;
+    const refused = await keys(publisher.access_token);
+    expect([refused.status, refused.body.error.message]).toEqual([403, 'This needs the admin role; the user has user, publisher.']);
+    await h.admin.setRole('ann@example.org', 'admin', 'cli:test');
+    const admin = (await post(`${h.url}/refresh`, { refresh_token: publisher.refresh_token })).body;
+    const listed = await keys(admin.access_token);
+    expect([listed.status, Array.isArray(listed.body.keys)]).toEqual([200, true]);
+    expect((await audit(admin.access_token)).status).toBe(200);
+    // Demoted: the next refresh takes the role away again.
+    await h.admin.setRole('ann@example.org', 'user', 'cli:test');
+    const demoted = (await post(`${h.url}/refresh`, { refresh_token: admin.refresh_token })).body;
+    expect((await keys(demoted.access_token)).status).toBe(403);
+  });
 });

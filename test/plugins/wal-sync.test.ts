@@ -1,0 +1,76 @@
+/**
+ * Commits on the plugins' connection are answered only once they are on disk: COMMIT itself does
+ * not wait for the disk (synchronous = NORMAL under WAL), so every result waits for an fdatasync
+ * of the -wal file that started after it. These tests take the -wal file's name away from under a
+ * live connection: then that fdatasync cannot happen, and a result that waits for it must fail,
+ * while one that needs nothing synced must not.
+ */
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
+import { WalSync } from '../../server/plugins/wal-sync.js';
+import { tempDir } from '../e2e/helpers.js';
+
+const open: SqlitePluginDatabase[] = [];
+afterEach(() => {
+  for (const db of open.splice(0)) db.close();
+});
+
+function database(): { db: SqlitePluginDatabase; path: string } {
+  const path = join(tempDir('iqp-wal-sync-'), 'registry.sqlite');
+  const db = new SqlitePluginDatabase(path);
+  open.push(db);
+  db.db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT) STRICT');
+  return { db, path };
+}
+
+/** Moves the -wal file's name aside (the connection keeps writing to it); returns how to put it back. */
+function hideWal(path: string): () => void {
+  renameSync(`${path}-wal`, `${path}-wal.aside`);
+  return () => renameSync(`${path}-wal.aside`, `${path}-wal`);
+}
+
+describe('the plugins’ connection', () => {
+  it('runs WAL with synchronous = NORMAL, so COMMIT does not wait for the disk on the event loop', () => {
+    const { db } = database();
+    expect(db.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+  });
+
+  it('answers a transaction, a single write and a read after a write only once the WAL is synced', async () => {
+    const { db, path } = database();
+    const restore = hideWal(path);
+    await expect(db.transaction((tx) => tx.run('INSERT INTO t (v) VALUES (?)', ['a']))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(db.run('INSERT INTO t (v) VALUES (?)', ['b'])).rejects.toMatchObject({ code: 'ENOENT' });
+    // A read may have seen those commits: it waits for them too.
+    await expect(db.get('SELECT count(*) AS n FROM t')).rejects.toMatchObject({ code: 'ENOENT' });
+    restore();
+    // With the file back, the next result syncs everything before it and is answered.
+    expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: 2 });
+  });
+
+  it('answers a read with nothing unsynced before it without touching the disk', async () => {
+    const { db, path } = database();
+    await db.run('INSERT INTO t (v) VALUES (?)', ['a']);
+    const restore = hideWal(path);
+    expect(await db.get('SELECT v FROM t')).toEqual({ v: 'a' });
+    restore();
+  });
+});
+
+describe('WalSync', () => {
+  it('syncs nothing when nothing was committed, fails while the file cannot be synced, and syncs on the next call', async () => {
+    const dir = tempDir('iqp-wal-sync-unit-');
+    const wal = join(dir, 'x-wal');
+    const sync = new WalSync(wal);
+    await sync.durable(); // nothing committed: nothing to sync, even with no file
+    sync.committed();
+    await expect(sync.durable()).rejects.toMatchObject({ code: 'ENOENT' });
+    writeFileSync(wal, 'frames');
+    sync.committed();
+    sync.committed();
+    await Promise.all([sync.durable(), sync.durable(), sync.durable()]);
+    expect(existsSync(wal)).toBe(true);
+  });
+});
