@@ -17,6 +17,7 @@ it('exits 70 with IQP_E_INTERNAL on stderr when main rejects', () => {
   copyFileSync(BIN, join(root, 'bin', 'iqp.js'));
   writeFileSync(join(root, 'package.json'), '{"type":"module"}');
   writeFileSync(join(root, 'dist', 'src', 'cli.js'), "export async function main() { throw new Error('a command module failed to load'); }\n");
+  writeFileSync(join(root, 'dist', 'src', 'threadpool.js'), 'export {};\n');
   writeFileSync(join(root, 'dist', 'src', 'lifecycle.js'), 'export function installSignalHandlers() {}\nexport function quietOnClosedPipes() {}\n');
   const r = spawnSync(process.execPath, [join(root, 'bin', 'iqp.js'), 'verify'], { cwd: root, encoding: 'utf8', input: '' });
   expect(r.stderr).toBe('error IQP_E_INTERNAL: a command module failed to load\n');
