@@ -32,6 +32,8 @@ export class SqlitePluginDatabase implements PluginDatabase {
   private readonly statements = new Map<string, Database.Statement>();
   /** Null where the journal is not WAL: then each COMMIT syncs by itself (synchronous = FULL). */
   private readonly sync: WalSync | null;
+  /** PRAGMA data_version when last looked at (sawOthers). */
+  private dataVersion: number | undefined;
 
   constructor(path: string) {
     this.db = new Database(path, { timeout: 5000 });
@@ -60,14 +62,26 @@ export class SqlitePluginDatabase implements PluginDatabase {
    * disk (fn's own, and any another request made that fn may have read).
    */
   private queued<T>(fn: () => Promise<T> | T): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => undefined);
     const sync = this.sync;
+    const run = this.tail.then(fn, fn).finally(() => sync && this.sawOthers() && sync.committed());
+    this.tail = run.catch(() => undefined);
     if (!sync) return run;
     return run.then(
       (value) => sync.durable().then(() => value),
       (err: unknown) => sync.durable().then(() => Promise.reject(err), () => Promise.reject(err)),
     );
+  }
+
+  /**
+   * Whether another connection (another server process on this data directory, the core's own
+   * connection) committed since the last look: what fn read may be such a commit, which its
+   * writer may not have synced yet, so it counts as one of ours to sync before answering.
+   */
+  private sawOthers(): boolean {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    const changed = this.dataVersion !== undefined && version !== this.dataVersion;
+    this.dataVersion = version;
+    return changed;
   }
 
   /** A statement outside a transaction: one that writes commits by itself. */

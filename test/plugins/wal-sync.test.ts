@@ -7,6 +7,7 @@
  */
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
 import { WalSync } from '../../server/plugins/wal-sync.js';
@@ -48,6 +49,20 @@ describe('the plugins’ connection', () => {
     restore();
     // With the file back, the next result syncs everything before it and is answered.
     expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: 2 });
+  });
+
+  it('syncs before answering a read that may have seen another connection’s commit', async () => {
+    const { db, path } = database();
+    await db.get('SELECT count(*) AS n FROM t');
+    // Another server process on the same data directory, which has not synced its commit yet.
+    const other = new Database(path);
+    other.pragma('synchronous = OFF');
+    other.prepare('INSERT INTO t (v) VALUES (?)').run('from another process');
+    const restore = hideWal(path);
+    await expect(db.get('SELECT v FROM t')).rejects.toMatchObject({ code: 'ENOENT' });
+    restore();
+    expect(await db.get('SELECT v FROM t')).toEqual({ v: 'from another process' });
+    other.close();
   });
 
   it('answers a read with nothing unsynced before it without touching the disk', async () => {
