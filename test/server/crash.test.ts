@@ -46,12 +46,14 @@ let admin: string;
 let publisher: string;
 let server: ChildServer | null = null;
 
+const isBig = (p: BuiltPack) => bodies.get(p)!.length > 1024 ** 2;
+
 /**
- * Streams the pack in 128 KiB pieces, pausing between the pieces of a large one so that the small
- * uploads of a wave finish while the large ones are still arriving.
+ * Streams the pack in 128 KiB pieces; `between`, awaited after each piece, holds a large one back
+ * (until the small uploads of its wave have been answered) so that they finish while it is still arriving.
  */
-const slowUpload = (base: string, body: Buffer, onWritten?: () => void) =>
-  streamUpload(base, publisher, body, { contentLength: true, chunk: PIECE, pauseMs: body.length > 1024 ** 2 ? 20 : 3, ...(onWritten ? { onWritten } : {}) });
+const slowUpload = (base: string, body: Buffer, onWritten?: () => void, between?: () => Promise<unknown>) =>
+  streamUpload(base, publisher, body, { contentLength: true, chunk: PIECE, ...(between ? { between } : {}), ...(onWritten ? { onWritten } : {}) });
 
 /** Everything that must hold after a (re)start, before any new request. */
 async function checkRecovered(s: ChildServer): Promise<void> {
@@ -123,16 +125,24 @@ it(`survives ${CYCLES} SIGKILLs during ${CYCLES * UPLOADS_PER_CYCLE} uploads, an
     const progress = () => {
       if (written >= killAfter.pieces && answered >= killAfter.answers) reached();
     };
+    // The big uploads' pieces wait for the wave's small uploads to end (answered or cut off).
+    let smallsEnded: Promise<unknown> = Promise.resolve();
     const pending = wave.map((p) =>
-      slowUpload(s.url, bodies.get(p)!, () => {
-        written += 1;
-        progress();
-      }).then((outcome) => {
+      slowUpload(
+        s.url,
+        bodies.get(p)!,
+        () => {
+          written += 1;
+          progress();
+        },
+        isBig(p) ? () => smallsEnded : undefined,
+      ).then((outcome) => {
         if ('status' in outcome) answered += 1;
         progress();
         return { p, outcome };
       }),
     );
+    smallsEnded = Promise.allSettled(pending.filter((_, i) => !isBig(wave[i]!)));
     // If every upload ends before that point, the kill still comes.
     await Promise.race([killPoint, Promise.all(pending)]);
     s.child.kill('SIGKILL');

@@ -200,7 +200,7 @@ export function openRequest(base: string, head: string): { socket: Socket; respo
 export type UploadOutcome = { readonly status: number; readonly body: string } | { readonly error: string };
 
 /**
- * PUT /v1/admin/packs with node:http, writing `body` in `chunk`-byte pieces with `pauseMs` between
+ * PUT /v1/admin/packs with node:http, writing `body` in `chunk`-byte pieces with `between` awaited between
  * them: with `contentLength: false` the body goes chunked. Connection failures resolve as
  * `{ error }` (the server may answer and close before the whole body is written). `onWritten` is
  * called as each piece is handed to the socket, for tests that act at a point in the body.
@@ -209,7 +209,7 @@ export function streamUpload(
   base: string,
   token: string,
   body: Buffer,
-  options: { contentLength: boolean; chunk?: number; pauseMs?: number; onWritten?: () => void },
+  options: { contentLength: boolean; chunk?: number; between?: () => Promise<unknown>; onWritten?: () => void },
 ): Promise<UploadOutcome> {
   const u = new URL(base);
   const chunkSize = options.chunk ?? 64 * 1024;
@@ -230,7 +230,7 @@ export function streamUpload(
       at += piece.length;
       req.write(piece, () => {
         options.onWritten?.();
-        if (options.pauseMs) setTimeout(next, options.pauseMs);
+        if (options.between) options.between().then(next, next);
         else setImmediate(next);
       });
     };
