@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { PluginDatabase } from '../../server/plugins/api.js';
 import { type Core, newId } from './core.js';
 import type { Entity } from './entities.js';
-import { applyPatch, type Doc, mergePatch, mergeUpsert } from './merge.js';
+import { applyPatch, changedFields, type Doc, mergePatch, mergeUpsert } from './merge.js';
 import type { MutationT, PushBodyT, PushResultT } from './routes/schemas.js';
 import type { EntityRow } from './store.js';
 import { deletedSummary, fieldSummary, restoredSummary } from './summary.js';
@@ -25,6 +25,15 @@ export function digest(m: MutationT): string {
   return createHash('sha256')
     .update(JSON.stringify([m.entity, m.entity_id, m.op, m.payload ?? null, m.base_version ?? 0]))
     .digest('base64url');
+}
+
+/** Longer histories since a device's base are treated as unknown (every differing field counts as changed by others). */
+const MAX_HISTORY = 1000;
+
+interface History {
+  readonly base: Doc | null;
+  readonly others: ReadonlySet<string>;
+  readonly othersWrote: boolean;
 }
 
 function parse(text: string | null): Doc {
@@ -102,21 +111,31 @@ class Batch {
   }
 
   /**
-   * The version the device's change was made on, counting versions it wrote itself as seen (two
-   * edits made offline both carry the version seen before them); null when that version is gone
-   * (compacted) and the base is unknown.
+   * What happened to the entity since the version the device saw: that version's state (null when
+   * it never saw one, or it is compacted away) and the fields other devices changed since. The
+   * device's own later writes are not news to it (two edits made offline both carry the version
+   * seen before them). When the history has a gap, every field the current state has differently
+   * from the base counts as changed by others, so nothing is overwritten without a record.
    */
-  private async base(current: EntityRow, baseVersion: number): Promise<{ version: number; doc: Doc | null; deleted: boolean }> {
+  private async history(current: EntityRow, baseVersion: number): Promise<History> {
+    if (baseVersion >= current.version) return { base: parse(current.payload), others: new Set(), othersWrote: false };
     const since = await this.core.store.versions(this.userId, current.entity, current.entity_id, baseVersion, current.version, this.tx);
-    let effective = baseVersion;
+    const baseRow = baseVersion > 0 ? await this.core.store.version(this.userId, current.entity, current.entity_id, baseVersion, this.tx) : undefined;
+    const base = baseRow && !baseRow.deleted ? parse(baseRow.payload) : null;
+    const complete = (baseVersion === 0 || baseRow !== undefined) && since.length === current.version - baseVersion && since.length <= MAX_HISTORY;
+    if (!complete) return { base, others: changedFields(base ?? {}, current.deleted ? {} : parse(current.payload)), othersWrote: true };
+    const others = new Set<string>();
+    let othersWrote = false;
+    let prev: Doc = base ?? {};
     for (const v of since) {
-      if (v.device_id !== this.deviceId) break;
-      effective = v.version;
+      const doc = v.deleted ? {} : parse(v.payload);
+      if (v.device_id !== this.deviceId) {
+        othersWrote = true;
+        for (const k of changedFields(prev, doc)) others.add(k);
+      }
+      prev = doc;
     }
-    if (effective >= current.version) return { version: current.version, doc: current.deleted ? null : parse(current.payload), deleted: current.deleted === 1 };
-    if (effective === 0) return { version: 0, doc: null, deleted: false };
-    const row = since.find((v) => v.version === effective) ?? (await this.core.store.version(this.userId, current.entity, current.entity_id, effective, this.tx));
-    return { version: effective, doc: row && !row.deleted ? parse(row.payload) : null, deleted: row?.deleted === 1 };
+    return { base, others, othersWrote };
   }
 
   private async store(m: MutationT, version: number, doc: Doc | null): Promise<number> {
@@ -182,12 +201,12 @@ class Batch {
   private async remove(m: MutationT, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
     if (!current) return this.ok(m, 'applied', 1, await this.store(m, 1, null));
     if (current.deleted) return this.ok(m, 'applied', current.version, current.seq);
-    const base = baseVersion === 0 ? { version: current.version, doc: null } : await this.base(current, baseVersion);
+    const h = await this.history(current, baseVersion);
     const version = current.version + 1;
     const seq = await this.store(m, version, null);
-    if (base.version >= current.version) return this.ok(m, 'applied', version, seq);
+    if (!h.othersWrote) return this.ok(m, 'applied', version, seq);
     // Edits this device had not seen are deleted with it: the conflict keeps them.
-    return this.conflict(m, this.core.entities.get(m.entity), current, ['(deleted)'], base.doc, null, parse(current.payload), deletedSummary, version, seq);
+    return this.conflict(m, this.core.entities.get(m.entity), current, ['(deleted)'], h.base, null, parse(current.payload), deletedSummary, version, seq);
   }
 
   private async write(m: MutationT, entity: Entity, payload: Doc, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
@@ -195,55 +214,30 @@ class Batch {
       const bad = entity.check(doc);
       return bad ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...(current ? { version: current.version } : {}) }) : null;
     };
-    if (!current) {
-      const bad = invalid(payload);
-      if (bad) return bad;
-      return this.ok(m, 'applied', 1, await this.store(m, 1, payload));
-    }
-    const version = current.version + 1;
+    const version = (current?.version ?? 0) + 1;
+    const plain = async (doc: Doc) => invalid(doc) ?? this.ok(m, 'applied', version, await this.store(m, version, doc));
+    if (!current) return plain(payload);
+    const h = await this.history(current, baseVersion);
     if (current.deleted) {
-      const base = baseVersion === 0 ? null : await this.base(current, baseVersion);
-      // The device saw the delete (or never saw the entity): a new life for the id.
-      if (!base || base.version >= current.version) {
-        const bad = invalid(payload);
-        if (bad) return bad;
-        return this.ok(m, 'applied', version, await this.store(m, version, payload));
-      }
-      const doc = m.op === 'patch' ? applyPatch(base.doc ?? {}, payload) : payload;
+      // The device saw the delete, made it itself, or never saw the entity: a new life for the id.
+      if (baseVersion === 0 || !h.othersWrote) return plain(m.op === 'patch' ? applyPatch({}, payload) : payload);
+      const doc = m.op === 'patch' ? applyPatch(h.base ?? {}, payload) : payload;
       const bad = invalid(doc);
       if (bad) return bad;
       const seq = await this.store(m, version, doc);
-      return this.conflict(m, entity, current, ['(deleted)'], base.doc, doc, null, restoredSummary, version, seq);
+      return this.conflict(m, entity, current, ['(deleted)'], h.base, doc, null, restoredSummary, version, seq);
     }
-    // A patch made without a base sets its fields on whatever is there; so does one on the latest version.
-    const base = m.op === 'patch' && baseVersion === 0 ? null : await this.base(current, baseVersion);
-    if (!base || base.version >= current.version) {
-      const doc = m.op === 'patch' ? applyPatch(parse(current.payload), payload) : payload;
-      const bad = invalid(doc);
-      if (bad) return bad;
-      return this.ok(m, 'applied', version, await this.store(m, version, doc));
-    }
+    // Nobody else wrote since the device's base: an upsert replaces, a patch sets its fields.
+    if (!h.othersWrote) return plain(m.op === 'patch' ? applyPatch(parse(current.payload), payload) : payload);
     const theirs = parse(current.payload);
-    const merged = m.op === 'patch' ? mergePatch(base.doc ?? {}, theirs, payload) : mergeUpsert(base.doc ?? {}, theirs, payload);
+    const merged = m.op === 'patch' ? mergePatch(h.base ?? {}, theirs, payload, h.others) : mergeUpsert(h.base ?? {}, theirs, payload, h.others);
     const bad = invalid(merged.doc);
     if (bad) return bad;
     const seq = await this.store(m, version, merged.doc);
     if (merged.conflicts.length === 0) return this.ok(m, merged.kept ? 'merged' : 'applied', version, seq);
-    return this.conflict(
-      m,
-      entity,
-      current,
-      merged.conflicts,
-      base.doc,
-      merged.doc,
-      merged.loser,
-      (s) => fieldSummary(s, merged.conflicts, merged.loser, merged.doc),
-      version,
-      seq,
-    );
+    return this.conflict(m, entity, current, merged.conflicts, h.base, merged.doc, merged.loser, (s) => fieldSummary(s, merged.conflicts, merged.loser, merged.doc), version, seq);
   }
 
-  /** Counts an answer by its status (for the audit log and metrics). */
   count(r: PushResultT): PushResultT {
     this.counts[r.status as keyof PushCounts]++;
     return r;
