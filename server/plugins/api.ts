@@ -206,7 +206,7 @@ export interface PluginContext<Config = Record<string, unknown>> {
    * Once the first piece is sent the status cannot change: a failure after that cuts the
    * connection, so the client sees a truncated body rather than a complete-looking one. Since 1.1.
    */
-  stream(status: number, body: AsyncIterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply;
+  stream(status: number, body: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply;
   /** A coded error answered with its catalog status (and `headers`, e.g. Retry-After). */
   error(code: ErrorCode, message: string, options?: { details?: Record<string, unknown>; headers?: Record<string, string> }): Error;
 }

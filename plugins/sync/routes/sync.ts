@@ -3,7 +3,7 @@ import { AUTH_V1, type PluginContext, type Principal, route, Type } from '../../
 import type { SyncConfig } from '../config.js';
 import { listConflicts, resolveConflict } from '../conflicts.js';
 import type { Core } from '../core.js';
-import { pull } from '../pull.js';
+import { pageJson, pull } from '../pull.js';
 import { push } from '../push.js';
 import { EXPORT_FORMAT, exportHead, exportLines, importLines, readExport } from '../transfer.js';
 import { ConflictView, DeviceId, Payload, PullBody, PullResponse, PushBody, PushResponse } from './schemas.js';
@@ -134,7 +134,8 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     await c.limit(c.pullLimit, userId);
     const out = await pull(c, userId, body, signal);
     if (out.reset) await ctx.audit({ action: 'reset', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { reason: out.reset } });
-    return out.response;
+    // Payloads are stored as JSON text: the answer splices them in rather than parsing and re-serializing each.
+    return ctx.stream(200, [pageJson(out.page)], { contentType: 'application/json; charset=utf-8', headers: { 'Cache-Control': 'no-store' } });
   });
 
   ctx.routes.route(conflictsRoute, async ({ principal, query }) => listConflicts(core(), user(principal), query.status ?? 'open', query.after ?? '', query.limit ?? 100));
