@@ -80,6 +80,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       ...(options.pluginClock ? { clock: options.pluginClock } : {}),
       log: logger,
       audit: pluginAudit(pdb),
+      metrics: registry.metrics.registry,
       coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),
       mount: {
         ajv: createValidator(),

@@ -84,7 +84,7 @@ describe('sync compaction', () => {
     expect([tooLong.status, tooLong.body.error.code]).toEqual([400, 'IQP_E_INVALID_REQUEST']);
   });
 
-  it('iqp-style admin stats count without payloads', async () => {
+  it('counts in stats, the audit log and /v1/metrics, never with payloads', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');
     await phone.push([{ mutation_id: 'a', entity: 'card', entity_id: 'x', op: 'upsert', payload: { secret: 'nope' } }]);
@@ -94,6 +94,10 @@ describe('sync compaction', () => {
     expect(audit.map((a) => a.action)).toEqual(['sync.push']);
     expect(audit[0]!.details).not.toContain('nope');
     expect(JSON.parse(audit[0]!.details)).toMatchObject({ mutations: 1, applied: 1 });
+    await phone.pull('not-a-cursor');
+    const metrics = await (await fetch(`${h.base}/v1/metrics`)).text();
+    expect(metrics).toContain('iqp_sync_mutations_total{status="applied"} 1');
+    expect(metrics).toContain('iqp_sync_resets_total{reason="cursor_unknown"} 1');
     void post;
   });
 });
