@@ -1,0 +1,96 @@
+/**
+ * Pushing the queue: oldest first, in batches, each batch's results recorded in one store write
+ * (the mutations leave the queue together with the versions they produced). A crash before that
+ * write replays the same mutations with the same ids, which the server answers with the original
+ * results.
+ */
+import type { Engine, Rejection } from './engine.js';
+import { CLIENT_CODES, SyncError } from './errors.js';
+import type { Mutation, MutationResult, PushRequest, PushResult } from './protocol.js';
+import { K, type QueuedMutation, entityKey, knownValue, readKnown, readQueue } from './state.js';
+import { TooLarge } from './transport.js';
+
+/**
+ * The next batch: at most `size` mutations, ending before the second mutation of any one entity.
+ * base_version must be what this device saw, and after the entity's earlier mutation that is the
+ * version the server answers with, which is only known once that push has returned.
+ */
+export function takeBatch(queue: Array<[string, QueuedMutation]>, size: number): Array<[string, QueuedMutation]> {
+  const batch: Array<[string, QueuedMutation]> = [];
+  const entities = new Set<string>();
+  for (const item of queue) {
+    if (batch.length >= size) break;
+    const ek = entityKey(item[1].entity, item[1].entity_id);
+    if (entities.has(ek)) break;
+    entities.add(ek);
+    batch.push(item);
+  }
+  return batch;
+}
+
+async function toWire(engine: Engine, m: QueuedMutation): Promise<Mutation> {
+  const known = await readKnown(engine.store, entityKey(m.entity, m.entity_id));
+  const wire: Mutation = { mutation_id: m.mutation_id, entity: m.entity, entity_id: m.entity_id, op: m.op };
+  if (m.payload !== undefined) wire.payload = m.payload;
+  if (known !== undefined && known.v > 0) wire.base_version = known.v;
+  if (m.client_ts !== undefined) wire.client_ts = m.client_ts;
+  return wire;
+}
+
+/** Pushes until the queue is empty (mutations queued meanwhile included). */
+export async function pushAll(engine: Engine, signal: AbortSignal): Promise<void> {
+  let size = engine.pushBatch;
+  for (;;) {
+    const queue = await readQueue(engine.store);
+    if (queue.length === 0) return;
+    const batch = takeBatch(queue, size);
+    const request: PushRequest = { device_id: engine.deviceId, schema_version: engine.schemaVersion, mutations: [] };
+    if (engine.deviceName !== undefined) request.device_name = engine.deviceName;
+    for (const [, m] of batch) request.mutations.push(await toWire(engine, m));
+    let results: MutationResult[];
+    try {
+      const res = await engine.transport.post<PushResult>('/v1/sync/push', request, signal);
+      results = checkResults(res, request.mutations);
+    } catch (err) {
+      if (!(err instanceof TooLarge)) throw err;
+      if (batch.length > 1) {
+        size = Math.max(1, Math.floor(batch.length / 2));
+        continue;
+      }
+      // One mutation alone is over the server's limit: it can never be sent, so it is rejected
+      // here, the way the server rejects a payload over its per-mutation limit.
+      const m = batch[0]![1];
+      results = [{ mutation_id: m.mutation_id, status: 'rejected', entity: m.entity, entity_id: m.entity_id, error: { code: err.code, message: 'this mutation alone is larger than the server accepts in one push' } }];
+    }
+    await record(engine, batch, results);
+  }
+}
+
+function checkResults(res: PushResult, sent: Mutation[]): MutationResult[] {
+  const results = res?.results;
+  const ok = Array.isArray(results) && results.length === sent.length && results.every((r, i) => r?.mutation_id === sent[i]!.mutation_id && typeof r.status === 'string');
+  if (!ok) throw new SyncError(CLIENT_CODES.BAD_RESPONSE, 'push answer does not have one result per mutation in order');
+  return results;
+}
+
+async function record(engine: Engine, batch: Array<[string, QueuedMutation]>, results: MutationResult[]): Promise<void> {
+  const set: Record<string, string> = {};
+  const rejected: Rejection[] = [];
+  const snapshotActive = (await engine.store.get(K.snapshot)) !== undefined;
+  for (const [i, [, m]] of batch.entries()) {
+    const r = results[i]!;
+    const ek = entityKey(m.entity, m.entity_id);
+    // A rejected mutation changed nothing, and its version is one this device's app has not been
+    // shown: recording it would make the next base_version claim a state the app never had.
+    if (r.status === 'rejected') {
+      rejected.push({ mutation: m, result: r });
+      continue;
+    }
+    if (typeof r.version === 'number') set[K.version + ek] = knownValue(r.version, m.op === 'delete');
+    // The entity exists on the server now, so an unfinished snapshot must not delete it locally.
+    if (snapshotActive && m.op !== 'delete') set[K.seen + ek] = '1';
+  }
+  // Reported before the write: a crash in between replays the push and reports again, never not at all.
+  if (rejected.length > 0) await engine.onRejected?.(rejected);
+  await engine.store.write({ set, del: batch.map(([k]) => k) });
+}
