@@ -113,6 +113,7 @@ export class SyncClient {
   /**
    * Queues a mutation: it is in the store when this resolves, before any network call, and it is
    * pushed by the next cycle. Returns its mutation_id (the counter persists, so ids never repeat).
+   * base_version is the version this device last saw of the entity, fixed now.
    */
   async mutate(input: MutationInput): Promise<string> {
     const m = validate(input);
@@ -121,7 +122,8 @@ export class SyncClient {
       const counter = Number((await store.get(K.counter)) ?? '0') + 1;
       // The random part keeps ids unique even if this store is lost while the device id is kept.
       const mutation_id = `${counter}-${randomHex(4, this.#o.random)}`;
-      const queued: QueuedMutation = { mutation_id, ...m, client_ts: new Date(this.#now()).toISOString() };
+      const known = await readKnown(store, entityKey(m.entity, m.entity_id));
+      const queued: QueuedMutation = { mutation_id, ...m, ...(known && known.v > 0 ? { base_version: known.v } : {}), client_ts: new Date(this.#now()).toISOString() };
       await store.write({ set: { [K.counter]: String(counter), [queueKey(counter)]: JSON.stringify(queued) } });
       return mutation_id;
     });

@@ -7,32 +7,14 @@
 import type { Engine, Rejection } from './engine.js';
 import { CLIENT_CODES, SyncError } from './errors.js';
 import type { Mutation, MutationResult, PushRequest, PushResult } from './protocol.js';
-import { K, type QueuedMutation, entityKey, knownValue, readKnown, readQueue } from './state.js';
+import { K, type QueuedMutation, entityKey, knownValue, readQueue } from './state.js';
 import { TooLarge } from './transport.js';
 
-/**
- * The next batch: at most `size` mutations, ending before the second mutation of any one entity.
- * base_version must be what this device saw, and after the entity's earlier mutation that is the
- * version the server answers with, which is only known once that push has returned.
- */
-export function takeBatch(queue: Array<[string, QueuedMutation]>, size: number): Array<[string, QueuedMutation]> {
-  const batch: Array<[string, QueuedMutation]> = [];
-  const entities = new Set<string>();
-  for (const item of queue) {
-    if (batch.length >= size) break;
-    const ek = entityKey(item[1].entity, item[1].entity_id);
-    if (entities.has(ek)) break;
-    entities.add(ek);
-    batch.push(item);
-  }
-  return batch;
-}
-
-async function toWire(engine: Engine, m: QueuedMutation): Promise<Mutation> {
-  const known = await readKnown(engine.store, entityKey(m.entity, m.entity_id));
+/** The mutation as sent: exactly what was queued, so a replay is byte for byte the same mutation. */
+function toWire(m: QueuedMutation): Mutation {
   const wire: Mutation = { mutation_id: m.mutation_id, entity: m.entity, entity_id: m.entity_id, op: m.op };
   if (m.payload !== undefined) wire.payload = m.payload;
-  if (known !== undefined && known.v > 0) wire.base_version = known.v;
+  if (m.base_version !== undefined && m.base_version > 0) wire.base_version = m.base_version;
   if (m.client_ts !== undefined) wire.client_ts = m.client_ts;
   return wire;
 }
@@ -43,10 +25,9 @@ export async function pushAll(engine: Engine, signal: AbortSignal): Promise<void
   for (;;) {
     const queue = await readQueue(engine.store);
     if (queue.length === 0) return;
-    const batch = takeBatch(queue, size);
-    const request: PushRequest = { device_id: engine.deviceId, schema_version: engine.schemaVersion, mutations: [] };
+    const batch = queue.slice(0, size);
+    const request: PushRequest = { device_id: engine.deviceId, schema_version: engine.schemaVersion, mutations: batch.map(([, m]) => toWire(m)) };
     if (engine.deviceName !== undefined) request.device_name = engine.deviceName;
-    for (const [, m] of batch) request.mutations.push(await toWire(engine, m));
     let results: MutationResult[];
     try {
       const res = await engine.transport.post<PushResult>('/v1/sync/push', request, signal);

@@ -23,13 +23,19 @@ export const K = {
   refreshToken: 'auth/refresh_token',
 } as const;
 
-/** A mutation as committed locally; base_version is filled in when it is pushed (see push.ts). */
+/**
+ * A mutation as committed locally. base_version is fixed when the mutation is made: the server
+ * keys a replay on it (a replay with another base_version is IQP_E_SYNC_MUTATION_REUSED), and it
+ * counts versions this device wrote itself as seen, so two offline edits both carry the version
+ * seen before them.
+ */
 export interface QueuedMutation {
   mutation_id: string;
   entity: string;
   entity_id: string;
   op: Op;
   payload?: JsonObject;
+  base_version?: number;
   client_ts?: string;
 }
 
