@@ -7,7 +7,7 @@
 import type { ChangeInfo, Engine, Rejection } from './engine.js';
 import { CLIENT_CODES, SyncError, aborted, isAborted } from './errors.js';
 import { type Change, type Conflict, DEVICE_ID, ENTITY, ENTITY_ID, type JsonObject, type Op } from './protocol.js';
-import { pullAll } from './pull.js';
+import { type PullOutcome, pullAll } from './pull.js';
 import { pushAll } from './push.js';
 import { K, type QueuedMutation, entityKey, queueKey, readKnown } from './state.js';
 import type { SyncStore } from './store.js';
@@ -208,20 +208,20 @@ export class SyncClient {
     return run;
   }
 
-  /** Returns whether the pull reached head (false: a long poll was cut short). */
-  async #runCycle(signal: AbortSignal, wait: number): Promise<boolean> {
+  /** One push-then-pull; `kick` cuts a long poll short (the loop renews it before each cycle). */
+  async #runCycle(signal: AbortSignal, wait: number, kick?: AbortSignal): Promise<PullOutcome> {
     if (signal.aborted) throw aborted();
     this.#setStatus('syncing', {});
     await pushAll(this.#engine, signal);
     if (wait > 0) {
       // Nothing to do until the server has news: a long poll is idle time, not work.
-      this.#kick = new AbortController();
       this.#setStatus('idle', {});
-      if ((await this.#o.store.scan(K.queue)).length > 0) return false;
+      // Mutations queued during the push go first; a long poll would only be cut short by them.
+      if (kick?.aborted || (await this.#o.store.scan(K.queue)).length > 0) return { reached: false, changes: 0 };
     }
-    const atHead = await pullAll(this.#engine, signal, wait > 0 ? { wait, waitSignal: this.#kick.signal } : {});
+    const outcome = await pullAll(this.#engine, signal, wait > 0 ? { wait, ...(kick ? { waitSignal: kick } : {}) } : {});
     this.#setStatus('idle', {});
-    return atHead;
+    return outcome;
   }
 
   async #runLoop(): Promise<void> {
@@ -236,15 +236,18 @@ export class SyncClient {
         continue;
       }
       const epoch = this.#epoch.signal;
+      // Renewed before the cycle, not at the wait: a kick that lands mid-cycle still cuts the wait.
+      this.#kick = new AbortController();
+      const kick = this.#kick.signal;
       const started = this.#now();
       try {
         const wait: number = atHead ? longPollS : 0;
-        const reached: boolean = await this.#exclusive((): Promise<boolean> => this.#runCycle(epoch, wait));
+        const outcome: PullOutcome = await this.#exclusive(() => this.#runCycle(epoch, wait, kick));
         failures = 0;
-        const quickEmpty = wait > 0 && reached && this.#now() - started < MIN_POLL_MS;
-        atHead = reached;
-        // Without long polls (or with a server that answers them at once) the loop polls on a timer.
-        if (reached && (wait === 0 ? longPollS === 0 : quickEmpty)) await this.#idle(intervalMs, epoch);
+        atHead = outcome.reached;
+        // Without long polls, or with a server that answers them at once with nothing, poll on a timer.
+        const quickEmpty = wait > 0 && outcome.reached && outcome.changes === 0 && this.#now() - started < MIN_POLL_MS;
+        if (outcome.reached && (wait === 0 ? longPollS === 0 : quickEmpty)) await this.#idle(intervalMs, epoch, kick);
       } catch (err) {
         if (isAborted(err)) continue;
         const e = err instanceof SyncError ? err : new SyncError(CLIENT_CODES.BAD_RESPONSE, String((err as Error)?.message ?? err));
@@ -257,15 +260,14 @@ export class SyncClient {
         const delayMs = backoffMs(failures++, this.#random);
         this.#setStatus('error', { code: e.code, delayMs, error: e });
         atHead = false;
-        await this.#idle(delayMs, epoch);
+        await this.#idle(delayMs, epoch, kick);
       }
     }
   }
 
-  /** Waits, but a local mutation (kick), pause() or stop() ends the wait early. */
-  async #idle(ms: number, epoch: AbortSignal): Promise<void> {
-    this.#kick = new AbortController();
-    const both = anySignal([epoch, this.#kick.signal]);
+  /** Waits, but a local mutation or syncOnce (kick), pause() or stop() ends the wait early. */
+  async #idle(ms: number, epoch: AbortSignal, kick: AbortSignal): Promise<void> {
+    const both = anySignal([epoch, kick]);
     try {
       await this.#sleep(ms, both.signal);
     } catch (err) {

@@ -25,9 +25,16 @@ export interface PullOptions {
 /** Resets answered in a row before the client gives up for this cycle (and backs off). */
 const MAX_RESETS = 3;
 
-/** Pulls until at head. Returns false when the long poll was cut short by waitSignal. */
-export async function pullAll(engine: Engine, signal: AbortSignal, options: PullOptions = {}): Promise<boolean> {
-  await releaseHeld(engine);
+export interface PullOutcome {
+  /** False when the long poll was cut short by waitSignal. */
+  reached: boolean;
+  /** Changes handed to onChanges. */
+  changes: number;
+}
+
+/** Pulls until at head. */
+export async function pullAll(engine: Engine, signal: AbortSignal, options: PullOptions = {}): Promise<PullOutcome> {
+  let changes = await releaseHeld(engine);
   let wait = options.wait ?? 0;
   let resets = 0;
   for (;;) {
@@ -40,7 +47,7 @@ export async function pullAll(engine: Engine, signal: AbortSignal, options: Pull
       try {
         res = await engine.transport.post<PullResponse>('/v1/sync/pull', request, both.signal, wait * 1000);
       } catch (err) {
-        if (!signal.aborted && options.waitSignal?.aborted) return false;
+        if (!signal.aborted && options.waitSignal?.aborted) return { reached: false, changes };
         throw err;
       } finally {
         both.dispose();
@@ -57,8 +64,8 @@ export async function pullAll(engine: Engine, signal: AbortSignal, options: Pull
       await pushAll(engine, signal);
       continue;
     }
-    await applyPage(engine, res, cursor === null);
-    if (!res.has_more) return true;
+    changes += await applyPage(engine, res, cursor === null);
+    if (!res.has_more) return { reached: true, changes };
   }
 }
 
@@ -73,7 +80,8 @@ async function beginSnapshot(engine: Engine, res: PullResponse): Promise<void> {
   await engine.store.write({ del: stale, set: { [K.snapshot]: JSON.stringify({ reason: res.reset?.reason, head: res.head }), [K.cursor]: res.cursor } });
 }
 
-async function applyPage(engine: Engine, res: PullResponse, fromStart: boolean): Promise<void> {
+/** Returns how many changes went to the app. */
+async function applyPage(engine: Engine, res: PullResponse, fromStart: boolean): Promise<number> {
   const store = engine.store;
   const snapshot = fromStart || (await store.get(K.snapshot)) !== undefined;
   const finishing = snapshot && !res.has_more;
@@ -113,13 +121,14 @@ async function applyPage(engine: Engine, res: PullResponse, fromStart: boolean):
   if (deliver.length > 0) await engine.onChanges(deliver, { snapshot });
   if ((res.conflicts ?? []).length > 0) await engine.onConflicts?.(res.conflicts);
   await store.write({ set, del });
+  return deliver.length + (res.conflicts ?? []).length;
 }
 
 /** Hands over held changes whose entity has nothing queued any more, unless a newer version was seen. */
-async function releaseHeld(engine: Engine): Promise<void> {
+async function releaseHeld(engine: Engine): Promise<number> {
   const store = engine.store;
   const held = await store.scan(K.held);
-  if (held.length === 0) return;
+  if (held.length === 0) return 0;
   const queued = await queuedEntities(store);
   const deliver: Change[] = [];
   const set: Record<string, string> = {};
@@ -137,4 +146,5 @@ async function releaseHeld(engine: Engine): Promise<void> {
   }
   if (deliver.length > 0) await engine.onChanges(deliver, { snapshot: false });
   if (del.length > 0) await store.write({ set, del });
+  return deliver.length;
 }
