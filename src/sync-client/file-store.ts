@@ -1,0 +1,199 @@
+/**
+ * SyncStore in one file, as a checksummed append-only log: each write() appends one line
+ * `<crc32 hex> <json batch>\n` and fdatasyncs before it resolves, so a batch is either wholly in the
+ * file or, torn by a crash mid-append, a bad last line that opening drops (and truncates). When the
+ * log has grown well past its live data it is rewritten as one batch: temp file in the same
+ * directory, fsync, rename, fsync the directory. One process per file.
+ */
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { type SyncStore, type WriteBatch, batchEntries, compareKeys } from './store.js';
+
+const MAGIC = 'iqp-sync-store/1\n';
+
+export interface FileStoreOptions {
+  /** Compact once the file is at least this big and more than twice its live data (default 1 MiB). */
+  compactAtBytes?: number;
+}
+
+export class FileStoreCorrupt extends Error {
+  override readonly name = 'FileStoreCorrupt';
+}
+
+interface Record {
+  s?: { [key: string]: string };
+  d?: string[];
+}
+
+function line(record: Record): Buffer {
+  const json = Buffer.from(JSON.stringify(record), 'utf8');
+  return Buffer.concat([Buffer.from(`${crc32(json).toString(16).padStart(8, '0')} `, 'ascii'), json, Buffer.from('\n')]);
+}
+
+/** The record on one line (without its \n), or undefined if the line is torn or damaged. */
+function parseLine(bytes: Buffer): Record | undefined {
+  if (bytes.length < 10 || bytes[8] !== 0x20) return undefined;
+  const json = bytes.subarray(9);
+  if (bytes.subarray(0, 8).toString('ascii') !== crc32(json).toString(16).padStart(8, '0')) return undefined;
+  try {
+    return JSON.parse(json.toString('utf8')) as Record;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAll(fd: number, buf: Buffer, position: number): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off, position + off);
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename is still atomic.
+  }
+}
+
+export class FileStore implements SyncStore {
+  readonly #path: string;
+  readonly #compactAt: number;
+  readonly #data = new Map<string, string>();
+  #fd: number | undefined;
+  #size = 0;
+
+  private constructor(path: string, options: FileStoreOptions) {
+    this.#path = path;
+    this.#compactAt = options.compactAtBytes ?? 1024 * 1024;
+  }
+
+  /** Opens (or creates) the store at path, dropping a torn last batch. */
+  static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    const store = new FileStore(path, options);
+    store.#load();
+    return store;
+  }
+
+  #load(): void {
+    if (!existsSync(this.#path)) this.#rewrite();
+    const buf = readFileSync(this.#path);
+    if (buf.subarray(0, MAGIC.length).toString('utf8') !== MAGIC) throw new FileStoreCorrupt(`${this.#path} is not an iqp sync store`);
+    let pos = MAGIC.length;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(0x0a, pos);
+      const record = nl < 0 ? undefined : parseLine(buf.subarray(pos, nl));
+      if (record === undefined) {
+        // Only the last append can be torn (each one was synced before the next began): anything
+        // readable after a bad line means the file was damaged some other way.
+        if (nl >= 0 && this.#anyValidAfter(buf, nl + 1)) throw new FileStoreCorrupt(`${this.#path} is damaged at byte ${pos}`);
+        break;
+      }
+      this.#apply(record);
+      pos = nl + 1;
+    }
+    this.#fd = openSync(this.#path, 'r+');
+    if (pos < buf.length) {
+      ftruncateSync(this.#fd, pos);
+      fdatasyncSync(this.#fd);
+    }
+    this.#size = pos;
+  }
+
+  #anyValidAfter(buf: Buffer, from: number): boolean {
+    let pos = from;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(0x0a, pos);
+      if (nl < 0) return false;
+      if (parseLine(buf.subarray(pos, nl)) !== undefined) return true;
+      pos = nl + 1;
+    }
+    return false;
+  }
+
+  #apply(record: Record): void {
+    for (const k of record.d ?? []) this.#data.delete(k);
+    for (const [k, v] of Object.entries(record.s ?? {})) this.#data.set(k, v);
+  }
+
+  #open(): number {
+    if (this.#fd === undefined) throw new Error('FileStore is closed');
+    return this.#fd;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    this.#open();
+    return this.#data.get(key);
+  }
+
+  async scan(prefix: string): Promise<Array<[string, string]>> {
+    this.#open();
+    const out: Array<[string, string]> = [];
+    for (const [k, v] of this.#data) if (k.startsWith(prefix)) out.push([k, v]);
+    return out.sort((a, b) => compareKeys(a[0], b[0]));
+  }
+
+  async write(batch: WriteBatch): Promise<void> {
+    const fd = this.#open();
+    const { set, del } = batchEntries(batch);
+    if (set.length === 0 && del.length === 0) return;
+    const record: Record = {};
+    if (del.length > 0) record.d = del;
+    if (set.length > 0) record.s = Object.fromEntries(set);
+    const bytes = line(record);
+    try {
+      writeAll(fd, bytes, this.#size);
+      fdatasyncSync(fd);
+    } catch (err) {
+      // Leave no partial line behind for the next append to follow (ENOSPC, say).
+      try {
+        ftruncateSync(fd, this.#size);
+      } catch {
+        // the next open drops it as a torn tail
+      }
+      throw err;
+    }
+    this.#size += bytes.length;
+    this.#apply(record);
+    if (this.#size >= this.#compactAt && this.#size > 2 * this.#liveBytes()) this.#rewrite();
+  }
+
+  #liveBytes(): number {
+    let n = MAGIC.length + 32;
+    for (const [k, v] of this.#data) n += k.length + v.length + 8;
+    return n;
+  }
+
+  /** Writes the live data as a fresh log and swaps it in atomically. */
+  #rewrite(): void {
+    const temp = join(dirname(this.#path), `.${basename(this.#path)}.tmp-${process.pid}`);
+    const body = Buffer.concat([Buffer.from(MAGIC), this.#data.size > 0 ? line({ s: Object.fromEntries(this.#data) }) : Buffer.alloc(0)]);
+    const fd = openSync(temp, 'w', 0o600);
+    try {
+      writeAll(fd, body, 0);
+      fsyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(temp);
+      throw err;
+    }
+    closeSync(fd);
+    renameSync(temp, this.#path);
+    fsyncDir(dirname(this.#path));
+    if (this.#fd !== undefined) {
+      closeSync(this.#fd);
+      this.#fd = openSync(this.#path, 'r+');
+      this.#size = fstatSync(this.#fd).size;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Pushing the queue: oldest first, in batches, each batch's results recorded in one store write
+ * (the mutations leave the queue together with the versions they produced). A crash before that
+ * write replays the same mutations with the same ids, which the server answers with the original
+ * results.
+ */
+import type { Engine, Rejection } from './engine.js';
+import { CLIENT_CODES, SyncError } from './errors.js';
+import type { Mutation, MutationResult, PushRequest, PushResult } from './protocol.js';
+import { K, type QueuedMutation, entityKey, knownValue, readQueue } from './state.js';
+import { TooLarge } from './transport.js';
+
+/** The mutation as sent: exactly what was queued, so a replay is byte for byte the same mutation. */
+function toWire(m: QueuedMutation): Mutation {
+  const wire: Mutation = { mutation_id: m.mutation_id, entity: m.entity, entity_id: m.entity_id, op: m.op };
+  if (m.payload !== undefined) wire.payload = m.payload;
+  if (m.base_version !== undefined && m.base_version > 0) wire.base_version = m.base_version;
+  if (m.client_ts !== undefined) wire.client_ts = m.client_ts;
+  return wire;
+}
+
+/** Pushes until the queue is empty (mutations queued meanwhile included). */
+export async function pushAll(engine: Engine, signal: AbortSignal): Promise<void> {
+  let size = engine.pushBatch;
+  for (;;) {
+    const queue = await readQueue(engine.store);
+    if (queue.length === 0) return;
+    const batch = queue.slice(0, size);
+    const request: PushRequest = { device_id: engine.deviceId, schema_version: engine.schemaVersion, mutations: batch.map(([, m]) => toWire(m)) };
+    if (engine.deviceName !== undefined) request.device_name = engine.deviceName;
+    let results: MutationResult[];
+    try {
+      const res = await engine.transport.post<PushResult>('/v1/sync/push', request, signal);
+      results = checkResults(res, request.mutations);
+    } catch (err) {
+      if (!(err instanceof TooLarge)) throw err;
+      if (batch.length > 1) {
+        size = Math.max(1, Math.floor(batch.length / 2));
+        continue;
+      }
+      // One mutation alone is over the server's limit: it can never be sent, so it is rejected
+      // here, the way the server rejects a payload over its per-mutation limit.
+      const m = batch[0]![1];
+      results = [{ mutation_id: m.mutation_id, status: 'rejected', entity: m.entity, entity_id: m.entity_id, error: { code: err.code, message: 'this mutation alone is larger than the server accepts in one push' } }];
+    }
+    await record(engine, batch, results);
+  }
+}
+
+function checkResults(res: PushResult, sent: Mutation[]): MutationResult[] {
+  const results = res?.results;
+  const ok = Array.isArray(results) && results.length === sent.length && results.every((r, i) => r?.mutation_id === sent[i]!.mutation_id && typeof r.status === 'string');
+  if (!ok) throw new SyncError(CLIENT_CODES.BAD_RESPONSE, 'push answer does not have one result per mutation in order');
+  return results;
+}
+
+async function record(engine: Engine, batch: Array<[string, QueuedMutation]>, results: MutationResult[]): Promise<void> {
+  const set: Record<string, string> = {};
+  const rejected: Rejection[] = [];
+  const snapshotActive = (await engine.store.get(K.snapshot)) !== undefined;
+  for (const [i, [, m]] of batch.entries()) {
+    const r = results[i]!;
+    const ek = entityKey(m.entity, m.entity_id);
+    // A rejected mutation changed nothing, and its version is one this device's app has not been
+    // shown: recording it would make the next base_version claim a state the app never had.
+    if (r.status === 'rejected') {
+      rejected.push({ mutation: m, result: r });
+      continue;
+    }
+    if (typeof r.version === 'number') set[K.version + ek] = knownValue(r.version, m.op === 'delete');
+    // The entity exists on the server now, so an unfinished snapshot must not delete it locally.
+    if (snapshotActive && m.op !== 'delete') set[K.seen + ek] = '1';
+  }
+  // Reported before the write: a crash in between replays the push and reports again, never not at all.
+  if (rejected.length > 0) await engine.onRejected?.(rejected);
+  await engine.store.write({ set, del: batch.map(([k]) => k) });
+}

@@ -1,0 +1,171 @@
+/** Every SyncStore adapter that runs under Node through the conformance suite, plus what only the file log has. */
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileStore, FileStoreCorrupt, SqliteStore } from '../../src/sync-client/node.js';
+import { MemoryStore, type SyncStore } from '../../src/sync-client/store.js';
+import { storeConformance } from './store-conformance.js';
+
+const root = mkdtempSync(join(tmpdir(), 'iqp-sync-stores-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const fresh = (ext: string) => join(root, `s${++n}${ext}`);
+
+const paths = new WeakMap<SyncStore, string>();
+
+storeConformance('MemoryStore', { create: async () => new MemoryStore() });
+
+storeConformance('FileStore', {
+  async create() {
+    const path = fresh('.log');
+    const s = await FileStore.open(path);
+    paths.set(s, path);
+    return s;
+  },
+  async reopen(s) {
+    await s.close?.();
+    const path = paths.get(s)!;
+    const again = await FileStore.open(path);
+    paths.set(again, path);
+    return again;
+  },
+});
+
+storeConformance('FileStore (compacting every few writes)', {
+  async create() {
+    const path = fresh('.log');
+    const s = await FileStore.open(path, { compactAtBytes: 512 });
+    paths.set(s, path);
+    return s;
+  },
+  async reopen(s) {
+    await s.close?.();
+    const path = paths.get(s)!;
+    const again = await FileStore.open(path, { compactAtBytes: 512 });
+    paths.set(again, path);
+    return again;
+  },
+});
+
+storeConformance('SqliteStore', {
+  async create() {
+    const path = fresh('.db');
+    const s = new SqliteStore(path);
+    paths.set(s, path);
+    return s;
+  },
+  async reopen(s) {
+    await s.close?.();
+    const path = paths.get(s)!;
+    const again = new SqliteStore(path);
+    paths.set(again, path);
+    return again;
+  },
+});
+
+describe('FileStore as a log', () => {
+  it('drops a torn last batch on open, truncates it, and appends cleanly after', async () => {
+    const path = fresh('.log');
+    const s = await FileStore.open(path);
+    await s.write({ set: { a: '1' } });
+    await s.write({ set: { b: '2' } });
+    await s.close();
+    const whole = statSync(path).size;
+    // A crash mid-append: half a line with no newline.
+    appendFileSync(path, 'deadbeef {"s":{"c":"3"');
+    let again = await FileStore.open(path);
+    expect(await again.scan('')).toEqual([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+    expect(statSync(path).size).toBe(whole);
+    await again.write({ set: { d: '4' } });
+    await again.close();
+    again = await FileStore.open(path);
+    expect(await again.get('d')).toBe('4');
+    await again.close();
+  });
+
+  it('drops a complete last line whose checksum does not match (torn inside a sector)', async () => {
+    const path = fresh('.log');
+    const s = await FileStore.open(path);
+    await s.write({ set: { a: '1' } });
+    await s.close();
+    appendFileSync(path, '00000000 {"s":{"c":"3"}}\n');
+    const again = await FileStore.open(path);
+    expect(await again.get('c')).toBeUndefined();
+    expect(await again.get('a')).toBe('1');
+    await again.close();
+  });
+
+  it('refuses a file damaged before its last batch instead of losing acknowledged writes', async () => {
+    const path = fresh('.log');
+    const s = await FileStore.open(path);
+    await s.write({ set: { a: '1' } });
+    await s.write({ set: { b: '2' } });
+    await s.close();
+    const text = readFileSync(path, 'utf8');
+    const lines = text.split('\n');
+    lines[1] = lines[1]!.replace('"1"', '"X"');
+    writeFileSync(path, lines.join('\n'));
+    await expect(FileStore.open(path)).rejects.toBeInstanceOf(FileStoreCorrupt);
+  });
+
+  it('refuses a file that is not a store', async () => {
+    const path = fresh('.log');
+    writeFileSync(path, '{"hello":1}\n');
+    await expect(FileStore.open(path)).rejects.toBeInstanceOf(FileStoreCorrupt);
+  });
+
+  it('compacts a grown log to its live data, atomically', async () => {
+    const path = fresh('.log');
+    const s = await FileStore.open(path, { compactAtBytes: 4096 });
+    for (let i = 0; i < 500; i++) await s.write({ set: { counter: String(i), [`tmp/${i}`]: 'x'.repeat(50) }, del: [`tmp/${i - 1}`] });
+    await s.close();
+    expect(statSync(path).size).toBeLessThan(8192);
+    const again = await FileStore.open(path);
+    expect(await again.scan('')).toEqual([
+      ['counter', '499'],
+      ['tmp/499', 'x'.repeat(50)],
+    ]);
+    await again.close();
+  });
+
+  it('is unusable after close', async () => {
+    const s = await FileStore.open(fresh('.log'));
+    await s.close();
+    await expect(s.get('a')).rejects.toThrow(/closed/);
+  });
+});
+
+describe('SqliteStore in an app database', () => {
+  it('lives in its own table beside the app, and leaves a given connection open', async () => {
+    const db = new Database(fresh('.db'));
+    db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY)');
+    const s = new SqliteStore(db, { table: 'sync_state' });
+    await s.write({ set: { a: '1' } });
+    await s.close();
+    expect(db.open).toBe(true);
+    expect(db.prepare('SELECT value FROM sync_state WHERE key = ?').get('a')).toEqual({ value: '1' });
+    db.close();
+  });
+
+  it('refuses a table name that is not an identifier', () => {
+    const db = new Database(':memory:');
+    expect(() => new SqliteStore(db, { table: 'x; DROP TABLE y' })).toThrow(/table name/);
+    db.close();
+  });
+
+  it('rolls a batch back whole when one statement fails', async () => {
+    const db = new Database(':memory:');
+    const s = new SqliteStore(db);
+    await s.write({ set: { keep: '1' } });
+    // A trigger that fails the second insert stands in for a disk error mid-transaction.
+    db.exec("CREATE TRIGGER boom BEFORE INSERT ON iqp_sync_kv WHEN NEW.key = 'b' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    await expect(s.write({ set: { a: '1', b: '2' }, del: ['keep'] })).rejects.toThrow(/boom/);
+    expect(await s.scan('')).toEqual([['keep', '1']]);
+    db.close();
+  });
+});

@@ -1,0 +1,103 @@
+/** authTokens: sign-in, rotation stored before use, one refresh for many callers, signed out on 401. */
+import { describe, expect, it } from 'vitest';
+import { authTokens } from '../../src/sync-client/tokens.js';
+import { error, json, offline, RecordingStore, ScriptedFetch, VirtualClock } from './fakes.js';
+
+function setup() {
+  const net = new ScriptedFetch();
+  const store = new RecordingStore();
+  const clock = new VirtualClock();
+  const tokens = authTokens({ baseUrl: 'http://auth.test', store, deviceId: 'dev-test-0001', deviceName: 'Ann’s phone', now: clock.now, fetch: (url, init) => net.fetch(url, { ...init, signal: new AbortController().signal }) });
+  return { net, store, clock, tokens };
+}
+
+const pair = (n: number) => ({ access_token: `at-${n}`, token_type: 'Bearer', expires_in: 900, refresh_token: `rt-${n}` });
+const user = { id: 'u1', email: 'ann@example.org', email_verified: true, role: 'user', created_at: 't' };
+
+describe('authTokens', () => {
+  it('signs in with the device, keeps the refresh token in the store, and serves the access token', async () => {
+    const s = setup();
+    s.net.on('/v1/auth/login', () => json(200, { ...pair(1), user }));
+    expect(await s.tokens.signedIn()).toBe(false);
+    expect(await s.tokens.signIn('ann@example.org', 'pw')).toEqual(user);
+    expect(s.net.sent[0]!.body).toEqual({ email: 'ann@example.org', password: 'pw', device_id: 'dev-test-0001', device_name: 'Ann’s phone' });
+    expect(await s.store.get('auth/refresh_token')).toBe('rt-1');
+    expect(await s.tokens.accessToken()).toBe('at-1');
+    expect(s.net.sent).toHaveLength(1);
+  });
+
+  it('a failed sign-in throws the server’s code and stores nothing', async () => {
+    const s = setup();
+    s.net.on('/v1/auth/login', () => error(401, 'IQP_E_INVALID_CREDENTIALS'), () => error(403, 'IQP_E_EMAIL_UNVERIFIED'));
+    await expect(s.tokens.signIn('ann@example.org', 'bad')).rejects.toMatchObject({ code: 'IQP_E_INVALID_CREDENTIALS' });
+    await expect(s.tokens.signIn('ann@example.org', 'pw')).rejects.toMatchObject({ code: 'IQP_E_EMAIL_UNVERIFIED', kind: 'blocked' });
+    expect(s.store.writes).toEqual([]);
+  });
+
+  it('refresh rotates: the new refresh token is stored before the new access token is handed out', async () => {
+    const s = setup();
+    await s.store.write({ set: { 'auth/refresh_token': 'rt-1' } });
+    s.net.on('/v1/auth/refresh', (req) => {
+      expect(req.body).toEqual({ refresh_token: 'rt-1' });
+      return json(200, pair(2));
+    });
+    const token = await s.tokens.refresh();
+    expect(token).toBe('at-2');
+    expect(s.store.writes.at(-1)).toEqual({ set: { 'auth/refresh_token': 'rt-2' } });
+  });
+
+  it('concurrent refreshes share one request', async () => {
+    const s = setup();
+    await s.store.write({ set: { 'auth/refresh_token': 'rt-1' } });
+    s.net.on('/v1/auth/refresh', async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      return json(200, pair(2));
+    });
+    const got = await Promise.all([s.tokens.refresh(), s.tokens.refresh(), s.tokens.accessToken(), s.tokens.refresh()]);
+    expect(got).toEqual(['at-2', 'at-2', 'at-2', 'at-2']);
+    expect(s.net.requests('/v1/auth/refresh')).toHaveLength(1);
+  });
+
+  it('401 from /refresh signs out: null, the token forgotten, the sync queue kept', async () => {
+    const s = setup();
+    await s.store.write({ set: { 'auth/refresh_token': 'rt-1', 'q/0000000000000001': '{"mutation_id":"1-aa"}' } });
+    s.net.on('/v1/auth/refresh', () => error(401, 'IQP_E_REFRESH_REUSED'));
+    expect(await s.tokens.refresh()).toBeNull();
+    expect(await s.store.get('auth/refresh_token')).toBeUndefined();
+    expect(await s.store.get('q/0000000000000001')).toBeDefined();
+    expect(await s.tokens.accessToken()).toBeNull();
+    expect(s.net.sent).toHaveLength(1);
+  });
+
+  it('a network failure during refresh throws (retry later) and keeps the refresh token', async () => {
+    const s = setup();
+    await s.store.write({ set: { 'auth/refresh_token': 'rt-1' } });
+    s.net.on('/v1/auth/refresh', offline, () => error(503, 'IQP_E_BUSY'), () => json(200, pair(2)));
+    await expect(s.tokens.refresh()).rejects.toThrow();
+    await expect(s.tokens.refresh()).rejects.toMatchObject({ code: 'IQP_E_BUSY', kind: 'failed' });
+    expect(await s.store.get('auth/refresh_token')).toBe('rt-1');
+    expect(await s.tokens.refresh()).toBe('at-2');
+  });
+
+  it('refreshes by itself shortly before the access token expires, and after a restart', async () => {
+    const s = setup();
+    s.net.on('/v1/auth/login', () => json(200, { ...pair(1), user }));
+    s.net.on('/v1/auth/refresh', () => json(200, pair(2)), () => json(200, pair(3)));
+    await s.tokens.signIn('ann@example.org', 'pw');
+    s.clock.ms += 860_000;
+    expect(await s.tokens.accessToken()).toBe('at-1');
+    s.clock.ms += 20_000;
+    expect(await s.tokens.accessToken()).toBe('at-2');
+    const restarted = authTokens({ baseUrl: 'http://auth.test', store: s.store, fetch: (url, init) => s.net.fetch(url, { ...init, signal: new AbortController().signal }) });
+    expect(await restarted.accessToken()).toBe('at-3');
+  });
+
+  it('signOut forgets the tokens and tells the server, even offline', async () => {
+    const s = setup();
+    await s.store.write({ set: { 'auth/refresh_token': 'rt-1' } });
+    s.net.on('/v1/auth/logout', offline);
+    await s.tokens.signOut();
+    expect(await s.tokens.signedIn()).toBe(false);
+    expect(s.net.requests('/v1/auth/logout')[0]!.body).toEqual({ refresh_token: 'rt-1' });
+  });
+});
