@@ -15,6 +15,7 @@ import { JsonCache, respond } from './http/json-cache.js';
 import type { ListableRouter } from './http/methods.js';
 import { markMount, routeLabel } from './http/route-label.js';
 import { Slots } from './http/slots.js';
+import { installCors } from './http/cors.js';
 import { Metrics } from './metrics.js';
 import type { AuthServiceV1 } from './plugins/api.js';
 import type { PluginStatus } from './plugins/host.js';
@@ -142,6 +143,8 @@ export function createApp(deps: AppDeps): Registry {
     ],
     track,
   );
+  // In front of everything, fast path included: cached reads need the headers as much as routes do.
+  installCors(app, config.corsOrigins);
 
   return { app, metrics, cache, services: { packs, keys, tokens, releases } };
 }

@@ -22,6 +22,8 @@ export interface ServerConfig {
   readonly publicUrl: string | null;
   /** Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (Express's `trust proxy`). */
   readonly trustProxy: TrustProxy;
+  /** Origins (`https://app.example`, or `*`) whose web pages may call the registry (CORS); none by default. */
+  readonly corsOrigins: readonly string[];
   /** Log one JSON line per request to stderr. */
   readonly logRequests: boolean;
   /** Release channels this registry offers. */
@@ -64,6 +66,7 @@ export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   maxCompressionRatio: DEFAULT_MAX_COMPRESSION_RATIO,
   publicUrl: null,
   trustProxy: false,
+  corsOrigins: [],
   logRequests: false,
   channels: ['stable', 'beta', 'nightly'],
   jsonCacheBytes: 32 * 1024 * 1024,

@@ -3,7 +3,7 @@
  * else a fresh one, and is printed either way so that any run can be replayed.
  */
 import { randomInt } from 'node:crypto';
-import { Rng } from '../bench/lib/prng.js';
+import { Rng } from '../src/prng.js';
 
 export function seededRng(what: string): { seed: number; rng: Rng } {
   const given = process.env['IQP_TEST_SEED'];

@@ -120,6 +120,38 @@ export const url: SettingType<string> = {
   show: (u) => u,
 };
 
+/**
+ * Web origins (`https://app.example`, `http://localhost:5173`), as browsers send them in `Origin`:
+ * scheme, host and port only. `*` stands for any origin.
+ */
+export const origins: SettingType<readonly string[]> = {
+  label: 'origins',
+  separator: ',',
+  parse(raw, from) {
+    const list = typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : raw;
+    if (!Array.isArray(list)) throw settingError(from, 'must be a list of origins such as https://app.example, or *.');
+    const out: string[] = [];
+    for (const item of list) {
+      if (item === '*') {
+        out.push(item);
+        continue;
+      }
+      let parsed: URL | null = null;
+      try {
+        parsed = typeof item === 'string' ? new URL(item) : null;
+      } catch {
+        parsed = null;
+      }
+      if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.origin !== item.replace(/\/+$/, '')) {
+        throw settingError(from, `must be a list of origins (scheme://host[:port], no path), or *; ${JSON.stringify(item)} is not one.`);
+      }
+      out.push(parsed.origin);
+    }
+    return [...new Set(out)];
+  },
+  show: (list) => (list.length === 0 ? 'none' : list.join(', ')),
+};
+
 const NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** Names (lowercase letters, digits, dashes): a JSON array in the file, `,`-separated otherwise. */

@@ -23,7 +23,7 @@ import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
 import { defaultThreads, THREADS_LIMIT } from '../pack/threads.js';
 import { DEFAULT_SERVER } from '../../server/config.js';
-import { boolean, int, names, path, paths, type SettingType, size, string, trustProxy, url } from './setting-types.js';
+import { boolean, int, names, origins, path, paths, type SettingType, size, string, trustProxy, url } from './setting-types.js';
 
 export interface Setting<T = unknown> {
   /** Config-file key; none: not settable in the file. */
@@ -121,6 +121,11 @@ export const SETTINGS = {
     key: 'trust_proxy', env: 'IQP_TRUST_PROXY', flag: '--trust-proxy <value>', commands: SERVER_START, type: trustProxy, default: DEFAULT_SERVER.trustProxy,
     help: 'proxies whose X-Forwarded-For/-Proto are believed: false, loopback, a hop count, or addresses/CIDRs',
     doc: "Which proxies' `X-Forwarded-For` and `X-Forwarded-Proto` the registry believes (the client's address and protocol): `false` (none), `loopback`, a hop count, or a comma list of addresses and CIDRs (`10.0.0.0/8,::1`; `linklocal` and `uniquelocal` name those ranges), as Express's `trust proxy`. Behind a proxy in production, set it and `public_url`.",
+  },
+  corsOrigins: {
+    key: 'cors_origins', env: 'IQP_CORS_ORIGINS', flag: '--cors-origins <list>', commands: SERVER_START, type: origins, default: DEFAULT_SERVER.corsOrigins, defaultText: 'none',
+    help: 'web origins whose pages may call the registry (CORS), comma-separated, or *',
+    doc: 'Origins (`https://cards.example,http://localhost:5173`, or `*`) whose web pages may call the registry from the browser: CORS headers on every answer to them, and preflights answered. Web apps using `iqp/sync-client` from their own origin need theirs listed. Bearer tokens only (no cookies), so no credentials mode.',
   },
   logRequests: {
     key: 'log_requests', env: 'IQP_LOG_REQUESTS', flag: '--log-requests', commands: SERVER_START, type: boolean, default: DEFAULT_SERVER.logRequests,

@@ -23,6 +23,7 @@ export function resolveServerConfig(ctx: Context): ServerConfig {
     maxCompressionRatio: c.maxCompressionRatio,
     publicUrl: c.publicUrl,
     trustProxy: c.trustProxy,
+    corsOrigins: c.corsOrigins,
     logRequests: c.logRequests,
     channels: c.channels,
     jsonCacheBytes: c.jsonCacheBytes,

@@ -4,8 +4,11 @@
  * server/plugins/offline.ts). Exports never print payloads to the terminal unless asked to
  * (`--out -`); counts only otherwise.
  */
+import { randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { AUTH_ADMIN_V1, SYNC_ADMIN_V1 } from '../../server/plugins/api.js';
 import { type OfflinePlugins, withPlugins } from '../../server/plugins/offline.js';
@@ -101,7 +104,56 @@ const stats = {
   },
 };
 
+const positive = (name: string, max: number) => (raw: string) => {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > max) throw new IqpError('IQP_E_USAGE', `--${name} must be a whole number from 1 to ${max}.`, { [name]: raw });
+  return n;
+};
+
+const simulate = {
+  define: () =>
+    new Command('simulate')
+      .description('simulated devices (the real sync client) against a real registry, with offline periods, lost, duplicated and late answers, server kills mid-push, token expiry, skewed clocks and compaction; checks that nothing is lost and every device converges')
+      .option('--users <n>', 'accounts', positive('users', 100), 2)
+      .option('--devices <n>', 'devices per account', positive('devices', 50), 3)
+      .option('--ops <n>', 'steps (edits, syncs, faults) per run', positive('ops', 1_000_000), 200)
+      .option('--seed <n>', 'the first seed (default: random, printed)')
+      .option('--seeds <n>', 'runs, with consecutive seeds, on one registry', positive('seeds', 100_000), 1)
+      .option('--no-faults', 'a clean network and no server kills'),
+  async run(ctx: Context, opts: { users: number; devices: number; ops: number; seed?: string; seeds: number; faults: boolean }): Promise<number> {
+    if (opts.seed !== undefined && !/^\d{1,10}$/.test(opts.seed)) throw new IqpError('IQP_E_USAGE', '--seed must be a whole number.', { seed: opts.seed });
+    const first = opts.seed !== undefined ? Number(opts.seed) >>> 0 : randomInt(2 ** 31);
+    const { simulate: run } = await import('../sync-sim/sim.js');
+    const { SimServer } = await import('../sync-sim/server.js');
+    const dir = await mkdtemp(join(tmpdir(), 'iqp-sync-sim-'));
+    const server = new SimServer(dir);
+    const reports = [];
+    try {
+      await server.start();
+      for (let i = 0; i < opts.seeds; i++) {
+        const seed = (first + i) >>> 0;
+        const r = await run({ users: opts.users, devices: opts.devices, ops: opts.ops, seed, faults: opts.faults, server });
+        reports.push(r);
+        ctx.out.note(
+          `seed ${seed}: ${r.ok ? 'ok' : 'FAILED'} · ${r.stats.writes} writes, ${r.stats.conflicts} conflicts, ${r.stats.resets} resets, ${r.stats.crashes} app crashes, ${r.stats.serverKills} server kills, ${r.stats.timeJumps} time jumps · faults: ${r.stats.faults.dropped} lost, ${r.stats.faults.duplicated} duplicated, ${r.stats.faults.expired} expired tokens`,
+        );
+        if (!r.ok) break;
+      }
+    } finally {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+    const failed = reports.find((r) => !r.ok);
+    ctx.out.result({ seeds: reports.length, first_seed: first, ok: !failed, failed: failed ?? null, reports: reports.map((r) => ({ seed: r.seed, ok: r.ok, stats: r.stats })) }, () =>
+      failed
+        ? printable(`FAILED at seed ${failed.seed}: ${failed.violation}\nReplay: iqp sync simulate --users ${opts.users} --devices ${opts.devices} --ops ${opts.ops} --seed ${failed.seed}${opts.faults ? '' : ' --no-faults'}`)
+        : `${reports.length} run(s) from seed ${first}: every invariant held.`,
+    );
+    return failed ? 1 : 0;
+  },
+};
+
 export const syncGroup: CommandGroup = {
-  group: () => new Command('sync').description('manage the sync plugin’s data (on the registry host)'),
-  commands: [compact, exportCmd, importCmd, stats],
+  group: () => new Command('sync').description('manage the sync plugin’s data (on the registry host), and simulate devices against a registry'),
+  commands: [compact, exportCmd, importCmd, stats, simulate],
 };

@@ -1,0 +1,42 @@
+/**
+ * CORS for web apps served from another origin (a flash-card app at https://cards.example calling
+ * the registry's /v1/auth and /v1/sync): the origins in `cors_origins` may read answers and send
+ * the headers apps need. Bearer tokens, never cookies, so no credentials mode. It wraps the app's
+ * request entry in front of the fast path, so cached reads carry the headers too; preflights are
+ * answered here, before any route or guard.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+
+const ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
+/** What apps send: tokens, JSON and NDJSON bodies, resumed downloads, publish signatures. */
+const ALLOW_HEADERS = 'Authorization, Content-Type, Range, If-Range, If-None-Match, X-Iqp-Signature';
+/** What apps read: back-off hints, download validators and ranges, the export's head. */
+const EXPOSE_HEADERS = 'Retry-After, ETag, Content-Range, Accept-Ranges, Content-Length, WWW-Authenticate, X-Iqp-Sync-Head, Location';
+const MAX_AGE_S = '600';
+
+/** Wraps `app.handle`; with no origins configured it does nothing. */
+export function installCors(app: unknown, origins: readonly string[]): void {
+  if (origins.length === 0) return;
+  const any = origins.includes('*');
+  const allowed = new Set(origins);
+  const target = app as { handle: Handle };
+  const inner = target.handle.bind(target);
+  target.handle = (req, res, next) => {
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      res.setHeader('Vary', 'Origin');
+      if (any || allowed.has(origin)) {
+        res.setHeader('Access-Control-Allow-Origin', any ? '*' : origin);
+        res.setHeader('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+        if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+          res.writeHead(204, { 'Access-Control-Allow-Methods': ALLOW_METHODS, 'Access-Control-Allow-Headers': ALLOW_HEADERS, 'Access-Control-Max-Age': MAX_AGE_S, 'Content-Length': '0' });
+          res.end();
+          return;
+        }
+      }
+    }
+    inner(req, res, next);
+  };
+}
