@@ -1,5 +1,5 @@
 /** Every SyncStore adapter that runs under Node through the conformance suite, plus what only the file log has. */
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -130,6 +130,19 @@ describe('FileStore as a log', () => {
       ['counter', '499'],
       ['tmp/499', 'x'.repeat(50)],
     ]);
+    await again.close();
+  });
+
+  it('removes a compaction’s leftover temp file on open (a crash before its rename)', async () => {
+    const path = fresh('.log');
+    const s = await FileStore.open(path);
+    await s.write({ set: { a: '1' } });
+    await s.close();
+    const leftover = join(root, `.${path.split('/').pop()}.tmp-99999`);
+    writeFileSync(leftover, 'half a compaction');
+    const again = await FileStore.open(path);
+    expect(existsSync(leftover)).toBe(false);
+    expect(await again.get('a')).toBe('1');
     await again.close();
   });
 
