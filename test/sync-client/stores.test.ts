@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileStore, FileStoreCorrupt, SqliteStore } from '../../src/sync-client/node.js';
+import { IndexedDbStore } from '../../src/sync-client/indexeddb-store.js';
 import { MemoryStore, type SyncStore } from '../../src/sync-client/store.js';
+import { fakeIndexedDb } from './fake-indexeddb.js';
 import { storeConformance } from './store-conformance.js';
 
 const root = mkdtempSync(join(tmpdir(), 'iqp-sync-stores-'));
@@ -180,5 +182,30 @@ describe('SqliteStore in an app database', () => {
     await expect(s.write({ set: { a: '1', b: '2' }, del: ['keep'] })).rejects.toThrow(/boom/);
     expect(await s.scan('')).toEqual([['keep', '1']]);
     db.close();
+  });
+});
+
+// The same database name across create and reopen: a reopened store is a new connection to it.
+const idb = fakeIndexedDb();
+const idbNames = new WeakMap<SyncStore, string>();
+storeConformance('IndexedDbStore (over an in-memory IndexedDB)', {
+  async create() {
+    const name = `db${++n}`;
+    const s = new IndexedDbStore(name, idb);
+    idbNames.set(s, name);
+    return s;
+  },
+  async reopen(s) {
+    await s.close?.();
+    const name = idbNames.get(s)!;
+    const again = new IndexedDbStore(name, idb);
+    idbNames.set(again, name);
+    return again;
+  },
+});
+
+describe('IndexedDbStore', () => {
+  it('says so when there is no IndexedDB and none is given', () => {
+    expect(() => new IndexedDbStore('x')).toThrow(/IndexedDB is not available/);
   });
 });
