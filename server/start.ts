@@ -1,4 +1,5 @@
 /** Serves the app on a port over a data directory: takes its lock, recovers it, and listens. */
+import { pluginAudit } from './plugins/audit.js';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp, type Logger, type Registry } from './app.js';
@@ -78,7 +79,8 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       db: pdb,
       ...(options.pluginClock ? { clock: options.pluginClock } : {}),
       log: logger,
-      audit: (entry) => opened.meta.appendAudit(entry),
+      audit: pluginAudit(pdb),
+      metrics: registry.metrics.registry,
       coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),
       mount: {
         ajv: createValidator(),

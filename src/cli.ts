@@ -36,6 +36,7 @@ export const COMMANDS: ReadonlyArray<readonly [string, () => Promise<Entry>]> = 
   ['plugins', async () => (await import('./commands/plugins.js')).pluginsGroup],
   ['users', async () => (await import('./commands/users.js')).usersGroup],
   ['auth', async () => (await import('./commands/auth.js')).authGroup],
+  ['sync', async () => (await import('./commands/sync.js')).syncGroup],
   ['demo', () => import('./commands/demo.js')],
 ];
 

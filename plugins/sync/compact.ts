@@ -24,12 +24,14 @@ export async function compactUser(core: Core, userId: string): Promise<Omit<Comp
     const active = (await core.store.devices(userId, tx)).filter((d) => d.last_seen_ms >= since);
     const horizon = Math.max(user.floor, active.length === 0 ? user.head : Math.min(...active.map((d) => d.acked)));
     const tombstones = await tx.run('DELETE FROM sync_rows WHERE user_id = ? AND deleted = 1 AND seq <= ?', [userId, horizon]);
+    // A superseded version goes once a newer one (another superseded one, or the current row) is at or below the horizon.
     const superseded = await tx.run(
       `DELETE FROM sync_versions WHERE user_id = ? AND seq <= ? AND (
          NOT EXISTS (SELECT 1 FROM sync_rows r WHERE r.user_id = sync_versions.user_id AND r.entity = sync_versions.entity AND r.entity_id = sync_versions.entity_id)
+         OR EXISTS (SELECT 1 FROM sync_rows r WHERE r.user_id = sync_versions.user_id AND r.entity = sync_versions.entity AND r.entity_id = sync_versions.entity_id AND r.seq <= ?)
          OR EXISTS (SELECT 1 FROM sync_versions n WHERE n.user_id = sync_versions.user_id AND n.entity = sync_versions.entity AND n.entity_id = sync_versions.entity_id
                     AND n.version > sync_versions.version AND n.seq <= ?))`,
-      [userId, horizon, horizon],
+      [userId, horizon, horizon, horizon],
     );
     const mutations = await tx.run('DELETE FROM sync_mutations WHERE user_id = ? AND created_ms < ?', [userId, since]);
     if (horizon !== user.floor) await tx.run('UPDATE sync_users SET floor = ? WHERE user_id = ?', [horizon, userId]);

@@ -35,6 +35,7 @@ export async function resolveConflict(core: Core, userId: string, id: string, de
     await core.store.write(
       userId,
       { entity: c.entity, entity_id: c.entity_id, version, seq, deleted: chosen === null ? 1 : 0, payload: chosen, device_id: deviceId },
+      current,
       core.ctx.clock.nowMs(),
       tx,
     );

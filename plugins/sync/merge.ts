@@ -38,26 +38,24 @@ function put(doc: Doc, key: string, value: unknown): void {
 }
 
 /**
- * `incoming` is what the device wants the entity to be, `changed` the fields it changed (all of
- * incoming's fields and the ones it dropped for an upsert; only the listed ones for a patch).
+ * `incoming` is what the device wants the entity to be; `changed` the fields it changed (for an
+ * upsert, every field where incoming differs from base; for a patch, the listed ones); `others`
+ * the fields other devices changed since base (the device's own later writes are not news to it).
  */
-function mergeFields(base: Doc, current: Doc, incoming: Doc, changed: ReadonlySet<string>): Merged {
+function mergeFields(current: Doc, incoming: Doc, changed: ReadonlySet<string>, others: ReadonlySet<string>): Merged {
   const doc: Doc = {};
   const loser: Doc = {};
   const conflicts: string[] = [];
   let kept = false;
   const keys = new Set([...Object.keys(current), ...Object.keys(incoming)]);
   for (const key of keys) {
-    const b = Object.hasOwn(base, key) ? base[key] : undefined;
     const c = Object.hasOwn(current, key) ? current[key] : undefined;
     const i = Object.hasOwn(incoming, key) ? incoming[key] : undefined;
-    const incomingChanged = changed.has(key) && !same(b, i);
-    const currentChanged = !same(b, c);
-    if (!incomingChanged) {
+    if (!changed.has(key)) {
       put(doc, key, c);
       put(loser, key, c);
-      if (currentChanged && !same(c, i)) kept = true;
-    } else if (!currentChanged || same(c, i)) {
+      if (others.has(key)) kept = true;
+    } else if (!others.has(key) || same(c, i)) {
       put(doc, key, i);
       put(loser, key, i);
     } else {
@@ -69,16 +67,24 @@ function mergeFields(base: Doc, current: Doc, incoming: Doc, changed: ReadonlySe
   return { doc, conflicts, kept, loser };
 }
 
+/** The fields whose values differ between two documents. */
+export function changedFields(a: Doc, b: Doc): Set<string> {
+  const out = new Set<string>();
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (!same(Object.hasOwn(a, k) ? a[k] : undefined, Object.hasOwn(b, k) ? b[k] : undefined)) out.add(k);
+  return out;
+}
+
 /** An upsert: the device sent the whole document it wants, made from `base`. */
-export function mergeUpsert(base: Doc, current: Doc, incoming: Doc): Merged {
-  return mergeFields(base, current, incoming, new Set([...Object.keys(base), ...Object.keys(incoming)]));
+export function mergeUpsert(base: Doc, current: Doc, incoming: Doc, others: ReadonlySet<string>): Merged {
+  return mergeFields(current, incoming, changedFields(base, incoming), others);
 }
 
 /** A patch: the device set only `patch`'s fields, on top of `base`. */
-export function mergePatch(base: Doc, current: Doc, patch: Doc): Merged {
+export function mergePatch(base: Doc, current: Doc, patch: Doc, others: ReadonlySet<string>): Merged {
   const incoming: Doc = { ...current };
   for (const [k, v] of Object.entries(patch)) put(incoming, k, v);
-  return mergeFields(base, current, incoming, new Set(Object.keys(patch)));
+  const changed = new Set(Object.keys(patch).filter((k) => !same(Object.hasOwn(base, k) ? base[k] : undefined, patch[k])));
+  return mergeFields(current, incoming, changed, others);
 }
 
 /** `doc` with `patch`'s fields set (a patch on an entity nobody else changed). */

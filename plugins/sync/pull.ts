@@ -10,20 +10,39 @@ import type { Core } from './core.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import type { PullBodyT, PullResponseT } from './routes/schemas.js';
 import type { ConflictRow, EntityRow } from './store.js';
-import { changeView, conflictView } from './views.js';
+import { conflictView } from './views.js';
 
 type Reason = NonNullable<PullResponseT['reset']>['reason'];
 
+/** A page as stored: rows keep their payloads as JSON text, spliced into the answer unparsed. */
+export interface Page {
+  readonly changes: EntityRow[];
+  readonly conflicts: ConflictRow[];
+  cursor: string;
+  has_more: boolean;
+  readonly head: number;
+  reset?: { reason: Reason };
+}
+
 export interface PullOutcome {
-  readonly response: PullResponseT;
+  readonly page: Page;
   readonly reset: Reason | null;
 }
 
-async function page(core: Core, userId: string, epoch: string, after: number, limit: number, maxBytes: number): Promise<PullResponseT> {
+/** The page as the protocol's JSON, each payload spliced in as stored (it was written by JSON.stringify). */
+export function pageJson(p: Page): string {
+  const changes = p.changes.map(
+    (r) => `{"entity":${JSON.stringify(r.entity)},"entity_id":${JSON.stringify(r.entity_id)},"op":"${r.deleted ? 'delete' : 'upsert'}","payload":${r.deleted ? 'null' : r.payload},"version":${r.version},"seq":${r.seq}}`,
+  );
+  const rest = JSON.stringify({ conflicts: p.conflicts.map(conflictView), cursor: p.cursor, has_more: p.has_more, head: p.head, ...(p.reset ? { reset: p.reset } : {}) });
+  return `{"changes":[${changes.join(',')}],${rest.slice(1)}`;
+}
+
+async function page(core: Core, userId: string, epoch: string, after: number, limit: number, maxBytes: number): Promise<Page> {
   const head = (await core.store.user(userId))?.head ?? 0;
   const rows = await core.store.changes(userId, after, head, limit + 1);
   const conflicts = await core.store.conflictsBySeq(userId, after, head, limit + 1);
-  const out: PullResponseT = { changes: [], conflicts: [], cursor: '', has_more: false, head };
+  const out: Page = { changes: [], conflicts: [], cursor: '', has_more: false, head };
   let r = 0;
   let c = 0;
   let bytes = 0;
@@ -34,12 +53,12 @@ async function page(core: Core, userId: string, epoch: string, after: number, li
     const row: EntityRow | undefined = rows[r];
     const conflict: ConflictRow | undefined = conflicts[c];
     if (row && (!conflict || row.seq < conflict.seq)) {
-      out.changes.push(changeView(row));
+      out.changes.push(row);
       bytes += row.payload?.length ?? 0;
       last = row.seq;
       r++;
     } else {
-      out.conflicts.push(conflictView(conflict!));
+      out.conflicts.push(conflict!);
       bytes += (conflict!.winner?.length ?? 0) + (conflict!.loser?.length ?? 0) + (conflict!.base?.length ?? 0);
       last = conflict!.seq;
       c++;
@@ -69,19 +88,20 @@ export async function pull(core: Core, userId: string, body: PullBodyT, signal: 
     // Seq 0 is a snapshot from the beginning (what a reset hands out), always valid.
     else if (cursor.seq > 0 && cursor.seq < user.floor) reason = 'cursor_expired';
     if (reason) {
-      const response: PullResponseT = { changes: [], conflicts: [], cursor: encodeCursor({ epoch: user.epoch, seq: 0 }), has_more: true, head: user.head, reset: { reason } };
-      return { response, reset: reason };
+      const reset: Page = { changes: [], conflicts: [], cursor: encodeCursor({ epoch: user.epoch, seq: 0 }), has_more: true, head: user.head, reset: { reason } };
+      return { page: reset, reset: reason };
     }
     after = cursor!.seq;
     // The cursor a device sends is what it has applied: history at or below every active device's is no longer needed.
     const now = core.ctx.clock.nowMs();
     if (!device || device.acked !== after || now - device.last_seen_ms > 60_000) await core.store.ack(body.device_id, userId, after, now);
   }
-  let response = await page(core, userId, user.epoch, after, limit, maxBytes);
+  let found = await page(core, userId, user.epoch, after, limit, maxBytes);
   const wait = Math.min(body.wait ?? 0, config.max_wait_s);
-  if (response.changes.length === 0 && response.conflicts.length === 0 && wait > 0) {
-    const moved = async () => ((await core.store.user(userId))?.head ?? 0) > response.head;
-    if (await core.notifier.wait(userId, wait * 1000, signal, moved)) response = await page(core, userId, user.epoch, after, limit, maxBytes);
+  if (found.changes.length === 0 && found.conflicts.length === 0 && wait > 0) {
+    const head = found.head;
+    const moved = async () => ((await core.store.user(userId))?.head ?? 0) > head;
+    if (await core.notifier.wait(userId, wait * 1000, signal, moved)) found = await page(core, userId, user.epoch, after, limit, maxBytes);
   }
-  return { response, reset: null };
+  return { page: found, reset: null };
 }

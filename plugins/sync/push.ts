@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import type { PluginDatabase } from '../../server/plugins/api.js';
 import { type Core, newId } from './core.js';
 import type { Entity } from './entities.js';
-import { applyPatch, type Doc, mergePatch, mergeUpsert } from './merge.js';
+import { applyPatch, changedFields, type Doc, mergePatch, mergeUpsert } from './merge.js';
 import type { MutationT, PushBodyT, PushResultT } from './routes/schemas.js';
-import type { EntityRow } from './store.js';
+import { type EntityRow, entityKey, type VersionRow } from './store.js';
 import { deletedSummary, fieldSummary, restoredSummary } from './summary.js';
 
 export interface PushCounts {
@@ -21,10 +21,31 @@ export interface PushCounts {
 }
 
 /** What one mutation was, for telling a replay from a reused id (client_ts is left out: it does not change the mutation). */
-export function digest(m: MutationT): string {
+export function digest(m: MutationT, payloadText: string): string {
   return createHash('sha256')
-    .update(JSON.stringify([m.entity, m.entity_id, m.op, m.payload ?? null, m.base_version ?? 0]))
+    .update(`${JSON.stringify([m.entity, m.entity_id, m.op, m.base_version ?? 0])}${payloadText}`)
     .digest('base64url');
+}
+
+/** A mutation with its payload serialized once (for the digest, the size check and the write). */
+interface Sent {
+  readonly m: MutationT;
+  readonly text: string;
+  readonly digest: string;
+}
+
+export function sent(m: MutationT): Sent {
+  const text = m.payload ? JSON.stringify(m.payload) : 'null';
+  return { m, text, digest: digest(m, text) };
+}
+
+/** Longer histories since a device's base are treated as unknown (every differing field counts as changed by others). */
+const MAX_HISTORY = 1000;
+
+interface History {
+  readonly base: Doc | null;
+  readonly others: ReadonlySet<string>;
+  readonly othersWrote: boolean;
 }
 
 function parse(text: string | null): Doc {
@@ -36,6 +57,14 @@ class Batch {
   private head: number;
   readonly counts: PushCounts = { applied: 0, merged: 0, conflict: 0, duplicate: 0, rejected: 0 };
   private readonly names = new Map<string, string>();
+  /** The batch's entities as they stand (prefetched, then kept current as the batch writes). */
+  private rows = new Map<string, EntityRow>();
+  /** Stored results of this batch's mutation ids (replays). */
+  private prior = new Map<string, { digest: string; result: string }>();
+  /** The serialized payload of the mutation being decided. */
+  private text = 'null';
+  /** The payload as written when it is the one sent (not upgraded or merged), to reuse its text. */
+  private sent: { doc: Doc; text: string } | null = null;
 
   constructor(
     private readonly core: Core,
@@ -47,6 +76,14 @@ class Batch {
     head: number,
   ) {
     this.head = head;
+  }
+
+  /** Reads what the whole batch needs in a few queries instead of two per mutation. */
+  async prefetch(mutations: readonly MutationT[]): Promise<void> {
+    const keys = new Map<string, [string, string]>();
+    for (const m of mutations) keys.set(entityKey(m.entity, m.entity_id), [m.entity, m.entity_id]);
+    this.rows = await this.core.store.rows(this.userId, [...keys.values()], this.tx);
+    this.prior = await this.core.store.mutations(this.userId, this.deviceId, [...new Set(mutations.map((m) => m.mutation_id))], this.tx);
   }
 
   get lastSeq(): number {
@@ -69,15 +106,16 @@ class Batch {
   }
 
   /** The mutation's answer; a replay's is the stored one (counted as a duplicate). */
-  async apply(m: MutationT): Promise<PushResultT> {
-    const d = digest(m);
-    const prior = await this.core.store.mutation(this.userId, this.deviceId, m.mutation_id, this.tx);
+  async apply({ m, text, digest: d }: Sent): Promise<PushResultT> {
+    this.text = text;
+    const prior = this.prior.get(m.mutation_id);
     if (prior) {
       if (prior.digest !== d) return this.count(this.rejected(m, 'IQP_E_SYNC_MUTATION_REUSED', `mutation_id ${m.mutation_id} was already used by this device for a different mutation.`, { field: 'mutation_id' }));
       this.counts.duplicate++;
       return JSON.parse(prior.result) as PushResultT;
     }
     const result = this.count(await this.decide(m));
+    this.prior.set(m.mutation_id, { digest: d, result: JSON.stringify(result) });
     await this.core.store.saveMutation(this.userId, this.deviceId, m.mutation_id, d, JSON.stringify(result), this.core.ctx.clock.nowMs(), this.tx);
     return result;
   }
@@ -89,10 +127,12 @@ class Batch {
     if (m.op !== 'delete') {
       if (!m.payload) return this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', `An ${m.op} needs a payload object.`, { field: 'payload' });
       payload = this.schemaVersion < this.core.config.schema_versions.max ? entity.upgrade(m.payload, this.schemaVersion) : m.payload;
-      const bytes = Buffer.byteLength(JSON.stringify(payload));
+      const text = payload === m.payload ? this.text : JSON.stringify(payload);
+      this.sent = { doc: payload, text };
+      const bytes = Buffer.byteLength(text);
       if (bytes > entity.maxPayloadBytes) return this.rejected(m, 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', `The payload is ${bytes} bytes; ${m.entity} takes at most ${entity.maxPayloadBytes}.`, { field: 'payload' });
     }
-    const current = await this.core.store.row(this.userId, m.entity, m.entity_id, this.tx);
+    const current = this.rows.get(entityKey(m.entity, m.entity_id));
     const baseVersion = m.base_version ?? 0;
     if (current && baseVersion > current.version) {
       return this.rejected(m, 'IQP_E_SYNC_BASE_VERSION', `base_version ${baseVersion} is newer than ${m.entity} ${m.entity_id}'s version ${current.version} on the registry.`, { field: 'base_version', version: current.version });
@@ -102,31 +142,40 @@ class Batch {
   }
 
   /**
-   * The version the device's change was made on, counting versions it wrote itself as seen (two
-   * edits made offline both carry the version seen before them); null when that version is gone
-   * (compacted) and the base is unknown.
+   * What happened to the entity since the version the device saw: that version's state (null when
+   * it never saw one, or it is compacted away) and the fields other devices changed since. The
+   * device's own later writes are not news to it (two edits made offline both carry the version
+   * seen before them). When the history has a gap, every field the current state has differently
+   * from the base counts as changed by others, so nothing is overwritten without a record.
    */
-  private async base(current: EntityRow, baseVersion: number): Promise<{ version: number; doc: Doc | null; deleted: boolean }> {
-    const since = await this.core.store.versions(this.userId, current.entity, current.entity_id, baseVersion, current.version, this.tx);
-    let effective = baseVersion;
+  private async history(current: EntityRow, baseVersion: number): Promise<History> {
+    if (baseVersion >= current.version) return { base: parse(current.payload), others: new Set(), othersWrote: false };
+    // Superseded versions live in sync_versions; the current one is the row.
+    const since: VersionRow[] = [...(await this.core.store.versions(this.userId, current.entity, current.entity_id, baseVersion, current.version - 1, this.tx)), current];
+    const baseRow = baseVersion > 0 ? await this.core.store.version(this.userId, current.entity, current.entity_id, baseVersion, this.tx) : undefined;
+    const base = baseRow && !baseRow.deleted ? parse(baseRow.payload) : null;
+    const complete = (baseVersion === 0 || baseRow !== undefined) && since.length === current.version - baseVersion && since.length <= MAX_HISTORY;
+    if (!complete) return { base, others: changedFields(base ?? {}, current.deleted ? {} : parse(current.payload)), othersWrote: true };
+    const others = new Set<string>();
+    let othersWrote = false;
+    let prev: Doc = base ?? {};
     for (const v of since) {
-      if (v.device_id !== this.deviceId) break;
-      effective = v.version;
+      const doc = v.deleted ? {} : parse(v.payload);
+      if (v.device_id !== this.deviceId) {
+        othersWrote = true;
+        for (const k of changedFields(prev, doc)) others.add(k);
+      }
+      prev = doc;
     }
-    if (effective >= current.version) return { version: current.version, doc: current.deleted ? null : parse(current.payload), deleted: current.deleted === 1 };
-    if (effective === 0) return { version: 0, doc: null, deleted: false };
-    const row = since.find((v) => v.version === effective) ?? (await this.core.store.version(this.userId, current.entity, current.entity_id, effective, this.tx));
-    return { version: effective, doc: row && !row.deleted ? parse(row.payload) : null, deleted: row?.deleted === 1 };
+    return { base, others, othersWrote };
   }
 
   private async store(m: MutationT, version: number, doc: Doc | null): Promise<number> {
     const seq = this.next();
-    await this.core.store.write(
-      this.userId,
-      { entity: m.entity, entity_id: m.entity_id, version, seq, deleted: doc ? 0 : 1, payload: doc ? JSON.stringify(doc) : null, device_id: this.deviceId },
-      this.core.ctx.clock.nowMs(),
-      this.tx,
-    );
+    const key = entityKey(m.entity, m.entity_id);
+    const row: EntityRow = { entity: m.entity, entity_id: m.entity_id, version, seq, deleted: doc ? 0 : 1, payload: doc ? (doc === this.sent?.doc ? this.sent.text : JSON.stringify(doc)) : null, device_id: this.deviceId };
+    await this.core.store.write(this.userId, row, this.rows.get(key), this.core.ctx.clock.nowMs(), this.tx);
+    this.rows.set(key, row);
     return seq;
   }
 
@@ -182,12 +231,12 @@ class Batch {
   private async remove(m: MutationT, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
     if (!current) return this.ok(m, 'applied', 1, await this.store(m, 1, null));
     if (current.deleted) return this.ok(m, 'applied', current.version, current.seq);
-    const base = baseVersion === 0 ? { version: current.version, doc: null } : await this.base(current, baseVersion);
+    const h = await this.history(current, baseVersion);
     const version = current.version + 1;
     const seq = await this.store(m, version, null);
-    if (base.version >= current.version) return this.ok(m, 'applied', version, seq);
+    if (!h.othersWrote) return this.ok(m, 'applied', version, seq);
     // Edits this device had not seen are deleted with it: the conflict keeps them.
-    return this.conflict(m, this.core.entities.get(m.entity), current, ['(deleted)'], base.doc, null, parse(current.payload), deletedSummary, version, seq);
+    return this.conflict(m, this.core.entities.get(m.entity), current, ['(deleted)'], h.base, null, parse(current.payload), deletedSummary, version, seq);
   }
 
   private async write(m: MutationT, entity: Entity, payload: Doc, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
@@ -195,55 +244,30 @@ class Batch {
       const bad = entity.check(doc);
       return bad ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...(current ? { version: current.version } : {}) }) : null;
     };
-    if (!current) {
-      const bad = invalid(payload);
-      if (bad) return bad;
-      return this.ok(m, 'applied', 1, await this.store(m, 1, payload));
-    }
-    const version = current.version + 1;
+    const version = (current?.version ?? 0) + 1;
+    const plain = async (doc: Doc) => invalid(doc) ?? this.ok(m, 'applied', version, await this.store(m, version, doc));
+    if (!current) return plain(payload);
+    const h = await this.history(current, baseVersion);
     if (current.deleted) {
-      const base = baseVersion === 0 ? null : await this.base(current, baseVersion);
-      // The device saw the delete (or never saw the entity): a new life for the id.
-      if (!base || base.version >= current.version) {
-        const bad = invalid(payload);
-        if (bad) return bad;
-        return this.ok(m, 'applied', version, await this.store(m, version, payload));
-      }
-      const doc = m.op === 'patch' ? applyPatch(base.doc ?? {}, payload) : payload;
+      // The device saw the delete, made it itself, or never saw the entity: a new life for the id.
+      if (baseVersion === 0 || !h.othersWrote) return plain(m.op === 'patch' ? applyPatch({}, payload) : payload);
+      const doc = m.op === 'patch' ? applyPatch(h.base ?? {}, payload) : payload;
       const bad = invalid(doc);
       if (bad) return bad;
       const seq = await this.store(m, version, doc);
-      return this.conflict(m, entity, current, ['(deleted)'], base.doc, doc, null, restoredSummary, version, seq);
+      return this.conflict(m, entity, current, ['(deleted)'], h.base, doc, null, restoredSummary, version, seq);
     }
-    // A patch made without a base sets its fields on whatever is there; so does one on the latest version.
-    const base = m.op === 'patch' && baseVersion === 0 ? null : await this.base(current, baseVersion);
-    if (!base || base.version >= current.version) {
-      const doc = m.op === 'patch' ? applyPatch(parse(current.payload), payload) : payload;
-      const bad = invalid(doc);
-      if (bad) return bad;
-      return this.ok(m, 'applied', version, await this.store(m, version, doc));
-    }
+    // Nobody else wrote since the device's base: an upsert replaces, a patch sets its fields.
+    if (!h.othersWrote) return plain(m.op === 'patch' ? applyPatch(parse(current.payload), payload) : payload);
     const theirs = parse(current.payload);
-    const merged = m.op === 'patch' ? mergePatch(base.doc ?? {}, theirs, payload) : mergeUpsert(base.doc ?? {}, theirs, payload);
+    const merged = m.op === 'patch' ? mergePatch(h.base ?? {}, theirs, payload, h.others) : mergeUpsert(h.base ?? {}, theirs, payload, h.others);
     const bad = invalid(merged.doc);
     if (bad) return bad;
     const seq = await this.store(m, version, merged.doc);
     if (merged.conflicts.length === 0) return this.ok(m, merged.kept ? 'merged' : 'applied', version, seq);
-    return this.conflict(
-      m,
-      entity,
-      current,
-      merged.conflicts,
-      base.doc,
-      merged.doc,
-      merged.loser,
-      (s) => fieldSummary(s, merged.conflicts, merged.loser, merged.doc),
-      version,
-      seq,
-    );
+    return this.conflict(m, entity, current, merged.conflicts, h.base, merged.doc, merged.loser, (s) => fieldSummary(s, merged.conflicts, merged.loser, merged.doc), version, seq);
   }
 
-  /** Counts an answer by its status (for the audit log and metrics). */
   count(r: PushResultT): PushResultT {
     this.counts[r.status as keyof PushCounts]++;
     return r;
@@ -264,18 +288,20 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
     await core.claimDevice(userId, body.device_id, body.device_name ?? null, tx);
     const user = await core.ensureUser(userId, tx);
     const batch = new Batch(core, tx, userId, body.device_id, body.device_name ?? null, body.schema_version, user.head);
+    await batch.prefetch(body.mutations);
     const results: PushResultT[] = [];
     const first = new Map<string, { r: PushResultT; digest: string }>();
     for (const m of body.mutations) {
+      const one = sent(m);
       const earlier = first.get(m.mutation_id);
       // The same id twice in one push: applied once; a second copy answers duplicate with the first's version.
-      if (earlier && earlier.digest === digest(m)) {
+      if (earlier && earlier.digest === one.digest) {
         const { error: _error, conflict_id: _conflict, ...rest } = earlier.r;
         results.push(batch.count({ ...rest, status: 'duplicate' }));
         continue;
       }
-      const r = await batch.apply(m);
-      if (!earlier) first.set(m.mutation_id, { r, digest: digest(m) });
+      const r = await batch.apply(one);
+      if (!earlier) first.set(m.mutation_id, { r, digest: one.digest });
       results.push(r);
     }
     if (batch.lastSeq !== user.head) await core.store.setHead(userId, batch.lastSeq, tx);

@@ -57,6 +57,13 @@ export interface ConflictRow {
 
 const ROW = 'entity, entity_id, version, seq, deleted, payload, device_id';
 
+/** Ids per IN list: a few fixed sizes keep the prepared statements few. */
+const CHUNK = 64;
+
+export function entityKey(entity: string, entityId: string): string {
+  return `${entity}\u0000${entityId}`;
+}
+
 export class Store {
   constructor(readonly db: PluginDatabase) {}
 
@@ -112,22 +119,55 @@ export class Store {
     return db.get<EntityRow>(`SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND entity = ? AND entity_id = ?`, [userId, entity, entityId]);
   }
 
-  /** Writes an entity's new state and keeps it as a version (the base later merges need). */
-  async write(userId: string, r: EntityRow, nowMs: number, db: PluginDatabase): Promise<void> {
+  /**
+   * Writes an entity's new state. The state it replaces (`previous`) moves to sync_versions, where
+   * later merges find their bases; the current state lives only in sync_rows.
+   */
+  async write(userId: string, r: EntityRow, previous: EntityRow | undefined, nowMs: number, db: PluginDatabase): Promise<void> {
+    if (previous) {
+      await db.run(
+        `INSERT INTO sync_versions (user_id, entity, entity_id, version, seq, deleted, payload, device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, entity, entity_id, version) DO NOTHING`,
+        [userId, previous.entity, previous.entity_id, previous.version, previous.seq, previous.deleted, previous.payload, previous.device_id],
+      );
+    }
     await db.run(
       `INSERT INTO sync_rows (user_id, ${ROW}, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (user_id, entity, entity_id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted,
          payload = excluded.payload, device_id = excluded.device_id, updated_ms = excluded.updated_ms`,
       [userId, r.entity, r.entity_id, r.version, r.seq, r.deleted, r.payload, r.device_id, nowMs],
     );
-    await db.run(
-      `INSERT INTO sync_versions (user_id, entity, entity_id, version, seq, deleted, payload, device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, entity, entity_id, version) DO UPDATE SET seq = excluded.seq, deleted = excluded.deleted, payload = excluded.payload, device_id = excluded.device_id`,
-      [userId, r.entity, r.entity_id, r.version, r.seq, r.deleted, r.payload, r.device_id],
-    );
   }
 
-  /** The versions after `after` up to `upto`, oldest first (who wrote them, and their states). */
+  /** The current rows of several entities (a push reads its batch's at once), by `entity\u0000entity_id`. */
+  async rows(userId: string, keys: readonly (readonly [string, string])[], db: PluginDatabase): Promise<Map<string, EntityRow>> {
+    const out = new Map<string, EntityRow>();
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const part = keys.slice(i, i + CHUNK);
+      const found = await db.all<EntityRow>(
+        `SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND (entity, entity_id) IN (VALUES ${part.map(() => '(?, ?)').join(', ')})`,
+        [userId, ...part.flat()],
+      );
+      for (const r of found) out.set(entityKey(r.entity, r.entity_id), r);
+    }
+    return out;
+  }
+
+  /** The stored results of several mutation ids of one device, by id. */
+  async mutations(userId: string, deviceId: string, ids: readonly string[], db: PluginDatabase): Promise<Map<string, { digest: string; result: string }>> {
+    const out = new Map<string, { digest: string; result: string }>();
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const part = ids.slice(i, i + CHUNK);
+      const found = await db.all<{ mutation_id: string; digest: string; result: string }>(
+        `SELECT mutation_id, digest, result FROM sync_mutations WHERE user_id = ? AND device_id = ? AND mutation_id IN (${part.map(() => '?').join(', ')})`,
+        [userId, deviceId, ...part],
+      );
+      for (const r of found) out.set(r.mutation_id, r);
+    }
+    return out;
+  }
+
+  /** The superseded versions after `after` up to `upto`, oldest first (who wrote them, and their states); the current one is the row. */
   versions(userId: string, entity: string, entityId: string, after: number, upto: number, db: PluginDatabase): Promise<VersionRow[]> {
     return db.all<VersionRow>(
       'SELECT version, deleted, payload, device_id FROM sync_versions WHERE user_id = ? AND entity = ? AND entity_id = ? AND version > ? AND version <= ? ORDER BY version',

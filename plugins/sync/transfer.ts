@@ -152,7 +152,7 @@ export async function importLines(core: Core, userId: string, mode: 'replace' | 
       const current = mode === 'merge' ? await core.store.row(userId, l.entity, l.entity_id, tx) : undefined;
       if (current && !current.deleted && current.payload === payload) continue;
       const version = current ? Math.max(current.version + 1, l.version) : l.version;
-      await core.store.write(userId, { entity: l.entity, entity_id: l.entity_id, version, seq: ++head, deleted: 0, payload, device_id: null }, now, tx);
+      await core.store.write(userId, { entity: l.entity, entity_id: l.entity_id, version, seq: ++head, deleted: 0, payload, device_id: null }, current, now, tx);
       imported++;
     }
     await core.store.setHead(userId, head, tx);

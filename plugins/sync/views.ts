@@ -1,12 +1,8 @@
 /** Stored rows as the protocol shows them. */
-import type { ChangeT, ConflictViewT } from './routes/schemas.js';
-import type { ConflictRow, EntityRow } from './store.js';
+import type { ConflictViewT } from './routes/schemas.js';
+import type { ConflictRow } from './store.js';
 
 const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as Record<string, unknown>));
-
-export function changeView(r: EntityRow): ChangeT {
-  return { entity: r.entity, entity_id: r.entity_id, op: r.deleted ? 'delete' : 'upsert', payload: r.deleted ? null : json(r.payload), version: r.version, seq: r.seq };
-}
 
 export function conflictView(c: ConflictRow): ConflictViewT {
   return {

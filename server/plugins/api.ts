@@ -72,6 +72,18 @@ export interface PluginAuditEntry {
   readonly details?: Record<string, unknown>;
 }
 
+/** A Prometheus counter a plugin keeps (served at /v1/metrics as `iqp_<plugin id>_<name>_total`). Since 1.1. */
+export interface PluginCounter {
+  inc(labels?: Readonly<Record<string, string>>, value?: number): void;
+}
+
+export interface PluginCounterOptions {
+  /** Lowercase letters, digits and underscores. */
+  readonly name: string;
+  readonly help: string;
+  readonly labels?: readonly string[];
+}
+
 export interface PluginClock {
   /** Milliseconds since the epoch. */
   nowMs(): number;
@@ -195,6 +207,8 @@ export interface PluginContext<Config = Record<string, unknown>> {
   readonly hooks: PluginHooks;
   audit(entry: PluginAuditEntry): Promise<void>;
   rateLimit(options: RateLimitOptions): RateLimit;
+  /** A counter for /v1/metrics (in command mode it counts nothing). Make each once, in register() or start(). Since 1.1. */
+  counter(options: PluginCounterOptions): PluginCounter;
   /** Offers a service under a ref listed in the manifest's `provides`. Call during register(). */
   provide<T>(ref: ServiceRef<T>, implementation: T): void;
   /** A service another plugin (one this plugin `requires`) provides; call from start() on. */
@@ -206,7 +220,7 @@ export interface PluginContext<Config = Record<string, unknown>> {
    * Once the first piece is sent the status cannot change: a failure after that cuts the
    * connection, so the client sees a truncated body rather than a complete-looking one. Since 1.1.
    */
-  stream(status: number, body: AsyncIterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply;
+  stream(status: number, body: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply;
   /** A coded error answered with its catalog status (and `headers`, e.g. Retry-After). */
   error(code: ErrorCode, message: string, options?: { details?: Record<string, unknown>; headers?: Record<string, string> }): Error;
 }

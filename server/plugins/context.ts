@@ -10,7 +10,7 @@ import type { RouteSpec } from '../../src/api/route.js';
 import type { Logger } from '../app.js';
 import { reply } from '../http/contract.js';
 import type { NewAuditEntry } from '../stores/types.js';
-import type { PluginClock, PluginContext, PluginDatabase, RateLimit, RateLimitOptions, RouteHandler, ServiceRef } from './api.js';
+import type { PluginClock, PluginContext, PluginCounter, PluginCounterOptions, PluginDatabase, RateLimit, RateLimitOptions, RouteHandler, ServiceRef } from './api.js';
 import type { HookBus } from './hooks.js';
 import type { LoadedManifest } from './manifest.js';
 import { type DeclaredRoute, pluginError, streamReply } from './routes.js';
@@ -35,6 +35,7 @@ export interface SharedServices {
   readonly clock: PluginClock;
   readonly hooks: HookBus;
   readonly rateLimit: (plugin: string, options: RateLimitOptions) => RateLimit;
+  readonly counter: (plugin: string, options: PluginCounterOptions) => PluginCounter;
   /** `ref`'s implementation for plugin `requester`; throws unless a plugin it requires provides it and runs. */
   readonly lookup: (requester: string, ref: string) => unknown;
 }
@@ -87,6 +88,10 @@ export function createContext(state: PluginState, shared: SharedServices): Plugi
       if (limits.has(options.name)) throw misuse(`rate limit ${options.name} is made twice`);
       limits.add(options.name);
       return shared.rateLimit(id, options);
+    },
+    counter(options) {
+      if (!/^[a-z][a-z0-9_]{0,63}$/.test(options?.name ?? '')) throw misuse(`counter name ${String(options?.name)} must be lowercase letters, digits and underscores`);
+      return shared.counter(id, options);
     },
     provide<T>(ref: ServiceRef<T>, implementation: T) {
       if (state.phase !== 'register') throw misuse(`provide(${ref.id}) is called during register()`);

@@ -5,12 +5,13 @@
  * anywhere stops the start with its coded error; any other failing plugin, and every plugin that
  * requires it, is left out: its routes answer 503 and /v1/health says "degraded".
  */
+import { Counter, type Registry } from 'prom-client';
 import { type Router } from 'express';
 import { type ErrorCode, IqpError, isIqpError } from '../../src/errors.js';
 import type { Logger } from '../app.js';
 import { markMount } from '../http/route-label.js';
 import type { NewAuditEntry } from '../stores/types.js';
-import type { PluginClock, PluginContext, PluginDefinition, ServiceRef } from './api.js';
+import type { PluginClock, PluginContext, PluginCounter, PluginCounterOptions, PluginDefinition, ServiceRef } from './api.js';
 import { resolveConfig } from './config.js';
 import { createContext, type PluginState, type SharedServices } from './context.js';
 import { within } from './deadline.js';
@@ -54,6 +55,8 @@ export interface HostOptions {
   /** Takes the data directory's lock for pending migrations; absent when the caller already holds it. */
   readonly lockForMigrations?: () => { release(): void };
   readonly stopDeadlineMs?: number;
+  /** The registry's Prometheus registry (server mode); plugin counters count nothing without one. */
+  readonly metrics?: Registry;
 }
 
 interface Rec {
@@ -65,6 +68,15 @@ interface Rec {
   router?: Router;
   config?: Readonly<Record<string, unknown>>;
   failure?: PluginFailure;
+}
+
+/** `iqp_<plugin>_<name>_total` in the registry's metrics; made once per name (a plugin restarted in one process reuses it). */
+function pluginCounter(registry: Registry | undefined, plugin: string, options: PluginCounterOptions): PluginCounter {
+  if (!registry) return { inc() {} };
+  const name = `iqp_${plugin.replace(/-/g, '_')}_${options.name}_total`;
+  const existing = registry.getSingleMetric(name) as Counter<string> | undefined;
+  const counter = existing ?? new Counter({ name, help: options.help, labelNames: [...(options.labels ?? [])], registers: [registry] });
+  return { inc: (labels, value) => (labels ? counter.inc(labels, value ?? 1) : counter.inc(value ?? 1)) };
 }
 
 const systemPluginClock: PluginClock = { nowMs: () => Date.now(), now: () => new Date().toISOString() };
@@ -134,6 +146,7 @@ export class PluginHost {
       clock: this.o.clock ?? systemPluginClock,
       hooks: this.hooks,
       rateLimit: (plugin, options) => sqliteRateLimit(this.o.db, plugin, options),
+      counter: (plugin, options) => pluginCounter(this.o.metrics, plugin, options),
       lookup: (requester, ref) => this.lookup(requester, ref),
     };
   }

@@ -5,6 +5,7 @@
  * pending plugin migrations are applied under the data directory's lock, taken for that moment only
  * (and refused while a server holds it, since that server runs the schema it started with).
  */
+import { pluginAudit } from './audit.js';
 import { databasePath } from '../config.js';
 import { openStores } from '../datadir.js';
 import { lockDataDir } from '../lock.js';
@@ -31,7 +32,7 @@ export async function withPlugins<T>(dataDir: string, command: string, fn: (host
       log: (line) => {
         if (line['level'] === 'warn' || line['level'] === 'error') process.stderr.write(`${who}: ${line['plugin'] ? `plugin ${String(line['plugin'])}: ` : ''}${String(line['msg'])}${line['error'] ? ` (${String(line['error'])})` : ''}\n`);
       },
-      audit: (entry) => stores.meta.appendAudit(entry),
+      audit: pluginAudit(db),
       lockForMigrations: () => lockDataDir(dataDir, `${who} (plugin migrations)`),
     });
     try {

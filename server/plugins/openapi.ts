@@ -41,6 +41,7 @@ export async function pluginRouteGroups(dirs: readonly string[] = builtinPluginD
       clock: { nowMs: () => 0, now: () => new Date(0).toISOString() },
       hooks: new HookBus(),
       rateLimit: () => ({ consume: refuse, peek: refuse, reset: refuse }),
+      counter: () => ({ inc() {} }),
       lookup: () => {
         throw new Error('service() is not available during register()');
       },

@@ -33,10 +33,10 @@ export function pluginError(code: ErrorCode, message: string, options?: { detail
 export type Guard = (spec: RouteSpec) => RequestHandler | null;
 
 const STREAM = Symbol('iqp.plugin.stream');
-type StreamReply = RouteReply & { [STREAM]: AsyncIterable<string | Uint8Array> };
+type StreamReply = RouteReply & { [STREAM]: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array> };
 
 /** ctx.stream(): a reply whose body the error boundary writes piece by piece. */
-export function streamReply(status: number, body: AsyncIterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply {
+export function streamReply(status: number, body: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply {
   return Object.assign(reply(status, undefined, { ...options.headers, 'Content-Type': options.contentType }), { [STREAM]: body });
 }
 

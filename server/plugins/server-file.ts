@@ -5,7 +5,7 @@
  * Written atomically and 0600: a plugin's config may hold a secret when the operator did not use
  * {"$env": NAME}.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../src/atomic.js';
 import { IqpError } from '../../src/errors.js';
@@ -76,5 +76,7 @@ export function readServerFile(dataDir: string): ServerFile {
 }
 
 export function writeServerFile(dataDir: string, file: ServerFile): void {
+  // `iqp plugins enable` may come before the first `server start`, which would create the directory.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(serverFilePath(dataDir), `${JSON.stringify(file, null, 2)}\n`, 0o600);
 }

@@ -26,6 +26,15 @@ async function stopServer(s: Awaited<ReturnType<typeof spawnServer>>): Promise<v
 }
 
 describe('iqp plugins', () => {
+  it('enables a built-in plugin in a data directory that does not exist yet, creating it', async () => {
+    const parent = tempDir('iqp-plugins-cli-new-');
+    const dataDir = join(parent, 'registry-data');
+    const r = await iqp(['plugins', 'enable', 'auth', '--data', dataDir], { cwd: parent, env: { HOME: parent } });
+    expect(r.stdout + r.stderr).toContain('Enabled auth');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(serverJson(dataDir)).plugins.auth).toMatchObject({ enabled: true, source: 'builtin' });
+  });
+
   it('enables a plugin by path, configures it, lists it, and masks literal secrets', async () => {
     const dataDir = tempDir('iqp-plugins-cli-');
     const enabled = await run(dataDir, ['enable', fixturePlugin('hello'), '--json']);

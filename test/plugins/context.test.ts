@@ -23,6 +23,7 @@ function setup() {
     clock: { nowMs: () => 0, now: () => '2026-01-01T00:00:00.000Z' },
     hooks: new HookBus(),
     rateLimit: () => ({}) as never,
+    counter: () => ({ inc() {} }),
     lookup: () => 'impl',
   };
   return { state, ctx: createContext(state, shared), audits, dataDir };

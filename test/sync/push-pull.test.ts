@@ -3,6 +3,7 @@
  * update after delete, exact paging, deletes, resets that keep unpushed work.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { post } from '../auth/support.js';
 import { device, sibling, type SyncHarness, syncHarness } from './support.js';
 
 let h: SyncHarness | null = null;
@@ -56,5 +57,178 @@ describe('sync push', () => {
     expect(conflicts).toHaveLength(1);
     expect(conflicts[0]).toMatchObject({ id: t2.body.results[0].conflict_id, fields: ['front'], winner: { front: 'abd' }, loser: { front: 'abc!' }, status: 'open', winner_device: 'tablet-0001', loser_device: 'phone-0001' });
     expect(conflicts[0].summary).toBe("Card 12 · front: phone 'abc!' vs tablet 'abd' — kept tablet (later)");
+  });
+});
+
+describe('sync push, continued', () => {
+  it('is atomic: a failure in the middle of a push leaves nothing of it, and the same push applies whole later', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    // Another connection makes the database refuse one row, as a full disk or a crash mid-push would.
+    h.db.db.exec("CREATE TRIGGER boom BEFORE INSERT ON sync_rows WHEN NEW.entity_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    const mutations = [
+      { mutation_id: 'a', entity: 'card', entity_id: '1', op: 'upsert' as const, payload: { v: 1 } },
+      { mutation_id: 'b', entity: 'card', entity_id: 'boom', op: 'upsert' as const, payload: { v: 2 } },
+      { mutation_id: 'c', entity: 'card', entity_id: '3', op: 'upsert' as const, payload: { v: 3 } },
+    ];
+    const failed = await phone.push(mutations);
+    expect(failed.status).toBe(500);
+    expect(failed.body.error.code).toBe('IQP_E_PLUGIN_FAILED');
+    for (const table of ['sync_rows', 'sync_versions', 'sync_mutations']) expect(h.db.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
+    expect(h.db.db.prepare('SELECT head FROM sync_users').all()).toEqual([]);
+    h.db.db.exec('DROP TRIGGER boom');
+    const ok = await phone.push(mutations);
+    expect(ok.body.results.map((r: any) => [r.status, r.seq])).toEqual([
+      ['applied', 1],
+      ['applied', 2],
+      ['applied', 3],
+    ]);
+  });
+
+  it('answers duplicate for a second copy in one push, and refuses a mutation id reused for something else', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const m = { mutation_id: 'x1', entity: 'note', entity_id: 'n', op: 'upsert' as const, payload: { t: 'a' } };
+    const r = await phone.push([m, m]);
+    expect(r.body.results.map((x: any) => [x.status, x.version, x.seq])).toEqual([
+      ['applied', 1, 1],
+      ['duplicate', 1, 1],
+    ]);
+    const reused = await phone.push([{ ...m, payload: { t: 'b' } }]);
+    expect(reused.body.results[0]).toMatchObject({ status: 'rejected', error: { code: 'IQP_E_SYNC_MUTATION_REUSED', field: 'mutation_id' } });
+    expect((await phone.pullAll(null)).changes.map((c) => c.payload)).toEqual([{ t: 'a' }]);
+  });
+
+  it('brings an entity back when an edit arrives after a delete it had not seen, and records the conflict', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001', 'phone');
+    const tablet = await sibling(phone, 'tablet-0001', 'tablet');
+    await phone.push([{ mutation_id: phone.mid(), entity: 'card', entity_id: '7', op: 'upsert', payload: { front: 'a', back: 'b' } }]);
+    expect((await tablet.push([{ mutation_id: tablet.mid(), entity: 'card', entity_id: '7', op: 'delete', base_version: 1 }])).body.results[0]).toMatchObject({ status: 'applied', version: 2 });
+    const edit = await phone.push([{ mutation_id: phone.mid(), entity: 'card', entity_id: '7', op: 'patch', payload: { back: 'c' }, base_version: 1 }]);
+    expect(edit.body.results[0]).toMatchObject({ status: 'conflict', version: 3 });
+    const { changes, conflicts } = await tablet.pullAll(null);
+    expect(changes).toEqual([{ entity: 'card', entity_id: '7', op: 'upsert', payload: { front: 'a', back: 'c' }, version: 3, seq: 3 }]);
+    expect(conflicts[0]).toMatchObject({ fields: ['(deleted)'], winner: { front: 'a', back: 'c' }, loser: null, loser_device: 'tablet-0001' });
+    expect(conflicts[0].summary).toBe('Card 7 · deleted on tablet, then edited on phone — kept the edit (later), so it is back');
+  });
+
+  it('keeps the edits a late delete removes in its conflict record, and deletes travel to every device', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001', 'phone');
+    const tablet = await sibling(phone, 'tablet-0001', 'tablet');
+    await phone.push([{ mutation_id: phone.mid(), entity: 'card', entity_id: '7', op: 'upsert', payload: { front: 'a' } }]);
+    const seen = await tablet.pullAll(null);
+    await phone.push([{ mutation_id: phone.mid(), entity: 'card', entity_id: '7', op: 'upsert', payload: { front: 'edited' }, base_version: 1 }]);
+    const del = await tablet.push([{ mutation_id: tablet.mid(), entity: 'card', entity_id: '7', op: 'delete', base_version: 1 }]);
+    expect(del.body.results[0]).toMatchObject({ status: 'conflict', version: 3 });
+    const after = await tablet.pullAll(seen.cursor);
+    expect(after.changes).toEqual([{ entity: 'card', entity_id: '7', op: 'delete', payload: null, version: 3, seq: 3 }]);
+    expect(after.conflicts[0]).toMatchObject({ winner: null, loser: { front: 'edited' } });
+    expect((await phone.pullAll(null)).changes.map((c) => c.op)).toEqual(['delete']);
+  });
+
+  it('resolves a conflict by keeping the loser, the winner or a payload: a new version every device pulls', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    const conflictOn = async (id: string) => {
+      await phone.push([{ mutation_id: phone.mid(), entity: 'card', entity_id: id, op: 'upsert', payload: { front: 'base' } }]);
+      await phone.push([{ mutation_id: phone.mid(), entity: 'card', entity_id: id, op: 'patch', payload: { front: 'phone' }, base_version: 1 }]);
+      const r = await tablet.push([{ mutation_id: tablet.mid(), entity: 'card', entity_id: id, op: 'patch', payload: { front: 'tablet' }, base_version: 1 }]);
+      expect(r.body.results[0].status).toBe('conflict');
+      return r.body.results[0].conflict_id as string;
+    };
+    const listed = async (status: string) => (await post(`${h!.syncUrl}/conflicts?status=${status}`, undefined, phone.token, 'GET')).body.conflicts.map((c: any) => c.id);
+    const a = await conflictOn('a');
+    const b = await conflictOn('b');
+    const c = await conflictOn('c');
+    expect(await listed('open')).toEqual([a, b, c].sort());
+    const start = await phone.pullAll(null);
+    const resolve = (id: string, keep: unknown) => post(`${h!.syncUrl}/conflicts/${id}/resolve`, { device_id: phone.id, keep }, phone.token);
+    const ra = await resolve(a, 'loser');
+    expect(ra.status).toBe(200);
+    expect(ra.body.conflict).toMatchObject({ status: 'resolved', resolution: 'loser' });
+    expect((await resolve(b, 'winner')).status).toBe(200);
+    expect((await resolve(c, { front: 'both', note: 'merged by hand' })).status).toBe(200);
+    const again = await resolve(a, 'winner');
+    expect([again.status, again.body.error.code]).toEqual([409, 'IQP_E_SYNC_CONFLICT_RESOLVED']);
+    expect(await listed('open')).toEqual([]);
+    const after = await tablet.pullAll(start.cursor);
+    expect(Object.fromEntries(after.changes.map((ch) => [ch.entity_id, ch.payload.front]))).toEqual({ a: 'phone', b: 'tablet', c: 'both' });
+    expect(after.conflicts.map((x) => [x.id, x.status])).toEqual([
+      [a, 'resolved'],
+      [b, 'resolved'],
+      [c, 'resolved'],
+    ]);
+  });
+
+  it('loses no update under concurrent pushes from many devices: each value is in the final state or a conflict record', async () => {
+    h = await syncHarness();
+    const first = await device(h, 'ann@example.org', 'dev-00000');
+    const devices = [first, ...(await Promise.all([1, 2, 3, 4, 5].map((i) => sibling(first, `dev-0000${i}`))))];
+    await first.push([{ mutation_id: first.mid(), entity: 'counter', entity_id: 'shared', op: 'upsert', payload: {} }]);
+    // Every device sets its own field and a shared one, 10 times, all based on version 1, all at once.
+    await Promise.all(
+      devices.map(async (d, i) => {
+        for (let n = 0; n < 10; n++) {
+          const r = await d.push([{ mutation_id: d.mid(), entity: 'counter', entity_id: 'shared', op: 'patch', payload: { [`own${i}`]: n, shared: `${i}:${n}` }, base_version: 1 }]);
+          expect(r.status).toBe(200);
+        }
+      }),
+    );
+    const { changes, conflicts } = await first.pullAll(null);
+    const final = changes.find((c) => c.entity_id === 'shared')!.payload;
+    for (let i = 0; i < devices.length; i++) expect(final[`own${i}`], `device ${i}`).toBe(9);
+    // A device's own later write supersedes its earlier one; its last value is kept, as the winner or in a conflict record.
+    const kept = new Set([final.shared, ...conflicts.map((c) => c.loser?.shared)]);
+    for (let i = 0; i < devices.length; i++) expect(kept.has(`${i}:9`), `device ${i}'s last write`).toBe(true);
+    expect(conflicts.filter((c) => !c.fields.includes('shared') || c.fields.some((f: string) => f.startsWith('own')))).toEqual([]);
+    expect(changes.find((c) => c.entity_id === 'shared')!.version).toBe(1 + devices.length * 10);
+  });
+});
+
+describe('sync pull', () => {
+  it('returns every change exactly once, for every page size from 1 to the number of changes', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const muts = [];
+    for (let i = 0; i < 12; i++) muts.push({ mutation_id: `c${i}`, entity: i % 2 ? 'card' : 'deck', entity_id: `e${i % 7}`, op: 'upsert' as const, payload: { i } });
+    muts.push({ mutation_id: 'del', entity: 'card', entity_id: 'e1', op: 'delete' as const, base_version: 1 });
+    expect((await phone.push(muts)).body.results.every((r: any) => r.status === 'applied')).toBe(true);
+    const whole = await phone.pullAll(null, { limit: 1000 });
+    expect(whole.pages).toBe(1);
+    const keys = whole.changes.map((c) => `${c.entity}/${c.entity_id}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (let limit = 1; limit <= whole.changes.length; limit++) {
+      const paged = await phone.pullAll(null, { limit });
+      expect(paged.changes, `limit ${limit}`).toEqual(whole.changes);
+      expect(paged.pages).toBe(Math.ceil(whole.changes.length / limit));
+    }
+    expect(whole.changes.find((c) => c.entity_id === 'e1' && c.entity === 'card')).toMatchObject({ op: 'delete', payload: null });
+  });
+
+  it('caps a page by bytes, always sending at least one change', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const big = 'x'.repeat(3000);
+    await phone.push([0, 1, 2, 3].map((i) => ({ mutation_id: `b${i}`, entity: 'note', entity_id: `n${i}`, op: 'upsert' as const, payload: { big } })));
+    const paged = await phone.pullAll(null, { max_bytes: 1024 });
+    expect(paged.pages).toBe(4);
+    expect(paged.changes).toHaveLength(4);
+  });
+
+  it('holds a pull with wait until a push lands, then answers with it', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    const { cursor } = await tablet.pullAll(null);
+    const waiting = tablet.pull(cursor, { wait: 30 });
+    const before = Date.now();
+    await phone.push([{ mutation_id: 'w1', entity: 'note', entity_id: 'n', op: 'upsert', payload: { t: 1 } }]);
+    const r = await waiting;
+    expect(r.body.changes.map((c: any) => c.payload)).toEqual([{ t: 1 }]);
+    // Not the 30 s timeout: the push woke it (a generous bound; this is not a timing assertion about speed).
+    expect(Date.now() - before).toBeLessThan(20_000);
   });
 });

@@ -3,7 +3,7 @@ import { AUTH_V1, type PluginContext, type Principal, route, Type } from '../../
 import type { SyncConfig } from '../config.js';
 import { listConflicts, resolveConflict } from '../conflicts.js';
 import type { Core } from '../core.js';
-import { pull } from '../pull.js';
+import { pageJson, pull } from '../pull.js';
 import { push } from '../push.js';
 import { EXPORT_FORMAT, exportHead, exportLines, importLines, readExport } from '../transfer.js';
 import { ConflictView, DeviceId, Payload, PullBody, PullResponse, PushBody, PushResponse } from './schemas.js';
@@ -111,6 +111,14 @@ export const importRoute = route({
 });
 
 export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): void {
+  const metrics = {
+    mutations: ctx.counter({ name: 'mutations', help: 'Pushed mutations by result (applied, merged, conflict, duplicate, rejected).', labels: ['status'] }),
+    pushes: ctx.counter({ name: 'pushes', help: 'Pushes answered.' }),
+    pulls: ctx.counter({ name: 'pulls', help: 'Pulls answered.' }),
+    resets: ctx.counter({ name: 'resets', help: 'Pulls answered with reset, by reason.', labels: ['reason'] }),
+    exports: ctx.counter({ name: 'exports', help: 'Exports started.' }),
+    imports: ctx.counter({ name: 'imports', help: 'Imports applied, by mode.', labels: ['mode'] }),
+  };
   /** The signed-in user allowed to sync (the auth config's unverified_may decides for unverified emails). */
   const user = (principal: Principal | null): string => {
     if (principal?.kind !== 'user') throw ctx.error('IQP_E_TOKEN_INVALID', 'Sync needs a signed-in user’s access token.');
@@ -124,6 +132,8 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     await c.limit(c.pushLimit, userId);
     const out = await c.gate(() => push(c, userId, body));
     if (out.counts.applied + out.counts.merged + out.counts.conflict > 0) c.notifier.changed(userId);
+    metrics.pushes.inc();
+    for (const [status, n] of Object.entries(out.counts)) if (n > 0) metrics.mutations.inc({ status }, n);
     await ctx.audit({ action: 'push', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { mutations: body.mutations.length, ...out.counts } });
     return { results: out.results, head: out.head };
   });
@@ -133,8 +143,11 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     const userId = user(principal);
     await c.limit(c.pullLimit, userId);
     const out = await pull(c, userId, body, signal);
+    metrics.pulls.inc();
+    if (out.reset) metrics.resets.inc({ reason: out.reset });
     if (out.reset) await ctx.audit({ action: 'reset', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { reason: out.reset } });
-    return out.response;
+    // Payloads are stored as JSON text: the answer splices them in rather than parsing and re-serializing each.
+    return ctx.stream(200, [pageJson(out.page)], { contentType: 'application/json; charset=utf-8', headers: { 'Cache-Control': 'no-store' } });
   });
 
   ctx.routes.route(conflictsRoute, async ({ principal, query }) => listConflicts(core(), user(principal), query.status ?? 'open', query.after ?? '', query.limit ?? 100));
@@ -146,6 +159,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     const userId = user(principal);
     const head = await exportHead(c, userId);
     if (query.head !== undefined && query.head !== head) throw ctx.error('IQP_E_SYNC_EXPORT_CHANGED', `The data moved from head ${query.head} to ${head} since the export started; start again from the beginning.`);
+    metrics.exports.inc();
     await ctx.audit({ action: 'export', actor: `user:${userId}`, target: `user:${userId}`, details: { offset: query.offset ?? 0, head } });
     return ctx.stream(200, exportLines(c, userId, query.offset ?? 0), { contentType: 'application/x-ndjson', headers: { 'X-Iqp-Sync-Head': String(head), 'Cache-Control': 'no-store' } });
   });
@@ -157,6 +171,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     if (type !== 'application/x-ndjson') throw ctx.error('IQP_E_INVALID_REQUEST', 'Send the export file as Content-Type: application/x-ndjson.', { details: { field: 'content-type' } });
     const file = await readExport(c, stream!);
     const out = await importLines(c, userId, query.mode, file.lines);
+    metrics.imports.inc({ mode: query.mode });
     await ctx.audit({ action: 'import', actor: `user:${userId}`, target: `user:${userId}`, details: { mode: query.mode, lines: file.lines.length, written: out.imported } });
     return { imported: file.lines.length, mode: query.mode, head: out.head, sha256: file.trailer.sha256 };
   });

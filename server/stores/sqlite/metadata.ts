@@ -55,6 +55,13 @@ function toAudit(row: AuditRow): AuditEntry {
   return { ...row, details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>) };
 }
 
+/** One audit row: the core writes it here, plugins through their own connection (server/plugins/audit.ts). */
+export const INSERT_AUDIT = 'INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)';
+
+export function auditRow(entry: NewAuditEntry): [string, string, string, string, string | null] {
+  return [entry.at, entry.actor, entry.action, entry.target, entry.details === null ? null : JSON.stringify(entry.details)];
+}
+
 export class SqliteMetadataStore implements MetadataStore {
   readonly db: Database.Database;
 
@@ -80,9 +87,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   #audit(entry: NewAuditEntry): void {
-    this.db
-      .prepare('INSERT INTO audit_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)')
-      .run(entry.at, entry.actor, entry.action, entry.target, entry.details === null ? null : JSON.stringify(entry.details));
+    this.db.prepare(INSERT_AUDIT).run(...auditRow(entry));
   }
 
   async insertPack(pack: PackRecord, audit: NewAuditEntry): Promise<InsertPackResult> {

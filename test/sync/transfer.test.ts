@@ -1,0 +1,125 @@
+/**
+ * Export and import: export → import into an empty account → export gives the identical checksum;
+ * a resumed export matches; a damaged or tampered file is refused naming its line, with nothing
+ * changed; replace makes devices reset; deleting the account deletes its sync data.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { device, type Device, type SyncHarness, syncHarness } from './support.js';
+
+let h: SyncHarness | null = null;
+afterEach(async () => {
+  await h?.close();
+  h = null;
+});
+
+async function exportOf(d: Device, query = ''): Promise<{ status: number; text: string; head: string | null }> {
+  const res = await fetch(`${d.h.syncUrl}/export${query}`, { headers: { authorization: `Bearer ${d.token}` } });
+  return { status: res.status, text: await res.text(), head: res.headers.get('x-iqp-sync-head') };
+}
+
+function importInto(d: Device, mode: string, body: string) {
+  return fetch(`${d.h.syncUrl}/import?mode=${mode}`, { method: 'POST', headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/x-ndjson' }, body }).then(async (r) => ({ status: r.status, body: await r.json() as any }));
+}
+
+const trailerOf = (text: string) => JSON.parse(text.trim().split('\n').at(-1)!).trailer;
+
+async function seed(d: Device): Promise<void> {
+  const muts = [];
+  for (let i = 0; i < 30; i++) muts.push({ mutation_id: `s${i}`, entity: i % 3 ? 'card' : 'deck', entity_id: `id-${(i * 7) % 30}`, op: 'upsert' as const, payload: { n: i, text: `ünïcødé ${i}`, nested: { a: [i, null, true] } } });
+  muts.push({ mutation_id: 'p', entity: 'card', entity_id: 'id-7', op: 'patch' as const, payload: { extra: 1 }, base_version: 1 });
+  muts.push({ mutation_id: 'd', entity: 'card', entity_id: 'id-14', op: 'delete' as const, base_version: 1 });
+  await d.push(muts);
+}
+
+describe('sync export and import', () => {
+  it('round-trips: export, import into an empty account, export again gives the same checksum and bytes', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await seed(ann);
+    const first = await exportOf(ann);
+    expect(first.status).toBe(200);
+    const t = trailerOf(first.text);
+    expect(t).toMatchObject({ format: 'iqp-sync-export/1', count: 29 });
+    const bob = await device(h, 'bob@example.org', 'bob-phone-1');
+    const imported = await importInto(bob, 'replace', first.text);
+    expect(imported).toMatchObject({ status: 200, body: { imported: 29, mode: 'replace', sha256: t.sha256 } });
+    const second = await exportOf(bob);
+    expect(trailerOf(second.text).sha256).toBe(t.sha256);
+    expect(second.text.split('\n').slice(0, -2)).toEqual(first.text.split('\n').slice(0, -2));
+    // Bob's devices pull what was imported.
+    expect((await bob.pullAll(null)).changes).toHaveLength(29);
+  });
+
+  it('resumes by offset with the same trailer, and refuses to resume once the data moved', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await seed(ann);
+    const whole = await exportOf(ann);
+    const lines = whole.text.split('\n');
+    const rest = await exportOf(ann, `?offset=10&head=${whole.head}`);
+    expect(rest.text).toBe(`${lines.slice(10).join('\n')}`);
+    await ann.push([{ mutation_id: 'later', entity: 'card', entity_id: 'new', op: 'upsert', payload: {} }]);
+    const moved = await exportOf(ann, `?offset=10&head=${whole.head}`);
+    expect(moved.status).toBe(409);
+    expect(JSON.parse(moved.text).error.code).toBe('IQP_E_SYNC_EXPORT_CHANGED');
+  });
+
+  it('refuses a damaged or tampered file naming the line, and changes nothing', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await seed(ann);
+    const good = (await exportOf(ann)).text;
+    const bob = await device(h, 'bob@example.org', 'bob-phone-1');
+    await bob.push([{ mutation_id: 'mine', entity: 'note', entity_id: 'keep', op: 'upsert', payload: { t: 'bob' } }]);
+    const before = (await exportOf(bob)).text;
+    const lines = good.split('\n');
+    const cases: [string, string, number | null][] = [
+      ['a changed payload', good.replace('ünïcødé 5', 'ünïcødé 6'), null],
+      ['a dropped line', [...lines.slice(0, 3), ...lines.slice(4)].join('\n'), null],
+      ['a cut-short file', good.slice(0, good.length - 40), null],
+      ['no trailer', `${lines.slice(0, -2).join('\n')}\n`, null],
+      ['not JSON', good.replace('{"entity"', '{entity'), 1],
+      ['an extra field', good.replace('"version":', '"user_id":"x","version":'), 1],
+      ['lines out of order', [lines[1], lines[0], ...lines.slice(2)].join('\n'), 2],
+      ['text after the trailer', `${good}{"entity":"card"}\n`, null],
+      ['an unknown trailer format', good.replace('iqp-sync-export/1', 'iqp-sync-export/9'), null],
+    ];
+    for (const [what, body, line] of cases) {
+      const r = await importInto(bob, 'replace', body);
+      expect([r.status, r.body.error?.code], what).toEqual([422, 'IQP_E_SYNC_IMPORT_INVALID']);
+      if (line !== null) expect(r.body.error.details.line, what).toBe(line);
+    }
+    const bad = await fetch(`${h.syncUrl}/import?mode=merge`, { method: 'POST', headers: { authorization: `Bearer ${bob.token}`, 'content-type': 'application/x-ndjson' }, body: Buffer.from([0xff, 0xfe, 0x0a]) });
+    expect(bad.status).toBe(422);
+    expect((await exportOf(bob)).text).toBe(before);
+  });
+
+  it('replace makes every device of the account reset; merge adds versions devices pull', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await seed(ann);
+    const file = (await exportOf(ann)).text;
+    const { cursor } = await ann.pullAll(null);
+    await ann.push([{ mutation_id: 'gone', entity: 'note', entity_id: 'n', op: 'upsert', payload: {} }]);
+    expect((await importInto(ann, 'replace', file)).status).toBe(200);
+    const r = await ann.pull(cursor);
+    expect(r.body.reset).toEqual({ reason: 'data_replaced' });
+    const snapshot = await ann.pullAll(r.body.cursor);
+    expect(snapshot.changes.some((c) => c.entity === 'note')).toBe(false);
+    expect(snapshot.changes).toHaveLength(29);
+
+    const merged = await importInto(ann, 'merge', file);
+    expect(merged.body).toMatchObject({ imported: 29 });
+    expect((await ann.pullAll(snapshot.cursor)).changes).toEqual([]);
+  });
+
+  it('deleting the account deletes its sync data', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await seed(ann);
+    const count = () => h!.db.db.prepare("SELECT (SELECT COUNT(*) FROM sync_rows) + (SELECT COUNT(*) FROM sync_versions) + (SELECT COUNT(*) FROM sync_mutations) + (SELECT COUNT(*) FROM sync_devices) + (SELECT COUNT(*) FROM sync_users) AS n").get() as { n: number };
+    expect(count().n).toBeGreaterThan(0);
+    await h.admin.deleteUser('ann@example.org', 'cli:test');
+    expect(count()).toEqual({ n: 0 });
+  });
+});
