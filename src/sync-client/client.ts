@@ -70,6 +70,9 @@ export class SyncClient {
   #paused = false;
   #running = false;
   #loop: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  /** Which loop is the current one: an older one ends at its next turn. */
+  #loopId = 0;
   #wake: (() => void) | undefined;
   /** One cycle at a time: pulls and pushes of this client never overlap. */
   #cycle: Promise<unknown> = Promise.resolve();
@@ -78,7 +81,7 @@ export class SyncClient {
   #status: SyncStatus | undefined;
 
   constructor(options: SyncClientOptions) {
-    if (!DEVICE_ID.test(options.deviceId)) throw new SyncError(CLIENT_CODES.INVALID_MUTATION, 'deviceId must match ^[A-Za-z0-9._:-]{8,128}$');
+    if (!DEVICE_ID.test(options.deviceId)) throw new TypeError('deviceId must match ^[A-Za-z0-9._:-]{8,128}$ (loadDeviceId makes one)');
     if (!Number.isInteger(options.schemaVersion)) throw new TypeError('schemaVersion must be an integer');
     this.#o = options;
     this.#sleep = options.sleep ?? realSleep;
@@ -155,9 +158,15 @@ export class SyncClient {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    if (this.#epoch.signal.aborted) this.#epoch = new AbortController();
-    this.#loop = this.#runLoop().finally(() => {
-      this.#running = false;
+    // A stop() still winding down finishes first, so two loops never run at once.
+    const id = ++this.#loopId;
+    const loop: Promise<void> = (this.#stopping ?? Promise.resolve()).then(() => {
+      if (this.#epoch.signal.aborted) this.#epoch = new AbortController();
+      return this.#runLoop(id);
+    });
+    this.#loop = loop;
+    void loop.finally(() => {
+      if (this.#loop === loop) this.#running = false;
     });
   }
 
@@ -180,13 +189,21 @@ export class SyncClient {
   /** Stops the loop and aborts what is in flight; resolves when it has wound down. */
   async stop(): Promise<void> {
     this.#running = false;
+    // The loop being stopped must not carry on if start() is called before it has ended.
+    this.#loopId++;
     this.#epoch.abort();
     this.#wake?.();
-    await this.#loop;
-    await this.#cycle.catch(() => undefined);
-    this.#epoch = new AbortController();
-    this.#paused = false;
-    this.#setStatus('stopped', {});
+    const loop = this.#loop;
+    const stopping = (async () => {
+      await loop;
+      await this.#cycle.catch(() => undefined);
+      this.#epoch = new AbortController();
+      this.#paused = false;
+      this.#setStatus('stopped', {});
+    })();
+    this.#stopping = stopping;
+    await stopping;
+    if (this.#stopping === stopping) this.#stopping = undefined;
   }
 
   async pendingCount(): Promise<number> {
@@ -224,12 +241,12 @@ export class SyncClient {
     return outcome;
   }
 
-  async #runLoop(): Promise<void> {
+  async #runLoop(id: number): Promise<void> {
     const longPollS = clampInt(this.#o.longPollS ?? 25, 0, 30);
     const intervalMs = Math.max(0, this.#o.intervalMs ?? 60_000);
     let atHead = false;
     let failures = 0;
-    while (this.#running) {
+    while (this.#running && this.#loopId === id) {
       if (this.#paused) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         this.#wake = undefined;

@@ -5,7 +5,7 @@
  * log has grown well past its live data it is rewritten as one batch: temp file in the same
  * directory, fsync, rename, fsync the directory. One process per file.
  */
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type SyncStore, type WriteBatch, batchEntries, compareKeys } from './store.js';
@@ -80,7 +80,13 @@ export class FileStore implements SyncStore {
     return store;
   }
 
+  #tempPrefix(): string {
+    return `.${basename(this.#path)}.tmp-`;
+  }
+
   #load(): void {
+    // A compaction killed before its rename leaves a temp file; the log itself is still whole.
+    for (const name of readdirSync(dirname(this.#path))) if (name.startsWith(this.#tempPrefix())) rmSync(join(dirname(this.#path), name), { force: true });
     if (!existsSync(this.#path)) this.#rewrite();
     const buf = readFileSync(this.#path);
     if (buf.subarray(0, MAGIC.length).toString('utf8') !== MAGIC) throw new FileStoreCorrupt(`${this.#path} is not an iqp sync store`);
@@ -171,7 +177,7 @@ export class FileStore implements SyncStore {
 
   /** Writes the live data as a fresh log and swaps it in atomically. */
   #rewrite(): void {
-    const temp = join(dirname(this.#path), `.${basename(this.#path)}.tmp-${process.pid}`);
+    const temp = join(dirname(this.#path), `${this.#tempPrefix()}${process.pid}`);
     const body = Buffer.concat([Buffer.from(MAGIC), this.#data.size > 0 ? line({ s: Object.fromEntries(this.#data) }) : Buffer.alloc(0)]);
     const fd = openSync(temp, 'w', 0o600);
     try {

@@ -66,6 +66,12 @@ describe('the browser entry iqp/sync-client', () => {
     expect(specifiers(sample).sort()).toEqual(['../y.js', './x.js', 'better-sqlite3', 'fs', 'multi-line-pkg', 'node:fs', 'node:path', 'side-effect'].sort());
   });
 
+  it('package.json exports both entries at the files the build emits', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    expect(pkg.exports['./sync-client']).toBe('./dist/src/sync-client/index.js');
+    expect(pkg.exports['./sync-client/node']).toBe('./dist/src/sync-client/node.js');
+  });
+
   it('the node entry does bring the Node stores (so the split is real)', () => {
     const source = readFileSync(join(ROOT, 'src', 'sync-client', 'node.ts'), 'utf8');
     expect(specifiers(source)).toEqual(expect.arrayContaining(['./file-store.js', './sqlite-store.js', './index.js']));

@@ -172,3 +172,21 @@ describe('the loop', () => {
     expect(r.clock.slept.filter((ms) => ms === 45_000).length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('the loop, restarted', () => {
+  it('start() right after stop() runs one loop, not two', async () => {
+    const r = rig();
+    r.net.on('/v1/sync/pull', headOrHold('c1'));
+    r.client.start();
+    await until(() => r.net.requests('/v1/sync/pull').length === 2);
+    const stopping = r.client.stop();
+    r.client.start();
+    await stopping;
+    await until(() => r.net.requests('/v1/sync/pull').filter((q) => !q.signal.aborted).length >= 1 && r.net.inFlight === 1);
+    for (let i = 0; i < 100; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(r.net.inFlight).toBe(1);
+    expect(r.net.maxInFlight).toBe(1);
+    await r.client.stop();
+    expect(r.net.inFlight).toBe(0);
+  });
+});

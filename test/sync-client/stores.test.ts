@@ -1,11 +1,13 @@
 /** Every SyncStore adapter that runs under Node through the conformance suite, plus what only the file log has. */
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileStore, FileStoreCorrupt, SqliteStore } from '../../src/sync-client/node.js';
+import { IndexedDbStore } from '../../src/sync-client/indexeddb-store.js';
 import { MemoryStore, type SyncStore } from '../../src/sync-client/store.js';
+import { fakeIndexedDb } from './fake-indexeddb.js';
 import { storeConformance } from './store-conformance.js';
 
 const root = mkdtempSync(join(tmpdir(), 'iqp-sync-stores-'));
@@ -133,6 +135,19 @@ describe('FileStore as a log', () => {
     await again.close();
   });
 
+  it('removes a compaction’s leftover temp file on open (a crash before its rename)', async () => {
+    const path = fresh('.log');
+    const s = await FileStore.open(path);
+    await s.write({ set: { a: '1' } });
+    await s.close();
+    const leftover = join(root, `.${path.split('/').pop()}.tmp-99999`);
+    writeFileSync(leftover, 'half a compaction');
+    const again = await FileStore.open(path);
+    expect(existsSync(leftover)).toBe(false);
+    expect(await again.get('a')).toBe('1');
+    await again.close();
+  });
+
   it('is unusable after close', async () => {
     const s = await FileStore.open(fresh('.log'));
     await s.close();
@@ -167,5 +182,30 @@ describe('SqliteStore in an app database', () => {
     await expect(s.write({ set: { a: '1', b: '2' }, del: ['keep'] })).rejects.toThrow(/boom/);
     expect(await s.scan('')).toEqual([['keep', '1']]);
     db.close();
+  });
+});
+
+// The same database name across create and reopen: a reopened store is a new connection to it.
+const idb = fakeIndexedDb();
+const idbNames = new WeakMap<SyncStore, string>();
+storeConformance('IndexedDbStore (over an in-memory IndexedDB)', {
+  async create() {
+    const name = `db${++n}`;
+    const s = new IndexedDbStore(name, idb);
+    idbNames.set(s, name);
+    return s;
+  },
+  async reopen(s) {
+    await s.close?.();
+    const name = idbNames.get(s)!;
+    const again = new IndexedDbStore(name, idb);
+    idbNames.set(again, name);
+    return again;
+  },
+});
+
+describe('IndexedDbStore', () => {
+  it('says so when there is no IndexedDB and none is given', () => {
+    expect(() => new IndexedDbStore('x')).toThrow(/IndexedDB is not available/);
   });
 });
