@@ -259,6 +259,18 @@ export const CATALOG = {
   },
   IQP_E_USER_NOT_FOUND: usage('No such user.', 'Check the id or email with `iqp users list`.'),
 
+  // Sync (plugins/sync, docs/sync-protocol.md). Per-mutation refusals come back inside a push's results, not as the push's status.
+  IQP_E_SYNC_ENTITY_UNKNOWN: { message: 'The entity is not one this registry syncs.', hint: 'Use an entity listed in the sync plugin config (`iqp plugins config sync`).', exit: EXIT.network, http: 422 },
+  IQP_E_SYNC_PAYLOAD_INVALID: { message: 'The payload does not match the entity’s schema.', hint: 'Fix the field named in the error; the rest of the push was applied.', exit: EXIT.network, http: 422 },
+  IQP_E_SYNC_PAYLOAD_TOO_LARGE: { message: 'The payload is larger than the registry accepts for one entity.', hint: 'Split the entity, or ask the operator to raise max_payload_bytes.', exit: EXIT.network, http: 422 },
+  IQP_E_SYNC_PUSH_TOO_LARGE: { message: 'The push has more mutations than the registry accepts at once.', hint: 'Send fewer mutations per push (max_push_mutations).', exit: EXIT.network, http: 422 },
+  IQP_E_SYNC_SCHEMA_VERSION: { message: 'The app’s schema_version is outside the range this registry accepts.', hint: 'Update the app; the operator sets schema_versions in the sync plugin config.', exit: EXIT.network, http: 422 },
+  IQP_E_SYNC_BASE_VERSION: { message: 'base_version is newer than the entity’s version on the registry.', hint: 'Send the version the device last saw for the entity (from a push result or a pull).', exit: EXIT.network, http: 422 },
+  IQP_E_SYNC_MUTATION_REUSED: { message: 'The mutation_id was already used for a different mutation.', hint: 'Give every mutation a new id; resend only the exact mutation an id was first used for.', exit: EXIT.network, http: 422 },
+  IQP_E_SYNC_CONFLICT_RESOLVED: { message: 'The conflict is already resolved.', hint: 'Pull to get the resolution; resolve it again by writing the entity.', exit: EXIT.network, http: 409 },
+  IQP_E_SYNC_EXPORT_CHANGED: { message: 'The data changed since the export started, so it cannot resume.', hint: 'Start the export again from the beginning.', exit: EXIT.network, http: 409 },
+  IQP_E_SYNC_IMPORT_INVALID: check('The import file is not a valid, intact iqp sync export.', 'Nothing was changed. Use an export file as `iqp sync export` or GET /v1/sync/export wrote it, unmodified.'),
+
   // Local I/O and process
   IQP_E_IO: { message: 'A file operation failed.', hint: 'Check free disk space and permissions.', exit: EXIT.io, http: 500 },
   IQP_E_CANCELLED: { message: 'Cancelled.', hint: 'Nothing was written.', exit: EXIT.cancelled, http: 499 },

@@ -33,7 +33,25 @@ export function parseForm(text: string): Record<string, string> {
   return Object.defineProperty(out, FORM_BODY, { value: true, enumerable: false });
 }
 
-export function bodyParsers(spec: RouteSpec, limit: number): RequestHandler[] {
+/** The parsers for a route, with its own limit when it declares one (asked per request when it is a function). */
+export function bodyParsers(spec: RouteSpec, defaultLimit: number): RequestHandler[] {
+  const declared = spec.maxBodyBytes;
+  if (typeof declared !== 'function') return parsersFor(spec, declared ?? defaultLimit);
+  const byLimit = new Map<number, RequestHandler[]>();
+  return [
+    (req, res, next) => {
+      const limit = declared();
+      let chain = byLimit.get(limit);
+      if (!chain) byLimit.set(limit, (chain = parsersFor(spec, limit)));
+      const [first, ...rest] = chain;
+      // Runs the chain in order, as Express would have.
+      const step = (i: number) => (err?: unknown) => (err ? next(err) : i < rest.length ? rest[i]!(req, res, step(i + 1)) : next());
+      first!(req, res, step(0));
+    },
+  ];
+}
+
+function parsersFor(spec: RouteSpec, limit: number): RequestHandler[] {
   const form = spec.bodyTypes?.includes('form') ?? false;
   const needs = form ? `a JSON body (Content-Type: application/json) or a form (Content-Type: ${FORM_TYPE})` : 'a JSON body (Content-Type: application/json)';
   const chain: RequestHandler[] = [express.json({ limit, strict: true })];

@@ -11,7 +11,7 @@ import type { BodyOf, ParamsOf, QueryOf, ResponseOf, RouteSpec } from '../../src
 import type { ErrorCode } from '../../src/errors.js';
 
 /** The plugin API's version; a manifest's `host` range must include it. Bump the minor for additions, the major for breaks. */
-export const PLUGIN_API_VERSION = '1.0.0';
+export const PLUGIN_API_VERSION = '1.1.0';
 
 /** One forward-only migration; `id`s sort in the order they run (`0001-accounts`, `0002-devices`). */
 export interface PluginMigration {
@@ -125,12 +125,22 @@ export interface RouteInput<R extends RouteSpec> {
   readonly ip: string;
   /** Who is calling, when the route's auth is not 'none'. */
   readonly principal: Principal | null;
+  /** Aborted when the client goes away before the answer is sent (long polls stop waiting). Since 1.1. */
+  readonly signal: AbortSignal;
+  /** The request body as bytes, for routes that declare `rawBody` (null otherwise): read it once, with your own size cap. Since 1.1. */
+  readonly stream: AsyncIterable<Uint8Array> | null;
 }
 
-/** A full answer (status, body, headers), made by ctx.reply(). */
+/** A full answer (status, body, headers), made by ctx.reply() or ctx.stream(). */
 export interface RouteReply {
   readonly status: number;
   readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A streamed answer's parts (ctx.stream()). */
+export interface StreamReplyOptions {
+  readonly contentType: string;
   readonly headers?: Readonly<Record<string, string>>;
 }
 
@@ -191,6 +201,12 @@ export interface PluginContext<Config = Record<string, unknown>> {
   service<T>(ref: ServiceRef<T>): T;
   /** An answer other than the route's first 2xx body: `return ctx.reply(201, body, { Location: … })`. */
   reply(status: number, body?: unknown, headers?: Record<string, string>): RouteReply;
+  /**
+   * An answer written piece by piece as `body` yields them, with backpressure (exports, NDJSON).
+   * Once the first piece is sent the status cannot change: a failure after that cuts the
+   * connection, so the client sees a truncated body rather than a complete-looking one. Since 1.1.
+   */
+  stream(status: number, body: AsyncIterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply;
   /** A coded error answered with its catalog status (and `headers`, e.g. Retry-After). */
   error(code: ErrorCode, message: string, options?: { details?: Record<string, unknown>; headers?: Record<string, string> }): Error;
 }
@@ -274,3 +290,17 @@ export interface AuthAdminServiceV1 {
 }
 
 export const AUTH_ADMIN_V1: ServiceRef<AuthAdminServiceV1> = serviceRef<AuthAdminServiceV1>('auth-admin.v1');
+
+/** What `iqp sync …` does on a data directory (the CLI runs the sync plugin in 'command' mode). `userId` is an account id. */
+export interface SyncAdminServiceV1 {
+  /** Drops what no active device still needs (one user, or all); safe while clients sync. */
+  compact(userId?: string): Promise<{ readonly users: number; readonly tombstones: number; readonly versions: number; readonly mutations: number }>;
+  /** The user's export, line by line (NDJSON with its trailer). */
+  exportLines(userId: string, actor: string): AsyncIterable<string>;
+  /** Checks the whole file, then imports it in one transaction. */
+  importFile(userId: string, mode: 'replace' | 'merge', source: AsyncIterable<Uint8Array | string>, actor: string): Promise<{ readonly imported: number; readonly head: number; readonly sha256: string }>;
+  /** Per-user counts, for status pages (never payloads). */
+  stats(userId?: string): Promise<{ readonly users: number; readonly entities: number; readonly tombstones: number; readonly conflicts_open: number; readonly devices: number }>;
+}
+
+export const SYNC_ADMIN_V1: ServiceRef<SyncAdminServiceV1> = serviceRef<SyncAdminServiceV1>('sync-admin.v1');

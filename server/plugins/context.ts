@@ -13,7 +13,7 @@ import type { NewAuditEntry } from '../stores/types.js';
 import type { PluginClock, PluginContext, PluginDatabase, RateLimit, RateLimitOptions, RouteHandler, ServiceRef } from './api.js';
 import type { HookBus } from './hooks.js';
 import type { LoadedManifest } from './manifest.js';
-import { type DeclaredRoute, pluginError } from './routes.js';
+import { type DeclaredRoute, pluginError, streamReply } from './routes.js';
 
 export type Phase = 'register' | 'starting' | 'running' | 'stopped';
 
@@ -98,6 +98,7 @@ export function createContext(state: PluginState, shared: SharedServices): Plugi
       return shared.lookup(id, ref.id) as T;
     },
     reply: (status, body, headers) => reply(status, body, headers),
+    stream: streamReply,
     error: pluginError,
   };
 }

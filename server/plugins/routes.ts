@@ -11,9 +11,9 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import type { RouteSpec } from '../../src/api/route.js';
 import { type ErrorCode, IqpError } from '../../src/errors.js';
 import type { Logger } from '../app.js';
-import { mountRoute } from '../http/contract.js';
+import { ANSWERED, mountRoute, reply } from '../http/contract.js';
 import type { KnownPath } from '../http/methods.js';
-import type { RouteHandler, RouteInput } from './api.js';
+import type { RouteHandler, RouteInput, RouteReply, StreamReplyOptions } from './api.js';
 
 export interface DeclaredRoute {
   readonly spec: RouteSpec;
@@ -31,6 +31,43 @@ export function pluginError(code: ErrorCode, message: string, options?: { detail
 }
 
 export type Guard = (spec: RouteSpec) => RequestHandler | null;
+
+const STREAM = Symbol('iqp.plugin.stream');
+type StreamReply = RouteReply & { [STREAM]: AsyncIterable<string | Uint8Array> };
+
+/** ctx.stream(): a reply whose body the error boundary writes piece by piece. */
+export function streamReply(status: number, body: AsyncIterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply {
+  return Object.assign(reply(status, undefined, { ...options.headers, 'Content-Type': options.contentType }), { [STREAM]: body });
+}
+
+function isStream(value: unknown): value is StreamReply {
+  return typeof value === 'object' && value !== null && STREAM in value;
+}
+
+/** Writes a streamed reply, waiting for drain; a failure after the head is sent destroys the socket (a short body, never a clean-looking one). */
+async function writeStream(res: Response, r: StreamReply): Promise<void> {
+  res.status(r.status);
+  for (const [name, value] of Object.entries(r.headers ?? {})) res.setHeader(name, value);
+  try {
+    for await (const piece of r[STREAM]) {
+      if (res.destroyed) return;
+      if (!res.write(piece)) await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve));
+    }
+    res.end();
+  } catch (err) {
+    if (!res.headersSent) throw err;
+    res.destroy(err as Error);
+  }
+}
+
+/** Aborted when the response closes before it finished: the client went away. */
+function clientGone(res: Response): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
 
 
 /** A route's method and full path (`GET /v1/auth/{x}`), with each parameter spelled `{}` for comparison. */
@@ -83,9 +120,19 @@ export function pluginRouter(id: string, routes: readonly DeclaredRoute[], m: Mo
       m.ajv,
       spec,
       async (input, req: Request, res: Response) => {
-        const full: RouteInput<RouteSpec> = { ...input, headers: req.headers, ip: req.ip ?? req.socket.remoteAddress ?? '', principal: principalOf(res) };
+        const full: RouteInput<RouteSpec> = {
+          ...input,
+          headers: req.headers,
+          ip: req.ip ?? req.socket.remoteAddress ?? '',
+          principal: principalOf(res),
+          signal: clientGone(res),
+          stream: spec.rawBody ? req : null,
+        };
         try {
-          return await handler(full);
+          const result = await handler(full);
+          if (!isStream(result)) return result;
+          await writeStream(res, result);
+          return ANSWERED;
         } catch (err) {
           if (err instanceof IqpError) {
             for (const [name, value] of Object.entries((err as WithHeaders)[HEADERS] ?? {})) res.setHeader(name, value);

@@ -62,6 +62,11 @@ export interface RouteSpec {
    */
   readonly bodyTypes?: readonly BodyType[];
   readonly rawBody?: { readonly contentTypes: readonly string[]; readonly description: string };
+  /**
+   * Largest JSON (or form) body in bytes (default 64 KiB). A function is asked on every request,
+   * so a plugin can follow its config (read from start() on).
+   */
+  readonly maxBodyBytes?: number | (() => number);
   /** Request headers the route reads, documented only (name → description); the handler checks them. */
   readonly requestHeaders?: Readonly<Record<string, string>>;
   /** Status → response. The first 2xx entry is what a handler's returned value is sent with. */

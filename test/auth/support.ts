@@ -63,6 +63,8 @@ export interface HarnessOptions {
   readonly dir?: string;
   /** Fixture plugins (fixtures/plugins/<name>) to enable beside auth: id → config. */
   readonly fixtures?: Record<string, Record<string, unknown>>;
+  /** Other built-in plugins (sync) to enable beside auth: id → config. */
+  readonly builtins?: Record<string, Record<string, unknown>>;
 }
 
 /** Generous limits, so tests that are not about limits never meet one. */
@@ -72,6 +74,7 @@ export async function authHarness(options: HarnessOptions = {}): Promise<AuthHar
   const dir = options.dir ?? tempDir('iqp-auth-');
   const overrides = { rate_limits: ROOMY, ...options.config };
   const plugins: Record<string, unknown> = { auth: { enabled: true, source: 'builtin', required: true, config: overrides } };
+  for (const [id, config] of Object.entries(options.builtins ?? {})) plugins[id] = { enabled: true, source: 'builtin', required: true, config };
   for (const [id, config] of Object.entries(options.fixtures ?? {})) plugins[id] = { enabled: true, source: join(FIXTURE_PLUGINS, id), required: true, config };
   writeFileSync(join(dir, 'server.json'), JSON.stringify({ plugins }, null, 2));
   const clock = options.clock ?? new TestClock();

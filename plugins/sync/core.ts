@@ -1,0 +1,61 @@
+/** What the sync plugin's parts share: its ctx, store, entity rules, long-poll notifier and limits. */
+import { randomBytes } from 'node:crypto';
+import type { PluginContext, PluginDatabase, RateLimit } from '../../server/plugins/api.js';
+import type { SyncConfig } from './config.js';
+import { Entities } from './entities.js';
+import { Notifier } from './notifier.js';
+import { Store, type UserRow } from './store.js';
+
+export function newId(bytes = 16): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export class Core {
+  readonly store: Store;
+  readonly entities: Entities;
+  readonly notifier: Notifier;
+  readonly pushLimit: RateLimit;
+  readonly pullLimit: RateLimit;
+  private pushing = 0;
+
+  constructor(readonly ctx: PluginContext<SyncConfig>, limits: { push: RateLimit; pull: RateLimit }) {
+    this.store = new Store(ctx.db);
+    this.entities = new Entities(ctx.config);
+    this.notifier = new Notifier(1000, () => ctx.config.max_waiting_pulls);
+    this.pushLimit = limits.push;
+    this.pullLimit = limits.pull;
+  }
+
+  get config(): SyncConfig {
+    return this.ctx.config;
+  }
+
+  /** The user's sync row, made on first use with a fresh epoch. */
+  ensureUser(userId: string, db: PluginDatabase): Promise<UserRow> {
+    return this.store.ensureUser(userId, newId(12), db);
+  }
+
+  /** Binds the device to the user on first use; another user's device id is refused. */
+  async claimDevice(userId: string, deviceId: string, name: string | null, db: PluginDatabase): Promise<void> {
+    if (!(await this.store.claimDevice(deviceId, userId, name, this.ctx.clock.nowMs(), db))) {
+      throw this.ctx.error('IQP_E_DEVICE_FOREIGN', 'This device id syncs for another account; generate a new random device id for this install.', { details: { field: 'body.device_id' } });
+    }
+  }
+
+  /** Counts a request against the user's limit: 429 with Retry-After when it is spent. */
+  async limit(limit: RateLimit, userId: string): Promise<void> {
+    const r = await limit.consume(`user:${userId}`);
+    if (!r.allowed) throw this.ctx.error('IQP_E_RATE_LIMITED', 'Too many sync requests for this account; wait and try again.', { headers: { 'Retry-After': String(r.retryAfterS) } });
+  }
+
+  /** Runs a push unless too many are running: then 429, so apps back off instead of queueing on the database. */
+  async gate<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.pushing >= this.config.max_concurrent_pushes) throw this.ctx.error('IQP_E_RATE_LIMITED', 'The registry is busy with other pushes; try again shortly.', { headers: { 'Retry-After': '1' } });
+    this.pushing++;
+    try {
+      return await fn();
+    } finally {
+      this.pushing--;
+    }
+  }
+}

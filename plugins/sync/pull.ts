@@ -1,0 +1,87 @@
+/**
+ * A pull: the latest state of every entity changed after the device's cursor, in sequence order,
+ * paged by count and bytes, from the (user, seq) index so its cost does not grow with history.
+ *
+ * Each page reads the head first and then only changes at or below it: a push landing in between
+ * moves its rows above that head, where the next page finds them, so a page never skips a row and
+ * a row appears once per state. When nothing is left below the head, the cursor becomes the head.
+ */
+import type { Core } from './core.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import type { PullBodyT, PullResponseT } from './routes/schemas.js';
+import type { ConflictRow, EntityRow } from './store.js';
+import { changeView, conflictView } from './views.js';
+
+type Reason = NonNullable<PullResponseT['reset']>['reason'];
+
+export interface PullOutcome {
+  readonly response: PullResponseT;
+  readonly reset: Reason | null;
+}
+
+async function page(core: Core, userId: string, epoch: string, after: number, limit: number, maxBytes: number): Promise<PullResponseT> {
+  const head = (await core.store.user(userId))?.head ?? 0;
+  const rows = await core.store.changes(userId, after, head, limit + 1);
+  const conflicts = await core.store.conflictsBySeq(userId, after, head, limit + 1);
+  const out: PullResponseT = { changes: [], conflicts: [], cursor: '', has_more: false, head };
+  let r = 0;
+  let c = 0;
+  let bytes = 0;
+  let last = after;
+  while (r < rows.length || c < conflicts.length) {
+    const taken = out.changes.length + out.conflicts.length;
+    if (taken >= limit || (taken > 0 && bytes >= maxBytes)) break;
+    const row: EntityRow | undefined = rows[r];
+    const conflict: ConflictRow | undefined = conflicts[c];
+    if (row && (!conflict || row.seq < conflict.seq)) {
+      out.changes.push(changeView(row));
+      bytes += row.payload?.length ?? 0;
+      last = row.seq;
+      r++;
+    } else {
+      out.conflicts.push(conflictView(conflict!));
+      bytes += (conflict!.winner?.length ?? 0) + (conflict!.loser?.length ?? 0) + (conflict!.base?.length ?? 0);
+      last = conflict!.seq;
+      c++;
+    }
+  }
+  out.has_more = r < rows.length || c < conflicts.length;
+  out.cursor = encodeCursor({ epoch, seq: out.has_more ? last : head });
+  return out;
+}
+
+export async function pull(core: Core, userId: string, body: PullBodyT, signal: AbortSignal): Promise<PullOutcome> {
+  const { config } = core;
+  const db = core.ctx.db;
+  // Pulls mostly only read: the device and user rows are written when new, and the ack when it moved.
+  const device = await core.store.device(body.device_id);
+  if (!device || device.user_id !== userId) await core.claimDevice(userId, body.device_id, null, db);
+  const user = (await core.store.user(userId)) ?? (await db.transaction((tx) => core.ensureUser(userId, tx)));
+  const limit = body.limit ?? 500;
+  const maxBytes = Math.min(body.max_bytes ?? 1_048_576, config.max_pull_bytes);
+  let after = 0;
+  if (body.cursor !== null) {
+    const cursor = decodeCursor(body.cursor);
+    let reason: Reason | null = null;
+    if (!cursor) reason = 'cursor_unknown';
+    else if (cursor.epoch !== user.epoch) reason = 'data_replaced';
+    else if (cursor.seq > user.head) reason = 'cursor_unknown';
+    // Seq 0 is a snapshot from the beginning (what a reset hands out), always valid.
+    else if (cursor.seq > 0 && cursor.seq < user.floor) reason = 'cursor_expired';
+    if (reason) {
+      const response: PullResponseT = { changes: [], conflicts: [], cursor: encodeCursor({ epoch: user.epoch, seq: 0 }), has_more: true, head: user.head, reset: { reason } };
+      return { response, reset: reason };
+    }
+    after = cursor!.seq;
+    // The cursor a device sends is what it has applied: history at or below every active device's is no longer needed.
+    const now = core.ctx.clock.nowMs();
+    if (!device || device.acked !== after || now - device.last_seen_ms > 60_000) await core.store.ack(body.device_id, userId, after, now);
+  }
+  let response = await page(core, userId, user.epoch, after, limit, maxBytes);
+  const wait = Math.min(body.wait ?? 0, config.max_wait_s);
+  if (response.changes.length === 0 && response.conflicts.length === 0 && wait > 0) {
+    const moved = async () => ((await core.store.user(userId))?.head ?? 0) > response.head;
+    if (await core.notifier.wait(userId, wait * 1000, signal, moved)) response = await page(core, userId, user.epoch, after, limit, maxBytes);
+  }
+  return { response, reset: null };
+}

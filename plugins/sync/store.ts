@@ -1,0 +1,192 @@
+/**
+ * The sync plugin's SQL, and nothing else: every query names its user, so no code path can read
+ * across accounts. Written for both dialects (the host numbers the `?` placeholders on PostgreSQL).
+ */
+import type { PluginDatabase } from '../../server/plugins/api.js';
+
+export interface UserRow {
+  readonly user_id: string;
+  readonly head: number;
+  readonly floor: number;
+  readonly epoch: string;
+}
+
+export interface EntityRow {
+  readonly entity: string;
+  readonly entity_id: string;
+  readonly version: number;
+  readonly seq: number;
+  readonly deleted: number;
+  readonly payload: string | null;
+  readonly device_id: string | null;
+}
+
+export interface VersionRow {
+  readonly version: number;
+  readonly deleted: number;
+  readonly payload: string | null;
+  readonly device_id: string | null;
+}
+
+export interface DeviceRow {
+  readonly device_id: string;
+  readonly user_id: string;
+  readonly name: string | null;
+  readonly acked: number;
+  readonly last_seen_ms: number;
+}
+
+export interface ConflictRow {
+  readonly id: string;
+  readonly user_id: string;
+  readonly seq: number;
+  readonly entity: string;
+  readonly entity_id: string;
+  readonly fields: string;
+  readonly base: string | null;
+  readonly winner: string | null;
+  readonly loser: string | null;
+  readonly winner_device: string | null;
+  readonly loser_device: string | null;
+  readonly summary: string;
+  readonly status: 'open' | 'resolved';
+  readonly resolution: string | null;
+  readonly created_at: string;
+  readonly resolved_at: string | null;
+}
+
+const ROW = 'entity, entity_id, version, seq, deleted, payload, device_id';
+
+export class Store {
+  constructor(readonly db: PluginDatabase) {}
+
+  user(userId: string, db = this.db): Promise<UserRow | undefined> {
+    return db.get<UserRow>('SELECT user_id, head, floor, epoch FROM sync_users WHERE user_id = ?', [userId]);
+  }
+
+  async ensureUser(userId: string, epoch: string, db: PluginDatabase): Promise<UserRow> {
+    await db.run('INSERT INTO sync_users (user_id, head, floor, epoch) VALUES (?, 0, 0, ?) ON CONFLICT (user_id) DO NOTHING', [userId, epoch]);
+    return (await this.user(userId, db))!;
+  }
+
+  setHead(userId: string, head: number, db: PluginDatabase) {
+    return db.run('UPDATE sync_users SET head = ? WHERE user_id = ?', [head, userId]);
+  }
+
+  device(deviceId: string, db = this.db): Promise<DeviceRow | undefined> {
+    return db.get<DeviceRow>('SELECT device_id, user_id, name, acked, last_seen_ms FROM sync_devices WHERE device_id = ?', [deviceId]);
+  }
+
+  /** Binds a new device to the user; false when the id is another user's. */
+  async claimDevice(deviceId: string, userId: string, name: string | null, nowMs: number, db: PluginDatabase): Promise<boolean> {
+    await db.run(
+      'INSERT INTO sync_devices (device_id, user_id, name, acked, created_ms, last_seen_ms) VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (device_id) DO NOTHING',
+      [deviceId, userId, name, nowMs, nowMs],
+    );
+    const r = await db.run('UPDATE sync_devices SET last_seen_ms = ?, name = COALESCE(?, name) WHERE device_id = ? AND user_id = ?', [nowMs, name, deviceId, userId]);
+    return r.changes === 1;
+  }
+
+  ack(deviceId: string, userId: string, seq: number, nowMs: number, db = this.db) {
+    return db.run('UPDATE sync_devices SET acked = ?, last_seen_ms = ? WHERE device_id = ? AND user_id = ?', [seq, nowMs, deviceId, userId]);
+  }
+
+  devices(userId: string, db = this.db): Promise<DeviceRow[]> {
+    return db.all<DeviceRow>('SELECT device_id, user_id, name, acked, last_seen_ms FROM sync_devices WHERE user_id = ?', [userId]);
+  }
+
+  deviceNames(userId: string, ids: readonly string[], db: PluginDatabase): Promise<{ device_id: string; name: string | null }[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return db.all(`SELECT device_id, name FROM sync_devices WHERE user_id = ? AND device_id IN (${ids.map(() => '?').join(', ')})`, [userId, ...ids]);
+  }
+
+  mutation(userId: string, deviceId: string, mutationId: string, db: PluginDatabase): Promise<{ digest: string; result: string } | undefined> {
+    return db.get('SELECT digest, result FROM sync_mutations WHERE user_id = ? AND device_id = ? AND mutation_id = ?', [userId, deviceId, mutationId]);
+  }
+
+  saveMutation(userId: string, deviceId: string, mutationId: string, digest: string, result: string, nowMs: number, db: PluginDatabase) {
+    return db.run('INSERT INTO sync_mutations (user_id, device_id, mutation_id, digest, result, created_ms) VALUES (?, ?, ?, ?, ?, ?)', [userId, deviceId, mutationId, digest, result, nowMs]);
+  }
+
+  row(userId: string, entity: string, entityId: string, db: PluginDatabase): Promise<EntityRow | undefined> {
+    return db.get<EntityRow>(`SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND entity = ? AND entity_id = ?`, [userId, entity, entityId]);
+  }
+
+  /** Writes an entity's new state and keeps it as a version (the base later merges need). */
+  async write(userId: string, r: EntityRow, nowMs: number, db: PluginDatabase): Promise<void> {
+    await db.run(
+      `INSERT INTO sync_rows (user_id, ${ROW}, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, entity, entity_id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted,
+         payload = excluded.payload, device_id = excluded.device_id, updated_ms = excluded.updated_ms`,
+      [userId, r.entity, r.entity_id, r.version, r.seq, r.deleted, r.payload, r.device_id, nowMs],
+    );
+    await db.run(
+      `INSERT INTO sync_versions (user_id, entity, entity_id, version, seq, deleted, payload, device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, entity, entity_id, version) DO UPDATE SET seq = excluded.seq, deleted = excluded.deleted, payload = excluded.payload, device_id = excluded.device_id`,
+      [userId, r.entity, r.entity_id, r.version, r.seq, r.deleted, r.payload, r.device_id],
+    );
+  }
+
+  /** The versions after `after` up to `upto`, oldest first (who wrote them, and their states). */
+  versions(userId: string, entity: string, entityId: string, after: number, upto: number, db: PluginDatabase): Promise<VersionRow[]> {
+    return db.all<VersionRow>(
+      'SELECT version, deleted, payload, device_id FROM sync_versions WHERE user_id = ? AND entity = ? AND entity_id = ? AND version > ? AND version <= ? ORDER BY version',
+      [userId, entity, entityId, after, upto],
+    );
+  }
+
+  version(userId: string, entity: string, entityId: string, version: number, db: PluginDatabase): Promise<VersionRow | undefined> {
+    return db.get<VersionRow>('SELECT version, deleted, payload, device_id FROM sync_versions WHERE user_id = ? AND entity = ? AND entity_id = ? AND version = ?', [userId, entity, entityId, version]);
+  }
+
+  /** Entity states with after < seq <= upto, in seq order. */
+  changes(userId: string, after: number, upto: number, limit: number, db = this.db): Promise<EntityRow[]> {
+    return db.all<EntityRow>(`SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?`, [userId, after, upto, limit]);
+  }
+
+  conflictsBySeq(userId: string, after: number, upto: number, limit: number, db = this.db): Promise<ConflictRow[]> {
+    return db.all<ConflictRow>('SELECT * FROM sync_conflicts WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?', [userId, after, upto, limit]);
+  }
+
+  insertConflict(c: ConflictRow, db: PluginDatabase) {
+    return db.run(
+      `INSERT INTO sync_conflicts (id, user_id, seq, entity, entity_id, fields, base, winner, loser, winner_device, loser_device, summary, status, resolution, created_at, resolved_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [c.id, c.user_id, c.seq, c.entity, c.entity_id, c.fields, c.base, c.winner, c.loser, c.winner_device, c.loser_device, c.summary, c.status, c.resolution, c.created_at, c.resolved_at],
+    );
+  }
+
+  conflict(userId: string, id: string, db = this.db): Promise<ConflictRow | undefined> {
+    return db.get<ConflictRow>('SELECT * FROM sync_conflicts WHERE user_id = ? AND id = ?', [userId, id]);
+  }
+
+  listConflicts(userId: string, status: 'open' | 'resolved' | 'all', after: string, limit: number): Promise<ConflictRow[]> {
+    const byStatus = status === 'all' ? '' : 'AND status = ? ';
+    return this.db.all<ConflictRow>(`SELECT * FROM sync_conflicts WHERE user_id = ? ${byStatus}AND id > ? ORDER BY id LIMIT ?`, [userId, ...(status === 'all' ? [] : [status]), after, limit]);
+  }
+
+  resolveConflict(userId: string, id: string, seq: number, resolution: string, at: string, db: PluginDatabase) {
+    return db.run("UPDATE sync_conflicts SET status = 'resolved', resolution = ?, resolved_at = ?, seq = ? WHERE user_id = ? AND id = ? AND status = 'open'", [resolution, at, seq, userId, id]);
+  }
+
+  /** Live entities in (entity, entity_id) order, after a position: the export's order. */
+  live(userId: string, after: readonly [string, string] | null, limit: number, db = this.db): Promise<EntityRow[]> {
+    return after
+      ? db.all<EntityRow>(`SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND deleted = 0 AND (entity > ? OR (entity = ? AND entity_id > ?)) ORDER BY entity, entity_id LIMIT ?`, [userId, after[0], after[0], after[1], limit])
+      : db.all<EntityRow>(`SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND deleted = 0 ORDER BY entity, entity_id LIMIT ?`, [userId, limit]);
+  }
+
+  /** Everything kept for a user (account deletion, replace import of the rows). */
+  async removeUser(userId: string, db: PluginDatabase): Promise<void> {
+    for (const table of ['sync_rows', 'sync_versions', 'sync_mutations', 'sync_conflicts', 'sync_devices', 'sync_users']) await db.run(`DELETE FROM ${table} WHERE user_id = ?`, [userId]);
+  }
+
+  async clearRows(userId: string, db: PluginDatabase): Promise<void> {
+    await db.run('DELETE FROM sync_rows WHERE user_id = ?', [userId]);
+    await db.run('DELETE FROM sync_versions WHERE user_id = ?', [userId]);
+  }
+
+  users(db = this.db): Promise<UserRow[]> {
+    return db.all<UserRow>('SELECT user_id, head, floor, epoch FROM sync_users ORDER BY user_id');
+  }
+}
