@@ -120,6 +120,11 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
     ['store on disk after the main push', side(p, (f) => `${mib(f.storeBytes)} MiB`), side(o, (f) => `${mib(f.storeBytes)} MiB`)],
     ['store on disk, large', side(p, (f) => (f.large ? `${mib(f.large.storeBytes)} MiB` : dash)), side(o, (f) => (f.large ? `${mib(f.large.storeBytes)} MiB` : dash))],
     ['429/503 answers waited out', side(p, (f) => int(f.retries)), side(o, (f) => int(f.retries))],
+    [
+      'load average (1, 5, 15 min) at the start of: main / small / large',
+      side(p, (f) => [f.load, f.small.load, f.large?.load ?? dash].join(' / ')),
+      side(o, (f) => [f.load, f.small.load, f.large?.load ?? dash].join(' / ')),
+    ],
   ];
 
   const small = int(opts.small);
@@ -139,9 +144,11 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
     '',
     table(['measured', 'pouchdb-server', 'iqp sync', 'ratio', 'goal', 'result'], rows),
     '',
-    `Time of one pull (median and p95), by the size of the store (${small} and ${large} documents):`,
+    opts.large > 0 ? `Time of one pull (median and p95), by the size of the store (${small} and ${large} documents):` : `Time of one pull (median and p95), on a store of ${small} documents (no large store: --large 0):`,
     '',
-    table(['pull', `pouchdb ${small}`, `pouchdb ${large}`, `iqp ${small}`, `iqp ${large}`, `iqp ${large} / ${small}`, 'goal', 'result'], latencyRows),
+    opts.large > 0
+      ? table(['pull', `pouchdb ${small}`, `pouchdb ${large}`, `iqp ${small}`, `iqp ${large}`, `iqp ${large} / ${small}`, 'goal', 'result'], latencyRows)
+      : table(['pull', `pouchdb ${small}`, `iqp ${small}`], latencyRows.map((r) => [r[0]!, r[1]!, r[3]!])),
     '',
     table(['measured', 'pouchdb-server', 'iqp sync'], scaleRows),
     '',

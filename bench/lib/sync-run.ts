@@ -10,6 +10,7 @@
  */
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadString, settle } from '../registry/quiet.js';
 import { oursPeer, pouchPeer, type SyncPeer, type SyncServer } from './sync-client.js';
 import type { DocSet } from './sync-docs.js';
 import { type Latency, type Pass, type PullResult, type PushResult, onePass, pageLatency, procKiB, pullRepeatedly, pushAll } from './sync-measure.js';
@@ -28,6 +29,8 @@ export interface SideOptions {
   readonly reps: number;
   readonly work: string;
   readonly keep: boolean;
+  /** Before each part, wait (up to 2 min) for the CPUs to be idle: the machine may be shared. */
+  readonly settle: boolean;
 }
 
 export interface OursSideOptions {
@@ -50,6 +53,8 @@ export interface ScalePart {
   readonly rssAfterKiB: number | null;
   /** 429/503 answers waited out. */
   readonly retries: number;
+  /** Load averages when the part started. */
+  readonly load: string;
 }
 
 export interface SideFigures {
@@ -60,6 +65,8 @@ export interface SideFigures {
   readonly large: ScalePart | null;
   readonly retries: number;
   readonly setup: readonly string[];
+  /** Load averages when the main part started. */
+  readonly load: string;
 }
 
 export function dirBytes(dir: string): number {
@@ -80,8 +87,14 @@ interface Started {
 
 type Starter = (part: string) => Promise<Started>;
 
+async function quiet(o: SideOptions, log: (m: string) => void): Promise<string> {
+  await settle({ enabled: o.settle }, log);
+  return loadString();
+}
+
 async function scalePart(start: Starter, documents: number, o: SideOptions, log: (m: string) => void, name: string): Promise<ScalePart> {
   const { peer, server, dir } = await start(`${name}-${documents}`);
+  const load = await quiet(o, log);
   try {
     log(`${peer.name}: filling a store of ${documents.toLocaleString('en-US')} documents…`);
     const fill = await pushAll(peer, 0, documents, o.batch, o.clients, (done, s) => log(`${peer.name}:   ${done.toLocaleString('en-US')} in ${s.toFixed(0)} s`));
@@ -90,7 +103,7 @@ async function scalePart(start: Starter, documents: number, o: SideOptions, log:
     log(`${peer.name}:   ${pass.seconds.toFixed(1)} s (${Math.round(pass.perSecond)}/s); single pages, ${o.reps} each…`);
     const latency = await pageLatency(peer, pass, o.page, o.reps);
     const { cursors: _c, counts: _n, ...passFigures } = pass;
-    return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pid, 'VmRSS'), retries: peer.retries() };
+    return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pid, 'VmRSS'), retries: peer.retries(), load };
   } finally {
     await peer.close();
     await server.stop();
@@ -100,6 +113,7 @@ async function scalePart(start: Starter, documents: number, o: SideOptions, log:
 
 async function side(start: Starter, o: SideOptions, log: (m: string) => void): Promise<SideFigures> {
   const { peer, server, dir } = await start('main');
+  const load = await quiet(o, log);
   let push: PushResult;
   let pull: PullResult;
   let storeBytes: number;
@@ -119,7 +133,7 @@ async function side(start: Starter, o: SideOptions, log: (m: string) => void): P
   }
   const small = await scalePart(start, o.small, o, log, 'small');
   const large = o.large > 0 ? await scalePart(start, o.large, o, log, 'large') : null;
-  return { push, pull, storeBytes, small, large, retries: retries + small.retries + (large?.retries ?? 0), setup: [] };
+  return { push, pull, storeBytes, small, large, retries: retries + small.retries + (large?.retries ?? 0), setup: [], load };
 }
 
 export async function runPeerSide(install: PeerInstall, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
