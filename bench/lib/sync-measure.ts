@@ -34,6 +34,38 @@ export function procKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | null {
   }
 }
 
+/**
+ * CPU seconds (user + system, all threads) the process has used, from /proc/<pid>/stat, or null.
+ * On a shared machine the server's CPU per operation is steadier than its rate, which other
+ * processes' load lowers.
+ */
+export function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU the server and this process (the clients) used over a part. */
+export interface CpuUse {
+  readonly serverSeconds: number | null;
+  readonly clientSeconds: number;
+}
+
+function cpuMeter(pid: number): () => CpuUse {
+  const server = procCpuSeconds(pid);
+  const client = process.cpuUsage();
+  return () => {
+    const now = procCpuSeconds(pid);
+    const c = process.cpuUsage(client);
+    return { serverSeconds: server === null || now === null ? null : now - server, clientSeconds: (c.user + c.system) / 1e6 };
+  };
+}
+
 /** Resets the process's peak RSS to its current RSS (Linux ≥ 4.0, our own child); false if not allowed. */
 export function resetPeak(pid: number): boolean {
   try {
@@ -53,6 +85,7 @@ export interface PushResult {
   /** Rates over consecutive tenths of the documents (how the rate holds up as the store grows). */
   readonly tenths: readonly number[];
   readonly peakRssKiB: number | null;
+  readonly cpu: CpuUse;
 }
 
 /**
@@ -73,6 +106,7 @@ export async function pushAll(
   let next = 0;
   let done = 0;
   const hadReset = resetPeak(peer.server.pid);
+  const cpu = cpuMeter(peer.server.pid);
   const started = performance.now();
   let lastReport = started;
   await Promise.all(
@@ -97,7 +131,7 @@ export async function pushAll(
   );
   const seconds = (performance.now() - started) / 1000;
   const tenths = tenthEnds.map((t, i) => count / 10 / ((t - (i === 0 ? started : tenthEnds[i - 1]!)) / 1000));
-  return { mutations: count, seconds, perSecond: count / seconds, requestMs: stats(times), tenths, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null };
+  return { mutations: count, seconds, perSecond: count / seconds, requestMs: stats(times), tenths, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null, cpu: cpu() };
 }
 
 export interface PullResult {
@@ -109,6 +143,7 @@ export interface PullResult {
   readonly pageMs: Stats;
   readonly bytes: number;
   readonly peakRssKiB: number | null;
+  readonly cpu: CpuUse;
 }
 
 /**
@@ -122,6 +157,7 @@ export async function pullRepeatedly(peer: SyncPeer, clients: number, seconds: n
   let passes = 0;
   let bytes = 0;
   const hadReset = resetPeak(peer.server.pid);
+  const cpu = cpuMeter(peer.server.pid);
   const started = performance.now();
   const end = started + seconds * 1000;
   await Promise.all(
@@ -146,7 +182,7 @@ export async function pullRepeatedly(peer: SyncPeer, clients: number, seconds: n
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
-  return { changes, seconds: elapsed, perSecond: changes / elapsed, passes, pageMs: stats(times), bytes, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null };
+  return { changes, seconds: elapsed, perSecond: changes / elapsed, passes, pageMs: stats(times), bytes, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null, cpu: cpu() };
 }
 
 export interface Pass {

@@ -66,6 +66,26 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
     o ? judge('sync pull changes/s', int(o.pull.perSecond), `≥ ${int(PULL_RATE_GOAL)}`, o.pull.perSecond >= PULL_RATE_GOAL) : dash,
   ]);
   rows.push(['pull: one page', p ? msStats(p.pull.pageMs) : dash, o ? msStats(o.pull.pageMs) : dash, dash, dash, dash]);
+  // CPU per operation: steadier than rates when other processes share the cores.
+  const perPush = (f: SideFigures) => (f.push.cpu.serverSeconds === null ? dash : `${((f.push.cpu.serverSeconds * 1000) / (f.push.mutations / opts.batch)).toFixed(1)} ms`);
+  const perPage = (f: SideFigures) => (f.pull.cpu.serverSeconds === null ? dash : `${((f.pull.cpu.serverSeconds * 1000) / (f.pull.changes / opts.page)).toFixed(1)} ms`);
+  const cpuRatio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? dash : `${ratio(a / b)}×`);
+  rows.push([
+    `push: server CPU per request of ${opts.batch} (clients: ${p ? ((p.push.cpu.clientSeconds * 1000) / (p.push.mutations / opts.batch)).toFixed(1) : dash} / ${o ? ((o.push.cpu.clientSeconds * 1000) / (o.push.mutations / opts.batch)).toFixed(1) : dash} ms)`,
+    p ? perPush(p) : dash,
+    o ? perPush(o) : dash,
+    p && o ? cpuRatio(p.push.cpu.serverSeconds, o.push.cpu.serverSeconds) : dash,
+    dash,
+    dash,
+  ]);
+  rows.push([
+    `pull: server CPU per page of ${opts.page} (clients: ${p ? ((p.pull.cpu.clientSeconds * 1000) / (p.pull.changes / opts.page)).toFixed(1) : dash} / ${o ? ((o.pull.cpu.clientSeconds * 1000) / (o.pull.changes / opts.page)).toFixed(1) : dash} ms)`,
+    p ? perPage(p) : dash,
+    o ? perPage(o) : dash,
+    p && o && p.pull.cpu.serverSeconds !== null && o.pull.cpu.serverSeconds !== null ? cpuRatio(p.pull.cpu.serverSeconds / p.pull.changes, o.pull.cpu.serverSeconds / o.pull.changes) : dash,
+    dash,
+    dash,
+  ]);
   rows.push([
     'pull: bytes per change (response body)',
     p ? int(p.pull.bytes / p.pull.changes) : dash,
@@ -135,6 +155,7 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
       ? `Peer: ${d.peer.info.package} → pouchdb-server ${d.peer.info.version}, ${d.peer.info.storage}; \`node pouchdb-server ${d.peer.info.flags}\` with log level "warning" (installed under ${d.peer.info.dir}${d.peer.info.installedNow ? ' by this run' : ''}, npm ${d.peer.info.npm}). leveldown writes without fsync by default; iqp waits for an fdatasync of its WAL before answering a push.`
       : 'Peer: not measured (--no-peer).',
     d.ours ? `Ours: ${d.ours.version}, SQLite on disk; set up with: ${d.ours.setup.map((c) => `\`${c}\``).join(', ')}.` : 'Ours: not measured (--no-ours).',
+    'Server CPU: user + system seconds of the server process (all threads, /proc/<pid>/stat) over the part, per request; its ratio column is pouchdb\'s over ours (above 1: ours uses less). The clients\' CPU (this process) is in brackets, pouchdb / ours.',
     `Clients: in this process, undici keep-alive, one connection per client; every answer is parsed and checked (all stored, every pass over the feed returns each document once). Page latency: one client, ${opts.reps} pulls at each cursor, interleaved, after 3 warm-ups; cursors from one pass over the feed. Peak RSS: the server process's VmHWM, reset through /proc/<pid>/clear_refs at the start of each part.`,
     `Load average at the start ${d.loadAverage.start}, at the end ${d.loadAverage.end}; ${d.minutes.toFixed(1)} min.`,
   ];
