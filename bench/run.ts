@@ -1,11 +1,13 @@
 /**
  * iqp benchmarks, run by hand: `npm run bench` (builds, then node dist/bench/run.js).
  *
- *   node dist/bench/run.js [--only startup,build,load,verify,levels] [--runs N] [--level N]
+ *   node dist/bench/run.js [--only startup,build,load,verify,levels,auth,sync] [--runs N] [--level N]
  *                          [--levels 1,3,6,9,12,15,19] [--quick] [--big]
  *
  * Corpora are generated once into bench/.work/data (deterministic; delete the folder to redo).
  * --big adds a 2 GiB pack to the verify memory check (4 GiB more disk, a few minutes more).
+ * sync installs pouchdb-server (its peer) into ~/.cache/iqp-bench once, and fills a store of a
+ * million mutations (a few minutes; node dist/bench/sync.js has flags to size it).
  * Every benchmark measures its baseline in the same run and prints the ratio, the target and
  * PASS/FAIL; the whole report is written to bench/.work/results/<date>.md and .json.
  * Never run these from the test suite: they take minutes and depend on the machine.
@@ -22,6 +24,7 @@ import { benchBuild } from './build.js';
 import { benchLevels } from './levels.js';
 import { benchLoad } from './load.js';
 import { benchStartup } from './startup.js';
+import { benchSync } from './sync.js';
 import { benchVerify } from './verify.js';
 import { type BenchContext, type BenchResult, createContext } from './lib/context.js';
 import { prepareCorpora } from './lib/corpora.js';
@@ -38,6 +41,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = {
   verify: benchVerify,
   levels: benchLevels,
   auth: benchAuth,
+  sync: benchSync,
 };
 
 const { values } = parseArgs({
@@ -54,7 +58,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   process.stdout.write(
-    'usage: node dist/bench/run.js [--only startup,build,load,verify,levels] [--runs N] [--level N] [--levels 1,3,…] [--quick] [--big]\n',
+    'usage: node dist/bench/run.js [--only startup,build,load,verify,levels,auth,sync] [--runs N] [--level N] [--levels 1,3,…] [--quick] [--big]\n',
   );
   process.exit(0);
 }

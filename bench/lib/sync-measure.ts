@@ -1,0 +1,249 @@
+/**
+ * The measurements, the same for both peers: pushing documents in fixed batches from a fixed
+ * number of concurrent clients, pulling the whole feed repeatedly from as many clients, one
+ * client's pass over the feed that notes every page's cursor, and the time of single pages at
+ * chosen cursors. Peak RSS per phase comes from the server's /proc/<pid>/status (VmHWM), reset
+ * between phases through /proc/<pid>/clear_refs where the kernel allows it.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { SyncPeer } from './sync-client.js';
+
+export interface Stats {
+  readonly median: number;
+  readonly p95: number;
+  readonly min: number;
+  readonly max: number;
+  readonly count: number;
+}
+
+export function stats(values: readonly number[]): Stats {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(s.length * q))] ?? Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  const median = s.length === 0 ? Number.NaN : s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, p95: at(0.95), min: s[0] ?? Number.NaN, max: s[s.length - 1] ?? Number.NaN, count: s.length };
+}
+
+/** KiB from /proc/<pid>/status, or null (not Linux, or the process is gone). */
+export function procKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | null {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU seconds (user + system, all threads) the process has used, from /proc/<pid>/stat, or null.
+ * On a shared machine the server's CPU per operation is steadier than its rate, which other
+ * processes' load lowers.
+ */
+export function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU the server and this process (the clients) used over a part. */
+export interface CpuUse {
+  readonly serverSeconds: number | null;
+  readonly clientSeconds: number;
+}
+
+function cpuMeter(pid: number): () => CpuUse {
+  const server = procCpuSeconds(pid);
+  const client = process.cpuUsage();
+  return () => {
+    const now = procCpuSeconds(pid);
+    const c = process.cpuUsage(client);
+    return { serverSeconds: server === null || now === null ? null : now - server, clientSeconds: (c.user + c.system) / 1e6 };
+  };
+}
+
+/** Resets the process's peak RSS to its current RSS (Linux ≥ 4.0, our own child); false if not allowed. */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface PushResult {
+  readonly mutations: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  /** Time of one push request, ms. */
+  readonly requestMs: Stats;
+  /** Rates over consecutive tenths of the documents (how the rate holds up as the store grows). */
+  readonly tenths: readonly number[];
+  readonly peakRssKiB: number | null;
+  readonly cpu: CpuUse;
+}
+
+/**
+ * Pushes documents [first, first + count) in batches of `batch` from `clients` loops, each taking
+ * the next batch from a shared counter.
+ */
+export async function pushAll(
+  peer: SyncPeer,
+  first: number,
+  count: number,
+  batch: number,
+  clients: number,
+  progress?: (done: number, seconds: number) => void,
+): Promise<PushResult> {
+  const batches = Math.ceil(count / batch);
+  const times: number[] = [];
+  const tenthEnds: number[] = [];
+  let next = 0;
+  let done = 0;
+  const hadReset = resetPeak(peer.server.pid);
+  const cpu = cpuMeter(peer.server.pid);
+  const started = performance.now();
+  let lastReport = started;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      for (;;) {
+        const k = next++;
+        if (k >= batches) return;
+        const from = first + k * batch;
+        const to = Math.min(first + count, from + batch);
+        const t0 = performance.now();
+        await peer.push(client, from, to);
+        const t1 = performance.now();
+        times.push(t1 - t0);
+        done += to - from;
+        while (tenthEnds.length < 10 && done >= (count * (tenthEnds.length + 1)) / 10) tenthEnds.push(t1);
+        if (progress && t1 - lastReport > 10_000) {
+          lastReport = t1;
+          progress(done, (t1 - started) / 1000);
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const tenths = tenthEnds.map((t, i) => count / 10 / ((t - (i === 0 ? started : tenthEnds[i - 1]!)) / 1000));
+  return { mutations: count, seconds, perSecond: count / seconds, requestMs: stats(times), tenths, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null, cpu: cpu() };
+}
+
+export interface PullResult {
+  readonly changes: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  /** Whole passes over the feed completed by all clients together. */
+  readonly passes: number;
+  readonly pageMs: Stats;
+  readonly bytes: number;
+  readonly peakRssKiB: number | null;
+  readonly cpu: CpuUse;
+}
+
+/**
+ * `clients` devices each pull the whole feed from the beginning, page by page, and start again at
+ * the end, until `seconds` have passed (each finishes the page it is on). Every completed pass
+ * must have returned exactly `expected` changes.
+ */
+export async function pullRepeatedly(peer: SyncPeer, clients: number, seconds: number, limit: number, expected: number): Promise<PullResult> {
+  const times: number[] = [];
+  let changes = 0;
+  let passes = 0;
+  let bytes = 0;
+  const hadReset = resetPeak(peer.server.pid);
+  const cpu = cpuMeter(peer.server.pid);
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      let cursor: string | null = null;
+      let inPass = 0;
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const page = await peer.pull(client, cursor, limit);
+        times.push(performance.now() - t0);
+        changes += page.count;
+        bytes += page.bytes;
+        inPass += page.count;
+        cursor = page.cursor;
+        if (!page.more) {
+          if (inPass !== expected) throw new Error(`${peer.name}: a pass over the feed gave ${inPass} changes, not ${expected}`);
+          passes++;
+          inPass = 0;
+          cursor = null;
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  return { changes, seconds: elapsed, perSecond: changes / elapsed, passes, pageMs: stats(times), bytes, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null, cpu: cpu() };
+}
+
+export interface Pass {
+  readonly changes: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  /** cursors[k]: the cursor page k was pulled with (cursors[0] is null); counts[k]: its changes. */
+  readonly cursors: ReadonlyArray<string | null>;
+  readonly counts: readonly number[];
+  /** The cursor after the last page (at head). */
+  readonly head: string;
+  readonly peakRssKiB: number | null;
+}
+
+/** One client pulls the whole feed once, noting each page's cursor. */
+export async function onePass(peer: SyncPeer, limit: number, expected: number): Promise<Pass> {
+  const cursors: Array<string | null> = [];
+  const counts: number[] = [];
+  let cursor: string | null = null;
+  let changes = 0;
+  const hadReset = resetPeak(peer.server.pid);
+  const started = performance.now();
+  for (;;) {
+    const page = await peer.pull(0, cursor, limit);
+    cursors.push(cursor);
+    counts.push(page.count);
+    changes += page.count;
+    cursor = page.cursor;
+    if (!page.more) break;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (changes !== expected) throw new Error(`${peer.name}: a pass over the feed gave ${changes} changes, not ${expected}`);
+  return { changes, seconds, perSecond: changes / seconds, cursors, counts, head: cursor, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null };
+}
+
+export interface Latency {
+  /** A page of `limit` from the middle of the feed. */
+  readonly middle: Stats;
+  /** The newest full page (the last `limit` changes before head). */
+  readonly newest: Stats;
+  /** A pull at head: nothing new (what a device that is up to date sends). */
+  readonly head: Stats;
+}
+
+/** Times single pulls, one at a time, at three cursors of a pass, interleaved, after warm-ups. */
+export async function pageLatency(peer: SyncPeer, pass: Pass, limit: number, reps: number): Promise<Latency> {
+  const full = pass.counts.map((c, k) => (c === limit ? k : -1)).filter((k) => k >= 0);
+  if (full.length === 0) throw new Error(`${peer.name}: no full page of ${limit} in the feed`);
+  const middleK = full[Math.floor(full.length / 2)]!;
+  const newestK = full[full.length - 1]!;
+  const points = { middle: pass.cursors[middleK]!, newest: pass.cursors[newestK]!, head: pass.head } as const;
+  const times: Record<keyof typeof points, number[]> = { middle: [], newest: [], head: [] };
+  for (let r = -3; r < reps; r++) {
+    for (const key of Object.keys(points) as Array<keyof typeof points>) {
+      const t0 = performance.now();
+      const page = await peer.pull(0, points[key], limit);
+      const ms = performance.now() - t0;
+      const want = key === 'head' ? 0 : limit;
+      if (page.count !== want) throw new Error(`${peer.name}: the ${key} page had ${page.count} changes, not ${want}`);
+      if (r >= 0) times[key].push(ms);
+    }
+  }
+  return { middle: stats(times.middle), newest: stats(times.newest), head: stats(times.head) };
+}

@@ -1,0 +1,174 @@
+/**
+ * One side of the sync benchmark (pouchdb-server or iqp), on fresh servers and folders for each
+ * part so that no part measures what an earlier one left behind:
+ *
+ *   main:  push `push` documents (batches of `batch`, `clients` loops), then `clients` devices pull
+ *          the whole feed over and over for `seconds` (pages of `page`);
+ *   small: push `small` documents, one device's pass over the feed, then the time of single pages
+ *          (middle, newest, at head);
+ *   large: the same with `large` documents, the fill timed as part of the benchmark.
+ */
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadString, settle } from '../registry/quiet.js';
+import { oursPeer, pouchPeer, type SyncPeer, type SyncServer } from './sync-client.js';
+import type { DocSet } from './sync-docs.js';
+import { type Latency, type Pass, type PullResult, type PushResult, onePass, pageLatency, procKiB, pullRepeatedly, pushAll } from './sync-measure.js';
+import { BENCH_EMAIL, BENCH_PASSWORD, setupOurs, startOurs } from './sync-ours.js';
+import { type PeerInstall, startPeer } from './sync-peer.js';
+
+export interface SideOptions {
+  readonly push: number;
+  readonly small: number;
+  /** 0: no large part. */
+  readonly large: number;
+  readonly clients: number;
+  readonly batch: number;
+  readonly page: number;
+  readonly seconds: number;
+  readonly reps: number;
+  readonly work: string;
+  readonly keep: boolean;
+  /** Before each part, wait (up to 2 min) for the CPUs to be idle: the machine may be shared. */
+  readonly settle: boolean;
+}
+
+export interface OursSideOptions {
+  readonly cliRoot: string;
+  /** `sync` (built in) or a plugin directory. */
+  readonly syncPlugin: string;
+  readonly entity: string;
+  readonly schemaVersion: number;
+  readonly syncConfig: readonly string[];
+  /** Folder for V8 CPU profiles of the server (node --cpu-prof), or null. */
+  readonly cpuProf: string | null;
+}
+
+export interface ScalePart {
+  readonly documents: number;
+  readonly fill: PushResult;
+  readonly pass: Omit<Pass, 'cursors' | 'counts'>;
+  readonly latency: Latency;
+  readonly storeBytes: number;
+  readonly rssAfterKiB: number | null;
+  /** 429/503 answers waited out. */
+  readonly retries: number;
+  /** Load averages when the part started. */
+  readonly load: string;
+}
+
+export interface SideFigures {
+  readonly push: PushResult;
+  readonly pull: PullResult;
+  readonly storeBytes: number;
+  readonly small: ScalePart;
+  readonly large: ScalePart | null;
+  readonly retries: number;
+  readonly setup: readonly string[];
+  /** Load averages when the main part started. */
+  readonly load: string;
+}
+
+export function dirBytes(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) total += dirBytes(p);
+    else if (e.isFile()) total += statSync(p).size;
+  }
+  return total;
+}
+
+interface Started {
+  readonly peer: SyncPeer;
+  readonly server: SyncServer;
+  readonly dir: string;
+}
+
+type Starter = (part: string) => Promise<Started>;
+
+async function quiet(o: SideOptions, log: (m: string) => void): Promise<string> {
+  await settle({ enabled: o.settle }, log);
+  return loadString();
+}
+
+async function scalePart(start: Starter, documents: number, o: SideOptions, log: (m: string) => void, name: string): Promise<ScalePart> {
+  const { peer, server, dir } = await start(`${name}-${documents}`);
+  const load = await quiet(o, log);
+  try {
+    log(`${peer.name}: filling a store of ${documents.toLocaleString('en-US')} documents…`);
+    const fill = await pushAll(peer, 0, documents, o.batch, o.clients, (done, s) => log(`${peer.name}:   ${done.toLocaleString('en-US')} in ${s.toFixed(0)} s`));
+    log(`${peer.name}:   ${documents.toLocaleString('en-US')} in ${fill.seconds.toFixed(1)} s (${Math.round(fill.perSecond)}/s); one device's pass over the feed…`);
+    const pass = await onePass(peer, o.page, documents);
+    log(`${peer.name}:   ${pass.seconds.toFixed(1)} s (${Math.round(pass.perSecond)}/s); single pages, ${o.reps} each…`);
+    const latency = await pageLatency(peer, pass, o.page, o.reps);
+    const { cursors: _c, counts: _n, ...passFigures } = pass;
+    return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pid, 'VmRSS'), retries: peer.retries(), load };
+  } finally {
+    await peer.close();
+    await server.stop();
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function side(start: Starter, o: SideOptions, log: (m: string) => void): Promise<SideFigures> {
+  const { peer, server, dir } = await start('main');
+  const load = await quiet(o, log);
+  let push: PushResult;
+  let pull: PullResult;
+  let storeBytes: number;
+  let retries: number;
+  try {
+    log(`${peer.name}: pushing ${o.push.toLocaleString('en-US')} documents, ${o.batch} a request, ${o.clients} clients…`);
+    push = await pushAll(peer, 0, o.push, o.batch, o.clients);
+    log(`${peer.name}:   ${Math.round(push.perSecond)} mutations/s; ${o.clients} devices pull the whole feed for ${o.seconds} s…`);
+    pull = await pullRepeatedly(peer, o.clients, o.seconds, o.page, o.push);
+    log(`${peer.name}:   ${Math.round(pull.perSecond)} changes/s`);
+    storeBytes = dirBytes(dir);
+    retries = peer.retries();
+  } finally {
+    await peer.close();
+    await server.stop();
+    if (!o.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  const small = await scalePart(start, o.small, o, log, 'small');
+  const large = o.large > 0 ? await scalePart(start, o.large, o, log, 'large') : null;
+  return { push, pull, storeBytes, small, large, retries: retries + small.retries + (large?.retries ?? 0), setup: [], load };
+}
+
+export async function runPeerSide(install: PeerInstall, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
+  const start: Starter = async (part) => {
+    const dir = join(o.work, `peer-${part}`);
+    rmSync(dir, { recursive: true, force: true });
+    const server = await startPeer(install, dir, 'bench');
+    return { server, peer: pouchPeer(server, 'bench', docs, o.clients), dir };
+  };
+  return side(start, o, log);
+}
+
+export async function runOursSide(ours: OursSideOptions, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
+  let setup: readonly string[] = [];
+  let n = 0;
+  const start: Starter = async (part) => {
+    const dir = join(o.work, `ours-${part}`);
+    rmSync(dir, { recursive: true, force: true });
+    setup = setupOurs(ours.cliRoot, dir, ours.syncPlugin, ours.syncConfig).commands;
+    const nodeArgs = ours.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', ours.cpuProf, '--cpu-prof-name', `server-${part}.cpuprofile`] : [];
+    const server = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync']);
+    try {
+      const peer = await oursPeer(server, docs, o.clients, {
+        email: BENCH_EMAIL,
+        password: BENCH_PASSWORD,
+        entity: ours.entity,
+        schemaVersion: ours.schemaVersion,
+        devicePrefix: `bench-${process.pid}-${n++}`,
+      });
+      return { server, peer, dir };
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+  };
+  const figures = await side(start, o, log);
+  return { ...figures, setup };
+}
