@@ -77,8 +77,7 @@ export async function browserRegistry(origin: string): Promise<BrowserRegistry> 
   };
   writeFileSync(join(dir, 'server.json'), JSON.stringify({ plugins }, null, 2));
   const logs: Record<string, unknown>[] = [];
-  // corsOrigins (cors_origins) is being added to ServerConfig on main; set beside serverConfig() until it lands.
-  const config = { ...serverConfig({ dataDir: dir, host: '127.0.0.1', port: 0 }), corsOrigins: [origin] };
+  const config = serverConfig({ dataDir: dir, host: '127.0.0.1', port: 0, corsOrigins: [origin] });
   const running: RunningServer = await startServer(config, (line) => logs.push(line));
   const failed = running.plugins!.status().failed;
   if (failed.length > 0) {
