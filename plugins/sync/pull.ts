@@ -7,7 +7,7 @@
  * a row appears once per state. When nothing is left below the head, the cursor becomes the head.
  */
 import type { Core } from './core.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { decodeCursor, encodeCursor, expired } from './cursor.js';
 import type { PullBodyT, PullResponseT } from './routes/schemas.js';
 import type { ConflictRow, EntityRow } from './store.js';
 import { conflictView } from './views.js';
@@ -39,7 +39,8 @@ export function pageJson(p: Page): string {
 }
 
 async function page(core: Core, userId: string, epoch: string, after: number, limit: number, maxBytes: number): Promise<Page> {
-  const head = (await core.store.user(userId))?.head ?? 0;
+  const user = await core.store.user(userId);
+  const head = user?.head ?? 0;
   const rows = await core.store.changes(userId, after, head, limit + 1);
   const conflicts = await core.store.conflictsBySeq(userId, after, head, limit + 1);
   const out: Page = { changes: [], conflicts: [], cursor: '', has_more: false, head };
@@ -65,7 +66,7 @@ async function page(core: Core, userId: string, epoch: string, after: number, li
     }
   }
   out.has_more = r < rows.length || c < conflicts.length;
-  out.cursor = encodeCursor({ epoch, seq: out.has_more ? last : head });
+  out.cursor = encodeCursor({ epoch, seq: out.has_more ? last : head, floor: user?.floor ?? 0 });
   return out;
 }
 
@@ -85,8 +86,7 @@ export async function pull(core: Core, userId: string, body: PullBodyT, signal: 
     if (!cursor) reason = 'cursor_unknown';
     else if (cursor.epoch !== user.epoch) reason = 'data_replaced';
     else if (cursor.seq > user.head) reason = 'cursor_unknown';
-    // Seq 0 is a snapshot from the beginning (what a reset hands out), always valid.
-    else if (cursor.seq > 0 && cursor.seq < user.floor) reason = 'cursor_expired';
+    else if (expired(cursor, user.floor)) reason = 'cursor_expired';
     if (reason) {
       const reset: Page = { changes: [], conflicts: [], cursor: encodeCursor({ epoch: user.epoch, seq: 0 }), has_more: true, head: user.head, reset: { reason } };
       return { page: reset, reset: reason };

@@ -142,8 +142,9 @@ export class SimDevice {
   async edit(entity: string, entityId: string, op: Op, fields: readonly string[]): Promise<void> {
     const key = `${entity}/${entityId}`;
     const local = this.rows.get(key)?.payload ?? {};
+    // A delete writes no value: only what it removes is recorded (as replaced).
     const set: Record<string, string> = {};
-    for (const f of fields) set[f] = `${this.id}#${++this.counter}`;
+    if (op !== 'delete') for (const f of fields) set[f] = `${this.id}#${++this.counter}`;
     let payload: JsonObject | undefined;
     let replaced: string[];
     if (op === 'delete') replaced = Object.values(local).filter((v): v is string => typeof v === 'string');

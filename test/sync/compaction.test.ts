@@ -73,6 +73,48 @@ describe('sync compaction', () => {
     expect((await tablet.pull(snapshot.cursor)).body.reset).toBeUndefined();
   });
 
+  it('lets a snapshot page below the floor in pages of one, and resets it only if the floor moves under it', async () => {
+    h = await syncHarness({ retention: { max_days: 30, compact_interval_s: 0 } });
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    // a, b, c, d; b deleted: once compacted, the floor (seq 5) is above c (seq 3).
+    await phone.push([
+      { mutation_id: 'p1', entity: 'card', entity_id: 'a', op: 'upsert', payload: { n: 1 } },
+      { mutation_id: 'p2', entity: 'card', entity_id: 'b', op: 'upsert', payload: { n: 2 } },
+      { mutation_id: 'p3', entity: 'card', entity_id: 'c', op: 'upsert', payload: { n: 3 } },
+      { mutation_id: 'p4', entity: 'card', entity_id: 'b', op: 'delete', base_version: 1 },
+      { mutation_id: 'p5', entity: 'card', entity_id: 'd', op: 'upsert', payload: { n: 5 } },
+    ]);
+    await phone.pull((await phone.pullAll(null)).cursor);
+    expect((await h.sync.compact()).tombstones).toBe(1);
+
+    // A new device pages the whole snapshot one change at a time: c (seq 3) sits below the floor (seq 5).
+    const tablet = await sibling(phone, 'tablet-0001');
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const r = await tablet.pull(cursor, { limit: 1 });
+      expect(r.body.reset).toBeUndefined();
+      seen.push(...r.body.changes.map((c: { entity_id: string }) => c.entity_id));
+      cursor = r.body.cursor;
+      if (!r.body.has_more) break;
+    }
+    expect(seen).toEqual(['a', 'c', 'd']);
+
+    // A second device is half way through its snapshot when the floor moves past it: it must start again,
+    // since a delete it has not seen may be gone. (Its own cursor holds the floor back while it is active,
+    // so it is made inactive by time.)
+    const laptop = await sibling(phone, 'laptop-0001');
+    const first = await laptop.pull(null, { limit: 1 });
+    expect(first.body).toMatchObject({ has_more: true });
+    await phone.push([{ mutation_id: 'p6', entity: 'card', entity_id: 'c', op: 'delete', base_version: 1 }]);
+    h.clock.advance(31 * DAY);
+    const fresh = await device(h, 'ann@example.org', 'phone-0001');
+    await fresh.pull((await fresh.pullAll(null)).cursor);
+    expect((await h.sync.compact()).tombstones).toBe(1);
+    const back = await device(h, 'ann@example.org', 'laptop-0001');
+    expect((await back.pull(first.body.cursor, { limit: 1 })).body.reset).toEqual({ reason: 'cursor_expired' });
+  });
+
   it('answers reset for a cursor it never wrote, or one from the future', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');
