@@ -74,6 +74,8 @@ class Batch {
     private readonly deviceName: string | null,
     private readonly schemaVersion: number,
     head: number,
+    /** The compaction floor: a new row starts above it (see write). */
+    private readonly floor: number,
   ) {
     this.head = head;
   }
@@ -244,7 +246,9 @@ class Batch {
       const bad = entity.check(doc);
       return bad ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...(current ? { version: current.version } : {}) }) : null;
     };
-    const version = (current?.version ?? 0) + 1;
+    // An id with no row may have had one whose tombstone compaction removed; that tombstone's version
+    // was at most its seq, at most the floor, so starting above the floor never goes below what a device saw.
+    const version = current ? current.version + 1 : this.floor + 1;
     const plain = async (doc: Doc) => invalid(doc) ?? this.ok(m, 'applied', version, await this.store(m, version, doc));
     if (!current) return plain(payload);
     const h = await this.history(current, baseVersion);
@@ -287,7 +291,7 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
   return core.ctx.db.transaction(async (tx) => {
     await core.claimDevice(userId, body.device_id, body.device_name ?? null, tx);
     const user = await core.ensureUser(userId, tx);
-    const batch = new Batch(core, tx, userId, body.device_id, body.device_name ?? null, body.schema_version, user.head);
+    const batch = new Batch(core, tx, userId, body.device_id, body.device_name ?? null, body.schema_version, user.head, user.floor);
     await batch.prefetch(body.mutations);
     const results: PushResultT[] = [];
     const first = new Map<string, { r: PushResultT; digest: string }>();

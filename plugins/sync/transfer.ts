@@ -151,7 +151,8 @@ export async function importLines(core: Core, userId: string, mode: 'replace' | 
       const payload = JSON.stringify(l.payload);
       const current = mode === 'merge' ? await core.store.row(userId, l.entity, l.entity_id, tx) : undefined;
       if (current && !current.deleted && current.payload === payload) continue;
-      const version = current ? Math.max(current.version + 1, l.version) : l.version;
+      // Merging over an id whose tombstone compaction removed continues above the floor, as a push does.
+      const version = current ? Math.max(current.version + 1, l.version) : mode === 'merge' ? Math.max(l.version, user.floor + 1) : l.version;
       await core.store.write(userId, { entity: l.entity, entity_id: l.entity_id, version, seq: ++head, deleted: 0, payload, device_id: null }, current, now, tx);
       imported++;
     }

@@ -115,6 +115,28 @@ describe('sync compaction', () => {
     expect((await back.pull(first.body.cursor, { limit: 1 })).body.reset).toEqual({ reason: 'cursor_expired' });
   });
 
+  it('never hands out a lower version: an id re-created after its tombstone was compacted continues above it', async () => {
+    h = await syncHarness({ retention: { max_days: 30, compact_interval_s: 0 } });
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    await phone.push([
+      { mutation_id: 'p1', entity: 'card', entity_id: 'a', op: 'upsert', payload: { n: 1 } },
+      { mutation_id: 'p2', entity: 'card', entity_id: 'a', op: 'upsert', payload: { n: 2 }, base_version: 1 },
+      { mutation_id: 'p3', entity: 'card', entity_id: 'a', op: 'delete', base_version: 2 },
+    ]);
+    const seen = await tablet.pullAll(null);
+    expect(seen.changes).toMatchObject([{ entity_id: 'a', op: 'delete', version: 3 }]);
+    await tablet.pull(seen.cursor);
+    await phone.pull((await phone.pullAll(null)).cursor);
+    expect((await h.sync.compact()).tombstones).toBe(1);
+    // The phone creates the id again; the tablet, which holds the tombstone at version 3, must see a higher one.
+    const again = await phone.push([{ mutation_id: 'p4', entity: 'card', entity_id: 'a', op: 'upsert', payload: { n: 4 }, base_version: 3 }]);
+    expect(again.body.results[0]).toMatchObject({ status: 'applied' });
+    expect(again.body.results[0].version).toBeGreaterThan(3);
+    const next = await tablet.pullAll(seen.cursor);
+    expect(next.changes).toMatchObject([{ entity_id: 'a', op: 'upsert', payload: { n: 4 }, version: again.body.results[0].version }]);
+  });
+
   it('answers reset for a cursor it never wrote, or one from the future', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');
