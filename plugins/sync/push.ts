@@ -88,6 +88,15 @@ class Batch {
     this.prior = await this.core.store.mutations(this.userId, this.deviceId, [...new Set(mutations.map((m) => m.mutation_id))], this.tx);
   }
 
+  /**
+   * The version of an id with no row. It may have had one whose tombstone compaction removed; that
+   * tombstone's version was at most its seq, at most the floor, so starting above the floor never
+   * goes below a version a device saw.
+   */
+  private get firstVersion(): number {
+    return this.floor + 1;
+  }
+
   get lastSeq(): number {
     return this.head;
   }
@@ -231,7 +240,7 @@ class Batch {
   }
 
   private async remove(m: MutationT, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
-    if (!current) return this.ok(m, 'applied', 1, await this.store(m, 1, null));
+    if (!current) return this.ok(m, 'applied', this.firstVersion, await this.store(m, this.firstVersion, null));
     if (current.deleted) return this.ok(m, 'applied', current.version, current.seq);
     const h = await this.history(current, baseVersion);
     const version = current.version + 1;
@@ -246,9 +255,7 @@ class Batch {
       const bad = entity.check(doc);
       return bad ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...(current ? { version: current.version } : {}) }) : null;
     };
-    // An id with no row may have had one whose tombstone compaction removed; that tombstone's version
-    // was at most its seq, at most the floor, so starting above the floor never goes below what a device saw.
-    const version = current ? current.version + 1 : this.floor + 1;
+    const version = current ? current.version + 1 : this.firstVersion;
     const plain = async (doc: Doc) => invalid(doc) ?? this.ok(m, 'applied', version, await this.store(m, version, doc));
     if (!current) return plain(payload);
     const h = await this.history(current, baseVersion);

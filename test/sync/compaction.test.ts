@@ -129,10 +129,14 @@ describe('sync compaction', () => {
     await tablet.pull(seen.cursor);
     await phone.pull((await phone.pullAll(null)).cursor);
     expect((await h.sync.compact()).tombstones).toBe(1);
-    // The phone creates the id again; the tablet, which holds the tombstone at version 3, must see a higher one.
-    const again = await phone.push([{ mutation_id: 'p4', entity: 'card', entity_id: 'a', op: 'upsert', payload: { n: 4 }, base_version: 3 }]);
+    // A late delete from a queue, then the phone creates the id again: the tablet, which holds the
+    // tombstone at version 3, must see higher ones.
+    const late = await tablet.push([{ mutation_id: 't1', entity: 'card', entity_id: 'a', op: 'delete', base_version: 3 }]);
+    expect(late.body.results[0]).toMatchObject({ status: 'applied' });
+    expect(late.body.results[0].version).toBeGreaterThan(3);
+    const again = await phone.push([{ mutation_id: 'p4', entity: 'card', entity_id: 'a', op: 'upsert', payload: { n: 4 }, base_version: late.body.results[0].version }]);
     expect(again.body.results[0]).toMatchObject({ status: 'applied' });
-    expect(again.body.results[0].version).toBeGreaterThan(3);
+    expect(again.body.results[0].version).toBeGreaterThan(late.body.results[0].version);
     const next = await tablet.pullAll(seen.cursor);
     expect(next.changes).toMatchObject([{ entity_id: 'a', op: 'upsert', payload: { n: 4 }, version: again.body.results[0].version }]);
   });
