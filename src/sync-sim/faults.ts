@@ -71,7 +71,7 @@ export class Network {
     if (path === '/v1/sync/push' && this.rng.float() < r.kill && !this.server.busy) {
       this.counts.killed++;
       const inFlight = send().then(
-        (res) => res.arrayBuffer(),
+        (res) => res.arrayBuffer().catch(() => undefined),
         () => undefined,
       );
       await turns(this.rng.int(0, 2));
@@ -80,16 +80,22 @@ export class Network {
       throw lost();
     }
     const duplicate = this.rng.float() < r.duplicate;
-    const first = send();
+    // Settled results, so neither copy's failure is left unobserved while the other is awaited.
+    const first = send().then(
+      (res) => ({ res }),
+      (error: unknown) => ({ error }),
+    );
     if (duplicate) {
       this.counts.duplicated++;
-      const second = send().then(
-        (res) => res.arrayBuffer(),
+      // The copy's answer is read and thrown away; whatever happened to it, the first one decides.
+      await send().then(
+        (res) => res.arrayBuffer().catch(() => undefined),
         () => undefined,
       );
-      await second;
     }
-    const res = await first;
+    const settled = await first;
+    if ('error' in settled) throw settled.error;
+    const res = settled.res;
     if (this.rng.float() < r.drop) {
       this.counts.dropped++;
       await res.arrayBuffer().catch(() => undefined);

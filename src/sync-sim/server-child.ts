@@ -30,7 +30,13 @@ export const SIM_SYNC_CONFIG = {
   rate_limits: { push_per_user: { points: 1_000_000, duration_s: 60 }, pull_per_user: { points: 1_000_000, duration_s: 60 } },
 };
 
+/** A message to the simulator, unless it is gone (then so is this registry: nobody is left to use it). */
+function tell(message: object): void {
+  if (process.connected) process.send!(message);
+}
+
 async function main(): Promise<void> {
+  process.on('disconnect', () => process.exit(0));
   const dataDir = process.argv[2];
   const offset = Number(process.argv[3] ?? '0');
   if (!dataDir || !process.send) throw new Error('usage: fork(server-child.js, [dataDir, clockOffsetMs])');
@@ -58,11 +64,11 @@ async function main(): Promise<void> {
       return sync.compact();
     };
     answer().then(
-      (result) => process.send!({ type: 'done', id: m.id, result }),
-      (err: unknown) => process.send!({ type: 'done', id: m.id, error: String(err) }),
+      (result) => tell({ type: 'done', id: m.id, result }),
+      (err: unknown) => tell({ type: 'done', id: m.id, error: String(err) }),
     );
   });
-  process.send({ type: 'ready', url: running.url, clockMs: clock.nowMs() });
+  tell({ type: 'ready', url: running.url, clockMs: clock.nowMs() });
 }
 
 main().catch((err: unknown) => {

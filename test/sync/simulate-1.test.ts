@@ -1,0 +1,3 @@
+import { simulatorSeeds } from './simulate.js';
+
+simulatorSeeds(1);
