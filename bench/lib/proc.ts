@@ -3,7 +3,7 @@
  * peak resident memory from GNU time (%M, the child's ru_maxrss; for a shell pipeline it is the
  * largest process of the pipeline, not the sum).
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,4 +171,17 @@ export async function memoryPeak(cmd: Command): Promise<MemoryPeak | null> {
   clearInterval(timer);
   if (code !== 0) throw new Error(`command failed (exit ${code}): ${cmd.argv.join(' ')}`);
   return { hwmKiB: hwm, anonKiB: anon, fileKiB: file };
+}
+
+/** Stops a server the benchmark started: SIGTERM, then SIGKILL if it is still there after `graceMs`. */
+export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
 }

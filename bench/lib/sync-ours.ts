@@ -4,9 +4,10 @@
  * `iqp plugins config … --set`, `iqp users create` (IQP_USER_PASSWORD) — then
  * `node bin/iqp.js server start --data DIR --port 0 --json` as a child process on 127.0.0.1.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { stopChild } from './proc.js';
 import type { SyncServer } from './sync-client.js';
 
 export const BENCH_EMAIL = 'sync-bench@example.org';
@@ -51,17 +52,6 @@ export function setupOurs(cliRoot: string, dataDir: string, syncPlugin: string, 
   return { commands };
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /**
  * `node [nodeArgs] bin/iqp.js server start --data DIR --port 0 --json`; resolves once it printed
@@ -98,10 +88,10 @@ export async function startOurs(cliRoot: string, dataDir: string, nodeArgs: read
   const loaded = new Set((plugins?.loaded ?? []).map((p) => p.id));
   const missing = needPlugins.filter((id) => !loaded.has(id));
   if (missing.length > 0) {
-    await stopChild(child);
+    await stopChild(child, 30_000);
     throw new Error(`iqp server started without ${missing.join(', ')}: ${JSON.stringify(plugins)}\n${stderr}`);
   }
-  return { url: String(info['url']), pid: Number(info['pid']), stderr: () => stderr, stop: () => stopChild(child) };
+  return { url: String(info['url']), pid: Number(info['pid']), stderr: () => stderr, stop: () => stopChild(child, 30_000) };
 }
 
 /** `iqp --version` of the build under test, and the plugins' versions from its start-up answer. */

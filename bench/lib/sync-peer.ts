@@ -5,10 +5,11 @@
  * be read. Request logging goes only to its log file at level "warning" (iqp logs no requests by
  * default either).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { stopChild } from './proc.js';
 import { freePort } from '../registry/servers.js';
 import type { SyncServer } from './sync-client.js';
 
@@ -49,17 +50,6 @@ export function installPeer(dir: string, log: (m: string) => void): PeerInstall 
   return { dir, bin, version: packageVersion(dir, 'pouchdb-server'), leveldown: packageVersion(dir, 'leveldown'), installedNow };
 }
 
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** The flags the peer runs with, for the report. */
 export function peerFlags(port: number | string, dir: string): string[] {
@@ -85,14 +75,14 @@ export async function startPeer(install: PeerInstall, dir: string, db: string): 
       // not listening yet
     }
     if (Date.now() > deadline) {
-      await stop(child);
+      await stopChild(child);
       throw new Error(`pouchdb-server did not answer on ${url} in 30 s: ${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   const created = await fetch(`${url}/${db}`, { method: 'PUT' });
   if (created.status !== 201) throw new Error(`PUT /${db}: ${created.status} ${await created.text()}`);
-  return { url, pid: child.pid!, stderr: () => stderr, stop: () => stop(child) };
+  return { url, pid: child.pid!, stderr: () => stderr, stop: () => stopChild(child) };
 }
 
 /** The peer's own report of what it runs on (GET /). */

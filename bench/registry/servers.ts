@@ -7,6 +7,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { stopChild } from '../lib/proc.js';
 
 export interface Child {
   readonly url: string;
@@ -24,17 +25,6 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, CI: '1', NO_COLOR: '1', ...extra };
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** Spawns `argv` and resolves once its stdout held one whole JSON document. */
 function spawnJson(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; info: Record<string, unknown>; stderr: () => string }> {

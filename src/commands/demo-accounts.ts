@@ -18,6 +18,7 @@ import { serverConfig } from '../../server/config.js';
 import { AUTH_ADMIN_V1 } from '../../server/plugins/api.js';
 import { readServerFile, writeServerFile } from '../../server/plugins/server-file.js';
 import { startServer } from '../../server/start.js';
+import { DEMO_SYNC_CONFIG, type SyncDemo, syncDemo } from './demo-sync.js';
 
 export interface AccountsDemo {
   readonly url: string;
@@ -31,6 +32,7 @@ export interface AccountsDemo {
   readonly refresh_after_sign_out: string;
   /** The auth plugin's audit entries, oldest first. */
   readonly audit: readonly string[];
+  readonly sync: SyncDemo;
 }
 
 interface Tokens {
@@ -71,28 +73,38 @@ async function userLife(client: RegistryClient, readOutbox: () => Promise<{ to: 
   await client.json({ method: 'POST', path: '/v1/auth/logout', json: { refresh_token: refreshed.refresh_token }, expect: [204] });
   const after = await client.json<{ error: { code: string } }>({ method: 'POST', path: '/v1/auth/refresh', json: { refresh_token: refreshed.refresh_token }, expect: [401] });
   say(`27. logout  session ended; its refresh token now answers 401 ${after.error.code}`);
-  return { user_id: me.id, device_id: deviceId, email_verified: me.email_verified, refresh_rotated: rotated, refresh_after_sign_out: after.error.code };
+  return { user_id: me.id, device_id: deviceId, email_verified: me.email_verified, refresh_rotated: rotated, refresh_after_sign_out: after.error.code, password };
 }
 
 export async function accountsDemo(ctx: Context, dataDir: string, say: (line: string) => void): Promise<AccountsDemo> {
   const file = readServerFile(dataDir);
-  writeServerFile(dataDir, { ...file, plugins: { ...file.plugins, auth: { config: {}, ...file.plugins['auth'], enabled: true, source: 'builtin', required: true } } });
-  say('20. plugins auth enabled in registry-data/server.json (what `iqp plugins enable auth` does)');
+  writeServerFile(dataDir, {
+    ...file,
+    plugins: {
+      ...file.plugins,
+      auth: { config: {}, ...file.plugins['auth'], enabled: true, source: 'builtin', required: true },
+      sync: { config: DEMO_SYNC_CONFIG, ...file.plugins['sync'], enabled: true, source: 'builtin', required: true },
+    },
+  });
+  say('20. plugins auth and sync enabled in registry-data/server.json (what `iqp plugins enable auth`, `enable sync` and `plugins config sync` do)');
   const running = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0 }), () => {});
   try {
-    say(`21. serve   registry restarted on ${running.url} with the auth plugin (/v1/auth)`);
+    say(`21. serve   registry restarted on ${running.url} with the auth and sync plugins (/v1/auth, /v1/sync)`);
     const admin = running.plugins?.service(AUTH_ADMIN_V1);
     if (!admin) throw new IqpError('IQP_E_PLUGIN_UNAVAILABLE', 'The auth plugin did not start on the demo registry.');
     const { token } = await running.registry.services.tokens.create('admin', 'iqp demo accounts', 'cli:demo');
     return await withRegistry({ ...ctx, config: { ...ctx.config, registry: running.url, token } }, { token: true }, async (client) => {
-      const life = await userLife(client, () => admin.readOutbox(), say);
+      const { password, ...life } = await userLife(client, () => admin.readOutbox(), say);
+      const sync = await syncDemo(running.url, EMAIL, password, say, 28);
       const page = await client.json<ResponseOf<typeof audit>>({ method: 'GET', path: '/v1/admin/audit?action=auth.*&limit=100', auth: true });
       const actions = page.entries.map((e) => e.action).reverse();
-      say(`28. audit   ${actions.join(', ')} (GET /v1/admin/audit?action=auth.*)`);
-      return { url: running.url, email: EMAIL, ...life, audit: actions };
+      const syncPage = await client.json<ResponseOf<typeof audit>>({ method: 'GET', path: '/v1/admin/audit?action=sync.*&limit=100', auth: true });
+      const syncActions = syncPage.entries.map((e) => e.action).reverse();
+      say(`36. audit   ${actions.join(', ')} (GET /v1/admin/audit?action=auth.*); ${syncActions.length} sync entries (${[...new Set(syncActions)].join(', ')}), counts only, no payloads`);
+      return { url: running.url, email: EMAIL, ...life, audit: actions, sync };
     });
   } finally {
     await running.close();
-    say('29. stop    registry stopped');
+    say('37. stop    registry stopped');
   }
 }

@@ -88,12 +88,14 @@ async function demo(ctx: Context, work: string, kept: boolean): Promise<number> 
       `  published all ${registry.published.length} to a local registry and pulled ${registry.pulled.package_id}@${registry.pulled.version} back, verified`,
       `  release ${registry.release.id}: failed validation (${registry.release.validation_failures.join(', ')}), then passed, was signed (sequence ${registry.release.sequence}), pulled (${registry.release.pulled.length} packs) and deprecated`,
       `  app account ${registry.accounts.email}: registered, verified with the mailed code, signed in on a device, refreshed (token ${registry.accounts.refresh_rotated ? 'rotated' : 'not rotated'}) and signed out`,
+      `  sync: ${registry.accounts.sync.devices.join(' and ')} merged offline edits field by field, one conflict kept both values and was resolved; both devices ${registry.accounts.sync.converged ? 'converged on' : 'DID NOT converge on'} the export checksum (${registry.accounts.sync.entities} entities)`,
       ...(kept
         ? [
             `Try: npx iqp inspect ${packs[0]!.path}`,
             `     npx iqp verify ${packs[0]!.path} --pubkey ${keyBase}.pub`,
-            `     npx iqp server start --data ${registry.data_dir}    # the demo registry, with its packs and the auth plugin`,
+            `     npx iqp server start --data ${registry.data_dir}    # the demo registry, with its packs and the auth and sync plugins`,
             `     npx iqp users list --data ${registry.data_dir}      # its app accounts`,
+            `     npx iqp sync stats --data ${registry.data_dir}      # their synced data (counts, never payloads)`,
           ]
         : NEXT_STEPS),
     ].join('\n'),

@@ -6,10 +6,10 @@
  * - isolation and monotonic reads (checked as changes arrive, device.ts);
  * - exact paging: a pull from the start returns every live entity once, for several page sizes.
  */
-import { createHash } from 'node:crypto';
 import type { Rng } from '../prng.js';
 import type { Conflict, JsonObject } from '../sync-client/protocol.js';
 import type { Row, SimDevice } from './device.js';
+import { exportChecksum as checksum } from './export-checksum.js';
 import type { SimServer } from './server.js';
 
 interface ServerView {
@@ -27,18 +27,6 @@ async function call(server: SimServer, device: SimDevice, path: string, init: { 
   });
   if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
   return res;
-}
-
-/** The export's line for an entity: how a device's copy is checksummed the way the registry's is. */
-function line(key: string, row: Row): string {
-  const [entity, id] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
-  return `{"entity":${JSON.stringify(entity)},"entity_id":${JSON.stringify(id)},"version":${row.version},"payload":${JSON.stringify(row.payload)}}\n`;
-}
-
-function checksum(rows: Map<string, Row>): string {
-  const hash = createHash('sha256');
-  for (const key of [...rows.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) hash.update(line(key, rows.get(key)!));
-  return hash.digest('hex');
 }
 
 async function serverView(server: SimServer, device: SimDevice): Promise<ServerView> {

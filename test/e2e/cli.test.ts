@@ -51,7 +51,7 @@ describe('iqp command line', () => {
     expect(r.json().error.message).toContain('levle');
   });
 
-  it('demo runs keygen, init, build, inspect and verify on every template, then publishes, pulls and runs a release through a local registry, then an app account with the auth plugin', async () => {
+  it('demo runs keygen, init, build, inspect and verify on every template, then publishes, pulls and runs a release through a local registry, then an app account with the auth plugin, and its phone and tablet syncing through the sync plugin', async () => {
     const cwd = tempDir();
     const r = await iqp(['demo', '--dir', 'demo', '--json'], { cwd });
     expect(r.code, r.stderr).toBe(0);
@@ -86,12 +86,37 @@ describe('iqp command line', () => {
     const mails = listTree(outbox).map((f) => JSON.parse(readFileSync(`${outbox}/${f}`, 'utf8')) as { to: string; text: string });
     expect(mails.filter((m) => m.to === accounts.email && /code is \d{6}/.test(m.text))).toHaveLength(1);
     expect(rows('SELECT COUNT(*) AS n FROM auth_codes')).toEqual([{ n: 0 }]);
-    // One session on the demo's device: its first refresh token was used and replaced, then the session ended.
-    expect(rows('SELECT device_id, revoked_at_ms IS NOT NULL AS ended FROM auth_sessions')).toEqual([{ device_id: accounts.device_id, ended: 1 }]);
-    expect(rows('SELECT used_at_ms IS NOT NULL AS used, successor_id IS NOT NULL AS replaced FROM auth_refresh_tokens ORDER BY created_at_ms, parent_id IS NOT NULL')).toEqual([
+    // The demo's device: its first refresh token was used and replaced, then the session ended.
+    const session = rows(`SELECT id, revoked_at_ms IS NOT NULL AS ended FROM auth_sessions WHERE device_id = '${accounts.device_id}'`);
+    expect(session).toMatchObject([{ ended: 1 }]);
+    expect(rows(`SELECT used_at_ms IS NOT NULL AS used, successor_id IS NOT NULL AS replaced FROM auth_refresh_tokens WHERE session_id = '${session[0]!['id']}' ORDER BY created_at_ms, parent_id IS NOT NULL`)).toEqual([
       { used: 1, replaced: 1 },
       { used: 0, replaced: 0 },
     ]);
+
+    // Sync: the same user on a phone and a tablet, through the real sync client.
+    const sync = accounts.sync;
+    expect(sync).toMatchObject({ devices: ['phone', 'tablet'], tablet_received: 4, merged: { surah: 2, ayah: 256, note: 'Memorize by Friday' }, converged: true, entities: 4 });
+    expect(sync.conflict).toMatchObject({ fields: ['theme'], resolution: 'loser' });
+    expect(JSON.parse(readFileSync(`${cwd}/demo/registry-data/server.json`, 'utf8')).plugins.sync).toMatchObject({ enabled: true, source: 'builtin' });
+    expect(rows('SELECT COUNT(*) AS n FROM sync_devices')).toEqual([{ n: 2 }]);
+    expect(rows(`SELECT entity, entity_id, deleted FROM sync_rows WHERE user_id = '${accounts.user_id}' ORDER BY entity, entity_id`)).toEqual([
+      { entity: 'bookmark', entity_id: '2-255', deleted: 0 },
+      { entity: 'bookmark', entity_id: '36-1', deleted: 0 },
+      { entity: 'progress', entity_id: 'quran', deleted: 0 },
+      { entity: 'settings', entity_id: 'reader', deleted: 0 },
+    ]);
+    expect(rows("SELECT payload FROM sync_rows WHERE entity = 'settings'")).toEqual([{ payload: '{"theme":"sepia","translation":"en-pickthall"}' }]);
+    expect(rows('SELECT resolved_at IS NOT NULL AS resolved FROM sync_conflicts')).toEqual([{ resolved: 1 }]);
+    // The registry's export checksum is the one both devices computed over their own copies.
+    const exported = await iqp(['sync', 'export', '--user', accounts.email, '--data', 'demo/registry-data', '--out', 'demo/sync.ndjson'], { cwd });
+    expect(exported.code).toBe(0);
+    const trailer = JSON.parse(readFileSync(`${cwd}/demo/sync.ndjson`, 'utf8').trimEnd().split('\n').at(-1)!).trailer;
+    expect(trailer).toMatchObject({ count: 4, sha256: sync.sha256 });
+    // Audited by counts, never with what the user wrote.
+    const syncAudit = query("SELECT action, details FROM audit_log WHERE action LIKE 'sync.%'");
+    expect(syncAudit).toMatch(/sync\.push/);
+    expect(syncAudit).not.toMatch(/Memorize|Kursi|sepia|pickthall/);
     const audited = rows("SELECT action FROM audit_log WHERE action LIKE 'auth.%' ORDER BY id").map((r) => r['action']);
     expect(audited).toEqual(expect.arrayContaining(['auth.user_registered', 'auth.email_verified', 'auth.logout']));
     expect(accounts.audit).toEqual(audited);
