@@ -133,6 +133,7 @@ export class SyncClient {
     this.#mutating = run.catch(() => undefined);
     const id = await run;
     this.#kick.abort();
+    this.#engine.transport.nudge();
     return id;
   }
 
@@ -144,6 +145,7 @@ export class SyncClient {
   async syncOnce(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#paused) throw new SyncError(CLIENT_CODES.PAUSED, 'sync is paused', 'aborted');
     this.#kick.abort();
+    this.#engine.transport.nudge();
     await this.#exclusive(async () => {
       const linked = anySignal([this.#epoch.signal, options.signal]);
       try {

@@ -5,7 +5,7 @@
  */
 import { CLIENT_CODES, SyncError, aborted } from './errors.js';
 import { CODES, type ErrorBody } from './protocol.js';
-import { type Sleep, backoffMs, retryAfterMs } from './timing.js';
+import { type Sleep, anySignal, backoffMs, retryAfterMs } from './timing.js';
 import type { TokenSource } from './tokens.js';
 
 export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<Response>;
@@ -67,6 +67,8 @@ function errorOf(text: string): ErrorBody['error'] | undefined {
 
 export class Transport {
   readonly #o: TransportOptions;
+  /** The back-offs under way that a nudge may end (not a server's Retry-After). */
+  readonly #backoffs = new Set<AbortController>();
 
   constructor(options: TransportOptions) {
     this.#o = options;
@@ -78,9 +80,21 @@ export class Transport {
     const json = JSON.stringify(body);
     let attempt = 0;
     let refreshed = false;
-    const wait = async (delayMs: number, state: WaitReason['state'], code?: string) => {
+    const wait = async (delayMs: number, state: WaitReason['state'], code?: string, serverSet = false) => {
       o.onWait?.({ state, delayMs, ...(code ? { code } : {}) });
-      await o.sleep(delayMs, signal);
+      if (serverSet) return o.sleep(delayMs, signal);
+      const nudge = new AbortController();
+      this.#backoffs.add(nudge);
+      const both = anySignal([signal, nudge.signal]);
+      try {
+        await o.sleep(delayMs, both.signal);
+      } catch (err) {
+        // Nudged: try again now (the attempt count stands, so a failure backs off further).
+        if (signal.aborted || !nudge.signal.aborted) throw err;
+      } finally {
+        both.dispose();
+        this.#backoffs.delete(nudge);
+      }
     };
     for (;;) {
       if (signal.aborted) throw aborted();
@@ -131,7 +145,8 @@ export class Transport {
         throw signedOut(message, code, res.status);
       }
       if (res.status === 429 || res.status === 503) {
-        await wait(retryAfterMs(res.headers.get('retry-after'), o.now()) ?? backoffMs(attempt, o.random), 'retrying', code);
+        const asked = retryAfterMs(res.headers.get('retry-after'), o.now());
+        await wait(asked ?? backoffMs(attempt, o.random), 'retrying', code, asked !== undefined);
         attempt++;
         continue;
       }
@@ -145,6 +160,15 @@ export class Transport {
       }
       throw new SyncError(code, message, 'failed', res.status, err?.details);
     }
+  }
+
+  /**
+   * Ends the back-offs under way so their requests go out now: the app has new work (a local
+   * mutation, a syncOnce call), which is the best sign the user expects the network to be back.
+   * A Retry-After the server set is kept.
+   */
+  nudge(): void {
+    for (const c of this.#backoffs) c.abort();
   }
 
   async #exchange(path: string, body: string, token: string, signal: AbortSignal, extraTimeoutMs: number): Promise<{ res: Response; text: string }> {

@@ -1,6 +1,7 @@
 /** The background loop: long polls at head, wakes for local work, pauses, stops, and never overlaps itself. */
 import { describe, expect, it } from 'vitest';
-import { applyAll, change, error, hang, json, page, type SentRequest } from './fakes.js';
+import { aborted } from '../../src/sync-client/errors.js';
+import { applyAll, change, error, hang, json, offline, page, type SentRequest } from './fakes.js';
 import { deliveredIds, rig } from './harness.js';
 
 const card = (id: string) => ({ entity: 'card', entity_id: id, op: 'upsert' as const, payload: { front: id } });
@@ -150,6 +151,45 @@ describe('the loop', () => {
     expect(r.statuses.filter(([s]) => s === 'error')).toHaveLength(2);
     expect(r.clock.slept).toEqual([500, 1000]);
     await r.client.stop();
+  });
+
+  it('a local mutation or syncOnce() ends a retry back-off under way, but not a server\'s Retry-After', async () => {
+    // Back-offs here never end on their own: only a nudge (or an abort) can end them.
+    const waits: number[] = [];
+    const sleep = (ms: number, signal?: AbortSignal) =>
+      new Promise<void>((_, reject) => {
+        waits.push(ms);
+        const stop = () => reject(aborted());
+        if (signal?.aborted) return stop();
+        signal?.addEventListener('abort', stop, { once: true });
+      });
+    const r = rig({ sleep, longPollS: 0 });
+    let online = false;
+    r.net.on('/v1/sync/push', (req) => (online ? applyAll()(req) : offline(req)));
+    r.net.on('/v1/sync/pull', (req) => (online ? page([], 'c1') : offline(req)));
+    await r.client.mutate(card('1'));
+    const first = r.client.syncOnce();
+    await until(() => r.client.status === 'offline' && waits.length === 1);
+    online = true;
+    await r.client.mutate(card('2'));
+    await first;
+    expect(await r.client.pendingCount()).toBe(0);
+    // The batch that failed goes out again as it was (a replay), then the new mutation.
+    const pushed = r.net.requests('/v1/sync/push').map((q) => q.body.mutations.map((m: { entity_id: string }) => m.entity_id).join());
+    expect(pushed).toEqual(['1', '1', '2']);
+
+    // A 429's Retry-After is the server's to set: a nudge does not shorten it.
+    r.net.set('/v1/sync/push', () => error(429, 'IQP_E_RATE_LIMITED', { 'retry-after': '7' }));
+    await r.client.mutate(card('3'));
+    const second = r.client.syncOnce();
+    await until(() => waits.includes(7000));
+    const sent = r.net.requests('/v1/sync/push').length;
+    await r.client.mutate(card('4'));
+    for (let i = 0; i < 100; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(r.net.requests('/v1/sync/push').length).toBe(sent);
+    const settled = second.catch((e: unknown) => e);
+    await r.client.stop();
+    expect(await settled).toMatchObject({ kind: 'aborted' });
   });
 
   it('without long polls, syncs every intervalMs; a mutation does not wait for the interval', async () => {
