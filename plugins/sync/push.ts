@@ -3,7 +3,7 @@
  * user comes from the access token only. (user, device, mutation_id) is unique and its answer is
  * stored, so a replayed push answers as it did the first time and writes nothing.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { PluginDatabase } from '../../server/plugins/api.js';
 import { type Core, newId } from './core.js';
 import type { Entity } from './entities.js';
@@ -22,9 +22,7 @@ export interface PushCounts {
 
 /** What one mutation was, for telling a replay from a reused id (client_ts is left out: it does not change the mutation). */
 export function digest(m: MutationT, payloadText: string): string {
-  return createHash('sha256')
-    .update(`${JSON.stringify([m.entity, m.entity_id, m.op, m.base_version ?? 0])}${payloadText}`)
-    .digest('base64url');
+  return hash('sha256', `${JSON.stringify([m.entity, m.entity_id, m.op, m.base_version ?? 0])}${payloadText}`, 'base64url');
 }
 
 /** A mutation with its payload serialized once (for the digest, the size check and the write). */
@@ -61,6 +59,8 @@ class Batch {
   private rows = new Map<string, EntityRow>();
   /** Stored results of this batch's mutation ids (replays). */
   private prior = new Map<string, { digest: string; result: string }>();
+  /** This batch's answers, stored together at its end (nothing in the batch reads them back from the table). */
+  private readonly saved: Array<{ mutation_id: string; digest: string; result: string }> = [];
   /** The serialized payload of the mutation being decided. */
   private text = 'null';
   /** The payload as written when it is the one sent (not upgraded or merged), to reuse its text. */
@@ -97,6 +97,11 @@ class Batch {
     return this.floor + 1;
   }
 
+  /** Stores the batch's answers, so a replay of any of its mutations answers the same. */
+  async finish(): Promise<void> {
+    await this.core.store.saveMutations(this.userId, this.deviceId, this.saved, this.core.ctx.clock.nowMs(), this.tx);
+  }
+
   get lastSeq(): number {
     return this.head;
   }
@@ -126,8 +131,9 @@ class Batch {
       return JSON.parse(prior.result) as PushResultT;
     }
     const result = this.count(await this.decide(m));
-    this.prior.set(m.mutation_id, { digest: d, result: JSON.stringify(result) });
-    await this.core.store.saveMutation(this.userId, this.deviceId, m.mutation_id, d, JSON.stringify(result), this.core.ctx.clock.nowMs(), this.tx);
+    const saved = { mutation_id: m.mutation_id, digest: d, result: JSON.stringify(result) };
+    this.prior.set(m.mutation_id, saved);
+    this.saved.push(saved);
     return result;
   }
 
@@ -315,6 +321,7 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
       if (!earlier) first.set(m.mutation_id, { r, digest: one.digest });
       results.push(r);
     }
+    await batch.finish();
     if (batch.lastSeq !== user.head) await core.store.setHead(userId, batch.lastSeq, tx);
     return { results, head: batch.lastSeq, counts: batch.counts };
   });

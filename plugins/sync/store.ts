@@ -94,8 +94,15 @@ export class Store {
     return r.changes === 1;
   }
 
-  ack(deviceId: string, userId: string, seq: number, nowMs: number, db = this.db) {
-    return db.run('UPDATE sync_devices SET acked = ?, last_seen_ms = ? WHERE device_id = ? AND user_id = ?', [seq, nowMs, deviceId, userId]);
+  /**
+   * The cursor a device last pulled with. Not durable: losing it in a power cut only leaves the
+   * older ack, which keeps more history, so a pull does not wait for the disk to record it.
+   */
+  ack(deviceId: string, userId: string, seq: number, nowMs: number) {
+    return this.db.transaction(
+      (tx) => tx.run('UPDATE sync_devices SET acked = ?, last_seen_ms = ? WHERE device_id = ? AND user_id = ?', [seq, nowMs, deviceId, userId]),
+      { durable: false },
+    );
   }
 
   devices(userId: string, db = this.db): Promise<DeviceRow[]> {
@@ -107,12 +114,15 @@ export class Store {
     return db.all(`SELECT device_id, name FROM sync_devices WHERE user_id = ? AND device_id IN (${ids.map(() => '?').join(', ')})`, [userId, ...ids]);
   }
 
-  mutation(userId: string, deviceId: string, mutationId: string, db: PluginDatabase): Promise<{ digest: string; result: string } | undefined> {
-    return db.get('SELECT digest, result FROM sync_mutations WHERE user_id = ? AND device_id = ? AND mutation_id = ?', [userId, deviceId, mutationId]);
-  }
-
-  saveMutation(userId: string, deviceId: string, mutationId: string, digest: string, result: string, nowMs: number, db: PluginDatabase) {
-    return db.run('INSERT INTO sync_mutations (user_id, device_id, mutation_id, digest, result, created_ms) VALUES (?, ?, ?, ?, ?, ?)', [userId, deviceId, mutationId, digest, result, nowMs]);
+  /** Stores a push's answers, a few statements of many rows each. */
+  async saveMutations(userId: string, deviceId: string, rows: readonly { mutation_id: string; digest: string; result: string }[], nowMs: number, db: PluginDatabase): Promise<void> {
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const part = rows.slice(i, i + CHUNK);
+      await db.run(
+        `INSERT INTO sync_mutations (user_id, device_id, mutation_id, digest, result, created_ms) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap((r) => [userId, deviceId, r.mutation_id, r.digest, r.result, nowMs]),
+      );
+    }
   }
 
   row(userId: string, entity: string, entityId: string, db: PluginDatabase): Promise<EntityRow | undefined> {

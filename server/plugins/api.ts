@@ -106,7 +106,18 @@ export interface PluginDatabase {
   get<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
   /** INSERT/UPDATE/DELETE: how many rows it changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<{ readonly changes: number }>;
-  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options?: TransactionOptions): Promise<T>;
+}
+
+export interface TransactionOptions {
+  /**
+   * Default true: the transaction's outcome is handed back only once its commit is on disk.
+   * false is for bookkeeping whose loss in a power cut harms nobody (rate-limit counters, a
+   * device's last-seen mark): the answer does not wait for the disk, and the commit becomes
+   * durable with the next one that does (SQLite: no fdatasync wait; PostgreSQL: the
+   * transaction runs with synchronous_commit = off). It is still atomic and isolated.
+   */
+  readonly durable?: boolean;
 }
 
 /** A fixed-window limit on a key (rate-limiter-flexible underneath, stored in the registry's database). */

@@ -3,12 +3,16 @@
  * plugins' connection, in the core's plugin_rate_limits table, keys prefixed `<id>:<name>`.
  * Each call runs as a transaction of the plugins' database: the limiter writes synchronously on
  * that connection, and outside the queue it could land inside another request's open transaction.
+ * Those transactions are not durable (see TransactionOptions): a counter lost in a power cut
+ * harms nobody, and a request must not wait for the disk only to be counted.
  */
 import { RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
 import type { RateLimit, RateLimitOptions } from './api.js';
 import type { SqlitePluginDatabase } from './sqlite-db.js';
 
 export const RATE_LIMIT_TABLE = 'plugin_rate_limits';
+
+const SOFT = { durable: false } as const;
 
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
@@ -35,14 +39,14 @@ export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, option
           if (err instanceof RateLimiterRes) return { allowed: false as const, retryAfterS: retryAfter(err) };
           throw err;
         }
-      }),
+      }, SOFT),
     peek: (key) =>
       db.transaction(async () => {
         const res = await limiter.get(key);
         return res ? { consumed: res.consumedPoints, retryAfterS: res.consumedPoints >= options.points ? retryAfter(res) : 0 } : { consumed: 0, retryAfterS: 0 };
-      }),
+      }, SOFT),
     reset: async (key) => {
-      await db.transaction(() => limiter.delete(key));
+      await db.transaction(() => limiter.delete(key), SOFT);
     },
   };
 }

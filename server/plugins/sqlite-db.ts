@@ -14,7 +14,7 @@
  * one fdatasync for all the commits that landed meanwhile. Where WAL is unavailable, FULL as before.
  */
 import Database from 'better-sqlite3';
-import type { PluginDatabase, SqlValue } from './api.js';
+import type { PluginDatabase, SqlValue, TransactionOptions } from './api.js';
 import { WalSync } from './wal-sync.js';
 
 /** A row with its integers as numbers where that is exact, bigints where it is not. */
@@ -61,11 +61,11 @@ export class SqlitePluginDatabase implements PluginDatabase {
    * follows. Its outcome, success or failure, is handed over once every commit made so far is on
    * disk (fn's own, and any another request made that fn may have read).
    */
-  private queued<T>(fn: () => Promise<T> | T): Promise<T> {
+  private queued<T>(fn: () => Promise<T> | T, durable = true): Promise<T> {
     const sync = this.sync;
     const run = this.tail.then(fn, fn).finally(() => sync && this.sawOthers() && sync.committed());
     this.tail = run.catch(() => undefined);
-    if (!sync) return run;
+    if (!sync || !durable) return run;
     return run.then(
       (value) => sync.durable().then(() => value),
       (err: unknown) => sync.durable().then(() => Promise.reject(err), () => Promise.reject(err)),
@@ -118,19 +118,25 @@ export class SqlitePluginDatabase implements PluginDatabase {
     return this.single(sql, (s) => ({ changes: s.run(...params).changes }));
   }
 
-  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>): Promise<T> {
+  /**
+   * `durable: false` commits without counting for WalSync: its answer does not wait for an
+   * fdatasync, nor does the next read's on its account; the next synced commit carries it to disk
+   * (the -wal file is written in order).
+   */
+  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const durable = options.durable ?? true;
     return this.queued(async () => {
       this.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(this.direct());
         this.db.exec('COMMIT');
-        this.sync?.committed();
+        if (durable) this.sync?.committed();
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
       }
-    });
+    }, durable);
   }
 
   /** Runs a script of several statements (migrations) inside the current transaction. */

@@ -9,6 +9,7 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RATE_LIMIT_TABLE, sqliteRateLimit } from '../../server/plugins/rate-limit.js';
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
 import { WalSync } from '../../server/plugins/wal-sync.js';
 import { tempDir } from '../e2e/helpers.js';
@@ -63,6 +64,30 @@ describe('the plugins’ connection', () => {
     restore();
     expect(await db.get('SELECT v FROM t')).toEqual({ v: 'from another process' });
     other.close();
+  });
+
+  it('answers a transaction marked durable: false without waiting for the disk; the next synced commit carries it', async () => {
+    const { db, path } = database();
+    await db.get('SELECT count(*) AS n FROM t');
+    const restore = hideWal(path);
+    await expect(db.transaction((tx) => tx.run('INSERT INTO t (v) VALUES (?)', ['counter']), { durable: false })).resolves.toEqual({ changes: 1 });
+    // Nor does a read after it wait on its account.
+    expect(await db.get('SELECT count(*) AS n FROM t')).toEqual({ n: 1 });
+    // A durable commit after it still waits, and its sync covers both.
+    await expect(db.run('INSERT INTO t (v) VALUES (?)', ['kept'])).rejects.toMatchObject({ code: 'ENOENT' });
+    restore();
+    expect(await db.all('SELECT v FROM t ORDER BY id')).toEqual([{ v: 'counter' }, { v: 'kept' }]);
+  });
+
+  it('counts rate limits without waiting for the disk', async () => {
+    const { db, path } = database();
+    db.db.exec(`CREATE TABLE ${RATE_LIMIT_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
+    const limit = sqliteRateLimit(db, 'p', { name: 'n', points: 2, durationS: 60 });
+    const restore = hideWal(path);
+    expect(await limit.consume('k')).toEqual({ allowed: true });
+    expect(await limit.consume('k')).toEqual({ allowed: true });
+    expect(await limit.consume('k')).toMatchObject({ allowed: false });
+    restore();
   });
 
   it('answers a read with nothing unsynced before it without touching the disk', async () => {
