@@ -27,7 +27,7 @@ import { benchStartup } from './startup.js';
 import { benchSync } from './sync.js';
 import { benchVerify } from './verify.js';
 import { type BenchContext, type BenchResult, createContext } from './lib/context.js';
-import { prepareCorpora } from './lib/corpora.js';
+import { noCorpora, prepareCorpora } from './lib/corpora.js';
 import { snapshotBuild } from './lib/snapshot.js';
 import { passFail, table } from './lib/format.js';
 import { describeMachine, machineMarkdown } from './lib/machine.js';
@@ -86,7 +86,9 @@ if (!haveGnuTime()) log('/usr/bin/time not found: peak RSS will not be measured 
 const machine = describeMachine(root);
 log(`${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverage}`);
 const started = Date.now();
-const corpora = await prepareCorpora(work, log, { big: options.big });
+// The auth and sync benchmarks read no pack sources: a run of only those does not generate them.
+const SOURCELESS = new Set(['auth', 'sync']);
+const corpora = only.every((name) => SOURCELESS.has(name)) ? noCorpora(work) : await prepareCorpora(work, log, { big: options.big });
 const cliRoot = snapshotBuild(root, work);
 const ctx = createContext(root, cliRoot, corpora, options, log);
 

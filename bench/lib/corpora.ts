@@ -53,6 +53,31 @@ async function ensureKey(data: string): Promise<{ key: string; pub: string }> {
   return { key, pub };
 }
 
+/**
+ * For runs of benchmarks that read no pack sources (auth, sync): the work folder only, and a clear
+ * error if a benchmark reaches for the sources after all.
+ */
+export function noCorpora(work: string): Corpora {
+  const missing = (): never => {
+    throw new Error('this run prepared no pack sources: add a pack benchmark to --only, or run them all');
+  };
+  return {
+    work,
+    get key() {
+      return missing();
+    },
+    get pub() {
+      return missing();
+    },
+    get content() {
+      return missing();
+    },
+    get rows() {
+      return missing();
+    },
+  };
+}
+
 export async function prepareCorpora(work: string, log: (msg: string) => void, options: { big?: boolean } = {}): Promise<Corpora> {
   const data = join(work, 'data');
   mkdirSync(data, { recursive: true });
