@@ -3,23 +3,13 @@
  * same data directory: accounts made, promoted, disabled and deleted while apps sign in; a key
  * rotation the running server picks up; the mail outbox read back.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { iqp, tempDir } from '../e2e/helpers.js';
-import { type ChildServer, call, spawnServer, until } from '../server/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../e2e/helpers.js';
+import { call, childServerPerTest, iqpOnData, until } from '../server/helpers.js';
 
 const PASSWORD = 'x7#kq2Lm-river-stone';
-let server: ChildServer | null = null;
-afterEach(async () => {
-  if (server) {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
-  server = null;
-});
-
-function run(dataDir: string, args: string[], env: Record<string, string> = {}) {
-  return iqp([...args, '--data', dataDir], { cwd: dataDir, env: { HOME: dataDir, ...env } });
-}
+const servers = childServerPerTest();
+const run = iqpOnData;
 
 const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid as string;
 
@@ -31,7 +21,7 @@ describe('iqp users and iqp auth', () => {
   it('manage accounts and keys beside a running server', async () => {
     const dataDir = tempDir('iqp-auth-cli-');
     expect((await run(dataDir, ['plugins', 'enable', 'auth'])).code).toBe(0);
-    server = await spawnServer(dataDir);
+    const server = await servers.start(dataDir);
     const url = server.url;
 
     const created = await run(dataDir, ['users', 'create', 'ann@example.org', '--role', 'publisher', '--json'], { IQP_USER_PASSWORD: PASSWORD });

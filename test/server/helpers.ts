@@ -16,7 +16,8 @@ import type { AuthoredManifest, Manifest } from '../../src/pack/format.js';
 import { formatPublicKeyFile, generateKeyPair, parseSecretKey, type SecretKey } from '../../src/pack/minisign.js';
 import type { TemplateName } from '../../src/pack/requirements.js';
 import { type PackSource, readSource } from '../../src/pack/source.js';
-import { baseEnv, BIN, iqp, ROOT, tempDir, TEMPLATES } from '../e2e/helpers.js';
+import { afterEach } from 'vitest';
+import { baseEnv, BIN, iqp, ROOT, type RunResult, tempDir, TEMPLATES } from '../e2e/helpers.js';
 import { call } from './http-client.js';
 
 export { BIN, listTree, ROOT, tempDir } from '../e2e/helpers.js';
@@ -215,6 +216,33 @@ export function spawnServer(dataDir: string, extraArgs: readonly string[] = []):
       reject(new Error(`server exited (${code ?? signal}) before it printed its URL\n${stdout}\n${stderr}`));
     });
   });
+}
+
+/**
+ * For test files that run one `iqp server start` child per test: `servers.start(dataDir)` spawns
+ * it, and it is stopped (SIGTERM, then awaited) after each test, whether the test passed or not.
+ */
+export function childServerPerTest(): { start(dataDir: string, extraArgs?: readonly string[]): Promise<ChildServer> } {
+  let current: ChildServer | null = null;
+  afterEach(async () => {
+    const server = current;
+    current = null;
+    if (server) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+  return {
+    async start(dataDir, extraArgs = []) {
+      current = await spawnServer(dataDir, extraArgs);
+      return current;
+    },
+  };
+}
+
+/** `iqp ARGS --data DIR` run in DIR with HOME there too, as an operator on the registry's machine. */
+export function iqpOnData(dataDir: string, args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return iqp([...args, '--data', dataDir], { cwd: dataDir, env: { HOME: dataDir, ...env } });
 }
 
 /** `iqp token create --role ROLE --data DIR --json`, as an operator makes the first tokens; returns the token. */

@@ -7,29 +7,19 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { iqp, tempDir } from '../e2e/helpers.js';
-import { type ChildServer, call, spawnServer } from '../server/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../e2e/helpers.js';
+import { call, childServerPerTest, iqpOnData } from '../server/helpers.js';
 
 const PASSWORD = 'x7#kq2Lm-river-stone';
-let server: ChildServer | null = null;
-afterEach(async () => {
-  if (server) {
-    server.child.kill('SIGTERM');
-    await server.exited;
-  }
-  server = null;
-});
-
-function run(dataDir: string, args: string[], env: Record<string, string> = {}) {
-  return iqp([...args, '--data', dataDir], { cwd: dataDir, env: { HOME: dataDir, ...env } });
-}
+const servers = childServerPerTest();
+const run = iqpOnData;
 
 describe('iqp sync', () => {
   it('exports, imports, compacts and counts beside a running server', async () => {
     const dataDir = tempDir('iqp-sync-cli-');
     for (const id of ['auth', 'sync']) expect((await run(dataDir, ['plugins', 'enable', id])).code).toBe(0);
-    server = await spawnServer(dataDir);
+    const server = await servers.start(dataDir);
     for (const email of ['ann@example.org', 'bob@example.org']) expect((await run(dataDir, ['users', 'create', email], { IQP_USER_PASSWORD: PASSWORD })).code).toBe(0);
     const token = (await call(server.url, '/v1/auth/login', { method: 'POST', json: { email: 'ann@example.org', password: PASSWORD } })).json().access_token as string;
     const mutations = Array.from({ length: 20 }, (_, i) => ({ mutation_id: `m${i}`, entity: i % 2 ? 'bookmark' : 'progress', entity_id: `s${i}`, op: 'upsert', payload: { ayah: i, note: `n${i}` } }));
