@@ -61,6 +61,18 @@ export function pluginDatabaseConformance(name: string, target: ConformanceTarge
         expect(await db.all('SELECT * FROM t')).toEqual([]);
       }));
 
+    it('a transaction with { durable: false } is atomic like any other: commits, or rolls back whole', () =>
+      withDb(target, async (db) => {
+        expect(await db.transaction((tx) => tx.run('INSERT INTO t (id, v) VALUES (?, ?)', [1, 'counted']), { durable: false })).toEqual({ changes: 1 });
+        await expect(
+          db.transaction(async (tx) => {
+            await tx.run('INSERT INTO t (id, v) VALUES (?, ?)', [2, 'gone']);
+            await tx.run('INSERT INTO t (id, v) VALUES (?, ?)', [1, 'duplicate id']);
+          }, { durable: false }),
+        ).rejects.toThrow();
+        expect(await db.all('SELECT id, v FROM t ORDER BY id')).toEqual([{ id: 1, v: 'counted' }]);
+      }));
+
     it('a failing statement inside a transaction rolls back what came before it', () =>
       withDb(target, async (db) => {
         await expect(
