@@ -37,6 +37,25 @@ describe('sync push', () => {
     ]);
   });
 
+  it('stores every answer of a push larger than one statement holds: a replay of any of them answers the same', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const mutations = Array.from({ length: 150 }, (_, i) => ({ mutation_id: `b${i}`, entity: 'card', entity_id: `c${i}`, op: 'upsert' as const, payload: { front: `f${i}` } }));
+    const first = await phone.push(mutations);
+    expect(first.status).toBe(200);
+    expect(first.body.results.filter((r: any) => r.status === 'applied')).toHaveLength(150);
+    // Replays from both ends and the middle, in another order, alone: the stored answers come back.
+    const picks = [149, 0, 64, 63, 100];
+    const again = await phone.push(picks.map((k) => mutations[k]!));
+    expect(again.body.results).toEqual(picks.map((k) => first.body.results[k]));
+    // An id of that push reused for another mutation is refused, and nothing is written.
+    const reused = await phone.push([{ ...mutations[120]!, payload: { front: 'other' } }]);
+    expect(reused.body.results[0]).toMatchObject({ status: 'rejected', error: { code: 'IQP_E_SYNC_MUTATION_REUSED' } });
+    const pulled = await phone.pullAll(null);
+    expect(pulled.changes).toHaveLength(150);
+    expect(pulled.changes.find((c: any) => c.entity_id === 'c120').payload).toEqual({ front: 'f120' });
+  });
+
   it('merges fields only one side changed, and keeps both sides of a field both changed', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001', 'phone');
