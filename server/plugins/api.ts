@@ -114,8 +114,8 @@ export interface TransactionOptions {
    * Default true: the transaction's outcome is handed back only once its commit is on disk.
    * false is for bookkeeping whose loss in a power cut harms nobody (rate-limit counters, a
    * device's last-seen mark): the answer does not wait for the disk, and the commit becomes
-   * durable with the next one that does (SQLite: no fdatasync wait; PostgreSQL: the
-   * transaction runs with synchronous_commit = off). It is still atomic and isolated.
+   * durable with the next one that does (SQLite: no fdatasync wait; a PostgreSQL adapter runs
+   * the transaction with synchronous_commit = off). It is still atomic and isolated.
    */
   readonly durable?: boolean;
 }
