@@ -17,7 +17,7 @@
  * machine their CPU is part of what both sides are measured with.
  *
  *   node dist/bench/sync.js [--json] [--quick] [--no-peer] [--no-ours] [--push N] [--small N]
- *       [--large N] [--peer-large] [--clients N] [--batch N] [--page N] [--seconds S] [--reps N]
+ *       [--large N] [--peer-large] [--clients N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N]
  *       [--entity NAME] [--sync-plugin sync|DIR] [--sync-config key=value]… [--cpu-prof DIR]
  *       [--peer-dir DIR] [--keep] [--no-wait]
  *
@@ -28,7 +28,7 @@
 // First: the server's threadpool size, as bin/iqp.js sets it (for this process's client, alike).
 import '../src/threadpool.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -59,6 +59,8 @@ export interface SyncBenchOptions {
   readonly schemaVersion: number;
   readonly syncConfig: readonly string[];
   readonly cpuProf: string | null;
+  /** Worker processes of our registry (`iqp server start --workers`); default one per core, as operators get it. */
+  readonly workers: number;
   readonly peerDir: string;
   readonly keep: boolean;
   readonly quick: boolean;
@@ -129,7 +131,7 @@ export async function runSyncBench(cliRoot: string, work: string, o: SyncBenchOp
   let ours: SyncBenchData['ours'] = null;
   if (o.ours) {
     if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
-    const figures = await runOursSide({ cliRoot, syncPlugin: o.syncPlugin, entity: o.entity, schemaVersion: o.schemaVersion, syncConfig: o.syncConfig, cpuProf: o.cpuProf }, side, docs, log);
+    const figures = await runOursSide({ cliRoot, syncPlugin: o.syncPlugin, entity: o.entity, schemaVersion: o.schemaVersion, syncConfig: o.syncConfig, cpuProf: o.cpuProf, workers: o.workers }, side, docs, log);
     ours = { version: oursVersion(cliRoot), setup: figures.setup, figures };
   }
   return { options: o, peer, ours, payloadBytes: PAYLOAD_BYTES, loadAverage: { start: loadStart, end: load() }, minutes: (Date.now() - started) / 60000 };
@@ -156,6 +158,7 @@ export function syncOptionsFor(quick: boolean, overrides: Partial<SyncBenchOptio
     schemaVersion: 1,
     syncConfig: defaultSyncConfig(entity),
     cpuProf: null,
+    workers: availableParallelism(),
     peerDir: defaultPeerDir(),
     keep: false,
     quick,
@@ -183,6 +186,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       large: { type: 'string' },
       'peer-large': { type: 'boolean', default: false },
       clients: { type: 'string' },
+      workers: { type: 'string' },
       batch: { type: 'string' },
       page: { type: 'string' },
       seconds: { type: 'string' },
@@ -202,7 +206,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (values.help) {
     process.stdout.write(
       'usage: node dist/bench/sync.js [--json] [--quick] [--no-peer] [--no-ours] [--push N] [--small N] [--large N (0: none)] [--peer-large]\n' +
-        '         [--clients N] [--batch N] [--page N] [--seconds S] [--reps N] [--seed N] [--entity NAME] [--schema-version N]\n' +
+        '         [--clients N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N] [--seed N] [--entity NAME] [--schema-version N]\n' +
         '         [--sync-plugin sync|DIR] [--sync-config key=value]… [--cpu-prof DIR] [--peer-dir DIR] [--keep] [--no-wait]\n',
     );
     process.exit(0);
@@ -226,6 +230,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       small: num(values.small, 'small'),
       large: num(values.large, 'large'),
       clients: num(values.clients, 'clients'),
+      workers: num(values.workers, 'workers'),
       batch: num(values.batch, 'batch'),
       page: num(values.page, 'page'),
       seconds: num(values.seconds, 'seconds'),

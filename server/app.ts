@@ -45,6 +45,8 @@ export interface AppDeps {
   readonly userAuth?: () => AuthServiceV1 | null;
   /** Check every JSON answer against its route's declared schema (tests): a mismatch is a 500. Costs nothing on cache hits. */
   readonly validateResponses?: boolean;
+  /** Where /metrics gets its text when several processes serve the data directory (Metrics.render). */
+  readonly gatherMetrics?: () => Promise<string>;
   /** Plugin routes (each plugin at /<id> on `router`, mounted at /v1; see plugins/host.ts) and their state for /v1/health. */
   readonly plugins?: { readonly router: Router; status(): PluginStatus };
 }
@@ -60,12 +62,11 @@ export function createApp(deps: AppDeps): Registry {
   const { config, meta, blobs } = deps;
   const clock = deps.clock ?? systemClock;
   const log: Logger = deps.log ?? ((line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
-  const cache = new JsonCache(config, [...Object.values(PUBLIC_CACHED), ...Object.values(RELEASE_CACHED)]);
-  const metrics = new Metrics(() => meta.countPacks(), () => cache);
+  // Every cache below checks the store's change counter, which writes by any process move.
+  const cache = new JsonCache(config, [...Object.values(PUBLIC_CACHED), ...Object.values(RELEASE_CACHED)], () => meta.generation());
+  const metrics = new Metrics(() => meta.countPacks(), () => cache, deps.gatherMetrics ?? null);
   const uploads = new Slots(config.maxConcurrentUploads);
-  const changed = () => cache.invalidate();
   const packs = new PackService(meta, blobs, clock, {
-    changed,
     uploaded: (result, bytes) => {
       metrics.uploads.inc({ result });
       metrics.uploadBytes.inc(bytes);
@@ -75,10 +76,10 @@ export function createApp(deps: AppDeps): Registry {
   }, { maxUploadBytes: config.maxUploadBytes, maxContentBytes: config.maxContentBytes, maxCompressionRatio: config.maxCompressionRatio });
   const releasedPacks = async () =>
     (await Promise.all(config.channels.map((c) => deps.releases.listPublished(c)))).flat().flatMap((r) => r.artifacts.map((a) => ({ release_id: r.id, package_id: a.package_id, version: a.version })));
-  const keys = new KeyService(meta, clock, changed, releasedPacks);
+  const keys = new KeyService(meta, clock, releasedPacks);
   const tokens = new TokenService(meta, clock);
   const reportedReleases = new Set<number>();
-  const releases = new ReleaseService(deps.releases, meta, keys, clock, config.channels, changed, (r) =>
+  const releases = new ReleaseService(deps.releases, meta, keys, clock, config.channels, (r) =>
     reportedReleases.has(r.id) || !reportedReleases.add(r.id) || log({ level: 'warn', msg: `published release ${r.id} has a min_app_version the semver library rejects; latest skips it until it is deprecated (docs/runbook.md)`, release_id: r.id, min_app_version: r.min_app_version }),
   );
 

@@ -9,7 +9,15 @@ export class Metrics {
   readonly uploads: client.Counter<'result'>;
   readonly uploadBytes: client.Counter;
 
-  constructor(countPacks: () => Promise<number>, jsonCache: () => { bytes: number; entries: number }) {
+  /**
+   * `gather`: where /metrics gets its text when this process is one of several serving a data
+   * directory (every worker's counters, summed); default this registry's own.
+   */
+  constructor(
+    countPacks: () => Promise<number>,
+    jsonCache: () => { bytes: number; entries: number },
+    private readonly gather: (() => Promise<string>) | null = null,
+  ) {
     const registers = [this.registry];
     this.requests = new client.Counter({ name: 'iqp_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['method', 'route', 'status'], registers });
     this.latency = new client.Histogram({
@@ -26,6 +34,8 @@ export class Metrics {
       name: 'iqp_packs_stored',
       help: 'Pack versions stored.',
       registers,
+      // Every process reads the same database: one count, not one per process.
+      aggregator: 'first',
       async collect() {
         this.set(await countPacks());
       },
@@ -47,5 +57,10 @@ export class Metrics {
       },
     });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'iqp_process_' });
+  }
+
+  /** The text /metrics answers. */
+  render(): Promise<string> {
+    return this.gather ? this.gather() : this.registry.metrics();
   }
 }

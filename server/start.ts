@@ -38,6 +38,8 @@ export interface StartOptions {
   readonly lock?: boolean;
   /** Check every JSON answer against its route's declared schema (test helpers turn it on). */
   readonly validateResponses?: boolean;
+  /** Where /metrics gets its text (a cluster worker asks its primary for every worker's); default this process's own. */
+  readonly gatherMetrics?: () => Promise<string>;
   /** The plugins' clock (tests move it by hand to cross token lifetimes); default the system's. */
   readonly pluginClock?: PluginClock;
 }
@@ -70,6 +72,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       releases: opened.releases,
       log: logger,
       validateResponses: options.validateResponses ?? false,
+      ...(options.gatherMetrics ? { gatherMetrics: options.gatherMetrics } : {}),
       userAuth: () => pluginHost?.service(AUTH_V1) ?? null,
       plugins: { router: pluginRoutes, status: () => pluginHost?.status() ?? { loaded: [], failed: [] } },
     });

@@ -15,6 +15,8 @@ import type { DocSet } from './sync-docs.js';
 export interface SyncServer {
   readonly url: string;
   readonly pid: number;
+  /** Every process of the server (a registry with workers: its primary and each worker). */
+  readonly pids: readonly number[];
   stderr(): string;
   stop(): Promise<void>;
 }

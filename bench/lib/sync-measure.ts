@@ -24,14 +24,23 @@ export function stats(values: readonly number[]): Stats {
   return { median, p95: at(0.95), min: s[0] ?? Number.NaN, max: s[s.length - 1] ?? Number.NaN, count: s.length };
 }
 
-/** KiB from /proc/<pid>/status, or null (not Linux, or the process is gone). */
-export function procKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | null {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
+/**
+ * KiB from /proc/<pid>/status summed over a server's processes (a registry with workers is several),
+ * or null (not Linux, or one is gone). For VmHWM the sum of each process's peak: at most what they
+ * held at once.
+ */
+export function procKiB(pids: readonly number[], field: 'VmHWM' | 'VmRSS'): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (!m) return null;
+      sum += Number(m[1]);
+    } catch {
+      return null;
+    }
   }
+  return sum;
 }
 
 /**
@@ -56,20 +65,31 @@ export interface CpuUse {
   readonly clientSeconds: number;
 }
 
-function cpuMeter(pid: number): () => CpuUse {
-  const server = procCpuSeconds(pid);
+/** CPU seconds summed over a server's processes, or null if one is gone. */
+function serverCpu(pids: readonly number[]): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    const s = procCpuSeconds(pid);
+    if (s === null) return null;
+    sum += s;
+  }
+  return sum;
+}
+
+function cpuMeter(pids: readonly number[]): () => CpuUse {
+  const server = serverCpu(pids);
   const client = process.cpuUsage();
   return () => {
-    const now = procCpuSeconds(pid);
+    const now = serverCpu(pids);
     const c = process.cpuUsage(client);
     return { serverSeconds: server === null || now === null ? null : now - server, clientSeconds: (c.user + c.system) / 1e6 };
   };
 }
 
-/** Resets the process's peak RSS to its current RSS (Linux ≥ 4.0, our own child); false if not allowed. */
-export function resetPeak(pid: number): boolean {
+/** Resets each process's peak RSS to its current RSS (Linux ≥ 4.0, our own children); false if not allowed. */
+export function resetPeak(pids: readonly number[]): boolean {
   try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, '5');
     return true;
   } catch {
     return false;
@@ -105,8 +125,8 @@ export async function pushAll(
   const tenthEnds: number[] = [];
   let next = 0;
   let done = 0;
-  const hadReset = resetPeak(peer.server.pid);
-  const cpu = cpuMeter(peer.server.pid);
+  const hadReset = resetPeak(peer.server.pids);
+  const cpu = cpuMeter(peer.server.pids);
   const started = performance.now();
   let lastReport = started;
   await Promise.all(
@@ -131,7 +151,7 @@ export async function pushAll(
   );
   const seconds = (performance.now() - started) / 1000;
   const tenths = tenthEnds.map((t, i) => count / 10 / ((t - (i === 0 ? started : tenthEnds[i - 1]!)) / 1000));
-  return { mutations: count, seconds, perSecond: count / seconds, requestMs: stats(times), tenths, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null, cpu: cpu() };
+  return { mutations: count, seconds, perSecond: count / seconds, requestMs: stats(times), tenths, peakRssKiB: hadReset ? procKiB(peer.server.pids, 'VmHWM') : null, cpu: cpu() };
 }
 
 export interface PullResult {
@@ -156,8 +176,8 @@ export async function pullRepeatedly(peer: SyncPeer, clients: number, seconds: n
   let changes = 0;
   let passes = 0;
   let bytes = 0;
-  const hadReset = resetPeak(peer.server.pid);
-  const cpu = cpuMeter(peer.server.pid);
+  const hadReset = resetPeak(peer.server.pids);
+  const cpu = cpuMeter(peer.server.pids);
   const started = performance.now();
   const end = started + seconds * 1000;
   await Promise.all(
@@ -182,7 +202,7 @@ export async function pullRepeatedly(peer: SyncPeer, clients: number, seconds: n
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
-  return { changes, seconds: elapsed, perSecond: changes / elapsed, passes, pageMs: stats(times), bytes, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null, cpu: cpu() };
+  return { changes, seconds: elapsed, perSecond: changes / elapsed, passes, pageMs: stats(times), bytes, peakRssKiB: hadReset ? procKiB(peer.server.pids, 'VmHWM') : null, cpu: cpu() };
 }
 
 export interface Pass {
@@ -203,7 +223,7 @@ export async function onePass(peer: SyncPeer, limit: number, expected: number): 
   const counts: number[] = [];
   let cursor: string | null = null;
   let changes = 0;
-  const hadReset = resetPeak(peer.server.pid);
+  const hadReset = resetPeak(peer.server.pids);
   const started = performance.now();
   for (;;) {
     const page = await peer.pull(0, cursor, limit);
@@ -215,7 +235,7 @@ export async function onePass(peer: SyncPeer, limit: number, expected: number): 
   }
   const seconds = (performance.now() - started) / 1000;
   if (changes !== expected) throw new Error(`${peer.name}: a pass over the feed gave ${changes} changes, not ${expected}`);
-  return { changes, seconds, perSecond: changes / seconds, cursors, counts, head: cursor, peakRssKiB: hadReset ? procKiB(peer.server.pid, 'VmHWM') : null };
+  return { changes, seconds, perSecond: changes / seconds, cursors, counts, head: cursor, peakRssKiB: hadReset ? procKiB(peer.server.pids, 'VmHWM') : null };
 }
 
 export interface Latency {

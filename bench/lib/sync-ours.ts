@@ -54,12 +54,14 @@ export function setupOurs(cliRoot: string, dataDir: string, syncPlugin: string, 
 
 
 /**
- * `node [nodeArgs] bin/iqp.js server start --data DIR --port 0 --json`; resolves once it printed
- * its JSON (url, pid, plugins loaded). Fails if a plugin in `needPlugins` did not load.
+ * `node [nodeArgs] bin/iqp.js server start --data DIR --port 0 --json` with `workers` worker
+ * processes; resolves once it printed its JSON (url, pid, workers, plugins loaded). Fails if a
+ * plugin in `needPlugins` did not load.
  */
-export async function startOurs(cliRoot: string, dataDir: string, nodeArgs: readonly string[], needPlugins: readonly string[]): Promise<SyncServer> {
+export async function startOurs(cliRoot: string, dataDir: string, nodeArgs: readonly string[], needPlugins: readonly string[], workers: number): Promise<SyncServer> {
   const argv = [...nodeArgs, join(cliRoot, 'bin', 'iqp.js'), 'server', 'start', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json'];
-  const child = spawn(process.execPath, argv, { cwd: dataDir, env: cleanEnv(dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
+  // By environment, not flag: a build from before --workers served from one process and knows neither.
+  const child = spawn(process.execPath, argv, { cwd: dataDir, env: cleanEnv(dataDir, { IQP_WORKERS: String(workers) }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -91,7 +93,9 @@ export async function startOurs(cliRoot: string, dataDir: string, nodeArgs: read
     await stopChild(child, 30_000);
     throw new Error(`iqp server started without ${missing.join(', ')}: ${JSON.stringify(plugins)}\n${stderr}`);
   }
-  return { url: String(info['url']), pid: Number(info['pid']), stderr: () => stderr, stop: () => stopChild(child, 30_000) };
+  const pid = Number(info['pid']);
+  const workerPids = Array.isArray(info['workers']) ? (info['workers'] as number[]) : [];
+  return { url: String(info['url']), pid, pids: [pid, ...workerPids], stderr: () => stderr, stop: () => stopChild(child, 30_000) };
 }
 
 /** `iqp --version` of the build under test, and the plugins' versions from its start-up answer. */

@@ -82,7 +82,7 @@ export async function startPeer(install: PeerInstall, dir: string, db: string): 
   }
   const created = await fetch(`${url}/${db}`, { method: 'PUT' });
   if (created.status !== 201) throw new Error(`PUT /${db}: ${created.status} ${await created.text()}`);
-  return { url, pid: child.pid!, stderr: () => stderr, stop: () => stopChild(child) };
+  return { url, pid: child.pid!, pids: [child.pid!], stderr: () => stderr, stop: () => stopChild(child) };
 }
 
 /** The peer's own report of what it runs on (GET /). */

@@ -154,9 +154,9 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
     d.peer
       ? `Peer: ${d.peer.info.package} → pouchdb-server ${d.peer.info.version}, ${d.peer.info.storage}; \`node pouchdb-server ${d.peer.info.flags}\` with log level "warning" (installed under ${d.peer.info.dir}${d.peer.info.installedNow ? ' by this run' : ''}, npm ${d.peer.info.npm}). leveldown writes without fsync by default; iqp waits for an fdatasync of its WAL before answering a push.`
       : 'Peer: not measured (--no-peer).',
-    d.ours ? `Ours: ${d.ours.version}, SQLite on disk; set up with: ${d.ours.setup.map((c) => `\`${c}\``).join(', ')}.` : 'Ours: not measured (--no-ours).',
-    'Server CPU: user + system seconds of the server process (all threads, /proc/<pid>/stat) over the part, per request; its ratio column is pouchdb\'s over ours (above 1: ours uses less). The clients\' CPU (this process) is in brackets, pouchdb / ours.',
-    `Clients: in this process, undici keep-alive, one connection per client; every answer is parsed and checked (all stored, every pass over the feed returns each document once). Page latency: one client, ${opts.reps} pulls at each cursor, interleaved, after 3 warm-ups; cursors from one pass over the feed. Peak RSS: the server process's VmHWM, reset through /proc/<pid>/clear_refs at the start of each part.`,
+    d.ours ? `Ours: ${d.ours.version}, SQLite on disk, ${d.options.workers === 1 ? 'one process (`--workers 1`)' : `a primary and ${d.options.workers} worker processes (\`--workers ${d.options.workers}\`; CPU and peak RSS are summed over all of them)`}; set up with: ${d.ours.setup.map((c) => `\`${c}\``).join(', ')}.` : 'Ours: not measured (--no-ours).',
+    'Server CPU: user + system seconds of the server\'s processes (all threads, /proc/<pid>/stat) over the part, per request; its ratio column is pouchdb\'s over ours (above 1: ours uses less). The clients\' CPU (this process) is in brackets, pouchdb / ours.',
+    `Clients: in this process, undici keep-alive, one connection per client; every answer is parsed and checked (all stored, every pass over the feed returns each document once). Page latency: one client, ${opts.reps} pulls at each cursor, interleaved, after 3 warm-ups; cursors from one pass over the feed. Peak RSS: the server's VmHWM (summed over its processes), reset through /proc/<pid>/clear_refs at the start of each part.`,
     `Load average at the start ${d.loadAverage.start}, at the end ${d.loadAverage.end}; ${d.minutes.toFixed(1)} min.`,
   ];
 

@@ -42,6 +42,7 @@ export interface OursSideOptions {
   readonly syncConfig: readonly string[];
   /** Folder for V8 CPU profiles of the server (node --cpu-prof), or null. */
   readonly cpuProf: string | null;
+  readonly workers: number;
 }
 
 export interface ScalePart {
@@ -103,7 +104,7 @@ async function scalePart(start: Starter, documents: number, o: SideOptions, log:
     log(`${peer.name}:   ${pass.seconds.toFixed(1)} s (${Math.round(pass.perSecond)}/s); single pages, ${o.reps} each…`);
     const latency = await pageLatency(peer, pass, o.page, o.reps);
     const { cursors: _c, counts: _n, ...passFigures } = pass;
-    return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pid, 'VmRSS'), retries: peer.retries(), load };
+    return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pids, 'VmRSS'), retries: peer.retries(), load };
   } finally {
     await peer.close();
     await server.stop();
@@ -154,7 +155,7 @@ export async function runOursSide(ours: OursSideOptions, o: SideOptions, docs: D
     rmSync(dir, { recursive: true, force: true });
     setup = setupOurs(ours.cliRoot, dir, ours.syncPlugin, ours.syncConfig).commands;
     const nodeArgs = ours.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', ours.cpuProf, '--cpu-prof-name', `server-${part}.cpuprofile`] : [];
-    const server = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync']);
+    const server = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync'], ours.workers);
     try {
       const peer = await oursPeer(server, docs, o.clients, {
         email: BENCH_EMAIL,

@@ -19,7 +19,7 @@ export interface FreshRegistry {
 export async function freshRegistry(cliRoot: string, dataDir: string, corpus: RegistryCorpus): Promise<FreshRegistry> {
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  const server = await startIqp(cliRoot, dataDir);
+  const server = await startIqp(cliRoot, dataDir, 1);
   try {
     const token = createAdminToken(cliRoot, dataDir);
     await registerKey(server.url, token, readFileSync(corpus.pub, 'utf8'));

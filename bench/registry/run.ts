@@ -3,16 +3,16 @@
  *
  *   npm run build && node dist/bench/registry/run.js [--only download,levers,ranges,json,upload]
  *       [--runs N] [--seconds S] [--connections C] [--wrk-threads T] [--nginx-workers auto,1]
- *       [--cluster N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--max-wait MIN] [--no-wait] [--serve]
+ *       [--workers N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--max-wait MIN] [--no-wait] [--serve]
  *
  * The baseline is nginx serving the same files on this machine in the same run (an unprivileged
  * foreground process with a generated config in bench/.work/registry/nginx: sendfile on, the
  * pack's blob file hard-linked, the registry's JSON bodies as static files). The server under test
  * is `node bin/iqp.js server start --data DIR --port 0` from a frozen copy of the build, over a
- * data directory where the corpus was published through the API; with --cluster N, also the same
- * app on N node:cluster workers (cluster.ts). With --compare LABEL=DIR (a built copy of the
- * project, e.g. the last commit's server code; repeatable), that build is measured too, on the same
- * data, for before/after comparisons of server changes.
+ * data directory where the corpus was published through the API, with `--workers 1`, and (unless
+ * --workers 0) the same build with `--workers N` (default 2) on a copy of that directory. With
+ * --compare LABEL=DIR (a built copy of the project, e.g. the last commit's server code;
+ * repeatable), that build is measured too, on another copy, for before/after comparisons.
  *
  * Before each measurement it waits for a quiet machine (1-minute load < --max-load, default 0.5,
  * and no other bench/vitest process; at most --max-wait minutes, default 60, then it measures and
@@ -32,7 +32,7 @@ import { curlVersion, wrkVersion } from './clients.js';
 import { prepareRegistryCorpus } from './prepare.js';
 import { freshRegistry, publishAll } from './publish.js';
 import { loadString, settle, waitForQuiet } from './quiet.js';
-import { type Child, nginxVersion, startIqp, startIqpCluster, startNginx } from './servers.js';
+import { type Child, cloneDataDir, nginxVersion, startIqp, startNginx } from './servers.js';
 import { benchDownload, benchDownloadLevers, benchJson, benchRanges, benchUpload, type Env, type IqpUnderTest, type Section } from './targets.js';
 
 const BENCHES: Record<string, (env: Env) => Promise<Section>> = {
@@ -51,7 +51,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     'wrk-threads': { type: 'string', default: '2' },
     'nginx-workers': { type: 'string', default: 'auto,1' },
-    cluster: { type: 'string' },
+    workers: { type: 'string', default: '2' },
     compare: { type: 'string', multiple: true },
     quick: { type: 'boolean', default: false },
     'max-load': { type: 'string', default: '0.5' },
@@ -65,7 +65,7 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'usage: node dist/bench/registry/run.js [--only download,levers,ranges,json,upload] [--runs N] [--seconds S] [--connections C]\n' +
-      '         [--wrk-threads T] [--nginx-workers auto,1] [--cluster N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--max-wait MIN] [--no-wait] [--serve]\n',
+      '         [--wrk-threads T] [--nginx-workers auto,1] [--workers N] [--compare LABEL=DIR]… [--quick] [--max-load L] [--max-wait MIN] [--no-wait] [--serve]\n',
   );
   process.exit(0);
 }
@@ -90,7 +90,7 @@ const options = {
   quick,
 };
 const nginxWorkers = values['nginx-workers']!.split(',').map((w) => (w.trim() === 'auto' ? ('auto' as const) : Number(w)));
-const clusterWorkers = values.cluster ? Number(values.cluster) : 0;
+const clusterWorkers = Number(values.workers);
 const quietOptions = { maxLoad: Number(values['max-load']), enabled: !values['no-wait'], maxWaitSeconds: Number(values['max-wait']) * 60 };
 
 const machine = describeMachine(root);
@@ -130,15 +130,19 @@ try {
     if (eq <= 0) throw new Error(`--compare takes LABEL=DIR, not ${spec}`);
     const label = `iqp ${spec.slice(0, eq)} (1 process)`;
     const buildRoot = resolve(spec.slice(eq + 1));
-    const child = await startIqp(buildRoot, reg.dataDir);
+    const copy = join(work, `registry-data-${iqp.length}`);
+    await cloneDataDir(reg.dataDir, copy);
+    const child = await startIqp(buildRoot, copy, 1);
     stops.push(() => child.stop());
     iqp.push({ label, child, comparison: true });
     builds.push({ label, cliRoot: buildRoot });
   }
-  if (clusterWorkers > 0) {
-    const cluster = await startIqpCluster(cliRoot, reg.dataDir, clusterWorkers);
+  if (clusterWorkers > 1) {
+    const copy = join(work, 'registry-data-workers');
+    await cloneDataDir(reg.dataDir, copy);
+    const cluster = await startIqp(cliRoot, copy, clusterWorkers);
     stops.push(() => cluster.stop());
-    iqp.push({ label: `iqp (cluster, ${clusterWorkers} workers)`, child: cluster });
+    iqp.push({ label: `iqp (${clusterWorkers} workers)`, child: cluster });
   }
 
   if (values.serve) {
@@ -177,7 +181,7 @@ try {
       '',
       machineMarkdown(machine),
       `- ${tools.nginx} (Debian nginx-light; worker_processes ${nginxWorkers.join(' and ')}, the first is the baseline of the verdicts; sendfile on, access_log off); ${tools.wrk}; ${tools.curl}`,
-      `- Options: runs ${options.runs}, wrk ${options.seconds} s × ${options.connections} connections on ${options.wrkThreads} thread(s)${clusterWorkers ? `, cluster of ${clusterWorkers}` : ''}${quick ? ', quick' : ''}; load when the report was written: ${loadString()}; took ${minutes} min`,
+      `- Options: runs ${options.runs}, wrk ${options.seconds} s × ${options.connections} connections on ${options.wrkThreads} thread(s)${clusterWorkers > 1 ? `, and --workers ${clusterWorkers}` : ''}${quick ? ', quick' : ''}; load when the report was written: ${loadString()}; took ${minutes} min`,
       '',
       '### Summary',
       '',

@@ -1,12 +1,13 @@
 /**
  * The two servers under comparison, as child processes: the registry as operators run it
- * (`node bin/iqp.js server start --data DIR --port 0`, or the clustered launcher in cluster.ts),
- * and nginx as an unprivileged foreground process with a generated configuration.
+ * (`node bin/iqp.js server start --data DIR --port 0 --workers N`), and nginx as an unprivileged
+ * foreground process with a generated configuration.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { stopChild } from '../lib/proc.js';
 
 export interface Child {
@@ -55,23 +56,34 @@ function spawnJson(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv)
   });
 }
 
-/** `node bin/iqp.js server start --data DIR --port 0 --json` from the frozen build. */
-export async function startIqp(cliRoot: string, dataDir: string): Promise<Child> {
+/**
+ * `node bin/iqp.js server start --data DIR --port 0 --workers N --json` from the frozen build. A
+ * build from before `--workers` existed gets no such flag for N = 1 (it served from one process).
+ */
+export async function startIqp(cliRoot: string, dataDir: string, workers: number): Promise<Child> {
   const argv = [process.execPath, join(cliRoot, 'bin', 'iqp.js'), 'server', 'start', '--data', dataDir, '--port', '0', '--json'];
-  const { child, info, stderr } = await spawnJson(argv, dataDir, cleanEnv({ HOME: dataDir }));
+  const { child, info, stderr } = await spawnJson(argv, dataDir, cleanEnv({ HOME: dataDir, IQP_WORKERS: String(workers) }));
   child.stdout!.resume();
   const pid = Number(info['pid']);
-  return { url: String(info['url']), pid, servingPids: () => [pid], stderr, stop: () => stopChild(child) };
+  const pids = Array.isArray(info['workers']) && info['workers'].length > 0 ? (info['workers'] as number[]).slice() : [pid];
+  return { url: String(info['url']), pid, servingPids: () => pids, stderr, stop: () => stopChild(child) };
 }
 
-/** The registry on `workers` processes sharing one port (node:cluster; see cluster.ts). */
-export async function startIqpCluster(cliRoot: string, dataDir: string, workers: number): Promise<Child> {
-  const port = await freePort();
-  const argv = [process.execPath, join(cliRoot, 'dist', 'bench', 'registry', 'cluster.js'), dataDir, String(port), String(workers)];
-  const { child, info, stderr } = await spawnJson(argv, dataDir, cleanEnv({ HOME: dataDir }));
-  child.stdout!.resume();
-  const pids = (info['workers'] as number[]).slice();
-  return { url: String(info['url']), pid: child.pid!, servingPids: () => pids, stderr, stop: () => stopChild(child) };
+/**
+ * A copy of a data directory another server can own (each holds its directory's lock): the
+ * database through SQLite's online backup, the blobs hard-linked (the very same files and page
+ * cache, as nginx's are).
+ */
+export async function cloneDataDir(from: string, to: string): Promise<void> {
+  rmSync(to, { recursive: true, force: true });
+  mkdirSync(to, { recursive: true });
+  const db = new Database(join(from, 'registry.sqlite'), { readonly: true });
+  try {
+    await db.backup(join(to, 'registry.sqlite'));
+  } finally {
+    db.close();
+  }
+  execFileSync('cp', ['-al', join(from, 'blobs'), join(to, 'blobs')]);
 }
 
 export function freePort(): Promise<number> {

@@ -25,7 +25,7 @@ import { type Child, procStatusKiB } from './servers.js';
 
 export const DOWNLOAD_TARGET = 0.8;
 export const RANGES_TARGET = 0.5;
-export const JSON_TARGET = 0.5;
+export const JSON_TARGET = 0.6;
 export const UPLOAD_TARGET_MBPS = 200;
 export const UPLOAD_RSS_TARGET_KIB = 150 * 1024;
 

@@ -1,7 +1,8 @@
 /**
  * Read endpoints serialize once: the body and its ETag are cached until the next write (publish,
- * deprecate, key change) bumps the generation. Repeat requests cost a map lookup, and clients
- * holding the ETag get 304 without a body.
+ * deprecate, key or release change), by any process on the same database, moves the store's change
+ * counter (MetadataStore.generation). Repeat requests cost a map lookup and that counter's read,
+ * and clients holding the ETag get 304 without a body.
  *
  * An entry's key is what its answer depends on, and nothing else: the route, the base of its links
  * (http/base-url.ts) when it has any, its path parameters, and the raw values of the query
@@ -108,7 +109,8 @@ interface Matcher {
 }
 
 export class JsonCache {
-  #generation = 0;
+  /** The change counter the entries were made at; all are dropped when it moves. */
+  #generation = -1;
   #bytes = 0;
   readonly #entries = new Map<string, Slot>();
   readonly #exact = new Map<string, CachedRoute>();
@@ -121,6 +123,7 @@ export class JsonCache {
   constructor(
     readonly config: Pick<ServerConfig, 'publicUrl' | 'host' | 'port' | 'trustProxy' | 'jsonCacheBytes'>,
     routes: readonly CachedRoute[],
+    private readonly changes: () => number,
   ) {
     for (const spec of routes) {
       if (!spec.route.includes(':')) this.#exact.set(spec.route, spec);
@@ -136,10 +139,15 @@ export class JsonCache {
     return this.#entries.size;
   }
 
-  invalidate(): void {
-    this.#generation += 1;
-    this.#entries.clear();
-    this.#bytes = 0;
+  /** The store's change counter now; entries made at an older one are dropped first. */
+  #current(): number {
+    const generation = this.changes();
+    if (generation !== this.#generation) {
+      this.#generation = generation;
+      this.#entries.clear();
+      this.#bytes = 0;
+    }
+    return generation;
   }
 
   /**
@@ -174,8 +182,9 @@ export class JsonCache {
       }
     }
     const query = spec.query.length > 0 && q >= 0 ? queryValues(url.slice(q + 1), spec.query) : {};
+    const generation = this.#current();
     const slot = this.#entries.get(keyOf(spec, base, params, query));
-    if (!slot || slot.entry.generation !== this.#generation) return undefined;
+    if (!slot || slot.entry.generation !== generation) return undefined;
     slot.used = true;
     return slot.entry;
   }
@@ -185,12 +194,13 @@ export class JsonCache {
     const base = spec.links ? requestBase(req, this.config) : null;
     const params = Object.values(req.params as Record<string, string>);
     const key = keyOf(spec, base, params, req.query as Values);
+    const generation = this.#current();
     let entry = this.#entries.get(key)?.entry;
-    if (!entry || entry.generation !== this.#generation || entry.cacheControl !== cacheControl) {
-      const generation = this.#generation;
+    if (!entry || entry.generation !== generation || entry.cacheControl !== cacheControl) {
       const body = Buffer.from(JSON.stringify(await make(base ?? '')), 'utf8');
       entry = cachedBody(generation, body, cacheControl, spec.route);
-      if (generation === this.#generation) this.#store(key, entry);
+      // A write while `make` read the database may have made the answer stale: keep it only if none happened.
+      if (generation === this.#current()) this.#store(key, entry);
     }
     respond(req, res, entry);
   }

@@ -19,7 +19,8 @@ export interface OfflinePlugins {
   service<S>(ref: ServiceRef<S>): S;
 }
 
-export async function withPlugins<T>(dataDir: string, command: string, fn: (host: OfflinePlugins) => Promise<T>): Promise<T> {
+/** `options.lockHeld`: the caller holds the data directory's lock already (a server's primary process), so migrations need not take it. */
+export async function withPlugins<T>(dataDir: string, command: string, fn: (host: OfflinePlugins) => Promise<T>, options: { lockHeld?: boolean } = {}): Promise<T> {
   const who = `iqp ${command}`;
   const stores = await openStores(dataDir, who);
   const db = new SqlitePluginDatabase(databasePath(dataDir));
@@ -33,7 +34,7 @@ export async function withPlugins<T>(dataDir: string, command: string, fn: (host
         if (line['level'] === 'warn' || line['level'] === 'error') process.stderr.write(`${who}: ${line['plugin'] ? `plugin ${String(line['plugin'])}: ` : ''}${String(line['msg'])}${line['error'] ? ` (${String(line['error'])})` : ''}\n`);
       },
       audit: pluginAudit(db),
-      lockForMigrations: () => lockDataDir(dataDir, `${who} (plugin migrations)`),
+      ...(options.lockHeld ? {} : { lockForMigrations: () => lockDataDir(dataDir, `${who} (plugin migrations)`) }),
     });
     try {
       return await fn({

@@ -115,7 +115,7 @@ export function publicRoutes(d: PublicDeps, contract: RouteContract): Router {
   });
 
   mount(api.metrics, async (_input, _req, res) => {
-    res.set('Content-Type', d.metrics.registry.contentType).set('Cache-Control', 'no-store').send(await d.metrics.registry.metrics());
+    res.set('Content-Type', d.metrics.registry.contentType).set('Cache-Control', 'no-store').send(await d.metrics.render());
     return ANSWERED;
   });
 

@@ -32,7 +32,6 @@ export class KeyService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly clock: Clock,
-    private readonly changed: () => void,
     private readonly releasedPacks: ReleasedPacks = async () => [],
   ) {}
 
@@ -47,7 +46,6 @@ export class KeyService {
       purpose,
     };
     const status = await this.meta.addKey(key, { at: key.added_at, actor, action: 'key.add', target: `key:${key.key_id}`, details: { after: { name: key.name, purpose } } });
-    if (status === 'created') this.changed();
     const stored = (await this.meta.listKeys()).find((k) => k.key_id === key.key_id)!;
     return { status, key: stored };
   }
@@ -95,7 +93,6 @@ export class KeyService {
       details: force ? { forced: true } : null,
     });
     if (!removed) throw new IqpError('IQP_E_NOT_FOUND', `No publisher key ${keyId}.`, { key_id: keyId });
-    this.changed();
   }
 
   async list(purpose?: KeyPurpose): Promise<PublisherKey[]> {

@@ -20,8 +20,6 @@ export interface UploadResult {
 }
 
 export interface PackEvents {
-  /** Called after every change that alters what read endpoints return. */
-  changed(): void;
   uploaded(result: 'created' | 'identical' | 'rejected', bytes: number): void;
   /** A stored record the read paths skip (see usableVersions); reported once per record and process. */
   skipped?(record: { package_id: string; version: string; min_app_version: string }, field: 'version' | 'min_app_version'): void;
@@ -57,12 +55,16 @@ export function bySemverDesc(a: PackRecord, b: PackRecord): number {
   return a.version < b.version ? -1 : a.version > b.version ? 1 : 0;
 }
 
-/** Resolved pack records kept between changes, so pack downloads cost no database read. */
+/**
+ * Resolved pack records kept while the store's change counter stays put, so pack downloads cost no
+ * database read but that counter's.
+ */
 const MAX_RESOLVED = 10_000;
 
 export class PackService {
-  #generation = 0;
-  /** version ('' for "the newest") → package id → record, valid until the next change. */
+  /** The change counter the records below were resolved at. */
+  #generation = -1;
+  /** version ('' for "the newest") → package id → record, valid until the counter moves. */
   readonly #resolved = new Map<string, Map<string, PackRecord>>();
 
   /** `package_id@version` of stored records already reported as skipped. */
@@ -176,9 +178,7 @@ export class PackService {
         if (winner.sha256 !== record.sha256) await this.#dropIfUnreferenced(record.sha256);
         return this.#repeat(winner, record, staged);
       }
-      this.invalidate();
       this.events.uploaded('created', received);
-      this.events.changed();
       return { status: 'created', pack: record };
     } catch (err) {
       this.events.uploaded('rejected', received);
@@ -235,10 +235,10 @@ export class PackService {
   async resolve(packageId: string, version: string | null): Promise<PackRecord> {
     const cached = this.peekResolved(packageId, version);
     if (cached) return cached;
-    const generation = this.#generation;
+    const generation = this.#current();
     const pack = await this.#resolveUncached(packageId, version);
     // A change while the database was read may have made the answer stale: keep it only if none happened.
-    if (generation === this.#generation) {
+    if (generation === this.#current()) {
       const key = version ?? '';
       let byId = this.#resolved.get(key);
       if (!byId) this.#resolved.set(key, (byId = new Map()));
@@ -248,15 +248,20 @@ export class PackService {
     return pack;
   }
 
-  /** What resolve() would answer, if it answered it since the last change (synchronous; no database read). */
+  /** What resolve() would answer, if it answered it since the last change (synchronous; reads only the change counter). */
   peekResolved(packageId: string, version: string | null): PackRecord | undefined {
+    this.#current();
     return this.#resolved.get(version ?? '')?.get(packageId);
   }
 
-  /** Forgets resolved records; called on every change to packs (uploads, deprecations). */
-  invalidate(): void {
-    this.#generation += 1;
-    this.#resolved.clear();
+  /** The store's change counter now; records resolved at an older one are forgotten first. */
+  #current(): number {
+    const generation = this.meta.generation();
+    if (generation !== this.#generation) {
+      this.#generation = generation;
+      this.#resolved.clear();
+    }
+    return generation;
   }
 
   async #resolveUncached(packageId: string, version: string | null): Promise<PackRecord> {
@@ -293,8 +298,6 @@ export class PackService {
   async deprecate(packageId: string, version: string, message: string, actor: string): Promise<PackRecord> {
     await this.get(packageId, version);
     const [updated] = await this.meta.setDeprecation(packageId, [version], message === '' ? null : message, this.clock.now(), actor);
-    this.invalidate();
-    this.events.changed();
     return updated!;
   }
 }

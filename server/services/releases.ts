@@ -56,7 +56,6 @@ export class ReleaseService {
     private readonly keys: KeyService,
     private readonly clock: Clock,
     readonly channels: readonly string[],
-    private readonly changed: () => void,
     /** Told about stored releases the read paths skip because the semver library rejects their min_app_version. */
     private readonly skipped: (release: ReleaseRecord) => void = () => {},
   ) {}
@@ -285,7 +284,6 @@ export class ReleaseService {
     if (result === 'not-draft') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} was published by someone else meanwhile.`);
     if (result === 'sequence') throw await this.#sequenceError(release.channel, signed.sequence);
     if (result === 'stale') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id}'s artifacts changed while it was being signed; sign again.`);
-    this.changed();
     return this.get(id);
   }
 
@@ -301,7 +299,6 @@ export class ReleaseService {
     if (result === 'not-published') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id} is no longer published.`);
     if (result === 'sequence') throw await this.#sequenceError(release.channel, signed.sequence);
     if (result === 'stale') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${id}'s artifacts changed; sign again.`);
-    this.changed();
     return this.get(id);
   }
 
@@ -309,7 +306,6 @@ export class ReleaseService {
     const release = await this.#deprecatable(id, message);
     const result = await this.releases.deprecateRelease(id, message as string, this.clock.now(), actor);
     if (result !== 'deprecated') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${release.id} is no longer published.`);
-    this.changed();
     return this.get(id);
   }
 
@@ -351,7 +347,6 @@ export class ReleaseService {
       if (result.resign === 'stale') throw new IqpError('IQP_E_RELEASE_STATE', `Release ${target.id}'s artifacts changed; sign again.`);
       throw new IqpError('IQP_E_RELEASE_STATE', `Release ${target.id} is no longer published.`);
     }
-    this.changed();
     return { deprecated: await this.get(id), rolled_back_to: await this.get(target.id) };
   }
 

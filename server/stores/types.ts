@@ -86,6 +86,15 @@ export interface MetadataStore {
   health(): Promise<void>;
   close(): Promise<void>;
 
+  /**
+   * The change counter: moves (never backwards) in the same transaction as every write that changes
+   * what a public read answers (packs, keys, releases), whichever process or server made it. Caches
+   * keep an answer only while it has not moved. Synchronous and cheap, as it is asked on every
+   * cached read: a local read of one row (SQLite), or a value kept current by notifications
+   * (a networked database).
+   */
+  generation(): number;
+
   /** Inserts the pack and its audit entry atomically; an existing id@version is 'identical' (same sha256) or 'conflict'. */
   insertPack(pack: PackRecord, audit: NewAuditEntry): Promise<InsertPackResult>;
   getPack(packageId: string, version: string): Promise<PackRecord | null>;

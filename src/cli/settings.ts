@@ -16,7 +16,7 @@
  *  4. Run `npm run build && node dist/scripts/settings-table.js` and paste its table into the
  *     README's "Configuration" section; `src/cli/settings.test.ts` fails until you do.
  */
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_RETRY } from '../client/retry.js';
 import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
@@ -141,6 +141,11 @@ export const SETTINGS = {
   maxConcurrentUploads: {
     key: 'max_concurrent_uploads', env: 'IQP_MAX_CONCURRENT_UPLOADS', flag: '--max-concurrent-uploads <n>', commands: SERVER_START, type: int(1, 10_000), default: DEFAULT_SERVER.maxConcurrentUploads,
     help: 'uploads received at once; more get 503 with Retry-After', doc: 'Uploads the registry receives at once; one more gets 503 `IQP_E_BUSY` with `Retry-After` (the CLI retries).',
+  },
+  workers: {
+    key: 'workers', env: 'IQP_WORKERS', flag: '--workers <n>', commands: SERVER_START, type: int(1, 256), default: () => availableParallelism(), defaultText: 'one per core',
+    help: 'processes serving requests (1: this process alone)',
+    doc: 'Processes that serve requests on the one port and data directory (1: the `server start` process alone). With more, that process holds the lock, runs recovery and replaces workers that die; `max_connections` and `max_concurrent_uploads` apply to each worker.',
   },
   maxConnections: {
     key: 'max_connections', env: 'IQP_MAX_CONNECTIONS', flag: '--max-connections <n>', commands: SERVER_START, type: int(0, 1_000_000), default: DEFAULT_SERVER.maxConnections,

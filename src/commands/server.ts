@@ -8,6 +8,7 @@ import { withSettings } from '../cli/setting-options.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { lockDataDir } from '../../server/lock.js';
 import { startServer } from '../../server/start.js';
+import { startCluster } from '../../server/cluster.js';
 import { createBackup, restoreBackup } from '../../server/backup.js';
 import type { CommandGroup } from './types.js';
 
@@ -41,13 +42,16 @@ const start = {
   },
   async run(ctx: Context): Promise<number> {
     const config = resolveServerConfig(ctx);
-    const running = await startServer(config, (line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
-    // Always there: this process holds the lock, so it ran recovery.
-    const { migrated, sweptTemp, sweptOrphans } = running.recovery!;
-    const plugins = running.plugins?.status() ?? { loaded: [], failed: [] };
+    const log = (line: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
+    const count = ctx.config.workers;
+    const running = count > 1 ? await startCluster(config, count, log) : await startServer(config, log).then((r) => ({ ...r, recovery: r.recovery!, plugins: r.plugins?.status() ?? { loaded: [], failed: [] }, workers: () => [] }));
+    // This process holds the lock, so it ran recovery.
+    const { migrated, sweptTemp, sweptOrphans } = running.recovery;
+    const plugins = running.plugins;
+    const workers = running.workers();
     ctx.out.result(
-      { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid, plugins },
-      () => `iqp registry listening on ${running.url} (data: ${config.dataDir})`,
+      { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid, workers, plugins },
+      () => `iqp registry listening on ${running.url} (data: ${config.dataDir}${workers.length > 0 ? `; ${workers.length} worker processes` : ''})`,
     );
     if (plugins.loaded.length > 0) ctx.out.note(`plugins started: ${plugins.loaded.map((p) => `${p.id}@${p.version}`).join(', ')}`);
     for (const f of plugins.failed) ctx.out.warn(`plugin ${f.id} failed and is left out (its routes answer 503; /v1/health says degraded): ${f.code}: ${f.message}`);

@@ -178,7 +178,7 @@ export interface ChildServer {
   readonly pid: number;
   readonly url: string;
   /** The JSON document `server start --json` printed. */
-  readonly info: { url: string; swept_temp_files: number; swept_orphan_blobs: number; migrated: number[] };
+  readonly info: { url: string; pid: number; workers: number[]; swept_temp_files: number; swept_orphan_blobs: number; migrated: number[] };
   stderr(): string;
   /** Resolves with the exit code or signal once the process has ended. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;

@@ -15,6 +15,8 @@ export interface ReleaseHarness {
   addPack(packageId: string, version: string): Promise<void>;
   /** Audit entries whose target starts with `release`, oldest first. */
   audit(): Promise<AuditEntry[]>;
+  /** The change counter of the metadata store over the same storage (MetadataStore.generation). */
+  generation(): number;
   /** Makes every audit insert fail until the returned function is called. */
   breakAudit(): Promise<() => Promise<void>>;
   cleanup(): Promise<void>;
@@ -80,6 +82,23 @@ export function releaseStoreConformance(name: string, make: () => Promise<Releas
       expect(await store.channelSequence('stable')).toBe(seq);
     }
 
+
+    it('moves the change counter with every release write, and not for a refused one', async () => {
+      const moves = async (what: string, write: () => Promise<unknown>, expected: boolean) => {
+        const before = h.generation();
+        await write();
+        expect(h.generation() > before, `${what}: ${expected ? 'moves' : 'stays'}`).toBe(expected);
+      };
+      let r: ReleaseRecord | null = null;
+      await moves('create', async () => (r = await create('gen')), true);
+      await moves('create again', () => store.createRelease(newRelease('gen')), false);
+      await moves('attach', () => store.attachArtifact(r!.id, artifact('text', 'a.text', '1.0.0'), ACTOR), true);
+      const key = artifactsKey([artifact('text', 'a.text', '1.0.0')]);
+      await moves('publish', async () => store.publishRelease(r!.id, signedManifest((await store.channelSequence('stable')) + 1), key, AT, ACTOR), true);
+      await moves('deprecate', () => store.deprecateRelease(r!.id, 'old', AT, ACTOR), true);
+      await moves('profile', () => store.upsertProfile({ name: 'core', roles: ['text'], description: '', updated_at: AT }, ACTOR), true);
+      await moves('audit entry alone', () => store.appendAudit({ at: AT, actor: ACTOR, action: 'note', target: 'release:x', details: null }), false);
+    });
     describe('createRelease', () => {
       it('creates a draft as given, with one audit entry (before null, after the state)', async () => {
         const audit = (await h.audit()).length;

@@ -335,6 +335,37 @@ export function metadataStoreConformance(name: string, make: () => Promise<Metad
       });
     });
 
+    describe('change counter', () => {
+      it('moves with every write a public answer depends on, survives reopening, and never moves for tokens or audit entries alone', async () => {
+        const moves = async (what: string, write: () => Promise<unknown>, expected: boolean) => {
+          const before = store.generation();
+          await write();
+          const after = store.generation();
+          expect(after >= before, `${what}: never backwards`).toBe(true);
+          expect(after !== before, `${what}: ${expected ? 'moves' : 'stays'}`).toBe(expected);
+        };
+        const p = samplePack({ id: 'gen.pack', version: '1.0.0' });
+        const k = sampleKey('0123456789ABCDEF');
+        const keyAudit = { at: k.added_at, actor: 'admin', action: 'key.add', target: `key:${k.key_id}`, details: null };
+        await moves('publish', () => store.insertPack(p, publishAudit(p)), true);
+        await moves('identical publish', () => store.insertPack(p, publishAudit(p)), false);
+        await moves('deprecate', () => store.setDeprecation('gen.pack', ['1.0.0'], 'old', '2025-03-01T00:00:00.000Z', 'admin'), true);
+        await moves('deprecating nothing', () => store.setDeprecation('gen.pack', ['9.9.9'], 'old', '2025-03-01T00:00:00.000Z', 'admin'), false);
+        await moves('key added', () => store.addKey(k, keyAudit), true);
+        await moves('key removed', () => store.removeKey(k.key_id, { ...keyAudit, action: 'key.remove' }), true);
+        const t = sampleToken('bbbbbbbbbbbb', 'admin');
+        await moves('token created', () => store.createToken(t, 'c'.repeat(64)), false);
+        await moves('token used', () => store.findToken('c'.repeat(64), '2025-06-01T00:00:00.000Z'), false);
+        await moves('token revoked', () => store.revokeToken(t.id, '2025-06-02T00:00:00.000Z'), false);
+        await moves('audit entry', () => store.appendAudit({ at: '2025-06-03T00:00:00.000Z', actor: 'admin', action: 'note', target: 'x', details: null }), false);
+        const last = store.generation();
+        await store.close();
+        store = await h.reopen();
+        await store.migrate();
+        expect(store.generation(), 'reopening never moves it back').toBe(last);
+      });
+    });
+
     describe('tokens', () => {
       it('finds a token by the hash of its secret and records when it was used', async () => {
         const t = sampleToken('aaaaaaaaaaaa', 'admin');

@@ -64,6 +64,7 @@ export function auditRow(entry: NewAuditEntry): [string, string, string, string,
 
 export class SqliteMetadataStore implements MetadataStore {
   readonly db: Database.Database;
+  #generation: Database.Statement<[], number> | null = null;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -84,6 +85,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+
+  generation(): number {
+    // Prepared on first use: the table exists only once the store is migrated.
+    this.#generation ??= this.db.prepare<[], number>('SELECT generation FROM registry_changes WHERE singleton = 1').pluck();
+    return this.#generation.get()!;
   }
 
   #audit(entry: NewAuditEntry): void {

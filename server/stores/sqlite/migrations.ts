@@ -170,4 +170,40 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'change counter',
+    up: `
+      -- Bumped inside every transaction that changes what the public read endpoints answer (packs,
+      -- keys, releases and their profiles and sequences), by triggers so that no write path can
+      -- forget it. Every process serving this database compares its caches against it
+      -- (MetadataStore.generation), so a publish through one process is never hidden by another's
+      -- cache. Tokens and the audit log do not count: no cached answer depends on them, and a token's
+      -- last use is written on every authenticated request.
+      CREATE TABLE registry_changes (
+        singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+        generation INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO registry_changes (singleton, generation) VALUES (1, 0);
+      CREATE TRIGGER registry_changes_no_delete BEFORE DELETE ON registry_changes BEGIN SELECT RAISE(ABORT, 'the change counter is never removed'); END;
+      CREATE TRIGGER packs_insert_changes AFTER INSERT ON packs BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER packs_update_changes AFTER UPDATE ON packs BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER packs_delete_changes AFTER DELETE ON packs BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER publisher_keys_insert_changes AFTER INSERT ON publisher_keys BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER publisher_keys_update_changes AFTER UPDATE ON publisher_keys BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER publisher_keys_delete_changes AFTER DELETE ON publisher_keys BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER release_profiles_insert_changes AFTER INSERT ON release_profiles BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER release_profiles_update_changes AFTER UPDATE ON release_profiles BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER release_profiles_delete_changes AFTER DELETE ON release_profiles BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER dataset_releases_insert_changes AFTER INSERT ON dataset_releases BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER dataset_releases_update_changes AFTER UPDATE ON dataset_releases BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER dataset_releases_delete_changes AFTER DELETE ON dataset_releases BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER dataset_release_artifacts_insert_changes AFTER INSERT ON dataset_release_artifacts BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER dataset_release_artifacts_update_changes AFTER UPDATE ON dataset_release_artifacts BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER dataset_release_artifacts_delete_changes AFTER DELETE ON dataset_release_artifacts BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER channel_sequences_insert_changes AFTER INSERT ON channel_sequences BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER channel_sequences_update_changes AFTER UPDATE ON channel_sequences BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+      CREATE TRIGGER channel_sequences_delete_changes AFTER DELETE ON channel_sequences BEGIN UPDATE registry_changes SET generation = generation + 1; END;
+    `,
+  },
 ];

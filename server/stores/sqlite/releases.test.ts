@@ -29,6 +29,7 @@ releaseStoreConformance('SqliteReleaseStore', async () => {
   return {
     store: new SqliteReleaseStore(meta.db),
     addPack: (id, version) => addPack(meta, id, version),
+    generation: () => meta.generation(),
     audit: async () => (await meta.listAudit(500, null)).items.filter((e) => e.target.startsWith('release')).reverse(),
     breakAudit: async () => {
       meta.db.exec("CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END");
