@@ -3,19 +3,20 @@
  * no migrations, no timers), so tests can use it directly; start.ts does the wiring for real.
  */
 import express, { type Express, type Router } from 'express';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { ServerConfig } from './config.js';
 import { createValidator } from './http/contract.js';
 import { bodyDeadline } from './http/deadlines.js';
 import { createGuard } from './http/guard.js';
 import { errorHandler, notFound } from './http/errors.js';
-import { installFastPath, type Track } from './http/fast-path.js';
+import { fastStage, type Track } from './http/fast-path.js';
+import { pipeline } from './http/pipeline.js';
 import { NOSNIFF } from './http/headers.js';
 import { JsonCache, respond } from './http/json-cache.js';
 import type { ListableRouter } from './http/methods.js';
 import { markMount, routeLabel } from './http/route-label.js';
 import { Slots } from './http/slots.js';
-import { installCors } from './http/cors.js';
+import { corsStage } from './http/cors.js';
 import { Metrics } from './metrics.js';
 import type { AuthServiceV1 } from './plugins/api.js';
 import type { PluginStatus } from './plugins/host.js';
@@ -52,7 +53,10 @@ export interface AppDeps {
 }
 
 export interface Registry {
+  /** The routes. Serve `handler`, not this: it is the pipeline's last stage. */
   readonly app: Express;
+  /** What the HTTP server calls for every request (http/pipeline.ts). */
+  readonly handler: RequestListener;
   readonly metrics: Metrics;
   readonly cache: JsonCache;
   readonly services: { readonly packs: PackService; readonly keys: KeyService; readonly tokens: TokenService; readonly releases: ReleaseService };
@@ -120,7 +124,7 @@ export function createApp(deps: AppDeps): Registry {
     options: { guard: createGuard({ tokens, ...(deps.userAuth ? { userAuth: deps.userAuth } : {}) }), validateResponses: deps.validateResponses ?? false },
   };
   app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log, ...(deps.plugins ? { plugins: () => deps.plugins!.status() } : {}) }, contract));
-  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics }, contract));
+  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics, log }, contract));
   app.use('/v1', markMount, publicReleaseRoutes({ config, releases, cache }, contract));
   app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, meta, uploads }, contract));
   app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, cache }, contract));
@@ -128,24 +132,29 @@ export function createApp(deps: AppDeps): Registry {
   app.use(notFound(app.router as unknown as ListableRouter));
   app.use(errorHandler(log));
 
-  // Cached JSON bodies and pack bytes, answered before Express when they can be answered exactly
+  // In front of Express: CORS first (cached reads need its headers as much as routes do), then
+  // cached JSON bodies and pack bytes, answered before Express when they can be answered exactly
   // as the routes above would (http/fast-path.ts says why and how).
-  installFastPath(
-    app,
+  const cors = corsStage(config.corsOrigins);
+  const handler = pipeline(
     [
-      (req, res, t) => {
-        const entry = cache.lookup(req);
-        if (!entry) return false;
-        t(req, res, entry.route);
-        respond(req, res, entry);
-        return true;
-      },
-      downloadFastPath({ packs, blobs, metrics, log }),
+      ...(cors ? [cors] : []),
+      fastStage(
+        [
+          (req, res, t) => {
+            const entry = cache.lookup(req);
+            if (!entry) return false;
+            t(req, res, entry.route);
+            respond(req, res, entry);
+            return true;
+          },
+          downloadFastPath({ packs, blobs, metrics, log }),
+        ],
+        track,
+      ),
     ],
-    track,
+    app,
   );
-  // In front of everything, fast path included: cached reads need the headers as much as routes do.
-  installCors(app, config.corsOrigins);
 
-  return { app, metrics, cache, services: { packs, keys, tokens, releases } };
+  return { app, handler, metrics, cache, services: { packs, keys, tokens, releases } };
 }

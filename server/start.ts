@@ -98,7 +98,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
     const plugins = pluginHost;
     plugins.mount(pluginRoutes);
     // Timeouts and connection caps: http/connections.ts and http/deadlines.ts.
-    const server = createHttpServer(config, registry.app);
+    const server = createHttpServer(config, registry.handler);
     server.listen(config.port, config.host);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);

@@ -1,13 +1,11 @@
 /**
  * CORS for web apps served from another origin (a flash-card app at https://cards.example calling
  * the registry's /v1/auth and /v1/sync): the origins in `cors_origins` may read answers and send
- * the headers apps need. Bearer tokens, never cookies, so no credentials mode. It wraps the app's
- * request entry in front of the fast path, so cached reads carry the headers too; preflights are
- * answered here, before any route or guard.
+ * the headers apps need. Bearer tokens, never cookies, so no credentials mode. It is the first
+ * stage of the request pipeline (http/pipeline.ts), so cached reads carry the headers too;
+ * preflights are answered here, before any route or guard.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-
-type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+import type { Stage } from './pipeline.js';
 
 const ALLOW_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 /** What apps send: tokens, JSON and NDJSON bodies, resumed downloads, publish signatures. */
@@ -16,14 +14,12 @@ const ALLOW_HEADERS = 'Authorization, Content-Type, Range, If-Range, If-None-Mat
 const EXPOSE_HEADERS = 'Retry-After, ETag, Content-Range, Accept-Ranges, Content-Length, WWW-Authenticate, X-Iqp-Sync-Head, Location';
 const MAX_AGE_S = '600';
 
-/** Wraps `app.handle`; with no origins configured it does nothing. */
-export function installCors(app: unknown, origins: readonly string[]): void {
-  if (origins.length === 0) return;
+/** The CORS stage for these origins; none when no origin is configured. */
+export function corsStage(origins: readonly string[]): Stage | null {
+  if (origins.length === 0) return null;
   const any = origins.includes('*');
   const allowed = new Set(origins);
-  const target = app as { handle: Handle };
-  const inner = target.handle.bind(target);
-  target.handle = (req, res, next) => {
+  return (req, res, next) => {
     const origin = req.headers.origin;
     if (origin !== undefined) {
       res.setHeader('Vary', 'Origin');
@@ -37,6 +33,6 @@ export function installCors(app: unknown, origins: readonly string[]): void {
         }
       }
     }
-    inner(req, res, next);
+    next();
   };
 }

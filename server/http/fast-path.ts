@@ -7,13 +7,14 @@
  * the benchmark machine (docs/performance.md, Registry), a cached 15 KB JSON body went from about
  * 5,000 to over 20,000 requests/s by skipping it, and 64 KiB range requests similarly.
  *
- * So app.ts puts these handlers in front of Express: each looks at the bare node:http request and
- * either answers it completely, exactly as the Express route would (same status, headers in the
- * same order, body, metrics), or returns false having touched nothing, and Express handles the
- * request as before. Only success paths are answered here; every error still comes from the
- * routes and the error handler.
+ * So these handlers are a stage of the request pipeline in front of Express (http/pipeline.ts):
+ * each looks at the bare node:http request and either answers it completely, exactly as the
+ * Express route would (same status, headers in the same order, body, metrics), or returns false
+ * having touched nothing, and Express handles the request as before. Only success paths are
+ * answered here; every error still comes from the routes and the error handler.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Stage } from './pipeline.js';
 import { declaresBody } from './request-body.js';
 
 /**
@@ -22,25 +23,19 @@ import { declaresBody } from './request-body.js';
  */
 export type Track = (req: IncomingMessage, res: ServerResponse, route: string) => () => void;
 
-/** Takes the request (true) or leaves it untouched (false); `fallback` gives a taken request back to Express before anything was sent. */
+/** Takes the request (true) or leaves it untouched (false); `fallback` gives a taken request on to Express before anything was sent. */
 export type FastHandler = (req: IncomingMessage, res: ServerResponse, track: Track, fallback: () => void) => boolean;
 
-type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
-
 /**
- * Wraps an Express app's request entry point (app.handle, which the function that app.listen
- * gives to http.createServer calls for every request) with `handlers`, tried in order for GET and
- * HEAD requests without a body (one with a body goes to Express, which puts a deadline on it:
- * http/deadlines.ts).
+ * The stage that tries `handlers` in order for GET and HEAD requests without a body (one with a
+ * body goes on to Express, which puts a deadline on it: http/deadlines.ts). It comes last before
+ * Express, so its fallback is the rest of the pipeline.
  */
-export function installFastPath(app: unknown, handlers: readonly FastHandler[], track: Track): void {
-  const target = app as { handle: Handle };
-  const viaExpress = target.handle.bind(target);
-  target.handle = (req, res, next) => {
+export function fastStage(handlers: readonly FastHandler[], track: Track): Stage {
+  return (req, res, next) => {
     if ((req.method === 'GET' || req.method === 'HEAD') && !declaresBody(req)) {
-      const fallback = () => viaExpress(req, res, next);
-      for (const h of handlers) if (h(req, res, track, fallback)) return;
+      for (const h of handlers) if (h(req, res, track, next)) return;
     }
-    viaExpress(req, res, next);
+    next();
   };
 }

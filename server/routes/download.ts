@@ -2,16 +2,17 @@
  * GET/HEAD /v1/packs/{id}/download[?version=]: the pack bytes with RFC 9110 range semantics,
  * strong ETags (the sha256) and caching headers a CDN can act on.
  *
- * Two ways in, one behaviour: the Express route below, and downloadFastPath, which app.ts runs
- * before Express for the plain form of this URL when the pack's record is already resolved (see
- * http/fast-path.ts for why). Both set headers with packHeaders, decide with planDownload and send
- * with sendFileRange; the fast path answers only what it can answer exactly as the route would,
- * and hands everything else (every error, every unusual URL) to Express untouched.
+ * Two ways in, one implementation: the Express route below (every URL form, validation, every
+ * error), and downloadFastPath, a stage before Express for the plain form of this URL when the
+ * pack's record is already resolved (see http/fast-path.ts for why). Both plan with planDownload
+ * and answer with serveDownload; the fast path takes only what it can answer exactly as the route
+ * would, and hands everything else to Express untouched.
  */
 import type { Request, Response, Router } from 'express';
 import * as api from '../../src/api/core/packs.js';
 import { PACK_MEDIA_TYPE } from '../../src/api/core/packs.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IqpError } from '../../src/errors.js';
 import { packFileName } from '../../src/pack/format.js';
@@ -106,7 +107,66 @@ function unavailable(pack: PackRecord, err: unknown): IqpError {
   return new IqpError('IQP_E_UNAVAILABLE', `The registry cannot read ${pack.package_id}@${pack.version}'s data.`, undefined, { cause: err });
 }
 
-export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metrics: Metrics }, contract: RouteContract): Router {
+interface DownloadDeps {
+  readonly blobs: BlobStore;
+  readonly metrics: Metrics;
+  readonly log: (line: Record<string, unknown>) => void;
+}
+
+/**
+ * The one download implementation, for both ways in: answers a planned 304, HEAD, 200 or 206 for
+ * `pack` and resolves once the answer is out. It throws (IQP_E_UNAVAILABLE) only before the
+ * response has started (the pack's bytes cannot be opened, or the first read fails), so the caller
+ * can answer the error; a failure mid-stream is logged as a server fault and the connection cut,
+ * which is all HTTP allows once a status has gone out.
+ */
+async function serveDownload(req: IncomingMessage, res: ServerResponse, pack: PackRecord, h: PackHeaders, plan: Exclude<Plan, { kind: 'unsatisfiable' }>, d: DownloadDeps): Promise<void> {
+  if (plan.kind === 'not-modified' || req.method === 'HEAD') {
+    for (const [name, value] of h.list) res.setHeader(name, value);
+    if (plan.kind === 'not-modified') res.statusCode = 304;
+    else writeSendHeaders(res, pack, plan);
+    res.end();
+    return;
+  }
+  const { start, end } = plan;
+  let source: { file: BlobFile } | { stream: Readable };
+  try {
+    source = hasFiles(d.blobs) ? { file: await d.blobs.openFile(pack.sha256) } : { stream: await d.blobs.read(pack.sha256, { start, end }) };
+  } catch (err) {
+    throw unavailable(pack, err);
+  }
+  const served = () => d.metrics.bytesServed.inc(end - start + 1);
+  try {
+    for (const [name, value] of h.list) res.setHeader(name, value);
+    writeSendHeaders(res, pack, plan);
+    res.on('finish', served);
+    if ('file' in source) await sendFileRange(source.file, res, start, end);
+    else await pipeline(source.stream, res);
+  } catch (err) {
+    // A client that hangs up is normal, and there is no one left to answer.
+    if (res.destroyed) return;
+    if (!res.headersSent) {
+      res.off('finish', served);
+      for (const [name] of h.list) res.removeHeader(name);
+      for (const name of ['Content-Range', 'Content-Type', 'Content-Length']) res.removeHeader(name);
+      throw unavailable(pack, err);
+    }
+    logServerFault(d.log, req.method ?? 'GET', (req.url ?? '').split('?')[0]!, err, codedError(err));
+    res.destroy();
+  } finally {
+    if ('file' in source) source.file.close();
+    else if (!source.stream.destroyed) source.stream.destroy();
+  }
+}
+
+/** The 416 for a range past the end: its Content-Range names the size, as RFC 9110 asks. */
+function unsatisfiable(res: ServerResponse, pack: PackRecord, h: PackHeaders): IqpError {
+  for (const [name, value] of h.list) res.setHeader(name, value);
+  res.setHeader('Content-Range', `bytes */${pack.size_bytes}`);
+  return new IqpError('IQP_E_RANGE_NOT_SATISFIABLE', `The pack is ${pack.size_bytes} bytes; the requested range starts beyond it.`, { size_bytes: pack.size_bytes });
+}
+
+export function downloadRoutes(d: DownloadDeps & { packs: PackService }, contract: RouteContract): Router {
   const { router, mount } = declaredRouter(contract);
 
   const handler = async ({ params, query }: ValidatedRequest<typeof api.download>, req: Request, res: Response): Promise<typeof ANSWERED> => {
@@ -117,52 +177,9 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
     const versioned = rawVersion !== undefined;
     const pack = await d.packs.resolve(params.id, versioned ? rawVersion : null);
     const h = packHeaders(pack, versioned);
-    for (const [name, value] of h.list) res.setHeader(name, value);
-
     const plan = planDownload(req, pack, h);
-    if (plan.kind === 'not-modified') {
-      res.status(304).end();
-      return ANSWERED;
-    }
-    if (plan.kind === 'unsatisfiable') {
-      res.setHeader('Content-Range', `bytes */${pack.size_bytes}`);
-      throw new IqpError('IQP_E_RANGE_NOT_SATISFIABLE', `The pack is ${pack.size_bytes} bytes; the requested range starts beyond it.`, { size_bytes: pack.size_bytes });
-    }
-    writeSendHeaders(res, pack, plan);
-    if (req.method === 'HEAD') {
-      res.end();
-      return ANSWERED;
-    }
-    const { start, end } = plan;
-    if (hasFiles(d.blobs)) {
-      let fh: BlobFile;
-      try {
-        fh = await d.blobs.openFile(pack.sha256);
-      } catch (err) {
-        throw unavailable(pack, err);
-      }
-      res.on('finish', () => d.metrics.bytesServed.inc(end - start + 1));
-      try {
-        await sendFileRange(fh, res, start, end);
-      } finally {
-        fh.close();
-      }
-      return ANSWERED;
-    }
-    let body;
-    try {
-      body = await d.blobs.read(pack.sha256, { start, end });
-    } catch (err) {
-      throw unavailable(pack, err);
-    }
-    res.on('finish', () => d.metrics.bytesServed.inc(end - start + 1));
-    try {
-      await pipeline(body, res);
-    } catch (err) {
-      // A client that hangs up mid-download is normal; pipeline has already closed the file.
-      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE' || res.destroyed) return ANSWERED;
-      throw err;
-    }
+    if (plan.kind === 'unsatisfiable') throw unsatisfiable(res, pack, h);
+    await serveDownload(req, res, pack, h, plan, d);
     return ANSWERED;
   };
 
@@ -175,16 +192,14 @@ export function downloadRoutes(d: { packs: PackService; blobs: BlobStore; metric
 const PLAIN_URL = /^\/v1\/packs\/([A-Za-z0-9._~-]+)\/download(?:\?version=([0-9A-Za-z.-]+))?$/;
 
 /**
- * The download route for the common case, on the bare node:http objects: a GET or HEAD of the
- * plain URL (lower case, no trailing slash, no other query parameter, nothing percent-encoded)
- * whose record PackService has already resolved since the last change. Returns false, having
- * touched nothing, for anything else; `fallback` hands a request it took back to Express when the
- * answer turns out to be an error (a 416, a blob that cannot be opened or read before any byte was
- * sent), so that errors keep coming from one place.
+ * The download route's way in for the common case, on the bare node:http objects: a GET or HEAD
+ * of the plain URL (lower case, no trailing slash, no other query parameter, nothing
+ * percent-encoded) whose record PackService has already resolved since the last change. Returns
+ * false, having touched nothing, for anything else, and for a range it would refuse; a taken
+ * request whose bytes turn out unreadable before anything was sent goes on to Express (`fallback`),
+ * so that errors keep coming from one place.
  */
-export function downloadFastPath(d: { packs: PackService; blobs: BlobStore; metrics: Metrics; log: (line: Record<string, unknown>) => void }) {
-  if (!hasFiles(d.blobs)) return () => false;
-  const blobs = d.blobs;
+export function downloadFastPath(d: DownloadDeps & { packs: PackService }) {
   return (req: IncomingMessage, res: ServerResponse, track: Track, fallback: () => void): boolean => {
     const m = PLAIN_URL.exec(req.url ?? '');
     if (!m) return false;
@@ -195,47 +210,12 @@ export function downloadFastPath(d: { packs: PackService; blobs: BlobStore; metr
     const h = packHeaders(pack, version !== null);
     const plan = planDownload(req, pack, h);
     if (plan.kind === 'unsatisfiable') return false;
-    if (plan.kind === 'not-modified' || req.method === 'HEAD') {
-      track(req, res, DOWNLOAD_ROUTE);
-      for (const [name, value] of h.list) res.setHeader(name, value);
-      if (plan.kind === 'not-modified') res.statusCode = 304;
-      else writeSendHeaders(res, pack, plan);
-      res.end();
-      return true;
-    }
-    const { start, end } = plan;
-    void (async () => {
-      let fh: BlobFile;
-      try {
-        fh = await blobs.openFile(pack.sha256);
-      } catch {
-        fallback();
-        return;
-      }
-      const served = () => d.metrics.bytesServed.inc(end - start + 1);
-      let untrack = () => {};
-      try {
-        untrack = track(req, res, DOWNLOAD_ROUTE);
-        for (const [name, value] of h.list) res.setHeader(name, value);
-        writeSendHeaders(res, pack, plan);
-        res.on('finish', served);
-        await sendFileRange(fh, res, start, end);
-      } catch (err) {
-        if (!res.headersSent) {
-          // Nothing sent yet: Express answers, as the route would have (it sets the same headers,
-          // then its error handler removes them), and counts the request.
-          res.off('finish', served);
-          untrack();
-          fallback();
-          return;
-        }
-        // Mid-stream, as the route's error handler does: log the server fault and cut the connection.
-        logServerFault(d.log, req.method ?? 'GET', (req.url ?? '').split('?')[0]!, err, codedError(err));
-        res.destroy();
-      } finally {
-        fh.close();
-      }
-    })();
+    const untrack = track(req, res, DOWNLOAD_ROUTE);
+    serveDownload(req, res, pack, h, plan, d).catch(() => {
+      // Nothing was sent: Express answers, as the route does, and counts the request.
+      untrack();
+      fallback();
+    });
     return true;
   };
 }

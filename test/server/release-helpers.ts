@@ -5,6 +5,7 @@
  * touch in registry.sqlite, to prove that a refused request changed nothing.
  */
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { createApp, type Logger } from '../../server/app.js';
@@ -44,7 +45,7 @@ function answeringLater(store: ReleaseStore): ReleaseStore {
 async function startWithLaterReleaseStore(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const stores = await openStores(config.dataDir, 'test');
   const registry = createApp({ config, meta: stores.meta, blobs: stores.blobs, releases: answeringLater(stores.releases), ...(log ? { log } : {}), validateResponses: options.validateResponses ?? false });
-  const server = registry.app.listen(config.port, config.host);
+  const server = createServer(registry.handler).listen(config.port, config.host);
   await once(server, 'listening');
   const close = async () => {
     await new Promise<void>((resolve) => {
