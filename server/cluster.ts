@@ -25,6 +25,7 @@ import { type Recovery, recoverDataDir } from './datadir.js';
 import { lockDataDir } from './lock.js';
 import type { PluginStatus } from './plugins/host.js';
 import { withPlugins } from './plugins/offline.js';
+import { isPeerMessage, type PeerMessage } from './plugins/peers.js';
 
 /** The worker's settings travel in its environment, as JSON (ServerConfig holds no secrets). */
 export const WORKER_CONFIG_ENV = 'IQP_SERVER_WORKER_CONFIG';
@@ -96,7 +97,12 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
     const aggregator = new AggregatorRegistry();
     cluster.setupPrimary({ exec: WORKER_FILE, args: [] });
 
-    const answer = (worker: Worker, m: WorkerMessage) => {
+    const answer = (worker: Worker, m: WorkerMessage | PeerMessage) => {
+      if (m.type === 'iqp:peer') {
+        // A plugin's message to its twins: to every other worker that is serving.
+        for (const other of live) if (other !== worker && ready.has(other) && other.isConnected()) other.send(m);
+        return;
+      }
       if (m.type !== 'iqp:metrics') return;
       const reply = (r: PrimaryMessage) => worker.isConnected() && worker.send(r);
       aggregator.clusterMetrics().then(
@@ -109,7 +115,7 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
     const fork = (): Promise<{ worker: Worker; listening: Extract<WorkerMessage, { type: 'iqp:listening' }> }> => {
       const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
       live.add(worker);
-      worker.on('message', (m: unknown) => isMessage(m) && answer(worker, m));
+      worker.on('message', (m: unknown) => (isPeerMessage(m) || isMessage(m)) && answer(worker, m));
       return new Promise((resolve, reject) => {
         const onMessage = (m: unknown) => {
           if (!isMessage(m)) return;

@@ -14,6 +14,7 @@ import { knownPaths, type ListableRouter } from './http/methods.js';
 import { AUTH_V1, type PluginClock } from './plugins/api.js';
 import { createGuard } from './http/guard.js';
 import { PluginHost } from './plugins/host.js';
+import type { PeerChannel } from './plugins/peers.js';
 import { coreShapes } from './plugins/routes.js';
 import { SqlitePluginDatabase } from './plugins/sqlite-db.js';
 
@@ -38,6 +39,8 @@ export interface StartOptions {
   readonly lock?: boolean;
   /** Check every JSON answer against its route's declared schema (test helpers turn it on). */
   readonly validateResponses?: boolean;
+  /** The other processes serving this data directory, for plugins' messages to their twins (a cluster worker's); none by default. */
+  readonly peers?: PeerChannel;
   /** Where /metrics gets its text (a cluster worker asks its primary for every worker's); default this process's own. */
   readonly gatherMetrics?: () => Promise<string>;
   /** The plugins' clock (tests move it by hand to cross token lifetimes); default the system's. */
@@ -84,6 +87,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       log: logger,
       audit: pluginAudit(pdb),
       metrics: registry.metrics.registry,
+      ...(options.peers ? { peers: options.peers } : {}),
       coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),
       mount: {
         ajv: createValidator(),

@@ -11,6 +11,7 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { failedMessage, type PrimaryMessage, WORKER_CONFIG_ENV, type WorkerMessage } from './cluster.js';
 import type { ServerConfig } from './config.js';
+import { workerPeers } from './plugins/peers.js';
 import { type RunningServer, startServer } from './start.js';
 
 if (!cluster.isWorker || !process.send) {
@@ -55,7 +56,7 @@ process.on('SIGTERM', () => void stop());
 
 try {
   const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '') as ServerConfig;
-  running = await startServer(config, log, { lock: false, gatherMetrics });
+  running = await startServer(config, log, { lock: false, gatherMetrics, peers: workerPeers() });
   // Answers the primary's requests for this worker's counters (the aggregator's constructor installs the listener).
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([running.registry.metrics.registry]);

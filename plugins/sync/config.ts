@@ -26,6 +26,8 @@ export interface SyncConfig {
   readonly max_push_bytes: number;
   readonly max_pull_bytes: number;
   readonly max_wait_s: number;
+  /** How often a waiting pull looks at the database for pushes its peers did not tell it of (another machine's). */
+  readonly wait_check_ms: number;
   readonly max_waiting_pulls: number;
   readonly max_concurrent_pushes: number;
   readonly max_import_bytes: number;

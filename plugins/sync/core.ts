@@ -21,7 +21,10 @@ export class Core {
   constructor(readonly ctx: PluginContext<SyncConfig>, limits: { push: RateLimit; pull: RateLimit }) {
     this.store = new Store(ctx.db);
     this.entities = new Entities(ctx.config);
-    this.notifier = new Notifier(1000, () => ctx.config.max_waiting_pulls);
+    // A push in this process wakes its pulls, and its peers' (the other workers'); a push on
+    // another machine is found by each waiting pull looking at the database every wait_check_ms.
+    this.notifier = new Notifier(ctx.config.wait_check_ms, () => ctx.config.max_waiting_pulls, (userId) => ctx.peers.broadcast(userId));
+    ctx.peers.onMessage((userId) => this.notifier.wake(userId));
     this.pushLimit = limits.push;
     this.pullLimit = limits.pull;
   }

@@ -1,7 +1,8 @@
 /**
  * Long-poll wake-ups: a pull with `wait` sleeps until its user's head moves. A push in this process
- * wakes it at once; a push in another process over the same database (workers, another server) is
- * seen by polling the head, every poll_ms, so nothing depends on in-process state alone.
+ * wakes it at once, and so does one in another worker of the same server (which tells its peers);
+ * a push on another server over the same database is seen by polling the head every pollMs, so
+ * nothing depends on in-process state alone.
  */
 export class Notifier {
   private readonly waiting = new Map<string, Set<() => void>>();
@@ -10,10 +11,17 @@ export class Notifier {
   constructor(
     private readonly pollMs: number,
     private readonly maxWaiting: () => number,
+    private readonly tellPeers: (userId: string) => void = () => {},
   ) {}
 
-  /** Wakes the user's waiting pulls. */
+  /** The user's data changed here: wakes the user's waiting pulls, in this process and its peers. */
   changed(userId: string): void {
+    this.wake(userId);
+    this.tellPeers(userId);
+  }
+
+  /** Wakes the user's waiting pulls in this process. */
+  wake(userId: string): void {
     const set = this.waiting.get(userId);
     if (!set) return;
     this.waiting.delete(userId);

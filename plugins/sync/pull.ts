@@ -70,7 +70,8 @@ async function page(core: Core, userId: string, epoch: string, after: number, li
   return out;
 }
 
-export async function pull(core: Core, userId: string, body: PullBodyT, signal: AbortSignal): Promise<PullOutcome> {
+/** `waiting` is called when the pull, finding nothing new, begins to wait for a change. */
+export async function pull(core: Core, userId: string, body: PullBodyT, signal: AbortSignal, waiting: () => void = () => {}): Promise<PullOutcome> {
   const { config } = core;
   const db = core.ctx.db;
   // Pulls mostly only read: the device and user rows are written when new, and the ack when it moved.
@@ -101,6 +102,7 @@ export async function pull(core: Core, userId: string, body: PullBodyT, signal: 
   if (found.changes.length === 0 && found.conflicts.length === 0 && wait > 0) {
     const head = found.head;
     const moved = async () => ((await core.store.user(userId))?.head ?? 0) > head;
+    waiting();
     if (await core.notifier.wait(userId, wait * 1000, signal, moved)) found = await page(core, userId, user.epoch, after, limit, maxBytes);
   }
   return { page: found, reset: null };

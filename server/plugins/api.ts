@@ -11,7 +11,7 @@ import type { BodyOf, ParamsOf, QueryOf, ResponseOf, RouteSpec } from '../../src
 import type { ErrorCode } from '../../src/errors.js';
 
 /** The plugin API's version; a manifest's `host` range must include it. Bump the minor for additions, the major for breaks. */
-export const PLUGIN_API_VERSION = '1.1.0';
+export const PLUGIN_API_VERSION = '1.2.0';
 
 /** One forward-only migration; `id`s sort in the order they run (`0001-accounts`, `0002-devices`). */
 export interface PluginMigration {
@@ -220,6 +220,8 @@ export interface PluginContext<Config = Record<string, unknown>> {
   rateLimit(options: RateLimitOptions): RateLimit;
   /** A counter for /v1/metrics (in command mode it counts nothing). Make each once, in register() or start(). Since 1.1. */
   counter(options: PluginCounterOptions): PluginCounter;
+  /** The same plugin in the other processes serving this registry (workers). Since 1.2. */
+  readonly peers: PluginPeers;
   /** Offers a service under a ref listed in the manifest's `provides`. Call during register(). */
   provide<T>(ref: ServiceRef<T>, implementation: T): void;
   /** A service another plugin (one this plugin `requires`) provides; call from start() on. */
@@ -234,6 +236,20 @@ export interface PluginContext<Config = Record<string, unknown>> {
   stream(status: number, body: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>, options: StreamReplyOptions): RouteReply;
   /** A coded error answered with its catalog status (and `headers`, e.g. Retry-After). */
   error(code: ErrorCode, message: string, options?: { details?: Record<string, unknown>; headers?: Record<string, string> }): Error;
+}
+
+/**
+ * Messages to this plugin's twins in the other processes serving the registry (the workers of
+ * `iqp server start --workers N`), to act on a change at once rather than at their next poll.
+ * Soon but not guaranteed: a process starting, or a server on another machine, does not get it,
+ * so keep a backstop (polling the database). Nothing is sent in command mode or by a server
+ * running alone.
+ */
+export interface PluginPeers {
+  /** Sends a short text (at most 4 KiB) to every other process's instance of this plugin. */
+  broadcast(message: string): void;
+  /** Calls `handler` with each message the plugin's twins broadcast; register it in register() or start(). */
+  onMessage(handler: (message: string) => void): void;
 }
 
 export interface PluginDefinition<Config = Record<string, unknown>> {

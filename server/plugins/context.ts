@@ -15,6 +15,9 @@ import type { HookBus } from './hooks.js';
 import type { LoadedManifest } from './manifest.js';
 import { type DeclaredRoute, pluginError, streamReply } from './routes.js';
 
+/** Peers' messages are wake-ups and ids, not data: the cap keeps the IPC channel from carrying payloads. */
+const PEER_MESSAGE_MAX = 4096;
+
 export type Phase = 'register' | 'starting' | 'running' | 'stopped';
 
 /** What the host keeps of one plugin, and what its ctx reads and fills. */
@@ -36,6 +39,8 @@ export interface SharedServices {
   readonly hooks: HookBus;
   readonly rateLimit: (plugin: string, options: RateLimitOptions) => RateLimit;
   readonly counter: (plugin: string, options: PluginCounterOptions) => PluginCounter;
+  /** Messages to the same plugin in the other processes serving the registry (plugins/peers.ts). */
+  readonly peers: { send(plugin: string, message: string): void; on(plugin: string, handler: (message: string) => void): void };
   /** `ref`'s implementation for plugin `requester`; throws unless a plugin it requires provides it and runs. */
   readonly lookup: (requester: string, ref: string) => unknown;
 }
@@ -92,6 +97,16 @@ export function createContext(state: PluginState, shared: SharedServices): Plugi
     counter(options) {
       if (!/^[a-z][a-z0-9_]{0,63}$/.test(options?.name ?? '')) throw misuse(`counter name ${String(options?.name)} must be lowercase letters, digits and underscores`);
       return shared.counter(id, options);
+    },
+    peers: {
+      broadcast(message) {
+        if (typeof message !== 'string' || Buffer.byteLength(message) > PEER_MESSAGE_MAX) throw misuse(`peers.broadcast takes a string of at most ${PEER_MESSAGE_MAX} bytes`);
+        shared.peers.send(id, message);
+      },
+      onMessage(handler) {
+        if (typeof handler !== 'function') throw misuse('peers.onMessage takes a function');
+        shared.peers.on(id, handler);
+      },
     },
     provide<T>(ref: ServiceRef<T>, implementation: T) {
       if (state.phase !== 'register') throw misuse(`provide(${ref.id}) is called during register()`);

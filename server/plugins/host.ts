@@ -22,6 +22,7 @@ import { applyPluginMigrations, pendingMigrations } from './migrations.js';
 import { RATE_LIMIT_TABLE, sqliteRateLimit } from './rate-limit.js';
 import { claimRoutes, type MountContext, pluginRouter, unavailable } from './routes.js';
 import { type PluginEntry, readServerFile } from './server-file.js';
+import { NO_PEERS, type PeerChannel } from './peers.js';
 import type { SqlitePluginDatabase } from './sqlite-db.js';
 
 export const DEFAULT_START_TIMEOUT_MS = 10_000;
@@ -57,6 +58,8 @@ export interface HostOptions {
   readonly stopDeadlineMs?: number;
   /** The registry's Prometheus registry (server mode); plugin counters count nothing without one. */
   readonly metrics?: Registry;
+  /** The other processes serving the registry (a cluster worker's); none by default. */
+  readonly peers?: PeerChannel;
 }
 
 interface Rec {
@@ -148,6 +151,26 @@ export class PluginHost {
       rateLimit: (plugin, options) => sqliteRateLimit(this.o.db, plugin, options),
       counter: (plugin, options) => pluginCounter(this.o.metrics, plugin, options),
       lookup: (requester, ref) => this.lookup(requester, ref),
+      peers: this.peerHandlers(),
+    };
+  }
+
+  /** Routes peers' messages to the handlers of the plugin they are for; a handler that throws is logged, not fatal. */
+  private peerHandlers(): SharedServices['peers'] {
+    const channel = this.o.mode === 'server' ? (this.o.peers ?? NO_PEERS) : NO_PEERS;
+    const handlers = new Map<string, ((message: string) => void)[]>();
+    channel.listen((plugin, message) => {
+      for (const handler of handlers.get(plugin) ?? []) {
+        try {
+          handler(message);
+        } catch (err) {
+          this.o.log({ level: 'error', msg: 'a plugin failed on a message from its peers', plugin, error: String(err) });
+        }
+      }
+    });
+    return {
+      send: (plugin, message) => channel.send(plugin, message),
+      on: (plugin, handler) => handlers.set(plugin, [...(handlers.get(plugin) ?? []), handler]),
     };
   }
 

@@ -45,6 +45,7 @@ export async function pluginRouteGroups(dirs: readonly string[] = builtinPluginD
       lookup: () => {
         throw new Error('service() is not available during register()');
       },
+      peers: { send() {}, on() {} },
     });
     await def.register(ctx);
     groups.push({ prefix: `/v1/${manifest.id}`, routes: state.routes.map((r) => r.spec), plugin: { id: manifest.id, ...(manifest.description ? { description: manifest.description } : {}) } });

@@ -13,6 +13,8 @@ function setup() {
   const manifest = { id: 'notes', version: '1.0.0', host: '^1.0.0', entry: './index.js', dir: '/x', entryPath: '/x/index.js', provides: ['notes.v1'] } satisfies LoadedManifest;
   const state: PluginState = { manifest, phase: 'register', routes: [], provided: new Map(), config: null };
   const audits: NewAuditEntry[] = [];
+  const sent: { plugin: string; message: string }[] = [];
+  const handlers: Record<string, (message: string) => void> = {};
   const dataDir = tempDir('iqp-plugin-ctx-');
   const shared: SharedServices = {
     mode: 'server',
@@ -25,8 +27,9 @@ function setup() {
     rateLimit: () => ({}) as never,
     counter: () => ({ inc() {} }),
     lookup: () => 'impl',
+    peers: { send: (plugin, message) => void sent.push({ plugin, message }), on: (plugin, handler) => void (handlers[plugin] = handler) },
   };
-  return { state, ctx: createContext(state, shared), audits, dataDir };
+  return { state, ctx: createContext(state, shared), audits, dataDir, sent, handlers };
 }
 
 const spec = { id: 'notes.list', method: 'GET', path: '/items', summary: 'List', auth: 'none', responses: {} } as const;
@@ -54,5 +57,18 @@ describe('ctx', () => {
     expect(audits).toEqual([{ at: '2026-01-01T00:00:00.000Z', actor: 'user:u1', action: 'notes.note.created', target: 'note:1', details: { size: 3 } }]);
     expect(ctx.dataDir).toBe(join(dataDir, 'plugins', 'notes'));
     expect(statSync(ctx.dataDir).mode & 0o777).toBe(0o700);
+  });
+
+  it('sends peers\' messages under the plugin id, takes handlers for them, and refuses what is not a short string', () => {
+    const { ctx, sent, handlers } = setup();
+    ctx.peers.broadcast('user-1');
+    expect(sent).toEqual([{ plugin: 'notes', message: 'user-1' }]);
+    const got: string[] = [];
+    ctx.peers.onMessage((m) => got.push(m));
+    handlers['notes']!('user-2');
+    expect(got).toEqual(['user-2']);
+    expect(() => ctx.peers.broadcast('x'.repeat(4097))).toThrow(/at most 4096 bytes/);
+    expect(() => ctx.peers.broadcast({ payload: 1 } as never)).toThrow(/string/);
+    expect(sent).toHaveLength(1);
   });
 });

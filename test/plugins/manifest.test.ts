@@ -25,7 +25,7 @@ const cases: [string, unknown, string, RegExp][] = [
   ['no entry', { id: 'notes', version: '1.0.0', host: '^1.0.0' }, 'IQP_E_PLUGIN_INVALID', /manifest\.entry is required/],
   ['a version that is not semver', { ...GOOD, version: '1.0' }, 'IQP_E_PLUGIN_INVALID', /version "1\.0" is not a semver version/],
   ['a host that is not a range', { ...GOOD, host: 'latest' }, 'IQP_E_PLUGIN_INVALID', /host "latest" is not a semver range/],
-  ['a host range this iqp does not satisfy', { ...GOOD, host: '^2.0.0' }, 'IQP_E_PLUGIN_HOST_UNSUPPORTED', /plugin API is 1\.1\.0/],
+  ['a host range this iqp does not satisfy', { ...GOOD, host: '^2.0.0' }, 'IQP_E_PLUGIN_HOST_UNSUPPORTED', /plugin API is 1\.2\.0/],
   ['a requirement with a bad range', { ...GOOD, requires: { auth: 'soon' } }, 'IQP_E_PLUGIN_INVALID', /requires\.auth "soon" is not a semver range/],
   ['a requirement of itself', { ...GOOD, requires: { notes: '^1.0.0' } }, 'IQP_E_PLUGIN_INVALID', /requires\.notes names the plugin itself/],
   ['a bad requirement id', { ...GOOD, requires: { '../x': '^1.0.0' } }, 'IQP_E_PLUGIN_INVALID', /requires/],

@@ -5,6 +5,7 @@
  * in http-client.ts (re-exported here). Nothing mocked.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -292,6 +293,38 @@ export function integrityCheck(dataDir: string): string[] {
 /** Open file descriptors of a process (Linux). */
 export function openFds(pid: number | 'self' = 'self'): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * A request over a connection of its own, closed after the answer: with `--workers N`, each goes
+ * to the next worker in turn (the cluster module hands connections out round-robin).
+ */
+export function fresh(url: string, path: string, options: { method?: string; token?: string; json?: unknown; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const body = options.json === undefined ? undefined : JSON.stringify(options.json);
+    const req = request(
+      `${url}${path}`,
+      {
+        agent: false,
+        method: options.method ?? 'GET',
+        headers: {
+          connection: 'close',
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+      },
+    );
+    req.on('error', reject);
+    // A connection handed to a worker that never answers must fail the test, not hang it.
+    const timeoutMs = options.timeoutMs ?? 5000;
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer to ${path} in ${timeoutMs} ms`)));
+    req.end(body);
+  });
 }
 
 /** Polls `fn` until it returns true or `ms` pass. */

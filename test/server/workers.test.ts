@@ -3,39 +3,10 @@
  * and one data directory. Requests go over fresh connections, which the cluster module hands to
  * the workers in turn, so every read below is answered by each worker in its turn.
  */
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildTemplatePack, childServerPerTest, createTokenCli, iqpOnData, newKey, registerKey, tempDir, until, upload } from './helpers.js';
-
-/** A GET (or POST) over a connection of its own, closed after the answer. */
-function fresh(url: string, path: string, options: { method?: string; token?: string; json?: unknown } = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const body = options.json === undefined ? undefined : JSON.stringify(options.json);
-    const req = request(
-      `${url}${path}`,
-      {
-        agent: false,
-        method: options.method ?? 'GET',
-        headers: {
-          connection: 'close',
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: text }));
-      },
-    );
-    req.on('error', reject);
-    // A connection handed to a worker that never answers must fail the test, not hang it.
-    req.setTimeout(5000, () => req.destroy(new Error(`no answer to ${path} in 5 s`)));
-    req.end(body);
-  });
-}
+import { buildTemplatePack, childServerPerTest, createTokenCli, fresh, iqpOnData, newKey, registerKey, tempDir, until, upload } from './helpers.js';
 
 /** The processes whose parent is `pid` (Linux /proc). */
 function childrenOf(pid: number): number[] {

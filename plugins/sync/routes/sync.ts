@@ -115,6 +115,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     mutations: ctx.counter({ name: 'mutations', help: 'Pushed mutations by result (applied, merged, conflict, duplicate, rejected).', labels: ['status'] }),
     pushes: ctx.counter({ name: 'pushes', help: 'Pushes answered.' }),
     pulls: ctx.counter({ name: 'pulls', help: 'Pulls answered.' }),
+    waits: ctx.counter({ name: 'pull_waits', help: 'Pulls that found nothing new and began to wait (long-poll).' }),
     resets: ctx.counter({ name: 'resets', help: 'Pulls answered with reset, by reason.', labels: ['reason'] }),
     exports: ctx.counter({ name: 'exports', help: 'Exports started.' }),
     imports: ctx.counter({ name: 'imports', help: 'Imports applied, by mode.', labels: ['mode'] }),
@@ -142,7 +143,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     const c = core();
     const userId = user(principal);
     await c.limit(c.pullLimit, userId);
-    const out = await pull(c, userId, body, signal);
+    const out = await pull(c, userId, body, signal, () => metrics.waits.inc());
     metrics.pulls.inc();
     if (out.reset) metrics.resets.inc({ reason: out.reset });
     if (out.reset) await ctx.audit({ action: 'reset', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { reason: out.reset } });
