@@ -16,17 +16,20 @@ die() { echo "pg-test-cluster: $*" >&2; exit 1; }
 cmd=$1
 dir=$2
 
-bindir=${IQP_PG_BIN:-}
-if [ -z "$bindir" ]; then
-  newest=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-  if [ -n "$newest" ] && [ -x "$newest/initdb" ]; then
-    bindir=$newest
-  elif command -v initdb >/dev/null 2>&1; then
-    bindir=$(dirname "$(command -v initdb)")
+# The server binaries' directory, or a clear failure.
+find_bindir() {
+  bindir=${IQP_PG_BIN:-}
+  if [ -z "$bindir" ]; then
+    newest=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+    if [ -n "$newest" ] && [ -x "$newest/initdb" ]; then
+      bindir=$newest
+    elif command -v initdb >/dev/null 2>&1; then
+      bindir=$(dirname "$(command -v initdb)")
+    fi
   fi
-fi
-[ -n "$bindir" ] && [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ] ||
-  die "no PostgreSQL server binaries (initdb, pg_ctl) found; install PostgreSQL (Debian: postgresql-15) or set IQP_PG_BIN"
+  [ -n "$bindir" ] && [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ] ||
+    die "no PostgreSQL server binaries (initdb, pg_ctl) found; install PostgreSQL (Debian: postgresql-15) or set IQP_PG_BIN"
+}
 
 # Runs a PostgreSQL binary as the cluster's owner.
 as_owner() {
@@ -39,6 +42,7 @@ as_owner() {
 
 case $cmd in
   start)
+    find_bindir
     if [ "$(id -u)" -eq 0 ]; then
       id postgres >/dev/null 2>&1 || die "running as root, and there is no postgres user to own the cluster"
     fi
@@ -66,6 +70,7 @@ case $cmd in
   stop)
     [ -d "$dir" ] || exit 0
     if [ -f "$dir/data/postmaster.pid" ]; then
+      find_bindir
       as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || echo "pg-test-cluster: stopping the server in $dir failed" >&2
     fi
     rm -rf "$dir"
