@@ -51,8 +51,14 @@ case $cmd in
     dir=$(cd "$dir" && pwd)
     [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
     chmod 700 "$dir"
-    # C locale and UTF-8: text compares byte by byte, as in the SQLite stores.
-    as_owner "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 ||
+    # UTF-8, and where initdb can (PostgreSQL 15+ built with ICU), a default collation that is
+    # not byte order, as most production databases have: the tests then show that the stores'
+    # own COLLATE "C" is what gives SQLite's order, not the test cluster's locale.
+    locale=(--no-locale)
+    if "$bindir/initdb" --help | grep -q -- --locale-provider && "$bindir/pg_config" --configure 2>/dev/null | grep -q -- --with-icu; then
+      locale=(--locale=C.UTF-8 --locale-provider=icu --icu-locale=en-US)
+    fi
+    as_owner "$bindir/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 "${locale[@]}" --no-sync >"$dir/initdb.log" 2>&1 ||
       die "initdb failed: $(tail -5 "$dir/initdb.log")"
     # A port nothing listens on now; if another process takes it before the server does, try another.
     for _ in 1 2 3 4 5; do
