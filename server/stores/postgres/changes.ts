@@ -30,7 +30,7 @@ export class ChangeFeed {
   readonly #options: ChangeFeedOptions;
   #counter = 0;
   #epoch = 0;
-  #started = false;
+  #starting: Promise<void> | null = null;
   #closed = false;
   #listener: pg.Client | null = null;
   /** The schema whose notifications are ours: NOTIFY channels span the whole database. */
@@ -53,11 +53,19 @@ export class ChangeFeed {
     if (counter > this.#counter) this.#counter = counter;
   }
 
-  /** Reads the counter and starts following it; idempotent. */
-  async start(): Promise<void> {
-    if (this.#started || this.#closed) return;
-    this.#started = true;
+  /** Reads the counter and starts following it; idempotent, and retried after a failed start. */
+  start(): Promise<void> {
+    this.#starting ??= this.#start().catch((err: unknown) => {
+      this.#starting = null;
+      throw err;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    if (this.#closed) return;
     this.raise(await this.#options.read());
+    if (this.#closed) return;
     this.#poll = setInterval(() => this.#pollOnce(), this.#options.pollMs);
     this.#poll.unref();
     // A first connection that fails is retried like a lost one: the pool just answered, so the

@@ -51,11 +51,11 @@ export class PgDatabase {
       throw new IqpError('IQP_E_CONFIG', `Invalid PostgreSQL schema name ${JSON.stringify(options.schema)}: use letters, digits and underscores.`);
     }
     const appName = options.applicationName ?? 'iqp';
-    const client: pg.ClientConfig = {
-      connectionString: options.connectionString,
-      types,
-      ...(options.schema === undefined ? {} : { options: `-c search_path=${options.schema}` }),
-    };
+    // Every counted write holds the change counter's lock (write()): a server that stalls or
+    // vanishes inside one must not hold every other server's writes for ever, hence the idle
+    // transaction timeout and TCP keepalives (which also notice a listening connection gone silent).
+    const settings = ['-c idle_in_transaction_session_timeout=60s', ...(options.schema === undefined ? [] : [`-c search_path=${options.schema}`])];
+    const client: pg.ClientConfig = { connectionString: options.connectionString, types, options: settings.join(' '), keepAlive: true };
     this.pool = new pg.Pool({ ...client, application_name: appName, max: options.poolSize ?? 10 });
     // An idle pooled connection the server drops (restart, pg_terminate_backend) is an 'error'
     // event; the pool discards it and connects anew when needed. Unhandled, it would end the process.
