@@ -75,13 +75,14 @@ export class PgDatabase {
   /**
    * A transaction of a write the change counter counts (packs, keys, releases, profiles). It first
    * locks the counter's row. Every such write updates that row (the triggers), so these
-   * transactions already run one at a time from their first write to their commit; taking the
-   * lock first costs them no concurrency, and makes each method's read-check-write atomic under
-   * READ COMMITTED exactly as SQLite's BEGIN IMMEDIATE does: two servers inserting one
-   * id@version get 'created' and then 'identical' or 'conflict', a release's status and its
-   * channel's sequence cannot change between being checked and being written. It also takes
-   * locks in one order, so these writes never deadlock. (SERIALIZABLE would need retries for the
-   * same result.) The counter read back before commit raises this process's generation at once.
+   * transactions already run one at a time from their first write to their commit. Taking the
+   * lock first costs them little (only a refusal, which writes nothing, now waits its turn) and
+   * makes each method's read-check-write atomic under READ COMMITTED, as SQLite's BEGIN
+   * IMMEDIATE does: two servers inserting one id@version get 'created' and then 'identical' or
+   * 'conflict', and a release's status and its channel's sequence cannot change between being
+   * checked and being written. It also takes locks in one order, so these writes never
+   * deadlock. (SERIALIZABLE would need retries for the same result.) The counter read back
+   * before commit raises this process's generation at once.
    */
   async write<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
