@@ -1,6 +1,5 @@
 /** The embedded metadata store: one SQLite database in WAL mode (better-sqlite3). */
 import Database from 'better-sqlite3';
-import type { Manifest } from '../../../src/pack/format.js';
 import type {
   AuditEntry,
   AuditFilter,
@@ -13,46 +12,12 @@ import type {
   TokenRecord,
 } from '../types.js';
 import { decodeCursor, pageOf } from '../cursor.js';
+import { type AuditRow, type PackRow, TOKEN_ACTOR, toAudit, toPack } from '../rows.js';
 import { applyMigrations } from './schema.js';
 
 /** The sha256 of every blob the database refers to, sorted (backups copy them, restores check them, recovery keeps them). */
 export function blobRefs(db: Database.Database): string[] {
   return db.prepare('SELECT DISTINCT sha256 FROM packs ORDER BY sha256').pluck().all() as string[];
-}
-
-interface PackRow {
-  package_id: string;
-  version: string;
-  package_type: string;
-  language_code: string;
-  min_app_version: string;
-  manifest_json: string;
-  signature: string;
-  signer_key_id: string;
-  size_bytes: number;
-  sha256: string;
-  published_at: string;
-  deprecated_message: string | null;
-  deprecated_at: string | null;
-}
-
-function toPack(row: PackRow): PackRecord {
-  return { ...row, manifest: JSON.parse(row.manifest_json) as Manifest };
-}
-
-interface AuditRow {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  details: string | null;
-}
-
-const TOKEN_ACTOR = /^token:[0-9a-f]{12}$/;
-
-function toAudit(row: AuditRow): AuditEntry {
-  return { ...row, details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>) };
 }
 
 /** One audit row: the core writes it here, plugins through their own connection (server/plugins/audit.ts). */

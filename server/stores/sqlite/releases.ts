@@ -16,42 +16,8 @@ import {
   type RollbackResult,
   type SignedReleaseManifest,
 } from '../release-types.js';
+import { auditState, type ProfileRow, type ReleaseRow, toProfile, toRelease } from '../rows.js';
 import type { NewAuditEntry, Page } from '../types.js';
-
-interface ReleaseRow {
-  id: number;
-  name: string;
-  channel: string;
-  notes: string;
-  min_app_version: string;
-  required_roles: string;
-  profile: string | null;
-  status: ReleaseStatus;
-  created_at: string;
-  created_by: string;
-  published_at: string | null;
-  published_by: string | null;
-  deprecated_at: string | null;
-  deprecated_message: string | null;
-  sequence: number | null;
-  manifest_json: string | null;
-  signature: string | null;
-  signer_key_id: string | null;
-  expires_at: string | null;
-}
-
-/** The state an audit entry records before and after a change: everything but the signed bytes. */
-function auditState(r: ReleaseRecord | null): Record<string, unknown> | null {
-  if (!r) return null;
-  return {
-    status: r.status,
-    sequence: r.signed?.sequence ?? null,
-    expires_at: r.signed?.expires_at ?? null,
-    signer_key_id: r.signed?.signer_key_id ?? null,
-    artifacts: r.artifacts.map((a) => `${a.role}=${a.package_id}@${a.version}`),
-    deprecated_message: r.deprecated_message,
-  };
-}
 
 /** Thrown inside a transaction to undo its first half when the second half is refused. */
 class Undo {
@@ -72,27 +38,7 @@ export class SqliteReleaseStore implements ReleaseStore {
   }
 
   #toRecord(row: ReleaseRow): ReleaseRecord {
-    return {
-      id: row.id,
-      name: row.name,
-      channel: row.channel,
-      notes: row.notes,
-      min_app_version: row.min_app_version,
-      required_roles: JSON.parse(row.required_roles) as string[],
-      profile: row.profile,
-      status: row.status,
-      created_at: row.created_at,
-      created_by: row.created_by,
-      published_at: row.published_at,
-      published_by: row.published_by,
-      deprecated_at: row.deprecated_at,
-      deprecated_message: row.deprecated_message,
-      signed:
-        row.sequence === null
-          ? null
-          : { sequence: row.sequence, manifest_json: row.manifest_json!, signature: row.signature!, signer_key_id: row.signer_key_id!, expires_at: row.expires_at! },
-      artifacts: this.#artifacts(row.id),
-    };
+    return toRelease(row, this.#artifacts(row.id));
   }
 
   #get(id: number): ReleaseRecord | null {
@@ -294,14 +240,11 @@ export class SqliteReleaseStore implements ReleaseStore {
   }
 
   async getProfile(name: string): Promise<ReleaseProfile | null> {
-    const row = this.db.prepare('SELECT * FROM release_profiles WHERE name = ?').get(name) as (Omit<ReleaseProfile, 'roles'> & { roles: string }) | undefined;
-    return row ? { ...row, roles: JSON.parse(row.roles) as string[] } : null;
+    const row = this.db.prepare('SELECT * FROM release_profiles WHERE name = ?').get(name) as ProfileRow | undefined;
+    return row ? toProfile(row) : null;
   }
 
   async listProfiles(): Promise<ReleaseProfile[]> {
-    return (this.db.prepare('SELECT * FROM release_profiles ORDER BY name').all() as (Omit<ReleaseProfile, 'roles'> & { roles: string })[]).map((r) => ({
-      ...r,
-      roles: JSON.parse(r.roles) as string[],
-    }));
+    return (this.db.prepare('SELECT * FROM release_profiles ORDER BY name').all() as ProfileRow[]).map(toProfile);
   }
 }
