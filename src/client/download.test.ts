@@ -155,4 +155,107 @@ describe('downloadResumable', () => {
     expect((err as { details?: unknown }).details).toEqual({ content_length: String(FILE.length), expected: FILE.length + 1 });
     expect(existsSync(part)).toBe(false);
   });
+
+  describe('redirected to object storage', () => {
+    /**
+     * An object store as S3 answers: plain single ranges, its own ETag (not the pack's sha256),
+     * If-Range not looked at; it may cut the first response after `cutAfter` bytes.
+     */
+    async function objectStore(options: { cutAfter?: number } = {}) {
+      const seen: { range?: string; ifRange?: string }[] = [];
+      let cut: { at: number; destroy: () => void } | null = null;
+      const server = createServer((req, res) => {
+        seen.push({ ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) });
+        const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+        const start = m ? Number(m[1]) : 0;
+        const body = FILE.subarray(start);
+        res.writeHead(m ? 206 : 200, { etag: '"d41d8cd98f00b204e9800998ecf8427e-3"', 'content-length': String(body.length), ...(m ? { 'content-range': `bytes ${start}-${FILE.length - 1}/${FILE.length}` } : {}) });
+        if (options.cutAfter !== undefined && seen.length === 1) {
+          res.write(body.subarray(0, options.cutAfter));
+          cut = { at: start + options.cutAfter, destroy: () => res.socket?.destroy() };
+          return;
+        }
+        res.end(body);
+      });
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const progress = (done: number) => {
+        if (cut === null || done < cut.at) return;
+        const { destroy } = cut;
+        cut = null;
+        destroy();
+      };
+      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/bucket/sha256/${SHA}`, seen, progress };
+    }
+
+    /** A registry whose /file answers `status` with each of `locations` in turn (the last one again after that). */
+    async function redirecting(locations: readonly (string | null)[], status = 302) {
+      let asked = 0;
+      const server = createServer((_req, res) => {
+        const location = locations[Math.min(asked++, locations.length - 1)];
+        res.writeHead(status, location === null ? {} : { location }).end();
+      });
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/file`, asked: () => asked };
+    }
+
+    it('follows the redirect, resumes there with a plain Range after the connection drops, and checks the pack', async () => {
+      const store = await objectStore({ cutAfter: 50_000 });
+      for (const status of [302, 307]) {
+        store.seen.length = 0;
+        const registry = await redirecting([store.url], status);
+        const { part, client } = setup(registry.url);
+        const notes: string[] = [];
+        expect(await downloadResumable(client, registry.url, part, { size: FILE.length, sha256: SHA }, { onProgress: store.progress, onNote: (n) => notes.push(n) })).toEqual({ resumedFrom: 0, restarted: false });
+        expect(readFileSync(part).equals(FILE)).toBe(true);
+        expect(registry.asked(), 'the registry is asked once; the resume goes to the object store').toBe(1);
+        expect(notes.join('\n')).toContain(new URL(store.url).origin);
+      }
+    });
+
+    it('continues a part left by an earlier run through the redirect, without If-Range', async () => {
+      const store = await objectStore();
+      const registry = await redirecting([store.url]);
+      const { part, client } = setup(registry.url);
+      writeFileSync(part, FILE.subarray(0, 7000));
+      expect(await downloadResumable(client, registry.url, part, { size: FILE.length, sha256: SHA })).toEqual({ resumedFrom: 7000, restarted: false });
+      expect(store.seen).toEqual([{ range: 'bytes=7000-' }]);
+      expect(readFileSync(part).equals(FILE)).toBe(true);
+    });
+
+    it('asks the registry again when a part resumed through the redirect does not match', async () => {
+      const store = await objectStore();
+      const registry = await redirecting([store.url]);
+      const { part, client } = setup(registry.url);
+      writeFileSync(part, randomBytes(3000));
+      expect(await downloadResumable(client, registry.url, part, { size: FILE.length, sha256: SHA })).toEqual({ resumedFrom: 3000, restarted: true });
+      expect(registry.asked()).toBe(2);
+      expect(store.seen).toEqual([{ range: 'bytes=3000-' }, {}]);
+      expect(readFileSync(part).equals(FILE)).toBe(true);
+    });
+
+    it('follows two redirects but not a third, nor one without a Location or to another scheme, writing nothing', async () => {
+      const store = await objectStore();
+      const edge = await redirecting([store.url]);
+      const cdn = await redirecting([edge.url]);
+      const two = setup(cdn.url);
+      await downloadResumable(two.client, cdn.url, two.part, { size: FILE.length, sha256: SHA });
+      expect(readFileSync(two.part).equals(FILE)).toBe(true);
+
+      const loop = await redirecting([cdn.url]);
+      for (const [url, pattern] of [
+        [loop.url, /redirected more than 2 times/],
+        [(await redirecting([null])).url, /without a Location/],
+        [(await redirecting(['file:///etc/passwd'])).url, /only http and https/],
+        [(await redirecting(['http://[::1'])).url, /not a URL/],
+      ] as const) {
+        const { part, client } = setup(url);
+        const err = await downloadResumable(client, url, part, { size: FILE.length, sha256: SHA }).catch((e: unknown) => e);
+        expect(isIqpError(err, 'IQP_E_REGISTRY'), String(err)).toBe(true);
+        expect((err as Error).message).toMatch(pattern);
+        expect(existsSync(part) ? readFileSync(part).length : 0, 'nothing written').toBe(0);
+      }
+    });
+  });
 });

@@ -5,7 +5,13 @@
  * SHA-256 are checked against what the registry announced, and the body is never read past that
  * size; a 206 must be exactly the rest of the file. A resumed download that fails a check is
  * downloaded once more from zero before giving up (deleting the part), since the old part may be
- * what was wrong. Redirects are not followed: a 3xx is an unexpected answer (IQP_E_REGISTRY).
+ * what was wrong.
+ *
+ * A registry that keeps its packs in object storage may answer with a redirect to it (a presigned
+ * or CDN URL): up to MAX_REDIRECTS are followed, to http(s) URLs only, and the rest of the
+ * download, resumes included, goes to where they lead, with a plain `Range` and no `If-Range`
+ * (an object store's ETag is not the pack's sha256), relying on the size and SHA-256 checks at the
+ * end. A download started again from zero asks the registry again (a presigned URL expires).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { open, rm, stat } from 'node:fs/promises';
@@ -53,6 +59,31 @@ async function truncate(path: string): Promise<State> {
   return { written: 0, hash: createHash('sha256') };
 }
 
+/** Redirects a download follows, at most: the registry to a CDN, and that CDN to its edge. */
+export const MAX_REDIRECTS = 2;
+const REDIRECTS = [301, 302, 303, 307, 308];
+
+/** Where the next request goes: the registry's URL, or where its redirects led. */
+interface Target {
+  readonly url: URL;
+  readonly hops: number;
+}
+
+/** Where a redirect leads, or why it is refused. */
+function follow(res: Response, from: Target): Target {
+  const location = res.headers['location'];
+  if (typeof location !== 'string' || location === '') throw new IqpError('IQP_E_REGISTRY', `The registry answered ${res.statusCode} to a download without a Location to follow.`);
+  let next: URL;
+  try {
+    next = new URL(location, from.url);
+  } catch {
+    throw new IqpError('IQP_E_REGISTRY', `The download was redirected to ${JSON.stringify(location)}, which is not a URL.`);
+  }
+  if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new IqpError('IQP_E_REGISTRY', `The download was redirected to a ${next.protocol} URL; only http and https are followed.`);
+  if (from.hops >= MAX_REDIRECTS) throw new IqpError('IQP_E_REGISTRY', `The download was redirected more than ${MAX_REDIRECTS} times (last to ${next.origin}).`);
+  return { url: next, hops: from.hops + 1 };
+}
+
 /** Details that mark a 206 whose Content-Range is not the rest of the file from where the part ends. */
 const BAD_RANGE = 'content_range';
 
@@ -93,18 +124,28 @@ export async function downloadResumable(client: RegistryClient, url: string, par
   else if (resumedFrom === expected.size) hooks.onNote?.('A complete partial download is already there; checking it.');
   else if (resumedFrom > 0) hooks.onNote?.(`Resuming from byte ${resumedFrom} of ${expected.size}.`);
   let restarted = resumedFrom > expected.size;
+  const registry: Target = { url: client.url(url), hops: 0 };
+  let target = registry;
 
   const spec = (): RequestSpec => ({
     method: 'GET',
-    path: url,
+    path: target.url.href,
     headers: {
       accept: 'application/vnd.iqp.pack+zstd, application/octet-stream',
-      ...(state.written > 0 ? { range: `bytes=${state.written}-`, 'if-range': `"${expected.sha256}"` } : {}),
+      // If-Range names the pack's sha256, which only the registry's ETag is.
+      ...(state.written > 0 ? { range: `bytes=${state.written}-`, ...(target.hops === 0 ? { 'if-range': `"${expected.sha256}"` } : {}) } : {}),
     },
-    expect: [200, 206, 416],
+    expect: [200, 206, 416, ...REDIRECTS],
   });
 
-  const consume = async (res: Response): Promise<void> => {
+  /** Takes one answer in; true when it was a redirect, to be followed with the next request. */
+  const consume = async (res: Response): Promise<boolean> => {
+    if (REDIRECTS.includes(res.statusCode)) {
+      await res.body.dump();
+      target = follow(res, target);
+      hooks.onNote?.(`The registry sends the pack from ${target.url.origin}.`);
+      return true;
+    }
     if (res.statusCode === 416) {
       // The registry thinks our part reaches past the end: the file is not what we think it is.
       await res.body.dump();
@@ -137,11 +178,12 @@ export async function downloadResumable(client: RegistryClient, url: string, par
     } finally {
       await fh.close();
     }
+    return false;
   };
 
   for (;;) {
     try {
-      if (state.written < expected.size) await client.send(spec, consume, () => state.written);
+      while (state.written < expected.size && (await client.send(spec, consume, () => state.written)));
       const sha256 = state.hash.digest('hex');
       if (state.written !== expected.size || sha256 !== expected.sha256) {
         throw new IqpError(
@@ -162,6 +204,7 @@ export async function downloadResumable(client: RegistryClient, url: string, par
       hooks.onNote?.('The partial download does not match the pack; downloading it again from the start.');
       restarted = true;
       state = await truncate(partPath);
+      target = registry;
     }
   }
 }
