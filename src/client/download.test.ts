@@ -28,6 +28,8 @@ interface Options {
   ignoreRange?: boolean;
   /** Answer ranged requests with this Content-Range instead of the right one. */
   contentRange?: string;
+  /** Answer as an object store does: every single range served whatever If-Range says, under an ETag of its own. */
+  objectStore?: boolean;
 }
 
 /**
@@ -41,7 +43,7 @@ async function fileServer(options: Options = {}): Promise<{ url: string; seen: {
   const server = createServer((req: IncomingMessage, res) => {
     seen.push({ ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) });
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    const useRange = m && !options.ignoreRange && req.headers['if-range'] === `"${SHA}"`;
+    const useRange = m && !options.ignoreRange && (options.objectStore || req.headers['if-range'] === `"${SHA}"`);
     const start = useRange ? Number(m[1]) : 0;
     if (start >= FILE.length) {
       res.writeHead(416, { 'content-range': `bytes */${FILE.length}`, 'content-type': 'application/json' }).end('{"error":{"code":"IQP_E_RANGE_NOT_SATISFIABLE","message":"no"}}');
@@ -49,7 +51,7 @@ async function fileServer(options: Options = {}): Promise<{ url: string; seen: {
     }
     const body = FILE.subarray(start);
     res.writeHead(useRange ? 206 : 200, {
-      etag: `"${SHA}"`,
+      etag: options.objectStore ? '"d41d8cd98f00b204e9800998ecf8427e-3"' : `"${SHA}"`,
       'content-length': String(body.length),
       ...(useRange ? { 'content-range': options.contentRange ?? `bytes ${start}-${FILE.length - 1}/${FILE.length}` } : {}),
     });
@@ -157,36 +159,8 @@ describe('downloadResumable', () => {
   });
 
   describe('redirected to object storage', () => {
-    /**
-     * An object store as S3 answers: plain single ranges, its own ETag (not the pack's sha256),
-     * If-Range not looked at; it may cut the first response after `cutAfter` bytes.
-     */
-    async function objectStore(options: { cutAfter?: number } = {}) {
-      const seen: { range?: string; ifRange?: string }[] = [];
-      let cut: { at: number; destroy: () => void } | null = null;
-      const server = createServer((req, res) => {
-        seen.push({ ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) });
-        const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-        const start = m ? Number(m[1]) : 0;
-        const body = FILE.subarray(start);
-        res.writeHead(m ? 206 : 200, { etag: '"d41d8cd98f00b204e9800998ecf8427e-3"', 'content-length': String(body.length), ...(m ? { 'content-range': `bytes ${start}-${FILE.length - 1}/${FILE.length}` } : {}) });
-        if (options.cutAfter !== undefined && seen.length === 1) {
-          res.write(body.subarray(0, options.cutAfter));
-          cut = { at: start + options.cutAfter, destroy: () => res.socket?.destroy() };
-          return;
-        }
-        res.end(body);
-      });
-      servers.push(server);
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-      const progress = (done: number) => {
-        if (cut === null || done < cut.at) return;
-        const { destroy } = cut;
-        cut = null;
-        destroy();
-      };
-      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/bucket/sha256/${SHA}`, seen, progress };
-    }
+    /** An object store as S3 answers: plain single ranges, its own ETag (not the pack's sha256), If-Range not looked at. */
+    const objectStore = (options: { cutAfter?: number } = {}) => fileServer({ ...options, objectStore: true });
 
     /** A registry whose /file answers `status` with each of `locations` in turn (the last one again after that). */
     async function redirecting(locations: readonly (string | null)[], status = 302) {
