@@ -40,6 +40,17 @@ export interface ServerConfig {
   readonly requestTimeoutMs: number;
   /** Longest pause in an authenticated upload's body; an upload that keeps sending is never cut. */
   readonly uploadIdleTimeoutMs: number;
+  /** The registry's metadata in PostgreSQL (postgres:// URL) instead of the data directory's SQLite file; null: SQLite. */
+  readonly databaseUrl: string | null;
+  /** Connections each server process keeps to PostgreSQL. */
+  readonly databasePoolSize: number;
+}
+
+/** Where a registry keeps its metadata: the data directory's SQLite file, or PostgreSQL. */
+export type DatabaseChoice = { readonly kind: 'sqlite' } | { readonly kind: 'postgres'; readonly url: string; readonly poolSize: number };
+
+export function databaseChoice(config: Pick<ServerConfig, 'databaseUrl' | 'databasePoolSize'>): DatabaseChoice {
+  return config.databaseUrl === null ? { kind: 'sqlite' } : { kind: 'postgres', url: config.databaseUrl, poolSize: config.databasePoolSize };
 }
 
 /**
@@ -75,6 +86,8 @@ export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   headersTimeoutMs: 30_000,
   requestTimeoutMs: 60_000,
   uploadIdleTimeoutMs: 60_000,
+  databaseUrl: null,
+  databasePoolSize: 10,
 };
 
 export function serverConfig(partial: Partial<ServerConfig> & { dataDir: string }): ServerConfig {

@@ -4,19 +4,27 @@
  * token commands and workers may open a directory that a server is using. Migrating needs the
  * directory to itself; recovering (removing staged uploads and unreferenced blobs) needs the lock
  * (server/lock.ts), which only `server start` holds.
+ *
+ * With `database_url` the metadata lives in PostgreSQL instead of registry.sqlite (DatabaseChoice):
+ * its migrations run under PostgreSQL's own advisory lock, so any number of servers and commands
+ * may open and migrate it at once; the data directory keeps the blobs and staged uploads.
  */
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
-import { databasePath } from './config.js';
+import { type DatabaseChoice, databasePath } from './config.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { FsBlobStore } from './stores/fs-blobs.js';
 import { SqliteMetadataStore } from './stores/sqlite/metadata.js';
 import { SqliteReleaseStore } from './stores/sqlite/releases.js';
+import { PostgresMetadataStore } from './stores/postgres/metadata.js';
+import { PostgresReleaseStore } from './stores/postgres/releases.js';
+import type { ReleaseStore } from './stores/release-types.js';
+import type { MetadataStore } from './stores/types.js';
 import { appliedVersions, LATEST_SCHEMA } from './stores/sqlite/schema.js';
 
 export interface OpenedStores {
-  readonly meta: SqliteMetadataStore;
-  readonly releases: SqliteReleaseStore;
+  readonly meta: MetadataStore;
+  readonly releases: ReleaseStore;
   readonly blobs: FsBlobStore;
   /** Migrations applied while opening (a new or older directory), usually none. */
   readonly migrated: number[];
@@ -42,14 +50,26 @@ function schemaVersionOf(dataDir: string): number {
   }
 }
 
+const SQLITE: DatabaseChoice = { kind: 'sqlite' };
+
+/** The metadata and release stores over the chosen database, not yet migrated. */
+function openDatabase(dataDir: string, database: DatabaseChoice): { meta: MetadataStore; releases: ReleaseStore } {
+  if (database.kind === 'postgres') {
+    const meta = new PostgresMetadataStore({ connectionString: database.url, poolSize: database.poolSize });
+    return { meta, releases: new PostgresReleaseStore(meta.db) };
+  }
+  const meta = new SqliteMetadataStore(databasePath(dataDir));
+  return { meta, releases: new SqliteReleaseStore(meta.db) };
+}
+
 /**
  * Creates the directory's layout and applies pending migrations. The caller has the directory to
  * itself: it holds the lock, or the directory is its own (a restore's staging copy).
  */
-export async function migrateDataDir(dataDir: string): Promise<number[]> {
+export async function migrateDataDir(dataDir: string, database: DatabaseChoice = SQLITE): Promise<number[]> {
   mkdirSync(dataDir, { recursive: true });
   await new FsBlobStore(dataDir).init();
-  const meta = new SqliteMetadataStore(databasePath(dataDir));
+  const { meta } = openDatabase(dataDir, database);
   try {
     return await meta.migrate();
   } finally {
@@ -57,9 +77,21 @@ export async function migrateDataDir(dataDir: string): Promise<number[]> {
   }
 }
 
-function open(dataDir: string, migrated: number[]): OpenedStores {
-  const meta = new SqliteMetadataStore(databasePath(dataDir));
-  return { meta, releases: new SqliteReleaseStore(meta.db), blobs: new FsBlobStore(dataDir), migrated };
+/** The stores, migrated when on PostgreSQL (which also starts following its change counter). */
+async function open(dataDir: string, database: DatabaseChoice, migrated: number[]): Promise<OpenedStores> {
+  mkdirSync(dataDir, { recursive: true });
+  const { meta, releases } = openDatabase(dataDir, database);
+  const blobs = new FsBlobStore(dataDir);
+  if (database.kind === 'postgres') {
+    try {
+      await blobs.init();
+      migrated = await meta.migrate();
+    } catch (err) {
+      await meta.close();
+      throw err;
+    }
+  }
+  return { meta, releases, blobs, migrated };
 }
 
 /**
@@ -68,11 +100,11 @@ function open(dataDir: string, migrated: number[]): OpenedStores {
  * moment only: refused (IQP_E_DATA_DIR_LOCKED) while a server holds it, as an older server may be
  * running on it. `command` names the caller in the lock's holder file.
  */
-export async function openStores(dataDir: string, command: string): Promise<OpenedStores> {
-  if (schemaVersionOf(dataDir) >= LATEST_SCHEMA) return open(dataDir, []);
+export async function openStores(dataDir: string, command: string, database: DatabaseChoice = SQLITE): Promise<OpenedStores> {
+  if (database.kind === 'postgres' || schemaVersionOf(dataDir) >= LATEST_SCHEMA) return open(dataDir, database, []);
   const lock = lockDataDir(dataDir, command);
   try {
-    return open(dataDir, await migrateDataDir(dataDir));
+    return await open(dataDir, database, await migrateDataDir(dataDir));
   } finally {
     lock.release();
   }
@@ -83,9 +115,11 @@ export async function openStores(dataDir: string, command: string): Promise<Open
  * what a crash left (staged uploads in tmp/; blobs committed before a crash kept their row from
  * being written). Safe only because no other process may be uploading: that is what the lock is for.
  */
-export async function recoverDataDir(lock: DataDirLock): Promise<{ stores: OpenedStores; recovery: Recovery }> {
+export async function recoverDataDir(lock: DataDirLock, database: DatabaseChoice = SQLITE): Promise<{ stores: OpenedStores; recovery: Recovery }> {
+  // The data directory's SQLite file is migrated whichever database holds the metadata: the
+  // plugins keep their tables in it until they move to PostgreSQL too.
   const migrated = await migrateDataDir(lock.dataDir);
-  const stores = open(lock.dataDir, migrated);
+  const stores = await open(lock.dataDir, database, migrated);
   try {
     const sweptTemp = await stores.blobs.sweep();
     const referenced = new Set(await stores.meta.listBlobRefs());
@@ -96,7 +130,7 @@ export async function recoverDataDir(lock: DataDirLock): Promise<{ stores: Opene
         sweptOrphans += 1;
       }
     }
-    return { stores, recovery: { migrated, sweptTemp, sweptOrphans } };
+    return { stores, recovery: { migrated: stores.migrated, sweptTemp, sweptOrphans } };
   } catch (err) {
     await stores.meta.close();
     throw err;

@@ -120,6 +120,38 @@ export const url: SettingType<string> = {
   show: (u) => u,
 };
 
+/** A URL with any password in it replaced by `***`, for anything a person or a log may read. */
+export function maskPassword(text: string): string {
+  try {
+    const u = new URL(text);
+    if (u.password === '') return text;
+    u.password = '***';
+    return u.href;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/**
+ * A PostgreSQL connection URL (`postgres://user:password@host:5432/db`). It may hold a password,
+ * so no message ever repeats it: errors name only what is wrong, and show() masks the password.
+ */
+export const postgresUrl: SettingType<string> = {
+  label: 'postgres:// URL',
+  parse(raw, from) {
+    if (typeof raw !== 'string' || raw === '') throw settingError(from, 'must be a postgres:// URL (the value is not shown: it may hold a password).');
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw settingError(from, 'must be a postgres:// URL (the value is not shown: it may hold a password).');
+    }
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw settingError(from, `must be a postgres:// or postgresql:// URL, not ${parsed.protocol}// (the rest is not shown).`);
+    return raw;
+  },
+  show: maskPassword,
+};
+
 /**
  * Web origins (`https://app.example`, `http://localhost:5173`), as browsers send them in `Origin`:
  * scheme, host and port only. `*` stands for any origin.

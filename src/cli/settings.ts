@@ -23,7 +23,7 @@ import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
 import { defaultThreads, THREADS_LIMIT } from '../pack/threads.js';
 import { DEFAULT_SERVER } from '../../server/config.js';
-import { boolean, int, names, origins, path, paths, type SettingType, size, string, trustProxy, url } from './setting-types.js';
+import { boolean, int, names, origins, path, paths, postgresUrl, type SettingType, size, string, trustProxy, url } from './setting-types.js';
 
 export interface Setting<T = unknown> {
   /** Config-file key; none: not settable in the file. */
@@ -94,6 +94,15 @@ export const SETTINGS = {
   dataDir: {
     key: 'data_dir', env: 'IQP_DATA', flag: '-d, --data <dir>', commands: DATA_COMMANDS, type: path, default: (_env: NodeJS.ProcessEnv, cwd: string) => resolve(cwd, 'iqp-data'), defaultText: './iqp-data',
     help: 'registry data directory: registry.sqlite, blobs/, tmp/, server.json', doc: 'Registry data directory: `registry.sqlite`, `blobs/`, `tmp/`, and `server.json` (which plugins run, and their config: written by `iqp plugins`, see [docs/plugins.md](docs/plugins.md)).',
+  },
+  databaseUrl: {
+    key: 'database_url', env: 'IQP_DATABASE_URL', type: postgresUrl, default: DEFAULT_SERVER.databaseUrl, defaultText: 'the data directory\'s SQLite file',
+    help: 'PostgreSQL for the registry\'s metadata',
+    doc: "The registry's metadata (packs, keys, tokens, releases, audit) in PostgreSQL (`postgres://user:password@host:5432/db`) instead of `registry.sqlite` in the data directory: for several servers over one database ([docs/scaling.md](docs/scaling.md)). Never a flag (it may hold a password, which iqp never prints); the commands working on a data directory use it too.",
+  },
+  databasePoolSize: {
+    key: 'database_pool_size', env: 'IQP_DATABASE_POOL_SIZE', flag: '--database-pool-size <n>', commands: SERVER_START, type: int(1, 1000), default: DEFAULT_SERVER.databasePoolSize,
+    help: 'PostgreSQL connections per server process', doc: 'Connections to PostgreSQL each server process (each worker) keeps; with `database_url` only.',
   },
   host: {
     key: 'host', env: 'IQP_HOST', flag: '--host <host>', commands: SERVER_START, type: string, default: DEFAULT_SERVER.host,

@@ -3,8 +3,9 @@ import { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
 import { onStop } from '../lifecycle.js';
-import { serverConfig, type ServerConfig } from '../../server/config.js';
+import { databaseChoice, serverConfig, type ServerConfig } from '../../server/config.js';
 import { withSettings } from '../cli/setting-options.js';
+import { maskPassword } from '../cli/setting-types.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { lockDataDir } from '../../server/lock.js';
 import { startServer } from '../../server/start.js';
@@ -33,6 +34,8 @@ export function resolveServerConfig(ctx: Context): ServerConfig {
     headersTimeoutMs: c.headersTimeoutMs,
     requestTimeoutMs: c.requestTimeoutMs,
     uploadIdleTimeoutMs: c.uploadIdleTimeoutMs,
+    databaseUrl: c.databaseUrl,
+    databasePoolSize: c.databasePoolSize,
   });
 }
 
@@ -50,7 +53,7 @@ const start = {
     const plugins = running.plugins;
     const workers = running.workers();
     ctx.out.result(
-      { url: running.url, data_dir: config.dataDir, migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid, workers, plugins },
+      { url: running.url, data_dir: config.dataDir, database: config.databaseUrl === null ? 'sqlite' : maskPassword(config.databaseUrl), migrated, swept_temp_files: sweptTemp, swept_orphan_blobs: sweptOrphans, pid: process.pid, workers, plugins },
       () => `iqp registry listening on ${running.url} (data: ${config.dataDir}${workers.length > 0 ? `; ${workers.length} worker processes` : ''})`,
     );
     if (plugins.loaded.length > 0) ctx.out.note(`plugins started: ${plugins.loaded.map((p) => `${p.id}@${p.version}`).join(', ')}`);
@@ -76,7 +79,7 @@ const migrate = {
     const dataDir = ctx.config.dataDir;
     // Refused while a server runs on it: that server runs the schema it started with.
     const lock = lockDataDir(dataDir, 'iqp server migrate');
-    const migrated = await migrateDataDir(dataDir).finally(() => lock.release());
+    const migrated = await migrateDataDir(dataDir, databaseChoice(ctx.config)).finally(() => lock.release());
     ctx.out.result({ data_dir: dataDir, migrated }, () => (migrated.length > 0 ? `Applied migrations ${migrated.join(', ')} to ${dataDir}` : `${dataDir} is up to date`));
   },
 };

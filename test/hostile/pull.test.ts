@@ -212,22 +212,37 @@ describe('resuming', () => {
 });
 
 describe('redirects', () => {
-  it('are not followed, for the listing or the download: IQP_E_REGISTRY, and the other host hears nothing', async () => {
+  it('are not followed for the listing: IQP_E_REGISTRY, and the other host hears nothing', async () => {
     const elsewhere = await fakeRegistry((_req, res) => res.writeHead(200).end(FILE));
-    for (const which of ['listing', 'download']) {
-      const { work, out, before } = layout();
-      const registry = await fakeRegistry((req, res) => {
-        if (req.url === `/v1/packs/${ID}` && which === 'download') return sendJson(res, { package_id: ID, versions: [summary('1.0.0')] });
-        if (req.url!.endsWith('/manifest')) return sendJson(res, manifestAnswer(ID, '1.0.0', { size_bytes: FILE.length, sha256: SHA }));
-        if (req.url === '/v1/keys') return sendJson(res, { keys: [] });
-        res.writeHead(302, { location: `${elsewhere.url}/file` }).end();
-      });
-      const r = await pull(registry, [ID, '--out', OUT], work);
-      expectError(r, 'IQP_E_REGISTRY', 3);
-      expect(r.json().error.message).toContain('HTTP 302');
-      expect(elsewhere.hits).toEqual([]);
-      expect(outside(work)).toEqual(before);
-      expect(inside(out)).toEqual([]);
-    }
-  }, LOOP_TIMEOUT_MS);
+    const { work, out, before } = layout();
+    const registry = await fakeRegistry((_req, res) => res.writeHead(302, { location: `${elsewhere.url}/file` }).end());
+    const r = await pull(registry, [ID, '--out', OUT], work);
+    expectError(r, 'IQP_E_REGISTRY', 3);
+    expect(r.json().error.message).toContain('HTTP 302');
+    expect(elsewhere.hits).toEqual([]);
+    expect(outside(work)).toEqual(before);
+    expect(inside(out)).toEqual([]);
+  });
+
+  it('are followed for the download (object storage, a CDN), but other bytes there fail the sha256 check and nothing is kept', async () => {
+    const other = randomBytes(FILE.length);
+    const auth: (string | undefined)[] = [];
+    const elsewhere = await fakeRegistry((req, res) => {
+      auth.push(req.headers.authorization);
+      res.writeHead(200, { 'content-length': String(other.length) }).end(other);
+    });
+    const { work, out, before } = layout();
+    const registry = await fakeRegistry((req, res) => {
+      if (req.url === `/v1/packs/${ID}`) return sendJson(res, { package_id: ID, versions: [summary('1.0.0')] });
+      if (req.url!.endsWith('/manifest')) return sendJson(res, manifestAnswer(ID, '1.0.0', { size_bytes: FILE.length, sha256: SHA }));
+      if (req.url === '/v1/keys') return sendJson(res, { keys: [] });
+      res.writeHead(302, { location: `${elsewhere.url}/bucket/sha256/${SHA}` }).end();
+    });
+    const r = await pull(registry, [ID, '--out', OUT], work);
+    expectError(r, 'IQP_E_DOWNLOAD_MISMATCH', 1);
+    expect(elsewhere.hits).toEqual([`GET /bucket/sha256/${SHA}`]);
+    expect(auth, 'no token goes to another host').toEqual([undefined]);
+    expect(outside(work)).toEqual(before);
+    expect(inside(out)).toEqual([]);
+  });
 });

@@ -186,10 +186,10 @@ export interface ChildServer {
 }
 
 /** `node bin/iqp.js server start --data DIR --port 0 --json`, resolved once it printed its URL. */
-export function spawnServer(dataDir: string, extraArgs: readonly string[] = []): Promise<ChildServer> {
+export function spawnServer(dataDir: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<ChildServer> {
   const child = spawn(process.execPath, [BIN, 'server', 'start', '--data', dataDir, '--port', '0', '--json', ...extraArgs], {
     cwd: dataDir,
-    env: baseEnv({ HOME: dataDir, XDG_CONFIG_HOME: undefined }),
+    env: baseEnv({ HOME: dataDir, XDG_CONFIG_HOME: undefined, ...env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -223,7 +223,7 @@ export function spawnServer(dataDir: string, extraArgs: readonly string[] = []):
  * For test files that run one `iqp server start` child per test: `servers.start(dataDir)` spawns
  * it, and it is stopped (SIGTERM, then awaited) after each test, whether the test passed or not.
  */
-export function childServerPerTest(): { start(dataDir: string, extraArgs?: readonly string[]): Promise<ChildServer> } {
+export function childServerPerTest(): { start(dataDir: string, extraArgs?: readonly string[], env?: Record<string, string>): Promise<ChildServer> } {
   let current: ChildServer | null = null;
   afterEach(async () => {
     const server = current;
@@ -234,8 +234,8 @@ export function childServerPerTest(): { start(dataDir: string, extraArgs?: reado
     }
   });
   return {
-    async start(dataDir, extraArgs = []) {
-      current = await spawnServer(dataDir, extraArgs);
+    async start(dataDir, extraArgs = [], env = {}) {
+      current = await spawnServer(dataDir, extraArgs, env);
       return current;
     },
   };
