@@ -96,15 +96,17 @@ describe('the S3 client S3BlobStore builds', () => {
 });
 
 describe('checkOptions', () => {
-  it('accepts an empty prefix or one ending in a slash, and refuses what cannot work with IQP_E_CONFIG naming the option', () => {
+  it('accepts an empty prefix or one ending in a slash and any bucket name S3 ever allowed, and refuses what cannot work with IQP_E_CONFIG naming the option', () => {
     expect(() => checkOptions({ ...base, prefix: '' })).not.toThrow();
     expect(() => checkOptions({ ...base, prefix: 'registry/packs/' })).not.toThrow();
+    expect(() => checkOptions({ ...base, bucket: 'Legacy_Bucket.2012' }), 'an old us-east-1 name').not.toThrow();
     const refused: [Partial<S3BlobStoreOptions>, string][] = [
       [{ prefix: 'iqp' }, 'prefix'],
       [{ prefix: '/iqp/' }, 'prefix'],
       [{ prefix: 'a//b/' }, 'prefix'],
-      [{ bucket: 'Bad_Bucket' }, 'bucket'],
-      [{ bucket: '' }, 'bucket'],
+      [{ bucket: 'packs/iqp' }, 'bucket'],
+      [{ bucket: 'my packs' }, 'bucket'],
+      [{ bucket: 'ab' }, 'bucket'],
       [{ region: '' }, 'region'],
       [{ endpoint: 'minio:9000' }, 'endpoint'],
       [{ endpoint: 'ftp://minio' }, 'endpoint'],

@@ -41,8 +41,9 @@ function refuse(key: string, why: string): IqpError {
 
 /** Throws IQP_E_CONFIG naming the first option that cannot work. */
 export function checkOptions(o: S3BlobStoreOptions): void {
-  // Bucket names per S3's rules; an S3-compatible store may be laxer, never stricter.
-  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(o.bucket)) throw refuse('bucket', `${JSON.stringify(o.bucket)} is not a valid bucket name.`);
+  // What any bucket name is made of, old us-east-1 names (capitals, underscores) included: enough to
+  // keep a slash or a space out of every URL; the store judges the rest.
+  if (!/^[A-Za-z0-9._-]{3,255}$/.test(o.bucket)) throw refuse('bucket', `${JSON.stringify(o.bucket)} is not a bucket name.`);
   if (!o.region) throw refuse('region', 'a region is required (any value an S3-compatible store accepts, e.g. us-east-1).');
   if (o.prefix !== '' && (!o.prefix.endsWith('/') || o.prefix.startsWith('/') || o.prefix.includes('//'))) {
     throw refuse('prefix', `${JSON.stringify(o.prefix)} must be empty or a path like "iqp/" (no leading slash, one trailing slash).`);
