@@ -21,6 +21,7 @@ import { PostgresReleaseStore } from './stores/postgres/releases.js';
 import type { ReleaseStore } from './stores/release-types.js';
 import type { MetadataStore } from './stores/types.js';
 import { appliedVersions, LATEST_SCHEMA } from './stores/sqlite/schema.js';
+import { ORPHAN_GRACE_MS } from './stores/types.js';
 
 export interface OpenedStores {
   readonly meta: MetadataStore;
@@ -34,7 +35,7 @@ export interface Recovery {
   readonly migrated: number[];
   /** Staged uploads removed from tmp/. */
   readonly sweptTemp: number;
-  /** Blobs removed because no row refers to them. */
+  /** Blobs removed because no row refers to them (and they are older than ORPHAN_GRACE_MS). */
   readonly sweptOrphans: number;
 }
 
@@ -114,19 +115,25 @@ export async function openStores(dataDir: string, command: string, database: Dat
  * For the process that holds the lock, before it serves: migrates, opens the stores, and removes
  * what a crash left (staged uploads in tmp/; blobs committed before a crash kept their row from
  * being written). Safe only because no other process may be uploading: that is what the lock is for.
+ * Unreferenced blobs younger than ORPHAN_GRACE_MS are kept for a later start: where blobs live in a
+ * bucket that several servers share, one may be a blob another server has just committed and is
+ * about to write the row for, which the lock on this directory knows nothing about.
  */
-export async function recoverDataDir(lock: DataDirLock, database: DatabaseChoice = SQLITE): Promise<{ stores: OpenedStores; recovery: Recovery }> {
+export async function recoverDataDir(lock: DataDirLock, database: DatabaseChoice = SQLITE, now: () => number = Date.now): Promise<{ stores: OpenedStores; recovery: Recovery }> {
   // The data directory's SQLite file is migrated whichever database holds the metadata: the
   // plugins keep their tables in it until they move to PostgreSQL too.
   const migrated = await migrateDataDir(lock.dataDir);
   const stores = await open(lock.dataDir, database, migrated);
   try {
     const sweptTemp = await stores.blobs.sweep();
+    // Blobs first, rows second: a blob whose row is written before the rows are read counts as referenced.
+    const blobs = await stores.blobs.list();
     const referenced = new Set(await stores.meta.listBlobRefs());
+    const cutoff = now() - ORPHAN_GRACE_MS;
     let sweptOrphans = 0;
-    for (const sha of await stores.blobs.list()) {
-      if (!referenced.has(sha)) {
-        await stores.blobs.delete(sha);
+    for (const { sha256, modifiedAt } of blobs) {
+      if (!referenced.has(sha256) && modifiedAt.getTime() < cutoff) {
+        await stores.blobs.delete(sha256);
         sweptOrphans += 1;
       }
     }

@@ -1,7 +1,7 @@
 /** The embedded blob store (content-addressed files) against the shared store contract. */
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, unlinkSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { blobStoreConformance } from '../../test/server/store-conformance.js';
@@ -10,7 +10,12 @@ import { type BlobFile, FsBlobStore } from './fs-blobs.js';
 
 blobStoreConformance('FsBlobStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'iqp-blobs-'));
-  return { store: new FsBlobStore(dir), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  const store = new FsBlobStore(dir);
+  return {
+    store,
+    age: (sha256, at) => utimes(join(store.blobDir, sha256.slice(0, 2), sha256), at, at),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
 });
 
 describe('FsBlobStore.openFile (shared descriptors for pack downloads)', () => {

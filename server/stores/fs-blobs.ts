@@ -3,15 +3,12 @@
  * tmp/ on the same filesystem, so committing is an fsync and a rename; a crash leaves at most a
  * staged file, which sweep() removes at the next start.
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, read as fsRead } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { IqpError } from '../../src/errors.js';
-import type { BlobRange, BlobStore, StagedBlob } from './types.js';
-
-const SHA256 = /^[0-9a-f]{64}$/;
+import { assertSha256, createStagedFile, probeWritable, removeStaged, SHA256 } from './staging.js';
+import type { BlobInfo, BlobRange, BlobStore, StagedBlob } from './types.js';
 
 /** How long a blob's descriptor stays open unused (see FsBlobStore.openFile). */
 const IDLE_MS = 1000;
@@ -57,7 +54,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   #path(sha256: string): string {
-    if (!SHA256.test(sha256)) throw new IqpError('IQP_E_INTERNAL', `Not a sha256: ${sha256}`);
+    assertSha256(sha256);
     return join(this.blobDir, sha256.slice(0, 2), sha256);
   }
 
@@ -67,15 +64,12 @@ export class FsBlobStore implements BlobStore {
   }
 
   async health(): Promise<void> {
-    const probe = join(this.tmpDir, `.health-${randomBytes(4).toString('hex')}`);
-    await writeFile(probe, 'ok');
-    await unlink(probe);
+    await probeWritable(this.tmpDir);
     await access(this.blobDir);
   }
 
   async stage(): Promise<StagedBlob> {
-    const path = join(this.tmpDir, `upload-${Date.now()}-${randomBytes(8).toString('hex')}`);
-    await writeFile(path, '', { flag: 'wx', mode: 0o644 });
+    const path = await createStagedFile(this.tmpDir);
     let settled = false;
     return {
       path,
@@ -190,21 +184,20 @@ export class FsBlobStore implements BlobStore {
    * Removes everything staged in tmp/, uploads in flight included: only for the holder of the data
    * directory's lock, before it serves (server/datadir.ts recoverDataDir).
    */
-  async sweep(): Promise<number> {
-    const names = await readdir(this.tmpDir).catch(() => [] as string[]);
-    let removed = 0;
-    for (const name of names) {
-      await rm(join(this.tmpDir, name), { recursive: true, force: true });
-      removed += 1;
-    }
-    return removed;
+  sweep(): Promise<number> {
+    return removeStaged(this.tmpDir);
   }
 
-  async list(): Promise<string[]> {
-    const out: string[] = [];
+  async list(): Promise<BlobInfo[]> {
+    const out: BlobInfo[] = [];
     for (const prefix of await readdir(this.blobDir).catch(() => [] as string[])) {
-      for (const name of await readdir(join(this.blobDir, prefix))) if (SHA256.test(name)) out.push(name);
+      for (const name of await readdir(join(this.blobDir, prefix))) {
+        if (!SHA256.test(name)) continue;
+        // Deleted since the readdir: no longer a blob to report.
+        const info = await stat(join(this.blobDir, prefix, name)).catch(() => null);
+        if (info) out.push({ sha256: name, modifiedAt: info.mtime });
+      }
     }
-    return out.sort();
+    return out.sort((a, b) => (a.sha256 < b.sha256 ? -1 : 1));
   }
 }

@@ -133,10 +133,32 @@ export interface BlobRange {
 export interface StagedBlob {
   /** A local file the caller writes the upload to (and may read back to verify it). */
   readonly path: string;
-  /** Moves the staged file to its content address (durably); the caller vouches for sha256. */
+  /**
+   * Moves the staged file to its content address (durably); the caller vouches for sha256.
+   * Committing content that is already stored keeps one blob, and leaves it younger than
+   * ORPHAN_GRACE_MS / 2 (see BlobInfo.modifiedAt).
+   */
   commit(sha256: string): Promise<void>;
   /** Removes the staged file; safe after commit. */
   abort(): Promise<void>;
+}
+
+/**
+ * How old a blob no row refers to must be before recovery removes it. A publish commits its blob
+ * first and writes the row after, and with a shared bucket that row may be written by another
+ * server than the one sweeping: a young unreferenced blob may be one whose row is moments away.
+ * An hour is far longer than any commit and row write take (clock skew between servers and the
+ * bucket included), and short enough that what a crash leaves is gone by a later start.
+ */
+export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
+
+export interface BlobInfo {
+  readonly sha256: string;
+  /**
+   * When the blob's bytes were last written, by the store's clock (a file's mtime, an object's
+   * Last-Modified): what the orphan sweep compares with ORPHAN_GRACE_MS.
+   */
+  readonly modifiedAt: Date;
 }
 
 export interface BlobStore {
@@ -147,7 +169,8 @@ export interface BlobStore {
   size(sha256: string): Promise<number | null>;
   read(sha256: string, range?: BlobRange): Promise<Readable>;
   delete(sha256: string): Promise<void>;
-  /** Removes staged files left by a crash; returns how many. */
+  /** Removes what crashes left (staged files; for a bucket, stale multipart uploads); returns how many. */
   sweep(): Promise<number>;
-  list(): Promise<string[]>;
+  /** Every committed blob, sorted by sha256. */
+  list(): Promise<BlobInfo[]>;
 }

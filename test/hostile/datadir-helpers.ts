@@ -4,9 +4,10 @@
  * prove a refused command changed nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCK_FILE } from '../../server/lock.js';
+import { ORPHAN_GRACE_MS } from '../../server/stores/types.js';
 import { iqp, listTree, type RunResult } from '../e2e/helpers.js';
 
 export interface Leftovers {
@@ -16,7 +17,10 @@ export interface Leftovers {
   readonly orphan: string;
 }
 
-/** A half-written upload in tmp/ and a committed blob without its row, as a SIGKILL leaves them. */
+/**
+ * A half-written upload in tmp/ and a committed blob without its row, as a SIGKILL leaves them; the
+ * blob is dated past the grace period, as a crash some time ago leaves it (a younger one is kept).
+ */
 export function plantLeftovers(dataDir: string): Leftovers {
   const staged = `upload-${Date.now()}-${randomBytes(8).toString('hex')}`;
   mkdirSync(join(dataDir, 'tmp'), { recursive: true });
@@ -24,7 +28,10 @@ export function plantLeftovers(dataDir: string): Leftovers {
   const bytes = randomBytes(4096);
   const orphan = createHash('sha256').update(bytes).digest('hex');
   mkdirSync(join(dataDir, 'blobs', 'sha256', orphan.slice(0, 2)), { recursive: true });
-  writeFileSync(join(dataDir, 'blobs', 'sha256', orphan.slice(0, 2), orphan), bytes);
+  const orphanPath = join(dataDir, 'blobs', 'sha256', orphan.slice(0, 2), orphan);
+  writeFileSync(orphanPath, bytes);
+  const longAgo = new Date(Date.now() - 2 * ORPHAN_GRACE_MS);
+  utimesSync(orphanPath, longAgo, longAgo);
   return { staged, orphan };
 }
 

@@ -11,7 +11,7 @@ import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Readable } from 'node:stream';
 import type { Manifest } from '../../src/pack/format.js';
-import type { BlobStore, MetadataStore, NewAuditEntry, PackRecord, Page, PublisherKey, TokenRecord } from '../../server/stores/types.js';
+import { type BlobStore, type MetadataStore, type NewAuditEntry, ORPHAN_GRACE_MS, type PackRecord, type Page, type PublisherKey, type TokenRecord } from '../../server/stores/types.js';
 
 // ---------------------------------------------------------------------------------------------
 // Sample records
@@ -462,6 +462,8 @@ export function metadataStoreConformance(name: string, make: () => Promise<Metad
 export interface BlobHarness {
   /** A fresh, empty store (init() not yet called). */
   readonly store: BlobStore;
+  /** Makes a committed blob look last written at `at`, underneath the interface (as a crash long ago leaves it). */
+  age(sha256: string, at: Date): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -477,6 +479,17 @@ export function blobStoreConformance(name: string, make: () => Promise<BlobHarne
     let store: BlobStore;
     const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7 + 3) & 0xff));
     const sha = createHash('sha256').update(data).digest('hex');
+
+    const listed = async () => (await store.list()).map((b) => b.sha256);
+    /** modifiedAt of one listed blob, in ms. */
+    const modifiedAt = async (digest: string) => {
+      const info = (await store.list()).find((b) => b.sha256 === digest);
+      expect(info, digest).toBeDefined();
+      expect(info!.modifiedAt).toBeInstanceOf(Date);
+      return info!.modifiedAt.getTime();
+    };
+    // Stores keep whole seconds (HTTP dates, some filesystems): a time read back may be up to 1 s early.
+    const SLACK_MS = 2000;
 
     /** Stages `bytes` and commits them under their sha256. */
     async function put(bytes: Buffer): Promise<string> {
@@ -499,7 +512,7 @@ export function blobStoreConformance(name: string, make: () => Promise<BlobHarne
     it('init is idempotent and the store reports health', async () => {
       await store.init();
       await expect(store.health()).resolves.toBeUndefined();
-      expect(await store.list()).toEqual([]);
+      expect(await listed()).toEqual([]);
       expect(await store.sweep(), 'health leaves nothing staged').toBe(0);
     });
 
@@ -515,7 +528,7 @@ export function blobStoreConformance(name: string, make: () => Promise<BlobHarne
       expect(await store.has(sha)).toBe(true);
       expect(await store.size(sha)).toBe(data.length);
       expect(await readAll(await store.read(sha))).toEqual(data);
-      expect(await store.list()).toEqual([sha]);
+      expect(await listed()).toEqual([sha]);
       await expect(a.abort(), 'abort after commit is harmless').resolves.toBeUndefined();
       expect(await store.has(sha)).toBe(true);
     });
@@ -541,33 +554,33 @@ export function blobStoreConformance(name: string, make: () => Promise<BlobHarne
       await staged.abort();
       await staged.abort();
       await expect(stat(staged.path)).rejects.toMatchObject({ code: 'ENOENT' });
-      expect(await store.list()).toEqual([]);
+      expect(await listed()).toEqual([]);
       expect(await store.sweep()).toBe(0);
     });
 
     it('committing the same content twice keeps one blob', async () => {
       await put(data);
       await put(data);
-      expect(await store.list()).toEqual([sha]);
+      expect(await listed()).toEqual([sha]);
       expect(await readAll(await store.read(sha))).toEqual(data);
     });
 
     it('lists every blob sorted; delete removes one and is idempotent', async () => {
       const shas = [await put(data), await put(Buffer.from('second')), await put(Buffer.from('third'))];
-      expect(await store.list()).toEqual([...shas].sort());
+      expect(await listed()).toEqual([...shas].sort());
       await store.delete(shas[1]!);
       await store.delete(shas[1]!);
-      expect(await store.list()).toEqual([shas[0]!, shas[2]!].sort());
+      expect(await listed()).toEqual([shas[0]!, shas[2]!].sort());
       expect(await store.has(shas[1]!)).toBe(false);
       expect(await store.size(shas[1]!)).toBeNull();
-      await expect(store.read(shas[1]!), 'a missing blob fails before any stream exists').rejects.toThrow();
+      await expect(store.read(shas[1]!), 'a missing blob fails before any stream exists, as a missing file does').rejects.toMatchObject({ code: 'ENOENT' });
     });
 
     it('answers a well-formed but unknown sha256 as absent, and refuses one that is not a sha256', async () => {
       const unknown = 'f'.repeat(64);
       expect(await store.has(unknown)).toBe(false);
       expect(await store.size(unknown)).toBeNull();
-      await expect(store.read(unknown)).rejects.toThrow();
+      await expect(store.read(unknown)).rejects.toMatchObject({ code: 'ENOENT' });
       for (const bad of ['../../etc/passwd', 'F'.repeat(64), 'abc', `${'a'.repeat(64)}/x`]) {
         const staged = await store.stage();
         await writeFile(staged.path, data);
@@ -575,7 +588,7 @@ export function blobStoreConformance(name: string, make: () => Promise<BlobHarne
         await staged.abort();
         await expect(store.read(bad), bad).rejects.toThrow();
       }
-      expect(await store.list()).toEqual([]);
+      expect(await listed()).toEqual([]);
     });
 
     it('sweep removes what a crash left staged, and never a committed blob', async () => {
@@ -583,7 +596,28 @@ export function blobStoreConformance(name: string, make: () => Promise<BlobHarne
       for (let i = 0; i < 3; i += 1) await writeFile((await store.stage()).path, `left behind ${i}`);
       expect(await store.sweep()).toBe(3);
       expect(await store.sweep()).toBe(0);
-      expect(await store.list()).toEqual([sha]);
+      expect(await listed()).toEqual([sha]);
+      expect(await readAll(await store.read(sha))).toEqual(data);
+    });
+
+    it('lists when each blob was written, so a sweep can leave young blobs alone', async () => {
+      const before = Date.now();
+      await put(data);
+      const after = Date.now();
+      const at = await modifiedAt(sha);
+      expect(at).toBeGreaterThanOrEqual(before - SLACK_MS);
+      expect(at).toBeLessThanOrEqual(after + SLACK_MS);
+    });
+
+    it('committing content it already holds leaves the blob young again, so a re-publish cannot lose it to a sweep', async () => {
+      await put(data);
+      const longAgo = new Date(Date.now() - 2 * ORPHAN_GRACE_MS);
+      await h.age(sha, longAgo);
+      expect(Math.abs((await modifiedAt(sha)) - longAgo.getTime())).toBeLessThanOrEqual(SLACK_MS);
+      const before = Date.now();
+      await put(data);
+      expect(await modifiedAt(sha)).toBeGreaterThanOrEqual(before - ORPHAN_GRACE_MS / 2);
+      expect(await listed()).toEqual([sha]);
       expect(await readAll(await store.read(sha))).toEqual(data);
     });
 
