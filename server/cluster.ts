@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { AggregatorRegistry } from 'prom-client';
 import { IqpError, isIqpError, toIqpError, type ErrorCode } from '../src/errors.js';
 import type { Logger } from './app.js';
-import { databaseChoice, type ServerConfig } from './config.js';
+import { type ServerConfig, storageChoice } from './config.js';
 import { type Recovery, recoverDataDir } from './datadir.js';
 import { lockDataDir } from './lock.js';
 import type { PluginStatus } from './plugins/host.js';
@@ -89,7 +89,7 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
   const ready = new WeakSet<Worker>();
   let stopping = false;
   try {
-    const { stores, recovery } = await recoverDataDir(lock, databaseChoice(config));
+    const { stores, recovery } = await recoverDataDir(lock, storageChoice(config));
     await stores.meta.close();
     // Workers never take the lock, so the plugins' pending migrations run here, once, first.
     await withPlugins(config.dataDir, 'server start', async () => {}, { lockHeld: true });

@@ -4,6 +4,7 @@
  * them directly to serverConfig().
  */
 import { join, resolve } from 'node:path';
+import { IqpError } from '../src/errors.js';
 import { DEFAULT_LIMITS, GiB } from '../src/pack/format.js';
 
 export interface ServerConfig {
@@ -44,6 +45,44 @@ export interface ServerConfig {
   readonly databaseUrl: string | null;
   /** Connections each server process keeps to PostgreSQL. */
   readonly databasePoolSize: number;
+  /** Where pack bytes live: the data directory's blobs/ ('fs'), or an S3-compatible bucket ('s3', with the s3* settings). */
+  readonly blobStore: 'fs' | 's3';
+  /** An S3-compatible endpoint (MinIO, R2…); null for AWS itself. */
+  readonly s3Endpoint: string | null;
+  readonly s3Region: string;
+  readonly s3Bucket: string | null;
+  /** '' or a path ending in '/' put before every key (`iqp/`). */
+  readonly s3Prefix: string;
+  readonly s3ForcePathStyle: boolean;
+  readonly s3Checksums: 'when_required' | 'when_supported';
+}
+
+/** Where a registry keeps its pack bytes. */
+export type BlobChoice =
+  | { readonly kind: 'fs' }
+  | {
+      readonly kind: 's3';
+      readonly endpoint: string | null;
+      readonly region: string;
+      readonly bucket: string;
+      readonly prefix: string;
+      readonly forcePathStyle: boolean;
+      readonly checksums: 'when_required' | 'when_supported';
+    };
+
+/** The database and the blob store a configuration names; IQP_E_CONFIG when s3 lacks its bucket. */
+export interface StorageChoice {
+  readonly database: DatabaseChoice;
+  readonly blobs: BlobChoice;
+}
+
+export function storageChoice(config: Pick<ServerConfig, 'databaseUrl' | 'databasePoolSize' | 'blobStore' | 's3Endpoint' | 's3Region' | 's3Bucket' | 's3Prefix' | 's3ForcePathStyle' | 's3Checksums'>): StorageChoice {
+  if (config.blobStore === 'fs') return { database: databaseChoice(config), blobs: { kind: 'fs' } };
+  if (!config.s3Bucket) throw new IqpError('IQP_E_CONFIG', 'blob_store is s3, but s3_bucket is not set.', { key: 's3_bucket' }, { hint: 'Set s3_bucket (IQP_S3_BUCKET), and s3_region, s3_endpoint as your store needs; credentials come from the AWS SDK\'s usual environment variables.' });
+  return {
+    database: databaseChoice(config),
+    blobs: { kind: 's3', endpoint: config.s3Endpoint, region: config.s3Region, bucket: config.s3Bucket, prefix: config.s3Prefix, forcePathStyle: config.s3ForcePathStyle, checksums: config.s3Checksums },
+  };
 }
 
 /** Where a registry keeps its metadata: the data directory's SQLite file, or PostgreSQL. */
@@ -88,6 +127,13 @@ export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   uploadIdleTimeoutMs: 60_000,
   databaseUrl: null,
   databasePoolSize: 10,
+  blobStore: 'fs',
+  s3Endpoint: null,
+  s3Region: 'us-east-1',
+  s3Bucket: null,
+  s3Prefix: '',
+  s3ForcePathStyle: false,
+  s3Checksums: 'when_supported',
 };
 
 export function serverConfig(partial: Partial<ServerConfig> & { dataDir: string }): ServerConfig {

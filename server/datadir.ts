@@ -5,13 +5,16 @@
  * directory to itself; recovering (removing staged uploads and unreferenced blobs) needs the lock
  * (server/lock.ts), which only `server start` holds.
  *
+ * With `blob_store = s3` the pack bytes live in an S3-compatible bucket (staged uploads stay in tmp/).
  * With `database_url` the metadata lives in PostgreSQL instead of registry.sqlite (DatabaseChoice):
  * its migrations run under PostgreSQL's own advisory lock, so any number of servers and commands
  * may open and migrate it at once; the data directory keeps the blobs and staged uploads.
  */
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
-import { type DatabaseChoice, databasePath } from './config.js';
+import { join } from 'node:path';
+import { type BlobChoice, type DatabaseChoice, databasePath, type StorageChoice } from './config.js';
+import { S3BlobStore } from './stores/s3-blobs.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { FsBlobStore } from './stores/fs-blobs.js';
 import { SqliteMetadataStore } from './stores/sqlite/metadata.js';
@@ -19,14 +22,14 @@ import { SqliteReleaseStore } from './stores/sqlite/releases.js';
 import { PostgresMetadataStore } from './stores/postgres/metadata.js';
 import { PostgresReleaseStore } from './stores/postgres/releases.js';
 import type { ReleaseStore } from './stores/release-types.js';
-import type { MetadataStore } from './stores/types.js';
+import type { BlobStore, MetadataStore } from './stores/types.js';
 import { appliedVersions, LATEST_SCHEMA } from './stores/sqlite/schema.js';
 import { ORPHAN_GRACE_MS } from './stores/types.js';
 
 export interface OpenedStores {
   readonly meta: MetadataStore;
   readonly releases: ReleaseStore;
-  readonly blobs: FsBlobStore;
+  readonly blobs: BlobStore;
   /** Migrations applied while opening (a new or older directory), usually none. */
   readonly migrated: number[];
 }
@@ -51,7 +54,13 @@ function schemaVersionOf(dataDir: string): number {
   }
 }
 
-const SQLITE: DatabaseChoice = { kind: 'sqlite' };
+const EMBEDDED: StorageChoice = { database: { kind: 'sqlite' }, blobs: { kind: 'fs' } };
+
+function openBlobs(dataDir: string, blobs: BlobChoice): BlobStore {
+  if (blobs.kind === 'fs') return new FsBlobStore(dataDir);
+  const { endpoint, ...rest } = blobs;
+  return new S3BlobStore({ ...rest, ...(endpoint === null ? {} : { endpoint }), stagingDir: join(dataDir, 'tmp') });
+}
 
 /** The metadata and release stores over the chosen database, not yet migrated. */
 function openDatabase(dataDir: string, database: DatabaseChoice): { meta: MetadataStore; releases: ReleaseStore } {
@@ -67,7 +76,7 @@ function openDatabase(dataDir: string, database: DatabaseChoice): { meta: Metada
  * Creates the directory's layout and applies pending migrations. The caller has the directory to
  * itself: it holds the lock, or the directory is its own (a restore's staging copy).
  */
-export async function migrateDataDir(dataDir: string, database: DatabaseChoice = SQLITE): Promise<number[]> {
+export async function migrateDataDir(dataDir: string, database: DatabaseChoice = EMBEDDED.database): Promise<number[]> {
   mkdirSync(dataDir, { recursive: true });
   await new FsBlobStore(dataDir).init();
   const { meta } = openDatabase(dataDir, database);
@@ -78,21 +87,19 @@ export async function migrateDataDir(dataDir: string, database: DatabaseChoice =
   }
 }
 
-/** The stores, migrated when on PostgreSQL (which also starts following its change counter). */
-async function open(dataDir: string, database: DatabaseChoice, migrated: number[]): Promise<OpenedStores> {
+/** The stores, migrated when on PostgreSQL (which also starts following its change counter); an S3 bucket is checked. */
+async function open(dataDir: string, storage: StorageChoice, migrated: number[]): Promise<OpenedStores> {
   mkdirSync(dataDir, { recursive: true });
-  const { meta, releases } = openDatabase(dataDir, database);
-  const blobs = new FsBlobStore(dataDir);
-  if (database.kind === 'postgres') {
-    try {
-      await blobs.init();
-      migrated = await meta.migrate();
-    } catch (err) {
-      await meta.close();
-      throw err;
-    }
+  const { meta, releases } = openDatabase(dataDir, storage.database);
+  try {
+    const blobs = openBlobs(dataDir, storage.blobs);
+    if (storage.blobs.kind === 's3') await blobs.init();
+    if (storage.database.kind === 'postgres') migrated = await meta.migrate();
+    return { meta, releases, blobs, migrated };
+  } catch (err) {
+    await meta.close();
+    throw err;
   }
-  return { meta, releases, blobs, migrated };
 }
 
 /**
@@ -101,11 +108,11 @@ async function open(dataDir: string, database: DatabaseChoice, migrated: number[
  * moment only: refused (IQP_E_DATA_DIR_LOCKED) while a server holds it, as an older server may be
  * running on it. `command` names the caller in the lock's holder file.
  */
-export async function openStores(dataDir: string, command: string, database: DatabaseChoice = SQLITE): Promise<OpenedStores> {
-  if (database.kind === 'postgres' || schemaVersionOf(dataDir) >= LATEST_SCHEMA) return open(dataDir, database, []);
+export async function openStores(dataDir: string, command: string, storage: StorageChoice = EMBEDDED): Promise<OpenedStores> {
+  if (storage.database.kind === 'postgres' || schemaVersionOf(dataDir) >= LATEST_SCHEMA) return open(dataDir, storage, []);
   const lock = lockDataDir(dataDir, command);
   try {
-    return await open(dataDir, database, await migrateDataDir(dataDir));
+    return await open(dataDir, storage, await migrateDataDir(dataDir));
   } finally {
     lock.release();
   }
@@ -119,11 +126,11 @@ export async function openStores(dataDir: string, command: string, database: Dat
  * bucket that several servers share, one may be a blob another server has just committed and is
  * about to write the row for, which the lock on this directory knows nothing about.
  */
-export async function recoverDataDir(lock: DataDirLock, database: DatabaseChoice = SQLITE, now: () => number = Date.now): Promise<{ stores: OpenedStores; recovery: Recovery }> {
+export async function recoverDataDir(lock: DataDirLock, storage: StorageChoice = EMBEDDED, now: () => number = Date.now): Promise<{ stores: OpenedStores; recovery: Recovery }> {
   // The data directory's SQLite file is migrated whichever database holds the metadata: the
   // plugins keep their tables in it until they move to PostgreSQL too.
   const migrated = await migrateDataDir(lock.dataDir);
-  const stores = await open(lock.dataDir, database, migrated);
+  const stores = await open(lock.dataDir, storage, migrated);
   try {
     const sweptTemp = await stores.blobs.sweep();
     // Blobs first, rows second: a blob whose row is written before the rows are read counts as referenced.

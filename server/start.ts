@@ -8,7 +8,7 @@ import { type OpenedStores, openStores, type Recovery, recoverDataDir } from './
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { createHttpServer } from './http/connections.js';
 import { Router } from 'express';
-import { databaseChoice, databasePath } from './config.js';
+import { databasePath, storageChoice } from './config.js';
 import { createValidator } from './http/contract.js';
 import { knownPaths, type ListableRouter } from './http/methods.js';
 import { AUTH_V1, type PluginClock } from './plugins/api.js';
@@ -55,10 +55,10 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
   try {
     let recovery: Recovery | null = null;
     if (options.lock === false) {
-      stores = await openStores(config.dataDir, 'iqp server start (worker)', databaseChoice(config));
+      stores = await openStores(config.dataDir, 'iqp server start (worker)', storageChoice(config));
     } else {
       lock = lockDataDir(config.dataDir, 'iqp server start');
-      ({ stores, recovery } = await recoverDataDir(lock, databaseChoice(config)));
+      ({ stores, recovery } = await recoverDataDir(lock, storageChoice(config)));
     }
     const opened = stores;
     const held = lock;

@@ -23,7 +23,7 @@ import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
 import { defaultThreads, THREADS_LIMIT } from '../pack/threads.js';
 import { DEFAULT_SERVER } from '../../server/config.js';
-import { boolean, int, names, origins, path, paths, postgresUrl, type SettingType, size, string, trustProxy, url } from './setting-types.js';
+import { boolean, int, names, oneOf, origins, path, paths, postgresUrl, type SettingType, size, string, trustProxy, url } from './setting-types.js';
 
 export interface Setting<T = unknown> {
   /** Config-file key; none: not settable in the file. */
@@ -103,6 +103,34 @@ export const SETTINGS = {
   databasePoolSize: {
     key: 'database_pool_size', env: 'IQP_DATABASE_POOL_SIZE', flag: '--database-pool-size <n>', commands: SERVER_START, type: int(1, 1000), default: DEFAULT_SERVER.databasePoolSize,
     help: 'PostgreSQL connections per server process', doc: 'Connections to PostgreSQL each server process (each worker) keeps; with `database_url` only.',
+  },
+  blobStore: {
+    key: 'blob_store', env: 'IQP_BLOB_STORE', type: oneOf(['fs', 's3'] as const), default: DEFAULT_SERVER.blobStore,
+    help: 'where pack bytes live', doc: "Where the registry keeps pack bytes: `fs` (the data directory's `blobs/`) or `s3` (an S3-compatible bucket, with the `s3_*` settings; credentials from the AWS SDK's usual environment variables, such as `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, never from iqp's settings). Uploads are still staged and verified in the data directory's `tmp/`.",
+  },
+  s3Endpoint: {
+    key: 's3_endpoint', env: 'IQP_S3_ENDPOINT', type: url, default: DEFAULT_SERVER.s3Endpoint, defaultText: 'AWS',
+    help: 'S3-compatible endpoint', doc: 'An S3-compatible endpoint (`https://minio.internal:9000`, R2, Ceph); unset for AWS S3 itself.',
+  },
+  s3Region: {
+    key: 's3_region', env: 'IQP_S3_REGION', type: string, default: DEFAULT_SERVER.s3Region,
+    help: 'bucket region', doc: "The bucket's region (any value an S3-compatible store accepts).",
+  },
+  s3Bucket: {
+    key: 's3_bucket', env: 'IQP_S3_BUCKET', type: string, default: DEFAULT_SERVER.s3Bucket,
+    help: 'bucket for pack bytes', doc: 'The bucket pack bytes go to with `blob_store = s3` (required then).',
+  },
+  s3Prefix: {
+    key: 's3_prefix', env: 'IQP_S3_PREFIX', type: string, default: DEFAULT_SERVER.s3Prefix, defaultText: 'none',
+    help: 'key prefix in the bucket', doc: 'Put before every key (`iqp/`: keys are `iqp/sha256/<hex>`); a path ending in `/`.',
+  },
+  s3ForcePathStyle: {
+    key: 's3_force_path_style', env: 'IQP_S3_FORCE_PATH_STYLE', type: boolean, default: DEFAULT_SERVER.s3ForcePathStyle,
+    help: 'endpoint/bucket/key URLs', doc: 'Address objects as `endpoint/bucket/key` rather than `bucket.endpoint/key`: what most S3-compatible stores need.',
+  },
+  s3Checksums: {
+    key: 's3_checksums', env: 'IQP_S3_CHECKSUMS', type: oneOf(['when_supported', 'when_required'] as const), default: DEFAULT_SERVER.s3Checksums,
+    help: 'when request checksums are sent', doc: "`when_supported` (the AWS SDK's default: a CRC32 on every upload) or `when_required` (only where S3 insists), for S3-compatible stores that reject the SDK's checksum headers.",
   },
   host: {
     key: 'host', env: 'IQP_HOST', flag: '--host <host>', commands: SERVER_START, type: string, default: DEFAULT_SERVER.host,

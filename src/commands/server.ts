@@ -36,6 +36,13 @@ export function resolveServerConfig(ctx: Context): ServerConfig {
     uploadIdleTimeoutMs: c.uploadIdleTimeoutMs,
     databaseUrl: c.databaseUrl,
     databasePoolSize: c.databasePoolSize,
+    blobStore: c.blobStore,
+    s3Endpoint: c.s3Endpoint,
+    s3Region: c.s3Region,
+    s3Bucket: c.s3Bucket,
+    s3Prefix: c.s3Prefix,
+    s3ForcePathStyle: c.s3ForcePathStyle,
+    s3Checksums: c.s3Checksums,
   });
 }
 

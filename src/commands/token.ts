@@ -16,7 +16,7 @@ const ACTOR = 'cli:token';
 
 /** Runs `fn` on the data directory's tokens; works beside a running server (it only reads and adds rows). */
 async function withTokens<T>(ctx: Context, command: string, fn: (tokens: TokenService) => Promise<T>): Promise<T> {
-  const stores = await openStores(ctx.config.dataDir, `iqp token ${command}`, databaseChoice(ctx.config));
+  const stores = await openStores(ctx.config.dataDir, `iqp token ${command}`, { database: databaseChoice(ctx.config), blobs: { kind: 'fs' } });
   try {
     return await fn(new TokenService(stores.meta, systemClock));
   } finally {

@@ -76,5 +76,9 @@ export function s3ClientConfig(o: S3BlobStoreOptions): S3ClientConfig {
 }
 
 export function createS3Client(o: S3BlobStoreOptions): S3Client {
+  // The SDK warns on stderr, once per process, that its releases after January 2027 need Node 22:
+  // true of the SDK, not of iqp (which pins what it installs), and stderr carries only iqp's own
+  // messages (`--json` leaves it empty). An operator who set the variable keeps their choice.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   return new S3Client(s3ClientConfig(o));
 }
