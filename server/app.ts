@@ -70,6 +70,7 @@ export function createApp(deps: AppDeps): Registry {
   const cache = new JsonCache(config, [...Object.values(PUBLIC_CACHED), ...Object.values(RELEASE_CACHED)], () => meta.generation());
   const metrics = new Metrics(() => meta.countPacks(), () => cache, deps.gatherMetrics ?? null);
   const uploads = new Slots(config.maxConcurrentUploads);
+  const redirectTtlS = config.downloadMode === 'redirect' ? config.downloadUrlTtlS : null;
   const packs = new PackService(meta, blobs, clock, {
     uploaded: (result, bytes) => {
       metrics.uploads.inc({ result });
@@ -124,7 +125,7 @@ export function createApp(deps: AppDeps): Registry {
     options: { guard: createGuard({ tokens, ...(deps.userAuth ? { userAuth: deps.userAuth } : {}) }), validateResponses: deps.validateResponses ?? false },
   };
   app.use('/v1', markMount, publicRoutes({ config, packs, keys, meta, blobs, cache, metrics, log, ...(deps.plugins ? { plugins: () => deps.plugins!.status() } : {}) }, contract));
-  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics, log }, contract));
+  app.use('/v1', markMount, downloadRoutes({ packs, blobs, metrics, log, redirectTtlS }, contract));
   app.use('/v1', markMount, publicReleaseRoutes({ config, releases, cache }, contract));
   app.use('/v1/admin', markMount, adminRoutes({ config, packs, keys, meta, uploads }, contract));
   app.use('/v1/admin', markMount, adminReleaseRoutes({ config, releases, cache }, contract));
@@ -148,7 +149,7 @@ export function createApp(deps: AppDeps): Registry {
             respond(req, res, entry);
             return true;
           },
-          downloadFastPath({ packs, blobs, metrics, log }),
+          downloadFastPath({ packs, blobs, metrics, log, redirectTtlS }),
         ],
         track,
       ),

@@ -55,6 +55,12 @@ export interface ServerConfig {
   readonly s3Prefix: string;
   readonly s3ForcePathStyle: boolean;
   readonly s3Checksums: 'when_required' | 'when_supported';
+  /** A URL the bucket's objects are public at (a CDN in front of it); download redirects go there instead of to presigned URLs. */
+  readonly s3PublicUrl: string | null;
+  /** 'proxy': the registry sends pack bytes itself; 'redirect': /download answers 302 to the bucket (blob_store = s3). */
+  readonly downloadMode: 'proxy' | 'redirect';
+  /** How long a presigned download URL is valid. */
+  readonly downloadUrlTtlS: number;
 }
 
 /** Where a registry keeps its pack bytes. */
@@ -68,6 +74,7 @@ export type BlobChoice =
       readonly prefix: string;
       readonly forcePathStyle: boolean;
       readonly checksums: 'when_required' | 'when_supported';
+      readonly publicUrl: string | null;
     };
 
 /** The database and the blob store a configuration names; IQP_E_CONFIG when s3 lacks its bucket. */
@@ -76,12 +83,17 @@ export interface StorageChoice {
   readonly blobs: BlobChoice;
 }
 
-export function storageChoice(config: Pick<ServerConfig, 'databaseUrl' | 'databasePoolSize' | 'blobStore' | 's3Endpoint' | 's3Region' | 's3Bucket' | 's3Prefix' | 's3ForcePathStyle' | 's3Checksums'>): StorageChoice {
-  if (config.blobStore === 'fs') return { database: databaseChoice(config), blobs: { kind: 'fs' } };
+export function storageChoice(
+  config: Pick<ServerConfig, 'databaseUrl' | 'databasePoolSize' | 'blobStore' | 's3Endpoint' | 's3Region' | 's3Bucket' | 's3Prefix' | 's3ForcePathStyle' | 's3Checksums' | 's3PublicUrl' | 'downloadMode'>,
+): StorageChoice {
+  if (config.blobStore === 'fs') {
+    if (config.downloadMode === 'redirect') throw new IqpError('IQP_E_CONFIG', 'download_mode is redirect, but blob_store is fs: there is nowhere to redirect to.', { key: 'download_mode' }, { hint: 'Use download_mode = proxy, or blob_store = s3.' });
+    return { database: databaseChoice(config), blobs: { kind: 'fs' } };
+  }
   if (!config.s3Bucket) throw new IqpError('IQP_E_CONFIG', 'blob_store is s3, but s3_bucket is not set.', { key: 's3_bucket' }, { hint: 'Set s3_bucket (IQP_S3_BUCKET), and s3_region, s3_endpoint as your store needs; credentials come from the AWS SDK\'s usual environment variables.' });
   return {
     database: databaseChoice(config),
-    blobs: { kind: 's3', endpoint: config.s3Endpoint, region: config.s3Region, bucket: config.s3Bucket, prefix: config.s3Prefix, forcePathStyle: config.s3ForcePathStyle, checksums: config.s3Checksums },
+    blobs: { kind: 's3', endpoint: config.s3Endpoint, region: config.s3Region, bucket: config.s3Bucket, prefix: config.s3Prefix, forcePathStyle: config.s3ForcePathStyle, checksums: config.s3Checksums, publicUrl: config.s3PublicUrl },
   };
 }
 
@@ -134,6 +146,9 @@ export const DEFAULT_SERVER: Omit<ServerConfig, 'dataDir'> = {
   s3Prefix: '',
   s3ForcePathStyle: false,
   s3Checksums: 'when_supported',
+  s3PublicUrl: null,
+  downloadMode: 'proxy',
+  downloadUrlTtlS: 600,
 };
 
 export function serverConfig(partial: Partial<ServerConfig> & { dataDir: string }): ServerConfig {

@@ -58,8 +58,8 @@ const EMBEDDED: StorageChoice = { database: { kind: 'sqlite' }, blobs: { kind: '
 
 function openBlobs(dataDir: string, blobs: BlobChoice): BlobStore {
   if (blobs.kind === 'fs') return new FsBlobStore(dataDir);
-  const { endpoint, ...rest } = blobs;
-  return new S3BlobStore({ ...rest, ...(endpoint === null ? {} : { endpoint }), stagingDir: join(dataDir, 'tmp') });
+  const { endpoint, publicUrl, ...rest } = blobs;
+  return new S3BlobStore({ ...rest, ...(endpoint === null ? {} : { endpoint }), ...(publicUrl === null ? {} : { publicUrl }), stagingDir: join(dataDir, 'tmp') });
 }
 
 /** The metadata and release stores over the chosen database, not yet migrated. */

@@ -111,6 +111,28 @@ interface DownloadDeps {
   readonly blobs: BlobStore;
   readonly metrics: Metrics;
   readonly log: (line: Record<string, unknown>) => void;
+  /** download_mode = redirect: answer with a 302 to the blob store's URL, valid this many seconds; null: send the bytes. */
+  readonly redirectTtlS?: number | null;
+}
+
+/**
+ * The 302 of download_mode = redirect, with the pack's own headers (ETag, sha256, version) so a
+ * client knows what to expect there. A presigned URL expires, so that answer is never stored; a
+ * public URL of a content-addressed object never changes, so a versioned one may be kept for ever.
+ */
+async function redirectDownload(res: ServerResponse, pack: PackRecord, h: PackHeaders, versioned: boolean, blobs: Required<Pick<BlobStore, 'downloadUrl'>>, ttlS: number): Promise<void> {
+  let target: { url: string; permanent: boolean };
+  try {
+    target = await blobs.downloadUrl(pack.sha256, { expiresInS: ttlS, fileName: packFileName(pack.package_id, pack.version), contentType: PACK_MEDIA_TYPE });
+  } catch (err) {
+    throw unavailable(pack, err);
+  }
+  for (const [name, value] of h.list) res.setHeader(name, value);
+  res.setHeader('Cache-Control', !target.permanent ? 'private, no-store' : versioned ? 'public, max-age=31536000, immutable' : 'public, no-cache');
+  res.setHeader('Location', target.url);
+  res.setHeader('Content-Length', 0);
+  res.statusCode = 302;
+  res.end();
 }
 
 /**
@@ -120,7 +142,12 @@ interface DownloadDeps {
  * can answer the error; a failure mid-stream is logged as a server fault and the connection cut,
  * which is all HTTP allows once a status has gone out.
  */
-async function serveDownload(req: IncomingMessage, res: ServerResponse, pack: PackRecord, h: PackHeaders, plan: Exclude<Plan, { kind: 'unsatisfiable' }>, d: DownloadDeps): Promise<void> {
+async function serveDownload(req: IncomingMessage, res: ServerResponse, pack: PackRecord, versioned: boolean, h: PackHeaders, plan: Exclude<Plan, { kind: 'unsatisfiable' }>, d: DownloadDeps): Promise<void> {
+  const { downloadUrl } = d.blobs;
+  if (plan.kind !== 'not-modified' && d.redirectTtlS != null && downloadUrl) {
+    await redirectDownload(res, pack, h, versioned, { downloadUrl: downloadUrl.bind(d.blobs) }, d.redirectTtlS);
+    return;
+  }
   if (plan.kind === 'not-modified' || req.method === 'HEAD') {
     for (const [name, value] of h.list) res.setHeader(name, value);
     if (plan.kind === 'not-modified') res.statusCode = 304;
@@ -179,7 +206,7 @@ export function downloadRoutes(d: DownloadDeps & { packs: PackService }, contrac
     const h = packHeaders(pack, versioned);
     const plan = planDownload(req, pack, h);
     if (plan.kind === 'unsatisfiable') throw unsatisfiable(res, pack, h);
-    await serveDownload(req, res, pack, h, plan, d);
+    await serveDownload(req, res, pack, versioned, h, plan, d);
     return ANSWERED;
   };
 
@@ -211,7 +238,7 @@ export function downloadFastPath(d: DownloadDeps & { packs: PackService }) {
     const plan = planDownload(req, pack, h);
     if (plan.kind === 'unsatisfiable') return false;
     const untrack = track(req, res, DOWNLOAD_ROUTE);
-    serveDownload(req, res, pack, h, plan, d).catch(() => {
+    serveDownload(req, res, pack, version !== null, h, plan, d).catch(() => {
       // Nothing was sent: Express answers, as the route does, and counts the request.
       untrack();
       fallback();

@@ -5,6 +5,7 @@
  * A crash leaves at most a staged file, a multipart upload (both cleared by sweep) or a whole
  * object no row refers to (cleared by recovery once older than ORPHAN_GRACE_MS).
  */
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -34,6 +35,8 @@ export class S3BlobStore implements BlobStore {
   readonly bucket: string;
   readonly prefix: string;
   readonly stagingDir: string;
+  /** Where clients fetch blobs without a signature (a CDN, a public bucket); null: presigned URLs. */
+  readonly publicUrl: string | null;
   readonly #now: () => number;
   readonly #pageSize: number | undefined;
 
@@ -43,6 +46,7 @@ export class S3BlobStore implements BlobStore {
     this.bucket = options.bucket;
     this.prefix = options.prefix;
     this.stagingDir = options.stagingDir;
+    this.publicUrl = options.publicUrl?.replace(/\/+$/, '') ?? null;
     this.#now = options.now ?? Date.now;
     this.#pageSize = options.pageSize;
   }
@@ -147,6 +151,17 @@ export class S3BlobStore implements BlobStore {
 
   async size(sha256: string): Promise<number | null> {
     return (await this.#head(this.key(sha256)))?.size ?? null;
+  }
+
+  /**
+   * A presigned GET of the blob, naming the file clients save it as; with `publicUrl` (a CDN in
+   * front of the bucket, or a public bucket), that URL and the key instead, which never expires.
+   */
+  async downloadUrl(sha256: string, options: { readonly expiresInS: number; readonly fileName: string; readonly contentType: string }): Promise<{ readonly url: string; readonly permanent: boolean }> {
+    const key = this.key(sha256);
+    if (this.publicUrl !== null) return { url: `${this.publicUrl}/${key}`, permanent: true };
+    const command = new GetObjectCommand({ Bucket: this.bucket, Key: key, ResponseContentDisposition: `attachment; filename="${options.fileName}"`, ResponseContentType: options.contentType });
+    return { url: await getSignedUrl(this.client, command, { expiresIn: options.expiresInS }), permanent: false };
   }
 
   async read(sha256: string, range?: BlobRange): Promise<Readable> {

@@ -173,4 +173,10 @@ export interface BlobStore {
   sweep(): Promise<number>;
   /** Every committed blob, sorted by sha256. */
   list(): Promise<BlobInfo[]>;
+  /**
+   * Optional ability: a URL clients may fetch the blob from directly, with ranges: a presigned one
+   * valid for at least `expiresInS` seconds, or a permanent public one (a CDN); offered only by
+   * stores that have one (download_mode = redirect needs it).
+   */
+  downloadUrl?(sha256: string, options: { readonly expiresInS: number; readonly fileName: string; readonly contentType: string }): Promise<{ readonly url: string; readonly permanent: boolean }>;
 }

@@ -132,6 +132,18 @@ export const SETTINGS = {
     key: 's3_checksums', env: 'IQP_S3_CHECKSUMS', type: oneOf(['when_supported', 'when_required'] as const), default: DEFAULT_SERVER.s3Checksums,
     help: 'when request checksums are sent', doc: "`when_supported` (the AWS SDK's default: a CRC32 on every upload) or `when_required` (only where S3 insists), for S3-compatible stores that reject the SDK's checksum headers.",
   },
+  s3PublicUrl: {
+    key: 's3_public_url', env: 'IQP_S3_PUBLIC_URL', type: url, default: DEFAULT_SERVER.s3PublicUrl, defaultText: 'presigned URLs',
+    help: 'public URL of the bucket (a CDN)', doc: "Where clients can read the bucket's objects without a signature (a CDN in front of it): download redirects go to `<this>/<key>` instead of to presigned URLs.",
+  },
+  downloadMode: {
+    key: 'download_mode', env: 'IQP_DOWNLOAD_MODE', type: oneOf(['proxy', 'redirect'] as const), default: DEFAULT_SERVER.downloadMode,
+    help: 'registry sends pack bytes, or redirects', doc: '`proxy`: the registry sends pack bytes itself (ranges, `ETag`, `If-Range`). `redirect` (with `blob_store = s3`): `/download` answers 302 to a presigned URL of the object (or to `s3_public_url`), which clients follow (`iqp pull` and the client doc: at most two redirects, then a plain `Range` to resume).',
+  },
+  downloadUrlTtlS: {
+    key: 'download_url_ttl_s', env: 'IQP_DOWNLOAD_URL_TTL_S', type: int(60, 7 * 24 * 3600, 's'), default: DEFAULT_SERVER.downloadUrlTtlS,
+    help: 'lifetime of presigned download URLs', doc: 'Seconds a presigned download URL stays valid (a client that resumes later asks the registry again).',
+  },
   host: {
     key: 'host', env: 'IQP_HOST', flag: '--host <host>', commands: SERVER_START, type: string, default: DEFAULT_SERVER.host,
     help: 'address to listen on', doc: 'Address the registry listens on.',

@@ -43,6 +43,9 @@ export function resolveServerConfig(ctx: Context): ServerConfig {
     s3Prefix: c.s3Prefix,
     s3ForcePathStyle: c.s3ForcePathStyle,
     s3Checksums: c.s3Checksums,
+    s3PublicUrl: c.s3PublicUrl,
+    downloadMode: c.downloadMode,
+    downloadUrlTtlS: c.downloadUrlTtlS,
   });
 }
 

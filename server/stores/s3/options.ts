@@ -22,6 +22,8 @@ export interface S3BlobStoreOptions {
    * aws-chunked bodies that carry them, and `when_required` sends checksums only where S3 insists.
    */
   readonly checksums: 'when_required' | 'when_supported';
+  /** A URL clients can read the bucket's objects at without signatures (a CDN in front of it), for download redirects. */
+  readonly publicUrl?: string;
   /** A local directory for staged uploads, this server's alone (sweep empties it). */
   readonly stagingDir: string;
   /** The clock that ages stale multipart uploads and re-committed blobs; default Date.now. */
