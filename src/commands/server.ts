@@ -11,6 +11,7 @@ import { lockDataDir } from '../../server/lock.js';
 import { startServer } from '../../server/start.js';
 import { startCluster } from '../../server/cluster.js';
 import { createBackup, restoreBackup } from '../../server/backup.js';
+import { IqpError } from '../errors.js';
 import type { CommandGroup } from './types.js';
 
 /** The registry's settings as `iqp server start` resolved them (flags included): ctx.config has every one, by the same name. */
@@ -94,6 +95,17 @@ const migrate = {
   },
 };
 
+/**
+ * Backups cover the embedded registry: registry.sqlite and blobs/. On PostgreSQL or a bucket they
+ * would copy a data directory that holds none of it and report success, so they are refused.
+ */
+function embeddedOnly(ctx: Context, command: string): void {
+  const elsewhere = [ctx.config.databaseUrl !== null ? 'database_url is set (the metadata is in PostgreSQL: back it up with pg_dump)' : null, ctx.config.blobStore === 's3' ? 'blob_store is s3 (the packs are in the bucket: use its versioning or replication)' : null].filter((w) => w !== null);
+  if (elsewhere.length > 0) {
+    throw new IqpError('IQP_E_CONFIG', `iqp server ${command} covers a registry kept in its data directory, but ${elsewhere.join(', and ')}.`, { command }, { hint: 'docs/scaling.md says how to back up a registry on PostgreSQL and object storage.' });
+  }
+}
+
 const backup = {
   define(): Command {
     const cmd = new Command('backup')
@@ -102,6 +114,7 @@ const backup = {
     return withSettings(cmd, 'server backup');
   },
   async run(ctx: Context, opts: { out: string }): Promise<void> {
+    embeddedOnly(ctx, 'backup');
     const dataDir = ctx.config.dataDir;
     const spinner = await ctx.out.spinner(`Backing up ${dataDir}…`);
     const result = await createBackup(dataDir, resolve(ctx.cwd, opts.out)).finally(() => spinner.stop());
@@ -119,6 +132,7 @@ const restore = {
     return withSettings(cmd, 'server restore').option('-f, --force', 'replace a non-empty data directory (stop the server first)');
   },
   async run(ctx: Context, opts: { force?: boolean }, file: string): Promise<void> {
+    embeddedOnly(ctx, 'restore');
     const dataDir = ctx.config.dataDir;
     const spinner = await ctx.out.spinner(`Restoring ${file}…`);
     const result = await restoreBackup(resolve(ctx.cwd, file), dataDir, { force: Boolean(opts.force) }).finally(() => spinner.stop());

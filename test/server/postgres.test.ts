@@ -59,6 +59,17 @@ describePg('a registry on PostgreSQL', () => {
     }
   });
 
+  it('refuses server backup and restore, which would copy a data directory holding none of the metadata', async () => {
+    const dataDir = tempDir('iqp-pg-backup-');
+    const env = { IQP_DATABASE_URL: `postgres://iqp:${PASSWORD}@127.0.0.1:1/iqp` };
+    for (const args of [['server', 'backup', '--out', 'b.tar'], ['server', 'restore', 'b.tar']]) {
+      const r = await iqpOnData(dataDir, [...args, '--json'], env);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.json().error).toMatchObject({ code: 'IQP_E_CONFIG', message: expect.stringContaining('pg_dump') });
+      expect(r.stdout + r.stderr).not.toContain(PASSWORD);
+    }
+  });
+
   it('refuses a database_url that is not a postgres:// URL without repeating it', async () => {
     const dataDir = tempDir('iqp-pg-bad-');
     const r = await iqpOnData(dataDir, ['server', 'migrate', '--json'], { IQP_DATABASE_URL: `mysql://root:${PASSWORD}@db/iqp` });
