@@ -54,7 +54,10 @@ async function wakeAcross(waitOn: string, pushTo: string, metricsOf: string): Pr
 function linkedPeers(): [PeerChannel, PeerChannel] {
   const listeners: [((plugin: string, message: string) => void)[], ((plugin: string, message: string) => void)[]] = [[], []];
   const channel = (mine: 0 | 1): PeerChannel => ({
-    send: (plugin, message) => queueMicrotask(() => listeners[mine === 0 ? 1 : 0].forEach((fn) => fn(plugin, message))),
+    send: (plugin, message) =>
+      queueMicrotask(() => {
+        for (const fn of listeners[mine === 0 ? 1 : 0]) fn(plugin, message);
+      }),
     listen: (fn) => void listeners[mine].push(fn),
   });
   return [channel(0), channel(1)];
