@@ -1,12 +1,15 @@
 /**
- * ctx.rateLimit on the embedded registry: rate-limiter-flexible's RateLimiterSQLite on the
- * plugins' connection, in the core's plugin_rate_limits table, keys prefixed `<id>:<name>`.
- * Each call runs as a transaction of the plugins' database: the limiter writes synchronously on
- * that connection, and outside the queue it could land inside another request's open transaction.
- * Those transactions are not durable (see TransactionOptions): a counter lost in a power cut
+ * ctx.rateLimit: rate-limiter-flexible on the core's plugin_rate_limits table, keys prefixed
+ * `<id>:<name>`, in the registry's database, so every server process on it shares each limit.
+ *
+ * SQLite: RateLimiterSQLite on the plugins' connection. Each call runs as a transaction of the
+ * plugins' database: the limiter writes synchronously on that connection, and outside the queue
+ * it could land inside another request's open transaction.
+ *
+ * Either way the counting is not durable (see TransactionOptions): a counter lost in a power cut
  * harms nobody, and a request must not wait for the disk only to be counted.
  */
-import { RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
 import type { RateLimit, RateLimitOptions } from './api.js';
 import type { SqlitePluginDatabase } from './sqlite-db.js';
 
@@ -16,21 +19,28 @@ const SOFT = { durable: false } as const;
 
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
-export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, options: RateLimitOptions): RateLimit {
+function checkName(options: RateLimitOptions): void {
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(options.name)) throw new TypeError(`rateLimit: name ${JSON.stringify(options.name)} must be 1-64 letters, digits, dots, dashes or underscores.`);
-  const limiter = new RateLimiterSQLite({
-    storeClient: db.db,
-    storeType: 'better-sqlite3',
+}
+
+/** What both limiters take besides their store. */
+function limiterOptions(plugin: string, options: RateLimitOptions) {
+  return {
     tableName: RATE_LIMIT_TABLE,
+    // The core's migrations make the table; the limiter never creates one.
     tableCreated: true,
     keyPrefix: `${plugin}:${options.name}`,
     points: options.points,
     duration: options.durationS,
     ...(options.blockDurationS ? { blockDuration: options.blockDurationS } : {}),
-  });
+  };
+}
+
+/** The RateLimit over `limiter`, each call run inside `around`. */
+function rateLimit(limiter: RateLimiterAbstract, options: RateLimitOptions, around: <T>(fn: () => Promise<T>) => Promise<T>): RateLimit {
   return {
     consume: (key, points = 1) =>
-      db.transaction(async () => {
+      around(async () => {
         try {
           await limiter.consume(key, points);
           return { allowed: true as const };
@@ -39,14 +49,20 @@ export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, option
           if (err instanceof RateLimiterRes) return { allowed: false as const, retryAfterS: retryAfter(err) };
           throw err;
         }
-      }, SOFT),
+      }),
     peek: (key) =>
-      db.transaction(async () => {
+      around(async () => {
         const res = await limiter.get(key);
         return res ? { consumed: res.consumedPoints, retryAfterS: res.consumedPoints >= options.points ? retryAfter(res) : 0 } : { consumed: 0, retryAfterS: 0 };
-      }, SOFT),
+      }),
     reset: async (key) => {
-      await db.transaction(() => limiter.delete(key), SOFT);
+      await around(() => limiter.delete(key));
     },
   };
+}
+
+export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, options: RateLimitOptions): RateLimit {
+  checkName(options);
+  const limiter = new RateLimiterSQLite({ storeClient: db.db, storeType: 'better-sqlite3', ...limiterOptions(plugin, options) });
+  return rateLimit(limiter, options, (fn) => db.transaction(fn, SOFT));
 }
