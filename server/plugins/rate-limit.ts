@@ -6,11 +6,15 @@
  * plugins' database: the limiter writes synchronously on that connection, and outside the queue
  * it could land inside another request's open transaction.
  *
+ * PostgreSQL: RateLimiterPostgres, whose every call is one atomic statement, run through
+ * PgPluginDatabase.bookkeeping() (its own short transaction).
+ *
  * Either way the counting is not durable (see TransactionOptions): a counter lost in a power cut
  * harms nobody, and a request must not wait for the disk only to be counted.
  */
-import { type RateLimiterAbstract, RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
 import type { RateLimit, RateLimitOptions } from './api.js';
+import type { PgPluginDatabase } from './pg-db.js';
 import type { SqlitePluginDatabase } from './sqlite-db.js';
 
 export const RATE_LIMIT_TABLE = 'plugin_rate_limits';
@@ -65,4 +69,20 @@ export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, option
   checkName(options);
   const limiter = new RateLimiterSQLite({ storeClient: db.db, storeType: 'better-sqlite3', ...limiterOptions(plugin, options) });
   return rateLimit(limiter, options, (fn) => db.transaction(fn, SOFT));
+}
+
+/**
+ * `sweep`: the limiter deletes rows expired an hour ago every five minutes (an unref'd timer, as
+ * the SQLite one does); off in command mode, which starts no timers. The host also sweeps at start.
+ */
+export function pgRateLimit(db: PgPluginDatabase, plugin: string, options: RateLimitOptions, sweep: boolean): RateLimit {
+  checkName(options);
+  const limiter = new RateLimiterPostgres({
+    // 'pool': the limiter calls query() for each statement and has nothing to release.
+    storeClient: { query: (q: { text: string; values?: unknown[]; name?: string }) => db.bookkeeping(q) },
+    storeType: 'pool',
+    clearExpiredByTimeout: sweep,
+    ...limiterOptions(plugin, options),
+  });
+  return rateLimit(limiter, options, (fn) => fn());
 }
