@@ -174,7 +174,7 @@ describePg('PgPluginDatabase on PostgreSQL', () => {
     expect(await rows()).toHaveLength(1);
   });
 
-  it('{ durable: false } turns synchronous_commit off for its own transaction only', async () => {
+  it('{ durable: false }, and rate-limit counting, turn synchronous_commit off for their own transaction only', async () => {
     const one = new PgPluginDatabase(schema.options({ poolSize: 1 }));
     try {
       // The test cluster runs with it off; on for this session (its one connection), as a real server has it.
@@ -183,6 +183,9 @@ describePg('PgPluginDatabase on PostgreSQL', () => {
       expect(await one.transaction(setting, { durable: false })).toEqual({ s: 'off' });
       expect(await one.transaction(setting)).toEqual({ s: 'on' });
       expect(await one.get("SELECT current_setting('synchronous_commit') AS s, current_setting('transaction_isolation') AS i")).toEqual({ s: 'on', i: 'serializable' });
+      // Rate-limit counting: one atomic statement, not durable, never failing on serialization.
+      const counted = await one.bookkeeping({ text: "SELECT current_setting('synchronous_commit') AS s, current_setting('transaction_isolation') AS i" });
+      expect(counted.rows).toEqual([{ s: 'off', i: 'read committed' }]);
     } finally {
       await one.close();
     }
