@@ -7,9 +7,10 @@
  * IMMEDIATE: one writer at a time, across processes): read a row, decide, write. Here many run at
  * once, on several servers, so every plugin statement and transaction is SERIALIZABLE: PostgreSQL
  * either commits it as if it had run alone or fails it with a serialization failure (or a
- * deadlock), and then the adapter runs the whole callback again on a fresh snapshot, a few times
- * before answering 503 IQP_E_BUSY. Under READ COMMITTED the same plugin code would lose updates
- * silently (two pushes taking one sequence number, two first signing keys).
+ * deadlock), and then the adapter runs the whole callback again on a fresh snapshot, after a short
+ * random pause, up to a limit before answering 503 IQP_E_BUSY. Under READ COMMITTED the same
+ * plugin code would lose updates silently (two pushes taking one sequence number, two first
+ * signing keys).
  *
  * A statement that fails inside a transaction ends it on PostgreSQL (SQLite only undoes the
  * statement), so the transaction rejects with that statement's error even if the callback caught
@@ -33,10 +34,23 @@ export interface PgPluginOptions {
   readonly poolSize?: number;
   /** application_name of the connections (default 'iqp-plugins'). */
   readonly applicationName?: string;
+  /** How often, and after what pause, a transaction PostgreSQL could not serialize runs again (tests shorten it). */
+  readonly retry?: SerializationRetry;
 }
 
-/** Tries of one transaction, the first included, before IQP_E_BUSY. */
-export const SERIALIZATION_ATTEMPTS = 5;
+export interface SerializationRetry {
+  /** Tries of one transaction, the first included, before IQP_E_BUSY. */
+  readonly attempts: number;
+  /** The pause before try `n + 1` after `n` failed. */
+  delayMs(n: number): number;
+}
+
+/**
+ * Up to 20 tries, each after a random pause of up to min(100, 2^n) ms ("full jitter"): requests
+ * on one hot row (one user's pushes from several devices) then drain one after another instead of
+ * colliding again at once, and give up only after about a second of trying.
+ */
+export const DEFAULT_RETRY: SerializationRetry = { attempts: 20, delayMs: (n) => Math.random() * Math.min(100, 2 ** n) };
 
 const SCHEMA = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -49,10 +63,12 @@ export function retryable(err: unknown): boolean {
 /** An error the server sent (the connection is fine); anything else may have left the connection unusable. */
 const fromServer = (err: unknown) => typeof (err as { severity?: unknown } | null)?.severity === 'string';
 
-function busy(err: unknown): Error {
-  const e = pluginError('IQP_E_BUSY', `The database could not fit this change in with concurrent ones after ${SERIALIZATION_ATTEMPTS} tries; try again.`, { headers: { 'Retry-After': '1' } });
+function busy(err: unknown, attempts: number): Error {
+  const e = pluginError('IQP_E_BUSY', `The database could not fit this change in with concurrent ones after ${attempts} tries; try again.`, { headers: { 'Retry-After': '1' } });
   return Object.assign(e, { cause: err });
 }
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const nested = () => Promise.reject(new Error('transaction() inside a transaction: use the tx you were given'));
 
@@ -62,6 +78,7 @@ export class PgPluginDatabase implements PluginStorage {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
   private readonly texts = new Map<string, string>();
+  private readonly retry: SerializationRetry;
   #closed = false;
 
   constructor(options: PgPluginOptions) {
@@ -81,6 +98,13 @@ export class PgPluginDatabase implements PluginStorage {
     });
     // An idle connection the server drops is an 'error' event; the pool replaces it. Unhandled, it would end the process.
     this.pool.on('error', () => undefined);
+    this.retry = options.retry ?? DEFAULT_RETRY;
+  }
+
+  /** After try `n` failed on serialization: pauses before the next, or throws IQP_E_BUSY when that was the last. */
+  private async again(n: number, err: unknown): Promise<void> {
+    if (n >= this.retry.attempts) throw busy(err, n);
+    await pause(this.retry.delayMs(n));
   }
 
   /** The statement as PostgreSQL takes it (numbered placeholders), remembered per text. */
@@ -106,7 +130,7 @@ export class PgPluginDatabase implements PluginStorage {
         return await this.pool.query(this.statement(sql, params));
       } catch (err) {
         if (!retryable(err)) throw err;
-        if (attempt >= SERIALIZATION_ATTEMPTS) throw busy(err);
+        await this.again(attempt, err);
       }
     }
   }
@@ -134,7 +158,7 @@ export class PgPluginDatabase implements PluginStorage {
       const outcome = await this.withClient((c) => this.attempt(c, begin, fn));
       if (outcome.ok) return outcome.value;
       if (!outcome.retry) throw outcome.error;
-      if (attempt >= SERIALIZATION_ATTEMPTS) throw busy(outcome.error);
+      await this.again(attempt, outcome.error);
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { PgPluginDatabase, SERIALIZATION_ATTEMPTS } from '../../server/plugins/pg-db.js';
+import { PgPluginDatabase } from '../../server/plugins/pg-db.js';
 import { describePg, freshSchema, type TestSchema } from '../postgres/harness.js';
 import { pluginDatabaseConformance } from './database-conformance.js';
 
@@ -119,7 +119,13 @@ describePg('PgPluginDatabase on PostgreSQL', () => {
     expect(runs).toBe(3);
   });
 
-  it('a serialization failure that keeps coming is answered IQP_E_BUSY (503, Retry-After) after a few tries', async () => {
+  it('a serialization failure that keeps coming is answered IQP_E_BUSY (503, Retry-After) after the tries it is given', async () => {
+    const pauses: number[] = [];
+    const delayMs = (n: number) => {
+      pauses.push(n);
+      return 0;
+    };
+    const db = new PgPluginDatabase({ ...schema.options(), retry: { attempts: 4, delayMs } });
     const always = "DO $$ BEGIN RAISE EXCEPTION 'always' USING ERRCODE = 'serialization_failure'; END $$";
     let runs = 0;
     const err = await db
@@ -130,9 +136,11 @@ describePg('PgPluginDatabase on PostgreSQL', () => {
       })
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'IQP_E_BUSY', httpStatus: 503, cause: { code: '40001' } });
-    expect(runs).toBe(SERIALIZATION_ATTEMPTS);
+    expect(runs).toBe(4);
     expect(await db.run(always).catch((e: unknown) => e)).toMatchObject({ code: 'IQP_E_BUSY' });
+    expect(pauses).toEqual([1, 2, 3, 1, 2, 3]);
     expect(await rows()).toEqual([]);
+    await db.close();
   });
 
   it('a unique violation reaches the plugin with its SQLSTATE, is not run again, and commits nothing even when caught', async () => {
