@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { IqpError } from '../src/errors.js';
-import { pluginObjectNames } from './plugins/migrations.js';
+import { pluginObjectNames } from './plugins/sqlite-schema.js';
 import { blobRefs } from './stores/sqlite/metadata.js';
 import { appliedVersions, expectedSchema, schemaDifferences, schemaObjects } from './stores/sqlite/schema.js';
 

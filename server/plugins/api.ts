@@ -96,9 +96,12 @@ export type SqlValue = string | number | bigint | Buffer | null;
 /**
  * The plugin's database namespace. Its tables are named `<id>_…` (the host refuses a migration
  * creating anything else). SQL uses `?` placeholders in both dialects (the PostgreSQL adapter
- * numbers them). Queries outside transaction() are each atomic; transaction() runs its callback
- * with exclusive use of a connection and commits when the promise resolves, rolls back when it
- * rejects. Do not start another transaction, or use the outer `db`, inside the callback.
+ * numbers them, outside literals, quoted identifiers and comments). Queries outside transaction()
+ * are each atomic; transaction() runs its callback as if it were alone and commits when the
+ * promise resolves, rolls back when it rejects. Do not start another transaction, or use the
+ * outer `db`, inside the callback. The callback may run more than once (PostgreSQL runs
+ * transactions SERIALIZABLE and runs one again when it conflicted with another), so it does
+ * database work only; and on PostgreSQL a statement that fails inside it fails the transaction.
  */
 export interface PluginDatabase {
   readonly dialect: 'sqlite' | 'postgres';

@@ -5,25 +5,26 @@
  * anywhere stops the start with its coded error; any other failing plugin, and every plugin that
  * requires it, is left out: its routes answer 503 and /v1/health says "degraded".
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { type Router } from 'express';
 import { type ErrorCode, IqpError, isIqpError } from '../../src/errors.js';
 import type { Logger } from '../app.js';
 import { markMount } from '../http/route-label.js';
 import type { NewAuditEntry } from '../stores/types.js';
-import type { PluginClock, PluginContext, PluginCounter, PluginCounterOptions, PluginDefinition, ServiceRef } from './api.js';
+import type { PluginClock, PluginContext, PluginDefinition, ServiceRef } from './api.js';
 import { resolveConfig } from './config.js';
+import { pluginCounter } from './counter.js';
 import { createContext, type PluginState, type SharedServices } from './context.js';
 import { within } from './deadline.js';
 import { type DepNode, startOrder, unmetRequirements } from './deps.js';
 import { HookBus } from './hooks.js';
 import { loadPlugin, readPluginManifest } from './loader.js';
 import { applyPluginMigrations, pendingMigrations } from './migrations.js';
-import { RATE_LIMIT_TABLE, sqliteRateLimit } from './rate-limit.js';
+import { RATE_LIMIT_TABLE } from './rate-limit.js';
 import { claimRoutes, type MountContext, pluginRouter, unavailable } from './routes.js';
 import { type PluginEntry, readServerFile } from './server-file.js';
 import { NO_PEERS, type PeerChannel } from './peers.js';
-import type { SqlitePluginDatabase } from './sqlite-db.js';
+import type { PluginStorage } from './storage.js';
 
 export const DEFAULT_START_TIMEOUT_MS = 10_000;
 export const DEFAULT_STOP_DEADLINE_MS = 10_000;
@@ -42,7 +43,8 @@ export interface PluginStatus {
 export interface HostOptions {
   readonly dataDir: string;
   readonly mode: 'server' | 'command';
-  readonly db: SqlitePluginDatabase;
+  /** The plugins' database (SqlitePluginDatabase or PgPluginDatabase): ctx.db, and what migrations and rate limits need. */
+  readonly db: PluginStorage;
   readonly log: Logger;
   readonly audit: (entry: NewAuditEntry) => Promise<void>;
   readonly clock?: PluginClock;
@@ -71,15 +73,6 @@ interface Rec {
   router?: Router;
   config?: Readonly<Record<string, unknown>>;
   failure?: PluginFailure;
-}
-
-/** `iqp_<plugin>_<name>_total` in the registry's metrics; made once per name (a plugin restarted in one process reuses it). */
-function pluginCounter(registry: Registry | undefined, plugin: string, options: PluginCounterOptions): PluginCounter {
-  if (!registry) return { inc() {} };
-  const name = `iqp_${plugin.replace(/-/g, '_')}_${options.name}_total`;
-  const existing = registry.getSingleMetric(name) as Counter<string> | undefined;
-  const counter = existing ?? new Counter({ name, help: options.help, labelNames: [...(options.labels ?? [])], registers: [registry] });
-  return { inc: (labels, value) => (labels ? counter.inc(labels, value ?? 1) : counter.inc(value ?? 1)) };
 }
 
 const systemPluginClock: PluginClock = { nowMs: () => Date.now(), now: () => new Date().toISOString() };
@@ -148,7 +141,7 @@ export class PluginHost {
       audit: this.o.audit,
       clock: this.o.clock ?? systemPluginClock,
       hooks: this.hooks,
-      rateLimit: (plugin, options) => sqliteRateLimit(this.o.db, plugin, options),
+      rateLimit: (plugin, options) => this.o.db.rateLimiter(plugin, options, this.o.mode),
       counter: (plugin, options) => pluginCounter(this.o.metrics, plugin, options),
       lookup: (requester, ref) => this.lookup(requester, ref),
       peers: this.peerHandlers(),
@@ -279,18 +272,25 @@ export class PluginHost {
   }
 
   private async migrate(): Promise<void> {
-    const db = this.o.db.db;
-    const pending = this.inOrder().filter((r) => {
+    const pending: Rec[] = [];
+    for (const r of this.inOrder()) {
       try {
-        return pendingMigrations(db, r.state!.manifest).length > 0;
+        if ((await pendingMigrations(this.o.db, r.state!.manifest)).length > 0) pending.push(r);
       } catch (err) {
         this.fail(r, 'IQP_E_PLUGIN_MIGRATION', err, '');
-        return false;
       }
-    });
+    }
     if (pending.length === 0) return;
     const lock = this.o.lockForMigrations?.();
+    let unlock: (() => Promise<void>) | undefined;
     try {
+      // Other servers on the same database wait here; applyPluginMigrations looks at the ledger again once it is ours.
+      try {
+        unlock = await this.o.db.lockMigrations();
+      } catch (err) {
+        for (const rec of pending) this.fail(rec, 'IQP_E_PLUGIN_MIGRATION', err, 'its migrations could not take the migration lock');
+        return;
+      }
       for (const rec of pending) {
         if (rec.failure) continue;
         try {
@@ -301,6 +301,7 @@ export class PluginHost {
         }
       }
     } finally {
+      await unlock?.();
       lock?.release();
     }
   }

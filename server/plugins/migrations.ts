@@ -1,99 +1,89 @@
 /**
  * Plugins' own schema migrations, recorded in the core's `plugin_migrations` ledger. Forward only:
  * each pending migration runs in one transaction with its ledger row; a recorded migration the
- * plugin no longer lists, or whose SQL changed since it ran (by checksum), refuses the plugin,
- * since its tables are no longer what its code expects. A migration may create, change and drop
- * only objects named `<id>_…` on tables named so: anything else rolls it back. Callers hold the
- * data directory's lock (server start does; commands take it for the moment).
+ * plugin no longer lists, or whose SQL changed since it ran (by checksum of this dialect's
+ * script), refuses the plugin, since its tables are no longer what its code expects. A migration
+ * may create, change and drop only objects named `<id>_…` on tables named so: anything else rolls
+ * it back. Callers hold the data directory's lock (server start does; commands take it for the
+ * moment), and the storage's migration lock (other servers on a PostgreSQL database).
  */
-import type Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { IqpError } from '../../src/errors.js';
 import type { PluginManifest, PluginMigration } from './api.js';
-import type { SqlitePluginDatabase } from './sqlite-db.js';
+import type { PluginStorage, SchemaObject } from './storage.js';
 
-interface LedgerRow {
-  readonly migration_id: string;
-  readonly checksum: string;
+/** The script a migration runs on `dialect`; undefined when the plugin did not write one. */
+export function migrationScript(m: PluginMigration, dialect: 'sqlite' | 'postgres'): string | undefined {
+  return dialect === 'sqlite' ? m.sqlite : m.postgres;
 }
 
-export function checksum(m: PluginMigration): string {
-  return createHash('sha256').update(m.sqlite, 'utf8').digest('hex');
+/** SHA-256 of the script that runs (SQLite: `sqlite`, as the ledgers of existing registries record). */
+export function checksum(m: PluginMigration, dialect: 'sqlite' | 'postgres' = 'sqlite'): string {
+  return createHash('sha256')
+    .update(migrationScript(m, dialect) ?? '', 'utf8')
+    .digest('hex');
 }
 
 const refused = (id: string, message: string, migration?: string) =>
   new IqpError('IQP_E_PLUGIN_MIGRATION', `Plugin ${id}: ${message}`, { plugin: id, ...(migration ? { migration } : {}) });
 
-/** The migrations of `manifest` not yet applied, after checking the applied ones are still the plugin's. */
-export function pendingMigrations(db: Database.Database, manifest: PluginManifest): PluginMigration[] {
-  const rows = db.prepare('SELECT migration_id, checksum FROM plugin_migrations WHERE plugin_id = ? ORDER BY migration_id').all(manifest.id) as LedgerRow[];
+/** The migrations of `manifest` not yet applied, after checking the applied ones are still the plugin's and each pending one has a script here. */
+export async function pendingMigrations(storage: PluginStorage, manifest: PluginManifest): Promise<PluginMigration[]> {
+  const rows = await storage.appliedMigrations(manifest.id);
   const listed = new Map((manifest.migrations ?? []).map((m) => [m.id, m]));
   for (const row of rows) {
     const m = listed.get(row.migration_id);
     if (!m) throw refused(manifest.id, `migration ${row.migration_id} was applied to this registry, but version ${manifest.version} no longer lists it; migrations are forward-only.`, row.migration_id);
-    if (checksum(m) !== row.checksum) throw refused(manifest.id, `migration ${row.migration_id} changed since it was applied (its SQL differs); a released migration must never change.`, row.migration_id);
+    if (checksum(m, storage.dialect) !== row.checksum) throw refused(manifest.id, `migration ${row.migration_id} changed since it was applied (its SQL differs); a released migration must never change.`, row.migration_id);
   }
   const done = new Set(rows.map((r) => r.migration_id));
-  return (manifest.migrations ?? []).filter((m) => !done.has(m.id));
-}
-
-type Objects = Map<string, { type: string; tbl_name: string; sql: string | null }>;
-
-function objects(db: Database.Database): Objects {
-  const rows = db.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all() as { type: string; name: string; tbl_name: string; sql: string | null }[];
-  return new Map(rows.map((r) => [r.name, r]));
+  const pending = (manifest.migrations ?? []).filter((m) => !done.has(m.id));
+  const unwritten = pending.find((m) => migrationScript(m, storage.dialect) === undefined);
+  if (unwritten) throw refused(manifest.id, `migration ${unwritten.id} has no "${storage.dialect}" script, and this registry's database is ${storage.dialect === 'postgres' ? 'PostgreSQL' : 'SQLite'}.`, unwritten.id);
+  return pending;
 }
 
 /** Whether a schema object belongs to plugin `id`: named `<id>_…`, on a table named so. */
-export function ownedBy(id: string, o: { name: string; tbl_name: string }): boolean {
+export function ownedBy(id: string, o: { name: string; table: string }): boolean {
   const prefix = `${id}_`;
-  return o.name.startsWith(prefix) && o.tbl_name.startsWith(prefix);
+  return o.name.startsWith(prefix) && o.table.startsWith(prefix);
 }
 
+/** Triggers are named per table on PostgreSQL; every other name is unique among its kind. */
+const keyOf = (o: SchemaObject) => (o.type === 'trigger' ? `trigger ${o.name} on ${o.table}` : `${o.type} ${o.name}`);
+
 /** What a migration did outside the plugin's own names, one phrase each ("created table accounts"). */
-function trespasses(id: string, before: Objects, after: Objects): string[] {
+export function trespasses(id: string, before: readonly SchemaObject[], after: readonly SchemaObject[]): string[] {
+  const was = new Map(before.map((o) => [keyOf(o), o]));
+  const now = new Map(after.map((o) => [keyOf(o), o]));
   const out: string[] = [];
-  for (const [name, o] of after) {
-    const was = before.get(name);
-    if (ownedBy(id, { name, tbl_name: o.tbl_name })) continue;
-    if (!was) out.push(`created ${o.type} ${name}`);
-    else if (was.sql !== o.sql || was.tbl_name !== o.tbl_name) out.push(`changed ${o.type} ${name}`);
+  for (const [key, o] of now) {
+    if (ownedBy(id, o)) continue;
+    const old = was.get(key);
+    if (!old) out.push(`created ${o.type} ${o.name}`);
+    else if (old.definition !== o.definition || old.table !== o.table) out.push(`changed ${o.type} ${o.name}`);
   }
-  for (const [name, o] of before) if (!after.has(name) && !ownedBy(id, { name, tbl_name: o.tbl_name })) out.push(`dropped ${o.type} ${name}`);
+  for (const [key, o] of was) if (!now.has(key) && !ownedBy(id, o)) out.push(`dropped ${o.type} ${o.name}`);
   return out;
 }
 
+/** Throws (so the migration's transaction rolls back) when the migration touched what is not the plugin's. */
+export function refuseTrespass(pluginId: string, migrationId: string, before: readonly SchemaObject[], after: readonly SchemaObject[]): void {
+  const wrong = trespasses(pluginId, before, after);
+  if (wrong.length > 0) {
+    throw refused(pluginId, `migration ${migrationId} touched what is not the plugin's (${wrong.join(', ')}); a plugin's tables, indexes and triggers are named ${pluginId}_…. It was rolled back.`, migrationId);
+  }
+}
+
 /** Applies the pending migrations, each in its own transaction with its ledger row; returns their ids. */
-export async function applyPluginMigrations(pdb: SqlitePluginDatabase, manifest: PluginManifest, now: () => string): Promise<string[]> {
-  const db = pdb.db;
+export async function applyPluginMigrations(storage: PluginStorage, manifest: PluginManifest, now: () => string): Promise<string[]> {
   const applied: string[] = [];
-  for (const m of pendingMigrations(db, manifest)) {
-    await pdb
-      .transaction(async () => {
-        const before = objects(db);
-        pdb.execScript(m.sqlite);
-        const wrong = trespasses(manifest.id, before, objects(db));
-        if (wrong.length > 0) {
-          throw refused(manifest.id, `migration ${m.id} touched what is not the plugin's (${wrong.join(', ')}); a plugin's tables, indexes and triggers are named ${manifest.id}_…. It was rolled back.`, m.id);
-        }
-        db.prepare('INSERT INTO plugin_migrations (plugin_id, migration_id, checksum, applied_at) VALUES (?, ?, ?, ?)').run(manifest.id, m.id, checksum(m), now());
-      })
-      .catch((err: unknown) => {
-        if (err instanceof IqpError) throw err;
-        throw refused(manifest.id, `migration ${m.id} failed and was rolled back: ${(err as Error)?.message ?? err}`, m.id);
-      });
+  for (const m of await pendingMigrations(storage, manifest)) {
+    await storage.applyMigration(manifest.id, m, checksum(m, storage.dialect), now()).catch((err: unknown) => {
+      if (err instanceof IqpError) throw err;
+      throw refused(manifest.id, `migration ${m.id} failed and was rolled back: ${(err as Error)?.message ?? err}`, m.id);
+    });
     applied.push(m.id);
   }
   return applied;
-}
-
-/**
- * Names of the schema objects that belong to plugins recorded in the ledger (for a restore's schema
- * check: they are not the core's migrations' to vouch for, but they are the registry's data).
- */
-export function pluginObjectNames(db: Database.Database): Set<string> {
-  const ledger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_migrations'").get();
-  if (!ledger) return new Set();
-  const ids = db.prepare('SELECT DISTINCT plugin_id FROM plugin_migrations').pluck().all() as string[];
-  return new Set([...objects(db)].filter(([name, o]) => ids.some((id) => ownedBy(id, { name, tbl_name: o.tbl_name }))).map(([name]) => name));
 }

@@ -1,13 +1,20 @@
 /**
- * ctx.rateLimit on the embedded registry: rate-limiter-flexible's RateLimiterSQLite on the
- * plugins' connection, in the core's plugin_rate_limits table, keys prefixed `<id>:<name>`.
- * Each call runs as a transaction of the plugins' database: the limiter writes synchronously on
- * that connection, and outside the queue it could land inside another request's open transaction.
- * Those transactions are not durable (see TransactionOptions): a counter lost in a power cut
+ * ctx.rateLimit: rate-limiter-flexible on the core's plugin_rate_limits table, keys prefixed
+ * `<id>:<name>`, in the registry's database, so every server process on it shares each limit.
+ *
+ * SQLite: RateLimiterSQLite on the plugins' connection. Each call runs as a transaction of the
+ * plugins' database: the limiter writes synchronously on that connection, and outside the queue
+ * it could land inside another request's open transaction.
+ *
+ * PostgreSQL: RateLimiterPostgres, whose every call is one atomic statement, run through
+ * PgPluginDatabase.bookkeeping() (its own short transaction).
+ *
+ * Either way the counting is not durable (see TransactionOptions): a counter lost in a power cut
  * harms nobody, and a request must not wait for the disk only to be counted.
  */
-import { RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
 import type { RateLimit, RateLimitOptions } from './api.js';
+import type { PgPluginDatabase } from './pg-db.js';
 import type { SqlitePluginDatabase } from './sqlite-db.js';
 
 export const RATE_LIMIT_TABLE = 'plugin_rate_limits';
@@ -16,21 +23,28 @@ const SOFT = { durable: false } as const;
 
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
-export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, options: RateLimitOptions): RateLimit {
+function checkName(options: RateLimitOptions): void {
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(options.name)) throw new TypeError(`rateLimit: name ${JSON.stringify(options.name)} must be 1-64 letters, digits, dots, dashes or underscores.`);
-  const limiter = new RateLimiterSQLite({
-    storeClient: db.db,
-    storeType: 'better-sqlite3',
+}
+
+/** What both limiters take besides their store. */
+function limiterOptions(plugin: string, options: RateLimitOptions) {
+  return {
     tableName: RATE_LIMIT_TABLE,
+    // The core's migrations make the table; the limiter never creates one.
     tableCreated: true,
     keyPrefix: `${plugin}:${options.name}`,
     points: options.points,
     duration: options.durationS,
     ...(options.blockDurationS ? { blockDuration: options.blockDurationS } : {}),
-  });
+  };
+}
+
+/** The RateLimit over `limiter`, each call run inside `around`. */
+function rateLimit(limiter: RateLimiterAbstract, options: RateLimitOptions, around: <T>(fn: () => Promise<T>) => Promise<T>): RateLimit {
   return {
     consume: (key, points = 1) =>
-      db.transaction(async () => {
+      around(async () => {
         try {
           await limiter.consume(key, points);
           return { allowed: true as const };
@@ -39,14 +53,36 @@ export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, option
           if (err instanceof RateLimiterRes) return { allowed: false as const, retryAfterS: retryAfter(err) };
           throw err;
         }
-      }, SOFT),
+      }),
     peek: (key) =>
-      db.transaction(async () => {
+      around(async () => {
         const res = await limiter.get(key);
         return res ? { consumed: res.consumedPoints, retryAfterS: res.consumedPoints >= options.points ? retryAfter(res) : 0 } : { consumed: 0, retryAfterS: 0 };
-      }, SOFT),
+      }),
     reset: async (key) => {
-      await db.transaction(() => limiter.delete(key), SOFT);
+      await around(() => limiter.delete(key));
     },
   };
+}
+
+export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, options: RateLimitOptions): RateLimit {
+  checkName(options);
+  const limiter = new RateLimiterSQLite({ storeClient: db.db, storeType: 'better-sqlite3', ...limiterOptions(plugin, options) });
+  return rateLimit(limiter, options, (fn) => db.transaction(fn, SOFT));
+}
+
+/**
+ * `sweep`: the limiter deletes rows expired an hour ago every five minutes (an unref'd timer, as
+ * the SQLite one does); off in command mode, which starts no timers. The host also sweeps at start.
+ */
+export function pgRateLimit(db: PgPluginDatabase, plugin: string, options: RateLimitOptions, sweep: boolean): RateLimit {
+  checkName(options);
+  const limiter = new RateLimiterPostgres({
+    // 'pool': the limiter calls query() for each statement and has nothing to release.
+    storeClient: { query: (q: { text: string; values?: unknown[]; name?: string }) => db.bookkeeping(q) },
+    storeType: 'pool',
+    clearExpiredByTimeout: sweep,
+    ...limiterOptions(plugin, options),
+  });
+  return rateLimit(limiter, options, (fn) => fn());
 }

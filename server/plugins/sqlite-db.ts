@@ -14,7 +14,11 @@
  * one fdatasync for all the commits that landed meanwhile. Where WAL is unavailable, FULL as before.
  */
 import Database from 'better-sqlite3';
-import type { PluginDatabase, SqlValue, TransactionOptions } from './api.js';
+import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
+import { refuseTrespass } from './migrations.js';
+import { sqliteRateLimit } from './rate-limit.js';
+import { sqliteObjects } from './sqlite-schema.js';
+import type { LedgerRow, PluginStorage } from './storage.js';
 import { WalSync } from './wal-sync.js';
 
 /** A row with its integers as numbers where that is exact, bigints where it is not. */
@@ -25,7 +29,7 @@ function exact(row: unknown): unknown {
   return r;
 }
 
-export class SqlitePluginDatabase implements PluginDatabase {
+export class SqlitePluginDatabase implements PluginStorage {
   readonly dialect = 'sqlite' as const;
   readonly db: Database.Database;
   private tail: Promise<unknown> = Promise.resolve();
@@ -143,6 +147,28 @@ export class SqlitePluginDatabase implements PluginDatabase {
   execScript(sql: string): void {
     this.db.exec(sql);
     if (!this.db.inTransaction) this.sync?.committed();
+  }
+
+  appliedMigrations(pluginId: string): Promise<LedgerRow[]> {
+    return this.all<LedgerRow>('SELECT migration_id, checksum FROM plugin_migrations WHERE plugin_id = ? ORDER BY migration_id', [pluginId]);
+  }
+
+  applyMigration(pluginId: string, migration: PluginMigration, checksum: string, at: string): Promise<void> {
+    return this.transaction(async () => {
+      const before = sqliteObjects(this.db);
+      this.execScript(migration.sqlite);
+      refuseTrespass(pluginId, migration.id, before, sqliteObjects(this.db));
+      this.db.prepare('INSERT INTO plugin_migrations (plugin_id, migration_id, checksum, applied_at) VALUES (?, ?, ?, ?)').run(pluginId, migration.id, checksum, at);
+    });
+  }
+
+  /** Nothing to take: every process on this file migrates under the data directory's lock. */
+  async lockMigrations(): Promise<() => Promise<void>> {
+    return async () => undefined;
+  }
+
+  rateLimiter(plugin: string, options: RateLimitOptions): RateLimit {
+    return sqliteRateLimit(this, plugin, options);
   }
 
   close(): void {

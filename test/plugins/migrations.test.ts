@@ -64,8 +64,8 @@ describe('plugin migrations', () => {
     const { db } = await registry();
     await applyPluginMigrations(db, manifest([M1, M2]), NOW);
     const changed = manifest([{ ...M1, sqlite: `${M1.sqlite} -- edited` }, M2]);
-    expect(() => pendingMigrations(db.db, changed)).toThrow(expect.objectContaining({ code: 'IQP_E_PLUGIN_MIGRATION', message: expect.stringMatching(/0001-notes changed since it was applied/) }));
-    expect(() => pendingMigrations(db.db, manifest([M1]))).toThrow(expect.objectContaining({ code: 'IQP_E_PLUGIN_MIGRATION', message: expect.stringMatching(/0002-index was applied .* no longer lists it/) }));
+    await expect(pendingMigrations(db, changed)).rejects.toMatchObject({ code: 'IQP_E_PLUGIN_MIGRATION', message: expect.stringMatching(/0001-notes changed since it was applied/) });
+    await expect(pendingMigrations(db, manifest([M1]))).rejects.toMatchObject({ code: 'IQP_E_PLUGIN_MIGRATION', message: expect.stringMatching(/0002-index was applied .* no longer lists it/) });
     db.close();
   });
 

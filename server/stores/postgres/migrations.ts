@@ -1,9 +1,9 @@
 /**
  * Schema migrations of the PostgreSQL metadata and release stores: the rules of the SQLite schema
  * (server/stores/sqlite/migrations.ts) in PostgreSQL's words, applied in order, one transaction
- * each (schema.ts). Append only: a released migration never changes. The plugin tables of SQLite
- * migration 4 are not here: plugins have no PostgreSQL database yet, so the versions here are
- * their own (1 packs…, 2 releases, 3 registry id, 4 change counter).
+ * each (schema.ts). Append only: a released migration never changes. The versions here are their
+ * own (1 packs…, 2 releases, 3 registry id, 4 change counter, 5 the plugin tables of SQLite
+ * migration 4, which came once plugins had a PostgreSQL database).
  *
  * Every text column is COLLATE "C": SQLite compares text byte by byte, so sort orders, keyset
  * cursors and the `>=`/`<` ranges of the audit filters only agree with it, and only use the
@@ -202,6 +202,31 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       -- TRUNCATE, which skips row triggers.
       ${COUNTED.map((t) => `CREATE TRIGGER ${t}_changes AFTER INSERT OR UPDATE OR DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION registry_changes_bump();
       CREATE TRIGGER ${t}_truncate_changes AFTER TRUNCATE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION registry_changes_bump();`).join('\n      ')}
+    `,
+  },
+  {
+    version: 5,
+    name: 'plugin migrations ledger, plugin rate limits',
+    up: `
+      -- Which of each plugin's own migrations have run (server/plugins/migrations.ts): plugins
+      -- migrate forward only, and a recorded migration whose SQL changed is refused by checksum
+      -- (on PostgreSQL, of its postgres script).
+      CREATE TABLE plugin_migrations (
+        plugin_id    text COLLATE "C" NOT NULL,
+        migration_id text COLLATE "C" NOT NULL,
+        checksum     text COLLATE "C" NOT NULL CHECK (length(checksum) = 64),
+        applied_at   text COLLATE "C" NOT NULL,
+        PRIMARY KEY (plugin_id, migration_id)
+      );
+      -- Plugins' rate limits (ctx.rateLimit): the columns, in the order, of rate-limiter-flexible's
+      -- RateLimiterPostgres (its INSERT names none), made here so the limiter never creates tables
+      -- on its own. Keys are '<plugin id>:<limit name>:<key>': text rather than the library's
+      -- varchar(255), as a key may be an email address (up to 320 bytes) after that prefix.
+      CREATE TABLE plugin_rate_limits (
+        key    text COLLATE "C" PRIMARY KEY,
+        points integer NOT NULL DEFAULT 0,
+        expire bigint
+      );
     `,
   },
 ];
