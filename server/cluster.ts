@@ -92,7 +92,7 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
     const { stores, recovery } = await recoverDataDir(lock, storageChoice(config));
     await stores.meta.close();
     // Workers never take the lock, so the plugins' pending migrations run here, once, first.
-    await withPlugins(config.dataDir, 'server start', async () => {}, { lockHeld: true });
+    await withPlugins(config.dataDir, 'server start', async () => {}, { lockHeld: true, database: storageChoice(config).database });
 
     const aggregator = new AggregatorRegistry();
     cluster.setupPrimary({ exec: WORKER_FILE, args: [] });

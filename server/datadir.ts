@@ -93,7 +93,7 @@ async function open(dataDir: string, storage: StorageChoice, migrated: number[])
   const { meta, releases } = openDatabase(dataDir, storage.database);
   try {
     const blobs = openBlobs(dataDir, storage.blobs);
-    if (storage.blobs.kind === 's3') await blobs.init();
+    await blobs.init();
     if (storage.database.kind === 'postgres') migrated = await meta.migrate();
     return { meta, releases, blobs, migrated };
   } catch (err) {
@@ -127,9 +127,7 @@ export async function openStores(dataDir: string, command: string, storage: Stor
  * about to write the row for, which the lock on this directory knows nothing about.
  */
 export async function recoverDataDir(lock: DataDirLock, storage: StorageChoice = EMBEDDED, now: () => number = Date.now): Promise<{ stores: OpenedStores; recovery: Recovery }> {
-  // The data directory's SQLite file is migrated whichever database holds the metadata: the
-  // plugins keep their tables in it until they move to PostgreSQL too.
-  const migrated = await migrateDataDir(lock.dataDir);
+  const migrated = storage.database.kind === 'sqlite' ? await migrateDataDir(lock.dataDir) : [];
   const stores = await open(lock.dataDir, storage, migrated);
   try {
     const sweptTemp = await stores.blobs.sweep();

@@ -8,7 +8,7 @@ import { type OpenedStores, openStores, type Recovery, recoverDataDir } from './
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { createHttpServer } from './http/connections.js';
 import { Router } from 'express';
-import { databasePath, storageChoice } from './config.js';
+import { storageChoice } from './config.js';
 import { createValidator } from './http/contract.js';
 import { knownPaths, type ListableRouter } from './http/methods.js';
 import { AUTH_V1, type PluginClock } from './plugins/api.js';
@@ -16,7 +16,7 @@ import { createGuard } from './http/guard.js';
 import { PluginHost } from './plugins/host.js';
 import type { PeerChannel } from './plugins/peers.js';
 import { coreShapes } from './plugins/routes.js';
-import { SqlitePluginDatabase } from './plugins/sqlite-db.js';
+import { type OpenedPluginDatabase, openPluginDatabase } from './plugins/open-db.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -50,7 +50,7 @@ export interface StartOptions {
 export async function startServer(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
   let lock: DataDirLock | null = null;
   let stores: OpenedStores | null = null;
-  let pluginDb: SqlitePluginDatabase | null = null;
+  let pluginDb: OpenedPluginDatabase | null = null;
   const logger: Logger = log ?? ((line) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`));
   try {
     let recovery: Recovery | null = null;
@@ -64,8 +64,9 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
     const held = lock;
     // Plugins get their own connection (their transactions never mix with the core's) and routes on
     // a router the app mounts before its 404, filled once they have started.
-    const pdb = new SqlitePluginDatabase(databasePath(config.dataDir));
-    pluginDb = pdb;
+    const plugDb = openPluginDatabase(config.dataDir, storageChoice(config).database);
+    pluginDb = plugDb;
+    const pdb = plugDb.db;
     const pluginRoutes = Router();
     let pluginHost: PluginHost | null = null;
     const registry = createApp({
@@ -123,13 +124,13 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
           server.closeAllConnections();
         });
         await plugins.stop();
-        pdb.close();
+        await plugDb.close();
         await opened.meta.close();
         held?.release();
       },
     };
   } catch (err) {
-    pluginDb?.close();
+    await pluginDb?.close();
     await stores?.meta.close();
     lock?.release();
     throw err;

@@ -6,24 +6,31 @@
  * (and refused while a server holds it, since that server runs the schema it started with).
  */
 import { pluginAudit } from './audit.js';
-import { databasePath } from '../config.js';
+import type { DatabaseChoice } from '../config.js';
 import { openStores } from '../datadir.js';
 import { lockDataDir } from '../lock.js';
 import { IqpError } from '../../src/errors.js';
 import type { ServiceRef } from './api.js';
 import { PluginHost } from './host.js';
-import { SqlitePluginDatabase } from './sqlite-db.js';
+import { openPluginDatabase } from './open-db.js';
 
 export interface OfflinePlugins {
   /** A service a running plugin provides; IQP_E_PLUGIN_UNAVAILABLE when none does (not enabled, or it failed). */
   service<S>(ref: ServiceRef<S>): S;
 }
 
-/** `options.lockHeld`: the caller holds the data directory's lock already (a server's primary process), so migrations need not take it. */
-export async function withPlugins<T>(dataDir: string, command: string, fn: (host: OfflinePlugins) => Promise<T>, options: { lockHeld?: boolean } = {}): Promise<T> {
+/**
+ * `options.lockHeld`: the caller holds the data directory's lock already (a server's primary
+ * process), so migrations need not take it. `options.database`: where the registry keeps its
+ * metadata, and so the plugins their tables (default the data directory's SQLite file); on
+ * PostgreSQL, migrations take its advisory lock instead of the directory's.
+ */
+export async function withPlugins<T>(dataDir: string, command: string, fn: (host: OfflinePlugins) => Promise<T>, options: { lockHeld?: boolean; database?: DatabaseChoice } = {}): Promise<T> {
   const who = `iqp ${command}`;
-  const stores = await openStores(dataDir, who);
-  const db = new SqlitePluginDatabase(databasePath(dataDir));
+  const database = options.database ?? { kind: 'sqlite' };
+  const stores = await openStores(dataDir, who, { database, blobs: { kind: 'fs' } });
+  const opened = openPluginDatabase(dataDir, database);
+  const db = opened.db;
   try {
     const host = await PluginHost.start({
       dataDir,
@@ -34,7 +41,7 @@ export async function withPlugins<T>(dataDir: string, command: string, fn: (host
         if (line['level'] === 'warn' || line['level'] === 'error') process.stderr.write(`${who}: ${line['plugin'] ? `plugin ${String(line['plugin'])}: ` : ''}${String(line['msg'])}${line['error'] ? ` (${String(line['error'])})` : ''}\n`);
       },
       audit: pluginAudit(db),
-      ...(options.lockHeld ? {} : { lockForMigrations: () => lockDataDir(dataDir, `${who} (plugin migrations)`) }),
+      ...(options.lockHeld || database.kind === 'postgres' ? {} : { lockForMigrations: () => lockDataDir(dataDir, `${who} (plugin migrations)`) }),
     });
     try {
       return await fn({
@@ -54,7 +61,7 @@ export async function withPlugins<T>(dataDir: string, command: string, fn: (host
       await host.stop();
     }
   } finally {
-    db.close();
+    await opened.close();
     await stores.meta.close();
   }
 }

@@ -9,6 +9,7 @@ import { withSettings } from '../cli/setting-options.js';
 import { printable } from '../cli/output.js';
 import { AUTH_ADMIN_V1, type AuthAdminServiceV1, type AuthUserSummary, type UserRole } from '../../server/plugins/api.js';
 import { withPlugins } from '../../server/plugins/offline.js';
+import { databaseChoice } from '../../server/config.js';
 import { IqpError } from '../errors.js';
 import type { CommandGroup } from './types.js';
 
@@ -17,7 +18,7 @@ const roleOption = (description: string) => new Option('-r, --role <role>', desc
 
 /** Runs `fn` with the auth plugin's admin service on the data directory. */
 export function withAuthAdmin<T>(ctx: Context, command: string, fn: (admin: AuthAdminServiceV1) => Promise<T>): Promise<T> {
-  return withPlugins(ctx.config.dataDir, command, (host) => fn(host.service(AUTH_ADMIN_V1)));
+  return withPlugins(ctx.config.dataDir, command, (host) => fn(host.service(AUTH_ADMIN_V1)), { database: databaseChoice(ctx.config) });
 }
 
 /** As the other commands print records: snake_case, like the HTTP API. */

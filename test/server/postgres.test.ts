@@ -4,6 +4,8 @@
  * carries a password (the test server trusts local connections and ignores it): it must appear in
  * no output.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describePg, freshSchema } from '../postgres/harness.js';
 import { buildTemplatePack, childServerPerTest, fresh, iqpOnData, newKey, registerKey, tempDir, upload } from './helpers.js';
@@ -32,10 +34,14 @@ describePg('a registry on PostgreSQL', () => {
         expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
         return r;
       };
-      expect((await run(['server', 'migrate', '--json'])).json()).toMatchObject({ migrated: [1, 2, 3, 4] });
+      expect((await run(['server', 'migrate', '--json'])).json()).toMatchObject({ migrated: [1, 2, 3, 4, 5] });
       const admin = (await run(['token', 'create', '--role', 'admin', '--name', 'ops', '--json'])).json<{ token: string }>().token;
       const publisher = (await run(['token', 'create', '--role', 'publisher', '--name', 'ci', '--json'])).json<{ token: string }>().token;
       expect((await schema.sql('SELECT count(*)::int AS n FROM tokens')).rows[0].n, 'the tokens are in PostgreSQL').toBe(2);
+      await run(['plugins', 'enable', 'auth']);
+      const created = await iqpOnData(dataDir, ['users', 'create', 'ann@example.org', '--json'], { ...env, IQP_USER_PASSWORD: 'x7#kq2Lm-river-stone' });
+      expect(created.code, created.stderr).toBe(0);
+      expect((await schema.sql('SELECT email FROM auth_users')).rows, 'the accounts are in PostgreSQL too').toEqual([{ email: 'ann@example.org' }]);
 
       const server = await servers.start(dataDir, ['--workers', '2'], env);
       expect(server.info).toMatchObject({ migrated: [], database: expect.stringContaining('***') });
@@ -44,6 +50,11 @@ describePg('a registry on PostgreSQL', () => {
       const pack = await buildTemplatePack(tempDir('iqp-pg-packs-'), key, { authored: { package_id: 'pg.text', version: '1.0.0' } });
       expect((await upload(server.url, publisher, pack.path)).status).toBe(201);
       for (let i = 0; i < 4; i++) expect(JSON.parse((await fresh(server.url, '/v1/packs/available')).body).packs.map((p: { package_id: string }) => p.package_id), 'every worker lists it').toEqual(['pg.text']);
+      for (let i = 0; i < 2; i++) {
+        const login = await fresh(server.url, '/v1/auth/login', { method: 'POST', json: { email: 'ann@example.org', password: 'x7#kq2Lm-river-stone' } });
+        expect(login.status, `each worker signs ann in: ${login.body}`).toBe(200);
+      }
+      expect(existsSync(join(dataDir, 'registry.sqlite')), 'no SQLite file in the data directory').toBe(false);
       expect((await schema.sql('SELECT package_id, version, sha256 FROM packs')).rows).toEqual([{ package_id: 'pg.text', version: '1.0.0', sha256: pack.sha256 }]);
       server.child.kill('SIGTERM');
       await server.exited;
