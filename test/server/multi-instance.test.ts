@@ -1,14 +1,18 @@
 /**
- * Three registries on one PostgreSQL database, as three machines behind a load balancer run them
- * (each with a data directory of its own): what one writes reaches what the others answer, through
- * PostgreSQL's notifications, and a registry whose notification connection is killed reconnects
- * and drops its caches.
+ * Three registries on one PostgreSQL database and one S3-compatible bucket (s3rver), as three
+ * machines behind a load balancer run them, each with a data directory of its own: what one writes
+ * reaches what the others answer, through PostgreSQL's notifications; a registry whose
+ * notification connection is killed reconnects and drops its caches; a pack published through one
+ * is served by the others from the bucket; and an account's sign-in limit holds across them.
  */
 import { afterEach, expect, it } from 'vitest';
 import { serverConfig } from '../../server/config.js';
 import { type RunningServer, startServer } from '../../server/start.js';
 import { describePg, freshSchema, type TestSchema } from '../postgres/harness.js';
-import { buildTemplatePack, call, newKey, registerKey, tempDir, until, upload } from './helpers.js';
+import { buildTemplatePack, call, iqpOnData, newKey, registerKey, sha256, tempDir, until, upload } from './helpers.js';
+import { s3rverForFile } from './s3rver.js';
+
+const s3 = s3rverForFile();
 
 /** A URL that puts the registry in the test's own schema, its connections named `name` (pg_stat_activity). */
 function urlFor(schema: TestSchema, name: string): string {
@@ -21,17 +25,29 @@ function urlFor(schema: TestSchema, name: string): string {
 describePg('three registries on one PostgreSQL', () => {
   let schema: TestSchema;
   const running: RunningServer[] = [];
+  /** Each server's data directory, in the order of `running`. */
+  const dirs: string[] = [];
   afterEach(async () => {
     for (const s of running.splice(0)) await s.close();
+    dirs.length = 0;
     await schema?.drop();
   });
 
   async function three(): Promise<[RunningServer, RunningServer, RunningServer]> {
     schema = await freshSchema();
+    const bucket = await s3.newBucket();
     // Started one after another; the stores' own tests start them at once.
     for (const name of ['a', 'b', 'c']) {
       const databaseUrl = urlFor(schema, `${schema.name}-${name}`);
-      running.push(await startServer(serverConfig({ dataDir: tempDir('iqp-multi-'), host: '127.0.0.1', port: 0, databaseUrl, databasePoolSize: 3 }), () => {}, { validateResponses: true }));
+      const dataDir = tempDir('iqp-multi-');
+      dirs.push(dataDir);
+      // Each machine's own server.json: the auth plugin, with a sign-in limit of 3 per address and account.
+      for (const args of [['plugins', 'enable', 'auth'], ['plugins', 'config', 'auth', '--set', 'rate_limits={"per_email_ip":{"points":3,"duration_s":900}}']]) {
+        const r = await iqpOnData(dataDir, args);
+        expect(r.code, r.stderr).toBe(0);
+      }
+      const config = serverConfig({ dataDir, host: '127.0.0.1', port: 0, databaseUrl, databasePoolSize: 3, blobStore: 's3', s3Endpoint: s3.endpoint, s3Bucket: bucket, s3ForcePathStyle: true, s3Checksums: 'when_required' });
+      running.push(await startServer(config, () => {}, { validateResponses: true }));
     }
     return running as [RunningServer, RunningServer, RunningServer];
   }
@@ -69,5 +85,29 @@ describePg('three registries on one PostgreSQL', () => {
     expect(await until(() => a.stores.meta.generation() > before, 10_000), 'a reconnected listener drops every cache').toBe(true);
     expect((await call(c.url, '/v1/admin/packs/multi.text/1.0.0/deprecate', { method: 'POST', token: admin, json: { message: '' } })).status).toBe(200);
     for (const s of [a, b, c]) expect(await until(async () => (await available(s)).length === 1, 1000)).toBe(true);
+  });
+
+  it('serves a pack published through one from the bucket on the others, and holds a sign-in limit across all three', async () => {
+    const [a, b, c] = await three();
+    const admin = (await a.registry.services.tokens.create('admin', 'ops', 'test')).token;
+    const publisher = (await a.registry.services.tokens.create('publisher', 'ci', 'test')).token;
+    const key = newKey();
+    await registerKey(a.url, admin, key);
+    const pack = await buildTemplatePack(tempDir('iqp-multi-packs-'), key, { authored: { package_id: 'shared.text', version: '1.0.0' } });
+    expect((await upload(a.url, publisher, pack.path)).status).toBe(201);
+    for (const s of [b, c]) {
+      const got = await call(s.url, '/v1/packs/shared.text/download?version=1.0.0');
+      expect([got.status, sha256(got.body)]).toEqual([200, pack.sha256]);
+    }
+
+    // An operator on A's machine makes the account: it lands in PostgreSQL, where all three find it.
+    const created = await iqpOnData(dirs[0]!, ['users', 'create', 'ann@example.org'], { IQP_DATABASE_URL: urlFor(schema, `${schema.name}-cli`), IQP_USER_PASSWORD: 'x7#kq2Lm-river-stone' });
+    expect(created.code, created.stderr).toBe(0);
+    const login = (s: RunningServer) => call(s.url, '/v1/auth/login', { method: 'POST', json: { email: 'ann@example.org', password: 'wrong password, again' } });
+    // Three tries across three servers spend the limit; the fourth, on any of them, is refused.
+    for (const s of [a, b, c]) expect((await login(s)).status).toBe(401);
+    const refused = await login(a);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
   });
 });
