@@ -119,7 +119,14 @@ export class PgPluginDatabase implements PluginStorage {
     return t;
   }
 
+  /**
+   * PostgreSQL text cannot hold U+0000: such a value (a device name, an id a client chose) is the
+   * client's mistake, refused as a bad request before the database would fail on it with a 500.
+   */
   private statement(sql: string, params: readonly SqlValue[]): pg.QueryConfig {
+    for (const p of params) {
+      if (typeof p === 'string' && p.includes('\u0000')) throw new IqpError('IQP_E_INVALID_REQUEST', 'A text value holds the character U+0000 (NUL), which the registry cannot store.');
+    }
     return { text: this.text(sql), values: params as unknown[] };
   }
 

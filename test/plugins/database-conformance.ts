@@ -167,11 +167,12 @@ export function pluginDatabaseConformance(name: string, target: ConformanceTarge
         expect(await db.get('SELECT count(*) AS n, max(i) AS top FROM kinds WHERE i < ?', [100])).toEqual({ n: 3, top: 0 });
       }));
 
-    it(`text holding U+0000 ${target.textWithNul === 'round-trips' ? 'round-trips' : 'is refused with an error, never cut short'}`, () =>
+    it(`text holding U+0000 ${target.textWithNul === 'round-trips' ? 'round-trips' : 'is refused as a bad request (a client sent it), never cut short'}`, () =>
       withDb(target, async (db) => {
         const write = db.run('INSERT INTO kinds (id, s) VALUES (?, ?)', [1, 'nul\u0000inside']);
         if (target.textWithNul === 'refused') {
-          await expect(write).rejects.toThrow();
+          await expect(write).rejects.toMatchObject({ code: 'IQP_E_INVALID_REQUEST', httpStatus: 400 });
+          await expect(db.transaction((tx) => tx.run('INSERT INTO kinds (id, s) VALUES (?, ?)', [2, '\u0000']))).rejects.toMatchObject({ code: 'IQP_E_INVALID_REQUEST' });
           expect(await db.all('SELECT id FROM kinds')).toEqual([]);
         } else {
           await write;
