@@ -115,7 +115,14 @@ try {
     manifest: `/v1/packs/${corpus.big.package_id}/${corpus.big.version}/manifest`,
   };
   const nginxPaths = { download: '/pack.iqp', available: '/available.json', manifest: '/manifest.json' };
-  const body = async (path: string) => Buffer.from(await (await fetch(reg.server.url + path)).arrayBuffer());
+  // Every registry under test serves a copy of what was published, made the same way, so none is
+  // measured with the publishing run's write-ahead log behind it and the others without.
+  const measuredCopy = join(work, 'registry-data-measured');
+  await cloneDataDir(reg.dataDir, measuredCopy);
+  const measured = await startIqp(cliRoot, measuredCopy, 1);
+  stops.push(() => measured.stop());
+  // nginx serves the measured registry's answers byte for byte (their links hold its address).
+  const body = async (path: string) => Buffer.from(await (await fetch(measured.url + path)).arrayBuffer());
   const files = { 'pack.iqp': { link: published.blobPath }, 'available.json': { bytes: await body(paths.available) }, 'manifest.json': { bytes: await body(paths.manifest) } };
   const nginx: { label: string; child: Child }[] = [];
   for (const w of nginxWorkers) {
@@ -123,7 +130,7 @@ try {
     stops.push(() => child.stop());
     nginx.push({ label: `nginx (worker_processes ${w})`, child });
   }
-  const iqp: IqpUnderTest[] = [{ label: 'iqp (1 process)', child: reg.server }];
+  const iqp: IqpUnderTest[] = [{ label: 'iqp (1 process)', child: measured }];
   const builds = [{ label: 'iqp (1 process)', cliRoot }];
   for (const spec of values.compare ?? []) {
     const eq = spec.indexOf('=');
