@@ -9,18 +9,15 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { samplePack } from '../../../test/server/store-conformance.js';
 import { describePg, freshSchema, type TestSchema } from '../../../test/postgres/harness.js';
+import { until as pollUntil } from '../../../test/server/helpers.js';
 import { ChangeFeed } from './changes.js';
 import { PostgresMetadataStore } from './metadata.js';
 
 const NO_POLL = 3_600_000;
 
-/** Waits, in a bounded loop, until `condition` holds. */
+/** Waits until `condition` holds (the shared bounded poll: a notification from another connection has no event here to wait on). */
 async function until(what: string, condition: () => boolean | Promise<boolean>, withinMs = 1000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not within ${withinMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  if (!(await pollUntil(condition, withinMs, 10))) throw new Error(`not within ${withinMs} ms: ${what}`);
 }
 
 describePg('PostgreSQL: generation() across servers', () => {
