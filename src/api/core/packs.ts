@@ -266,6 +266,11 @@ const downloadParts = {
   responses: {
     200: { description: 'The whole file: no Range, a multi-range or malformed Range, or an If-Range that no longer matches.', contentType: PACK_MEDIA_TYPE, headers: DOWNLOAD_HEADERS },
     206: { description: 'The requested range, `Content-Range` saying which bytes of how many.', contentType: PACK_MEDIA_TYPE, headers: { ...DOWNLOAD_HEADERS, 'Content-Range': 'The part sent: `bytes <first>-<last>/<size>`, offsets inclusive.' } },
+    302: {
+      description:
+        'Only on a registry with `download_mode = redirect`: the bytes are at `Location` (a presigned URL of the object store, or its CDN). Follow at most two redirects, without your Authorization header, sending your Range there (no If-Range: that ETag is not the pack\'s), and check the size and SHA-256 (`X-Iqp-Sha256`) of the whole file at the end. No body.',
+      headers: { Location: 'Where to fetch the bytes (absolute https or http URL).', ETag: DOWNLOAD_HEADERS.ETag, 'X-Iqp-Sha256': DOWNLOAD_HEADERS['X-Iqp-Sha256'], 'X-Iqp-Version': DOWNLOAD_HEADERS['X-Iqp-Version'] },
+    },
     304: { description: "If-None-Match matched this file's ETag: your copy is current. No body. (Evaluated before Range.)", headers: { ETag: DOWNLOAD_HEADERS.ETag } },
     416: { description: 'The range starts at or beyond the end of the file; `details.size_bytes` and `Content-Range: bytes */<size>` give the size.', headers: { 'Content-Range': '`bytes */<size>`: the file\'s size.' } },
   },
