@@ -83,16 +83,18 @@ export function failedMessage(err: unknown): WorkerMessage {
 
 export async function startCluster(config: ServerConfig, count: number, log: Logger): Promise<RunningCluster> {
   if (!cluster.isPrimary) throw new Error('startCluster runs in the primary process only');
+  // Settings that cannot work together are refused before anything is created or locked.
+  const storage = storageChoice(config);
   const lock = lockDataDir(config.dataDir, 'iqp server start');
   const live = new Set<Worker>();
   /** Workers that listen (and so heed 'iqp:stop'); one still starting may not be listening for messages yet. */
   const ready = new WeakSet<Worker>();
   let stopping = false;
   try {
-    const { stores, recovery } = await recoverDataDir(lock, storageChoice(config));
+    const { stores, recovery } = await recoverDataDir(lock, storage);
     await stores.meta.close();
     // Workers never take the lock, so the plugins' pending migrations run here, once, first.
-    await withPlugins(config.dataDir, 'server start', async () => {}, { lockHeld: true, database: storageChoice(config).database });
+    await withPlugins(config.dataDir, 'server start', async () => {}, { lockHeld: true, database: storage.database });
 
     const aggregator = new AggregatorRegistry();
     cluster.setupPrimary({ exec: WORKER_FILE, args: [] });

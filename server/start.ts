@@ -48,6 +48,8 @@ export interface StartOptions {
 }
 
 export async function startServer(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
+  // Settings that cannot work together are refused before anything is created or locked.
+  const storage = storageChoice(config);
   let lock: DataDirLock | null = null;
   let stores: OpenedStores | null = null;
   let pluginDb: OpenedPluginDatabase | null = null;
@@ -55,16 +57,16 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
   try {
     let recovery: Recovery | null = null;
     if (options.lock === false) {
-      stores = await openStores(config.dataDir, 'iqp server start (worker)', storageChoice(config));
+      stores = await openStores(config.dataDir, 'iqp server start (worker)', storage);
     } else {
       lock = lockDataDir(config.dataDir, 'iqp server start');
-      ({ stores, recovery } = await recoverDataDir(lock, storageChoice(config)));
+      ({ stores, recovery } = await recoverDataDir(lock, storage));
     }
     const opened = stores;
     const held = lock;
     // Plugins get their own connection (their transactions never mix with the core's) and routes on
     // a router the app mounts before its 404, filled once they have started.
-    const plugDb = openPluginDatabase(config.dataDir, storageChoice(config).database);
+    const plugDb = openPluginDatabase(config.dataDir, storage.database);
     pluginDb = plugDb;
     const pdb = plugDb.db;
     const pluginRoutes = Router();

@@ -5,10 +5,13 @@
  * and stderr stays free of anything but iqp's own lines.
  */
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describePg, freshSchema } from '../postgres/harness.js';
 import { blobFiles, buildTemplatePack, childServerPerTest, fresh, iqpOnData, newKey, registerKey, tempDir, tmpFiles, upload } from './helpers.js';
 import { S3RVER_CREDENTIALS, s3rverForFile } from './s3rver.js';
+import { iqp } from '../e2e/helpers.js';
 
 const servers = childServerPerTest();
 const s3 = s3rverForFile();
@@ -55,10 +58,16 @@ describePg('a registry on PostgreSQL and an S3-compatible bucket', () => {
     }
   });
 
-  it('refuses blob_store = s3 without a bucket before it serves, with IQP_E_CONFIG', async () => {
-    const dataDir = tempDir('iqp-scale-bad-');
-    const r = await iqpOnData(dataDir, ['server', 'start', '--port', '0', '--json'], { IQP_BLOB_STORE: 's3' });
-    expect(r.code).toBe(2);
-    expect(r.json()).toMatchObject({ error: { code: 'IQP_E_CONFIG', details: { key: 's3_bucket' } } });
+  it('refuses settings that cannot work together before it creates anything, with IQP_E_CONFIG naming the key', async () => {
+    for (const [env, key] of [
+      [{ IQP_BLOB_STORE: 's3' }, 's3_bucket'],
+      [{ IQP_DOWNLOAD_MODE: 'redirect' }, 'download_mode'],
+    ] as const) {
+      const dataDir = join(tempDir('iqp-scale-bad-'), 'data');
+      const r = await iqp(['server', 'start', '--data', dataDir, '--port', '0', '--workers', '2', '--json'], { cwd: tmpdir(), env: { HOME: tmpdir(), ...env } });
+      expect(r.code, JSON.stringify(env)).toBe(2);
+      expect(r.json()).toMatchObject({ error: { code: 'IQP_E_CONFIG', details: { key } } });
+      expect(existsSync(dataDir), 'no data directory made').toBe(false);
+    }
   });
 });
