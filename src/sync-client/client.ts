@@ -297,6 +297,9 @@ export class SyncClient {
   }
 
   #setStatus(status: SyncStatus, detail: StatusDetail): void {
+    // A cycle winding down after pause() (its last await had already resolved) reports nothing:
+    // the app hears "paused" until resume() or stop().
+    if (this.#paused && status !== 'paused') return;
     if (status === this.#status && detail.code === undefined && detail.delayMs === undefined) return;
     this.#status = status;
     this.#o.onStatus?.(status, detail);

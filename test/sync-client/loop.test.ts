@@ -73,6 +73,21 @@ describe('the loop', () => {
     expect(r.client.status).toBe('stopped');
   });
 
+  it('a pause() that lands while a cycle winds down stays paused: the cycle ending does not report idle', async () => {
+    // The browser's offline event can fire between any two awaits of a cycle; here it lands in the
+    // app's onChanges, after the pull's answer has arrived and before the cycle reports its end.
+    let client: { pause(): void } | undefined;
+    const r = rig({ onChanges: () => client?.pause() });
+    client = r.client;
+    r.net.on('/v1/sync/pull', (req) => (req.body.cursor ? hang(req) : page([change('1', 1, 1)], 'c1')));
+    r.client.start();
+    await until(() => r.client.status === 'paused' && r.net.inFlight === 0);
+    for (let i = 0; i < 100; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(r.statuses.map(([s]) => s)).toEqual(['syncing', 'paused']);
+    expect(r.client.status).toBe('paused');
+    await r.client.stop();
+  });
+
   it('stop() aborts a long poll and resolves once the loop has ended', async () => {
     const r = rig();
     r.net.on('/v1/sync/pull', headOrHold('c1'));
