@@ -69,7 +69,7 @@ function openDatabase(dataDir: string, database: DatabaseChoice): { meta: Metada
     return { meta, releases: new PostgresReleaseStore(meta.db) };
   }
   const meta = new SqliteMetadataStore(databasePath(dataDir));
-  return { meta, releases: new SqliteReleaseStore(meta.db) };
+  return { meta, releases: new SqliteReleaseStore(meta) };
 }
 
 /**

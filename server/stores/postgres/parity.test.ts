@@ -137,7 +137,7 @@ describePg('PostgreSQL answers as SQLite does', () => {
   it('the same seeded writes give the same listings, orders, pages and cursors', async () => {
     const { seed } = seededRng('store parity');
     const pairs: Pair[] = [
-      { meta: sqlite, releases: new SqliteReleaseStore(sqlite.db) },
+      { meta: sqlite, releases: new SqliteReleaseStore(sqlite) },
       { meta: postgres, releases: new PostgresReleaseStore(postgres.db) },
     ];
     const results = [];

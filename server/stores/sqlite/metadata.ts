@@ -14,6 +14,7 @@ import type {
 import { decodeCursor, pageOf } from '../cursor.js';
 import { type AuditRow, type PackRow, TOKEN_ACTOR, toAudit, toPack } from '../rows.js';
 import { applyMigrations } from './schema.js';
+import { SqliteWrites } from './writes.js';
 
 /** The sha256 of every blob the database refers to, sorted (backups copy them, restores check them, recovery keeps them). */
 export function blobRefs(db: Database.Database): string[] {
@@ -29,7 +30,8 @@ export function auditRow(entry: NewAuditEntry): [string, string, string, string,
 
 export class SqliteMetadataStore implements MetadataStore {
   readonly db: Database.Database;
-  #generation: Database.Statement<[], number> | null = null;
+  /** Write transactions and the change counter; the release store on this connection uses it too. */
+  readonly writes: SqliteWrites;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -38,6 +40,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    this.writes = new SqliteWrites(this.db);
   }
 
   async migrate(): Promise<number[]> {
@@ -53,9 +56,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   generation(): number {
-    // Prepared on first use: the table exists only once the store is migrated.
-    this.#generation ??= this.db.prepare<[], number>('SELECT generation FROM registry_changes WHERE singleton = 1').pluck();
-    return this.#generation.get()!;
+    return this.writes.generation();
   }
 
   #audit(entry: NewAuditEntry): void {
@@ -63,7 +64,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async insertPack(pack: PackRecord, audit: NewAuditEntry): Promise<InsertPackResult> {
-    return this.db.transaction((): InsertPackResult => {
+    return this.writes.run((): InsertPackResult => {
       const existing = this.db.prepare('SELECT sha256 FROM packs WHERE package_id = ? AND version = ?').pluck().get(pack.package_id, pack.version) as
         | string
         | undefined;
@@ -78,7 +79,7 @@ export class SqliteMetadataStore implements MetadataStore {
         .run({ ...pack, manifest: undefined });
       this.#audit(audit);
       return 'created';
-    }).immediate();
+    });
   }
 
   async getPack(packageId: string, version: string): Promise<PackRecord | null> {
@@ -113,7 +114,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async setDeprecation(packageId: string, versions: readonly string[], message: string | null, at: string, actor: string): Promise<PackRecord[]> {
-    return this.db.transaction(() => {
+    return this.writes.run(() => {
       const updated: PackRecord[] = [];
       for (const version of versions) {
         const before = this.db.prepare('SELECT * FROM packs WHERE package_id = ? AND version = ?').get(packageId, version) as PackRow | undefined;
@@ -131,7 +132,7 @@ export class SqliteMetadataStore implements MetadataStore {
         updated.push(toPack(this.db.prepare('SELECT * FROM packs WHERE package_id = ? AND version = ?').get(packageId, version) as PackRow));
       }
       return updated;
-    }).immediate();
+    });
   }
 
   async countPacks(): Promise<number> {
@@ -143,7 +144,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async addKey(key: PublisherKey, audit: NewAuditEntry): Promise<'created' | 'exists'> {
-    return this.db.transaction((): 'created' | 'exists' => {
+    return this.writes.run((): 'created' | 'exists' => {
       const exists = this.db.prepare('SELECT 1 FROM publisher_keys WHERE key_id = ?').get(key.key_id);
       if (exists) return 'exists';
       this.db
@@ -151,15 +152,15 @@ export class SqliteMetadataStore implements MetadataStore {
         .run(key.key_id, key.public_key, key.name, key.added_at, key.purpose);
       this.#audit(audit);
       return 'created';
-    }).immediate();
+    });
   }
 
   async removeKey(keyId: string, audit: NewAuditEntry): Promise<boolean> {
-    return this.db.transaction(() => {
+    return this.writes.run(() => {
       const changed = this.db.prepare('DELETE FROM publisher_keys WHERE key_id = ?').run(keyId).changes > 0;
       if (changed) this.#audit(audit);
       return changed;
-    }).immediate();
+    });
   }
 
   async listKeys(): Promise<PublisherKey[]> {

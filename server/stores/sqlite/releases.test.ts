@@ -27,7 +27,7 @@ releaseStoreConformance('SqliteReleaseStore', async () => {
   const { dir, meta } = await openFresh();
   await meta.migrate();
   return {
-    store: new SqliteReleaseStore(meta.db),
+    store: new SqliteReleaseStore(meta),
     addPack: (id, version) => addPack(meta, id, version),
     generation: () => meta.generation(),
     audit: async () => (await meta.listAudit(500, null)).items.filter((e) => e.target.startsWith('release')).reverse(),
@@ -75,7 +75,7 @@ describe('SqliteReleaseStore schema', () => {
 
     beforeEach(async () => {
       await fresh.meta.migrate();
-      store = new SqliteReleaseStore(fresh.meta.db);
+      store = new SqliteReleaseStore(fresh.meta);
       await addPack(fresh.meta, 'a.text', '1.0.0');
       const r = await store.createRelease({ name: 'r', channel: 'stable', notes: '', min_app_version: '1.0.0', required_roles: ['text'], profile: null, created_at: 'now', created_by: 'test' });
       if (r === 'exists') throw new Error('exists');

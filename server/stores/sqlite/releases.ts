@@ -18,6 +18,7 @@ import {
 } from '../release-types.js';
 import { auditState, type ProfileRow, type ReleaseRow, toProfile, toRelease } from '../rows.js';
 import type { NewAuditEntry, Page } from '../types.js';
+import type { SqliteWrites } from './writes.js';
 
 /** Thrown inside a transaction to undo its first half when the second half is refused. */
 class Undo {
@@ -25,7 +26,14 @@ class Undo {
 }
 
 export class SqliteReleaseStore implements ReleaseStore {
-  constructor(private readonly db: Database.Database) {}
+  private readonly db: Database.Database;
+  readonly #writes: SqliteWrites;
+
+  /** On the metadata store's connection: one file, one writer, one change counter. */
+  constructor(meta: { readonly db: Database.Database; readonly writes: SqliteWrites }) {
+    this.db = meta.db;
+    this.#writes = meta.writes;
+  }
 
   async registryId(): Promise<string> {
     return this.db.prepare('SELECT registry_id FROM registry_identity').pluck().get() as string;
@@ -63,8 +71,7 @@ export class SqliteReleaseStore implements ReleaseStore {
   }
 
   async createRelease(r: NewRelease): Promise<ReleaseRecord | 'exists'> {
-    return this.db
-      .transaction((): ReleaseRecord | 'exists' => {
+    return this.#writes.run((): ReleaseRecord | 'exists' => {
         if (this.db.prepare('SELECT 1 FROM dataset_releases WHERE channel = ? AND name = ?').get(r.channel, r.name)) return 'exists';
         const { lastInsertRowid } = this.db
           .prepare(
@@ -75,8 +82,7 @@ export class SqliteReleaseStore implements ReleaseStore {
         const created = this.#get(Number(lastInsertRowid))!;
         this.#audit({ at: r.created_at, actor: r.created_by, action: 'release.create', target: `release:${created.id}`, details: { before: null, after: { ...auditState(created), name: r.name, channel: r.channel, min_app_version: r.min_app_version, required_roles: r.required_roles, profile: r.profile } } });
         return created;
-      })
-      .immediate();
+      });
   }
 
   async getRelease(id: number): Promise<ReleaseRecord | null> {
@@ -101,8 +107,7 @@ export class SqliteReleaseStore implements ReleaseStore {
   }
 
   async attachArtifact(releaseId: number, a: ArtifactRecord, actor: string): Promise<AttachResult> {
-    return this.db
-      .transaction((): AttachResult => {
+    return this.#writes.run((): AttachResult => {
         const release = this.#get(releaseId);
         if (!release) return 'no-release';
         if (release.status !== 'draft') return 'not-draft';
@@ -119,13 +124,11 @@ export class SqliteReleaseStore implements ReleaseStore {
             .run(releaseId, a.role, a.package_id, a.version, a.attached_at);
         });
         return 'attached';
-      })
-      .immediate();
+      });
   }
 
   async detachArtifact(releaseId: number, role: string, packageId: string, at: string, actor: string): Promise<'detached' | 'missing' | 'not-draft'> {
-    return this.db
-      .transaction((): 'detached' | 'missing' | 'not-draft' => {
+    return this.#writes.run((): 'detached' | 'missing' | 'not-draft' => {
         const release = this.#get(releaseId);
         if (!release || !release.artifacts.some((a) => a.role === role && a.package_id === packageId)) return 'missing';
         if (release.status !== 'draft') return 'not-draft';
@@ -133,8 +136,7 @@ export class SqliteReleaseStore implements ReleaseStore {
           this.db.prepare('DELETE FROM dataset_release_artifacts WHERE release_id = ? AND role = ? AND package_id = ?').run(releaseId, role, packageId);
         });
         return 'detached';
-      })
-      .immediate();
+      });
   }
 
   async channelSequence(channel: string): Promise<number> {
@@ -155,8 +157,7 @@ export class SqliteReleaseStore implements ReleaseStore {
   }
 
   async publishRelease(id: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<PublishResult> {
-    return this.db
-      .transaction((): PublishResult => {
+    return this.#writes.run((): PublishResult => {
         const release = this.#get(id);
         if (!release) return 'no-release';
         if (release.status !== 'draft') return 'not-draft';
@@ -167,8 +168,7 @@ export class SqliteReleaseStore implements ReleaseStore {
           this.db.prepare("UPDATE dataset_releases SET status = 'published', published_at = ?, published_by = ? WHERE id = ?").run(at, actor, id);
         });
         return 'published';
-      })
-      .immediate();
+      });
   }
 
   /** The body of resignRelease, for use inside a transaction. */
@@ -194,24 +194,22 @@ export class SqliteReleaseStore implements ReleaseStore {
   }
 
   async resignRelease(id: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<ResignResult> {
-    return this.db.transaction(() => this.#resign(id, signed, key, at, actor)).immediate();
+    return this.#writes.run(() => this.#resign(id, signed, key, at, actor));
   }
 
   async deprecateRelease(id: number, message: string, at: string, actor: string): Promise<DeprecateResult> {
-    return this.db.transaction(() => this.#deprecate(id, message, at, actor)).immediate();
+    return this.#writes.run(() => this.#deprecate(id, message, at, actor));
   }
 
   async rollbackRelease(id: number, message: string, target: number, signed: SignedReleaseManifest, key: string, at: string, actor: string): Promise<RollbackResult> {
     try {
-      return this.db
-        .transaction((): RollbackResult => {
+      return this.#writes.run((): RollbackResult => {
           const deprecated = this.#deprecate(id, message, at, actor);
           if (deprecated !== 'deprecated') return { deprecate: deprecated };
           const resigned = this.#resign(target, signed, key, at, actor);
           if (resigned !== 'resigned') throw new Undo({ resign: resigned });
           return 'rolled-back';
-        })
-        .immediate();
+        });
     } catch (err) {
       if (err instanceof Undo) return err.result;
       throw err;
@@ -219,8 +217,7 @@ export class SqliteReleaseStore implements ReleaseStore {
   }
 
   async upsertProfile(p: ReleaseProfile, actor: string): Promise<void> {
-    this.db
-      .transaction(() => {
+    this.#writes.run(() => {
         const before = this.db.prepare('SELECT roles, description FROM release_profiles WHERE name = ?').get(p.name) as { roles: string; description: string } | undefined;
         this.db
           .prepare(
@@ -235,8 +232,7 @@ export class SqliteReleaseStore implements ReleaseStore {
           target: `release_profile:${p.name}`,
           details: { before: before ? { roles: JSON.parse(before.roles) as unknown, description: before.description } : null, after: { roles: p.roles, description: p.description } },
         });
-      })
-      .immediate();
+      });
   }
 
   async getProfile(name: string): Promise<ReleaseProfile | null> {
