@@ -69,6 +69,15 @@ export async function startIqp(cliRoot: string, dataDir: string, workers: number
   return { url: String(info['url']), pid, servingPids: () => pids, stderr, stop: () => stopChild(child) };
 }
 
+/** The node:http floor of the cached-JSON target (probe-json.ts) serving `file`, in `processes` processes. */
+export async function startProbeJson(cliRoot: string, file: string, processes: number): Promise<Child> {
+  const argv = [process.execPath, join(cliRoot, 'dist', 'bench', 'registry', 'probe-json.js'), file, String(processes)];
+  const { child, info, stderr } = await spawnJson(argv, cliRoot, cleanEnv());
+  child.stdout!.resume();
+  const pids = (info['workers'] as number[]).slice();
+  return { url: String(info['url']), pid: Number(info['pid']), servingPids: () => pids, stderr, stop: () => stopChild(child) };
+}
+
 /**
  * A copy of a data directory another server can own (each holds its directory's lock): the
  * database through SQLite's online backup, the blobs hard-linked (the very same files and page

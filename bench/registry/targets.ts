@@ -12,7 +12,7 @@
  * Plus a sweep of download strategies and read sizes on a bare node:http server (probe-download.ts).
  */
 import { spawn } from 'node:child_process';
-import { openSync, readSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Verdict } from '../lib/context.js';
 import { int, mib, passFail, ratio, secs, table } from '../lib/format.js';
@@ -21,7 +21,7 @@ import { download, rangeScript, upload, wrk, type WrkResult } from './clients.js
 import type { RegistryCorpus } from './prepare.js';
 import { freshRegistry, publish, publishHeaders } from './publish.js';
 import { type Quiet } from './quiet.js';
-import { type Child, procStatusKiB } from './servers.js';
+import { type Child, procStatusKiB, startProbeJson } from './servers.js';
 
 export const DOWNLOAD_TARGET = 0.8;
 export const RANGES_TARGET = 0.5;
@@ -97,7 +97,15 @@ const runsOf = (s: Samples, f: (v: number) => string) => s.values.map(f).join(',
  * One row per server: median (spread) and runs; for each registry deployment, its ratio to every
  * nginx baseline, and the verdict against the first.
  */
-function compareRows(env: Env, res: Map<string, Samples>, goal: number, target: (label: string) => string, unit: string, fmt: (v: number) => string): { rows: string[][]; headers: string[]; verdicts: Verdict[] } {
+function compareRows(
+  env: Env,
+  res: Map<string, Samples>,
+  goal: number,
+  target: (label: string) => string,
+  unit: string,
+  fmt: (v: number) => string,
+  references: readonly { readonly label: string }[] = [],
+): { rows: string[][]; headers: string[]; verdicts: Verdict[] } {
   const bases = env.nginx.map((n) => ({ label: n.label, s: res.get(n.label)! }));
   const headers = ['server', `median ${unit}`, ...bases.map((b) => `vs ${b.label}`), 'target', 'result', `runs (${unit})`];
   const rows: string[][] = [];
@@ -107,6 +115,11 @@ function compareRows(env: Env, res: Map<string, Samples>, goal: number, target: 
     const r = m.median / bases[0]!.s.median;
     if (!s.comparison) verdicts.push({ target: target(s.label), measured: `${fmt(m.median)} vs ${fmt(bases[0]!.s.median)} ${unit}: ${ratio(r)}×`, goal: `≥ ${goal}× ${bases[0]!.label}`, pass: r >= goal });
     rows.push([s.label, `${fmt(m.median)} (${spread(m)})`, ...bases.map((b) => ratio(m.median / b.s.median)), `≥ ${goal}`, s.comparison ? `(${passFail(r >= goal).toLowerCase()})` : passFail(r >= goal), runsOf(m, fmt)]);
+  }
+  // References (no verdict): their ratios to nginx say what is reachable at all.
+  for (const { label } of references) {
+    const m = res.get(label)!;
+    rows.push([label, `${fmt(m.median)} (${spread(m)})`, ...bases.map((b) => ratio(m.median / b.s.median)), '', '', runsOf(m, fmt)]);
   }
   for (const b of bases) rows.push([b.label, `${fmt(b.s.median)} (${spread(b.s)})`, ...bases.map((o) => (o === b ? '' : ratio(b.s.median / o.s.median))), '', '', runsOf(b.s, fmt)]);
   return { rows, headers, verdicts };
@@ -270,17 +283,29 @@ export async function benchJson(env: Env): Promise<Section> {
       checkWrk(label, r, expected.length + 1024);
       return r.requestsPerSec;
     };
-    env.log(`3. ${name} (${expected.length} bytes), ${o.runs} × ${o.seconds} s each…`);
-    const res = await interleave(servers(env, nginxPath, iqpPath, variant), o.runs, () => env.settle());
-    const c = compareRows(env, res, JSON_TARGET, (l) => `3. ${name} (${expected.length} B), ${l}`, 'req/s', int);
-    verdicts.push(...c.verdicts);
-    sections.push(`#### ${name} (${expected.length} bytes)\n\nLoad average at start: ${q.load}${q.warning ? ` (${q.warning})` : ''}.\n\n${table(c.headers, c.rows)}`);
-    data[name] = Object.fromEntries(res);
+    // The floor: bare node:http answering the same bytes, with as many processes as each registry.
+    const file = join(env.work, `probe-json-${expected.length}.json`);
+    writeFileSync(file, expected);
+    const floors: { label: string; child: Child }[] = [];
+    try {
+      for (const n of [...new Set(env.iqp.map((s) => s.child.servingPids().length))]) {
+        floors.push({ label: `node:http floor (${n === 1 ? '1 process' : `${n} workers`})`, child: await startProbeJson(env.cliRoot, file, n) });
+      }
+      env.log(`3. ${name} (${expected.length} bytes), ${o.runs} × ${o.seconds} s each…`);
+      const variants = [...servers(env, nginxPath, iqpPath, variant), ...floors.map((f) => [f.label, variant(f.label, f.child.url + iqpPath)] as const)];
+      const res = await interleave(variants, o.runs, () => env.settle());
+      const c = compareRows(env, res, JSON_TARGET, (l) => `3. ${name} (${expected.length} B), ${l}`, 'req/s', int, floors);
+      verdicts.push(...c.verdicts);
+      sections.push(`#### ${name} (${expected.length} bytes)\n\nLoad average at start: ${q.load}${q.warning ? ` (${q.warning})` : ''}.\n\n${table(c.headers, c.rows)}`);
+      data[name] = Object.fromEntries(res);
+    } finally {
+      for (const f of floors) await f.child.stop();
+    }
   }
   const markdown = [
     `### 3. Cached JSON, ${o.connections} connections (wrk -t${o.wrkThreads} -c${o.connections} -d${o.seconds}s) vs nginx serving the same bytes as a static file`,
     '',
-    `Median of ${o.runs} interleaved runs.`,
+    `Median of ${o.runs} interleaved runs. The node:http floor (probe-json.ts) answers the same bytes from memory with no framework and no store: what Node's HTTP layer alone reaches here.`,
     '',
     sections.join('\n\n'),
   ].join('\n');
