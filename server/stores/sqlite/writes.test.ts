@@ -53,7 +53,7 @@ describe('SqliteWrites', () => {
 
   it('a write that fails and rolls back drops the kept value too', async () => {
     const { mine, other } = await twoConnections();
-    let t = 0;
+    const t = 0;
     const writes = new SqliteWrites(mine.db, () => t, 1_000_000);
     const before = writes.generation();
     await other.addKey(key('k1'), audit);
