@@ -102,8 +102,7 @@ export function createApp(deps: AppDeps): Registry {
       const label = route();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const method = req.method ?? '';
-      metrics.requests.inc({ method, route: label, status: String(res.statusCode) });
-      metrics.latency.observe({ method, route: label }, seconds);
+      metrics.requests.record(method, label, res.statusCode, seconds);
       if (config.logRequests) log({ msg: 'request', method, path: (req as { originalUrl?: string }).originalUrl ?? req.url, status: res.statusCode, ms: Math.round(seconds * 1000) });
     };
     res.on('close', onClose);

@@ -1,10 +1,11 @@
 /** Prometheus metrics, one registry per app so several apps (tests) never share counters. */
 import client from 'prom-client';
+import { RequestMetrics } from './request-metrics.js';
 
 export class Metrics {
   readonly registry = new client.Registry();
-  readonly requests: client.Counter<'method' | 'route' | 'status'>;
-  readonly latency: client.Histogram<'method' | 'route'>;
+  /** iqp_http_requests_total and iqp_http_request_duration_seconds (request-metrics.ts says why not prom-client's own). */
+  readonly requests: RequestMetrics;
   readonly bytesServed: client.Counter;
   readonly uploads: client.Counter<'result'>;
   readonly uploadBytes: client.Counter;
@@ -19,14 +20,13 @@ export class Metrics {
     private readonly gather: (() => Promise<string>) | null = null,
   ) {
     const registers = [this.registry];
-    this.requests = new client.Counter({ name: 'iqp_http_requests_total', help: 'HTTP requests by route and status.', labelNames: ['method', 'route', 'status'], registers });
-    this.latency = new client.Histogram({
-      name: 'iqp_http_request_duration_seconds',
-      help: 'Time to the end of the response, by route.',
-      labelNames: ['method', 'route'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
+    this.requests = new RequestMetrics(
+      { requests: 'iqp_http_requests_total', latency: 'iqp_http_request_duration_seconds' },
+      { requests: 'HTTP requests by route and status.', latency: 'Time to the end of the response, by route.' },
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    );
+    this.registry.registerMetric(this.requests.counter());
+    this.registry.registerMetric(this.requests.histogram());
     this.bytesServed = new client.Counter({ name: 'iqp_download_bytes_total', help: 'Pack bytes sent to clients.', registers });
     this.uploads = new client.Counter({ name: 'iqp_uploads_total', help: 'Pack uploads by result (created, identical, rejected).', labelNames: ['result'], registers });
     this.uploadBytes = new client.Counter({ name: 'iqp_upload_bytes_total', help: 'Bytes received in pack uploads.', registers });
