@@ -13,11 +13,21 @@ export interface OpenedPluginDatabase {
   close(): Promise<void>;
 }
 
-export function openPluginDatabase(dataDir: string, database: DatabaseChoice): OpenedPluginDatabase {
+/** `server`: the connection of a server process (SQLite: checkpoints on a worker thread, its failures logged here). */
+export function openPluginDatabase(dataDir: string, database: DatabaseChoice, server?: { log: (line: Record<string, unknown>) => void }): OpenedPluginDatabase {
   if (database.kind === 'postgres') {
     const db = new PgPluginDatabase({ connectionString: database.url, poolSize: database.poolSize });
     return { db, close: () => db.close() };
   }
-  const db = new SqlitePluginDatabase(databasePath(dataDir));
-  return { db, close: async () => db.close() };
+  const db = new SqlitePluginDatabase(
+    databasePath(dataDir),
+    server ? { checkpointThread: { onFallBack: (why) => server.log({ level: 'warn', msg: `plugin database: ${why}; SQLite checkpoints the WAL itself again` }) } } : {},
+  );
+  return {
+    db,
+    close: async () => {
+      await db.checkpoints?.close();
+      db.close();
+    },
+  };
 }

@@ -12,6 +12,9 @@
  * `synchronous = NORMAL`, and every result (of a write, or of a read that may have seen one) is
  * handed back only once wal-sync.ts has fdatasync'ed the -wal file past it, on libuv's threadpool,
  * one fdatasync for all the commits that landed meanwhile. Where WAL is unavailable, FULL as before.
+ *
+ * A server's connection also leaves checkpoints (copying the WAL back into the database, with its
+ * fsyncs) to a worker thread (checkpointer.ts) instead of doing them inside a COMMIT.
  */
 import Database from 'better-sqlite3';
 import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
@@ -20,6 +23,7 @@ import { sqliteRateLimit } from './rate-limit.js';
 import { sqliteObjects } from './sqlite-schema.js';
 import type { LedgerRow, PluginStorage } from './storage.js';
 import { WalSync } from './wal-sync.js';
+import { Checkpointer } from './checkpointer.js';
 
 /** A row with its integers as numbers where that is exact, bigints where it is not. */
 function exact(row: unknown): unknown {
@@ -38,13 +42,36 @@ export class SqlitePluginDatabase implements PluginStorage {
   private readonly sync: WalSync | null;
   /** PRAGMA data_version when last looked at (sawOthers). */
   private dataVersion: number | undefined;
+  /** Checkpoints on a worker thread (a server's connection under WAL), else null: SQLite's own, in COMMIT. */
+  readonly checkpoints: Checkpointer | null;
 
-  constructor(path: string) {
+  /**
+   * `checkpointThread`: for a server, which commits all day; the fallback is told why the thread
+   * stopped (its checkpoints are then SQLite's own again). Commands leave it off.
+   */
+  constructor(path: string, options: { checkpointThread?: { onFallBack: (why: string) => void } } = {}) {
     this.db = new Database(path, { timeout: 5000 });
     const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     this.db.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.sync = wal ? new WalSync(`${path}-wal`) : null;
+    const thread = wal ? options.checkpointThread : undefined;
+    if (thread) {
+      const auto = this.db.pragma('wal_autocheckpoint', { simple: true }) as number;
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpoints = new Checkpointer(path, (why) => {
+        if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${auto}`);
+        thread.onFallBack(why);
+      });
+    } else {
+      this.checkpoints = null;
+    }
+  }
+
+  /** After anything on this connection that may have committed. */
+  private committed(): void {
+    this.sync?.committed();
+    this.checkpoints?.committed();
   }
 
   private prepared(sql: string): Database.Statement {
@@ -95,7 +122,7 @@ export class SqlitePluginDatabase implements PluginStorage {
       try {
         return use(s);
       } finally {
-        if (!s.readonly) this.sync?.committed();
+        if (!s.readonly) this.committed();
       }
     });
   }
@@ -135,6 +162,7 @@ export class SqlitePluginDatabase implements PluginStorage {
         const result = await fn(this.direct());
         this.db.exec('COMMIT');
         if (durable) this.sync?.committed();
+        this.checkpoints?.committed();
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -146,7 +174,7 @@ export class SqlitePluginDatabase implements PluginStorage {
   /** Runs a script of several statements (migrations) inside the current transaction. */
   execScript(sql: string): void {
     this.db.exec(sql);
-    if (!this.db.inTransaction) this.sync?.committed();
+    if (!this.db.inTransaction) this.committed();
   }
 
   appliedMigrations(pluginId: string): Promise<LedgerRow[]> {
@@ -172,6 +200,7 @@ export class SqlitePluginDatabase implements PluginStorage {
   }
 
   close(): void {
+    void this.checkpoints?.close();
     this.db.close();
   }
 }

@@ -1,0 +1,104 @@
+/**
+ * WAL checkpoints off the event loop, for the server's plugin connection.
+ *
+ * SQLite copies the -wal file back into the database (a checkpoint) inside the COMMIT that takes
+ * the WAL past 1000 pages, on the connection that committed: with synchronous = NORMAL that is two
+ * fsyncs and the copy, on the event loop, every few dozen sync pushes (measured: a third of a
+ * push's COMMIT time on average, and the slowest pushes). Here the plugin connection's automatic
+ * checkpoints are off, and a worker thread with its own connection runs a PASSIVE checkpoint after
+ * every `every` commits. PASSIVE never blocks a writer or a reader; whatever it cannot copy yet
+ * it copies next time.
+ *
+ * If the thread cannot start or fails, the connection's automatic checkpoints come back
+ * (`fallBack`), so the WAL never grows without bound.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * The thread: its own connection, a PASSIVE checkpoint each time it is asked, SQLite's counts (or
+ * the error) back. Source text rather than a file beside this one, so it runs the same from the
+ * build and from the TypeScript sources under test; better-sqlite3 comes by absolute path.
+ */
+const THREAD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.sqlite);
+const db = new Database(workerData.path, { timeout: 5000, fileMustExist: true });
+db.pragma('synchronous = NORMAL');
+parentPort.on('message', () => {
+  try {
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+    parentPort.postMessage({ ok: true, log: r.log, checkpointed: r.checkpointed });
+  } catch (err) {
+    parentPort.postMessage({ ok: false, message: String((err && err.message) || err) });
+  }
+});
+`;
+
+export interface CheckpointResult {
+  readonly ok: boolean;
+  /** Frames in the WAL, and how many of them are now in the database. */
+  readonly log?: number;
+  readonly checkpointed?: number;
+  readonly message?: string;
+}
+
+export class Checkpointer {
+  #worker: Worker | null;
+  #since = 0;
+  #running = false;
+  #closed = false;
+  /** Called with each checkpoint's outcome (tests, and the next step of a caller that waits). */
+  onCheckpoint: ((r: CheckpointResult) => void) | undefined;
+
+  constructor(
+    path: string,
+    private readonly fallBack: (why: string) => void,
+    private readonly every = 16,
+  ) {
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.#worker = new Worker(THREAD, { eval: true, workerData: { path, sqlite } });
+    // A server that is done exits without waiting for this thread.
+    this.#worker.unref();
+    this.#worker.on('message', (r: CheckpointResult) => {
+      this.#running = false;
+      if (!r.ok) this.#fail(`a checkpoint failed: ${r.message}`);
+      this.onCheckpoint?.(r);
+    });
+    this.#worker.on('error', (err) => this.#fail(`the checkpoint thread failed: ${err.message}`));
+    this.#worker.on('exit', (code) => this.#fail(`the checkpoint thread exited (${code})`));
+  }
+
+  /** Call after each commit on the connection. */
+  committed(): void {
+    if (!this.#worker || ++this.#since < this.every || this.#running) return;
+    this.#since = 0;
+    this.#running = true;
+    this.#worker.postMessage('checkpoint');
+  }
+
+  /** Asks for a checkpoint now (whatever the count), unless one is running. */
+  request(): void {
+    this.#since = this.every - 1;
+    this.committed();
+  }
+
+  get active(): boolean {
+    return this.#worker !== null;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const w = this.#worker;
+    this.#worker = null;
+    await w?.terminate();
+  }
+
+  #fail(why: string): void {
+    if (this.#closed || !this.#worker) return;
+    const w = this.#worker;
+    this.#worker = null;
+    void w.terminate();
+    this.fallBack(why);
+  }
+}
