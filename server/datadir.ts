@@ -56,7 +56,8 @@ function schemaVersionOf(dataDir: string): number {
 
 const EMBEDDED: StorageChoice = { database: { kind: 'sqlite' }, blobs: { kind: 'fs' } };
 
-function openBlobs(dataDir: string, blobs: BlobChoice): BlobStore {
+/** The blob store `blobs` names, for the data directory `dataDir` (which stages uploads for a bucket too). */
+export function openBlobs(dataDir: string, blobs: BlobChoice): BlobStore {
   if (blobs.kind === 'fs') return new FsBlobStore(dataDir);
   const { endpoint, publicUrl, ...rest } = blobs;
   return new S3BlobStore({ ...rest, ...(endpoint === null ? {} : { endpoint }), ...(publicUrl === null ? {} : { publicUrl }), stagingDir: join(dataDir, 'tmp') });

@@ -210,6 +210,10 @@ export const CATALOG = {
   // A usage error for the CLI (exit 2), but a well-formed request the registry cannot process: 422.
   IQP_E_ROLE_UNKNOWN: { ...usage('The release does not require this role.', 'Check the role’s spelling against `iqp release show <id>`, or pass --extra-role to attach it anyway.'), http: 422 },
   IQP_E_BACKUP_INVALID: check('The backup is damaged or inconsistent.', 'Restore another backup; this one cannot be trusted to give a working registry.'),
+  IQP_E_STORE_INCOMPATIBLE: {
+    ...check('The registry holds something its new storage cannot take.', 'Nothing was copied. The message names the table, column or value: fix it in the source, or have the plugin that made it create the same in its PostgreSQL migrations.'),
+    http: 500,
+  },
   IQP_E_CHANNEL_UNKNOWN: usage('Unknown release channel.', 'Use one of the registry’s channels (stable, beta, nightly by default).'),
   IQP_E_PACK_NOT_ATTACHABLE: { message: 'The pack cannot be attached to a release.', hint: 'Attach a published, non-deprecated pack version.', exit: EXIT.network, http: 422 },
 

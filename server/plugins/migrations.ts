@@ -27,8 +27,12 @@ export function checksum(m: PluginMigration, dialect: 'sqlite' | 'postgres' = 's
 const refused = (id: string, message: string, migration?: string) =>
   new IqpError('IQP_E_PLUGIN_MIGRATION', `Plugin ${id}: ${message}`, { plugin: id, ...(migration ? { migration } : {}) });
 
-/** The migrations of `manifest` not yet applied, after checking the applied ones are still the plugin's and each pending one has a script here. */
-export async function pendingMigrations(storage: PluginStorage, manifest: PluginManifest): Promise<PluginMigration[]> {
+/**
+ * The migrations of `manifest` not yet applied, after checking the applied ones are still the
+ * plugin's and each pending one has a script here. Only the ledger is read: a ledger from any
+ * source (a registry's SQLite file being moved elsewhere) can be checked.
+ */
+export async function pendingMigrations(storage: Pick<PluginStorage, 'dialect' | 'appliedMigrations'>, manifest: PluginManifest): Promise<PluginMigration[]> {
   const rows = await storage.appliedMigrations(manifest.id);
   const listed = new Map((manifest.migrations ?? []).map((m) => [m.id, m]));
   for (const row of rows) {
