@@ -49,7 +49,7 @@ export interface Setting<T = unknown> {
 const RELEASE_COMMANDS = ['create', 'attach', 'detach', 'validate', 'publish', 'resign', 'deprecate', 'list', 'show', 'profile', 'profiles'].map((c) => `release ${c}`);
 const TOKEN_COMMANDS = ['publish', 'deprecate', 'keys add', 'keys list', 'keys remove', 'audit', ...RELEASE_COMMANDS];
 const SERVER_START = ['server start'];
-const DATA_COMMANDS = ['server start', 'server migrate', 'server backup', 'server restore', 'token create', 'token list', 'token revoke', 'plugins list', 'plugins enable', 'plugins disable', 'plugins config', 'users list', 'users create', 'users set-role', 'users disable', 'users delete', 'auth rotate-key', 'auth outbox', 'sync compact', 'sync export', 'sync import', 'sync stats'];
+const DATA_COMMANDS = ['server start', 'server migrate', 'server backup', 'server restore', 'server migrate-store', 'token create', 'token list', 'token revoke', 'plugins list', 'plugins enable', 'plugins disable', 'plugins config', 'users list', 'users create', 'users set-role', 'users disable', 'users delete', 'auth rotate-key', 'auth outbox', 'sync compact', 'sync export', 'sync import', 'sync stats'];
 const MAX_MS = 86_400_000;
 
 export const SETTINGS = {

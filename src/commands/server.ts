@@ -1,4 +1,4 @@
-/** `iqp server start | migrate`: the registry server on the embedded SQLite + blob directory. */
+/** `iqp server start | migrate | backup | restore | migrate-store`: running and maintaining the registry server. */
 import { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
@@ -12,6 +12,7 @@ import { startServer } from '../../server/start.js';
 import { startCluster } from '../../server/cluster.js';
 import { createBackup, restoreBackup } from '../../server/backup.js';
 import { IqpError } from '../errors.js';
+import { migrateStoreCommand } from './server-migrate-store.js';
 import type { CommandGroup } from './types.js';
 
 /** The registry's settings as `iqp server start` resolved them (flags included): ctx.config has every one, by the same name. */
@@ -142,5 +143,5 @@ const restore = {
 
 export const serverGroup: CommandGroup = {
   group: () => new Command('server').description('run and maintain the registry server'),
-  commands: [start, migrate, backup, restore],
+  commands: [start, migrate, backup, restore, migrateStoreCommand],
 };
