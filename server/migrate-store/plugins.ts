@@ -44,7 +44,7 @@ export async function checkPlugins(manifests: readonly LoadedManifest[], ledger:
     const pending = await pendingMigrations({ dialect: 'sqlite', appliedMigrations: async (id) => [...(ledger.get(id) ?? [])] }, manifest);
     if (pending.length > 0) {
       throw new IqpError('IQP_E_CONFIG', `Plugin ${manifest.id}'s migrations ${pending.map((m) => m.id).join(', ')} have not been applied to ${dataDir}.`, { plugin: manifest.id, pending: pending.map((m) => m.id) }, {
-        hint: 'Bring it up to date first, with the settings it runs with now (no database_url): start this iqp on it once (plugins migrate at start) and stop it; then run migrate-store.',
+        hint: 'Bring it up to date first, with the settings it runs with now (no database_url): start this iqp on it once with the plugin enabled (plugins migrate at start) and stop it; then run migrate-store.',
       });
     }
     const unwritten = (manifest.migrations ?? []).find((m) => migrationScript(m, 'postgres') === undefined);

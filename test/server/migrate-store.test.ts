@@ -7,13 +7,13 @@
  * refuses, each finished by running it again.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
 import { databasePath } from '../../server/config.js';
 import { applyMigrations } from '../../server/stores/sqlite/schema.js';
-import { authHarness, post } from '../auth/support.js';
+import { authHarness, FIXTURE_PLUGINS, post } from '../auth/support.js';
 import { describePg } from '../postgres/harness.js';
 import { faultyFront, populateSource, registryAnswers, type TargetDatabase, targetDatabase, targetEnv } from './migrate-store-helpers.js';
 import { buildTemplatePack, type BuiltPack, call, childServerPerTest, iqpOnData, listTree, newKey, sha256, startRegistry, tempDir, upload } from './helpers.js';
@@ -264,6 +264,28 @@ describePg('iqp server migrate-store', () => {
       expect(r.code).toBe(2);
       expect(r.json()).toMatchObject({ error: { code: 'IQP_E_CONFIG', message: expect.stringMatching(says), hint: expect.stringMatching(hint) } });
     }
+    expect(await database.rows()).toEqual({});
+  });
+
+  it("refuses plugins whose migrations the data directory has not all applied, or that server.json no longer names, writing nothing", async () => {
+    const database = await freshDatabase();
+    const env = targetEnv({ database: database.url });
+    const h = await authHarness();
+    await h.close();
+    // The fixture plugin enabled after the registry last ran: its tables were never made.
+    const file = JSON.parse(readFileSync(join(h.dir, 'server.json'), 'utf8'));
+    file.plugins.typed = { enabled: true, source: join(FIXTURE_PLUGINS, 'typed'), required: false, config: {} };
+    writeFileSync(join(h.dir, 'server.json'), JSON.stringify(file));
+    const behind = await migrate(h.dir, env);
+    expect(behind.code).toBe(2);
+    expect(behind.json()).toMatchObject({ error: { code: 'IQP_E_CONFIG', details: { plugin: 'typed', pending: ['0001-items'] } } });
+    // The auth plugin's tables are in the ledger, but server.json no longer names it.
+    delete file.plugins.typed;
+    delete file.plugins.auth;
+    writeFileSync(join(h.dir, 'server.json'), JSON.stringify(file));
+    const unnamed = await migrate(h.dir, env);
+    expect(unnamed.code).toBe(2);
+    expect(unnamed.json()).toMatchObject({ error: { code: 'IQP_E_PLUGIN_MISSING', details: { plugin: 'auth' } } });
     expect(await database.rows()).toEqual({});
   });
 
