@@ -69,9 +69,9 @@ export async function startIqp(cliRoot: string, dataDir: string, workers: number
   return { url: String(info['url']), pid, servingPids: () => pids, stderr, stop: () => stopChild(child) };
 }
 
-/** The node:http floor of the cached-JSON target (probe-json.ts) serving `file`, in `processes` processes. */
-export async function startProbeJson(cliRoot: string, file: string, processes: number): Promise<Child> {
-  const argv = [process.execPath, join(cliRoot, 'dist', 'bench', 'registry', 'probe-json.js'), file, String(processes)];
+/** A bare node:http floor (probe-floor.ts) serving `file` as cached JSON or by ranges, in `processes` processes. */
+export async function startFloor(cliRoot: string, mode: 'json' | 'ranges', file: string, processes: number): Promise<Child> {
+  const argv = [process.execPath, join(cliRoot, 'dist', 'bench', 'registry', 'probe-floor.js'), mode, file, String(processes)];
   const { child, info, stderr } = await spawnJson(argv, cliRoot, cleanEnv());
   child.stdout!.resume();
   const pids = (info['workers'] as number[]).slice();

@@ -21,7 +21,7 @@ import { download, rangeScript, upload, wrk, type WrkResult } from './clients.js
 import type { RegistryCorpus } from './prepare.js';
 import { freshRegistry, publish, publishHeaders } from './publish.js';
 import { type Quiet } from './quiet.js';
-import { type Child, procStatusKiB, startProbeJson } from './servers.js';
+import { type Child, procStatusKiB, startFloor } from './servers.js';
 
 export const DOWNLOAD_TARGET = 0.8;
 export const RANGES_TARGET = 0.5;
@@ -128,6 +128,24 @@ function compareRows(
 /** The variants of a measurement: every nginx baseline, then every registry deployment. */
 function servers(env: Env, nginxPath: string, iqpPath: string, f: (label: string, url: string) => () => Promise<number>): (readonly [string, () => Promise<number>])[] {
   return [...env.nginx.map((n) => [n.label, f(n.label, n.child.url + nginxPath)] as const), ...env.iqp.map((s) => [s.label, f(s.label, s.child.url + iqpPath)] as const)];
+}
+
+/** The node:http floors (probe-floor.ts) for `file`: one per distinct process count of the registries under test. */
+async function startFloors(env: Env, mode: 'json' | 'ranges', file: string): Promise<{ label: string; child: Child }[]> {
+  const floors: { label: string; child: Child }[] = [];
+  try {
+    for (const n of [...new Set(env.iqp.map((s) => s.child.servingPids().length))]) {
+      floors.push({ label: `node:http floor (${n === 1 ? '1 process' : `${n} workers`})`, child: await startFloor(env.cliRoot, mode, file, n) });
+    }
+    return floors;
+  } catch (err) {
+    await stopFloors(floors);
+    throw err;
+  }
+}
+
+async function stopFloors(floors: readonly { child: Child }[]): Promise<void> {
+  for (const f of floors) await f.child.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,13 +265,21 @@ export async function benchRanges(env: Env): Promise<Section> {
     checkWrk(label, r, block + 1024);
     return r.requestsPerSec;
   };
-  env.log(`2. random 64 KiB ranges, ${o.connections} connections, ${o.runs} × ${o.seconds} s each…`);
-  const res = await interleave(servers(env, env.nginxPaths.download, env.paths.download, variant), o.runs, () => env.settle());
-  const { rows, headers, verdicts } = compareRows(env, res, RANGES_TARGET, (l) => `2. random 64 KiB ranges (${o.connections} connections), ${l}`, 'req/s', int);
+  const floors = await startFloors(env, 'ranges', env.blobPath);
+  let res: Map<string, Samples>;
+  try {
+    for (const f of floors) await checkRange(f.child.url, env.blobPath, block * 7, block);
+    env.log(`2. random 64 KiB ranges, ${o.connections} connections, ${o.runs} × ${o.seconds} s each…`);
+    const variants = [...servers(env, env.nginxPaths.download, env.paths.download, variant), ...floors.map((f) => [f.label, variant(f.label, f.child.url)] as const)];
+    res = await interleave(variants, o.runs, () => env.settle());
+  } finally {
+    await stopFloors(floors);
+  }
+  const { rows, headers, verdicts } = compareRows(env, res, RANGES_TARGET, (l) => `2. random 64 KiB ranges (${o.connections} connections), ${l}`, 'req/s', int, floors);
   const markdown = [
     `### 2. Random 64 KiB ranges, ${o.connections} connections (wrk -t${o.wrkThreads} -c${o.connections} -d${o.seconds}s, Lua: a random aligned range per request)`,
     '',
-    `Load average at start: ${q.load}${q.warning ? ` (${q.warning})` : ''}. Bodies checked against the file before the runs; wrk saw no errors and no non-2xx. Median of ${o.runs} interleaved runs.`,
+    `Load average at start: ${q.load}${q.warning ? ` (${q.warning})` : ''}. Bodies checked against the file before the runs; wrk saw no errors and no non-2xx. Median of ${o.runs} interleaved runs. The node:http floor (probe-floor.ts) reads each range from a descriptor kept open into a fresh buffer, with no framework and no store: what Node alone reaches here.`,
     '',
     table(headers, rows),
   ].join('\n');
@@ -286,11 +312,8 @@ export async function benchJson(env: Env): Promise<Section> {
     // The floor: bare node:http answering the same bytes, with as many processes as each registry.
     const file = join(env.work, `probe-json-${expected.length}.json`);
     writeFileSync(file, expected);
-    const floors: { label: string; child: Child }[] = [];
+    const floors = await startFloors(env, 'json', file);
     try {
-      for (const n of [...new Set(env.iqp.map((s) => s.child.servingPids().length))]) {
-        floors.push({ label: `node:http floor (${n === 1 ? '1 process' : `${n} workers`})`, child: await startProbeJson(env.cliRoot, file, n) });
-      }
       env.log(`3. ${name} (${expected.length} bytes), ${o.runs} × ${o.seconds} s each…`);
       const variants = [...servers(env, nginxPath, iqpPath, variant), ...floors.map((f) => [f.label, variant(f.label, f.child.url + iqpPath)] as const)];
       const res = await interleave(variants, o.runs, () => env.settle());
@@ -299,13 +322,13 @@ export async function benchJson(env: Env): Promise<Section> {
       sections.push(`#### ${name} (${expected.length} bytes)\n\nLoad average at start: ${q.load}${q.warning ? ` (${q.warning})` : ''}.\n\n${table(c.headers, c.rows)}`);
       data[name] = Object.fromEntries(res);
     } finally {
-      for (const f of floors) await f.child.stop();
+      await stopFloors(floors);
     }
   }
   const markdown = [
     `### 3. Cached JSON, ${o.connections} connections (wrk -t${o.wrkThreads} -c${o.connections} -d${o.seconds}s) vs nginx serving the same bytes as a static file`,
     '',
-    `Median of ${o.runs} interleaved runs. The node:http floor (probe-json.ts) answers the same bytes from memory with no framework and no store: what Node's HTTP layer alone reaches here.`,
+    `Median of ${o.runs} interleaved runs. The node:http floor (probe-floor.ts) answers the same bytes from memory with no framework and no store: what Node's HTTP layer alone reaches here.`,
     '',
     sections.join('\n\n'),
   ].join('\n');
