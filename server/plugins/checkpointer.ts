@@ -44,7 +44,9 @@ export interface CheckpointResult {
 }
 
 export class Checkpointer {
-  #worker: Worker | null;
+  /** Started at the first checkpoint asked for: a server whose plugins never write has no thread. */
+  #worker: Worker | null = null;
+  #failed = false;
   #since = 0;
   #running = false;
   #closed = false;
@@ -52,28 +54,32 @@ export class Checkpointer {
   onCheckpoint: ((r: CheckpointResult) => void) | undefined;
 
   constructor(
-    path: string,
+    private readonly path: string,
     private readonly fallBack: (why: string) => void,
     private readonly every = 16,
-  ) {
+  ) {}
+
+  #start(): Worker {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.#worker = new Worker(THREAD, { eval: true, workerData: { path, sqlite } });
+    const w = new Worker(THREAD, { eval: true, workerData: { path: this.path, sqlite } });
     // A server that is done exits without waiting for this thread.
-    this.#worker.unref();
-    this.#worker.on('message', (r: CheckpointResult) => {
+    w.unref();
+    w.on('message', (r: CheckpointResult) => {
       this.#running = false;
       if (!r.ok) this.#fail(`a checkpoint failed: ${r.message}`);
       this.onCheckpoint?.(r);
     });
-    this.#worker.on('error', (err) => this.#fail(`the checkpoint thread failed: ${err.message}`));
-    this.#worker.on('exit', (code) => this.#fail(`the checkpoint thread exited (${code})`));
+    w.on('error', (err) => this.#fail(`the checkpoint thread failed: ${err.message}`));
+    w.on('exit', (code) => this.#fail(`the checkpoint thread exited (${code})`));
+    return w;
   }
 
   /** Call after each commit on the connection. */
   committed(): void {
-    if (!this.#worker || ++this.#since < this.every || this.#running) return;
+    if (this.#failed || this.#closed || ++this.#since < this.every || this.#running) return;
     this.#since = 0;
     this.#running = true;
+    this.#worker ??= this.#start();
     this.#worker.postMessage('checkpoint');
   }
 
@@ -83,8 +89,9 @@ export class Checkpointer {
     this.committed();
   }
 
+  /** False once the thread failed (the connection checkpoints by itself again) or was closed. */
   get active(): boolean {
-    return this.#worker !== null;
+    return !this.#failed && !this.#closed;
   }
 
   async close(): Promise<void> {
@@ -95,10 +102,11 @@ export class Checkpointer {
   }
 
   #fail(why: string): void {
-    if (this.#closed || !this.#worker) return;
+    if (this.#closed || this.#failed) return;
+    this.#failed = true;
     const w = this.#worker;
     this.#worker = null;
-    void w.terminate();
+    void w?.terminate();
     this.fallBack(why);
   }
 }

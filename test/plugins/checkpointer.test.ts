@@ -66,8 +66,9 @@ describe('checkpoints on a worker thread', () => {
     const why = await new Promise<string>((resolve) => {
       db = new SqlitePluginDatabase(path, { checkpointThread: { onFallBack: resolve } });
       open.push(db);
-      // The connection keeps its open file; the thread, still starting, finds no file to open.
+      // The connection keeps its open file; the thread, started by the first checkpoint asked for, finds none to open.
       unlinkSync(path);
+      db.checkpoints!.request();
     });
     expect(why).toMatch(/checkpoint thread/);
     expect(db!.checkpoints?.active).toBe(false);
