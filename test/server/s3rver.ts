@@ -1,35 +1,12 @@
 /**
- * An S3-compatible server for tests: s3rver in a child process (s3rver-child.mjs says why a child)
- * on 127.0.0.1 with a random port and a temp directory, a fresh bucket per test, and credentials
- * for the AWS SDK's default provider chain through the environment, as an operator would give them.
+ * s3rver for a test file (scripts/s3rver.ts starts the process): a fresh bucket per test, and
+ * credentials for the AWS SDK's default provider chain through the environment, as an operator
+ * would give them.
  */
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
+import { S3RVER_CREDENTIALS, type S3rver, startS3rver } from '../../scripts/s3rver.js';
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), 's3rver-child.mjs');
-
-/** s3rver knows one account; it checks the access key id, never the signature. */
-export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } as const;
-
-export interface S3rver {
-  readonly endpoint: string;
-  /** Where s3rver keeps its buckets. */
-  readonly dir: string;
-  /** A new, empty bucket. */
-  newBucket(): Promise<string>;
-  /** The file s3rver keeps an object's bytes in (its mtime is the object's Last-Modified). */
-  objectFile(bucket: string, key: string): string;
-  /** Upload ids of the multipart uploads in progress in `bucket`, read from s3rver's directory. */
-  pendingUploads(bucket: string): Promise<string[]>;
-  stop(): Promise<void>;
-}
+export { S3RVER_CREDENTIALS, type S3rver, startS3rver };
 
 /** Sets the SDK's environment credentials to s3rver's; returns what puts the environment back. */
 export function useS3rverCredentials(): () => void {
@@ -40,42 +17,6 @@ export function useS3rverCredentials(): () => void {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
-  };
-}
-
-export async function startS3rver(): Promise<S3rver> {
-  const dir = await mkdtemp(join(tmpdir(), 'iqp-s3rver-'));
-  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', CHILD], { env: { ...process.env, S3RVER_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before listening`)));
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const admin = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
-  return {
-    endpoint,
-    dir,
-    async newBucket() {
-      const bucket = `iqp-${randomBytes(6).toString('hex')}`;
-      await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-      return bucket;
-    },
-    objectFile(bucket, key) {
-      const parts = key.split('/');
-      const last = parts.pop()!;
-      return join(dir, bucket, ...parts, `${last}._S3rver_object`);
-    },
-    async pendingUploads(bucket) {
-      return (await readdir(join(dir, bucket, '._S3rver_uploads')).catch(() => [] as string[])).sort();
-    },
-    async stop() {
-      admin.destroy();
-      child.stdin!.end();
-      await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
   };
 }
 

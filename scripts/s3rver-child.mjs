@@ -1,8 +1,8 @@
-// The S3-compatible server for the S3 blob store's tests (test/server/s3rver.ts starts it): s3rver
+// The S3-compatible server for the S3 blob store's tests and the storage benchmark (scripts/s3rver.ts starts it): s3rver
 // over S3RVER_DIR on 127.0.0.1 with a port the system picks, printed as one JSON line. It runs as a
 // child, under --openssl-legacy-provider, because s3rver encrypts ListObjectsV2 continuation tokens
 // with DES, which OpenSSL 3 keeps only in its legacy provider. Plain JS so it starts without a
-// TypeScript loader. It exits when its stdin closes, so it never outlives the test process.
+// TypeScript loader. It exits when its stdin closes, so it never outlives the process that started it.
 //
 // s3rver 3.7 has no ListMultipartUploads or AbortMultipartUpload. The two are answered here, from
 // s3rver's own layout of uploads in progress (<dir>/<bucket>/._S3rver_uploads/<uploadId>/, with
