@@ -185,3 +185,14 @@ export function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> 
     child.kill('SIGTERM');
   });
 }
+
+/**
+ * The environment for a child iqp process of the build under test: this one's, less any IQP_*
+ * setting, SOURCE_DATE_EPOCH and NODE_OPTIONS of the shell the benchmark was started from (so
+ * only what the benchmark sets reaches the registry), with CI and NO_COLOR set, and `extra`.
+ */
+export function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('IQP_') && k !== 'SOURCE_DATE_EPOCH' && k !== 'NODE_OPTIONS') env[k] = v;
+  return { ...env, CI: '1', NO_COLOR: '1', ...extra };
+}

@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { stopChild } from './proc.js';
+import { childEnv, stopChild } from './proc.js';
 import type { SyncServer } from './sync-client.js';
 
 export const BENCH_EMAIL = 'sync-bench@example.org';
@@ -15,12 +15,6 @@ export const BENCH_PASSWORD = 'bench-passphrase-long-enough';
 
 /** Rate limits out of the way: the benchmark signs in a handful of devices from one address. */
 const ROOMY_AUTH = { per_ip: { points: 10_000_000, duration_s: 60 }, per_email_ip: { points: 10_000_000, duration_s: 60 }, mail_per_email: { points: 10, duration_s: 60 } };
-
-function cleanEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('IQP_') && k !== 'SOURCE_DATE_EPOCH' && k !== 'NODE_OPTIONS') env[k] = v;
-  return { ...env, CI: '1', NO_COLOR: '1', HOME: home, ...extra };
-}
 
 export interface OursSetup {
   /** Every CLI command run, for the report (no secrets: the password goes by environment). */
@@ -31,16 +25,17 @@ export interface OursSetup {
  * Creates `dataDir` and sets it up with the CLI at `cliRoot`. `syncPlugin` is what
  * `iqp plugins enable` takes: `sync` (the built-in one) or a plugin directory whose id is sync.
  * `syncConfig` are `key=value` pairs
- * for `iqp plugins config sync --set` (the entities the benchmark writes, raised limits).
+ * for `iqp plugins config sync --set` (the entities the benchmark writes, raised limits). `env`:
+ * the registry's other settings (IQP_DATABASE_URL…), given to every command as to the server.
  */
-export function setupOurs(cliRoot: string, dataDir: string, syncPlugin: string, syncConfig: readonly string[]): OursSetup {
+export function setupOurs(cliRoot: string, dataDir: string, syncPlugin: string, syncConfig: readonly string[], env: Readonly<Record<string, string>> = {}): OursSetup {
   mkdirSync(dataDir, { recursive: true });
   const commands: string[] = [];
   const iqp = (args: string[], extra: Record<string, string> = {}) => {
     commands.push(`iqp ${args.join(' ')}`);
     execFileSync(process.execPath, [join(cliRoot, 'bin', 'iqp.js'), ...args, '--data', dataDir, '--json'], {
       cwd: dataDir,
-      env: cleanEnv(dataDir, extra),
+      env: childEnv({ HOME: dataDir, ...env, ...extra }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   };
@@ -58,10 +53,10 @@ export function setupOurs(cliRoot: string, dataDir: string, syncPlugin: string, 
  * processes; resolves once it printed its JSON (url, pid, workers, plugins loaded). Fails if a
  * plugin in `needPlugins` did not load.
  */
-export async function startOurs(cliRoot: string, dataDir: string, nodeArgs: readonly string[], needPlugins: readonly string[], workers: number): Promise<SyncServer> {
+export async function startOurs(cliRoot: string, dataDir: string, nodeArgs: readonly string[], needPlugins: readonly string[], workers: number, env: Readonly<Record<string, string>> = {}): Promise<SyncServer> {
   const argv = [...nodeArgs, join(cliRoot, 'bin', 'iqp.js'), 'server', 'start', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json'];
   // By environment, not flag: a build from before --workers served from one process and knows neither.
-  const child = spawn(process.execPath, argv, { cwd: dataDir, env: cleanEnv(dataDir, { IQP_WORKERS: String(workers) }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, argv, { cwd: dataDir, env: childEnv({ HOME: dataDir, ...env, IQP_WORKERS: String(workers) }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -101,7 +96,7 @@ export async function startOurs(cliRoot: string, dataDir: string, nodeArgs: read
 /** `iqp --version` of the build under test, and the plugins' versions from its start-up answer. */
 export function oursVersion(cliRoot: string): string {
   try {
-    return execFileSync(process.execPath, [join(cliRoot, 'bin', 'iqp.js'), '--version'], { encoding: 'utf8', env: cleanEnv('/tmp') }).trim();
+    return execFileSync(process.execPath, [join(cliRoot, 'bin', 'iqp.js'), '--version'], { encoding: 'utf8', env: childEnv({ HOME: '/tmp' }) }).trim();
   } catch {
     return 'unknown';
   }

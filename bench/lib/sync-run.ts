@@ -43,6 +43,8 @@ export interface OursSideOptions {
   /** Folder for V8 CPU profiles of the server (node --cpu-prof), or null. */
   readonly cpuProf: string | null;
   readonly workers: number;
+  /** The registry's other settings for a part (IQP_DATABASE_URL…), asked for once per part: a fresh database each. */
+  readonly env?: (part: string) => Promise<Readonly<Record<string, string>>>;
 }
 
 export interface ScalePart {
@@ -58,16 +60,10 @@ export interface ScalePart {
   readonly load: string;
 }
 
-export interface SideFigures {
-  readonly push: PushResult;
-  readonly pull: PullResult;
-  readonly storeBytes: number;
+export interface SideFigures extends MainFigures {
   readonly small: ScalePart;
   readonly large: ScalePart | null;
-  readonly retries: number;
   readonly setup: readonly string[];
-  /** Load averages when the main part started. */
-  readonly load: string;
 }
 
 export function dirBytes(dir: string): number {
@@ -112,29 +108,39 @@ async function scalePart(start: Starter, documents: number, o: SideOptions, log:
   }
 }
 
-async function side(start: Starter, o: SideOptions, log: (m: string) => void): Promise<SideFigures> {
+/** The main part's figures: push, then pull of the whole feed by several devices. */
+export interface MainFigures {
+  readonly push: PushResult;
+  readonly pull: PullResult;
+  readonly storeBytes: number;
+  /** 429/503 answers waited out. */
+  readonly retries: number;
+  /** Load averages when the part started. */
+  readonly load: string;
+}
+
+async function mainPart(start: Starter, o: SideOptions, log: (m: string) => void): Promise<MainFigures> {
   const { peer, server, dir } = await start('main');
   const load = await quiet(o, log);
-  let push: PushResult;
-  let pull: PullResult;
-  let storeBytes: number;
-  let retries: number;
   try {
     log(`${peer.name}: pushing ${o.push.toLocaleString('en-US')} documents, ${o.batch} a request, ${o.clients} clients…`);
-    push = await pushAll(peer, 0, o.push, o.batch, o.clients);
+    const push = await pushAll(peer, 0, o.push, o.batch, o.clients);
     log(`${peer.name}:   ${Math.round(push.perSecond)} mutations/s; ${o.clients} devices pull the whole feed for ${o.seconds} s…`);
-    pull = await pullRepeatedly(peer, o.clients, o.seconds, o.page, o.push);
+    const pull = await pullRepeatedly(peer, o.clients, o.seconds, o.page, o.push);
     log(`${peer.name}:   ${Math.round(pull.perSecond)} changes/s`);
-    storeBytes = dirBytes(dir);
-    retries = peer.retries();
+    return { push, pull, storeBytes: dirBytes(dir), retries: peer.retries(), load };
   } finally {
     await peer.close();
     await server.stop();
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function side(start: Starter, o: SideOptions, log: (m: string) => void): Promise<SideFigures> {
+  const main = await mainPart(start, o, log);
   const small = await scalePart(start, o.small, o, log, 'small');
   const large = o.large > 0 ? await scalePart(start, o.large, o, log, 'large') : null;
-  return { push, pull, storeBytes, small, large, retries: retries + small.retries + (large?.retries ?? 0), setup: [], load };
+  return { ...main, small, large, retries: main.retries + small.retries + (large?.retries ?? 0), setup: [] };
 }
 
 export async function runPeerSide(install: PeerInstall, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
@@ -147,15 +153,16 @@ export async function runPeerSide(install: PeerInstall, o: SideOptions, docs: Do
   return side(start, o, log);
 }
 
-export async function runOursSide(ours: OursSideOptions, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
-  let setup: readonly string[] = [];
+/** Starts each part's registry: a fresh data directory set up with the CLI, then `iqp server start`. */
+function oursStarter(ours: OursSideOptions, o: SideOptions, docs: DocSet, onSetup: (commands: readonly string[]) => void): Starter {
   let n = 0;
-  const start: Starter = async (part) => {
+  return async (part) => {
     const dir = join(o.work, `ours-${part}`);
     rmSync(dir, { recursive: true, force: true });
-    setup = setupOurs(ours.cliRoot, dir, ours.syncPlugin, ours.syncConfig).commands;
+    const env = ours.env ? await ours.env(part) : {};
+    onSetup(setupOurs(ours.cliRoot, dir, ours.syncPlugin, ours.syncConfig, env).commands);
     const nodeArgs = ours.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', ours.cpuProf, '--cpu-prof-name', `server-${part}.cpuprofile`] : [];
-    const server = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync'], ours.workers);
+    const server = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync'], ours.workers, env);
     try {
       const peer = await oursPeer(server, docs, o.clients, {
         email: BENCH_EMAIL,
@@ -170,6 +177,17 @@ export async function runOursSide(ours: OursSideOptions, o: SideOptions, docs: D
       throw err;
     }
   };
-  const figures = await side(start, o, log);
+}
+
+export async function runOursSide(ours: OursSideOptions, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
+  let setup: readonly string[] = [];
+  const figures = await side(oursStarter(ours, o, docs, (c) => (setup = c)), o, log);
+  return { ...figures, setup };
+}
+
+/** Only the main part (push, then pull) on a fresh registry: for comparing storage configurations. */
+export async function runOursMain(ours: OursSideOptions, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<MainFigures & { readonly setup: readonly string[] }> {
+  let setup: readonly string[] = [];
+  const figures = await mainPart(oursStarter(ours, o, docs, (c) => (setup = c)), o, log);
   return { ...figures, setup };
 }

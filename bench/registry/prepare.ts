@@ -35,9 +35,10 @@ export interface RegistryCorpus {
   readonly small: readonly PackFile[];
 }
 
-function ensureKey(data: string): Promise<{ key: string; pub: string }> {
-  const key = join(data, 'registry-bench.key');
-  const pub = join(data, 'registry-bench.pub');
+/** A signing key pair `name`.key / `name`.pub (no passphrase) in `data`, made once. */
+export function ensureKey(data: string, name = 'registry-bench'): Promise<{ key: string; pub: string }> {
+  const key = join(data, `${name}.key`);
+  const pub = join(data, `${name}.pub`);
   return (async () => {
     if (!existsSync(key) || !existsSync(pub)) {
       const pair = generateKeyPair();
@@ -76,27 +77,44 @@ function iqpBuild(cliRoot: string, dir: string, db: string, key: string, out: st
   run({ argv: [process.execPath, join(cliRoot, 'bin', 'iqp.js'), 'build', dir, '--content', db, '--key', key, '--out', out, '--quiet'], env: { SOURCE_DATE_EPOCH: '1700000000' } });
 }
 
-export async function prepareRegistryCorpus(work: string, cliRoot: string, log: (m: string) => void): Promise<RegistryCorpus> {
-  const data = join(work, 'data');
-  mkdirSync(data, { recursive: true });
-  const { key, pub } = await ensureKey(data);
+export type PackMeta = Parameters<typeof writeIqpJson>[1];
 
+/**
+ * Builds `out`, a signed pack of `meta` whose content is `rows` rows of 64 KiB random bytes
+ * (seeded), in `tmp` (which it creates), with the frozen CLI as a publisher would.
+ */
+export function buildRandomPack(cliRoot: string, tmp: string, meta: PackMeta, rows: number, seed: number, key: string, out: string): void {
+  mkdirSync(tmp, { recursive: true });
+  const src = join(tmp, `${meta.package_id}-src`);
+  writeIqpJson(src, meta);
+  const db = join(tmp, `${meta.package_id}.sqlite`);
+  randomBlobsDb(db, rows, seed);
+  iqpBuild(cliRoot, src, db, key, out);
+}
+
+export async function prepareRegistryCorpus(work: string, cliRoot: string, log: (m: string) => void): Promise<RegistryCorpus> {
+  const { data, key, pub, small } = await prepareSmallPacks(work, cliRoot, log);
   const bigDir = join(data, 'big');
   await generateOnce(bigDir, `${BIG_VERSION}:${readFileSync(pub, 'utf8')}`, (tmp) => {
     log(`generating a ${(BIG_ROWS * ROW_BYTES) / 2 ** 20} MiB random-blob content database and building its pack (once)…`);
-    mkdirSync(tmp, { recursive: true });
-    writeIqpJson(join(tmp, 'src'), {
+    const meta = {
       package_id: 'bench.registry.big',
       package_type: 'bench',
       language_code: 'en',
       name: 'Random blobs (registry benchmark)',
       description: 'Incompressible random blobs: a pack of about 512 MiB for download and upload benchmarks.',
-    });
-    const db = join(tmp, 'content.sqlite');
-    randomBlobsDb(db, BIG_ROWS, 512);
-    iqpBuild(cliRoot, join(tmp, 'src'), db, key, join(tmp, 'pack.iqp'));
+    };
+    buildRandomPack(cliRoot, tmp, meta, BIG_ROWS, 512, key, join(tmp, 'pack.iqp'));
   });
+  const big = { path: join(bigDir, 'pack.iqp'), package_id: 'bench.registry.big', version: '1.0.0', size: statSync(join(bigDir, 'pack.iqp')).size };
+  return { data, key, pub, big, small };
+}
 
+/** The signing key and the small packs of the catalogue (without the big pack). */
+export async function prepareSmallPacks(work: string, cliRoot: string, log: (m: string) => void): Promise<Omit<RegistryCorpus, 'big'>> {
+  const data = join(work, 'data');
+  mkdirSync(data, { recursive: true });
+  const { key, pub } = await ensureKey(data);
   const smallDir = join(data, 'small');
   await generateOnce(smallDir, `${SMALL_VERSION}:${readFileSync(pub, 'utf8')}`, (tmp) => {
     log(`building ${SMALL_PACKS} small packs for the catalogue (once)…`);
@@ -104,24 +122,19 @@ export async function prepareRegistryCorpus(work: string, cliRoot: string, log: 
     const langs = ['en', 'fr', 'de', 'es', 'id', 'tr', 'ar', 'ur'];
     for (let i = 0; i < SMALL_PACKS; i++) {
       const id = `bench.registry.small-${String(i).padStart(2, '0')}`;
-      const src = join(tmp, `${id}-src`);
-      writeIqpJson(src, {
+      const meta = {
         package_id: id,
         package_type: i % 3 === 0 ? 'bench' : 'bench-extra',
         language_code: langs[i % langs.length]!,
         name: `Small pack ${i}`,
         description: `A small pack (${i}) so that the catalogue lists more than one entry.`,
-      });
-      const db = join(tmp, `${id}.sqlite`);
-      randomBlobsDb(db, 4 + i, 1000 + i);
-      iqpBuild(cliRoot, src, db, key, join(tmp, `${id}.iqp`));
+      };
+      buildRandomPack(cliRoot, tmp, meta, 4 + i, 1000 + i, key, join(tmp, `${id}.iqp`));
     }
   });
-
-  const big = { path: join(bigDir, 'pack.iqp'), package_id: 'bench.registry.big', version: '1.0.0', size: statSync(join(bigDir, 'pack.iqp')).size };
   const small = readdirSync(smallDir)
     .filter((n) => n.endsWith('.iqp'))
     .sort()
     .map((n) => ({ path: join(smallDir, n), package_id: n.replace(/\.iqp$/, ''), version: '1.0.0', size: statSync(join(smallDir, n)).size }));
-  return { data, key, pub, big, small };
+  return { data, key, pub, small };
 }

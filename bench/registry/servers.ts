@@ -8,7 +8,7 @@ import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, wri
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { stopChild } from '../lib/proc.js';
+import { childEnv, stopChild } from '../lib/proc.js';
 
 export interface Child {
   readonly url: string;
@@ -19,13 +19,6 @@ export interface Child {
   stderr(): string;
   stop(): Promise<void>;
 }
-
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('IQP_') && k !== 'SOURCE_DATE_EPOCH' && k !== 'NODE_OPTIONS') env[k] = v;
-  return { ...env, CI: '1', NO_COLOR: '1', ...extra };
-}
-
 
 /** Spawns `argv` and resolves once its stdout held one whole JSON document. */
 function spawnJson(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; info: Record<string, unknown>; stderr: () => string }> {
@@ -59,10 +52,11 @@ function spawnJson(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv)
 /**
  * `node bin/iqp.js server start --data DIR --port 0 --workers N --json` from the frozen build. A
  * build from before `--workers` existed gets no such flag for N = 1 (it served from one process).
+ * `env`: more settings (IQP_DATABASE_URL, IQP_BLOB_STORE…), as an operator's environment gives them.
  */
-export async function startIqp(cliRoot: string, dataDir: string, workers: number): Promise<Child> {
+export async function startIqp(cliRoot: string, dataDir: string, workers: number, env: Readonly<Record<string, string>> = {}): Promise<Child> {
   const argv = [process.execPath, join(cliRoot, 'bin', 'iqp.js'), 'server', 'start', '--data', dataDir, '--port', '0', '--json'];
-  const { child, info, stderr } = await spawnJson(argv, dataDir, cleanEnv({ HOME: dataDir, IQP_WORKERS: String(workers) }));
+  const { child, info, stderr } = await spawnJson(argv, dataDir, childEnv({ HOME: dataDir, ...env, IQP_WORKERS: String(workers) }));
   child.stdout!.resume();
   const pid = Number(info['pid']);
   const pids = Array.isArray(info['workers']) && info['workers'].length > 0 ? (info['workers'] as number[]).slice() : [pid];
@@ -200,21 +194,21 @@ http {
   };
 }
 
-/** `iqp token create --role admin --data DIR --json`, as an operator makes the first token. */
-export function createAdminToken(cliRoot: string, dataDir: string): string {
+/** `iqp token create --role admin --data DIR --json`, as an operator makes the first token (`env` as for startIqp). */
+export function createAdminToken(cliRoot: string, dataDir: string, env: Readonly<Record<string, string>> = {}): string {
   const out = execFileSync(process.execPath, [join(cliRoot, 'bin', 'iqp.js'), 'token', 'create', '--role', 'admin', '--name', 'bench', '--data', dataDir, '--json'], {
     cwd: dataDir,
-    env: cleanEnv({ HOME: dataDir }),
+    env: childEnv({ HOME: dataDir, ...env }),
     encoding: 'utf8',
   });
   return (JSON.parse(out) as { token: string }).token;
 }
 
-export async function registerKey(url: string, token: string, publicKeyFile: string): Promise<void> {
+export async function registerKey(url: string, token: string, publicKeyFile: string, purpose: 'pack' | 'release' = 'pack'): Promise<void> {
   const r = await fetch(`${url}/v1/admin/keys`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ public_key: publicKeyFile, name: 'registry bench', purpose: 'pack' }),
+    body: JSON.stringify({ public_key: publicKeyFile, name: `registry bench (${purpose})`, purpose }),
   });
   if (r.status !== 201 && r.status !== 200) throw new Error(`registering the bench key: ${r.status} ${await r.text()}`);
 }

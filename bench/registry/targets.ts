@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import type { Verdict } from '../lib/context.js';
 import { int, mib, passFail, ratio, secs, table } from '../lib/format.js';
 import { median, run, samples, type Samples } from '../lib/proc.js';
+import { interleave, mbps, spread } from './measure.js';
 import { download, rangeScript, upload, wrk, type WrkResult } from './clients.js';
 import type { RegistryCorpus } from './prepare.js';
 import { freshRegistry, publish, publishHeaders } from './publish.js';
@@ -76,21 +77,6 @@ export interface Section {
   readonly data: unknown;
 }
 
-/** Runs each variant `runs` times, interleaved, after one warm-up each; values are whatever each returns. */
-async function interleave(variants: ReadonlyArray<readonly [string, () => Promise<number>]>, runs: number, between: () => Promise<void>, warmup = true): Promise<Map<string, Samples>> {
-  if (warmup) for (const [, f] of variants) await f();
-  const values = new Map<string, number[]>(variants.map(([k]) => [k, []]));
-  for (let i = 0; i < runs; i++) {
-    for (const [k, f] of variants) {
-      await between();
-      values.get(k)!.push(await f());
-    }
-  }
-  return new Map([...values].map(([k, v]) => [k, samples(v)]));
-}
-
-const mbps = (bytes: number, seconds: number) => bytes / 1e6 / seconds;
-const spread = (s: Samples) => `±${(s.spread * 50).toFixed(0)}%`;
 const runsOf = (s: Samples, f: (v: number) => string) => s.values.map(f).join(', ');
 
 /**
