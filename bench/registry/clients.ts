@@ -2,9 +2,12 @@
  * The load generators: curl for single-client transfers (downloads to /dev/null, streaming
  * uploads with -T) and wrk for concurrent requests, with a Lua script for random ranges.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 export interface CurlResult {
   readonly status: number;
@@ -91,9 +94,10 @@ export interface WrkOptions {
   readonly script?: string;
 }
 
-export function wrk(url: string, o: WrkOptions): WrkResult {
+/** Runs wrk as a child without blocking this process (its signal handlers stay live while wrk runs). */
+export async function wrk(url: string, o: WrkOptions): Promise<WrkResult> {
   const args = ['-t', String(o.threads), '-c', String(o.connections), '-d', `${o.seconds}s`, '--latency', ...(o.script ? ['-s', o.script] : []), url];
-  return parseWrk(execFileSync('wrk', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }));
+  return parseWrk((await execFileAsync('wrk', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })).stdout);
 }
 
 export function wrkVersion(): string {

@@ -31,6 +31,7 @@ import { snapshotBuild } from '../lib/snapshot.js';
 import { curlVersion, wrkVersion } from './clients.js';
 import { prepareRegistryCorpus } from './prepare.js';
 import { freshRegistry, publishAll } from './publish.js';
+import { quietOptionsFrom, RUN_FLAGS } from './measure.js';
 import { loadString, settle, waitForQuiet } from './quiet.js';
 import { type Child, cloneDataDir, nginxVersion, startIqp, startNginx } from './servers.js';
 import { benchDownload, benchDownloadLevers, benchJson, benchRanges, benchUpload, type Env, type IqpUnderTest, type Section } from './targets.js';
@@ -45,20 +46,11 @@ const BENCHES: Record<string, (env: Env) => Promise<Section>> = {
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string' },
-    runs: { type: 'string' },
-    seconds: { type: 'string' },
-    connections: { type: 'string', default: '32' },
-    'wrk-threads': { type: 'string', default: '2' },
+    ...RUN_FLAGS,
     'nginx-workers': { type: 'string', default: 'auto,1' },
     workers: { type: 'string', default: '2' },
     compare: { type: 'string', multiple: true },
-    quick: { type: 'boolean', default: false },
-    'max-load': { type: 'string', default: '0.5' },
-    'no-wait': { type: 'boolean', default: false },
-    'max-wait': { type: 'string', default: '60' },
     serve: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
@@ -91,7 +83,7 @@ const options = {
 };
 const nginxWorkers = values['nginx-workers']!.split(',').map((w) => (w.trim() === 'auto' ? ('auto' as const) : Number(w)));
 const clusterWorkers = Number(values.workers);
-const quietOptions = { maxLoad: Number(values['max-load']), enabled: !values['no-wait'], maxWaitSeconds: Number(values['max-wait']) * 60 };
+const quietOptions = quietOptionsFrom(values);
 
 const machine = describeMachine(root);
 const tools = { nginx: nginxVersion(), wrk: wrkVersion(), curl: curlVersion() };

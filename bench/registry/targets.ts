@@ -230,7 +230,7 @@ async function checkRange(url: string, path: string, start: number, length: numb
   if (r.status !== 206 || !body.equals(fileBytes(path, start, length))) throw new Error(`${url}: range ${start}+${length} gave ${r.status}, ${body.length} bytes (wrong bytes)`);
 }
 
-function checkWrk(label: string, r: WrkResult, expectBodyBytes: number | null): void {
+export function checkWrk(label: string, r: WrkResult, expectBodyBytes: number | null): void {
   if (r.errors > 0 || r.non2xx > 0) throw new Error(`${label}: wrk saw ${r.errors} socket errors and ${r.non2xx} non-2xx responses\n${r.raw}`);
   // Transfer/sec includes headers; a 200 with the whole file instead of a 206 would show at once.
   if (expectBodyBytes !== null && r.bytesPerSec / r.requestsPerSec > expectBodyBytes * 1.1) throw new Error(`${label}: ${r.bytesPerSec / r.requestsPerSec} bytes per response\n${r.raw}`);
@@ -247,7 +247,7 @@ export async function benchRanges(env: Env): Promise<Section> {
   const script = rangeScript(env.work, size, block);
   const o = env.options;
   const variant = (label: string, url: string) => async () => {
-    const r = wrk(url, { connections: o.connections, threads: o.wrkThreads, seconds: o.seconds, script });
+    const r = await wrk(url, { connections: o.connections, threads: o.wrkThreads, seconds: o.seconds, script });
     checkWrk(label, r, block + 1024);
     return r.requestsPerSec;
   };
@@ -291,7 +291,7 @@ export async function benchJson(env: Env): Promise<Section> {
       if (!served.equals(expected)) throw new Error(`${n.label} does not serve the same bytes as ${iqpPath}`);
     }
     const variant = (label: string, url: string) => async () => {
-      const r = wrk(url, { connections: o.connections, threads: o.wrkThreads, seconds: o.seconds });
+      const r = await wrk(url, { connections: o.connections, threads: o.wrkThreads, seconds: o.seconds });
       checkWrk(label, r, expected.length + 1024);
       return r.requestsPerSec;
     };
