@@ -22,6 +22,8 @@ export const S3RVER_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCE
 
 export interface S3rver {
   readonly endpoint: string;
+  /** The s3rver process (its CPU time is part of what a benchmark on it measures). */
+  readonly pid: number;
   /** Where s3rver keeps its buckets. */
   readonly dir: string;
   /** A new, empty bucket. */
@@ -46,6 +48,7 @@ export async function startS3rver(): Promise<S3rver> {
   const admin = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
   return {
     endpoint,
+    pid: child.pid!,
     dir,
     async newBucket() {
       const bucket = `iqp-${randomBytes(6).toString('hex')}`;

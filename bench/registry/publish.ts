@@ -15,13 +15,16 @@ export interface FreshRegistry {
   readonly token: string;
 }
 
-/** A new data dir (replacing `dataDir`), a server on it, an admin token and the bench key registered. */
-export async function freshRegistry(cliRoot: string, dataDir: string, corpus: RegistryCorpus): Promise<FreshRegistry> {
+/**
+ * A new data dir (replacing `dataDir`), a server on it (`workers`, other settings in `env`: an
+ * empty database or bucket), an admin token and the bench key registered.
+ */
+export async function freshRegistry(cliRoot: string, dataDir: string, corpus: Pick<RegistryCorpus, 'pub'>, o: { workers?: number; env?: Readonly<Record<string, string>> } = {}): Promise<FreshRegistry> {
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  const server = await startIqp(cliRoot, dataDir, 1);
+  const server = await startIqp(cliRoot, dataDir, o.workers ?? 1, o.env);
   try {
-    const token = createAdminToken(cliRoot, dataDir);
+    const token = createAdminToken(cliRoot, dataDir, o.env);
     await registerKey(server.url, token, readFileSync(corpus.pub, 'utf8'));
     return { dataDir, server, token };
   } catch (err) {

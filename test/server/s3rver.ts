@@ -43,6 +43,9 @@ export function s3rverForFile(): Omit<S3rver, 'stop'> {
     get endpoint() {
       return live().endpoint;
     },
+    get pid() {
+      return live().pid;
+    },
     get dir() {
       return live().dir;
     },
