@@ -17,6 +17,8 @@ export interface SyncServer {
   readonly pid: number;
   /** Every process of the server (a registry with workers: its primary and each worker). */
   readonly pids: readonly number[];
+  /** CPU seconds its database server has used so far (PostgreSQL's processes), when it has one of its own. */
+  readonly databaseCpu?: () => number | null;
   stderr(): string;
   stop(): Promise<void>;
 }

@@ -6,7 +6,7 @@
  * between phases through /proc/<pid>/clear_refs where the kernel allows it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { SyncPeer } from './sync-client.js';
+import type { SyncPeer, SyncServer } from './sync-client.js';
 
 export interface Stats {
   readonly median: number;
@@ -59,14 +59,15 @@ export function procCpuSeconds(pid: number): number | null {
   }
 }
 
-/** CPU the server and this process (the clients) used over a part. */
+/** CPU the server, its database (when it has one of its own) and this process (the clients) used over a part. */
 export interface CpuUse {
   readonly serverSeconds: number | null;
+  readonly databaseSeconds: number | null;
   readonly clientSeconds: number;
 }
 
 /** CPU seconds summed over a server's processes, or null if one is gone. */
-function serverCpu(pids: readonly number[]): number | null {
+export function serverCpu(pids: readonly number[]): number | null {
   let sum = 0;
   for (const pid of pids) {
     const s = procCpuSeconds(pid);
@@ -76,13 +77,19 @@ function serverCpu(pids: readonly number[]): number | null {
   return sum;
 }
 
-function cpuMeter(pids: readonly number[]): () => CpuUse {
-  const server = serverCpu(pids);
+function cpuMeter(s: SyncServer): () => CpuUse {
+  const server = serverCpu(s.pids);
+  const database = s.databaseCpu?.() ?? null;
   const client = process.cpuUsage();
   return () => {
-    const now = serverCpu(pids);
+    const now = serverCpu(s.pids);
+    const dbNow = s.databaseCpu?.() ?? null;
     const c = process.cpuUsage(client);
-    return { serverSeconds: server === null || now === null ? null : now - server, clientSeconds: (c.user + c.system) / 1e6 };
+    return {
+      serverSeconds: server === null || now === null ? null : now - server,
+      databaseSeconds: database === null || dbNow === null ? null : dbNow - database,
+      clientSeconds: (c.user + c.system) / 1e6,
+    };
   };
 }
 
@@ -126,7 +133,7 @@ export async function pushAll(
   let next = 0;
   let done = 0;
   const hadReset = resetPeak(peer.server.pids);
-  const cpu = cpuMeter(peer.server.pids);
+  const cpu = cpuMeter(peer.server);
   const started = performance.now();
   let lastReport = started;
   await Promise.all(
@@ -177,7 +184,7 @@ export async function pullRepeatedly(peer: SyncPeer, clients: number, seconds: n
   let passes = 0;
   let bytes = 0;
   const hadReset = resetPeak(peer.server.pids);
-  const cpu = cpuMeter(peer.server.pids);
+  const cpu = cpuMeter(peer.server);
   const started = performance.now();
   const end = started + seconds * 1000;
   await Promise.all(

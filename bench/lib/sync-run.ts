@@ -45,6 +45,8 @@ export interface OursSideOptions {
   readonly workers: number;
   /** The registry's other settings for a part (IQP_DATABASE_URL…), asked for once per part: a fresh database each. */
   readonly env?: (part: string) => Promise<Readonly<Record<string, string>>>;
+  /** CPU seconds used so far by the database server those settings name, counted beside the registry's own. */
+  readonly databaseCpu?: () => number | null;
 }
 
 export interface ScalePart {
@@ -162,7 +164,8 @@ function oursStarter(ours: OursSideOptions, o: SideOptions, docs: DocSet, onSetu
     const env = ours.env ? await ours.env(part) : {};
     onSetup(setupOurs(ours.cliRoot, dir, ours.syncPlugin, ours.syncConfig, env).commands);
     const nodeArgs = ours.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', ours.cpuProf, '--cpu-prof-name', `server-${part}.cpuprofile`] : [];
-    const server = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync'], ours.workers, env);
+    const started = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync'], ours.workers, env);
+    const server = ours.databaseCpu ? { ...started, databaseCpu: ours.databaseCpu } : started;
     try {
       const peer = await oursPeer(server, docs, o.clients, {
         email: BENCH_EMAIL,

@@ -6,7 +6,7 @@
  * environment as an operator would give them.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,11 @@ export interface PgCluster {
   readonly version: string;
   /** A new, empty database; its URL. */
   newDatabase(): Promise<string>;
+  /**
+   * CPU seconds (user + system) the cluster's processes have used so far: the postmaster with the
+   * backends it has reaped, and those alive; null if it cannot be read.
+   */
+  cpuSeconds(): number | null;
   /** Stops the cluster and removes its directory; synchronous, so that it can run on the way out. */
   stop(): void;
 }
@@ -63,12 +68,45 @@ export async function startPgCluster(root: string): Promise<PgCluster> {
         u.pathname = `/${name}`;
         return u.href;
       },
+      cpuSeconds: () => clusterCpu(dir),
       stop,
     };
   } catch (err) {
     stop();
     throw err;
   }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+const HZ = 100;
+
+function statTimes(pid: number): { self: number; children: number; ppid: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // stat(5): ppid is field 4, utime/stime 14/15, cutime/cstime 16/17 (f[0] is field 3).
+    return { ppid: Number(f[1]), self: (Number(f[11]) + Number(f[12])) / HZ, children: (Number(f[13]) + Number(f[14])) / HZ };
+  } catch {
+    return null;
+  }
+}
+
+function clusterCpu(dir: string): number | null {
+  let postmaster: number;
+  try {
+    postmaster = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return null;
+  }
+  const main = statTimes(postmaster);
+  if (!main) return null;
+  let total = main.self + main.children;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const t = statTimes(Number(name));
+    if (t && t.ppid === postmaster) total += t.self;
+  }
+  return total;
 }
 
 export function s3rverVersion(root: string): string {

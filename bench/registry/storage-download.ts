@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { int, table } from '../lib/format.js';
 import { samples } from '../lib/proc.js';
-import { procCpuSeconds } from '../lib/sync-measure.js';
+import { serverCpu } from '../lib/sync-measure.js';
 import { STORAGE_LABELS, type StorageKind } from './backends.js';
 import { interleaveRuns } from './measure.js';
 import { downloadPath } from './storage-setup.js';
@@ -26,7 +26,7 @@ interface DownloadRun {
   readonly s3rverCpuMs: number;
 }
 
-const cpu = (pids: readonly number[]) => pids.reduce((a, p) => a + (procCpuSeconds(p) ?? Number.NaN), 0);
+const cpu = (pids: readonly number[]) => serverCpu(pids) ?? Number.NaN;
 
 async function readBody(body: AsyncIterable<Buffer>, hash: boolean): Promise<{ bytes: number; sha256: string | null }> {
   const h = hash ? createHash('sha256') : null;

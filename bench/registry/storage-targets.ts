@@ -16,11 +16,12 @@ import { join } from 'node:path';
 import { defaultSyncConfig } from '../sync.js';
 import { int, table } from '../lib/format.js';
 import { samples, type Samples } from '../lib/proc.js';
+import { serverCpu } from '../lib/sync-measure.js';
 import { docSet } from '../lib/sync-docs.js';
 import { type OursSideOptions, runOursMain, type SideOptions } from '../lib/sync-run.js';
 import { type Backends, freshPlacement, type Placement, STORAGE_LABELS, type StorageKind, storageEnv } from './backends.js';
 import { wrk } from './clients.js';
-import { interleave, interleaveRuns, spread } from './measure.js';
+import { interleaveRuns, spread } from './measure.js';
 import { freshRegistry, publish, publishHeaders, type FreshRegistry } from './publish.js';
 import type { Quiet } from './quiet.js';
 import type { Child } from './servers.js';
@@ -57,6 +58,34 @@ export interface StorageEnv {
 }
 
 const noPause = async () => {};
+
+/** CPU seconds used over a measurement by the registry's processes and, on PostgreSQL, by the cluster. */
+export interface CpuSpent {
+  readonly registry: number;
+  readonly database: number | null;
+}
+
+export function cpuMeter(env: StorageEnv, kind: StorageKind, pids: readonly number[]): () => CpuSpent {
+  const db = () => (kind === 'sqlite-fs' ? null : env.backends.pg.cpuSeconds());
+  const r0 = serverCpu(pids) ?? Number.NaN;
+  const d0 = db();
+  return () => {
+    const d1 = db();
+    return { registry: (serverCpu(pids) ?? Number.NaN) - r0, database: d0 === null || d1 === null ? null : d1 - d0 };
+  };
+}
+
+/** One row per configuration: the median CPU per unit of work, in ms, of the registry and of PostgreSQL. */
+export function cpuTable(runs: ReadonlyMap<string, readonly { cpu: CpuSpent; units: number }[]>, unit: string): string {
+  const ms = (list: readonly { cpu: CpuSpent; units: number }[], f: (c: CpuSpent) => number | null) => {
+    const v = list.map((r) => ({ s: f(r.cpu), units: r.units })).filter((x): x is { s: number; units: number } => x.s !== null);
+    return v.length === 0 ? '—' : samples(v.map((x) => (x.s * 1000) / x.units)).median.toFixed(2);
+  };
+  return table(
+    ['configuration', `registry, ms per ${unit}`, `PostgreSQL, ms per ${unit}`],
+    [...runs].map(([label, list]) => [label, ms(list, (c) => c.registry), ms(list, (c) => c.database)]),
+  );
+}
 
 /** One row per configuration: median (spread), ratio to the first, every run. */
 export function configTable(res: ReadonlyMap<string, Samples>, unit: string, fmt: (v: number) => string): string {
@@ -100,7 +129,7 @@ export async function benchPublish(env: StorageEnv): Promise<Section> {
   const kinds: StorageKind[] = ['sqlite-fs', 'pg-fs', 'pg-s3-proxy'];
   for (const p of packs) await publishHeaders(p.path); // signatures read before any clock starts, as iqp publish does
   let run = 0;
-  const variant = (kind: StorageKind) => async () => {
+  const variant = (kind: StorageKind) => async (): Promise<{ perSecond: number; cpu: CpuSpent; units: number }> => {
     const place = await freshPlacement(env.backends, kind);
     const dataDir = join(env.work, `publish-${kind}`);
     const reg = await freshRegistry(env.cliRoot, dataDir, env.corpus, { workers: o.workers, env: storageEnv(env.backends, kind, place) });
@@ -108,6 +137,7 @@ export async function benchPublish(env: StorageEnv): Promise<Section> {
       if (o.settle) await env.settle();
       const answers: string[] = [];
       let next = 0;
+      const cpu = cpuMeter(env, kind, reg.server.servingPids());
       const started = performance.now();
       await Promise.all(
         Array.from({ length: o.publishConcurrency }, async () => {
@@ -115,22 +145,28 @@ export async function benchPublish(env: StorageEnv): Promise<Section> {
         }),
       );
       const seconds = (performance.now() - started) / 1000;
+      const spent = cpu();
       await checkPublished(env, kind, place, reg, answers, packs[run++ % packs.length]!);
-      return packs.length / seconds;
+      return { perSecond: packs.length / seconds, cpu: spent, units: packs.length };
     } finally {
       await reg.server.stop();
     }
   };
   env.log(`publish: ${packs.length} packs (${(bytes / 2 ** 20).toFixed(1)} MiB), ${o.publishConcurrency} at a time, ${o.runs} runs per configuration…`);
-  const res = await interleave(kinds.map((k) => [STORAGE_LABELS[k], variant(k)] as const), o.runs, noPause);
+  const runs = await interleaveRuns(kinds.map((k) => [STORAGE_LABELS[k], variant(k)] as const), o.runs, noPause);
+  const res = new Map([...runs].map(([k, v]) => [k, samples(v.map((r) => r.perSecond))]));
   const markdown = [
     `### Publish: ${packs.length} distinct small packs (${(bytes / 2 ** 20).toFixed(1)} MiB in all, ${(Math.min(...packs.map((p) => p.size)) / 2 ** 10).toFixed(0)} KiB to ${(Math.max(...packs.map((p) => p.size)) / 2 ** 20).toFixed(1)} MiB), ${o.publishConcurrency} PUT /v1/admin/packs at a time`,
     '',
     `${quietLine(q)} Each run: an empty registry (new data directory, and a new database or bucket), the key registered, then every pack sent with curl as \`iqp publish\` sends it, each verified and committed by the registry (201). Checked after each run: every answer's sha256, /v1/packs lists them all, each blob is in the configuration's store (and no registry.sqlite is written on PostgreSQL), one pack downloaded intact. Median of ${o.runs} interleaved runs after a warm-up.`,
     '',
     configTable(res, 'packs/s', (v) => v.toFixed(1)),
+    '',
+    'CPU (user + system) per pack published, median over the runs: the registry\'s process (receiving, verifying on a worker thread, committing) and the PostgreSQL cluster\'s processes; s3rver\'s is not counted.',
+    '',
+    cpuTable(runs, 'pack'),
   ].join('\n');
-  return { name: 'publish', markdown, verdicts: [], data: { packs: packs.length, bytes, runs: Object.fromEntries(res) } };
+  return { name: 'publish', markdown, verdicts: [], data: { packs: packs.length, bytes, runs: Object.fromEntries(runs) } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,25 +179,32 @@ export async function benchLatest(env: StorageEnv): Promise<Section> {
   const servers: [StorageKind, Child, number][] = kinds.map((k) => [k, env.standing.get(k)!.server, env.standing.get(k)!.releaseId]);
   let size = 0;
   for (const [, server, releaseId] of servers) size = (await checkLatest(server.url, env.corpus, releaseId)).length;
-  const variant = (kind: StorageKind, server: Child) => async () => {
+  const variant = (kind: StorageKind, server: Child) => async (): Promise<{ perSecond: number; cpu: CpuSpent; units: number }> => {
+    const cpu = cpuMeter(env, kind, server.servingPids());
     const r = await wrk(server.url + LATEST_PATH, { connections: o.connections, threads: o.wrkThreads, seconds: o.seconds });
+    const spent = cpu();
     checkWrk(`${kind} latest`, r, size + 1024);
-    return r.requestsPerSec;
+    return { perSecond: r.requestsPerSec, cpu: spent, units: r.requests / 1000 };
   };
   env.log(`latest: ${o.runs} × ${o.seconds} s per configuration, ${o.connections} connections…`);
-  const res = await interleave(
+  const runs = await interleaveRuns(
     servers.map(([k, s]) => [STORAGE_LABELS[k], variant(k, s)] as const),
     o.runs,
     () => (o.settle ? env.settle() : noPause()),
   );
+  const res = new Map([...runs].map(([k, v]) => [k, samples(v.map((r) => r.perSecond))]));
   const markdown = [
     `### \`latest\`: GET ${LATEST_PATH} (${size} bytes), wrk -t${o.wrkThreads} -c${o.connections} -d${o.seconds}s`,
     '',
     `${quietLine(q)} What an app asks first: the newest signed release of its channel. Before the runs each registry's answer was checked (200, the release published, its signature valid under the bench's release key, the download pack its one artifact); wrk saw no socket errors and no non-2xx. The answer comes from each process's cache of serialized JSON, checked against the store's change counter on every request (SQLite: a read of the counter at most once per millisecond; PostgreSQL: a value kept current by NOTIFY), so this measures serving a cached answer on each store, not a query. Median of ${o.runs} interleaved runs after a warm-up.`,
     '',
     configTable(res, 'req/s', int),
+    '',
+    'CPU (user + system) per 1,000 answers, median over the runs (PostgreSQL near zero: the answers do not query it):',
+    '',
+    cpuTable(runs, '1,000 answers'),
   ].join('\n');
-  return { name: 'latest', markdown, verdicts: [], data: { bytes: size, runs: Object.fromEntries(res) } };
+  return { name: 'latest', markdown, verdicts: [], data: { bytes: size, runs: Object.fromEntries(runs) } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +223,7 @@ export async function benchSyncStorage(env: StorageEnv): Promise<Section> {
     syncConfig: defaultSyncConfig('card'),
     cpuProf: null,
     workers: o.workers,
-    ...(kind === 'sqlite-fs' ? {} : { env: async () => storageEnv(env.backends, kind, await freshPlacement(env.backends, kind)) }),
+    ...(kind === 'sqlite-fs' ? {} : { env: async () => storageEnv(env.backends, kind, await freshPlacement(env.backends, kind)), databaseCpu: () => env.backends.pg.cpuSeconds() }),
   });
   const kinds: StorageKind[] = ['sqlite-fs', 'pg-fs'];
   env.log(`sync: push ${o.syncPush} mutations then pull for ${o.syncSeconds} s, ${o.runs} runs per configuration…`);
@@ -192,8 +235,16 @@ export async function benchSyncStorage(env: StorageEnv): Promise<Section> {
   const pick = (f: (r: Awaited<ReturnType<typeof runOursMain>>) => number) => new Map([...runs].map(([k, v]) => [k, samples(v.map(f))]));
   const push = pick((r) => r.push.perSecond);
   const pull = pick((r) => r.pull.perSecond);
-  const pushCpu = pick((r) => ((r.push.cpu.serverSeconds ?? Number.NaN) * 1000) / (r.push.mutations / side.batch));
-  const pullCpu = pick((r) => ((r.pull.cpu.serverSeconds ?? Number.NaN) * 1000) / (r.pull.changes / side.page));
+  const cpuRuns = (part: 'push' | 'pull') =>
+    new Map(
+      [...runs].map(([k, v]) => [
+        k,
+        v.map((r) => ({
+          cpu: { registry: r[part].cpu.serverSeconds ?? Number.NaN, database: r[part].cpu.databaseSeconds },
+          units: part === 'push' ? r.push.mutations / side.batch : r.pull.changes / side.page,
+        })),
+      ]),
+    );
   const retries = [...runs].map(([k, v]) => `${k} ${v.reduce((a, r) => a + r.retries, 0)}`).join(', ');
   const markdown = [
     `### Sync: push ${o.syncPush.toLocaleString('en-US')} mutations (${side.batch} a request, ${side.clients} devices), then ${side.clients} devices pull the whole feed for ${o.syncSeconds} s (pages of ${side.page})`,
@@ -208,12 +259,11 @@ export async function benchSyncStorage(env: StorageEnv): Promise<Section> {
     '',
     configTable(pull, 'changes/s', int),
     '',
-    "#### The registry's CPU (user + system, all its processes) per request; PostgreSQL's own processes are not counted",
+    '#### CPU (user + system) per request, median over the runs: the registry\'s processes and the PostgreSQL cluster\'s',
     '',
-    table(
-      ['configuration', `push, ms per request of ${side.batch}`, `pull, ms per page of ${side.page}`],
-      kinds.map((k) => STORAGE_LABELS[k]).map((l) => [l, pushCpu.get(l)!.median.toFixed(2), pullCpu.get(l)!.median.toFixed(2)]),
-    ),
+    cpuTable(cpuRuns('push'), `push of ${side.batch}`),
+    '',
+    cpuTable(cpuRuns('pull'), `page of ${side.page}`),
   ].join('\n');
-  return { name: 'sync', markdown, verdicts: [], data: { push: Object.fromEntries(push), pull: Object.fromEntries(pull), pushCpuMs: Object.fromEntries(pushCpu), pullCpuMs: Object.fromEntries(pullCpu), runs: Object.fromEntries(runs) } };
+  return { name: 'sync', markdown, verdicts: [], data: { push: Object.fromEntries(push), pull: Object.fromEntries(pull), runs: Object.fromEntries(runs) } };
 }
