@@ -91,6 +91,12 @@ async function quiet(o: SideOptions, log: (m: string) => void): Promise<string> 
   return loadString();
 }
 
+/** A failure with the end of what the server wrote to stderr (a 500 says no more than that it failed). */
+function withServerLog(err: unknown, server: SyncServer): Error {
+  const tail = server.stderr().trim().split('\n').slice(-20).join('\n');
+  return new Error(`${err instanceof Error ? err.message : String(err)}${tail ? `\nthe server's stderr ended with:\n${tail}` : ''}`, { cause: err });
+}
+
 async function scalePart(start: Starter, documents: number, o: SideOptions, log: (m: string) => void, name: string): Promise<ScalePart> {
   const { peer, server, dir } = await start(`${name}-${documents}`);
   const load = await quiet(o, log);
@@ -103,6 +109,8 @@ async function scalePart(start: Starter, documents: number, o: SideOptions, log:
     const latency = await pageLatency(peer, pass, o.page, o.reps);
     const { cursors: _c, counts: _n, ...passFigures } = pass;
     return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pids, 'VmRSS'), retries: peer.retries(), load };
+  } catch (err) {
+    throw withServerLog(err, server);
   } finally {
     await peer.close();
     await server.stop();
@@ -131,6 +139,8 @@ async function mainPart(start: Starter, o: SideOptions, log: (m: string) => void
     const pull = await pullRepeatedly(peer, o.clients, o.seconds, o.page, o.push);
     log(`${peer.name}:   ${Math.round(pull.perSecond)} changes/s`);
     return { push, pull, storeBytes: dirBytes(dir), retries: peer.retries(), load };
+  } catch (err) {
+    throw withServerLog(err, server);
   } finally {
     await peer.close();
     await server.stop();

@@ -19,7 +19,8 @@
  * load < --max-load, default 0.5, no other bench/vitest process; at most --max-wait minutes,
  * default 60), and between runs for idle CPUs. The cluster is stopped and removed at the end, on
  * failure and on SIGINT/SIGTERM. The report goes to bench/.work/storage/results/<date>.md and .json,
- * and to stdout.
+ * and to stdout; a measurement that fails is reported with its error, the others still run, and the
+ * exit code is 1.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -146,8 +147,18 @@ try {
     log,
   };
   const sections: Section[] = [];
+  const failed: string[] = [];
   for (const name of only) {
-    const section = await BENCHES[name]!.run(env);
+    let section: Section;
+    try {
+      section = await BENCHES[name]!.run(env);
+    } catch (err) {
+      // One measurement failing (a wrong answer, an error from the registry) is reported with what
+      // it said; the others still run, and the exit code says it failed.
+      failed.push(name);
+      const text = (err as Error).message ?? String(err);
+      section = { name, markdown: `### ${name}: FAILED, no figures\n\n\`\`\`\n${text}\n\`\`\``, verdicts: [], data: { error: text } };
+    }
     sections.push(section);
     process.stderr.write(`\n${section.markdown}\n\n`);
   }
@@ -158,6 +169,7 @@ try {
     machineMarkdown(machine),
     `- ${pg.version} (throwaway cluster: fsync, synchronous_commit and full_page_writes off; one database per registry); s3rver ${s3rverVersion(root)} (a Node.js child process, files on local disk); ${wrkVersion()}`,
     `- Registries: \`iqp server start --workers ${options.workers}\` from a frozen copy of the build, on 127.0.0.1, each on its own data directory; PostgreSQL through \`database_url\`, S3 through \`blob_store = s3\` (path-style, s3rver's credentials in the AWS SDK's environment variables)`,
+    ...(failed.length > 0 ? [`- **FAILED: ${failed.join(', ')}** (the error is in its section; its figures are missing)`] : []),
     `- Options: ${only.join(', ')}; runs ${options.runs}, ${options.seconds} s per wrk/download run, wrk ${options.connections} connections on ${options.wrkThreads} thread(s), publish ${options.publishConcurrency} at a time, ${options.downloadClients} download clients, sync push ${options.syncPush} and pull ${options.syncSeconds} s${quick ? ', quick' : ''}${quietOptions.enabled ? `, waiting for load < ${quietOptions.maxLoad}` : ', --no-wait (measured at once, whatever the load)'}; took ${minutes} min; load average at the end: ${loadString()}`,
     '- The clients (curl, wrk, undici) run on the same cores as the registries, PostgreSQL and s3rver: on a small machine every figure includes their CPU. Ratios are within this run; compare absolute figures across runs only on the same machine and load.',
     '',
@@ -169,7 +181,8 @@ try {
   writeFileSync(join(resultsDir, `${stamp}.md`), report);
   writeFileSync(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, postgres: pg.version, s3rver: s3rverVersion(root), options, only, sections: sections.map((s) => ({ name: s.name, data: s.data })) }, null, 2)}\n`);
   process.stdout.write(`${report}\n`);
-  log(`report written to ${join(resultsDir, `${stamp}.md`)} (${minutes} min)`);
+  log(`report written to ${join(resultsDir, `${stamp}.md`)} (${minutes} min)${failed.length > 0 ? `; FAILED: ${failed.join(', ')}` : ''}`);
+  if (failed.length > 0) process.exitCode = 1;
 } finally {
   await stopAll();
 }
