@@ -37,9 +37,19 @@ function keyOf(e: ErrorObject): string {
   return path.join('.') || '(config)';
 }
 
-function describe(e: ErrorObject): string {
+/** The schema at an ajv error's schemaPath (`#/properties/secret/pattern` → the `secret` property's schema). */
+function schemaOf(root: Readonly<Record<string, unknown>>, e: ErrorObject): Record<string, unknown> | undefined {
+  let at: unknown = root;
+  for (const part of e.schemaPath.split('/').slice(1, -1)) at = isObject(at) ? at[decodeURIComponent(part).replace(/~1/g, '/').replace(/~0/g, '~')] : undefined;
+  return isObject(at) ? at : undefined;
+}
+
+function describe(e: ErrorObject, schema: Readonly<Record<string, unknown>>): string {
   if (e.keyword === 'required') return 'is required.';
   if (e.keyword === 'additionalProperties') return 'is not a setting this plugin knows.';
+  // A pattern says little to an operator; the property's description says what is wanted (never the value: it may be a secret).
+  const description = e.keyword === 'pattern' ? schemaOf(schema, e)?.['description'] : undefined;
+  if (typeof description === 'string') return `is not in the expected form: ${description}.`;
   return `${e.message ?? 'is invalid'}.`;
 }
 
@@ -71,7 +81,7 @@ export function validateConfig(manifest: PluginManifest, raw: Readonly<Record<st
   const validate = ajv.compile(manifest.configSchema);
   if (!validate(value)) {
     const e = validate.errors!.find((x) => !deferred.has(keyOf(x)) && !(options.partial && x.keyword === 'required'));
-    if (e) throw configError(manifest.id, keyOf(e), describe(e));
+    if (e) throw configError(manifest.id, keyOf(e), describe(e, manifest.configSchema));
   }
   return value;
 }
