@@ -115,7 +115,14 @@ export class RefreshTokens {
     const graceMs = this.ctx.config.refresh_grace_s * 1000;
     const successor = row.successor_id ? await this.sessions.token(row.successor_id) : undefined;
     if (successor && successor.used_at_ms === null && row.used_at_ms !== null && now - row.used_at_ms <= graceMs) {
-      return { refreshToken: `${successor.id}.${this.successorSecret(presented)}`, session };
+      const secret = this.successorSecret(presented);
+      // A successor made under another secret (another server's, or before the secret changed): this
+      // server cannot give it back, and a token that would not work is no answer. Nothing was
+      // reused, so the session stays; whoever got the successor keeps it.
+      if (!sameDigest(successor.secret_hash, sha256(secret))) {
+        throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The refresh token was just used on a server with another secret; sign in again.');
+      }
+      return { refreshToken: `${successor.id}.${secret}`, session };
     }
     if (await this.sessions.revoke(session.id, 'reuse', now)) {
       await this.ctx.audit({
