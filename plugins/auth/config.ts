@@ -8,6 +8,8 @@ export interface Limit {
 }
 
 export interface AuthConfig {
+  /** The server secret, shared by every server on one database (32 bytes, base64 or base64url); unset: `<plugin data dir>/server.key`. */
+  readonly secret?: string;
   readonly issuer: string;
   readonly audience: string;
   readonly access_ttl_s: number;

@@ -7,7 +7,8 @@ import type { PluginContext, RateLimit, UserRole } from '../../server/plugins/ap
 import { Codes } from './codes.js';
 import type { AuthConfig } from './config.js';
 import { Passwords } from './crypto/passwords.js';
-import { serverSecret } from './crypto/secrets.js';
+import { KeySealer } from './crypto/seal.js';
+import { authSecret } from './crypto/secrets.js';
 import { Mailer, type OutboxReader, type Transport } from './mail/mailer.js';
 import { OutboxTransport } from './mail/outbox.js';
 import { SmtpTransport } from './mail/smtp.js';
@@ -20,7 +21,7 @@ import { SessionStore } from './store/sessions.js';
 import { Sweeper } from './sweep.js';
 import { type UserRow, UserStore } from './store/users.js';
 import { AccessTokens, CLOCK_TOLERANCE_S } from './tokens/access.js';
-import { KeyFiles } from './tokens/key-files.js';
+import { importKeyFiles } from './tokens/key-files.js';
 import { Keyring } from './tokens/keyring.js';
 
 export interface TokenResponse {
@@ -62,16 +63,20 @@ export class Core {
   readonly outbox: OutboxReader;
   private readonly transport: Transport;
   readonly limits: { perIp: RateLimit; perEmailIp: RateLimit; mailPerEmail: RateLimit };
+  private readonly keyStore: SigningKeyStore;
+  private readonly sealer: KeySealer;
 
   constructor(readonly ctx: PluginContext<AuthConfig>) {
     const c = ctx.config;
-    const secret = serverSecret(ctx.dataDir);
+    const secret = authSecret(c.secret, () => ctx.dataDir);
     this.users = new UserStore(ctx.db);
     this.devices = new DeviceStore(ctx.db);
     this.sessions = new SessionStore(ctx.db);
     this.identities = new IdentityStore(ctx.db);
     this.passwords = new Passwords(c.max_concurrent_hashes, c.hash_queue);
-    this.keyring = new Keyring(new SigningKeyStore(ctx.db), new KeyFiles(ctx.dataDir), ctx.clock, (c.access_ttl_s + CLOCK_TOLERANCE_S) * 1000);
+    this.keyStore = new SigningKeyStore(ctx.db);
+    this.sealer = new KeySealer(secret);
+    this.keyring = new Keyring(this.keyStore, this.sealer, ctx.clock, (c.access_ttl_s + CLOCK_TOLERANCE_S) * 1000, ctx.log);
     this.access = new AccessTokens(this.keyring, ctx.clock, c.issuer, c.audience, c.access_ttl_s);
     this.refresh = new RefreshTokens(ctx, this.sessions, secret);
     const codeStore = new CodeStore(ctx.db);
@@ -87,6 +92,24 @@ export class Core {
       perEmailIp: limit('email-ip', c.rate_limits.per_email_ip),
       mailPerEmail: limit('mail', c.rate_limits.mail_per_email),
     };
+  }
+
+  /**
+   * Server start: moves key files an earlier version wrote into the database, makes sure there is
+   * a current key this server can sign with, and says what will not work across several servers.
+   */
+  async startServing(): Promise<void> {
+    await importKeyFiles(this.ctx.dataDir, this.keyStore, this.sealer, this.ctx.log);
+    await this.keyring.ensureKey();
+    if (this.ctx.db.dialect !== 'postgres') return;
+    if (this.ctx.config.secret === undefined) {
+      this.ctx.log.warn(
+        'no auth secret is configured, so this server uses its own server.key: sessions, mail codes and signing keys will not work across several servers on this database. Set the same secret on every server (iqp plugins config auth --set \'secret={"$env":"IQP_AUTH_SECRET"}\'; docs/scaling.md).',
+      );
+    }
+    if (!this.ctx.config.smtp) {
+      this.ctx.log.warn('no smtp is configured, so mails go to the outbox in this server\'s data directory, which only `iqp auth outbox` on this machine reads. Configure smtp when several servers share this database.');
+    }
   }
 
   async stop(): Promise<void> {

@@ -60,7 +60,7 @@ export default definePlugin<AuthConfig>({
     const core = new Core(ctx);
     // In a CLI command beside a running server, the server made the key; only rotate-key adds one there.
     if (ctx.mode === 'server') {
-      await core.keyring.ensureKey();
+      await core.startServing();
       core.sweeper.start();
     }
     parts.set(ctx, { core, accounts: new Accounts(core), recovery: new Recovery(core), profile: new Profile(core), google: new GoogleSignIn(core) });

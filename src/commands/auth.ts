@@ -15,7 +15,7 @@ const rotateKey = {
   async run(ctx: Context, _opts: unknown): Promise<void> {
     const r = await withAuthAdmin(ctx, 'auth rotate-key', (a) => a.rotateKey('cli:auth rotate-key'));
     ctx.out.result({ kid: r.kid, previous_kid: r.previousKid }, () =>
-      `New signing key ${r.kid}${r.previousKid ? `; ${r.previousKid} keeps verifying until its last access token expires` : ''}. A running server signs with it within 5 seconds.`,
+      `New signing key ${r.kid}${r.previousKid ? `; ${r.previousKid} keeps verifying until its last access token expires` : ''}. Running servers sign with it from their next token.`,
     );
   },
 };

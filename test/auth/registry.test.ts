@@ -3,7 +3,7 @@
  * routes and leaves packs alone; a failing handler fails that request only; plugin routes that need
  * a role refuse a signed-in user without it.
  */
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serverConfig } from '../../server/config.js';
@@ -51,14 +51,13 @@ describe('the auth plugin in a registry', () => {
 
   it('a handler that fails answers 500 for that request only; packs keep being served', async () => {
     h = await authHarness();
-    // The signing key's file goes missing: signing in can no longer finish.
-    const keys = join(h.dir, 'plugins', 'auth', 'keys');
-    for (const f of readdirSync(keys)) rmSync(join(keys, f));
+    // The signing keys' table goes missing under the server: signing in can no longer finish.
+    await h.db.run('ALTER TABLE auth_signing_keys RENAME TO auth_signing_keys_gone');
     await h.admin.createUser({ email: 'ann@example.org', password: 'x7#kq2Lm-river-stone' }, 'cli:test');
     const failed = await post(`${h.url}/login`, { email: 'ann@example.org', password: 'x7#kq2Lm-river-stone' });
     expect(failed.status).toBe(500);
     expect(failed.body.error.code).toBe('IQP_E_PLUGIN_FAILED');
-    expect(JSON.stringify(failed.body)).not.toMatch(/ENOENT|\/keys\//);
+    expect(JSON.stringify(failed.body)).not.toMatch(/no such table|auth_signing_keys/);
     expect((await call(h.base, '/v1/packs/available?app_version=1.0.0')).status).toBe(200);
     expect((await call(h.base, '/v1/health')).status).toBe(200);
     expect((await post(`${h.url}/jwks.json`, undefined, undefined, 'GET')).status).toBe(200);

@@ -4,11 +4,13 @@
  * plugin (and any fixture plugins a test adds), with the plugins' clock in the test's hands so
  * token lifetimes can be crossed without waiting. Its services are the running plugin's own.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type CryptoKey, importJWK } from 'jose';
 import manifest from '../../plugins/auth/iqp-plugin.json' with { type: 'json' };
 import type { AuthConfig } from '../../plugins/auth/config.js';
+import { KeySealer } from '../../plugins/auth/crypto/seal.js';
+import { serverSecret } from '../../plugins/auth/crypto/secrets.js';
 import { databasePath, serverConfig } from '../../server/config.js';
 import { AUTH_ADMIN_V1, AUTH_V1, type AuthAdminServiceV1, type AuthServiceV1 } from '../../server/plugins/api.js';
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
@@ -127,7 +129,14 @@ export async function signedIn(h: AuthHarness, email = 'ann@example.org', device
 
 /** The current signing key's private half, as an attacker who stole it (or a test forging claims) would hold it. */
 export async function currentPrivateKey(h: AuthHarness): Promise<{ kid: string; key: CryptoKey }> {
-  const row = await h.db.get<{ kid: string }>('SELECT kid FROM auth_signing_keys WHERE retired_at_ms IS NULL');
-  const jwk = JSON.parse(readFileSync(join(h.dir, 'plugins', 'auth', 'keys', `${row!.kid}.jwk`), 'utf8'));
+  const row = await h.db.get<{ kid: string; private_jwk_sealed: string }>('SELECT kid, private_jwk_sealed FROM auth_signing_keys WHERE retired_at_ms IS NULL');
+  const jwk = JSON.parse(openSealedKey(h.dir, row!.kid, row!.private_jwk_sealed));
   return { kid: row!.kid, key: (await importJWK(jwk, 'EdDSA')) as CryptoKey };
+}
+
+/** A private signing key's JWK text as the database holds it, opened with the data directory's server.key. */
+export function openSealedKey(dir: string, kid: string, sealed: string): string {
+  const jwk = new KeySealer(serverSecret(join(dir, 'plugins', 'auth'))).open(sealed, kid);
+  if (jwk === null) throw new Error(`the signing key ${kid} does not open with ${dir}'s server.key`);
+  return jwk;
 }

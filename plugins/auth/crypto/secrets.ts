@@ -1,8 +1,28 @@
-/** The plugin's server secret (HMAC key) and the hashing and comparing of opaque secrets. */
+/**
+ * The plugin's server secret (the HMAC key of refresh successors and mail codes, and the root of
+ * the key that encrypts private signing keys) and the hashing and comparing of opaque secrets.
+ */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { linkSync, readFileSync, unlinkSync } from 'node:fs';
 import { writeTemp } from '../temp-file.js';
 import { join } from 'node:path';
+
+/** The secret's length; the configured `secret` and server.key hold exactly this many bytes. */
+export const SECRET_BYTES = 32;
+
+/**
+ * The configured `secret` (the config schema checked its form: 32 bytes in base64 or base64url,
+ * so server.key's contents and `openssl rand -base64 32` both fit) when there is one; else
+ * `<dataDir>/server.key`, which only this machine has. `dataDir` is read only when needed, so a
+ * configured secret leaves the data directory alone.
+ */
+export function authSecret(configured: string | undefined, dataDir: () => string): Buffer {
+  if (configured === undefined) return serverSecret(dataDir());
+  // Node's base64 decoder reads both alphabets and the padding.
+  const key = Buffer.from(configured, 'base64');
+  if (key.length !== SECRET_BYTES) throw new Error(`the auth plugin's secret is not ${SECRET_BYTES} bytes in base64 or base64url`);
+  return key;
+}
 
 /**
  * Reads `<dataDir>/server.key`, creating it on first use (32 random bytes, mode 0600). Two
@@ -15,7 +35,7 @@ export function serverSecret(dataDir: string): Buffer {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const tmp = writeTemp(dataDir, randomBytes(32).toString('base64url'));
+  const tmp = writeTemp(dataDir, randomBytes(SECRET_BYTES).toString('base64url'));
   try {
     // link, not rename: rename would replace a key another process made meanwhile.
     linkSync(tmp, path);
@@ -29,7 +49,7 @@ export function serverSecret(dataDir: string): Buffer {
 
 function readKey(path: string): Buffer {
   const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
-  if (key.length !== 32) throw new Error(`${path} is not an iqp auth key (32 bytes, base64url)`);
+  if (key.length !== SECRET_BYTES) throw new Error(`${path} is not an iqp auth key (32 bytes, base64url)`);
   return key;
 }
 

@@ -6,7 +6,7 @@
  */
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
 import type { PluginClock, Principal, UserRole } from '../../../server/plugins/api.js';
-import { KID } from './key-files.js';
+import { KID } from './key-pair.js';
 import type { Keyring } from './keyring.js';
 
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;

@@ -1,59 +1,52 @@
-/** Private signing keys as JWK files in the plugin's data directory: written atomically, mode 0600. */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+/**
+ * Private signing keys as earlier versions kept them: JWK files in `<plugin data dir>/keys/`. At
+ * server start each is sealed into its database row (when the row has no private half yet) and
+ * the file is removed once the database holds the key: the database (with its backups) is then
+ * the one place it lives, and a copy left on disk would only be one more thing to guard. A file
+ * whose kid the database does not know is left alone (and logged).
+ */
+import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeTemp } from '../temp-file.js';
-import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import type { PluginLogger } from '../../../server/plugins/api.js';
+import type { KeySealer } from '../crypto/seal.js';
+import type { SigningKeyStore } from '../store/keys.js';
+import { KID } from './key-pair.js';
 
-export const KID = /^[A-Za-z0-9_-]{1,64}$/;
-
-export interface NewKey {
-  readonly kid: string;
-  readonly publicJwk: JWK;
-}
-
-export class KeyFiles {
-  private readonly dir: string;
-
-  constructor(dataDir: string) {
-    this.dir = join(dataDir, 'keys');
+/** Imports the key files in `<pluginDataDir>/keys/`; returns the kids now held by the database. */
+export async function importKeyFiles(pluginDataDir: string, store: SigningKeyStore, sealer: KeySealer, log: PluginLogger): Promise<string[]> {
+  const dir = join(pluginDataDir, 'keys');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
   }
-
-  private path(kid: string): string {
-    if (!KID.test(kid)) throw new Error(`not a key id: ${kid}`);
-    return join(this.dir, `${kid}.jwk`);
-  }
-
-  /** A new Ed25519 key pair; the private half is on disk (fsynced) before this returns. */
-  async create(): Promise<NewKey> {
-    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-    const kid = randomBytes(12).toString('base64url');
-    const priv = { ...(await exportJWK(privateKey)), kid, alg: 'EdDSA', use: 'sig' };
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    renameSync(writeTemp(this.dir, JSON.stringify(priv)), this.path(kid));
-    return { kid, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' } };
-  }
-
-  async privateKey(kid: string): Promise<CryptoKey> {
-    const jwk = JSON.parse(readFileSync(this.path(kid), 'utf8')) as JWK;
-    return (await importJWK(jwk, 'EdDSA')) as CryptoKey;
-  }
-
-  remove(kid: string): void {
-    rmSync(this.path(kid), { force: true });
-  }
-
-  /** Key files whose kid is not in `keep` (retired long enough ago, or left by a lost race). */
-  removeAllBut(keep: ReadonlySet<string>): void {
-    let names: string[];
+  const imported: string[] = [];
+  for (const name of names.sort()) {
+    const kid = name.endsWith('.jwk') ? name.slice(0, -4) : null;
+    if (!kid || !KID.test(kid)) continue;
+    const path = join(dir, name);
+    let text: string;
     try {
-      names = readdirSync(this.dir);
-    } catch {
-      return;
+      text = readFileSync(path, 'utf8');
+      const jwk = JSON.parse(text) as { kid?: unknown; d?: unknown };
+      if (jwk.kid !== kid || typeof jwk.d !== 'string') throw new Error('not a private key with this kid');
+    } catch (err) {
+      log.warn('a signing key file could not be read; left in place', { kid, error: err instanceof Error ? err.message : String(err) });
+      continue;
     }
-    for (const name of names) {
-      const kid = name.endsWith('.jwk') ? name.slice(0, -4) : null;
-      if (kid && KID.test(kid) && !keep.has(kid)) this.remove(kid);
+    if (await store.importPrivate(kid, sealer.seal(text, kid))) {
+      rmSync(path, { force: true });
+      imported.push(kid);
+    } else {
+      log.info('a signing key file names a key the database does not have; left in place', { kid });
     }
   }
+  if (imported.length > 0) log.info('signing keys moved from key files into the database', { kids: imported });
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty (a file left in place): keep the folder.
+  }
+  return imported;
 }
