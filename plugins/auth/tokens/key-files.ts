@@ -32,6 +32,8 @@ export async function importKeyFiles(pluginDataDir: string, store: SigningKeySto
       const jwk = JSON.parse(text) as { kid?: unknown; d?: unknown };
       if (jwk.kid !== kid || typeof jwk.d !== 'string') throw new Error('not a private key with this kid');
     } catch (err) {
+      // Another worker of this server imported and removed it meanwhile.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       log.warn('a signing key file could not be read; left in place', { kid, error: err instanceof Error ? err.message : String(err) });
       continue;
     }
