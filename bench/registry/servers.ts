@@ -66,7 +66,7 @@ export async function startIqp(cliRoot: string, dataDir: string, workers: number
 /** A bare node:http floor (probe-floor.ts) serving `file` as cached JSON or by ranges, in `processes` processes. */
 export async function startFloor(cliRoot: string, mode: 'json' | 'ranges', file: string, processes: number): Promise<Child> {
   const argv = [process.execPath, join(cliRoot, 'dist', 'bench', 'registry', 'probe-floor.js'), mode, file, String(processes)];
-  const { child, info, stderr } = await spawnJson(argv, cliRoot, cleanEnv());
+  const { child, info, stderr } = await spawnJson(argv, cliRoot, childEnv());
   child.stdout!.resume();
   const pids = (info['workers'] as number[]).slice();
   return { url: String(info['url']), pid: Number(info['pid']), servingPids: () => pids, stderr, stop: () => stopChild(child) };
