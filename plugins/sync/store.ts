@@ -71,9 +71,16 @@ export class Store {
     return db.get<UserRow>('SELECT user_id, head, floor, epoch FROM sync_users WHERE user_id = ?', [userId]);
   }
 
+  /**
+   * The user's row, made on first use, and claimed for this transaction: the no-op UPDATE takes
+   * the row's lock, so a concurrent push, import or resolution of the same user (another request,
+   * another server on PostgreSQL) waits for this one and is then retried as a serialization
+   * failure, instead of building on the same head and colliding on a seq. SQLite's writers are
+   * serialized already (BEGIN IMMEDIATE).
+   */
   async ensureUser(userId: string, epoch: string, db: PluginDatabase): Promise<UserRow> {
     await db.run('INSERT INTO sync_users (user_id, head, floor, epoch) VALUES (?, 0, 0, ?) ON CONFLICT (user_id) DO NOTHING', [userId, epoch]);
-    return (await this.user(userId, db))!;
+    return (await db.get<UserRow>('UPDATE sync_users SET head = head WHERE user_id = ? RETURNING user_id, head, floor, epoch', [userId]))!;
   }
 
   setHead(userId: string, head: number, db: PluginDatabase) {

@@ -8,31 +8,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { KeySealer } from '../../plugins/auth/crypto/seal.js';
-import { describePg, freshSchema, type TestSchema } from '../postgres/harness.js';
-import { type ChildServer, call, iqpOnData, spawnServer, tempDir } from '../server/helpers.js';
+import { describePg, type TestSchema } from '../postgres/harness.js';
+import { pgServersPerTest } from '../postgres/servers.js';
+import { type ChildServer, call, iqpOnData, tempDir } from '../server/helpers.js';
 
 const PASSWORD = 'x7#kq2Lm-river-stone';
 const EMAIL = 'ann@example.org';
 const kidOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()).kid as string;
 const newSecret = () => randomBytes(32).toString('base64');
 
-let children: ChildServer[] = [];
-let schema: TestSchema | null = null;
-afterEach(async () => {
-  for (const c of children) c.child.kill('SIGTERM');
-  await Promise.all(children.map((c) => c.exited));
-  children = [];
-  await schema?.drop();
-  schema = null;
-});
+const servers = pgServersPerTest();
 
-function databaseUrl(s: TestSchema): string {
-  const url = new URL(s.options().connectionString);
-  url.searchParams.set('options', `-c search_path=${s.name}`);
-  return url.href;
-}
 
 /** A machine: its own data directory, the auth plugin required, its secret read from IQP_AUTH_SECRET. */
 async function machine(env: Record<string, string>): Promise<string> {
@@ -42,18 +30,14 @@ async function machine(env: Record<string, string>): Promise<string> {
   return dir;
 }
 
-async function start(dir: string, env: Record<string, string>): Promise<ChildServer> {
-  const server = await spawnServer(dir, [], env);
-  children.push(server);
-  return server;
-}
+const start = (dir: string, env: Record<string, string>): Promise<ChildServer> => servers.start(dir, env);
 
 const login = (server: ChildServer) => call(server.url, '/v1/auth/login', { method: 'POST', json: { email: EMAIL, password: PASSWORD } });
 const refresh = (server: ChildServer, token: string) => call(server.url, '/v1/auth/refresh', { method: 'POST', json: { refresh_token: token } });
 const me = (server: ChildServer, access: string) => call(server.url, '/v1/auth/me', { token: access });
 
 async function sealedKey(s: TestSchema, kid: string): Promise<string> {
-  const client = new pg.Client({ connectionString: databaseUrl(s) });
+  const client = new pg.Client({ connectionString: s.url() });
   await client.connect();
   try {
     return (await client.query('SELECT private_jwk_sealed FROM auth_signing_keys WHERE kid = $1', [kid])).rows[0].private_jwk_sealed;
@@ -64,9 +48,9 @@ async function sealedKey(s: TestSchema, kid: string): Promise<string> {
 
 describePg('the auth plugin on two servers sharing one PostgreSQL database', () => {
   it('with the same secret: a session signed in on one refreshes on the other, and a rotation counts on both at once', { timeout: 90_000 }, async () => {
-    schema = await freshSchema();
+    const schema = await servers.schema();
     const secret = newSecret();
-    const env = { IQP_DATABASE_URL: databaseUrl(schema), IQP_AUTH_SECRET: secret };
+    const env = { IQP_DATABASE_URL: schema.url(), IQP_AUTH_SECRET: secret };
     const [dirA, dirB] = [await machine(env), await machine(env)];
     expect((await iqpOnData(dirA, ['users', 'create', EMAIL], { ...env, IQP_USER_PASSWORD: PASSWORD })).code).toBe(0);
     const [a, b] = [await start(dirA, env), await start(dirB, env)];
@@ -106,9 +90,9 @@ describePg('the auth plugin on two servers sharing one PostgreSQL database', () 
   });
 
   it('with different secrets: a replay another server answered is refused cleanly, and no server signs with a key it cannot open', { timeout: 90_000 }, async () => {
-    schema = await freshSchema();
+    const schema = await servers.schema();
     const [secretA, secretB] = [newSecret(), newSecret()];
-    const envA = { IQP_DATABASE_URL: databaseUrl(schema), IQP_AUTH_SECRET: secretA };
+    const envA = { IQP_DATABASE_URL: schema.url(), IQP_AUTH_SECRET: secretA };
     const envB = { ...envA, IQP_AUTH_SECRET: secretB };
     const [dirA, dirB] = [await machine(envA), await machine(envB)];
     expect((await iqpOnData(dirA, ['users', 'create', EMAIL], { ...envA, IQP_USER_PASSWORD: PASSWORD })).code).toBe(0);
@@ -139,8 +123,8 @@ describePg('the auth plugin on two servers sharing one PostgreSQL database', () 
   });
 
   it('without a secret, warns at start that sessions and mail stay on this machine', { timeout: 60_000 }, async () => {
-    schema = await freshSchema();
-    const env = { IQP_DATABASE_URL: databaseUrl(schema) };
+    const schema = await servers.schema();
+    const env = { IQP_DATABASE_URL: schema.url() };
     const dir = tempDir('iqp-auth-scale-');
     expect((await iqpOnData(dir, ['plugins', 'enable', 'auth', '--required'], env)).code).toBe(0);
     const server = await start(dir, env);

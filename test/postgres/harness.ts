@@ -19,6 +19,8 @@ export interface TestSchema {
   readonly name: string;
   /** Options of a store over this schema; small pools, as tests open several stores at once. */
   options(extra?: Partial<PostgresOptions>): PostgresOptions;
+  /** The database_url a registry (or a command) uses to live in this schema, with any further query parameters (application_name…). */
+  url(params?: Record<string, string>): string;
   /** SQL on a connection of its own, as an operator with psql would run it (no parameters: several statements). */
   sql(text: string, params?: unknown[]): Promise<pg.QueryResult>;
   drop(): Promise<void>;
@@ -41,6 +43,12 @@ export async function freshSchema(): Promise<TestSchema> {
   return {
     name,
     options: (extra = {}) => ({ connectionString: url, schema: name, poolSize: 4, ...extra }),
+    url: (params = {}) => {
+      const u = new URL(url);
+      u.searchParams.set('options', `-c search_path=${name}`);
+      for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+      return u.href;
+    },
     sql,
     drop: async () => void (await sql(`DROP SCHEMA ${name} CASCADE`)),
   };

@@ -16,10 +16,7 @@ const s3 = s3rverForFile();
 
 /** A URL that puts the registry in the test's own schema, its connections named `name` (pg_stat_activity). */
 function urlFor(schema: TestSchema, name: string): string {
-  const u = new URL(schema.options().connectionString);
-  u.searchParams.set('options', `-c search_path=${schema.name}`);
-  u.searchParams.set('application_name', name);
-  return u.href;
+  return schema.url({ application_name: name });
 }
 
 describePg('three registries on one PostgreSQL', () => {

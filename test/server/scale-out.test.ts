@@ -21,12 +21,10 @@ describePg('a registry on PostgreSQL and an S3-compatible bucket', () => {
     const schema = await freshSchema();
     try {
       const dataDir = tempDir('iqp-scale-');
-      const url = new URL(schema.options().connectionString);
-      url.searchParams.set('options', `-c search_path=${schema.name}`);
       const bucket = await s3.newBucket();
       const env = {
         ...S3RVER_CREDENTIALS,
-        IQP_DATABASE_URL: url.href,
+        IQP_DATABASE_URL: schema.url(),
         IQP_BLOB_STORE: 's3',
         IQP_S3_ENDPOINT: s3.endpoint,
         IQP_S3_BUCKET: bucket,
