@@ -145,6 +145,11 @@ export class Keyring {
   async verifying(kid: string): Promise<CryptoKey | null> {
     await this.fresh();
     let k = this.keys.get(kid);
+    if (!k && this.loading !== null) {
+      // A reload is under way (another request met this kid first): it may bring the key.
+      await this.loading;
+      k = this.keys.get(kid);
+    }
     if (!k && this.clock.nowMs() - this.unknownAt >= UNKNOWN_KID_COOLDOWN_MS) {
       this.unknownAt = this.clock.nowMs();
       await this.reload();
