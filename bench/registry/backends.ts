@@ -46,7 +46,8 @@ async function sql(url: string, text: string): Promise<pg.QueryResult> {
 export async function startPgCluster(root: string): Promise<PgCluster> {
   const script = join(root, 'scripts', 'pg-test-cluster.sh');
   // Under the system's temp directory: as root the cluster runs as the postgres user, which must be
-  // able to reach it. Not named "bench": quiet.ts takes such processes outside this run for others' work.
+  // able to reach it. Neither it nor its databases (whose names the backends' command lines show)
+  // are named "bench": quiet.ts takes such processes outside this run for others' work.
   const dir = await mkdtemp(join(tmpdir(), 'iqp-storage-pg-'));
   let stopped = false;
   const stop = () => {
@@ -62,7 +63,7 @@ export async function startPgCluster(root: string): Promise<PgCluster> {
       url,
       version,
       async newDatabase() {
-        const name = `iqp_bench_${process.pid}_${n++}`;
+        const name = `iqp_storage_${process.pid}_${n++}`;
         await sql(url, `CREATE DATABASE ${name}`);
         const u = new URL(url);
         u.pathname = `/${name}`;
