@@ -61,6 +61,13 @@ class Batch {
   private prior = new Map<string, { digest: string; result: string }>();
   /** This batch's answers, stored together at its end (nothing in the batch reads them back from the table). */
   private readonly saved: Array<{ mutation_id: string; digest: string; result: string }> = [];
+  /**
+   * Entity states written by the batch but not yet sent to the database (the newest of each), and
+   * the states they replaced: sent together (flush) before anything reads sync_versions and at
+   * the end, in a few statements instead of one or two per mutation.
+   */
+  private readonly unwritten = new Map<string, EntityRow>();
+  private readonly replaced: EntityRow[] = [];
   /** The serialized payload of the mutation being decided. */
   private text = 'null';
   /** The payload as written when it is the one sent (not upgraded or merged), to reuse its text. */
@@ -97,8 +104,16 @@ class Batch {
     return this.floor + 1;
   }
 
-  /** Stores the batch's answers, so a replay of any of its mutations answers the same. */
+  private async flush(): Promise<void> {
+    if (this.unwritten.size === 0) return;
+    await this.core.store.writeMany(this.userId, [...this.unwritten.values()], this.replaced, this.core.ctx.clock.nowMs(), this.tx);
+    this.unwritten.clear();
+    this.replaced.length = 0;
+  }
+
+  /** Writes the batch's entity states and stores its answers, so a replay of any of its mutations answers the same. */
   async finish(): Promise<void> {
+    await this.flush();
     await this.core.store.saveMutations(this.userId, this.deviceId, this.saved, this.core.ctx.clock.nowMs(), this.tx);
   }
 
@@ -167,6 +182,7 @@ class Batch {
    */
   private async history(current: EntityRow, baseVersion: number): Promise<History> {
     if (baseVersion >= current.version) return { base: parse(current.payload), others: new Set(), othersWrote: false };
+    await this.flush();
     // Superseded versions live in sync_versions; the current one is the row.
     const since: VersionRow[] = [...(await this.core.store.versions(this.userId, current.entity, current.entity_id, baseVersion, current.version - 1, this.tx)), current];
     const baseRow = baseVersion > 0 ? await this.core.store.version(this.userId, current.entity, current.entity_id, baseVersion, this.tx) : undefined;
@@ -191,7 +207,9 @@ class Batch {
     const seq = this.next();
     const key = entityKey(m.entity, m.entity_id);
     const row: EntityRow = { entity: m.entity, entity_id: m.entity_id, version, seq, deleted: doc ? 0 : 1, payload: doc ? (doc === this.sent?.doc ? this.sent.text : JSON.stringify(doc)) : null, device_id: this.deviceId };
-    await this.core.store.write(this.userId, row, this.rows.get(key), this.core.ctx.clock.nowMs(), this.tx);
+    const previous = this.rows.get(key);
+    if (previous) this.replaced.push(previous);
+    this.unwritten.set(key, row);
     this.rows.set(key, row);
     return seq;
   }
@@ -323,6 +341,8 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
     }
     await batch.finish();
     if (batch.lastSeq !== user.head) await core.store.setHead(userId, batch.lastSeq, tx);
+    // In the push's transaction: the entry exists exactly when the push does, at no commit of its own.
+    await core.ctx.audit({ action: 'push', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { mutations: body.mutations.length, ...batch.counts } }, { tx });
     return { results, head: batch.lastSeq, counts: batch.counts };
   });
 }

@@ -60,6 +60,12 @@ const ROW = 'entity, entity_id, version, seq, deleted, payload, device_id';
 /** Ids per IN list: a few fixed sizes keep the prepared statements few. */
 const CHUNK = 64;
 
+/** `n` parenthesized lists of `width` placeholders, for multi-row VALUES. */
+function tuples(n: number, width: number): string {
+  const one = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+  return Array.from({ length: n }, () => one).join(', ');
+}
+
 export function entityKey(entity: string, entityId: string): string {
   return `${entity}\u0000${entityId}`;
 }
@@ -126,7 +132,7 @@ export class Store {
     for (let i = 0; i < rows.length; i += CHUNK) {
       const part = rows.slice(i, i + CHUNK);
       await db.run(
-        `INSERT INTO sync_mutations (user_id, device_id, mutation_id, digest, result, created_ms) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+        `INSERT INTO sync_mutations (user_id, device_id, mutation_id, digest, result, created_ms) VALUES ${tuples(part.length, 6)}`,
         part.flatMap((r) => [userId, deviceId, r.mutation_id, r.digest, r.result, nowMs]),
       );
     }
@@ -140,20 +146,32 @@ export class Store {
    * Writes an entity's new state. The state it replaces (`previous`) moves to sync_versions, where
    * later merges find their bases; the current state lives only in sync_rows.
    */
-  async write(userId: string, r: EntityRow, previous: EntityRow | undefined, nowMs: number, db: PluginDatabase): Promise<void> {
-    if (previous) {
+  write(userId: string, r: EntityRow, previous: EntityRow | undefined, nowMs: number, db: PluginDatabase): Promise<void> {
+    return this.writeMany(userId, [r], previous ? [previous] : [], nowMs, db);
+  }
+
+  /**
+   * write() for several entities in a few multi-row statements: `rows` holds at most one state per
+   * entity (the newest), `previous` every state they replaced.
+   */
+  async writeMany(userId: string, rows: readonly EntityRow[], previous: readonly EntityRow[], nowMs: number, db: PluginDatabase): Promise<void> {
+    for (let i = 0; i < previous.length; i += CHUNK) {
+      const part = previous.slice(i, i + CHUNK);
       await db.run(
-        `INSERT INTO sync_versions (user_id, entity, entity_id, version, seq, deleted, payload, device_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO sync_versions (user_id, entity, entity_id, version, seq, deleted, payload, device_id) VALUES ${tuples(part.length, 8)}
          ON CONFLICT (user_id, entity, entity_id, version) DO NOTHING`,
-        [userId, previous.entity, previous.entity_id, previous.version, previous.seq, previous.deleted, previous.payload, previous.device_id],
+        part.flatMap((p) => [userId, p.entity, p.entity_id, p.version, p.seq, p.deleted, p.payload, p.device_id]),
       );
     }
-    await db.run(
-      `INSERT INTO sync_rows (user_id, ${ROW}, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, entity, entity_id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted,
-         payload = excluded.payload, device_id = excluded.device_id, updated_ms = excluded.updated_ms`,
-      [userId, r.entity, r.entity_id, r.version, r.seq, r.deleted, r.payload, r.device_id, nowMs],
-    );
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const part = rows.slice(i, i + CHUNK);
+      await db.run(
+        `INSERT INTO sync_rows (user_id, ${ROW}, updated_ms) VALUES ${tuples(part.length, 9)}
+         ON CONFLICT (user_id, entity, entity_id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted,
+           payload = excluded.payload, device_id = excluded.device_id, updated_ms = excluded.updated_ms`,
+        part.flatMap((r) => [userId, r.entity, r.entity_id, r.version, r.seq, r.deleted, r.payload, r.device_id, nowMs]),
+      );
+    }
   }
 
   /** The current rows of several entities (a push reads its batch's at once), by `entity\u0000entity_id`. */
@@ -162,7 +180,7 @@ export class Store {
     for (let i = 0; i < keys.length; i += CHUNK) {
       const part = keys.slice(i, i + CHUNK);
       const found = await db.all<EntityRow>(
-        `SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND (entity, entity_id) IN (VALUES ${part.map(() => '(?, ?)').join(', ')})`,
+        `SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND (entity, entity_id) IN (VALUES ${tuples(part.length, 2)})`,
         [userId, ...part.flat()],
       );
       for (const r of found) out.set(entityKey(r.entity, r.entity_id), r);

@@ -11,7 +11,7 @@ import type { BodyOf, ParamsOf, QueryOf, ResponseOf, RouteSpec } from '../../src
 import type { ErrorCode } from '../../src/errors.js';
 
 /** The plugin API's version; a manifest's `host` range must include it. Bump the minor for additions, the major for breaks. */
-export const PLUGIN_API_VERSION = '1.2.0';
+export const PLUGIN_API_VERSION = '1.3.0';
 
 /** One forward-only migration; `id`s sort in the order they run (`0001-accounts`, `0002-devices`). */
 export interface PluginMigration {
@@ -219,7 +219,11 @@ export interface PluginContext<Config = Record<string, unknown>> {
   readonly db: PluginDatabase;
   readonly routes: PluginRouter;
   readonly hooks: PluginHooks;
-  audit(entry: PluginAuditEntry): Promise<void>;
+  /**
+   * Writes an audit entry. With `tx` (since 1.3) it is written inside that transaction and commits
+   * or rolls back with it: the entry exists exactly when what it records does, at no extra commit.
+   */
+  audit(entry: PluginAuditEntry, options?: { readonly tx?: PluginDatabase }): Promise<void>;
   rateLimit(options: RateLimitOptions): RateLimit;
   /** A counter for /v1/metrics (in command mode it counts nothing). Make each once, in register() or start(). Since 1.1. */
   counter(options: PluginCounterOptions): PluginCounter;

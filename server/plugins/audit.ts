@@ -13,9 +13,9 @@ import type { NewAuditEntry } from '../stores/types.js';
 import { auditRow, INSERT_AUDIT } from '../stores/sqlite/metadata.js';
 import type { PluginDatabase } from './api.js';
 
-export function pluginAudit(db: PluginDatabase): (entry: NewAuditEntry) => Promise<void> {
-  return async (entry) => {
+export function pluginAudit(db: PluginDatabase): (entry: NewAuditEntry, tx?: PluginDatabase) => Promise<void> {
+  return async (entry, tx) => {
     // Both dialects: `?` placeholders, and no column whose type differs between the two schemas.
-    await db.run(INSERT_AUDIT, auditRow(entry));
+    await (tx ?? db).run(INSERT_AUDIT, auditRow(entry));
   };
 }

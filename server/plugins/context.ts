@@ -34,7 +34,8 @@ export interface SharedServices {
   readonly dataDir: string;
   readonly db: PluginDatabase;
   readonly log: Logger;
-  readonly audit: (entry: NewAuditEntry) => Promise<void>;
+  /** Writes through `tx` when given (inside a plugin's transaction), else on its own. */
+  readonly audit: (entry: NewAuditEntry, tx?: PluginDatabase) => Promise<void>;
   readonly clock: PluginClock;
   readonly hooks: HookBus;
   readonly rateLimit: (plugin: string, options: RateLimitOptions) => RateLimit;
@@ -87,8 +88,8 @@ export function createContext(state: PluginState, shared: SharedServices): Plugi
       },
     },
     hooks: shared.hooks.forPlugin(id),
-    audit: (entry) =>
-      shared.audit({ at: shared.clock.now(), actor: entry.actor, action: `${id}.${entry.action}`, target: entry.target, details: entry.details ? { ...entry.details } : null }),
+    audit: (entry, options) =>
+      shared.audit({ at: shared.clock.now(), actor: entry.actor, action: `${id}.${entry.action}`, target: entry.target, details: entry.details ? { ...entry.details } : null }, options?.tx),
     rateLimit(options) {
       if (limits.has(options.name)) throw misuse(`rate limit ${options.name} is made twice`);
       limits.add(options.name);

@@ -11,7 +11,7 @@ import { type ErrorCode, IqpError, isIqpError } from '../../src/errors.js';
 import type { Logger } from '../app.js';
 import { markMount } from '../http/route-label.js';
 import type { NewAuditEntry } from '../stores/types.js';
-import type { PluginClock, PluginContext, PluginDefinition, ServiceRef } from './api.js';
+import type { PluginClock, PluginContext, PluginDatabase, PluginDefinition, ServiceRef } from './api.js';
 import { resolveConfig } from './config.js';
 import { pluginCounter } from './counter.js';
 import { createContext, type PluginState, type SharedServices } from './context.js';
@@ -46,7 +46,7 @@ export interface HostOptions {
   /** The plugins' database (SqlitePluginDatabase or PgPluginDatabase): ctx.db, and what migrations and rate limits need. */
   readonly db: PluginStorage;
   readonly log: Logger;
-  readonly audit: (entry: NewAuditEntry) => Promise<void>;
+  readonly audit: (entry: NewAuditEntry, tx?: PluginDatabase) => Promise<void>;
   readonly clock?: PluginClock;
   readonly env?: NodeJS.ProcessEnv;
   /** Where npm package names are also resolved from (besides the data directory). */

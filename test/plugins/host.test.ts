@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PLUGIN_API_VERSION } from '../../server/plugins/api.js';
 import { databasePath, serverConfig } from '../../server/config.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { startServer } from '../../server/start.js';
@@ -133,7 +134,7 @@ describe('a working plugin', () => {
 /** A broken fixture left out (not required): 503 on its paths, degraded health naming it, others unharmed. */
 const leftOut: [string, string, Parameters<typeof startWithPlugins>[0][string], ErrorCode, RegExp][] = [
   ['no register()', 'no-register', { fixture: 'no-register' }, 'IQP_E_PLUGIN_INVALID', /register/],
-  ['a host range this iqp does not satisfy', 'future-host', { fixture: 'future-host' }, 'IQP_E_PLUGIN_HOST_UNSUPPORTED', />=2\.0\.0.*1\.2\.0/],
+  ['a host range this iqp does not satisfy', 'future-host', { fixture: 'future-host' }, 'IQP_E_PLUGIN_HOST_UNSUPPORTED', new RegExp(`>=2\\.0\\.0.*${PLUGIN_API_VERSION.replaceAll('.', '\\.')}`)],
   ['register() throws', 'register-throws', { fixture: 'register-throws' }, 'IQP_E_PLUGIN_REGISTER', /missing widget/],
   ['start() never finishes', 'start-hangs', { fixture: 'start-hangs', start_timeout_ms: 150 }, 'IQP_E_PLUGIN_START', /did not finish within 150 ms/],
   ['start() throws', 'start-throws', { fixture: 'start-throws' }, 'IQP_E_PLUGIN_START', /start\(\) threw: database of widgets unreachable/],

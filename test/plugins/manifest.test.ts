@@ -5,6 +5,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PLUGIN_API_VERSION } from '../../server/plugins/api.js';
 import { readManifest } from '../../server/plugins/manifest.js';
 import { tempDir } from '../e2e/helpers.js';
 
@@ -25,7 +26,7 @@ const cases: [string, unknown, string, RegExp][] = [
   ['no entry', { id: 'notes', version: '1.0.0', host: '^1.0.0' }, 'IQP_E_PLUGIN_INVALID', /manifest\.entry is required/],
   ['a version that is not semver', { ...GOOD, version: '1.0' }, 'IQP_E_PLUGIN_INVALID', /version "1\.0" is not a semver version/],
   ['a host that is not a range', { ...GOOD, host: 'latest' }, 'IQP_E_PLUGIN_INVALID', /host "latest" is not a semver range/],
-  ['a host range this iqp does not satisfy', { ...GOOD, host: '^2.0.0' }, 'IQP_E_PLUGIN_HOST_UNSUPPORTED', /plugin API is 1\.2\.0/],
+  ['a host range this iqp does not satisfy', { ...GOOD, host: '^2.0.0' }, 'IQP_E_PLUGIN_HOST_UNSUPPORTED', new RegExp(`plugin API is ${PLUGIN_API_VERSION.replaceAll('.', '\\.')}\\.$`)],
   ['a requirement with a bad range', { ...GOOD, requires: { auth: 'soon' } }, 'IQP_E_PLUGIN_INVALID', /requires\.auth "soon" is not a semver range/],
   ['a requirement of itself', { ...GOOD, requires: { notes: '^1.0.0' } }, 'IQP_E_PLUGIN_INVALID', /requires\.notes names the plugin itself/],
   ['a bad requirement id', { ...GOOD, requires: { '../x': '^1.0.0' } }, 'IQP_E_PLUGIN_INVALID', /requires/],

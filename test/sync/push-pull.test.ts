@@ -104,6 +104,25 @@ describe('sync push, continued', () => {
     ]);
   });
 
+  it('audits a push in its own transaction: a push whose audit entry cannot be written leaves nothing, and one that applies has exactly one entry', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const pushes = () => h!.db.db.prepare("SELECT details FROM audit_log WHERE action = 'sync.push'").all() as { details: string }[];
+    h.db.db.exec("CREATE TRIGGER no_audit BEFORE INSERT ON audit_log WHEN NEW.action = 'sync.push' BEGIN SELECT RAISE(ABORT, 'audit log full'); END");
+    const mutations = [
+      { mutation_id: 'a', entity: 'card', entity_id: '1', op: 'upsert' as const, payload: { v: 1 } },
+      { mutation_id: 'b', entity: 'card', entity_id: '2', op: 'upsert' as const, payload: { v: 2 } },
+    ];
+    const failed = await phone.push(mutations);
+    expect(failed.status).toBe(500);
+    for (const table of ['sync_rows', 'sync_versions', 'sync_mutations']) expect(h.db.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get()).toEqual({ n: 0 });
+    expect(pushes()).toEqual([]);
+    h.db.db.exec('DROP TRIGGER no_audit');
+    const ok = await phone.push(mutations);
+    expect(ok.body.results.map((r: any) => r.status)).toEqual(['applied', 'applied']);
+    expect(pushes().map((p) => JSON.parse(p.details))).toEqual([{ mutations: 2, applied: 2, merged: 0, conflict: 0, duplicate: 0, rejected: 0 }]);
+  });
+
   it('answers duplicate for a second copy in one push, and refuses a mutation id reused for something else', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');

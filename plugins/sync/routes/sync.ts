@@ -135,7 +135,6 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     if (out.counts.applied + out.counts.merged + out.counts.conflict > 0) c.notifier.changed(userId);
     metrics.pushes.inc();
     for (const [status, n] of Object.entries(out.counts)) if (n > 0) metrics.mutations.inc({ status }, n);
-    await ctx.audit({ action: 'push', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { mutations: body.mutations.length, ...out.counts } });
     return { results: out.results, head: out.head };
   });
 
