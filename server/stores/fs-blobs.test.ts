@@ -5,7 +5,7 @@ import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { blobStoreConformance } from '../../test/server/store-conformance.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type BlobFile, FsBlobStore } from './fs-blobs.js';
 
 blobStoreConformance('FsBlobStore', async () => {
@@ -49,6 +49,11 @@ describe('FsBlobStore.openFile (shared descriptors for pack downloads)', () => {
       const bytes = randomBytes(10_000);
       const sha = await put(bytes);
       const before = fds();
+      // The idle sweep's clock and interval are the test's: time is moved, not waited for.
+      vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] });
+      onTestFinished(() => {
+        vi.useRealTimers();
+      });
       const a = await store.openFile(sha);
       const b = await store.openFile(sha);
       expect(fds()).toBe(before + 1);
@@ -59,8 +64,9 @@ describe('FsBlobStore.openFile (shared descriptors for pack downloads)', () => {
       b.close(); // twice is harmless
       await expect(a.read(Buffer.alloc(1), 0, 1, 0)).rejects.toThrow();
       expect(fds()).toBe(before + 1);
-      const deadline = Date.now() + 5000;
-      while (fds() > before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      vi.advanceTimersByTime(500);
+      expect(fds()).toBe(before + 1);
+      vi.advanceTimersByTime(2000);
       expect(fds()).toBe(before);
     });
   });

@@ -104,6 +104,26 @@ describe('sync push, continued', () => {
     ]);
   });
 
+  it("reads an entity's earlier versions written by the same push: two offline edits on one base merge as the device's own, not as a conflict", async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const r = await phone.push([
+      { mutation_id: 'm1', entity: 'card', entity_id: '7', op: 'upsert' as const, payload: { front: 'a', back: 'b' } },
+      { mutation_id: 'm2', entity: 'card', entity_id: '7', op: 'patch' as const, payload: { front: 'a2' }, base_version: 1 },
+      { mutation_id: 'm3', entity: 'card', entity_id: '7', op: 'patch' as const, payload: { back: 'b3' }, base_version: 1 },
+    ]);
+    expect(r.body.results.map((x: any) => [x.status, x.version])).toEqual([
+      ['applied', 1],
+      ['applied', 2],
+      ['applied', 3],
+    ]);
+    expect(h.db.db.prepare("SELECT version FROM sync_versions WHERE entity_id = '7' ORDER BY version").all()).toEqual([{ version: 1 }, { version: 2 }]);
+    const { changes, conflicts } = await phone.pullAll(null);
+    expect(changes).toEqual([{ entity: 'card', entity_id: '7', op: 'upsert', payload: { front: 'a2', back: 'b3' }, version: 3, seq: 3 }]);
+    expect(conflicts).toEqual([]);
+    expect(h.db.db.prepare('SELECT COUNT(*) AS n FROM sync_conflicts').get()).toEqual({ n: 0 });
+  });
+
   it('audits a push in its own transaction: a push whose audit entry cannot be written leaves nothing, and one that applies has exactly one entry', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');
