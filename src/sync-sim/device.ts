@@ -114,10 +114,26 @@ export class SimDevice {
 
   async signIn(): Promise<void> {
     if (!this.client) this.boot();
-    // Signing in is not what is under test here: straight to the registry, no faults.
-    const direct = authTokens({ baseUrl: SIM_BASE, store: this.disk.view(this.disk.life), deviceId: this.id, fetch: (url, init) => this.server.whenUp().then(() => fetch(`${this.server.url}${new URL(url).pathname}`, init)) });
+    // Signing in is not what is under test here: straight to the registry, no faults of its own.
+    const direct = authTokens({ baseUrl: SIM_BASE, store: this.disk.view(this.disk.life), deviceId: this.id, fetch: (url, init) => this.direct(url, init) });
     await direct.signIn(this.email, this.password);
     this.boot();
+  }
+
+  /**
+   * A request straight to the registry. Another device's fault may SIGKILL the registry while it is
+   * in flight; then it waits for the restart and sends again, as the user would tap "sign in" again.
+   */
+  private async direct(url: string, init: RequestInit): Promise<Response> {
+    for (;;) {
+      await this.server.whenUp();
+      const kills = this.server.kills;
+      try {
+        return await fetch(`${this.server.url}${new URL(url).pathname}`, init);
+      } catch (err) {
+        if (this.server.kills === kills && this.server.up) throw err;
+      }
+    }
   }
 
   /** The app dies (whatever it was doing) and starts again on the same storage. */
