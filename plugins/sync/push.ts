@@ -319,6 +319,8 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
   if (body.mutations.length > config.max_push_mutations) {
     throw core.ctx.error('IQP_E_SYNC_PUSH_TOO_LARGE', `The push has ${body.mutations.length} mutations; send at most ${config.max_push_mutations} at once.`, { details: { field: 'body.mutations', max: config.max_push_mutations } });
   }
+  // Serialized and digested before the transaction: other pushes (other processes) wait for its lock, not for this.
+  const sents = body.mutations.map(sent);
   return core.ctx.db.transaction(async (tx) => {
     await core.claimDevice(userId, body.device_id, body.device_name ?? null, tx);
     const user = await core.ensureUser(userId, tx);
@@ -326,8 +328,8 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
     await batch.prefetch(body.mutations);
     const results: PushResultT[] = [];
     const first = new Map<string, { r: PushResultT; digest: string }>();
-    for (const m of body.mutations) {
-      const one = sent(m);
+    for (const one of sents) {
+      const m = one.m;
       const earlier = first.get(m.mutation_id);
       // The same id twice in one push: applied once; a second copy answers duplicate with the first's version.
       if (earlier && earlier.digest === one.digest) {

@@ -33,6 +33,9 @@ function exact(row: unknown): unknown {
   return r;
 }
 
+/** How long a statement waits for another connection's write lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
 export class SqlitePluginDatabase implements PluginStorage {
   readonly dialect = 'sqlite' as const;
   readonly db: Database.Database;
@@ -50,7 +53,7 @@ export class SqlitePluginDatabase implements PluginStorage {
    * stopped (its checkpoints are then SQLite's own again). Commands leave it off.
    */
   constructor(path: string, options: { checkpointThread?: { onFallBack: (why: string) => void } } = {}) {
-    this.db = new Database(path, { timeout: 5000 });
+    this.db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     this.db.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
@@ -157,7 +160,7 @@ export class SqlitePluginDatabase implements PluginStorage {
   transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const durable = options.durable ?? true;
     return this.queued(async () => {
-      this.db.exec('BEGIN IMMEDIATE');
+      await this.begin();
       try {
         const result = await fn(this.direct());
         this.db.exec('COMMIT');
@@ -169,6 +172,36 @@ export class SqlitePluginDatabase implements PluginStorage {
         throw err;
       }
     }, durable);
+  }
+
+  /**
+   * BEGIN IMMEDIATE without SQLite's busy handler, which sleeps (1, 2, 5, 10 ms…) with the event
+   * loop stopped while another process on this file (a worker) holds the write lock: that process
+   * would then neither read requests nor answer them. Here the wait is on the event loop: a few
+   * turns first (the other's transaction is usually a millisecond or two), then 1 ms timers, up to
+   * the connection's busy timeout, after which SQLite's own SQLITE_BUSY is thrown as before.
+   */
+  private async begin(): Promise<void> {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      this.busyTimeout(0);
+      try {
+        this.db.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() - started >= BUSY_TIMEOUT_MS) throw err;
+      } finally {
+        this.busyTimeout(BUSY_TIMEOUT_MS);
+      }
+      await (attempt < 1000000 ? new Promise((resolve) => setImmediate(resolve)) : new Promise((resolve) => setTimeout(resolve, 1)));
+    }
+  }
+
+  private readonly busyStatements = new Map<number, Database.Statement>();
+  private busyTimeout(ms: number): void {
+    let s = this.busyStatements.get(ms);
+    if (!s) this.busyStatements.set(ms, (s = this.db.prepare(`PRAGMA busy_timeout = ${ms}`)));
+    s.run();
   }
 
   /** Runs a script of several statements (migrations) inside the current transaction. */
