@@ -40,15 +40,29 @@ export class Core {
 
   /** Binds the device to the user on first use; another user's device id is refused. */
   async claimDevice(userId: string, deviceId: string, name: string | null, db: PluginDatabase): Promise<void> {
-    if (!(await this.store.claimDevice(deviceId, userId, name, this.ctx.clock.nowMs(), db))) {
-      throw this.ctx.error('IQP_E_DEVICE_FOREIGN', 'This device id syncs for another account; generate a new random device id for this install.', { details: { field: 'body.device_id' } });
-    }
+    const refused = await this.claimOrRefuse(userId, deviceId, name, db);
+    if (refused) throw refused;
   }
 
-  /** Counts a request against the user's limit: 429 with Retry-After when it is spent. */
+  /** claimDevice, handing back the refusal instead of throwing it (for a transaction that must still commit). */
+  async claimOrRefuse(userId: string, deviceId: string, name: string | null, db: PluginDatabase): Promise<Error | null> {
+    if (await this.store.claimDevice(deviceId, userId, name, this.ctx.clock.nowMs(), db)) return null;
+    return this.ctx.error('IQP_E_DEVICE_FOREIGN', 'This device id syncs for another account; generate a new random device id for this install.', { details: { field: 'body.device_id' } });
+  }
+
+  /**
+   * Counts a request against the user's limit: the 429 (with Retry-After) to answer when it is
+   * spent, else null. With tx, counted in that transaction (which must then commit).
+   */
+  async overLimit(limit: RateLimit, userId: string, tx?: PluginDatabase): Promise<Error | null> {
+    const r = await limit.consume(`user:${userId}`, 1, tx ? { tx } : {});
+    return r.allowed ? null : this.ctx.error('IQP_E_RATE_LIMITED', 'Too many sync requests for this account; wait and try again.', { headers: { 'Retry-After': String(r.retryAfterS) } });
+  }
+
+  /** overLimit, thrown. */
   async limit(limit: RateLimit, userId: string): Promise<void> {
-    const r = await limit.consume(`user:${userId}`);
-    if (!r.allowed) throw this.ctx.error('IQP_E_RATE_LIMITED', 'Too many sync requests for this account; wait and try again.', { headers: { 'Retry-After': String(r.retryAfterS) } });
+    const refused = await this.overLimit(limit, userId);
+    if (refused) throw refused;
   }
 
   /** Runs a push unless too many are running: then 429, so apps back off instead of queueing on the database. */

@@ -309,20 +309,31 @@ class Batch {
   }
 }
 
-export async function push(core: Core, userId: string, body: PushBodyT): Promise<{ results: PushResultT[]; head: number; counts: PushCounts }> {
+/** Why the push as a whole is refused before any of it is looked at, else null. */
+function refusal(core: Core, body: PushBodyT): Error | null {
   const { config } = core;
   if (body.schema_version < config.schema_versions.min || body.schema_version > config.schema_versions.max) {
-    throw core.ctx.error('IQP_E_SYNC_SCHEMA_VERSION', `schema_version ${body.schema_version} is outside ${config.schema_versions.min}–${config.schema_versions.max}, the range this registry accepts.`, {
+    return core.ctx.error('IQP_E_SYNC_SCHEMA_VERSION', `schema_version ${body.schema_version} is outside ${config.schema_versions.min}–${config.schema_versions.max}, the range this registry accepts.`, {
       details: { field: 'body.schema_version', min: config.schema_versions.min, max: config.schema_versions.max },
     });
   }
   if (body.mutations.length > config.max_push_mutations) {
-    throw core.ctx.error('IQP_E_SYNC_PUSH_TOO_LARGE', `The push has ${body.mutations.length} mutations; send at most ${config.max_push_mutations} at once.`, { details: { field: 'body.mutations', max: config.max_push_mutations } });
+    return core.ctx.error('IQP_E_SYNC_PUSH_TOO_LARGE', `The push has ${body.mutations.length} mutations; send at most ${config.max_push_mutations} at once.`, { details: { field: 'body.mutations', max: config.max_push_mutations } });
   }
+  return null;
+}
+
+/**
+ * Every push counts against the user's push limit, refused ones included: the count is the
+ * transaction's first statement, and a refusal commits it (with nothing else) before it is thrown.
+ */
+export async function push(core: Core, userId: string, body: PushBodyT): Promise<{ results: PushResultT[]; head: number; counts: PushCounts }> {
+  const invalid = refusal(core, body);
   // Serialized and digested before the transaction: other pushes (other processes) wait for its lock, not for this.
-  const sents = body.mutations.map(sent);
-  return core.ctx.db.transaction(async (tx) => {
-    await core.claimDevice(userId, body.device_id, body.device_name ?? null, tx);
+  const sents = invalid ? [] : body.mutations.map(sent);
+  const out = await core.ctx.db.transaction(async (tx) => {
+    const refused = (await core.overLimit(core.pushLimit, userId, tx)) ?? invalid ?? (await core.claimOrRefuse(userId, body.device_id, body.device_name ?? null, tx));
+    if (refused) return { refused };
     const user = await core.ensureUser(userId, tx);
     const batch = new Batch(core, tx, userId, body.device_id, body.device_name ?? null, body.schema_version, user.head, user.floor);
     await batch.prefetch(body.mutations);
@@ -347,4 +358,6 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
     await core.ctx.audit({ action: 'push', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { mutations: body.mutations.length, ...batch.counts } }, { tx });
     return { results, head: batch.lastSeq, counts: batch.counts };
   });
+  if ('refused' in out) throw out.refused;
+  return out;
 }

@@ -11,7 +11,7 @@ import type { BodyOf, ParamsOf, QueryOf, ResponseOf, RouteSpec } from '../../src
 import type { ErrorCode } from '../../src/errors.js';
 
 /** The plugin API's version; a manifest's `host` range must include it. Bump the minor for additions, the major for breaks. */
-export const PLUGIN_API_VERSION = '1.3.0';
+export const PLUGIN_API_VERSION = '1.4.0';
 
 /** One forward-only migration; `id`s sort in the order they run (`0001-accounts`, `0002-devices`). */
 export interface PluginMigration {
@@ -125,8 +125,13 @@ export interface TransactionOptions {
 
 /** A fixed-window limit on a key (rate-limiter-flexible underneath, stored in the registry's database). */
 export interface RateLimit {
-  /** Takes `points` (default 1) for key; refused: the seconds until it may try again. */
-  consume(key: string, points?: number): Promise<{ readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number }>;
+  /**
+   * Takes `points` (default 1) for key; refused: the seconds until it may try again. With `tx` (a
+   * transaction of ctx.db, since 1.4) the count is a statement of that transaction, at no commit of
+   * its own: the points are taken exactly when it commits. A refused attempt counts too, so commit
+   * (having written nothing else) and refuse after, rather than throw inside the transaction.
+   */
+  consume(key: string, points?: number, options?: { readonly tx?: PluginDatabase }): Promise<{ readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number }>;
   /** How much is used (for tests and status pages). */
   peek(key: string): Promise<{ readonly consumed: number; readonly retryAfterS: number }>;
   reset(key: string): Promise<void>;

@@ -130,6 +130,14 @@ export class SqlitePluginDatabase implements PluginStorage {
     });
   }
 
+  /** The tx of the transaction open now (what direct() handed it), else null. */
+  private openTx: PluginDatabase | null = null;
+
+  /** Whether tx is the one of the transaction this connection has open now. */
+  isOpenTransaction(tx: PluginDatabase): boolean {
+    return tx === this.openTx && this.db.inTransaction;
+  }
+
   private direct(): PluginDatabase {
     return {
       dialect: 'sqlite',
@@ -161,8 +169,9 @@ export class SqlitePluginDatabase implements PluginStorage {
     const durable = options.durable ?? true;
     return this.queued(async () => {
       await this.begin();
+      const tx = (this.openTx = this.direct());
       try {
-        const result = await fn(this.direct());
+        const result = await fn(tx);
         this.db.exec('COMMIT');
         if (durable) this.sync?.committed();
         this.checkpoints?.committed();
@@ -170,6 +179,8 @@ export class SqlitePluginDatabase implements PluginStorage {
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
         throw err;
+      } finally {
+        this.openTx = null;
       }
     }, durable);
   }

@@ -87,5 +87,21 @@ export function rateLimitConformance(name: string, target: RateLimitTarget): voi
         { key: 'p:mail:k', points: 2 },
       ]);
     });
+
+    it('with { tx }, counts inside that transaction: taken when it commits, refusals included, and not when it rolls back', async () => {
+      const a = limit(first, { points: 2 });
+      // Committed: both consumes count, the refused one too.
+      const seen = await first.transaction(async (tx) => [await a.consume('k', 2, { tx }), await a.consume('k', 1, { tx })]);
+      expect(seen).toEqual([{ allowed: true }, { allowed: false, retryAfterS: 60 }]);
+      expect(await limit(second, { points: 2 }).peek('k')).toEqual({ consumed: 3, retryAfterS: 60 });
+      // Rolled back: nothing counted.
+      await expect(
+        first.transaction(async (tx) => {
+          await a.consume('other', 1, { tx });
+          throw new Error('the work failed');
+        }),
+      ).rejects.toThrow('the work failed');
+      expect(await a.peek('other')).toEqual({ consumed: 0, retryAfterS: 0 });
+    });
   });
 }

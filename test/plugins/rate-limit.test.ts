@@ -1,4 +1,5 @@
 /** ctx.rateLimit on the embedded registry: two connections to one registry.sqlite share each limit. */
+import { expect, it } from 'vitest';
 import { databasePath } from '../../server/config.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
@@ -19,4 +20,18 @@ rateLimitConformance('SQLite', {
       },
     };
   },
+});
+
+it('refuses a consume given the tx of a transaction that has ended (it would count outside any transaction)', async () => {
+  const dataDir = tempDir('iqp-rate-limit-');
+  await migrateDataDir(dataDir);
+  const db = new SqlitePluginDatabase(databasePath(dataDir));
+  try {
+    const limit = db.rateLimiter('p', { name: 'login', points: 3, durationS: 60 });
+    const kept = await db.transaction(async (tx) => tx);
+    await expect(limit.consume('k', 1, { tx: kept })).rejects.toThrow(TypeError);
+    expect(await limit.peek('k')).toEqual({ consumed: 0, retryAfterS: 0 });
+  } finally {
+    db.close();
+  }
 });

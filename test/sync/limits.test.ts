@@ -92,6 +92,23 @@ describe('sync limits and entity rules', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it('counts every push against the budget, refused ones too (another account\'s device, a schema version out of range)', async () => {
+    h = await syncHarness({ ...CONFIG, rate_limits: { push_per_user: { points: 3, duration_s: 60 }, pull_per_user: { points: 100, duration_s: 60 } } });
+    const tablet = await device(h, 'bob@example.org', 'tablet-0001');
+    expect((await tablet.pull(null)).status).toBe(200);
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const one = { mutation_id: 'm0', entity: 'note', entity_id: 'n', op: 'upsert' as const, payload: {} };
+    const foreign = await phone.push([one], { schema_version: 3, device_id: 'tablet-0001' });
+    expect([foreign.status, foreign.body.error.code]).toEqual([409, 'IQP_E_DEVICE_FOREIGN']);
+    const old = await phone.push([one], { schema_version: 4 });
+    expect([old.status, old.body.error.code]).toEqual([422, 'IQP_E_SYNC_SCHEMA_VERSION']);
+    expect((await phone.push([one], { schema_version: 3 })).status).toBe(200);
+    const limited = await phone.push([{ ...one, mutation_id: 'm1' }], { schema_version: 3 });
+    expect([limited.status, limited.body.error.code]).toEqual([429, 'IQP_E_RATE_LIMITED']);
+    // The refused pushes wrote nothing else: one entity, from the one push applied.
+    expect((await phone.pullAll(null)).changes.map((c) => c.entity_id)).toEqual(['n']);
+  });
+
   it('answers 401 IQP_E_TOKEN_EXPIRED mid-sync; after a refresh the same push returns the results of the first', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');

@@ -130,7 +130,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
   ctx.routes.route(pushRoute(() => core().config.max_push_bytes), async ({ principal, body }) => {
     const c = core();
     const userId = user(principal);
-    await c.limit(c.pushLimit, userId);
+    // Counted against the user's limit inside the push's transaction (push.ts).
     const out = await c.gate(() => push(c, userId, body));
     if (out.counts.applied + out.counts.merged + out.counts.conflict > 0) c.notifier.changed(userId);
     metrics.pushes.inc();
