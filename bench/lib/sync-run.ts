@@ -173,7 +173,8 @@ function oursStarter(ours: OursSideOptions, o: SideOptions, docs: DocSet, onSetu
     rmSync(dir, { recursive: true, force: true });
     const env = ours.env ? await ours.env(part) : {};
     onSetup(setupOurs(ours.cliRoot, dir, ours.syncPlugin, ours.syncConfig, env).commands);
-    const nodeArgs = ours.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', ours.cpuProf, '--cpu-prof-name', `server-${part}.cpuprofile`] : [];
+    // A folder per part, with Node's own file names (they hold the pid): workers inherit the flags, and one name would keep only the last process's profile.
+    const nodeArgs = ours.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', join(ours.cpuProf, `server-${part}`)] : [];
     const started = await startOurs(ours.cliRoot, dir, nodeArgs, ['auth', 'sync'], ours.workers, env);
     const server = ours.databaseCpu ? { ...started, databaseCpu: ours.databaseCpu } : started;
     try {
