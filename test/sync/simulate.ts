@@ -13,8 +13,8 @@ import { seededRng } from '../seed.js';
 
 export const SEEDS_PER_FILE = 50;
 
-export function simulatorSeeds(part: number): void {
-  const { seed } = seededRng(`sync simulator, part ${part}`);
+/** A simulator registry (a child process on a temporary data directory) for the test file: started before its tests, stopped and removed after. */
+export function simServerForFile(): SimServer {
   const dir = mkdtempSync(join(tmpdir(), 'iqp-sim-test-'));
   const server = new SimServer(dir);
   beforeAll(() => server.start());
@@ -22,6 +22,12 @@ export function simulatorSeeds(part: number): void {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+  return server;
+}
+
+export function simulatorSeeds(part: number): void {
+  const { seed } = seededRng(`sync simulator, part ${part}`);
+  const server = simServerForFile();
 
   it(`holds every invariant for ${SEEDS_PER_FILE} seeds from ${seed}`, async () => {
     const totals = { writes: 0, conflicts: 0, resets: 0, crashes: 0, serverKills: 0, dropped: 0, duplicated: 0, expired: 0 };

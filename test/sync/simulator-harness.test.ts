@@ -3,22 +3,13 @@
  * client got right. A device signs in straight to the registry; another device's fault may SIGKILL
  * the registry while that request is in flight.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { NO_FAULTS, turns } from '../../src/sync-sim/faults.js';
 import { SimDevice } from '../../src/sync-sim/device.js';
-import { SimServer } from '../../src/sync-sim/server.js';
 import { Rng } from '../../src/prng.js';
+import { simServerForFile } from './simulate.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'iqp-sim-harness-'));
-const server = new SimServer(dir);
-beforeAll(() => server.start());
-afterAll(async () => {
-  await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const server = simServerForFile();
 
 it('a device whose sign-in the registry is killed under waits for the restart and signs in', async () => {
   const password = 'harness-Password-4d1e!';
