@@ -129,7 +129,8 @@ export class SimDevice {
       await this.server.whenUp();
       const kills = this.server.kills;
       try {
-        return await fetch(`${this.server.url}${new URL(url).pathname}`, init);
+        // A request the kill left without an answer ends with the server's life, as its connection would.
+        return await fetch(`${this.server.url}${new URL(url).pathname}`, { ...init, signal: this.server.lifeSignal });
       } catch (err) {
         if (this.server.kills === kills && this.server.up) throw err;
       }

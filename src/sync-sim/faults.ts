@@ -67,7 +67,9 @@ export class Network {
         headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_token"' },
       });
     }
-    const send = () => fetch(real, { method: init.method, headers: init.headers, body: init.body, ...(init.signal ? { signal: init.signal } : {}) });
+    // A request the server's kill left without an answer ends with that life of the server, as its connection would.
+    const life = this.server.lifeSignal;
+    const send = () => fetch(real, { method: init.method, headers: init.headers, body: init.body, signal: init.signal ? AbortSignal.any([init.signal, life]) : life });
     if (path === '/v1/sync/push' && this.rng.float() < r.kill && !this.server.busy) {
       this.counts.killed++;
       const inFlight = send().then(

@@ -20,8 +20,15 @@ export class SimServer {
   kills = 0;
   /** True while a kill and restart is under way (one at a time). */
   busy = false;
+  /** Aborted when this life of the server is killed: requests sent to it end then, as their connections would. */
+  #life = new AbortController();
 
   constructor(private readonly dataDir: string) {}
+
+  /** A signal for a request to this life of the server: aborted when it is killed. */
+  get lifeSignal(): AbortSignal {
+    return this.#life.signal;
+  }
 
   get up(): boolean {
     return this.child !== null && this.url !== '';
@@ -82,6 +89,8 @@ export class SimServer {
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGKILL');
     await gone;
+    this.#life.abort(new TypeError('fetch failed (the registry was killed)'));
+    this.#life = new AbortController();
     for (const p of this.pending.values()) p.reject(new Error('the registry was killed'));
     this.pending.clear();
   }
