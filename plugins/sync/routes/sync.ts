@@ -147,7 +147,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     if (out.reset) metrics.resets.inc({ reason: out.reset });
     if (out.reset) await ctx.audit({ action: 'reset', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { reason: out.reset } });
     // Payloads are stored as JSON text: the answer splices them in rather than parsing and re-serializing each.
-    return ctx.stream(200, [pageJson(out.page)], { contentType: 'application/json; charset=utf-8', headers: { 'Cache-Control': 'no-store' } });
+    return ctx.stream(200, pageJson(out.page), { contentType: 'application/json; charset=utf-8', headers: { 'Cache-Control': 'no-store' } });
   });
 
   ctx.routes.route(conflictsRoute, async ({ principal, query }) => listConflicts(core(), user(principal), query.status ?? 'open', query.after ?? '', query.limit ?? 100));
