@@ -204,7 +204,7 @@ export class SqlitePluginDatabase implements PluginStorage {
       } finally {
         this.busyTimeout(BUSY_TIMEOUT_MS);
       }
-      await (attempt < 1000000 ? new Promise((resolve) => setImmediate(resolve)) : new Promise((resolve) => setTimeout(resolve, 1)));
+      await (attempt < 8 ? new Promise((resolve) => setImmediate(resolve)) : new Promise((resolve) => setTimeout(resolve, 1)));
     }
   }
 
