@@ -29,7 +29,11 @@ import { Checkpointer } from './checkpointer.js';
 function exact(row: unknown): unknown {
   if (typeof row !== 'object' || row === null) return row;
   const r = row as Record<string, unknown>;
-  for (const [k, v] of Object.entries(r)) if (typeof v === 'bigint' && v >= -9007199254740991n && v <= 9007199254740991n) r[k] = Number(v);
+  // for…in, not Object.entries: no array per row (a pull reads hundreds of rows).
+  for (const k in r) {
+    const v = r[k];
+    if (typeof v === 'bigint' && v >= -9007199254740991n && v <= 9007199254740991n) r[k] = Number(v);
+  }
   return r;
 }
 
@@ -43,8 +47,9 @@ export class SqlitePluginDatabase implements PluginStorage {
   private readonly statements = new Map<string, Database.Statement>();
   /** Null where the journal is not WAL: then each COMMIT syncs by itself (synchronous = FULL). */
   private readonly sync: WalSync | null;
-  /** PRAGMA data_version when last looked at (sawOthers). */
+  /** PRAGMA data_version when last looked at (sawOthers), and its statement (db.pragma() prepares anew each call). */
   private dataVersion: number | undefined;
+  private dataVersionStatement: Database.Statement | undefined;
   /** Checkpoints on a worker thread (a server's connection under WAL), else null: SQLite's own, in COMMIT. */
   readonly checkpoints: Checkpointer | null;
 
@@ -112,7 +117,8 @@ export class SqlitePluginDatabase implements PluginStorage {
    * writer may not have synced yet, so it counts as one of ours to sync before answering.
    */
   private sawOthers(): boolean {
-    const version = this.db.pragma('data_version', { simple: true }) as number;
+    this.dataVersionStatement ??= this.db.prepare('PRAGMA data_version').pluck();
+    const version = this.dataVersionStatement.get() as number;
     const changed = this.dataVersion !== undefined && version !== this.dataVersion;
     this.dataVersion = version;
     return changed;
