@@ -44,7 +44,7 @@ function rowObject(columns: readonly string[], row: readonly unknown[] | undefin
     const name = columns[i]!;
     let v = row[i];
     if (typeof v === 'bigint' && v >= -9007199254740991n && v <= 9007199254740991n) v = Number(v);
-    // A column named __proto__ is a property like any other, as better-sqlite3 would make it.
+    // A column named __proto__ is an own property like any other (assigning it would set the prototype).
     if (name === '__proto__') Object.defineProperty(o, name, { value: v, enumerable: true, writable: true, configurable: true });
     else o[name] = v;
   }
