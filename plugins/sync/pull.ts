@@ -9,7 +9,7 @@
 import type { Core } from './core.js';
 import { decodeCursor, encodeCursor, expired } from './cursor.js';
 import type { PullBodyT, PullResponseT } from './routes/schemas.js';
-import type { ConflictRow, EntityRow } from './store.js';
+import type { ConflictRow, DeviceRow, EntityRow } from './store.js';
 import { conflictView } from './views.js';
 
 type Reason = NonNullable<PullResponseT['reset']>['reason'];
@@ -90,6 +90,23 @@ async function page(core: Core, userId: string, epoch: string, after: number, li
   return out;
 }
 
+/**
+ * How often a device's acknowledged cursor may move forward. Recording it is a commit, and on the
+ * embedded registry a commit makes every other worker process drop its page cache: a device paging
+ * through a feed would cause one per page. Recorded less often, the ack is older than the device's
+ * cursor, which only keeps more history for a while (compaction keeps what the oldest ack needs).
+ */
+export const ACK_EVERY_MS = 10_000;
+/** How often a device that keeps pulling at the same cursor is marked seen (retention counts from it). */
+const SEEN_EVERY_MS = 60_000;
+
+/** Whether a pull at cursor `after` records it as the device's ack: new devices and acks moving back at once, forward moves at most every ACK_EVERY_MS. */
+export function ackDue(device: DeviceRow | undefined, after: number, nowMs: number): boolean {
+  if (!device || after < device.acked) return true;
+  if (after > device.acked && nowMs - device.acked_ms >= ACK_EVERY_MS) return true;
+  return nowMs - device.last_seen_ms > SEEN_EVERY_MS;
+}
+
 /** `waiting` is called when the pull, finding nothing new, begins to wait for a change. */
 export async function pull(core: Core, userId: string, body: PullBodyT, signal: AbortSignal, waiting: () => void = () => {}): Promise<PullOutcome> {
   const { config } = core;
@@ -114,8 +131,7 @@ export async function pull(core: Core, userId: string, body: PullBodyT, signal: 
     }
     after = cursor!.seq;
     // The cursor a device sends is what it has applied: history at or below every active device's is no longer needed.
-    const now = core.ctx.clock.nowMs();
-    if (!device || device.acked !== after || now - device.last_seen_ms > 60_000) await core.store.ack(body.device_id, userId, after, now);
+    if (ackDue(device, after, core.ctx.clock.nowMs())) await core.store.ack(body.device_id, userId, after, core.ctx.clock.nowMs());
   }
   let found = await page(core, userId, user.epoch, after, limit, maxBytes);
   const wait = Math.min(body.wait ?? 0, config.max_wait_s);

@@ -325,7 +325,7 @@ function refusal(core: Core, body: PushBodyT): Error | null {
 
 /**
  * Every push counts against the user's push limit, refused ones included: the count is the
- * transaction's first statement, and a refusal commits it (with nothing else) before it is thrown.
+ * transaction's first step, and a refusal commits it (with nothing else) before it is thrown.
  */
 export async function push(core: Core, userId: string, body: PushBodyT): Promise<{ results: PushResultT[]; head: number; counts: PushCounts }> {
   const invalid = refusal(core, body);

@@ -33,6 +33,8 @@ export interface DeviceRow {
   readonly user_id: string;
   readonly name: string | null;
   readonly acked: number;
+  /** When acked was last recorded. */
+  readonly acked_ms: number;
   readonly last_seen_ms: number;
 }
 
@@ -94,7 +96,7 @@ export class Store {
   }
 
   device(deviceId: string, db = this.db): Promise<DeviceRow | undefined> {
-    return db.get<DeviceRow>('SELECT device_id, user_id, name, acked, last_seen_ms FROM sync_devices WHERE device_id = ?', [deviceId]);
+    return db.get<DeviceRow>('SELECT device_id, user_id, name, acked, acked_ms, last_seen_ms FROM sync_devices WHERE device_id = ?', [deviceId]);
   }
 
   /** Binds a new device to the user; false when the id is another user's. */
@@ -113,13 +115,13 @@ export class Store {
    */
   ack(deviceId: string, userId: string, seq: number, nowMs: number) {
     return this.db.transaction(
-      (tx) => tx.run('UPDATE sync_devices SET acked = ?, last_seen_ms = ? WHERE device_id = ? AND user_id = ?', [seq, nowMs, deviceId, userId]),
+      (tx) => tx.run('UPDATE sync_devices SET acked = ?, acked_ms = ?, last_seen_ms = ? WHERE device_id = ? AND user_id = ?', [seq, nowMs, nowMs, deviceId, userId]),
       { durable: false },
     );
   }
 
   devices(userId: string, db = this.db): Promise<DeviceRow[]> {
-    return db.all<DeviceRow>('SELECT device_id, user_id, name, acked, last_seen_ms FROM sync_devices WHERE user_id = ?', [userId]);
+    return db.all<DeviceRow>('SELECT device_id, user_id, name, acked, acked_ms, last_seen_ms FROM sync_devices WHERE user_id = ?', [userId]);
   }
 
   deviceNames(userId: string, ids: readonly string[], db: PluginDatabase): Promise<{ device_id: string; name: string | null }[]> {

@@ -115,21 +115,21 @@ export interface PluginDatabase {
 export interface TransactionOptions {
   /**
    * Default true: the transaction's outcome is handed back only once its commit is on disk.
-   * false is for bookkeeping whose loss in a power cut harms nobody (rate-limit counters, a
-   * device's last-seen mark): the answer does not wait for the disk, and the commit becomes
-   * durable with the next one that does (SQLite: no fdatasync wait; a PostgreSQL adapter runs
-   * the transaction with synchronous_commit = off). It is still atomic and isolated.
+   * false is for bookkeeping whose loss in a power cut harms nobody (a device's last-seen mark):
+   * the answer does not wait for the disk, and the commit becomes durable with the next one that
+   * does (SQLite: no fdatasync wait; a PostgreSQL adapter runs the transaction with
+   * synchronous_commit = off). It is still atomic and isolated.
    */
   readonly durable?: boolean;
 }
 
-/** A fixed-window limit on a key (rate-limiter-flexible underneath, stored in the registry's database). */
+/** A fixed-window limit on a key, shared by every server process (rate-limiter-flexible underneath; see server/plugins/rate-limit.ts for where it counts). */
 export interface RateLimit {
   /**
    * Takes `points` (default 1) for key; refused: the seconds until it may try again. With `tx` (a
-   * transaction of ctx.db, since 1.4) the count is a statement of that transaction, at no commit of
-   * its own: the points are taken exactly when it commits. A refused attempt counts too, so commit
-   * (having written nothing else) and refuse after, rather than throw inside the transaction.
+   * transaction of ctx.db, since 1.4) the count is part of that transaction: the points are kept
+   * when it commits and not when it rolls back. A refused attempt counts too, so commit (having
+   * written nothing else) and refuse after, rather than throw inside the transaction.
    */
   consume(key: string, points?: number, options?: { readonly tx?: PluginDatabase }): Promise<{ readonly allowed: true } | { readonly allowed: false; readonly retryAfterS: number }>;
   /** How much is used (for tests and status pages). */

@@ -20,7 +20,6 @@ import { type DepNode, startOrder, unmetRequirements } from './deps.js';
 import { HookBus } from './hooks.js';
 import { loadPlugin, readPluginManifest } from './loader.js';
 import { applyPluginMigrations, pendingMigrations } from './migrations.js';
-import { RATE_LIMIT_TABLE } from './rate-limit.js';
 import { claimRoutes, type MountContext, pluginRouter, unavailable } from './routes.js';
 import { type PluginEntry, readServerFile } from './server-file.js';
 import { NO_PEERS, type PeerChannel } from './peers.js';
@@ -215,7 +214,7 @@ export class PluginHost {
 
     await this.migrate();
     // Counters of windows long over (keys such as client addresses would otherwise pile up); any process may do it.
-    if (this.o.mode === 'server') await this.o.db.run(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire < ?`, [Date.now()]);
+    if (this.o.mode === 'server') await this.o.db.sweepRateLimits(Date.now());
 
     for (const rec of this.inOrder()) {
       const state = rec.state!;

@@ -21,7 +21,7 @@ import { IqpError } from '../../src/errors.js';
 import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
 import { applyPgMigration, lockPgMigrations } from './pg-schema.js';
 import { numberPlaceholders, PLUGIN_TYPES } from './pg-sql.js';
-import { pgRateLimit } from './rate-limit.js';
+import { pgRateLimit, RATE_LIMIT_TABLE } from './rate-limit.js';
 import { pluginError } from './routes.js';
 import type { LedgerRow, PluginStorage } from './storage.js';
 
@@ -265,6 +265,10 @@ export class PgPluginDatabase implements PluginStorage {
 
   rateLimiter(plugin: string, options: RateLimitOptions, mode: 'server' | 'command'): RateLimit {
     return pgRateLimit(this, plugin, options, mode === 'server');
+  }
+
+  async sweepRateLimits(nowMs: number): Promise<void> {
+    await this.run(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire < ?`, [nowMs]);
   }
 
   async close(): Promise<void> {

@@ -1,29 +1,35 @@
 /**
- * ctx.rateLimit: rate-limiter-flexible on the core's plugin_rate_limits table, keys prefixed
- * `<id>:<name>`, in the registry's database, so every server process on it shares each limit.
+ * ctx.rateLimit: rate-limiter-flexible, keys prefixed `<id>:<name>`, in a store every server
+ * process on the registry shares.
  *
- * SQLite: RateLimiterSQLite on the plugins' connection. Each call runs as a transaction of the
- * plugins' database: the limiter writes synchronously on that connection, and outside the queue
- * it could land inside another request's open transaction.
+ * SQLite: RateLimiterSQLite on a file of its own beside the database (`registry.sqlite` ->
+ * `registry-rate-limits.sqlite`, its own connection, WAL, synchronous = OFF). Counting there, and
+ * not in registry.sqlite, keeps a request that only reads (a sync pull) from committing to the
+ * registry's database: a commit there would make every other worker process drop its page cache
+ * (SQLite keeps none across another connection's commit), take the registry's write lock, and
+ * wait behind whatever transaction holds it. Each count is one UPSERT … RETURNING, atomic by
+ * itself; a busy lock is waited out on the event loop (whileBusy). The registry.sqlite table of
+ * the same name, which the core's schema 4 made, stays empty on SQLite.
  *
- * PostgreSQL: RateLimiterPostgres, whose every call is one atomic statement, run through
- * PgPluginDatabase.bookkeeping() (its own short transaction).
+ * PostgreSQL: RateLimiterPostgres on the core's plugin_rate_limits table, whose every call is one
+ * atomic statement, run through PgPluginDatabase.bookkeeping() (its own short transaction).
  *
  * Either way the counting is not durable (see TransactionOptions): a counter lost in a power cut
  * harms nobody, and a request must not wait for the disk only to be counted.
  *
- * consume(key, points, { tx }) counts inside the caller's transaction instead (the same
- * statements, on its connection or client), which commits it: no transaction of its own.
+ * consume(key, points, { tx }) counts as part of the caller's transaction: on PostgreSQL a
+ * statement of it (on its client); on SQLite a count in the counters' file made at once and taken
+ * back should the transaction roll back (SqlitePluginDatabase.onRollback). Either way the points
+ * are kept when it commits and not when it rolls back.
  */
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { type RateLimiterAbstract, RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
 import type { PluginDatabase, RateLimit, RateLimitOptions, SqlValue } from './api.js';
 import type { PgPluginDatabase } from './pg-db.js';
+import { BUSY_TIMEOUT_MS, whileBusy } from './sqlite-busy.js';
 import type { SqlitePluginDatabase } from './sqlite-db.js';
 
 export const RATE_LIMIT_TABLE = 'plugin_rate_limits';
-
-const SOFT = { durable: false } as const;
 
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
@@ -35,7 +41,7 @@ function checkName(options: RateLimitOptions): void {
 function limiterOptions(plugin: string, options: RateLimitOptions) {
   return {
     tableName: RATE_LIMIT_TABLE,
-    // The core's migrations make the table; the limiter never creates one.
+    // The core's migrations (PostgreSQL) or openCounters (SQLite) make the table; the limiter never creates one.
     tableCreated: true,
     keyPrefix: `${plugin}:${options.name}`,
     points: options.points,
@@ -44,58 +50,123 @@ function limiterOptions(plugin: string, options: RateLimitOptions) {
   };
 }
 
-/**
- * The RateLimit over `limiter`, each call run inside `around`; a consume given a tx runs on
- * `inTx(tx)`'s limiter instead, as a statement of that transaction.
- */
-function rateLimit(limiter: RateLimiterAbstract, options: RateLimitOptions, around: <T>(fn: () => Promise<T>) => Promise<T>, inTx: (tx: PluginDatabase) => RateLimiterAbstract): RateLimit {
+/** How a consume given a tx counts: on `limiter`, then `counted` (to take the points back should tx roll back). */
+interface InTx {
+  readonly limiter: RateLimiterAbstract;
+  readonly counted?: (undo: () => Promise<unknown>) => void;
+}
+
+/** The RateLimit over `limiter`; a consume given a tx counts as `inTx(tx)` says. */
+function rateLimit(limiter: RateLimiterAbstract, options: RateLimitOptions, inTx: (tx: PluginDatabase) => InTx): RateLimit {
   const take = async (l: RateLimiterAbstract, key: string, points: number) => {
     try {
       await l.consume(key, points);
       return { allowed: true as const };
     } catch (err) {
-      // Refused: committed all the same, so the points taken (and any block) are kept.
+      // Refused: counted all the same, so the points taken (and any block) are kept.
       if (err instanceof RateLimiterRes) return { allowed: false as const, retryAfterS: retryAfter(err) };
       throw err;
     }
   };
   return {
-    consume: async (key, points = 1, o = {}) => (o.tx ? take(inTx(o.tx), key, points) : around(() => take(limiter, key, points))),
-    peek: (key) =>
-      around(async () => {
-        const res = await limiter.get(key);
-        return res ? { consumed: res.consumedPoints, retryAfterS: res.consumedPoints >= options.points ? retryAfter(res) : 0 } : { consumed: 0, retryAfterS: 0 };
-      }),
+    consume: async (key, points = 1, o = {}) => {
+      if (!o.tx) return take(limiter, key, points);
+      const t = inTx(o.tx);
+      const r = await take(t.limiter, key, points);
+      t.counted?.(() => t.limiter.reward(key, points));
+      return r;
+    },
+    peek: async (key) => {
+      const res = await limiter.get(key);
+      return res ? { consumed: res.consumedPoints, retryAfterS: res.consumedPoints >= options.points ? retryAfter(res) : 0 } : { consumed: 0, retryAfterS: 0 };
+    },
     reset: async (key) => {
-      await around(() => limiter.delete(key));
+      await limiter.delete(key);
     },
   };
 }
 
-/**
- * RateLimiterSQLite whose UPSERT is prepared once rather than on every call, and runs without the
- * library's own transaction wrapper (a savepoint, built anew each call): one UPSERT … RETURNING is
- * atomic by itself, and every call here already runs inside a transaction of ours. Together they
- * cost a push a fifth of a millisecond. Should a release of the library rename the method, the
- * override stops applying and the library's own path runs: slower, the same counts.
- */
-class PreparedRateLimiterSQLite extends RateLimiterSQLite {
-  private readonly upserts = new Map<string, Database.Statement>();
+/** The counters' file of the SQLite database at `databasePath`. */
+export function countersPath(databasePath: string): string {
+  return `${databasePath.replace(/\.sqlite$/, '')}-rate-limits.sqlite`;
+}
 
-  async _upsertTransactionBetterSQLite3(conn: Database.Database, query: string, params: unknown[]): Promise<unknown> {
-    let s = this.upserts.get(query);
-    if (!s) this.upserts.set(query, (s = conn.prepare(query)));
-    return s.get(...params);
+/**
+ * Opens (creating it if need be) the counters' file of the database at `databasePath`: WAL, no
+ * fsync (a lost count harms nobody), its table made here, then busy_timeout 0 (statements wait
+ * out a busy lock with whileBusy).
+ */
+export function openCounters(databasePath: string): Database.Database {
+  const db = new Database(countersPath(databasePath), { timeout: BUSY_TIMEOUT_MS });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = OFF');
+    db.exec(`CREATE TABLE IF NOT EXISTS ${RATE_LIMIT_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
+    db.pragma('busy_timeout = 0');
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
   }
 }
 
-export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, options: RateLimitOptions): RateLimit {
+/** Deletes counters whose window ended before nowMs. */
+export async function sweepCounters(db: Database.Database, nowMs: number): Promise<void> {
+  const s = db.prepare(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire < ?`);
+  await whileBusy(() => s.run(nowMs));
+}
+
+/**
+ * RateLimiterSQLite on the counters' connection, its statements prepared once rather than on
+ * every call, each run by itself (the library wraps its UPSERT in a transaction, built anew each
+ * call: one UPSERT … RETURNING is atomic as it is) and waiting out a busy lock with whileBusy.
+ * Should a release of the library rename these methods, the overrides stop applying and the
+ * library's own path runs: slower, the same counts, and a busy lock answered with SQLITE_BUSY.
+ */
+class CountersLimiter extends RateLimiterSQLite {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(
+    private readonly conn: Database.Database,
+    opts: ReturnType<typeof limiterOptions> & { clearExpiredByTimeout: boolean },
+  ) {
+    super({ storeClient: conn, storeType: 'better-sqlite3', ...opts });
+  }
+
+  private statement(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) this.statements.set(sql, (s = this.conn.prepare(sql)));
+    return s;
+  }
+
+  async _upsertTransactionBetterSQLite3(_conn: Database.Database, query: string, params: unknown[]): Promise<unknown> {
+    const s = this.statement(query);
+    return whileBusy(() => s.get(...params));
+  }
+
+  async _get(rlKey: string): Promise<unknown> {
+    const s = this.statement(`SELECT points, expire FROM ${RATE_LIMIT_TABLE} WHERE key = ? AND (expire > ? OR expire IS NULL)`);
+    return (await whileBusy(() => s.get(rlKey, Date.now()))) ?? null;
+  }
+
+  async _delete(rlKey: string): Promise<boolean> {
+    const s = this.statement(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE key = ?`);
+    return (await whileBusy(() => s.run(rlKey))).changes > 0;
+  }
+
+  async clearExpired(nowMs: number): Promise<void> {
+    await sweepCounters(this.conn, nowMs);
+  }
+}
+
+/** `sweep`: the limiter deletes counters expired an hour ago every five minutes (an unref'd timer); off in command mode. */
+export function sqliteRateLimit(db: SqlitePluginDatabase, plugin: string, options: RateLimitOptions, sweep: boolean): RateLimit {
   checkName(options);
-  const limiter = new PreparedRateLimiterSQLite({ storeClient: db.db, storeType: 'better-sqlite3', ...limiterOptions(plugin, options) });
-  // The limiter writes on the connection synchronously: inside the open transaction tx is part of.
-  return rateLimit(limiter, options, (fn) => db.transaction(fn, SOFT), (tx) => {
+  const limiter = new CountersLimiter(db.counterConnection(), { ...limiterOptions(plugin, options), clearExpiredByTimeout: sweep });
+  return rateLimit(limiter, options, (tx) => {
+    // Checked before counting: a count outside any transaction could never be taken back.
     if (!db.isOpenTransaction(tx)) throw new TypeError('rateLimit.consume: { tx } must be the transaction ctx.db.transaction() is running now.');
-    return limiter;
+    return { limiter, counted: (undo) => db.onRollback(tx, undo) };
   });
 }
 
@@ -120,5 +191,5 @@ export function pgRateLimit(db: PgPluginDatabase, plugin: string, options: RateL
       clearExpiredByTimeout: false,
       ...limiterOptions(plugin, options),
     });
-  return rateLimit(limiter, options, (fn) => fn(), inTx);
+  return rateLimit(limiter, options, (tx) => ({ limiter: inTx(tx) }));
 }

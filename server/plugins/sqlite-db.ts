@@ -19,11 +19,12 @@
 import Database from 'better-sqlite3';
 import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
 import { refuseTrespass } from './migrations.js';
-import { sqliteRateLimit } from './rate-limit.js';
+import { openCounters, sqliteRateLimit, sweepCounters } from './rate-limit.js';
 import { sqliteObjects } from './sqlite-schema.js';
 import type { LedgerRow, PluginStorage } from './storage.js';
 import { WalSync } from './wal-sync.js';
 import { Checkpointer } from './checkpointer.js';
+import { BUSY_TIMEOUT_MS, whileBusy } from './sqlite-busy.js';
 
 /**
  * A statement, and the names of the columns it returns when it returns rows. Such statements
@@ -62,9 +63,6 @@ function oneRow<T>(p: Prepared, params: readonly SqlValue[]): T | undefined {
   return rowObject(p.columns!, p.s.get(...params) as unknown[] | undefined) as T | undefined;
 }
 
-/** How long a statement waits for another connection's write lock before SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 5000;
-
 export class SqlitePluginDatabase implements PluginStorage {
   readonly dialect = 'sqlite' as const;
   readonly db: Database.Database;
@@ -82,7 +80,10 @@ export class SqlitePluginDatabase implements PluginStorage {
    * `checkpointThread`: for a server, which commits all day; the fallback is told why the thread
    * stopped (its checkpoints are then SQLite's own again). Commands leave it off.
    */
-  constructor(path: string, options: { checkpointThread?: { onFallBack: (why: string) => void } } = {}) {
+  constructor(
+    private readonly path: string,
+    options: { checkpointThread?: { onFallBack: (why: string) => void } } = {},
+  ) {
     this.db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     this.db.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
@@ -209,34 +210,41 @@ export class SqlitePluginDatabase implements PluginStorage {
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        for (const undo of this.undos) await undo().catch(() => undefined);
         throw err;
       } finally {
         this.openTx = null;
+        this.undos.length = 0;
       }
     }, durable);
+  }
+
+  /** What to undo outside the database if the open transaction rolls back (onRollback). */
+  private readonly undos: Array<() => Promise<unknown>> = [];
+
+  /**
+   * Runs `undo` should the transaction tx belongs to roll back: for what it did outside this
+   * database (a rate-limit count in the counters' file). A failing undo is ignored.
+   */
+  onRollback(tx: PluginDatabase, undo: () => Promise<unknown>): void {
+    if (!this.isOpenTransaction(tx)) throw new TypeError('onRollback: tx must be the transaction ctx.db.transaction() is running now.');
+    this.undos.push(undo);
   }
 
   /**
    * BEGIN IMMEDIATE without SQLite's busy handler, which sleeps (1, 2, 5, 10 ms…) with the event
    * loop stopped while another process on this file (a worker) holds the write lock: that process
-   * would then neither read requests nor answer them. Here the wait is on the event loop: a few
-   * turns first (the other's transaction is usually a millisecond or two), then 1 ms timers, up to
-   * the connection's busy timeout, after which SQLite's own SQLITE_BUSY is thrown as before.
+   * would then neither read requests nor answer them. The wait is whileBusy's, on the event loop.
    */
-  private async begin(): Promise<void> {
-    const started = Date.now();
-    for (let attempt = 0; ; attempt++) {
+  private begin(): Promise<void> {
+    return whileBusy(() => {
       this.busyTimeout(0);
       try {
         this.db.exec('BEGIN IMMEDIATE');
-        return;
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() - started >= BUSY_TIMEOUT_MS) throw err;
       } finally {
         this.busyTimeout(BUSY_TIMEOUT_MS);
       }
-      await (attempt < 8 ? new Promise((resolve) => setImmediate(resolve)) : new Promise((resolve) => setTimeout(resolve, 1)));
-    }
+    });
   }
 
   private readonly busyStatements = new Map<number, Database.Statement>();
@@ -270,12 +278,26 @@ export class SqlitePluginDatabase implements PluginStorage {
     return async () => undefined;
   }
 
-  rateLimiter(plugin: string, options: RateLimitOptions): RateLimit {
-    return sqliteRateLimit(this, plugin, options);
+  /** The rate-limit counters' connection (rate-limit.ts), opened on first use. */
+  private counters: Database.Database | null = null;
+
+  counterConnection(): Database.Database {
+    this.counters ??= openCounters(this.path);
+    return this.counters;
+  }
+
+  rateLimiter(plugin: string, options: RateLimitOptions, mode: 'server' | 'command'): RateLimit {
+    return sqliteRateLimit(this, plugin, options, mode === 'server');
+  }
+
+  sweepRateLimits(nowMs: number): Promise<void> {
+    return sweepCounters(this.counterConnection(), nowMs);
   }
 
   close(): void {
     void this.checkpoints?.close();
+    this.counters?.close();
+    this.counters = null;
     this.db.close();
   }
 }

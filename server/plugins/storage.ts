@@ -40,4 +40,6 @@ export interface PluginStorage extends PluginDatabase {
   lockMigrations(): Promise<() => Promise<void>>;
   /** The limiter behind ctx.rateLimit; `mode` 'command' starts no timers. */
   rateLimiter(plugin: string, options: RateLimitOptions, mode: 'server' | 'command'): RateLimit;
+  /** Deletes rate-limit counters whose window ended before nowMs (the host, at start). */
+  sweepRateLimits(nowMs: number): Promise<void>;
 }

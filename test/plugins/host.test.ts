@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PLUGIN_API_VERSION } from '../../server/plugins/api.js';
+import { countersPath, openCounters } from '../../server/plugins/rate-limit.js';
 import { databasePath, serverConfig } from '../../server/config.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { startServer } from '../../server/start.js';
@@ -113,12 +114,12 @@ describe('a working plugin', () => {
   it('a start clears rate-limit counters whose window is over, and keeps the others', async () => {
     const dataDir = tempDir('iqp-plugins-limits-');
     await migrateDataDir(dataDir);
-    const db = new Database(databasePath(dataDir));
+    const db = openCounters(databasePath(dataDir));
     db.prepare('INSERT INTO plugin_rate_limits (key, points, expire) VALUES (?, ?, ?), (?, ?, ?)').run('hello:greet:old', 5, Date.now() - 60_000, 'hello:greet:new', 1, Date.now() + 3_600_000);
     db.close();
     const reg = await startWithPlugins({ hello: HELLO }, dataDir);
     open.push(reg);
-    const left = new Database(databasePath(dataDir), { readonly: true });
+    const left = new Database(countersPath(databasePath(dataDir)), { readonly: true });
     expect(left.prepare('SELECT key FROM plugin_rate_limits').pluck().all()).toEqual(['hello:greet:new']);
     left.close();
   });

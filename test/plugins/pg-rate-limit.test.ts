@@ -20,5 +20,6 @@ describePg('PostgreSQL rate limits', () => {
         },
       };
     },
+    counters: (db) => db.all<{ key: string; points: number }>('SELECT key, points FROM plugin_rate_limits ORDER BY key'),
   });
 });

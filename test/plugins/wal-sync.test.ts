@@ -9,7 +9,7 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RATE_LIMIT_TABLE, sqliteRateLimit } from '../../server/plugins/rate-limit.js';
+import { sqliteRateLimit } from '../../server/plugins/rate-limit.js';
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
 import { WalSync } from '../../server/plugins/wal-sync.js';
 import { tempDir } from '../e2e/helpers.js';
@@ -81,8 +81,7 @@ describe('the plugins’ connection', () => {
 
   it('counts rate limits without waiting for the disk', async () => {
     const { db, path } = database();
-    db.db.exec(`CREATE TABLE ${RATE_LIMIT_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
-    const limit = sqliteRateLimit(db, 'p', { name: 'n', points: 2, durationS: 60 });
+    const limit = sqliteRateLimit(db, 'p', { name: 'n', points: 2, durationS: 60 }, false);
     const restore = hideWal(path);
     expect(await limit.consume('k')).toEqual({ allowed: true });
     expect(await limit.consume('k')).toEqual({ allowed: true });

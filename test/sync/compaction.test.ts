@@ -4,6 +4,7 @@
  * `reset`, and the work it had not pushed survives.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { ACK_EVERY_MS } from '../../plugins/sync/pull.js';
 import { post } from '../auth/support.js';
 import { device, sibling, type SyncHarness, syncHarness } from './support.js';
 
@@ -40,6 +41,34 @@ describe('sync compaction', () => {
     // A device that had acknowledged everything keeps syncing without a reset.
     const r = await tablet.pull(phoneAt);
     expect(r.body.reset).toBeUndefined();
+  });
+
+  it('records a device’s cursor going forward at most every 10 s, and at once going back; until then compaction keeps what the older one needs', async () => {
+    h = await syncHarness({ retention: { max_days: 30, compact_interval_s: 0 } });
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    const acked = async () => (await h!.db.get<{ acked: number }>('SELECT acked FROM sync_devices WHERE device_id = ?', ['tablet-0001']))!.acked;
+    await phone.push([{ mutation_id: 'a1', entity: 'card', entity_id: 'a', op: 'upsert', payload: { v: 1 } }]);
+    const first = await tablet.pullAll(null);
+    await tablet.pull(first.cursor);
+    const firstAck = await acked();
+    expect(firstAck, 'a first ack is recorded at once').toBeGreaterThan(0);
+    await phone.push([{ mutation_id: 'a2', entity: 'card', entity_id: 'a', op: 'delete', base_version: 1 }]);
+    await phone.pull((await phone.pullAll(null)).cursor);
+    const second = await tablet.pullAll(first.cursor);
+    await tablet.pull(second.cursor);
+    expect(await acked(), 'within 10 s of the last: not recorded').toBe(firstAck);
+    expect((await h.sync.compact()).tombstones, 'the tablet’s recorded cursor is below the delete').toBe(0);
+    h.clock.advance(ACK_EVERY_MS);
+    await tablet.pull(second.cursor);
+    const secondAck = await acked();
+    expect(secondAck).toBeGreaterThan(firstAck);
+    // Going back (an app restored from an older copy of its database) is recorded at once.
+    await tablet.pull(first.cursor);
+    expect(await acked()).toBe(firstAck);
+    h.clock.advance(ACK_EVERY_MS);
+    await tablet.pull(second.cursor);
+    expect((await h.sync.compact()).tombstones).toBe(1);
   });
 
   it('resets a device that fell behind the horizon; its unpushed work survives the reset', async () => {

@@ -247,6 +247,26 @@ describe('sync push, continued', () => {
 });
 
 describe('sync pull', () => {
+  it('a pull that only reads commits nothing to the registry’s database, so the other worker processes keep their page caches', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    await phone.push(Array.from({ length: 6 }, (_, i) => ({ mutation_id: `m${i}`, entity: 'card', entity_id: `c${i}`, op: 'upsert' as const, payload: { i } })));
+    // The device's first pull makes its row, its first cursor is recorded at once: both commits.
+    const first = await tablet.pull(null, { limit: 1 });
+    const second = await tablet.pull(first.body.cursor, { limit: 1 });
+    // PRAGMA data_version changes for a connection when another one commits to the file.
+    const version = () => h!.db.db.pragma('data_version', { simple: true }) as number;
+    const before = version();
+    const rest = await tablet.pullAll(second.body.cursor, { limit: 1 });
+    expect(rest.pages).toBe(4);
+    expect(rest.changes.map((c) => c.entity_id)).toEqual(['c2', 'c3', 'c4', 'c5']);
+    expect(version(), 'pages, counted against the pull limit, with cursors moving forward').toBe(before);
+    // A push does commit: the watcher is not blind.
+    await phone.push([{ mutation_id: 'm9', entity: 'card', entity_id: 'c9', op: 'upsert', payload: {} }]);
+    expect(version()).not.toBe(before);
+  });
+
   it('returns every change exactly once, for every page size from 1 to the number of changes', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');
