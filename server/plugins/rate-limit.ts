@@ -22,7 +22,9 @@
  * back should the transaction roll back (SqlitePluginDatabase.onRollback). Either way the points
  * are kept when it commits and not when it rolls back.
  */
+import { basename } from 'node:path';
 import Database from 'better-sqlite3';
+import { IqpError } from '../../src/errors.js';
 import { type RateLimiterAbstract, RateLimiterPostgres, RateLimiterRes, RateLimiterSQLite } from 'rate-limiter-flexible';
 import type { PluginDatabase, RateLimit, RateLimitOptions, SqlValue } from './api.js';
 import type { PgPluginDatabase } from './pg-db.js';
@@ -94,18 +96,29 @@ export function countersPath(databasePath: string): string {
 /**
  * Opens (creating it if need be) the counters' file of the database at `databasePath`: WAL, no
  * fsync (a lost count harms nobody), its table made here, then busy_timeout 0 (statements wait
- * out a busy lock with whileBusy).
+ * out a busy lock with whileBusy). A file SQLite cannot read is refused with the fix: it holds
+ * nothing but counters, so removing it (with every server process on the directory stopped)
+ * loses nothing.
  */
 export function openCounters(databasePath: string): Database.Database {
-  const db = new Database(countersPath(databasePath), { timeout: BUSY_TIMEOUT_MS });
+  const path = countersPath(databasePath);
+  let db: Database.Database | undefined;
   try {
+    db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = OFF');
     db.exec(`CREATE TABLE IF NOT EXISTS ${RATE_LIMIT_TABLE} (key TEXT PRIMARY KEY, points INTEGER NOT NULL DEFAULT 0, expire INTEGER)`);
     db.pragma('busy_timeout = 0');
     return db;
   } catch (err) {
-    db.close();
+    db?.close();
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') {
+      throw new IqpError('IQP_E_CONFIG', `The plugins' rate-limit counters file ${path} cannot be used (${(err as Error).message}).`, { file: path, sqlite: code }, {
+        cause: err,
+        hint: `It holds only rate-limit counters: stop every server on this data directory, remove ${basename(path)} and its -wal and -shm files (or make them writable by the server's user), and start again; the counters start afresh.`,
+      });
+    }
     throw err;
   }
 }
@@ -154,8 +167,9 @@ class CountersLimiter extends RateLimiterSQLite {
     return (await whileBusy(() => s.run(rlKey))).changes > 0;
   }
 
+  /** The library's timer calls this every five minutes and does not catch: a sweep that fails (the connection closed, a lock held for 5 s) waits for the next. */
   async clearExpired(nowMs: number): Promise<void> {
-    await sweepCounters(this.conn, nowMs);
+    await sweepCounters(this.conn, nowMs).catch(() => undefined);
   }
 }
 

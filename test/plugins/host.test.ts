@@ -5,7 +5,7 @@
  * stopping the start.
  */
 import Database from 'better-sqlite3';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PLUGIN_API_VERSION } from '../../server/plugins/api.js';
@@ -122,6 +122,28 @@ describe('a working plugin', () => {
     const left = new Database(countersPath(databasePath(dataDir)), { readonly: true });
     expect(left.prepare('SELECT key FROM plugin_rate_limits').pluck().all()).toEqual(['hello:greet:new']);
     left.close();
+  });
+
+  it('a counters file SQLite cannot read stops the start with the file named and the fix; without it the start makes a fresh one', async () => {
+    const dataDir = tempDir('iqp-plugins-limits-');
+    await migrateDataDir(dataDir);
+    const file = countersPath(databasePath(dataDir));
+    writeFileSync(file, 'x'.repeat(4096));
+    const refused = await startWithPlugins({ hello: HELLO }, dataDir).then(
+      (reg) => {
+        open.push(reg);
+        return null;
+      },
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ code: 'IQP_E_CONFIG', details: { file, sqlite: 'SQLITE_NOTADB' } });
+    expect((refused as { hint: string }).hint).toContain('remove registry-rate-limits.sqlite');
+    rmSync(file);
+    const reg = await startWithPlugins({ hello: HELLO }, dataDir);
+    open.push(reg);
+    const fresh = new Database(file, { readonly: true });
+    expect(fresh.prepare('SELECT count(*) FROM plugin_rate_limits').pluck().get()).toBe(0);
+    fresh.close();
   });
 
   it('its data directory is <data>/plugins/<id>, 0700, made only when asked for', async () => {
