@@ -14,13 +14,10 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BlobChoice, type DatabaseChoice, databasePath, type StorageChoice } from './config.js';
-import { S3BlobStore } from './stores/s3-blobs.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { FsBlobStore } from './stores/fs-blobs.js';
 import { SqliteMetadataStore } from './stores/sqlite/metadata.js';
 import { SqliteReleaseStore } from './stores/sqlite/releases.js';
-import { PostgresMetadataStore } from './stores/postgres/metadata.js';
-import { PostgresReleaseStore } from './stores/postgres/releases.js';
 import type { ReleaseStore } from './stores/release-types.js';
 import type { BlobStore, MetadataStore } from './stores/types.js';
 import { appliedVersions, LATEST_SCHEMA } from './stores/sqlite/schema.js';
@@ -56,16 +53,23 @@ function schemaVersionOf(dataDir: string): number {
 
 const EMBEDDED: StorageChoice = { database: { kind: 'sqlite' }, blobs: { kind: 'fs' } };
 
-/** The blob store `blobs` names, for the data directory `dataDir` (which stages uploads for a bucket too). */
-export function openBlobs(dataDir: string, blobs: BlobChoice): BlobStore {
+/**
+ * The blob store `blobs` names, for the data directory `dataDir` (which stages uploads for a bucket
+ * too). The S3 store's module (the AWS SDK, a quarter of a second to load) is loaded only for a
+ * bucket, as the PostgreSQL stores' are only for a database: the embedded registry and the
+ * commands on it start without them.
+ */
+export async function openBlobs(dataDir: string, blobs: BlobChoice): Promise<BlobStore> {
   if (blobs.kind === 'fs') return new FsBlobStore(dataDir);
+  const { S3BlobStore } = await import('./stores/s3-blobs.js');
   const { endpoint, publicUrl, ...rest } = blobs;
   return new S3BlobStore({ ...rest, ...(endpoint === null ? {} : { endpoint }), ...(publicUrl === null ? {} : { publicUrl }), stagingDir: join(dataDir, 'tmp') });
 }
 
 /** The metadata and release stores over the chosen database, not yet migrated. */
-function openDatabase(dataDir: string, database: DatabaseChoice): { meta: MetadataStore; releases: ReleaseStore } {
+async function openDatabase(dataDir: string, database: DatabaseChoice): Promise<{ meta: MetadataStore; releases: ReleaseStore }> {
   if (database.kind === 'postgres') {
+    const [{ PostgresMetadataStore }, { PostgresReleaseStore }] = await Promise.all([import('./stores/postgres/metadata.js'), import('./stores/postgres/releases.js')]);
     const meta = new PostgresMetadataStore({ connectionString: database.url, poolSize: database.poolSize });
     return { meta, releases: new PostgresReleaseStore(meta.db) };
   }
@@ -80,7 +84,7 @@ function openDatabase(dataDir: string, database: DatabaseChoice): { meta: Metada
 export async function migrateDataDir(dataDir: string, database: DatabaseChoice = EMBEDDED.database): Promise<number[]> {
   mkdirSync(dataDir, { recursive: true });
   await new FsBlobStore(dataDir).init();
-  const { meta } = openDatabase(dataDir, database);
+  const { meta } = await openDatabase(dataDir, database);
   try {
     return await meta.migrate();
   } finally {
@@ -91,9 +95,9 @@ export async function migrateDataDir(dataDir: string, database: DatabaseChoice =
 /** The stores, migrated when on PostgreSQL (which also starts following its change counter); an S3 bucket is checked. */
 async function open(dataDir: string, storage: StorageChoice, migrated: number[]): Promise<OpenedStores> {
   mkdirSync(dataDir, { recursive: true });
-  const { meta, releases } = openDatabase(dataDir, storage.database);
+  const { meta, releases } = await openDatabase(dataDir, storage.database);
   try {
-    const blobs = openBlobs(dataDir, storage.blobs);
+    const blobs = await openBlobs(dataDir, storage.blobs);
     await blobs.init();
     if (storage.database.kind === 'postgres') migrated = await meta.migrate();
     return { meta, releases, blobs, migrated };

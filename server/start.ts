@@ -66,7 +66,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
     const held = lock;
     // Plugins get their own connection (their transactions never mix with the core's) and routes on
     // a router the app mounts before its 404, filled once they have started.
-    const plugDb = openPluginDatabase(config.dataDir, storage.database, { log: logger });
+    const plugDb = await openPluginDatabase(config.dataDir, storage.database, { log: logger });
     pluginDb = plugDb;
     const pdb = plugDb.db;
     const pluginRoutes = Router();

@@ -102,7 +102,7 @@ async function move(source: SourceRegistry, o: MigrateStoreOptions): Promise<Pic
   const rows = tables.reduce((n, t) => n + t.rows, 0);
 
   const target = database ? new PgTarget(database.url) : null;
-  const blobs: BlobStore | null = o.storage.blobs.kind === 's3' ? openBlobs(o.dataDir, o.storage.blobs) : null;
+  const blobs: BlobStore | null = o.storage.blobs.kind === 's3' ? await openBlobs(o.dataDir, o.storage.blobs) : null;
   const blobsTo = o.storage.blobs.kind === 's3' ? `s3://${o.storage.blobs.bucket}/${o.storage.blobs.prefix}` : '';
   try {
     let pluginIds = plugins.map((p) => p.id);

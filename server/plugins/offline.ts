@@ -29,7 +29,7 @@ export async function withPlugins<T>(dataDir: string, command: string, fn: (host
   const who = `iqp ${command}`;
   const database = options.database ?? { kind: 'sqlite' };
   const stores = await openStores(dataDir, who, { database, blobs: { kind: 'fs' } });
-  const opened = openPluginDatabase(dataDir, database);
+  const opened = await openPluginDatabase(dataDir, database);
   const db = opened.db;
   try {
     const host = await PluginHost.start({

@@ -4,7 +4,6 @@
  * plugin tables and audit entries live beside the core's whichever database that is.
  */
 import { type DatabaseChoice, databasePath } from '../config.js';
-import { PgPluginDatabase } from './pg-db.js';
 import { SqlitePluginDatabase } from './sqlite-db.js';
 import type { PluginStorage } from './storage.js';
 
@@ -14,8 +13,10 @@ export interface OpenedPluginDatabase {
 }
 
 /** `server`: the connection of a server process (SQLite: checkpoints on a worker thread, its failures logged here). */
-export function openPluginDatabase(dataDir: string, database: DatabaseChoice, server?: { log: (line: Record<string, unknown>) => void }): OpenedPluginDatabase {
+export async function openPluginDatabase(dataDir: string, database: DatabaseChoice, server?: { log: (line: Record<string, unknown>) => void }): Promise<OpenedPluginDatabase> {
   if (database.kind === 'postgres') {
+    // Loaded only for PostgreSQL: node-pg is not needed by the embedded registry.
+    const { PgPluginDatabase } = await import('./pg-db.js');
     const db = new PgPluginDatabase({ connectionString: database.url, poolSize: database.poolSize });
     return { db, close: () => db.close() };
   }

@@ -10,7 +10,7 @@ import { formatBytes } from '../cli/output.js';
 import { withSettings } from '../cli/setting-options.js';
 import { maskPassword } from '../cli/setting-types.js';
 import { storageChoice } from '../../server/config.js';
-import { type MigrateStoreResult, migrateStore } from '../../server/migrate-store/index.js';
+import type { MigrateStoreResult } from '../../server/migrate-store/index.js';
 
 type Shown = Omit<MigrateStoreResult, 'database'> & { database: (NonNullable<MigrateStoreResult['database']> & { to: string }) | null };
 
@@ -52,6 +52,8 @@ export const migrateStoreCommand = {
     const storage = storageChoice(ctx.config);
     const spinner = ctx.out.options.decorate ? await ctx.out.spinner('Checking the registry…') : null;
     const progress = (line: string) => (spinner ? spinner.text(line) : ctx.out.note(line));
+    // Loaded here: the copy's PostgreSQL and S3 clients would otherwise load with every `iqp server` command.
+    const { migrateStore } = await import('../../server/migrate-store/index.js');
     const result = await migrateStore({ dataDir: ctx.config.dataDir, storage, dryRun: Boolean(opts.dryRun), progress }).finally(() => spinner?.stop());
     const url = ctx.config.databaseUrl;
     const shown: Shown = { ...result, database: result.database && url !== null ? { to: maskPassword(url), ...result.database } : null };

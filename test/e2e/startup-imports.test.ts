@@ -1,6 +1,7 @@
 /**
  * The CLI's start-up stays lean: `iqp verify` (and the commands that talk to a registry) must not
- * load the registry's request validation (ajv) or the schema builder (typebox). The client takes
+ * load the registry's request validation (ajv) or the schema builder (typebox), nor the commands on
+ * an embedded registry the PostgreSQL and S3 clients. The client takes
  * its response types from the route declarations with `import type` only, which TypeScript
  * erases; this holds that to the modules Node actually resolves.
  */
@@ -44,6 +45,20 @@ describe('CLI start-up', () => {
     expect(modules.some((m) => m.endsWith('/dist/src/client/pull.js'))).toBe(true);
     expect(modules.some((m) => m.endsWith('/dist/src/client/releases.js'))).toBe(true);
     expect(heavy(modules)).toEqual([]);
+  });
+
+  it('commands on the embedded registry load neither the AWS SDK nor node-pg (each a quarter or a twentieth of a second)', () => {
+    const data = tempDir('iqp-startup-data-');
+    for (const args of [
+      ['server', 'migrate', '--data', data, '--json'],
+      ['token', 'list', '--data', data, '--json'],
+    ]) {
+      const { status, modules } = resolvedModules(args);
+      expect(status, args.join(' ')).toBe(0);
+      // The data directory's stores were opened, so the list means something.
+      expect(modules.some((m) => m.endsWith('/dist/server/datadir.js'))).toBe(true);
+      expect(modules.filter((m) => /\/node_modules\/(pg|@aws-sdk\/[^/]+)\//.test(m)), args.join(' ')).toEqual([]);
+    }
   });
 });
 
