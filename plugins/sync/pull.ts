@@ -131,7 +131,8 @@ export async function pull(core: Core, userId: string, body: PullBodyT, signal: 
     }
     after = cursor!.seq;
     // The cursor a device sends is what it has applied: history at or below every active device's is no longer needed.
-    if (ackDue(device, after, core.ctx.clock.nowMs())) await core.store.ack(body.device_id, userId, after, core.ctx.clock.nowMs());
+    const now = core.ctx.clock.nowMs();
+    if (ackDue(device, after, now)) await core.store.ack(body.device_id, userId, after, now);
   }
   let found = await page(core, userId, user.epoch, after, limit, maxBytes);
   const wait = Math.min(body.wait ?? 0, config.max_wait_s);
