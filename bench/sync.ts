@@ -13,11 +13,12 @@
  * Ours is a real registry (`node bin/iqp.js server start` from the build, a temp data dir, the auth
  * and sync plugins enabled and configured with the CLI); the peer is pouchdb-server 4 on LevelDB
  * (leveldown) on disk, installed by npm into a cache folder of its own on first use. Both listen on
- * 127.0.0.1 on a free port; the clients run in this process (keep-alive undici), so on a small
+ * 127.0.0.1 on a free port; the clients run in this process (keep-alive undici), spread over one
+ * thread per core (--client-threads; one event loop parsing every page was the pull's ceiling), so on a small
  * machine their CPU is part of what both sides are measured with.
  *
  *   node dist/bench/sync.js [--json] [--quick] [--no-peer] [--no-ours] [--push N] [--small N]
- *       [--large N] [--peer-large] [--clients N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N]
+ *       [--large N] [--peer-large] [--clients N] [--client-threads N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N]
  *       [--entity NAME] [--sync-plugin sync|DIR] [--sync-config key=value]… [--cpu-prof DIR]
  *       [--peer-dir DIR] [--keep] [--no-wait]
  *
@@ -47,6 +48,8 @@ export interface SyncBenchOptions {
   readonly large: number;
   readonly peerLarge: boolean;
   readonly clients: number;
+  /** Threads the benchmark's clients run on (default: one per core). */
+  readonly clientThreads: number;
   readonly batch: number;
   readonly page: number;
   readonly seconds: number;
@@ -111,7 +114,7 @@ export async function runSyncBench(cliRoot: string, work: string, o: SyncBenchOp
   const loadStart = load();
   mkdirSync(work, { recursive: true });
   const docs = docSet(o.seed);
-  const side: SideOptions = { push: o.push, small: o.small, large: o.large, clients: o.clients, batch: o.batch, page: o.page, seconds: o.seconds, reps: o.reps, work, keep: o.keep, settle: o.settle };
+  const side: SideOptions = { push: o.push, small: o.small, large: o.large, clients: o.clients, threads: o.clientThreads, batch: o.batch, page: o.page, seconds: o.seconds, reps: o.reps, work, keep: o.keep, settle: o.settle };
   let peer: SyncBenchData['peer'] = null;
   if (o.peer) {
     const install = installPeer(o.peerDir, log);
@@ -146,6 +149,7 @@ export function syncOptionsFor(quick: boolean, overrides: Partial<SyncBenchOptio
     large: size.large,
     peerLarge: false,
     clients: SYNC_DEFAULTS.clients,
+    clientThreads: availableParallelism(),
     batch: SYNC_DEFAULTS.batch,
     page: SYNC_DEFAULTS.page,
     seconds: size.seconds,
@@ -186,6 +190,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       large: { type: 'string' },
       'peer-large': { type: 'boolean', default: false },
       clients: { type: 'string' },
+      'client-threads': { type: 'string' },
       workers: { type: 'string' },
       batch: { type: 'string' },
       page: { type: 'string' },
@@ -206,7 +211,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (values.help) {
     process.stdout.write(
       'usage: node dist/bench/sync.js [--json] [--quick] [--no-peer] [--no-ours] [--push N] [--small N] [--large N (0: none)] [--peer-large]\n' +
-        '         [--clients N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N] [--seed N] [--entity NAME] [--schema-version N]\n' +
+        '         [--clients N] [--client-threads N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N] [--seed N] [--entity NAME] [--schema-version N]\n' +
         '         [--sync-plugin sync|DIR] [--sync-config key=value]… [--cpu-prof DIR] [--peer-dir DIR] [--keep] [--no-wait]\n',
     );
     process.exit(0);
@@ -230,6 +235,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       small: num(values.small, 'small'),
       large: num(values.large, 'large'),
       clients: num(values.clients, 'clients'),
+      clientThreads: num(values['client-threads'], 'client-threads'),
       workers: num(values.workers, 'workers'),
       batch: num(values.batch, 'batch'),
       page: num(values.page, 'page'),

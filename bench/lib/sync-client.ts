@@ -34,9 +34,14 @@ export interface Page {
   readonly bytes: number;
 }
 
-export interface SyncPeer {
+/** What a client thread needs to make the same peer again (sync-load.ts): plain data, no secrets beyond the run's own tokens. */
+export type PeerSpec =
+  | { readonly kind: 'pouch'; readonly url: string; readonly db: string; readonly clients: number }
+  | ({ readonly kind: 'ours'; readonly url: string; readonly clients: number } & OursClients);
+
+/** One peer's client side: what the benchmark's loops call, in any thread. */
+export interface PeerClient {
   readonly name: string;
-  readonly server: SyncServer;
   /** Pushes documents [from, to) as client `client`; throws unless every one was stored. */
   push(client: number, from: number, to: number): Promise<void>;
   /** One page after `cursor` (null: from the beginning) as client `client`. */
@@ -44,6 +49,11 @@ export interface SyncPeer {
   /** 429/503 answers waited out (Retry-After) and retried. */
   readonly retries: () => number;
   close(): Promise<void>;
+}
+
+export interface SyncPeer extends PeerClient {
+  readonly server: SyncServer;
+  readonly spec: PeerSpec;
 }
 
 interface Answer {
@@ -98,10 +108,15 @@ export class Http {
 }
 
 export function pouchPeer(server: SyncServer, db: string, docs: DocSet, clients: number): SyncPeer {
-  const http = new Http(server.url, clients);
+  const spec: PeerSpec = { kind: 'pouch', url: server.url, db, clients };
+  return { ...pouchClient(spec, docs), server, spec };
+}
+
+function pouchClient(spec: PeerSpec & { kind: 'pouch' }, docs: DocSet): PeerClient {
+  const { db } = spec;
+  const http = new Http(spec.url, spec.clients);
   return {
     name: 'pouchdb-server',
-    server,
     async push(_client, from, to) {
       const parts: string[] = [];
       for (let i = from; i < to; i++) parts.push(`{"_id":"${docs.id(i)}",${docs.payload(i).slice(1)}`);
@@ -143,20 +158,40 @@ interface PullAnswer {
   reset?: { reason: string };
 }
 
+/** Client c pushes as device pushDevices[c] with pushTokens[c], and pulls as pullDevices[c]. */
+interface OursClients {
+  readonly entity: string;
+  readonly schemaVersion: number;
+  readonly pushDevices: readonly string[];
+  readonly pullDevices: readonly string[];
+  readonly pushTokens: readonly string[];
+  readonly pullTokens: readonly string[];
+}
+
 /** Signs in one device per client (push devices and pull devices apart) and returns the peer. */
 export async function oursPeer(server: SyncServer, docs: DocSet, clients: number, o: OursOptions): Promise<SyncPeer> {
-  const http = new Http(server.url, clients);
+  const http = new Http(server.url, 1);
   const login = async (device: string) =>
     (await http.json<{ access_token: string }>('POST', '/v1/auth/login', JSON.stringify({ email: o.email, password: o.password, device_id: device, device_name: 'iqp bench' }))).access_token;
   const pushDevices = Array.from({ length: clients }, (_, c) => `${o.devicePrefix}-push-${c}`);
   const pullDevices = Array.from({ length: clients }, (_, c) => `${o.devicePrefix}-pull-${c}`);
   const pushTokens: string[] = [];
   const pullTokens: string[] = [];
-  for (const d of pushDevices) pushTokens.push(await login(d));
-  for (const d of pullDevices) pullTokens.push(await login(d));
+  try {
+    for (const d of pushDevices) pushTokens.push(await login(d));
+    for (const d of pullDevices) pullTokens.push(await login(d));
+  } finally {
+    await http.close();
+  }
+  const spec: PeerSpec = { kind: 'ours', url: server.url, clients, entity: o.entity, schemaVersion: o.schemaVersion, pushDevices, pullDevices, pushTokens, pullTokens };
+  return { ...oursClient(spec, docs), server, spec };
+}
+
+function oursClient(o: PeerSpec & { kind: 'ours' }, docs: DocSet): PeerClient {
+  const { pushDevices, pullDevices, pushTokens, pullTokens } = o;
+  const http = new Http(o.url, o.clients);
   return {
     name: 'iqp sync',
-    server,
     async push(client, from, to) {
       const parts: string[] = [];
       for (let i = from; i < to; i++) {
@@ -178,4 +213,9 @@ export async function oursPeer(server: SyncServer, docs: DocSet, clients: number
     retries: () => http.retries,
     close: () => http.close(),
   };
+}
+
+/** The peer `spec` describes, for a client thread (its own connections, the same devices and tokens). */
+export function peerClient(spec: PeerSpec, docs: DocSet): PeerClient {
+  return spec.kind === 'pouch' ? pouchClient(spec, docs) : oursClient(spec, docs);
 }

@@ -7,6 +7,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { SyncPeer, SyncServer } from './sync-client.js';
+import type { ClientLoad } from './sync-load.js';
 
 export interface Stats {
   readonly median: number;
@@ -117,48 +118,39 @@ export interface PushResult {
 
 /**
  * Pushes documents [first, first + count) in batches of `batch` from `clients` loops, each taking
- * the next batch from a shared counter.
+ * the next batch from a shared counter, on the load's threads.
  */
 export async function pushAll(
-  peer: SyncPeer,
+  load: ClientLoad,
   first: number,
   count: number,
   batch: number,
   clients: number,
   progress?: (done: number, seconds: number) => void,
 ): Promise<PushResult> {
-  const batches = Math.ceil(count / batch);
-  const times: number[] = [];
+  const { server } = load.peer;
+  const counters = new SharedArrayBuffer(8);
+  const done = new Int32Array(counters);
+  const hadReset = resetPeak(server.pids);
+  const cpu = cpuMeter(server);
+  const started = performance.timeOrigin + performance.now();
+  const ticker = progress ? setInterval(() => progress(Atomics.load(done, 1), (performance.timeOrigin + performance.now() - started) / 1000), 10_000) : null;
+  let outs;
+  try {
+    outs = await load.run(clients, (mine) => ({ kind: 'push', clients: mine, first, count, batch, counters }));
+  } finally {
+    if (ticker) clearInterval(ticker);
+  }
+  const seconds = (performance.timeOrigin + performance.now() - started) / 1000;
+  const marks = outs.flatMap((o) => o.marks);
   const tenthEnds: number[] = [];
-  let next = 0;
-  let done = 0;
-  const hadReset = resetPeak(peer.server.pids);
-  const cpu = cpuMeter(peer.server);
-  const started = performance.now();
-  let lastReport = started;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, client) => {
-      for (;;) {
-        const k = next++;
-        if (k >= batches) return;
-        const from = first + k * batch;
-        const to = Math.min(first + count, from + batch);
-        const t0 = performance.now();
-        await peer.push(client, from, to);
-        const t1 = performance.now();
-        times.push(t1 - t0);
-        done += to - from;
-        while (tenthEnds.length < 10 && done >= (count * (tenthEnds.length + 1)) / 10) tenthEnds.push(t1);
-        if (progress && t1 - lastReport > 10_000) {
-          lastReport = t1;
-          progress(done, (t1 - started) / 1000);
-        }
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
+  for (let j = 1; j <= 10; j++) {
+    let at = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < marks.length; i += 2) if (marks[i + 1]! >= (count * j) / 10 && marks[i]! < at) at = marks[i]!;
+    tenthEnds.push(at);
+  }
   const tenths = tenthEnds.map((t, i) => count / 10 / ((t - (i === 0 ? started : tenthEnds[i - 1]!)) / 1000));
-  return { mutations: count, seconds, perSecond: count / seconds, requestMs: stats(times), tenths, peakRssKiB: hadReset ? procKiB(peer.server.pids, 'VmHWM') : null, cpu: cpu() };
+  return { mutations: count, seconds, perSecond: count / seconds, requestMs: stats(outs.flatMap((o) => o.times)), tenths, peakRssKiB: hadReset ? procKiB(server.pids, 'VmHWM') : null, cpu: cpu() };
 }
 
 export interface PullResult {
@@ -175,41 +167,28 @@ export interface PullResult {
 
 /**
  * `clients` devices each pull the whole feed from the beginning, page by page, and start again at
- * the end, until `seconds` have passed (each finishes the page it is on). Every completed pass
- * must have returned exactly `expected` changes.
+ * the end, until `seconds` have passed (each finishes the page it is on), on the load's threads.
+ * Every completed pass must have returned exactly `expected` changes.
  */
-export async function pullRepeatedly(peer: SyncPeer, clients: number, seconds: number, limit: number, expected: number): Promise<PullResult> {
-  const times: number[] = [];
-  let changes = 0;
-  let passes = 0;
-  let bytes = 0;
-  const hadReset = resetPeak(peer.server.pids);
-  const cpu = cpuMeter(peer.server);
-  const started = performance.now();
-  const end = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async (_, client) => {
-      let cursor: string | null = null;
-      let inPass = 0;
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const page = await peer.pull(client, cursor, limit);
-        times.push(performance.now() - t0);
-        changes += page.count;
-        bytes += page.bytes;
-        inPass += page.count;
-        cursor = page.cursor;
-        if (!page.more) {
-          if (inPass !== expected) throw new Error(`${peer.name}: a pass over the feed gave ${inPass} changes, not ${expected}`);
-          passes++;
-          inPass = 0;
-          cursor = null;
-        }
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  return { changes, seconds: elapsed, perSecond: changes / elapsed, passes, pageMs: stats(times), bytes, peakRssKiB: hadReset ? procKiB(peer.server.pids, 'VmHWM') : null, cpu: cpu() };
+export async function pullRepeatedly(load: ClientLoad, clients: number, seconds: number, limit: number, expected: number): Promise<PullResult> {
+  const { server } = load.peer;
+  const hadReset = resetPeak(server.pids);
+  const cpu = cpuMeter(server);
+  const started = performance.timeOrigin + performance.now();
+  const outs = await load.run(clients, (mine) => ({ kind: 'pull', clients: mine, end: started + seconds * 1000, limit, expected }));
+  const elapsed = (performance.timeOrigin + performance.now() - started) / 1000;
+  const sum = (f: (o: (typeof outs)[number]) => number) => outs.reduce((n, o) => n + f(o), 0);
+  const changes = sum((o) => o.changes);
+  return {
+    changes,
+    seconds: elapsed,
+    perSecond: changes / elapsed,
+    passes: sum((o) => o.passes),
+    pageMs: stats(outs.flatMap((o) => o.times)),
+    bytes: sum((o) => o.bytes),
+    peakRssKiB: hadReset ? procKiB(server.pids, 'VmHWM') : null,
+    cpu: cpu(),
+  };
 }
 
 export interface Pass {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { loadString, settle } from '../registry/quiet.js';
 import { oursPeer, pouchPeer, type SyncPeer, type SyncServer } from './sync-client.js';
 import type { DocSet } from './sync-docs.js';
+import { ClientLoad } from './sync-load.js';
 import { type Latency, type Pass, type PullResult, type PushResult, onePass, pageLatency, procKiB, pullRepeatedly, pushAll } from './sync-measure.js';
 import { BENCH_EMAIL, BENCH_PASSWORD, setupOurs, startOurs } from './sync-ours.js';
 import { type PeerInstall, startPeer } from './sync-peer.js';
@@ -23,6 +24,8 @@ export interface SideOptions {
   /** 0: no large part. */
   readonly large: number;
   readonly clients: number;
+  /** Threads the clients run on (sync-load.ts; 1: this process's event loop). */
+  readonly threads: number;
   readonly batch: number;
   readonly page: number;
   readonly seconds: number;
@@ -80,6 +83,7 @@ export function dirBytes(dir: string): number {
 
 interface Started {
   readonly peer: SyncPeer;
+  readonly load: ClientLoad;
   readonly server: SyncServer;
   readonly dir: string;
 }
@@ -98,20 +102,21 @@ function withServerLog(err: unknown, server: SyncServer): Error {
 }
 
 async function scalePart(start: Starter, documents: number, o: SideOptions, log: (m: string) => void, name: string): Promise<ScalePart> {
-  const { peer, server, dir } = await start(`${name}-${documents}`);
+  const { peer, load: clients, server, dir } = await start(`${name}-${documents}`);
   const load = await quiet(o, log);
   try {
     log(`${peer.name}: filling a store of ${documents.toLocaleString('en-US')} documents…`);
-    const fill = await pushAll(peer, 0, documents, o.batch, o.clients, (done, s) => log(`${peer.name}:   ${done.toLocaleString('en-US')} in ${s.toFixed(0)} s`));
+    const fill = await pushAll(clients, 0, documents, o.batch, o.clients, (done, s) => log(`${peer.name}:   ${done.toLocaleString('en-US')} in ${s.toFixed(0)} s`));
     log(`${peer.name}:   ${documents.toLocaleString('en-US')} in ${fill.seconds.toFixed(1)} s (${Math.round(fill.perSecond)}/s); one device's pass over the feed…`);
     const pass = await onePass(peer, o.page, documents);
     log(`${peer.name}:   ${pass.seconds.toFixed(1)} s (${Math.round(pass.perSecond)}/s); single pages, ${o.reps} each…`);
     const latency = await pageLatency(peer, pass, o.page, o.reps);
     const { cursors: _c, counts: _n, ...passFigures } = pass;
-    return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pids, 'VmRSS'), retries: peer.retries(), load };
+    return { documents, fill, pass: passFigures, latency, storeBytes: dirBytes(dir), rssAfterKiB: procKiB(server.pids, 'VmRSS'), retries: clients.retries(), load };
   } catch (err) {
     throw withServerLog(err, server);
   } finally {
+    await clients.close();
     await peer.close();
     await server.stop();
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
@@ -130,18 +135,19 @@ export interface MainFigures {
 }
 
 async function mainPart(start: Starter, o: SideOptions, log: (m: string) => void): Promise<MainFigures> {
-  const { peer, server, dir } = await start('main');
+  const { peer, load: clients, server, dir } = await start('main');
   const load = await quiet(o, log);
   try {
-    log(`${peer.name}: pushing ${o.push.toLocaleString('en-US')} documents, ${o.batch} a request, ${o.clients} clients…`);
-    const push = await pushAll(peer, 0, o.push, o.batch, o.clients);
+    log(`${peer.name}: pushing ${o.push.toLocaleString('en-US')} documents, ${o.batch} a request, ${o.clients} clients on ${clients.threads} thread(s)…`);
+    const push = await pushAll(clients, 0, o.push, o.batch, o.clients);
     log(`${peer.name}:   ${Math.round(push.perSecond)} mutations/s; ${o.clients} devices pull the whole feed for ${o.seconds} s…`);
-    const pull = await pullRepeatedly(peer, o.clients, o.seconds, o.page, o.push);
+    const pull = await pullRepeatedly(clients, o.clients, o.seconds, o.page, o.push);
     log(`${peer.name}:   ${Math.round(pull.perSecond)} changes/s`);
-    return { push, pull, storeBytes: dirBytes(dir), retries: peer.retries(), load };
+    return { push, pull, storeBytes: dirBytes(dir), retries: clients.retries(), load };
   } catch (err) {
     throw withServerLog(err, server);
   } finally {
+    await clients.close();
     await peer.close();
     await server.stop();
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
@@ -160,7 +166,13 @@ export async function runPeerSide(install: PeerInstall, o: SideOptions, docs: Do
     const dir = join(o.work, `peer-${part}`);
     rmSync(dir, { recursive: true, force: true });
     const server = await startPeer(install, dir, 'bench');
-    return { server, peer: pouchPeer(server, 'bench', docs, o.clients), dir };
+    const peer = pouchPeer(server, 'bench', docs, o.clients);
+    try {
+      return { server, peer, load: await ClientLoad.open(peer, o.threads, docs.seed), dir };
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
   };
   return side(start, o, log);
 }
@@ -185,7 +197,7 @@ function oursStarter(ours: OursSideOptions, o: SideOptions, docs: DocSet, onSetu
         schemaVersion: ours.schemaVersion,
         devicePrefix: `bench-${process.pid}-${n++}`,
       });
-      return { server, peer, dir };
+      return { server, peer, load: await ClientLoad.open(peer, o.threads, docs.seed), dir };
     } catch (err) {
       await server.stop();
       throw err;

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { defaultSyncConfig } from '../sync.js';
 import { int, table } from '../lib/format.js';
@@ -214,7 +215,7 @@ export async function benchSyncStorage(env: StorageEnv): Promise<Section> {
   const q = await env.quiet('sync');
   const o = env.options;
   const docs = docSet(20261205);
-  const side: SideOptions = { push: o.syncPush, small: 0, large: 0, clients: 4, batch: 100, page: 500, seconds: o.syncSeconds, reps: 0, work: join(env.work, 'sync'), keep: false, settle: o.settle };
+  const side: SideOptions = { push: o.syncPush, small: 0, large: 0, clients: 4, threads: availableParallelism(), batch: 100, page: 500, seconds: o.syncSeconds, reps: 0, work: join(env.work, 'sync'), keep: false, settle: o.settle };
   const ours = (kind: StorageKind): OursSideOptions => ({
     cliRoot: env.cliRoot,
     syncPlugin: 'sync',
