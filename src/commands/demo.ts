@@ -81,10 +81,17 @@ async function demo(ctx: Context, work: string, kept: boolean): Promise<number> 
     packs.push({ template, path: out, package_id: m.package_id, version: m.version, size_bytes: built.size_bytes, sha256: built.sha256, signer_key_id: report.signerKeyId, rows });
   }
   const registry = await registryDemo(ctx, work, key, packs.map((p) => p.path), say);
+  // The packs' lines as columns: name, size, rows, signer.
+  const names = packs.map((p) => `${p.package_id}@${p.version}`);
+  const nameWidth = Math.max(...names.map((n) => n.length));
+  const rowsWidth = Math.max(...packs.map((p) => String(p.rows).length));
   ctx.out.result({ ok: true, dir: work, kept, key_id: key.keyId, packs, registry }, () =>
     [
       `Demo complete: ${packs.length} packs built, inspected and verified in ${kept ? work : 'a temporary folder (now removed)'}`,
-      ...packs.map((p) => `  ${p.package_id}@${p.version}  ${formatBytes(p.size_bytes).padStart(9)}  ${p.rows} rows  signed ${p.signer_key_id}`),
+      ...packs.map(
+        (p, i) =>
+          `  ${names[i]!.padEnd(nameWidth)}  ${formatBytes(p.size_bytes).padStart(9)}  ${String(p.rows).padStart(rowsWidth)} rows  signed ${p.signer_key_id}`,
+      ),
       `  published all ${registry.published.length} to a local registry and pulled ${registry.pulled.package_id}@${registry.pulled.version} back, verified`,
       `  release ${registry.release.id}: failed validation (${registry.release.validation_failures.join(', ')}), then passed, was signed (sequence ${registry.release.sequence}), pulled (${registry.release.pulled.length} packs) and deprecated`,
       `  app account ${registry.accounts.email}: registered, verified with the mailed code, signed in on a device, refreshed (token ${registry.accounts.refresh_rotated ? 'rotated' : 'not rotated'}) and signed out`,

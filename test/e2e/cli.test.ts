@@ -136,6 +136,10 @@ describe('iqp command line', () => {
     expect(steps.length).toBeGreaterThan(0);
     expect(r.stdout).not.toContain(tmp);
     expect(r.stdout).not.toMatch(/^\s*(Try:\s*)?iqp /m);
+    // The summary's pack lines are columns: each size, row count and signer starts where the others do.
+    const packLines = r.stdout.split('\n').filter((l) => / rows {2}signed /.test(l));
+    expect(packLines).toHaveLength(4);
+    for (const column of [/ \d+(\.\d+)? (B|KiB|MiB) /, / rows /, /signed /]) expect(new Set(packLines.map((l) => l.search(column))).size).toBe(1);
     const json = await iqp(['demo', '--json'], { cwd, env: { TMPDIR: tmp } });
     expect(json.code, json.stderr).toBe(0);
     expect(json.stderr).toBe('');
