@@ -1,7 +1,7 @@
 /**
  * iqp benchmarks, run by hand: `npm run bench` (builds, then node dist/bench/run.js).
  *
- *   node dist/bench/run.js [--only startup,build,load,verify,levels,auth,sync] [--runs N] [--level N]
+ *   node dist/bench/run.js [--only startup,build,load,verify,levels,auth,sync,simulate] [--runs N] [--level N]
  *                          [--levels 1,3,6,9,12,15,19] [--quick] [--big]
  *
  * Corpora are generated once into bench/.work/data (deterministic; delete the folder to redo).
@@ -23,6 +23,7 @@ import { benchAuth } from './auth.js';
 import { benchBuild } from './build.js';
 import { benchLevels } from './levels.js';
 import { benchLoad } from './load.js';
+import { benchSimulate } from './simulate.js';
 import { benchStartup } from './startup.js';
 import { benchSync } from './sync.js';
 import { benchVerify } from './verify.js';
@@ -42,6 +43,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<BenchResult>> = {
   levels: benchLevels,
   auth: benchAuth,
   sync: benchSync,
+  simulate: benchSimulate,
 };
 
 const { values } = parseArgs({
@@ -58,7 +60,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   process.stdout.write(
-    'usage: node dist/bench/run.js [--only startup,build,load,verify,levels,auth,sync] [--runs N] [--level N] [--levels 1,3,…] [--quick] [--big]\n',
+    'usage: node dist/bench/run.js [--only startup,build,load,verify,levels,auth,sync,simulate] [--runs N] [--level N] [--levels 1,3,…] [--quick] [--big]\n',
   );
   process.exit(0);
 }
@@ -86,8 +88,8 @@ if (!haveGnuTime()) log('/usr/bin/time not found: peak RSS will not be measured 
 const machine = describeMachine(root);
 log(`${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverage}`);
 const started = Date.now();
-// The auth and sync benchmarks read no pack sources: a run of only those does not generate them.
-const SOURCELESS = new Set(['auth', 'sync']);
+// The auth, sync and simulator benchmarks read no pack sources: a run of only those does not generate them.
+const SOURCELESS = new Set(['auth', 'sync', 'simulate']);
 const corpora = only.every((name) => SOURCELESS.has(name)) ? noCorpora(work) : await prepareCorpora(work, log, { big: options.big });
 const cliRoot = snapshotBuild(root, work);
 const ctx = createContext(root, cliRoot, corpora, options, log);
