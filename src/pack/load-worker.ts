@@ -1,6 +1,6 @@
 /** A worker thread that loads one part of a big data file into its own database (load.ts, loadInParts). */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadPart, type PartJob, type PartMessage } from './load.js';
+import { loadPart, type PartJob, type PartMessage } from './load-parts.js';
 
 const port = parentPort!;
 const send = (message: PartMessage): void => port.postMessage(message);
