@@ -7,7 +7,9 @@
 import type Database from 'better-sqlite3';
 import { IqpError } from '../errors.js';
 import { quoteIdent } from './content.js';
-import { type Cell, readCsvBatches, readJsonlBatches } from './rows.js';
+import type { Cell } from './rows.js';
+import { readCsvBatches } from './rows-csv.js';
+import { readJsonlBatches } from './rows-jsonl.js';
 import type { DataFile } from './source.js';
 
 interface Violation {

@@ -8,7 +8,8 @@ import type Database from 'better-sqlite3';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { quoteIdent } from './content.js';
 import { applySchema, columnInfo, loadTable, openScratch, PartUnsupported, rowidAlias } from './load-table.js';
-import { type FileRange, NO_FOLLOW, readCsvHeader, SplitInsideRecord } from './rows.js';
+import { readCsvHeader } from './rows-csv.js';
+import { type FileRange, NO_FOLLOW, SplitInsideRecord } from './rows.js';
 import type { DataFile, PackSource } from './source.js';
 
 /**

@@ -9,7 +9,9 @@ import { SQLITE_PAGE_SIZE } from './format.js';
 import { quoteIdent } from './content.js';
 import { shownValue } from './foreign-keys.js';
 import { applySchemaSql } from './schema-sql.js';
-import { type Cell, DEFAULT_MAX_LINE_BYTES, type FileRange, type Row, readCsvBatches, readJsonlBatches } from './rows.js';
+import { type Cell, DEFAULT_MAX_LINE_BYTES, type FileRange, type Row } from './rows.js';
+import { readCsvBatches } from './rows-csv.js';
+import { readJsonlBatches } from './rows-jsonl.js';
 import type { DataFile } from './source.js';
 
 /** 'IQP1' in the SQLite header's application_id field, so tools can tell an iqp content database. */

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IqpError } from '../errors.js';
 import { findJsonSyntaxError } from './json-syntax.js';
-import { type Cell, parseCsvChunks, parseError, parseJsonlChunks, readCsv, readCsvBatches, readCsvHeader, readJsonl, readJsonlBatches, type Row, SplitInsideRecord } from './rows.js';
+import { type Cell, parseError, type Row, SplitInsideRecord } from './rows.js';
+import { parseCsvChunks, readCsv, readCsvBatches, readCsvHeader } from './rows-csv.js';
+import { parseJsonlChunks, readJsonl, readJsonlBatches } from './rows-jsonl.js';
 
 // ---- reference implementation (the parsers before rows were batched and sliced) ----
 
