@@ -8,9 +8,6 @@ import { withSettings } from '../cli/setting-options.js';
 import { maskPassword } from '../cli/setting-types.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { lockDataDir } from '../../server/lock.js';
-import { startServer } from '../../server/start.js';
-import { startCluster } from '../../server/cluster.js';
-import { createBackup, restoreBackup } from '../../server/backup.js';
 import { IqpError } from '../errors.js';
 import { migrateStoreCommand } from './server-migrate-store.js';
 import type { CommandGroup } from './types.js';
@@ -59,7 +56,14 @@ const start = {
     const config = resolveServerConfig(ctx);
     const log = (line: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
     const count = ctx.config.workers;
-    const running = count > 1 ? await startCluster(config, count, log) : await startServer(config, log).then((r) => ({ ...r, recovery: r.recovery!, plugins: r.plugins?.status() ?? { loaded: [], failed: [] }, workers: () => [] }));
+    // Imported for the path taken: a primary of worker processes serves nothing, and needs none of
+    // the app's modules (Express, the routes, the validators) that every worker loads for itself.
+    const running =
+      count > 1
+        ? await (await import('../../server/cluster.js')).startCluster(config, count, log)
+        : await (await import('../../server/start.js'))
+            .startServer(config, log)
+            .then((r) => ({ ...r, recovery: r.recovery!, plugins: r.plugins?.status() ?? { loaded: [], failed: [] }, workers: () => [] }));
     // This process holds the lock, so it ran recovery.
     const { migrated, sweptTemp, sweptOrphans } = running.recovery;
     const plugins = running.plugins;
@@ -118,6 +122,7 @@ const backup = {
     embeddedOnly(ctx, 'backup');
     const dataDir = ctx.config.dataDir;
     const spinner = await ctx.out.spinner(`Backing up ${dataDir}…`);
+    const { createBackup } = await import('../../server/backup.js');
     const result = await createBackup(dataDir, resolve(ctx.cwd, opts.out)).finally(() => spinner.stop());
     ctx.out.result({ ...result, data_dir: dataDir }, () =>
       [`Backed up ${result.packs} pack(s) from ${dataDir} to ${result.path} (${result.size_bytes} bytes)`, `  sha256 ${result.sha256}  (also in ${result.path}.sha256)`].join('\n'),
@@ -136,6 +141,7 @@ const restore = {
     embeddedOnly(ctx, 'restore');
     const dataDir = ctx.config.dataDir;
     const spinner = await ctx.out.spinner(`Restoring ${file}…`);
+    const { restoreBackup } = await import('../../server/backup.js');
     const result = await restoreBackup(resolve(ctx.cwd, file), dataDir, { force: Boolean(opts.force) }).finally(() => spinner.stop());
     ctx.out.result(result, () => `Restored ${result.packs} pack(s) from a backup of ${result.created_at} into ${dataDir}. Start it with: iqp server start --data ${dataDir}`);
   },
