@@ -118,6 +118,12 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
       const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
       live.add(worker);
       worker.on('message', (m: unknown) => (isPeerMessage(m) || isMessage(m)) && answer(worker, m));
+      // The cluster module's own messages to a worker can fail under it: its answer to a worker's
+      // request to listen, sent after a failed start killed that worker. Unheard, the failure would
+      // end this process (exit 1) after it had reported the start's real error.
+      worker.on('error', (err: Error) => {
+        if (!stopping) log({ level: 'error', msg: 'a message to a server worker failed', pid: worker.process.pid, error: err.message });
+      });
       return new Promise((resolve, reject) => {
         const onMessage = (m: unknown) => {
           if (!isMessage(m)) return;
