@@ -3,8 +3,10 @@
  * and one data directory. Requests go over fresh connections, which the cluster module hands to
  * the workers in turn, so every read below is answered by each worker in its turn.
  */
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildTemplatePack, childServerPerTest, createTokenCli, fresh, iqpOnData, newKey, registerKey, tempDir, until, upload } from './helpers.js';
 
@@ -136,4 +138,13 @@ describe('iqp server start --workers', () => {
     const migrate = await iqpOnData(dataDir, ['server', 'migrate', '--json']);
     expect(migrate.code, `the lock is free again: ${migrate.stderr}`).toBe(0);
   });
+
+  it('keeps serving when a message to a worker fails: the cluster module reports it as the worker\'s error event, which must not end the primary', () => {
+    const dataDir = tempDir('iqp-workers-');
+    const child = spawnSync(process.execPath, [fileURLToPath(new URL('./worker-error-child.mjs', import.meta.url))], { env: { ...process.env, DATA_DIR: dataDir }, encoding: 'utf8', timeout: 60_000 });
+    expect(child.status, child.stderr).toBe(0);
+    const out = JSON.parse(child.stdout.trim()) as { health: number; logs: Array<{ level: string; msg: string; error?: string }> };
+    expect(out.health).toBe(200);
+    expect(out.logs).toContainEqual(expect.objectContaining({ level: 'error', msg: 'a message to a server worker failed', error: 'write EPIPE' }));
+  }, 90_000);
 });
