@@ -66,7 +66,8 @@ export async function benchSimulate(ctx: BenchContext): Promise<BenchResult> {
     peak.largest = Math.max(peak.largest, now.largest);
   }, 100);
   const started = performance.now();
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  // 'close', not 'exit': its stdout may still hold the end of the JSON answer when it exits.
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   clearInterval(poll);
   const seconds = (performance.now() - started) / 1000;
   let answer: SimAnswer;

@@ -121,8 +121,8 @@ const backup = {
   async run(ctx: Context, opts: { out: string }): Promise<void> {
     embeddedOnly(ctx, 'backup');
     const dataDir = ctx.config.dataDir;
-    const spinner = await ctx.out.spinner(`Backing up ${dataDir}…`);
     const { createBackup } = await import('../../server/backup.js');
+    const spinner = await ctx.out.spinner(`Backing up ${dataDir}…`);
     const result = await createBackup(dataDir, resolve(ctx.cwd, opts.out)).finally(() => spinner.stop());
     ctx.out.result({ ...result, data_dir: dataDir }, () =>
       [`Backed up ${result.packs} pack(s) from ${dataDir} to ${result.path} (${result.size_bytes} bytes)`, `  sha256 ${result.sha256}  (also in ${result.path}.sha256)`].join('\n'),
@@ -140,8 +140,8 @@ const restore = {
   async run(ctx: Context, opts: { force?: boolean }, file: string): Promise<void> {
     embeddedOnly(ctx, 'restore');
     const dataDir = ctx.config.dataDir;
-    const spinner = await ctx.out.spinner(`Restoring ${file}…`);
     const { restoreBackup } = await import('../../server/backup.js');
+    const spinner = await ctx.out.spinner(`Restoring ${file}…`);
     const result = await restoreBackup(resolve(ctx.cwd, file), dataDir, { force: Boolean(opts.force) }).finally(() => spinner.stop());
     ctx.out.result(result, () => `Restored ${result.packs} pack(s) from a backup of ${result.created_at} into ${dataDir}. Start it with: iqp server start --data ${dataDir}`);
   },
