@@ -180,6 +180,28 @@ export function pluginDatabaseConformance(name: string, target: ConformanceTarge
         }
       }));
 
+    it('answers rows as plain objects keyed by column, in and out of a transaction, whatever the columns are named', () =>
+      withDb(target, async (db) => {
+        await db.run('INSERT INTO kinds (id, i, f, s) VALUES (?, ?, ?, ?), (?, ?, ?, ?)', [1, 7, 1.5, 'a', 2, 9007199254740993n, 0, 'b']);
+        // A column named like an Object.prototype member is an own property, never the prototype.
+        const sql = 'SELECT id, i, s AS "__proto__", f AS "constructor" FROM kinds ORDER BY id';
+        const rows = await db.all<Record<string, unknown>>(sql);
+        const inTx = await db.transaction((tx) => tx.all<Record<string, unknown>>(sql));
+        const one = await db.get<Record<string, unknown>>(`${sql} LIMIT 1`);
+        for (const r of [rows, inTx, [one!]]) {
+          expect(r.map((x) => Object.getPrototypeOf(x))).toEqual(r.map(() => Object.prototype));
+          expect(r.map((x) => Object.keys(x))).toEqual(r.map(() => ['id', 'i', '__proto__', 'constructor']));
+        }
+        for (const r of [rows, inTx]) {
+          expect(r.map((x) => [x['id'], x['i'], Object.getOwnPropertyDescriptor(x, '__proto__')?.value, x['constructor']])).toEqual([
+            [1, 7, 'a', 1.5],
+            [2, 9007199254740993n, 'b', 0],
+          ]);
+        }
+        expect(await db.get('SELECT id FROM kinds WHERE id = ?', [3])).toBeUndefined();
+        expect(await db.get('SELECT id, i FROM kinds WHERE id = ?', [1])).toEqual({ id: 1, i: 7 });
+      }));
+
     it('transaction() inside a transaction is refused rather than silently nested', () =>
       withDb(target, async (db) => {
         await expect(db.transaction(async (tx) => tx.transaction(async () => 1))).rejects.toThrow();
