@@ -36,7 +36,7 @@ export async function compactUser(core: Core, userId: string): Promise<Omit<Comp
     const mutations = await tx.run('DELETE FROM sync_mutations WHERE user_id = ? AND created_ms < ?', [userId, since]);
     if (horizon !== user.floor) await tx.run('UPDATE sync_users SET floor = ? WHERE user_id = ?', [horizon, userId]);
     return { tombstones: tombstones.changes, versions: superseded.changes, mutations: mutations.changes };
-  });
+  }, core.userTx(userId));
 }
 
 /** Compacts one user, or every user one transaction each (so clients keep syncing in between). */

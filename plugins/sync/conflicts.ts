@@ -42,7 +42,7 @@ export async function resolveConflict(core: Core, userId: string, id: string, de
     await core.store.resolveConflict(userId, id, seq + 1, typeof keep === 'string' ? keep : 'payload', core.ctx.clock.now(), tx);
     await core.store.setHead(userId, seq + 1, tx);
     return { conflict: conflictView((await core.store.conflict(userId, id, tx))!), version, seq };
-  });
+  }, core.userTx(userId));
   core.notifier.changed(userId);
   await core.ctx.audit({ action: 'conflict_resolved', actor: `user:${userId}`, target: `device:${deviceId}`, details: { conflict: id, keep: typeof keep === 'string' ? keep : 'payload' } });
   return out;

@@ -33,6 +33,15 @@ export class Core {
     return this.ctx.config;
   }
 
+  /**
+   * The transaction options of work that writes a user's sync data (push, import, resolution,
+   * compaction, removal): one such transaction per user at a time on every server, so one
+   * account's devices pushing at once queue on PostgreSQL instead of colliding and running again.
+   */
+  userTx(userId: string): { readonly lockKey: string } {
+    return { lockKey: `sync:user:${userId}` };
+  }
+
   /** The user's sync row, made on first use with a fresh epoch. */
   ensureUser(userId: string, db: PluginDatabase): Promise<UserRow> {
     return this.store.ensureUser(userId, newId(12), db);

@@ -62,7 +62,7 @@ export default definePlugin<SyncConfig>({
     ctx.provide(SYNC_ADMIN_V1, adminService(ctx, core));
     // An account being deleted takes its sync data with it, in one transaction.
     ctx.hooks.on('user.deleted', async ({ userId }) => {
-      await ctx.db.transaction((tx) => core().store.removeUser(userId, tx));
+      await ctx.db.transaction((tx) => core().store.removeUser(userId, tx), core().userTx(userId));
     });
   },
 

@@ -357,7 +357,7 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
     // In the push's transaction: the entry exists exactly when the push does, at no commit of its own.
     await core.ctx.audit({ action: 'push', actor: `user:${userId}`, target: `device:${body.device_id}`, details: { mutations: body.mutations.length, ...batch.counts } }, { tx });
     return { results, head: batch.lastSeq, counts: batch.counts };
-  });
+  }, core.userTx(userId));
   if ('refused' in out) throw out.refused;
   return out;
 }

@@ -158,7 +158,7 @@ export async function importLines(core: Core, userId: string, mode: 'replace' | 
     }
     await core.store.setHead(userId, head, tx);
     return { head, imported };
-  });
+  }, core.userTx(userId));
   core.notifier.changed(userId);
   return result;
 }

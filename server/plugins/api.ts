@@ -121,6 +121,14 @@ export interface TransactionOptions {
    * synchronous_commit = off). It is still atomic and isolated.
    */
   readonly durable?: boolean;
+  /**
+   * Transactions given the same key run one after another, whichever server runs them: the
+   * adapter waits for the key before it begins (PostgreSQL: a session advisory lock, so every
+   * server on the database queues; SQLite: writers take turns already). For work that is sure to
+   * collide on the same rows, such as one account's pushes from several devices: it then queues
+   * instead of failing on serialization and running again. Other keys, and none, run side by side.
+   */
+  readonly lockKey?: string;
 }
 
 /** A fixed-window limit on a key, shared by every server process (rate-limiter-flexible underneath; see server/plugins/rate-limit.ts for where it counts). */

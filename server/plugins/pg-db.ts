@@ -70,6 +70,12 @@ function busy(err: unknown, attempts: number): Error {
 
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The first key of plugin transactions' advisory locks ('iqpt' in ASCII), the second being a hash
+ * of TransactionOptions.lockKey. Two-key locks are a space apart from the migrations' one-key ones.
+ */
+const TRANSACTION_LOCK_CLASS = 0x69717074;
+
 const nested = () => Promise.reject(new Error('transaction() inside a transaction: use the tx you were given'));
 
 type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly retry: boolean; readonly error: unknown };
@@ -78,6 +84,8 @@ export class PgPluginDatabase implements PluginStorage {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
   private readonly texts = new Map<string, string>();
+  /** The last transaction queued on each lock key in this process (TransactionOptions.lockKey). */
+  private readonly keyed = new Map<string, Promise<void>>();
   private readonly retry: SerializationRetry;
   #closed = false;
 
@@ -161,11 +169,43 @@ export class PgPluginDatabase implements PluginStorage {
    */
   async transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const begin = options.durable === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN';
+    const key = options.lockKey;
+    if (key === undefined) return this.tries(begin, fn, null);
+    // One transaction per key at a time in this process: the others wait here, not each holding a pooled connection.
+    const before = this.keyed.get(key) ?? Promise.resolve();
+    const mine = before.then(() => this.tries(begin, fn, key));
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.keyed.set(key, tail);
+    void tail.then(() => {
+      if (this.keyed.get(key) === tail) this.keyed.delete(key);
+    });
+    return mine;
+  }
+
+  /** Runs the transaction, again while PostgreSQL could not serialize it; with a key, each try holds the key's advisory lock. */
+  private async tries<T>(begin: string, fn: (tx: PluginDatabase) => Promise<T>, key: string | null): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.withClient((c) => this.attempt(c, begin, fn));
+      const outcome = await this.withClient((c, discard) => (key === null ? this.attempt(c, begin, fn) : this.locked(c, key, discard, () => this.attempt(c, begin, fn))));
       if (outcome.ok) return outcome.value;
       if (!outcome.retry) throw outcome.error;
       await this.again(attempt, outcome.error);
+    }
+  }
+
+  /**
+   * fn while this connection holds the key's session advisory lock. Taken before BEGIN, so the
+   * transaction's snapshot is taken after the previous holder committed. A connection that could
+   * not give the lock back is discarded: ending its session releases it.
+   */
+  private async locked<T>(c: pg.PoolClient, key: string, discard: (err: Error) => void, fn: () => Promise<T>): Promise<T> {
+    await c.query('SELECT pg_advisory_lock($1, hashtext($2))', [TRANSACTION_LOCK_CLASS, key]);
+    try {
+      return await fn();
+    } finally {
+      await c.query('SELECT pg_advisory_unlock($1, hashtext($2))', [TRANSACTION_LOCK_CLASS, key]).catch((err: unknown) => discard(err as Error));
     }
   }
 
@@ -220,13 +260,13 @@ export class PgPluginDatabase implements PluginStorage {
    * fn with a client of the pool to itself, inside whatever transaction fn begins (rolled back if
    * fn fails). A client whose connection failed is discarded rather than handed to the next caller.
    */
-  async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  async withClient<T>(fn: (c: pg.PoolClient, discard: (err: Error) => void) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
-    const onError = (err: Error) => (broken = err);
+    const onError = (err: Error) => (broken ??= err);
     c.on('error', onError);
     try {
-      return await fn(c);
+      return await fn(c, onError);
     } catch (err) {
       // Whatever fn left open goes; a client that cannot even roll back is not reused.
       if (!broken) await c.query('ROLLBACK').catch((e: unknown) => (broken = e as Error));

@@ -119,6 +119,65 @@ describePg('PgPluginDatabase on PostgreSQL', () => {
     expect(runs).toBe(3);
   });
 
+  it('transactions given the same lockKey take turns, on one server and across two, and none runs again; other keys run meanwhile', async () => {
+    await db.run('INSERT INTO t (id, v) VALUES (1, ?)', ['0']);
+    const pauses: number[] = [];
+    const retry = {
+      attempts: 20,
+      delayMs: (n: number) => {
+        pauses.push(n);
+        return 0;
+      },
+    };
+    const a = new PgPluginDatabase({ ...schema.options(), retry });
+    const b = new PgPluginDatabase({ ...schema.options(), retry });
+    const events: string[] = [];
+    const held = gate();
+    const begun = gate();
+    const started: Promise<unknown>[] = [];
+    try {
+      const bump = (on: PgPluginDatabase, name: string, hold = false) =>
+        on.transaction(
+          async (tx) => {
+            events.push(`${name} begins`);
+            const row = await tx.get<{ v: string }>('SELECT v FROM t WHERE id = ?', [1]);
+            if (hold) {
+              begun.release();
+              await held.wait;
+            }
+            await tx.run('UPDATE t SET v = ? WHERE id = ?', [String(Number(row!.v) + 1), 1]);
+          },
+          { lockKey: 'account 7' },
+        );
+      const first = bump(a, 'first', true);
+      started.push(first);
+      await begun.wait;
+      // Another server's and this server's next transaction on the key queue behind the first...
+      const queued = [bump(b, 'second'), bump(a, 'third')];
+      started.push(...queued);
+      // ...while one on another key commits at once, on either server.
+      for (const on of [a, b]) await on.transaction((tx) => tx.run('INSERT INTO t (id, v) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v', [2, 'other key']), { lockKey: 'account 8' });
+      expect(events).toEqual(['first begins']);
+      held.release();
+      await Promise.all([first, ...queued]);
+      expect(await rows()).toEqual([
+        { id: 1, v: '3' },
+        { id: 2, v: 'other key' },
+      ]);
+      expect(events.slice(0, 1)).toEqual(['first begins']);
+      expect(events.toSorted()).toEqual(['first begins', 'second begins', 'third begins']);
+      // Each ran once: no serialization failure, no pause before a second try.
+      expect(pauses).toEqual([]);
+      // Every lock went back with its transaction.
+      expect((await schema.sql("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'")).rows[0].n).toBe(0);
+    } finally {
+      held.release();
+      await Promise.allSettled(started);
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('a serialization failure that keeps coming is answered IQP_E_BUSY (503, Retry-After) after the tries it is given', async () => {
     const pauses: number[] = [];
     const delayMs = (n: number) => {
