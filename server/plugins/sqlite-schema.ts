@@ -20,5 +20,13 @@ export function pluginObjectNames(db: Database.Database): Set<string> {
   const ledger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'plugin_migrations'").get();
   if (!ledger) return new Set();
   const ids = db.prepare('SELECT DISTINCT plugin_id FROM plugin_migrations').pluck().all() as string[];
-  return new Set(sqliteObjects(db).filter((o) => ids.some((id) => ownedBy(id, o))).map((o) => o.name));
+  const names = new Set(sqliteObjects(db).filter((o) => ids.some((id) => ownedBy(id, o))).map((o) => o.name));
+  // The indexes SQLite makes for a plugin table's PRIMARY KEY and UNIQUE constraints
+  // (sqlite_autoindex_<table>_<n>) are the plugin's too.
+  const automatic = db.prepare("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND name LIKE 'sqlite\\_autoindex\\_%' ESCAPE '\\'").all() as { name: string; tbl_name: string }[];
+  for (const a of automatic) {
+    const prefix = `sqlite_autoindex_${a.tbl_name}_`;
+    if (names.has(a.tbl_name) && a.name.startsWith(prefix) && /^\d+$/.test(a.name.slice(prefix.length))) names.add(a.name);
+  }
+  return names;
 }

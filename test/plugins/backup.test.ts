@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createBackup, restoreBackup } from '../../server/backup.js';
 import { migrateDataDir } from '../../server/datadir.js';
-import { sh, tempDir } from '../e2e/helpers.js';
+import Database from 'better-sqlite3';
+import { iqp, sh, tempDir } from '../e2e/helpers.js';
 
 async function dataDirWithPlugins(): Promise<string> {
   const dataDir = tempDir('iqp-plugin-backup-');
@@ -55,5 +56,44 @@ describe('backups and plugins', () => {
     await expect(restoreBackup(hostile, target)).rejects.toMatchObject({ code: 'IQP_E_BACKUP_INVALID', message: expect.stringMatching(/unsafe path lock\.json/) });
     expect(() => statSync(target)).toThrow();
     rmSync(dir, { recursive: true });
+  });
+});
+
+describe('backups of a registry running the built-in plugins', () => {
+  it('restore with the auth and sync plugins’ tables and their SQLite-made indexes, and the restored registry has the same accounts', async () => {
+    const cwd = tempDir('iqp-plugin-backup-builtin-');
+    const data = join(cwd, 'data');
+    const run = async (args: string[], env: Record<string, string> = {}) => {
+      const r = await iqp([...args, '--data', data, '--json'], { cwd, env });
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(0);
+      return r;
+    };
+    await run(['plugins', 'enable', 'auth']);
+    await run(['plugins', 'enable', 'sync']);
+    await run(['users', 'create', 'ann@example.org'], { IQP_USER_PASSWORD: 'x7#kq2Lm-river-stone' });
+    // UNIQUE and PRIMARY KEY constraints on the plugins' tables give them indexes SQLite names itself.
+    const auto = sh('sqlite3', [join(data, 'registry.sqlite'), "SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_auth_%' OR name LIKE 'sqlite_autoindex_sync_%'"], cwd);
+    expect(auto.stdout).toMatch(/sqlite_autoindex_auth_/);
+    expect(auto.stdout).toMatch(/sqlite_autoindex_sync_/);
+    const backup = join(cwd, 'registry.iqpbak');
+    await run(['server', 'backup', '--out', backup]);
+    const restored = join(cwd, 'restored');
+    const r = await iqp(['server', 'restore', backup, '--data', restored, '--json'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    const users = await iqp(['users', 'list', '--data', restored, '--json'], { cwd });
+    expect(users.code, users.stderr).toBe(0);
+    expect(JSON.stringify(users.json())).toContain('ann@example.org');
+  });
+
+  it('still refuses an index SQLite made for a table no recorded plugin owns', async () => {
+    const dataDir = await dataDirWithPlugins();
+    const db = new Database(join(dataDir, 'registry.sqlite'));
+    // A table of a plugin the ledger does not record, with a constraint that makes an automatic index.
+    db.exec('CREATE TABLE notes_items (id TEXT NOT NULL UNIQUE)');
+    db.close();
+    const out = join(tempDir('iqp-plugin-backup-out-'), 'b.backup');
+    await createBackup(dataDir, out);
+    const restored = join(tempDir('iqp-plugin-restore-'), 'data');
+    await expect(restoreBackup(out, restored)).rejects.toMatchObject({ code: 'IQP_E_BACKUP_INVALID', message: expect.stringMatching(/sqlite_autoindex_notes_items_1/) });
   });
 });
