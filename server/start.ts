@@ -6,7 +6,7 @@ import { createApp, type Logger, type Registry } from './app.js';
 import type { ServerConfig } from './config.js';
 import { type OpenedStores, openStores, type Recovery, recoverDataDir } from './datadir.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
-import { createHttpServer } from './http/connections.js';
+import { createHttpServer, drain } from './http/connections.js';
 import { Router } from 'express';
 import { storageChoice } from './config.js';
 import { createValidator } from './http/contract.js';
@@ -27,7 +27,11 @@ export interface RunningServer {
   readonly recovery: Recovery | null;
   /** The plugins server.json enables: which run, which failed (absent for a test's hand-made server). */
   readonly plugins?: PluginHost;
-  close(): Promise<void>;
+  /**
+   * Stops serving: no new connections, requests in progress finish (plugins' waits end at once),
+   * and any still running after graceMs (default DRAIN_GRACE_MS) are cut; then closes the stores.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export interface StartOptions {
@@ -70,6 +74,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
     pluginDb = plugDb;
     const pdb = plugDb.db;
     const pluginRoutes = Router();
+    const stopping = new AbortController();
     let pluginHost: PluginHost | null = null;
     const registry = createApp({
       config,
@@ -93,6 +98,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       ...(options.peers ? { peers: options.peers } : {}),
       coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),
       mount: {
+        stopping: stopping.signal,
         ajv: createValidator(),
         log: logger,
         guard: createGuard({ tokens: registry.services.tokens, userAuth: () => pluginHost?.service(AUTH_V1) ?? null }),
@@ -120,11 +126,10 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       stores: opened,
       recovery,
       plugins,
-      async close() {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+      async close(graceMs?: number) {
+        // Long polls answer now with what they have, rather than hold the stop for their whole wait.
+        stopping.abort();
+        await drain(server, graceMs);
         await plugins.stop();
         await plugDb.close();
         await opened.meta.close();

@@ -54,3 +54,24 @@ export function createHttpServer(config: Pick<ServerConfig, 'headersTimeoutMs' |
   server.on('clientError', onClientError);
   return server;
 }
+
+/** How long a stopping server lets the requests in progress run before it cuts them (within the 10 s a stop is given). */
+export const DRAIN_GRACE_MS = 6_000;
+
+/**
+ * Stops the server the way a rolling restart needs: no new connections, the requests in progress
+ * run to their end (uploads, downloads, pushes), keep-alive connections close as soon as they are
+ * idle (Node would keep them for keepAliveTimeout), and whatever is still open after graceMs is
+ * cut. Resolves when every connection is gone.
+ */
+export function drain(server: Server, graceMs = DRAIN_GRACE_MS): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const idle = setInterval(() => server.closeIdleConnections(), 50);
+    const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(cut);
+      resolve();
+    });
+  });
+}

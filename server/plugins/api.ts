@@ -164,7 +164,10 @@ export interface RouteInput<R extends RouteSpec> {
   readonly ip: string;
   /** Who is calling, when the route's auth is not 'none'. */
   readonly principal: Principal | null;
-  /** Aborted when the client goes away before the answer is sent (long polls stop waiting). Since 1.1. */
+  /**
+   * Aborted when the client goes away before the answer is sent, or when the server begins to stop:
+   * stop waiting (long polls) and answer with what you have. Since 1.1.
+   */
   readonly signal: AbortSignal;
   /** The request body as bytes, for routes that declare `rawBody` (null otherwise): read it once, with your own size cap. Since 1.1. */
   readonly stream: AsyncIterable<Uint8Array> | null;

@@ -109,6 +109,8 @@ export interface MountContext {
   readonly guard: Guard;
   readonly log: Logger;
   readonly validateResponses?: boolean;
+  /** Aborted when the server begins to stop: every route's signal is aborted with it. */
+  readonly stopping?: AbortSignal;
 }
 
 /** A router answering a plugin's routes, behind its error boundary. */
@@ -125,7 +127,7 @@ export function pluginRouter(id: string, routes: readonly DeclaredRoute[], m: Mo
           headers: req.headers,
           ip: req.ip ?? req.socket.remoteAddress ?? '',
           principal: principalOf(res),
-          signal: clientGone(res),
+          signal: m.stopping ? AbortSignal.any([clientGone(res), m.stopping]) : clientGone(res),
           stream: spec.rawBody ? req : null,
         };
         try {
