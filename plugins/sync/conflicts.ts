@@ -30,7 +30,8 @@ export async function resolveConflict(core: Core, userId: string, id: string, de
     }
     const user = await core.ensureUser(userId, tx);
     const current = await core.store.row(userId, c.entity, c.entity_id, tx);
-    const version = (current?.version ?? 0) + 1;
+    // An entity whose row compaction (or a replace import) removed continues above the floor, as a push does.
+    const version = current ? current.version + 1 : user.floor + 1;
     const seq = user.head + 1;
     await core.store.write(
       userId,

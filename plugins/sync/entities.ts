@@ -13,15 +13,19 @@ export interface Entity {
   readonly maxPayloadBytes: number;
   /** Null when the payload is fine; else the field and what is wrong with it. */
   check(doc: Doc): { field: string; message: string } | null;
-  /** The payload as the current schema version has it, from a mutation made at `from`. */
-  upgrade(doc: Doc, from: number): Doc;
+  /**
+   * The payload as the current schema version has it, from a mutation made at `from`. A patch's
+   * (`partial`) fields are renamed and removed, but gets no defaults: a default set on a field the
+   * patch does not name would overwrite what the entity has.
+   */
+  upgrade(doc: Doc, from: number, partial?: boolean): Doc;
 }
 
 function capitalized(name: string): string {
   return name.charAt(0).toUpperCase() + name.slice(1).replace(/_/g, ' ');
 }
 
-function step(doc: Doc, u: Upgrade): Doc {
+function step(doc: Doc, u: Upgrade, partial: boolean): Doc {
   const out: Doc = {};
   const removed = new Set(u.remove ?? []);
   for (const [k, v] of Object.entries(doc)) {
@@ -29,6 +33,7 @@ function step(doc: Doc, u: Upgrade): Doc {
     const to = u.rename && Object.hasOwn(u.rename, k) ? u.rename[k]! : k;
     Object.defineProperty(out, to, { value: v, enumerable: true, writable: true, configurable: true });
   }
+  if (partial) return out;
   for (const [k, v] of Object.entries(u.set ?? {})) if (!Object.hasOwn(out, k)) Object.defineProperty(out, k, { value: structuredClone(v), enumerable: true, writable: true, configurable: true });
   return out;
 }
@@ -53,9 +58,9 @@ export class Entities {
           const field = ['payload', path, missing].filter(Boolean).join('.');
           return { field, message: `${field} ${err.message ?? 'is invalid'}` };
         },
-        upgrade(doc, from) {
+        upgrade(doc, from, partial = false) {
           let out = doc;
-          for (const u of upgrades) if (u.from >= from && u.from < config.schema_versions.max) out = step(out, u);
+          for (const u of upgrades) if (u.from >= from && u.from < config.schema_versions.max) out = step(out, u, partial);
           return out;
         },
       });

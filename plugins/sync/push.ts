@@ -158,7 +158,7 @@ class Batch {
     let payload: Doc | null = null;
     if (m.op !== 'delete') {
       if (!m.payload) return this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', `An ${m.op} needs a payload object.`, { field: 'payload' });
-      payload = this.schemaVersion < this.core.config.schema_versions.max ? entity.upgrade(m.payload, this.schemaVersion) : m.payload;
+      payload = this.schemaVersion < this.core.config.schema_versions.max ? entity.upgrade(m.payload, this.schemaVersion, m.op === 'patch') : m.payload;
       const text = payload === m.payload ? this.text : JSON.stringify(payload);
       this.sent = { doc: payload, text };
       const bytes = Buffer.byteLength(text);

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Core } from './core.js';
 import { newId } from './core.js';
 import type { Doc } from './merge.js';
+import { entityKey } from './store.js';
 
 export const EXPORT_FORMAT = 'iqp-sync-export/1';
 const PAGE = 1000;
@@ -105,7 +106,7 @@ export async function readExport(core: Core, source: AsyncIterable<Uint8Array | 
     const bad = entity.check(v.payload as Doc);
     if (bad) throw invalid(core, n, bad.message);
     const prev = lines[lines.length - 1];
-    if (prev && (prev.entity > v.entity || (prev.entity === v.entity && prev.entity_id >= v.entity_id))) throw invalid(core, n, 'lines are not in (entity, entity_id) order, or an entity appears twice.');
+    if (prev && (prev.entity > v.entity || (prev.entity === v.entity && byCodePoint(prev.entity_id, v.entity_id) >= 0))) throw invalid(core, n, 'lines are not in (entity, entity_id) order, or an entity appears twice.');
     hash.update(`${text}\n`);
     lines.push({ entity: v.entity, entity_id: v.entity_id, version: v.version as number, payload: v.payload as Doc });
   };
@@ -135,12 +136,23 @@ export async function readExport(core: Core, source: AsyncIterable<Uint8Array | 
   return { lines, trailer: t };
 }
 
+/**
+ * Compares ids by Unicode code point, which is the order of their UTF-8 bytes: the order the export
+ * reads them in (SQLite's BINARY and PostgreSQL's "C" collations). JavaScript's < compares UTF-16
+ * units, which puts U+10000 and above before U+E000–U+FFFF.
+ */
+function byCodePoint(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
 /** Writes a checked export into the user's data: replace (everything else goes; every device resets) or merge (each line a new version). */
 export async function importLines(core: Core, userId: string, mode: 'replace' | 'merge', lines: readonly Line[]): Promise<{ head: number; imported: number }> {
   const now = core.ctx.clock.nowMs();
   const result = await core.ctx.db.transaction(async (tx) => {
     const user = await core.ensureUser(userId, tx);
     let head = user.head;
+    // What a replace removes, to continue each id's versions above what devices may have seen.
+    const before = mode === 'replace' ? await core.store.rows(userId, lines.map((l) => [l.entity, l.entity_id] as const), tx) : null;
     if (mode === 'replace') {
       await core.store.clearRows(userId, tx);
       // A new epoch: every cursor from before answers reset, so devices drop what the import removed.
@@ -149,11 +161,15 @@ export async function importLines(core: Core, userId: string, mode: 'replace' | 
     let imported = 0;
     for (const l of lines) {
       const payload = JSON.stringify(l.payload);
-      const current = mode === 'merge' ? await core.store.row(userId, l.entity, l.entity_id, tx) : undefined;
-      if (current && !current.deleted && current.payload === payload) continue;
-      // Merging over an id whose tombstone compaction removed continues above the floor, as a push does.
-      const version = current ? Math.max(current.version + 1, l.version) : mode === 'merge' ? Math.max(l.version, user.floor + 1) : l.version;
-      await core.store.write(userId, { entity: l.entity, entity_id: l.entity_id, version, seq: ++head, deleted: 0, payload, device_id: null }, current, now, tx);
+      const current = before ? before.get(entityKey(l.entity, l.entity_id)) : await core.store.row(userId, l.entity, l.entity_id, tx);
+      const unchanged = current !== undefined && !current.deleted && current.payload === payload;
+      if (unchanged && mode === 'merge') continue;
+      // An id's version never goes down, whatever the file says, so no device holds a version above
+      // the registry's (work it queued is merged, not refused); one whose tombstone compaction
+      // removed continues above the floor, as a push does. Into an empty account: the file's.
+      const version = unchanged ? current.version : current ? Math.max(current.version + 1, l.version) : Math.max(l.version, user.floor + 1);
+      // A replace cleared the history: the state it replaced is not kept as a merge base.
+      await core.store.write(userId, { entity: l.entity, entity_id: l.entity_id, version, seq: ++head, deleted: 0, payload, device_id: null }, before ? undefined : current, now, tx);
       imported++;
     }
     await core.store.setHead(userId, head, tx);

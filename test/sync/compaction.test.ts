@@ -170,6 +170,25 @@ describe('sync compaction', () => {
     expect(next.changes).toMatchObject([{ entity_id: 'a', op: 'upsert', payload: { n: 4 }, version: again.body.results[0].version }]);
   });
 
+  it('never hands out a lower version: resolving a conflict whose entity compaction removed continues above it', async () => {
+    h = await syncHarness({ retention: { max_days: 30, compact_interval_s: 0 } });
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    await phone.push([{ mutation_id: 'p1', entity: 'card', entity_id: 'a', op: 'upsert', payload: { n: 1 } }]);
+    await tablet.push([{ mutation_id: 't1', entity: 'card', entity_id: 'a', op: 'patch', payload: { n: 2 }, base_version: 1 }]);
+    // The phone deletes the card it had at version 1: the delete wins, the tablet's edit is kept in a conflict.
+    const deleted = await phone.push([{ mutation_id: 'p2', entity: 'card', entity_id: 'a', op: 'delete', base_version: 1 }]);
+    expect(deleted.body.results[0]).toMatchObject({ status: 'conflict', version: 3 });
+    const seen = await tablet.pullAll(null);
+    await tablet.pull(seen.cursor);
+    await phone.pull((await phone.pullAll(null)).cursor);
+    expect((await h.sync.compact()).tombstones).toBe(1);
+    const resolved = await post(`${h.syncUrl}/conflicts/${deleted.body.results[0].conflict_id}/resolve`, { device_id: tablet.id, keep: 'loser' }, tablet.token);
+    expect(resolved.status).toBe(200);
+    expect(resolved.body.version).toBeGreaterThan(3);
+    expect((await phone.pullAll(seen.cursor)).changes).toMatchObject([{ entity_id: 'a', op: 'upsert', payload: { n: 2 }, version: resolved.body.version }]);
+  });
+
   it('answers reset for a cursor it never wrote, or one from the future', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');

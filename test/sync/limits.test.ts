@@ -81,6 +81,15 @@ describe('sync limits and entity rules', () => {
     ]);
   });
 
+  it('upgrades a patch from an older app by renaming and removing fields only: a default never overwrites what the entity has', async () => {
+    h = await syncHarness(CONFIG);
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    await phone.push([{ mutation_id: 'new', entity: 'card', entity_id: 'c', op: 'upsert', payload: { front: 'f', stars: 5 } }], { schema_version: 3 });
+    const old = await phone.push([{ mutation_id: 'old', entity: 'card', entity_id: 'c', op: 'patch', payload: { question: 'q2', legacy: 1 }, base_version: 1 }], { schema_version: 1 });
+    expect(old.body.results[0].status).toBe('applied');
+    expect((await phone.pullAll(null)).changes.map((c) => c.payload)).toEqual([{ front: 'q2', stars: 5 }]);
+  });
+
   it('answers 429 with Retry-After once an account spends its push budget', async () => {
     h = await syncHarness({ rate_limits: { push_per_user: { points: 2, duration_s: 60 }, pull_per_user: { points: 100, duration_s: 60 } } });
     const phone = await device(h, 'ann@example.org', 'phone-0001');

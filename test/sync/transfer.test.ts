@@ -113,6 +113,38 @@ describe('sync export and import', () => {
     expect((await ann.pullAll(snapshot.cursor)).changes).toEqual([]);
   });
 
+  it('a replace import never takes a version down: work a device queued on a later version is merged, not refused', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await ann.push([{ mutation_id: 'v1', entity: 'card', entity_id: 'x', op: 'upsert', payload: { front: 'a', back: 'b' } }]);
+    const file = (await exportOf(ann)).text;
+    await ann.push([
+      { mutation_id: 'v2', entity: 'card', entity_id: 'x', op: 'patch', payload: { back: 'c' }, base_version: 1 },
+      { mutation_id: 'v3', entity: 'card', entity_id: 'x', op: 'patch', payload: { back: 'd' }, base_version: 2 },
+    ]);
+    // The file has the card at version 1; the account had it at 3.
+    expect((await importInto(ann, 'replace', file)).status).toBe(200);
+    const line = (await exportOf(ann)).text.split('\n').map((l) => (l ? JSON.parse(l) : null)).find((l) => l?.entity_id === 'x');
+    expect(line).toMatchObject({ payload: { front: 'a', back: 'b' } });
+    expect(line.version).toBeGreaterThan(3);
+    // A change the phone made on version 3 before it heard of the import: kept, merged against the unknown base.
+    const late = await ann.push([{ mutation_id: 'late', entity: 'card', entity_id: 'x', op: 'patch', payload: { front: 'z' }, base_version: 3 }]);
+    expect(late.body.results[0].status).not.toBe('rejected');
+    expect(late.body.results[0].version).toBeGreaterThan(line.version);
+  });
+
+  it('imports its own export whatever the ids: lines in code point order, as the export writes them', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    // U+FFFD sorts before U+1F600 by code point (and by UTF-8 bytes), after it by UTF-16 unit.
+    await ann.push(['\uFFFD', '\u{1F600}', 'a'].map((id, i) => ({ mutation_id: `u${i}`, entity: 'card', entity_id: id, op: 'upsert' as const, payload: { i } })));
+    const file = (await exportOf(ann)).text;
+    expect(file.split('\n').slice(0, 3).map((l) => JSON.parse(l).entity_id)).toEqual(['a', '\uFFFD', '\u{1F600}']);
+    const bob = await device(h, 'bob@example.org', 'bob-phone-1');
+    expect(await importInto(bob, 'replace', file)).toMatchObject({ status: 200, body: { imported: 3 } });
+    expect(trailerOf((await exportOf(bob)).text).sha256).toBe(trailerOf(file).sha256);
+  });
+
   it('deleting the account deletes its sync data', async () => {
     h = await syncHarness();
     const ann = await device(h, 'ann@example.org', 'ann-phone-1');
