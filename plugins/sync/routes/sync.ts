@@ -42,7 +42,7 @@ export const conflictsRoute = route({
   id: 'sync.conflicts',
   method: 'GET',
   path: '/conflicts',
-  summary: 'The account’s conflict records, oldest first',
+  summary: 'The account’s conflict records in id order (random, not by time); page with `after`',
   auth: 'user',
   query: Type.Object(
     {
