@@ -25,6 +25,9 @@ export async function resolveConflict(core: Core, userId: string, id: string, de
     const chosen = keep === 'winner' ? c.winner : keep === 'loser' ? c.loser : JSON.stringify(keep);
     const entity = core.entities.get(c.entity);
     if (chosen !== null && entity) {
+      // A kept payload is held to the entity's limits as a pushed one is (a stored side already was).
+      const bytes = Buffer.byteLength(chosen);
+      if (bytes > entity.maxPayloadBytes) throw core.ctx.error('IQP_E_SYNC_PAYLOAD_TOO_LARGE', `The payload is ${bytes} bytes; ${c.entity} takes at most ${entity.maxPayloadBytes}.`, { details: { field: 'body.keep' } });
       const bad = entity.check(JSON.parse(chosen) as Doc);
       if (bad) throw core.ctx.error('IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { details: { field: `body.keep${bad.field.replace(/^payload/, '')}` } });
     }

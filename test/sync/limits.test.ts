@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { post } from '../auth/support.js';
-import { device, type SyncHarness, syncHarness } from './support.js';
+import { device, sibling, type SyncHarness, syncHarness } from './support.js';
 
 let h: SyncHarness | null = null;
 afterEach(async () => {
@@ -88,6 +88,20 @@ describe('sync limits and entity rules', () => {
     const old = await phone.push([{ mutation_id: 'old', entity: 'card', entity_id: 'c', op: 'patch', payload: { question: 'q2', legacy: 1 }, base_version: 1 }], { schema_version: 1 });
     expect(old.body.results[0].status).toBe('applied');
     expect((await phone.pullAll(null)).changes.map((c) => c.payload)).toEqual([{ front: 'q2', stars: 5 }]);
+  });
+
+  it('holds a payload kept by a conflict resolution to the entity’s size limit, leaving the conflict open', async () => {
+    h = await syncHarness(CONFIG);
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    await phone.push([{ mutation_id: 'n1', entity: 'note', entity_id: 'n', op: 'upsert', payload: { t: 'base' } }]);
+    await phone.push([{ mutation_id: 'n2', entity: 'note', entity_id: 'n', op: 'patch', payload: { t: 'phone' }, base_version: 1 }]);
+    const clash = await tablet.push([{ mutation_id: 'n3', entity: 'note', entity_id: 'n', op: 'patch', payload: { t: 'tablet' }, base_version: 1 }]);
+    const id = clash.body.results[0].conflict_id as string;
+    const big = await post(`${h.syncUrl}/conflicts/${id}/resolve`, { device_id: phone.id, keep: { t: 'x'.repeat(100) } }, phone.token);
+    expect([big.status, big.body.error.code, big.body.error.details]).toEqual([422, 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', { field: 'body.keep' }]);
+    const open = await post(`${h.syncUrl}/conflicts?status=open`, undefined, phone.token, 'GET');
+    expect(open.body.conflicts.map((c: { id: string }) => c.id)).toEqual([id]);
   });
 
   it('answers 429 with Retry-After once an account spends its push budget', async () => {

@@ -73,7 +73,7 @@ export const resolveRoute = route({
       schema: Type.Object({ conflict: ConflictView, version: Type.Integer(), seq: Type.Integer() }, { additionalProperties: false }),
     },
   },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_NOT_FOUND', 'IQP_E_SYNC_CONFLICT_RESOLVED', 'IQP_E_SYNC_PAYLOAD_INVALID', 'IQP_E_DEVICE_FOREIGN'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_NOT_FOUND', 'IQP_E_SYNC_CONFLICT_RESOLVED', 'IQP_E_SYNC_PAYLOAD_INVALID', 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_UPLOAD_TOO_LARGE'],
 });
 
 export const exportRoute = route({
@@ -90,7 +90,7 @@ export const exportRoute = route({
     { additionalProperties: false },
   ),
   responses: { 200: { description: `NDJSON (${EXPORT_FORMAT}).`, contentType: 'application/x-ndjson', headers: { 'X-Iqp-Sync-Head': 'The head the export was made at.' } } },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_SYNC_EXPORT_CHANGED'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_EXPORT_CHANGED'],
 });
 
 export const importRoute = route({
@@ -107,7 +107,7 @@ export const importRoute = route({
       schema: Type.Object({ imported: Type.Integer(), mode: Type.String(), head: Type.Integer(), sha256: Type.String() }, { additionalProperties: false }),
     },
   },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_SYNC_IMPORT_INVALID', 'IQP_E_UPLOAD_TOO_LARGE'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_IMPORT_INVALID', 'IQP_E_UPLOAD_TOO_LARGE'],
 });
 
 export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): void {
