@@ -20,6 +20,8 @@ export const CLIENT_CODES = {
   SIGNED_OUT: 'IQP_CLIENT_SIGNED_OUT',
   BAD_RESPONSE: 'IQP_CLIENT_BAD_RESPONSE',
   INVALID_MUTATION: 'IQP_CLIENT_INVALID_MUTATION',
+  /** signIn() with another account than the one whose sync state the store holds. */
+  OTHER_ACCOUNT: 'IQP_CLIENT_OTHER_ACCOUNT',
 } as const;
 
 export class SyncError extends Error {

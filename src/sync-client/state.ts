@@ -21,6 +21,8 @@ export const K = {
   snapshot: 'm/snapshot',
   deviceId: 'm/device_id',
   refreshToken: 'auth/refresh_token',
+  /** The id of the account whose sync state this store holds: recorded at its first sign-in. */
+  account: 'auth/account',
 } as const;
 
 /**

@@ -4,7 +4,7 @@
  * on every refresh (the new one is stored before it is used), and concurrent refreshes share one
  * request so a rotation is never raced by this process.
  */
-import { SyncError } from './errors.js';
+import { CLIENT_CODES, SyncError } from './errors.js';
 import { CODES, type ErrorBody, type LoginRequest, type SignInResponse, type TokenResponse } from './protocol.js';
 import { K } from './state.js';
 import type { SyncStore } from './store.js';
@@ -107,7 +107,18 @@ export function authTokens(options: AuthTokensOptions): AuthTokens {
       if (options.deviceName !== undefined) body.device_name = options.deviceName;
       const r = await call<SignInResponse>('/v1/auth/login', body);
       if (r.status === 200 && r.body && 'refresh_token' in r.body) {
-        await options.store.write({ set: { [K.refreshToken]: r.body.refresh_token } });
+        // The store's queue, versions and cursor are one account's: another account's tokens would
+        // push that queue into the wrong account and mix the two accounts' data on the device.
+        const owner = await options.store.get(K.account);
+        if (owner !== undefined && owner !== r.body.user.id) {
+          await call('/v1/auth/logout', { refresh_token: r.body.refresh_token }).catch(() => undefined);
+          throw new SyncError(
+            CLIENT_CODES.OTHER_ACCOUNT,
+            'This store holds another account’s sync state; open a store (and a device id) for this account, and keep or delete the other.',
+            'blocked',
+          );
+        }
+        await options.store.write({ set: { [K.refreshToken]: r.body.refresh_token, [K.account]: r.body.user.id } });
         remember(r.body);
         return r.body.user;
       }

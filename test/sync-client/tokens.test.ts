@@ -26,6 +26,24 @@ describe('authTokens', () => {
     expect(s.net.sent).toHaveLength(1);
   });
 
+  it('refuses another account into a store that holds one account’s sync state, ending the session it was given', async () => {
+    const s = setup();
+    const bob = { ...user, id: 'u2', email: 'bob@example.org' };
+    s.net.on('/v1/auth/login', () => json(200, { ...pair(1), user }), () => json(200, { ...pair(2), user: bob }), () => json(200, { ...pair(3), user }));
+    s.net.on('/v1/auth/logout', () => json(204, undefined), () => json(204, undefined));
+    await s.tokens.signIn('ann@example.org', 'pw');
+    expect(await s.store.get('auth/account')).toBe('u1');
+    await s.tokens.signOut();
+    await expect(s.tokens.signIn('bob@example.org', 'pw')).rejects.toMatchObject({ code: 'IQP_CLIENT_OTHER_ACCOUNT', kind: 'blocked' });
+    // Bob's new session is ended, and nothing of it is kept.
+    expect(s.net.requests('/v1/auth/logout').map((r) => r.body)).toEqual([{ refresh_token: 'rt-1' }, { refresh_token: 'rt-2' }]);
+    expect(await s.tokens.signedIn()).toBe(false);
+    expect(await s.store.get('auth/account')).toBe('u1');
+    // The account the store belongs to signs in again as usual.
+    expect(await s.tokens.signIn('ann@example.org', 'pw')).toEqual(user);
+    expect(await s.tokens.accessToken()).toBe('at-3');
+  });
+
   it('a failed sign-in throws the server’s code and stores nothing', async () => {
     const s = setup();
     s.net.on('/v1/auth/login', () => error(401, 'IQP_E_INVALID_CREDENTIALS'), () => error(403, 'IQP_E_EMAIL_UNVERIFIED'));
