@@ -64,7 +64,9 @@ export interface BackupResult {
 export async function createBackup(dataDir: string, outPath: string, now: Date = new Date()): Promise<BackupResult> {
   const dbPath = databasePath(dataDir);
   if (!existsSync(dbPath)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `No registry database in ${dataDir}.`);
-  const work = join(dirname(outPath), `.${basename(outPath)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
+  const outDir = dirname(outPath);
+  if (!existsSync(outDir)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `The folder for the backup, ${outDir}, does not exist: create it first (mkdir -p ${outDir}).`);
+  const work = join(outDir, `.${basename(outPath)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(work);
   const untrack = trackTemp(work);
   try {

@@ -128,7 +128,11 @@ const validate = command<object>(
 /** The release key and expiry for signing a manifest here: release_key (--key) and release_expiry_days (--expires-in). */
 async function signingKey(ctx: Context) {
   const keyFile = ctx.config.releaseKey;
-  if (!keyFile) throw new IqpError('IQP_E_KEY_REQUIRED', 'Signing a release needs the release key: pass --key FILE or set IQP_RELEASE_KEY.');
+  if (!keyFile) {
+    throw new IqpError('IQP_E_KEY_REQUIRED', 'Signing a release needs the release key: pass --key FILE or set IQP_RELEASE_KEY.', undefined, {
+      hint: 'Pass --key with the release key file (a key added with `iqp keys add … --purpose release`), or set IQP_RELEASE_KEY or release_key in the config file.',
+    });
+  }
   return { key: await loadSecretKey(ctx, keyFile), days: ctx.config.releaseExpiryDays };
 }
 
@@ -175,7 +179,7 @@ const deprecate = command<{ message?: string; rollbackTo?: string }>(
     const message = opts.message ?? (await ctx.prompt.input('--message', 'Why is the release withdrawn?', { validate: (v) => (v.trim() ? true : 'say why') }));
     if (target === null || signing === null) {
       const release = await api.deprecate(n, message);
-      ctx.out.result(release, () => `${describe(release)}\nTo roll back: iqp release deprecate <id> --rollback-to <previous id> --key FILE, or iqp release resign <previous id>; clients only move forward.`);
+      ctx.out.result(release, () => `${describe(release)}\nTo roll back: iqp release deprecate <id> --rollback-to <previous id> --key FILE, or iqp release resign <previous id> --key FILE; clients only move forward.`);
       return;
     }
     const result = await api.rollback(n, message, target, signing.key, signing.days, ctx.now());

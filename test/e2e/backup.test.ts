@@ -88,6 +88,13 @@ describe('iqp server backup and restore', () => {
     expect(listTree(target)).toContain('registry.sqlite');
   });
 
+  it('a backup into a folder that does not exist says which folder to create, and leaves nothing', async () => {
+    const r = await server(['backup', '--data', 'data', '--out', 'missing/registry.iqpbak', '--json']);
+    expect([r.code, r.json().error.code]).toEqual([2, 'IQP_E_FILE_NOT_FOUND']);
+    expect(r.json().error.message).toMatch(/missing, does not exist: create it first/);
+    expect(existsSync(join(world.work, 'missing'))).toBe(false);
+  });
+
   it('the runbook’s backup commands work as written, `sha256sum -c` included, from any working directory', async () => {
     const runbook = readFileSync(join(ROOT, 'docs', 'runbook.md'), 'utf8');
     const section = runbook.slice(runbook.indexOf('## Backup and restore'));

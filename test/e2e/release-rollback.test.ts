@@ -101,6 +101,9 @@ describe('iqp release deprecate --rollback-to', () => {
     const noKey = await world.run(['release', 'deprecate', String(bad.id), '--message', 'wrong timings', '--rollback-to', String(good.id), '--json']);
     expect(noKey.code).toBe(2);
     expect(noKey.json().error.code).toBe('IQP_E_KEY_REQUIRED');
+    // The hint is about the release key, not a pack build's --unsigned.
+    expect(noKey.json().error.hint).toMatch(/release key/);
+    expect(noKey.json().error.hint).not.toMatch(/--unsigned/);
     expect((await world.ok(['release', 'show', String(bad.id)])).status).toBe('published');
 
     const rolled = await world.ok(['release', 'deprecate', String(bad.id), '--message', 'wrong timings', '--rollback-to', String(good.id), '--key', 'release.key']);
