@@ -102,7 +102,7 @@ export const SETTINGS = {
   },
   databasePoolSize: {
     key: 'database_pool_size', env: 'IQP_DATABASE_POOL_SIZE', flag: '--database-pool-size <n>', commands: SERVER_START, type: int(1, 1000), default: DEFAULT_SERVER.databasePoolSize,
-    help: 'PostgreSQL connections per server process', doc: 'Connections to PostgreSQL each server process (each worker) keeps; with `database_url` only.',
+    help: 'PostgreSQL connections per pool, two pools per server process', doc: 'Connections in each of the two pools to PostgreSQL every server process (each worker) keeps, the registry’s and the plugins’, besides one listening connection: allow servers × workers × (2 × this + 1) in PostgreSQL’s `max_connections`. With `database_url` only.',
   },
   blobStore: {
     key: 'blob_store', env: 'IQP_BLOB_STORE', type: oneOf(['fs', 's3'] as const), default: DEFAULT_SERVER.blobStore,
@@ -185,7 +185,7 @@ export const SETTINGS = {
   },
   jsonCacheBytes: {
     key: 'json_cache_bytes', env: 'IQP_JSON_CACHE_BYTES', flag: '--json-cache-bytes <n>', commands: SERVER_START, type: size(0, 64 * GiB), default: DEFAULT_SERVER.jsonCacheBytes,
-    help: 'memory for cached JSON answers', doc: "Memory for the registry's cached JSON answers; the least recently used go first. 0 caches nothing.",
+    help: 'memory for cached JSON answers, per worker', doc: "Memory for the registry's cached JSON answers, in each worker process (so `workers` times this in all); the least recently used go first. 0 caches nothing.",
   },
   maxConcurrentUploads: {
     key: 'max_concurrent_uploads', env: 'IQP_MAX_CONCURRENT_UPLOADS', flag: '--max-concurrent-uploads <n>', commands: SERVER_START, type: int(1, 10_000), default: DEFAULT_SERVER.maxConcurrentUploads,
@@ -194,7 +194,7 @@ export const SETTINGS = {
   workers: {
     key: 'workers', env: 'IQP_WORKERS', flag: '--workers <n>', commands: SERVER_START, type: int(1, 256), default: () => availableParallelism(), defaultText: 'one per core',
     help: 'processes serving requests (1: this process alone)',
-    doc: 'Processes that serve requests on the one port and data directory (1: the `server start` process alone). With more, that process holds the lock, runs recovery and replaces workers that die; `max_connections` and `max_concurrent_uploads` apply to each worker.',
+    doc: 'Processes that serve requests on the one port and data directory (1: the `server start` process alone). With more, that process holds the lock, runs recovery and replaces workers that die; `max_connections`, `max_concurrent_uploads` and `json_cache_bytes` apply to each worker.',
   },
   maxConnections: {
     key: 'max_connections', env: 'IQP_MAX_CONNECTIONS', flag: '--max-connections <n>', commands: SERVER_START, type: int(0, 1_000_000), default: DEFAULT_SERVER.maxConnections,
