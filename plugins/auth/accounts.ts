@@ -6,6 +6,7 @@ import type { DeviceInput, TokenResponse } from './core.js';
 import { type Core, userView, type UserView } from './core.js';
 import { passwordProblem } from './crypto/passwords.js';
 import { randomId, sha256 } from './crypto/secrets.js';
+import { codeMail } from './mail/mailer.js';
 import type { PluginDatabase } from '../../server/plugins/api.js';
 import type { SessionRow } from './store/sessions.js';
 import { normalizeEmail, type UserRow } from './store/users.js';
@@ -40,6 +41,7 @@ export class Accounts {
     } else if ((await c.limits.mailPerEmail.consume(sha256(email))).allowed) {
       c.mailer.send({
         to: email,
+        purpose: 'register_attempt',
         subject: 'Someone tried to create an account with your address',
         text: 'Someone tried to create a new account with this email address, which already has one.\nIf it was you, sign in instead, or reset your password.\nIf it was not you, you can ignore this mail.\n',
       });
@@ -49,11 +51,7 @@ export class Accounts {
 
   async sendVerification(userId: string, email: string): Promise<void> {
     const { code, link } = await this.core.codes.issue(userId, 'verify');
-    this.core.mailer.send({
-      to: email,
-      subject: `Your verification code: ${code}`,
-      text: `Your code is ${code} (valid for 10 minutes).\nOr open this link within 24 hours: ${this.core.codes.linkText(link)}\n`,
-    });
+    this.core.mailer.send(codeMail(email, 'verify', code, this.core.codes.linkText(link)));
   }
 
   async login(body: { email: string; password: string } & DeviceInput, ip: string): Promise<TokenResponse & { user: UserView }> {

@@ -3,6 +3,7 @@ import { emailKey, PENDING } from './accounts.js';
 import type { Core, DeviceInput, TokenResponse } from './core.js';
 import { passwordProblem } from './crypto/passwords.js';
 import { sha256 } from './crypto/secrets.js';
+import { codeMail } from './mail/mailer.js';
 import type { RevokeReason } from './store/sessions.js';
 import type { UserPrincipal } from './tokens/access.js';
 
@@ -57,12 +58,7 @@ export class Recovery {
 
   private async sendCode(userId: string, email: string, purpose: 'verify' | 'reset'): Promise<void> {
     const { code, link } = await this.core.codes.issue(userId, purpose);
-    const what = purpose === 'verify' ? 'verification' : 'password reset';
-    this.core.mailer.send({
-      to: email,
-      subject: `Your ${what} code: ${code}`,
-      text: `Your ${what} code is ${code} (valid for 10 minutes).\nOr open this link within 24 hours: ${this.core.codes.linkText(link)}\nIf you did not ask for it, you can ignore this mail.\n`,
-    });
+    this.core.mailer.send(codeMail(email, purpose, code, this.core.codes.linkText(link)));
   }
 
   /** Sets a new password from a reset code or link; every session of the account ends. */

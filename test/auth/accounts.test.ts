@@ -1,5 +1,6 @@
 /** Sign-up to sign-out over HTTP, mail codes and links, account deletion through the user.deleted hook. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { closedPort } from '../e2e/helpers.js';
 import { type AuthHarness, authHarness, PASSWORD, post } from './support.js';
 
 let h: AuthHarness | null = null;
@@ -127,5 +128,16 @@ describe('accounts', () => {
       await h.close();
       h = null;
     }
+  });
+
+  it('logs a failed delivery by what the mail was for, never with its code', async () => {
+    h = await authHarness({ config: { smtp: { host: '127.0.0.1', port: await closedPort(), secure: false, from: 'iqp@example.org' } } });
+    await post(`${h.url}/register`, { email: 'ann@example.org', password: PASSWORD });
+    await h.admin.createUser({ email: 'bob@example.org', password: PASSWORD }, 'cli:test');
+    expect((await post(`${h.url}/password-reset/request`, { email: 'bob@example.org' })).status).toBe(202);
+    await h.admin.readOutbox();
+    const failures = h.logs.filter((l) => l['msg'] === 'mail delivery failed');
+    expect(failures.map((l) => l['purpose'])).toEqual(['verification', 'password_reset']);
+    for (const line of failures) expect(JSON.stringify(line)).not.toMatch(/code|\d{6}/i);
   });
 });

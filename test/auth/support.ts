@@ -52,6 +52,8 @@ export interface AuthHarness {
   readonly running: RunningServer;
   /** The registry's root URL. */
   readonly base: string;
+  /** The registry's log lines so far (as `iqp server start` would print them, parsed). */
+  readonly logs: readonly Record<string, unknown>[];
   /** /v1/auth. */
   readonly url: string;
   /** The auth plugin's audit entries, oldest first. */
@@ -97,6 +99,7 @@ export async function authHarness(options: HarnessOptions = {}): Promise<AuthHar
     admin: running.plugins!.service(AUTH_ADMIN_V1)!,
     running,
     base: running.url,
+    logs,
     url: `${running.url}/v1/auth`,
     audit: () => db.all("SELECT action, actor, target, details FROM audit_log WHERE action LIKE 'auth.%' ORDER BY id"),
     async close() {

@@ -5,10 +5,25 @@
  */
 import type { AuthOutboxMessage, PluginLogger } from '../../../server/plugins/api.js';
 
+/** What a mail is for: the only thing about it a log line names (its subject and text hold codes). */
+export type MailPurpose = 'verification' | 'password_reset' | 'register_attempt';
+
 export interface Mail {
   readonly to: string;
+  readonly purpose: MailPurpose;
   readonly subject: string;
   readonly text: string;
+}
+
+/** The mail that carries a one-time code and its link (to verify an address, or to reset a password). */
+export function codeMail(to: string, purpose: 'verify' | 'reset', code: string, link: string): Mail {
+  const what = purpose === 'verify' ? 'verification' : 'password reset';
+  return {
+    to,
+    purpose: purpose === 'verify' ? 'verification' : 'password_reset',
+    subject: `Your ${what} code: ${code}`,
+    text: `Your ${what} code is ${code} (valid for 10 minutes).\nOr open this link within 24 hours: ${link}\nIf you did not ask for it, you can ignore this mail.\n`,
+  };
 }
 
 export interface Transport {
@@ -27,10 +42,10 @@ export class Mailer {
     private readonly log: PluginLogger,
   ) {}
 
-  /** Queues a mail; a failed delivery is logged (without the mail's text: it holds codes). */
+  /** Queues a mail; a failed delivery is logged by the mail's purpose (never its subject or text: they hold codes). */
   send(mail: Mail): void {
     const p = this.transport.send(mail).catch((err: unknown) => {
-      this.log.error('mail delivery failed', { subject: mail.subject, error: err instanceof Error ? err.message : String(err) });
+      this.log.error('mail delivery failed', { purpose: mail.purpose, error: err instanceof Error ? err.message : String(err) });
     });
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
