@@ -102,8 +102,27 @@ function withoutEnvRefs(value: Record<string, unknown>, prefix: string, deferred
   return out;
 }
 
-/** The config as `iqp plugins config` prints it: writeOnly properties (secrets) given literally are masked; `{"$env"}` names are shown. */
+interface SchemaNode {
+  readonly writeOnly?: boolean;
+  readonly properties?: Record<string, SchemaNode>;
+  readonly additionalProperties?: SchemaNode | boolean;
+}
+
+/**
+ * The config as `iqp plugins config` prints it: writeOnly properties (secrets) given literally are
+ * masked at any depth (`smtp.password` as well as `secret`); `{"$env"}` names are shown.
+ */
 export function maskSecrets(manifest: PluginManifest, config: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const props = (manifest.configSchema?.['properties'] ?? {}) as Record<string, { writeOnly?: boolean }>;
-  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, props[k]?.writeOnly && !isEnvRef(v) ? '********' : v]));
+  return maskObject((manifest.configSchema ?? {}) as SchemaNode, config);
+}
+
+function maskObject(schema: SchemaNode, value: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const extra = typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskValue(schema.properties?.[k] ?? extra, v)]));
+}
+
+function maskValue(schema: SchemaNode | undefined, value: unknown): unknown {
+  if (!schema || isEnvRef(value)) return value;
+  if (schema.writeOnly) return '********';
+  return isObject(value) ? maskObject(schema, value) : value;
 }

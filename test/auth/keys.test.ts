@@ -123,6 +123,22 @@ describe('the secret setting', () => {
     expect(env.json().config.secret).toEqual({ $env: 'IQP_AUTH_SECRET' });
   });
 
+  it('masks a secret nested in an object (smtp.password) wherever the config is shown', async () => {
+    const dir = tempDir('iqp-auth-secret-');
+    expect((await iqpOnData(dir, ['plugins', 'enable', 'auth'])).code).toBe(0);
+    const password = `mail-${randomBytes(12).toString('hex')}`;
+    const smtp = { host: 'smtp.example.org', from: 'iqp@example.org', user: 'iqp', password };
+    const set = await iqpOnData(dir, ['plugins', 'config', 'auth', '--set', `smtp=${JSON.stringify(smtp)}`, '--json']);
+    expect(set.code).toBe(0);
+    expect(set.json().config.smtp).toMatchObject({ host: 'smtp.example.org', user: 'iqp', password: '********' });
+    const shown = await iqpOnData(dir, ['plugins', 'config', 'auth']);
+    const listed = await iqpOnData(dir, ['plugins', 'list', '--json']);
+    for (const r of [set, shown, listed]) expect(r.stdout + r.stderr).not.toContain(password);
+    expect(readFileSync(join(dir, 'server.json'), 'utf8')).toContain(password);
+    const env = await iqpOnData(dir, ['plugins', 'config', 'auth', '--set', `smtp=${JSON.stringify({ ...smtp, password: { $env: 'IQP_SMTP_PASSWORD' } })}`, '--json']);
+    expect(env.json().config.smtp.password).toEqual({ $env: 'IQP_SMTP_PASSWORD' });
+  });
+
   it('is checked at server start, and neither the start nor the log prints it', async () => {
     const dir = tempDir('iqp-auth-secret-');
     expect((await iqpOnData(dir, ['plugins', 'enable', 'auth', '--required'])).code).toBe(0);
