@@ -37,7 +37,17 @@ export class Profile {
 
   /** Other plugins remove their data for the user (the `user.deleted` hook) before the account row goes; a failing one stops the deletion. */
   async deleteAccount(userId: string, actor: string): Promise<void> {
-    await this.ctx.hooks.emit('user.deleted', { userId });
+    // Closed first (userActive answers false, sign-ins and refreshes are refused): a token still in
+    // date cannot add data behind the hooks that remove it. A refused deletion opens it again.
+    const account = await this.core.users.byId(userId);
+    const closing = account !== undefined && !account.disabled;
+    if (closing) await this.core.users.setDisabled(userId, true, this.ctx.clock.now());
+    try {
+      await this.ctx.hooks.emit('user.deleted', { userId });
+    } catch (err) {
+      if (closing) await this.core.users.setDisabled(userId, false, this.ctx.clock.now());
+      throw err;
+    }
     await this.core.users.remove(userId);
     await this.ctx.audit({ action: 'user_deleted', actor, target: `user:${userId}` });
   }

@@ -16,8 +16,8 @@ export function authService(core: () => Core): AuthServiceV1 {
       const r = await core().access.check(token);
       return r.ok ? 'invalid' : r.reason;
     },
-    async userActive(userId) {
-      const u = await core().users.byId(userId);
+    async userActive(userId, tx) {
+      const u = await core().users.byId(userId, tx);
       return !!u && !u.disabled;
     },
     may(principal, capability) {

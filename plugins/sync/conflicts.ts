@@ -18,6 +18,7 @@ export async function listConflicts(core: Core, userId: string, status: 'open' |
 
 export async function resolveConflict(core: Core, userId: string, id: string, deviceId: string, keep: Keep): Promise<{ conflict: ConflictViewT; version: number; seq: number }> {
   const out = await core.ctx.db.transaction(async (tx) => {
+    await core.active(userId, tx);
     await core.claimDevice(userId, deviceId, null, tx);
     const c = await core.store.conflict(userId, id, tx);
     if (!c) throw core.ctx.error('IQP_E_NOT_FOUND', `No conflict ${id} on this account.`);

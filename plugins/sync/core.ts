@@ -1,6 +1,6 @@
 /** What the sync plugin's parts share: its ctx, store, entity rules, long-poll notifier and limits. */
 import { randomBytes } from 'node:crypto';
-import type { PluginContext, PluginDatabase, RateLimit } from '../../server/plugins/api.js';
+import { AUTH_V1, type PluginContext, type PluginDatabase, type RateLimit } from '../../server/plugins/api.js';
 import type { SyncConfig } from './config.js';
 import { Entities } from './entities.js';
 import { Notifier } from './notifier.js';
@@ -40,6 +40,22 @@ export class Core {
    */
   userTx(userId: string): { readonly lockKey: string } {
     return { lockKey: `sync:user:${userId}` };
+  }
+
+  /**
+   * The refusal for an account that is gone or disabled, else null: its access tokens stay valid
+   * until they expire, and nothing they do may read or add data. In `tx` when the work writes, so
+   * it holds against an account deletion (see AuthServiceV1.userActive).
+   */
+  async inactive(userId: string, tx?: PluginDatabase): Promise<Error | null> {
+    if (await this.ctx.service(AUTH_V1).userActive(userId, tx)) return null;
+    return this.ctx.error('IQP_E_TOKEN_INVALID', 'The account is disabled or gone; sign in again.');
+  }
+
+  /** inactive, thrown. */
+  async active(userId: string, tx?: PluginDatabase): Promise<void> {
+    const refused = await this.inactive(userId, tx);
+    if (refused) throw refused;
   }
 
   /** The user's sync row, made on first use with a fresh epoch. */

@@ -112,9 +112,20 @@ export async function pull(core: Core, userId: string, body: PullBodyT, signal: 
   const { config } = core;
   const db = core.ctx.db;
   // Pulls mostly only read: the device and user rows are written when new, and the ack when it moved.
+  await core.active(userId);
   const device = await core.store.device(body.device_id);
-  if (!device || device.user_id !== userId) await core.claimDevice(userId, body.device_id, null, db);
-  const user = (await core.store.user(userId)) ?? (await db.transaction((tx) => core.ensureUser(userId, tx)));
+  const known = await core.store.user(userId);
+  // The account's or the device's first sync: their rows are made under the account's lock, with
+  // the account checked inside, so a deletion running meanwhile removes them or this is refused.
+  const user =
+    known && device?.user_id === userId
+      ? known
+      : await db.transaction(async (tx) => {
+          await core.active(userId, tx);
+          const made = await core.ensureUser(userId, tx);
+          await core.claimDevice(userId, body.device_id, null, tx);
+          return made;
+        }, core.userTx(userId));
   const limit = body.limit ?? 500;
   const maxBytes = Math.min(body.max_bytes ?? 1_048_576, config.max_pull_bytes);
   let after = 0;

@@ -332,7 +332,8 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
   // Serialized and digested before the transaction: other pushes (other processes) wait for its lock, not for this.
   const sents = invalid ? [] : body.mutations.map(sent);
   const out = await core.ctx.db.transaction(async (tx) => {
-    const refused = (await core.overLimit(core.pushLimit, userId, tx)) ?? invalid ?? (await core.claimOrRefuse(userId, body.device_id, body.device_name ?? null, tx));
+    const refused =
+      (await core.overLimit(core.pushLimit, userId, tx)) ?? invalid ?? (await core.inactive(userId, tx)) ?? (await core.claimOrRefuse(userId, body.device_id, body.device_name ?? null, tx));
     if (refused) return { refused };
     const user = await core.ensureUser(userId, tx);
     const batch = new Batch(core, tx, userId, body.device_id, body.device_name ?? null, body.schema_version, user.head, user.floor);

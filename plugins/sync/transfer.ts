@@ -145,10 +145,15 @@ function byCodePoint(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** Writes a checked export into the user's data: replace (everything else goes; every device resets) or merge (each line a new version). */
-export async function importLines(core: Core, userId: string, mode: 'replace' | 'merge', lines: readonly Line[]): Promise<{ head: number; imported: number }> {
+/**
+ * Writes a checked export into the user's data: replace (everything else goes; every device resets)
+ * or merge (each line a new version). An app's import (`byApp`) needs the account active; an
+ * operator's may restore into a disabled one.
+ */
+export async function importLines(core: Core, userId: string, mode: 'replace' | 'merge', lines: readonly Line[], byApp = false): Promise<{ head: number; imported: number }> {
   const now = core.ctx.clock.nowMs();
   const result = await core.ctx.db.transaction(async (tx) => {
+    if (byApp) await core.active(userId, tx);
     const user = await core.ensureUser(userId, tx);
     let head = user.head;
     // What a replace removes, to continue each id's versions above what devices may have seen.

@@ -297,8 +297,13 @@ export interface AuthServiceV1 {
   verifyAccessToken(token: string): Promise<Extract<Principal, { kind: 'user' }> | null>;
   /** Why verifyAccessToken refused, for the 401's error code: expired tokens get IQP_E_TOKEN_EXPIRED so apps refresh. */
   explainRejection(token: string): Promise<'expired' | 'invalid'>;
-  /** Whether a user exists and is not disabled. */
-  userActive(userId: string): Promise<boolean>;
+  /**
+   * Whether a user exists and is not disabled. An access token stays valid until it expires, so a
+   * plugin that keeps data per user asks this before writing it. With `tx` (the caller's open
+   * transaction, on the same database) the answer is read inside it: an account deletion closes
+   * the account before its user.deleted hooks run, so a write that saw it open is removed by them.
+   */
+  userActive(userId: string, tx?: PluginDatabase): Promise<boolean>;
   /**
    * Whether the user may use a capability now (`sync`): always once their email is verified,
    * before that only where the auth config's `unverified_may` lists it.

@@ -95,7 +95,7 @@ describe('accounts', () => {
     expect(JSON.stringify(await h.audit())).not.toMatch(/brand-new-passphrase|x7#kq2Lm/);
   });
 
-  it('DELETE /me emits user.deleted before the account goes, and a failing subscriber keeps the account', async () => {
+  it('DELETE /me closes the account, emits user.deleted before it goes, and a failing subscriber keeps it open', async () => {
     h = await authHarness({ fixtures: { keeper: {} } });
     const url = h.url;
     await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
@@ -103,10 +103,12 @@ describe('accounts', () => {
     await h.db.run('INSERT INTO keeper_refusals (user_id) VALUES (?)', [user.id]);
     const refused = await post(`${url}/me`, undefined, access_token, 'DELETE');
     expect(refused.status).toBe(500);
-    expect(await h.admin.listUsers()).toHaveLength(1);
+    expect(await h.admin.listUsers()).toMatchObject([{ id: user.id, disabled: false }]);
+    expect(await h.auth.userActive(user.id)).toBe(true);
     await h.db.run('DELETE FROM keeper_refusals');
     expect((await post(`${url}/me`, undefined, access_token, 'DELETE')).status).toBe(204);
-    expect(await h.db.all('SELECT user_id, account_present FROM keeper_deleted')).toEqual([{ user_id: user.id, account_present: 1 }]);
+    // While the hooks ran, the account existed but was closed: no token still in date could add data behind them.
+    expect(await h.db.all('SELECT user_id, account_present, account_disabled FROM keeper_deleted')).toEqual([{ user_id: user.id, account_present: 1, account_disabled: 1 }]);
     expect(await h.admin.listUsers()).toEqual([]);
     expect(await h.db.get('SELECT COUNT(*) AS n FROM auth_sessions')).toEqual({ n: 0 });
     expect((await post(`${url}/me`, undefined, access_token, 'GET')).status).toBe(401);

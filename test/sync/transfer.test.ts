@@ -4,7 +4,7 @@
  * changed; replace makes devices reset; deleting the account deletes its sync data.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { device, type Device, type SyncHarness, syncHarness } from './support.js';
+import { Device, device, type SyncHarness, syncHarness } from './support.js';
 
 let h: SyncHarness | null = null;
 afterEach(async () => {
@@ -151,7 +151,30 @@ describe('sync export and import', () => {
     await seed(ann);
     const count = () => h!.db.db.prepare("SELECT (SELECT COUNT(*) FROM sync_rows) + (SELECT COUNT(*) FROM sync_versions) + (SELECT COUNT(*) FROM sync_mutations) + (SELECT COUNT(*) FROM sync_devices) + (SELECT COUNT(*) FROM sync_users) AS n").get() as { n: number };
     expect(count().n).toBeGreaterThan(0);
+    const file = (await exportOf(ann)).text;
     await h.admin.deleteUser('ann@example.org', 'cli:test');
     expect(count()).toEqual({ n: 0 });
+    // Ann's access token is still in date (a signature check alone accepts it), but nothing it does
+    // brings sync data back for an account that is gone: pushes, pulls, a new device, an import.
+    const tablet = new Device(h, ann.token, ann.userId, 'ann-tablet-1');
+    const tries = [
+      await ann.push([{ mutation_id: ann.mid(), entity: 'card', entity_id: 'after', op: 'upsert', payload: { front: 'late' } }]),
+      await ann.pull(null),
+      await tablet.pull(null),
+      await tablet.push([{ mutation_id: tablet.mid(), entity: 'card', entity_id: 'after', op: 'upsert', payload: { front: 'late' } }]),
+      await importInto(ann, 'merge', file),
+    ];
+    for (const r of tries) expect({ status: r.status, code: r.body?.error?.code }).toEqual({ status: 401, code: 'IQP_E_TOKEN_INVALID' });
+    expect(count()).toEqual({ n: 0 });
+  });
+
+  it('a disabled account syncs nothing new until it is enabled again', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await h.admin.setDisabled('ann@example.org', true, 'cli:test');
+    const pushed = await ann.push([{ mutation_id: ann.mid(), entity: 'card', entity_id: 'c1', op: 'upsert', payload: { front: 'a' } }]);
+    expect({ status: pushed.status, code: pushed.body.error?.code }).toEqual({ status: 401, code: 'IQP_E_TOKEN_INVALID' });
+    await h.admin.setDisabled('ann@example.org', false, 'cli:test');
+    expect((await ann.push([{ mutation_id: ann.mid(), entity: 'card', entity_id: 'c1', op: 'upsert', payload: { front: 'a' } }])).status).toBe(200);
   });
 });

@@ -9,7 +9,7 @@ import { EXPORT_FORMAT, exportHead, exportLines, importLines, readExport } from 
 import { ConflictView, DeviceId, Payload, PullBody, PullResponse, PushBody, PushResponse } from './schemas.js';
 
 const RETRY_AFTER = { 'Retry-After': 'Seconds to wait before trying again.' };
-const SIGNED_IN = ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_RATE_LIMITED'] as const;
+const SIGNED_IN = ['IQP_E_TOKEN_EXPIRED', 'IQP_E_TOKEN_INVALID', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_RATE_LIMITED'] as const;
 
 /** Hard ceiling on a push body; the config's max_push_bytes (asked per request) is the limit that applies. */
 export const pushRoute = (limit: () => number) =>
@@ -53,7 +53,7 @@ export const conflictsRoute = route({
     { additionalProperties: false },
   ),
   responses: { 200: { description: 'A page of conflicts.', schema: Type.Object({ conflicts: Type.Array(ConflictView), next: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: false }) } },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_TOKEN_INVALID', 'IQP_E_EMAIL_UNVERIFIED'],
 });
 
 export const resolveRoute = route({
@@ -73,7 +73,7 @@ export const resolveRoute = route({
       schema: Type.Object({ conflict: ConflictView, version: Type.Integer(), seq: Type.Integer() }, { additionalProperties: false }),
     },
   },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_NOT_FOUND', 'IQP_E_SYNC_CONFLICT_RESOLVED', 'IQP_E_SYNC_PAYLOAD_INVALID', 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_UPLOAD_TOO_LARGE'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_TOKEN_INVALID', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_NOT_FOUND', 'IQP_E_SYNC_CONFLICT_RESOLVED', 'IQP_E_SYNC_PAYLOAD_INVALID', 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_UPLOAD_TOO_LARGE'],
 });
 
 export const exportRoute = route({
@@ -90,7 +90,7 @@ export const exportRoute = route({
     { additionalProperties: false },
   ),
   responses: { 200: { description: `NDJSON (${EXPORT_FORMAT}).`, contentType: 'application/x-ndjson', headers: { 'X-Iqp-Sync-Head': 'The head the export was made at.' } } },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_EXPORT_CHANGED'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_TOKEN_INVALID', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_EXPORT_CHANGED'],
 });
 
 export const importRoute = route({
@@ -107,7 +107,7 @@ export const importRoute = route({
       schema: Type.Object({ imported: Type.Integer(), mode: Type.String(), head: Type.Integer(), sha256: Type.String() }, { additionalProperties: false }),
     },
   },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_IMPORT_INVALID', 'IQP_E_UPLOAD_TOO_LARGE'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_TOKEN_INVALID', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_IMPORT_INVALID', 'IQP_E_UPLOAD_TOO_LARGE'],
 });
 
 export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): void {
@@ -150,13 +150,18 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     return ctx.stream(200, pageJson(out.page), { contentType: 'application/json; charset=utf-8', headers: { 'Cache-Control': 'no-store' } });
   });
 
-  ctx.routes.route(conflictsRoute, async ({ principal, query }) => listConflicts(core(), user(principal), query.status ?? 'open', query.after ?? '', query.limit ?? 100));
+  ctx.routes.route(conflictsRoute, async ({ principal, query }) => {
+    const userId = user(principal);
+    await core().active(userId);
+    return listConflicts(core(), userId, query.status ?? 'open', query.after ?? '', query.limit ?? 100);
+  });
 
   ctx.routes.route(resolveRoute, async ({ principal, params, body }) => resolveConflict(core(), user(principal), params.id, body.device_id, body.keep));
 
   ctx.routes.route(exportRoute, async ({ principal, query }) => {
     const c = core();
     const userId = user(principal);
+    await c.active(userId);
     const head = await exportHead(c, userId);
     if (query.head !== undefined && query.head !== head) throw ctx.error('IQP_E_SYNC_EXPORT_CHANGED', `The data moved from head ${query.head} to ${head} since the export started; start again from the beginning.`);
     metrics.exports.inc();
@@ -170,7 +175,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     const type = String(headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/x-ndjson') throw ctx.error('IQP_E_INVALID_REQUEST', 'Send the export file as Content-Type: application/x-ndjson.', { details: { field: 'content-type' } });
     const file = await readExport(c, stream!);
-    const out = await importLines(c, userId, query.mode, file.lines);
+    const out = await importLines(c, userId, query.mode, file.lines, true);
     metrics.imports.inc({ mode: query.mode });
     await ctx.audit({ action: 'import', actor: `user:${userId}`, target: `user:${userId}`, details: { mode: query.mode, lines: file.lines.length, written: out.imported } });
     return { imported: file.lines.length, mode: query.mode, head: out.head, sha256: file.trailer.sha256 };
