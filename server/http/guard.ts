@@ -6,7 +6,9 @@
  * publisher). One that is not a known API token is offered to the auth provider, when a plugin
  * provides one (AuthServiceV1, asked per request because plugins start after the app is made): a
  * user principal passes a publisher or admin route only if its roles include that role, and
- * 'user' routes take only user principals. The principal is left on res.locals.principal.
+ * 'user' routes take only user principals; a publisher or admin route also asks whether the user's
+ * account is still active (a disabled or deleted admin's token is refused at once, not when it
+ * expires). The principal is left on res.locals.principal.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { RouteAuth, RouteSpec } from '../../src/api/route.js';
@@ -73,6 +75,10 @@ export function createGuard(deps: GuardDeps): (spec: RouteSpec) => RequestHandle
       const principal = await authenticate(deps, req, res);
       const refusal = allowed(auth, principal);
       if (refusal) throw new IqpError('IQP_E_FORBIDDEN', refusal);
+      // A user's token stays valid until it expires; a role's powers end with the account at once.
+      if (principal.kind === 'user' && auth !== 'user' && !(await deps.userAuth?.()?.userActive(principal.userId))) {
+        throw unauthorized(res, 'The account is disabled or gone.', 'Bearer realm="iqp", error="invalid_token"');
+      }
       res.locals['principal'] = principal;
       next();
     };

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { serverConfig } from '../../server/config.js';
 import { startServer } from '../../server/start.js';
 import { buildTemplatePack, call, newKey, packRows, registerKey, tempDir, upload } from '../server/helpers.js';
-import { type AuthHarness, authHarness, post, signedIn } from './support.js';
+import { type AuthHarness, authHarness, PASSWORD, post, signedIn } from './support.js';
 
 let h: AuthHarness | null = null;
 afterEach(async () => {
@@ -100,5 +100,20 @@ describe('the auth plugin in a registry', () => {
     await h.admin.setRole('ann@example.org', 'user', 'cli:test');
     const demoted = (await post(`${h.url}/refresh`, { refresh_token: admin.refresh_token })).body;
     expect((await keys(demoted.access_token)).status).toBe(403);
+  });
+
+  it("the core's admin routes refuse an admin's access token at once when the account is disabled or deleted", async () => {
+    h = await authHarness();
+    await h.admin.createUser({ email: 'root@example.org', password: PASSWORD, role: 'admin' }, 'cli:test');
+    const admin = await signedIn(h, 'root@example.org');
+    const keys = () => post(`${h!.base}/v1/admin/keys`, undefined, admin.access_token, 'GET');
+    expect((await keys()).status).toBe(200);
+    await h.admin.setDisabled('root@example.org', true, 'cli:test');
+    const disabled = await keys();
+    expect([disabled.status, disabled.body.error.code]).toEqual([401, 'IQP_E_UNAUTHORIZED']);
+    await h.admin.setDisabled('root@example.org', false, 'cli:test');
+    expect((await keys()).status).toBe(200);
+    await h.admin.deleteUser('root@example.org', 'cli:test');
+    expect((await keys()).status).toBe(401);
   });
 });

@@ -9,6 +9,7 @@ import { Code, DeviceFields, Email, LinkToken, NewPassword, Password, Pending, R
 const obj = <T extends Parameters<typeof Type.Object>[0]>(props: T) => Type.Object(props, { additionalProperties: false });
 const pending = { 202: { description: 'Accepted; the same answer whether or not the email has an account.', schema: Pending } } as const;
 const limited = { 429: { description: 'Too many attempts.', headers: RETRY_AFTER } } as const;
+const busy = { 503: { description: 'Too many password hashes at once.', headers: RETRY_AFTER } } as const;
 
 export const register = route({
   id: 'auth.register',
@@ -18,7 +19,7 @@ export const register = route({
   description: 'Answers 202 whether or not the email already has an account (its owner is mailed instead).',
   auth: 'none',
   body: obj({ email: Email, password: NewPassword }),
-  responses: { ...pending, ...limited },
+  responses: { ...pending, ...limited, ...busy },
   errors: ['IQP_E_PASSWORD_WEAK', 'IQP_E_RATE_LIMITED', 'IQP_E_BUSY'],
 });
 
@@ -52,7 +53,7 @@ export const login = route({
   description: 'A device_id not seen before registers the device for the account; the tokens are bound to it.',
   auth: 'none',
   body: obj({ email: Email, password: Password, ...DeviceFields }),
-  responses: { 200: { description: 'Signed in.', schema: SignInResponse }, ...limited, 503: { description: 'Too many sign-ins at once.', headers: RETRY_AFTER } },
+  responses: { 200: { description: 'Signed in.', schema: SignInResponse }, ...limited, ...busy },
   errors: ['IQP_E_INVALID_CREDENTIALS', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_RATE_LIMITED', 'IQP_E_BUSY', 'IQP_E_FORBIDDEN'],
 });
 
@@ -74,7 +75,7 @@ export const refresh = route({
     ...DeviceFields,
   }),
   responses: { 200: { description: 'New tokens.', schema: TokenResponse }, ...limited },
-  errors: ['IQP_E_TOKEN_INVALID', 'IQP_E_REFRESH_REUSED', 'IQP_E_RATE_LIMITED'],
+  errors: ['IQP_E_TOKEN_INVALID', 'IQP_E_REFRESH_REUSED', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_RATE_LIMITED'],
 });
 
 export const logout = route({
@@ -96,8 +97,8 @@ export const changePassword = route({
   summary: 'Change the password; every session ends, the calling device gets new tokens',
   auth: 'user',
   body: obj({ current_password: Password, new_password: NewPassword, ...DeviceFields }),
-  responses: { 200: { description: 'Changed; tokens for the calling device.', schema: TokenResponse }, ...limited },
-  errors: ['IQP_E_INVALID_CREDENTIALS', 'IQP_E_PASSWORD_WEAK', 'IQP_E_RATE_LIMITED', 'IQP_E_BUSY'],
+  responses: { 200: { description: 'Changed; tokens for the calling device.', schema: TokenResponse }, ...limited, ...busy },
+  errors: ['IQP_E_INVALID_CREDENTIALS', 'IQP_E_TOKEN_INVALID', 'IQP_E_PASSWORD_WEAK', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_RATE_LIMITED', 'IQP_E_BUSY'],
 });
 
 export const resetRequest = route({
@@ -118,7 +119,7 @@ export const resetConfirm = route({
   summary: 'Set a new password with the mailed code (and email) or the link token; every session ends',
   auth: 'none',
   body: obj({ email: Type.Optional(Email), code: Type.Optional(Code), token: Type.Optional(LinkToken), password: NewPassword }),
-  responses: { 204: { description: 'Password set.' }, ...limited },
+  responses: { 204: { description: 'Password set.' }, ...limited, ...busy },
   errors: ['IQP_E_CODE_INVALID', 'IQP_E_PASSWORD_WEAK', 'IQP_E_RATE_LIMITED', 'IQP_E_BUSY'],
 });
 

@@ -3,7 +3,7 @@ import { type PluginContext, route, Type } from '../../../server/plugins/api.js'
 import type { AuthConfig } from '../config.js';
 import type { Core } from '../core.js';
 import type { GoogleSignIn } from '../google.js';
-import { DeviceFields, SignInResponse } from './schemas.js';
+import { DeviceFields, RETRY_AFTER, SignInResponse } from './schemas.js';
 
 export const jwks = route({
   id: 'auth.jwks',
@@ -28,8 +28,8 @@ export const google = route({
   description: 'Never links to a local account whose email is unverified (409 IQP_E_ACCOUNT_CONFLICT).',
   auth: 'none',
   body: Type.Object({ id_token: Type.String({ maxLength: 8192 }), nonce: Type.Optional(Type.String({ maxLength: 256 })), ...DeviceFields }, { additionalProperties: false }),
-  responses: { 200: { description: 'Signed in.', schema: SignInResponse } },
-  errors: ['IQP_E_GOOGLE_TOKEN_INVALID', 'IQP_E_ACCOUNT_CONFLICT', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_RATE_LIMITED'],
+  responses: { 200: { description: 'Signed in.', schema: SignInResponse }, 429: { description: 'Too many attempts.', headers: RETRY_AFTER } },
+  errors: ['IQP_E_GOOGLE_TOKEN_INVALID', 'IQP_E_ACCOUNT_CONFLICT', 'IQP_E_DEVICE_FOREIGN', 'IQP_E_FORBIDDEN', 'IQP_E_RATE_LIMITED'],
 });
 
 export function keyRoutes(ctx: PluginContext<AuthConfig>, core: () => Core, signIn: () => GoogleSignIn): void {

@@ -36,7 +36,7 @@ export const addDevice = route({
     { additionalProperties: false },
   ),
   responses: { 201: { description: 'Registered (or already this account’s).', schema: DeviceView } },
-  errors: ['IQP_E_DEVICE_FOREIGN'],
+  errors: ['IQP_E_DEVICE_FOREIGN', 'IQP_E_TOKEN_INVALID'],
 });
 
 export const listDevices = route({
@@ -46,6 +46,7 @@ export const listDevices = route({
   summary: 'The signed-in account’s devices, with when each was last seen',
   auth: 'user',
   responses: { 200: { description: 'Devices, oldest first.', schema: Type.Object({ devices: Type.Array(DeviceView) }, { additionalProperties: false }) } },
+  errors: ['IQP_E_TOKEN_INVALID'],
 });
 
 export const removeDevice = route({
