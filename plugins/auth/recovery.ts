@@ -21,9 +21,20 @@ export class Recovery {
   }
 
   /** The user a code (with its email) or a link token belongs to, used up; else 400 IQP_E_CODE_INVALID. */
-  private async use(purpose: 'verify' | 'reset', input: CodeInput, ip: string): Promise<string> {
+  /** Counts a try with a code or link against the address's limits (and the email's, when sent). */
+  private async limitTry(input: CodeInput, ip: string): Promise<void> {
     const c = this.core;
     await c.limit([c.limits.perIp, ip], ...(input.email ? [[c.limits.perEmailIp, emailKey(input.email, ip)] as [typeof c.limits.perIp, string]] : []));
+  }
+
+  private async use(purpose: 'verify' | 'reset', input: CodeInput, ip: string): Promise<string> {
+    await this.limitTry(input, ip);
+    return this.redeem(purpose, input);
+  }
+
+  /** The user whose code or link this is, which is used up; IQP_E_CODE_INVALID otherwise. */
+  private async redeem(purpose: 'verify' | 'reset', input: CodeInput): Promise<string> {
+    const c = this.core;
     let userId: string | null = null;
     if (input.token) userId = await c.codes.useLink(purpose, input.token);
     else if (input.email && input.code) userId = await c.codes.useCode((await c.users.byEmail(input.email))?.id ?? null, purpose, input.code);
@@ -63,12 +74,14 @@ export class Recovery {
 
   /** Sets a new password from a reset code or link; every session of the account ends. */
   async confirmReset(input: CodeInput & { password: string }, ip: string): Promise<void> {
-    // Judge the password before using the code, so a weak one does not waste it.
+    // Counted first: a flood of guesses is refused before it costs a password hash.
+    await this.limitTry(input, ip);
+    // Judge and hash the password before using the code, so a weak one (or a busy server) does not waste it.
     const weak = passwordProblem(input.password, input.email);
     if (weak) throw this.ctx.error('IQP_E_PASSWORD_WEAK', weak);
     const hash = await this.core.passwords.hash(input.password);
     if (!hash) throw this.core.busy();
-    const userId = await this.use('reset', input, ip);
+    const userId = await this.redeem('reset', input);
     // Reading the mail proves the address as well as a verification code would.
     await this.setPassword(userId, hash, 'password_reset', ip, true);
   }

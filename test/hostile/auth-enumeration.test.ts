@@ -125,6 +125,10 @@ describe('rate limits', () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(2);
     expect((await answer('/refresh', { refresh_token: 'x' })).status).toBe(429);
+    // A reset confirm is counted before anything else is judged or hashed: flooding it costs no password hashes.
+    for (const password of ['password1', 'a-strong-new-passphrase']) {
+      expect((await answer('/password-reset/confirm', { email: 'x@example.org', code: '123456', password })).status).toBe(429);
+    }
     expect((await answer('/login', { email: 'x@example.org', password: 'wrong-password' }, '127.0.0.3')).status).toBe(401);
     expect(await until(async () => (await answer('/login', { email: 'x@example.org', password: 'wrong-password' })).status === 401, 5000, 100)).toBe(true);
   });
