@@ -3,7 +3,7 @@
  * keys and tokens, mail, rate limits; and the steps several routes take (sign a user in on a
  * device, answer with tokens, refuse when a limit is reached).
  */
-import type { PluginContext, RateLimit, UserRole } from '../../server/plugins/api.js';
+import type { PluginContext, PluginDatabase, RateLimit, UserRole } from '../../server/plugins/api.js';
 import { Codes } from './codes.js';
 import type { AuthConfig } from './config.js';
 import { Passwords } from './crypto/passwords.js';
@@ -133,14 +133,21 @@ export class Core {
   }
 
   /** Binds the device (a new id registers it for the user), starts a token family and answers with both tokens. */
+  /** A new session for the user on the device, with its tokens (IQP_E_DEVICE_FOREIGN if another account has the device). */
   async signIn(user: UserRow, device: DeviceInput): Promise<TokenResponse> {
+    return this.tokensFor(user, await this.ctx.db.transaction((tx) => this.startSession(user, device, tx)));
+  }
+
+  /** signIn's writes, in the caller's transaction (so they stand or fall with its other writes); tokensFor once it commits. */
+  async startSession(user: UserRow, device: DeviceInput, tx: PluginDatabase): Promise<{ deviceId: string | null; sessionId: string; refreshToken: string }> {
     const deviceId = device.device_id ?? null;
-    const started = await this.ctx.db.transaction(async (tx) => {
-      if (deviceId && !(await this.devices.claim({ id: deviceId, userId: user.id, name: device.device_name ?? null }, this.ctx.clock.now(), tx))) return null;
-      return this.refresh.start(user.id, deviceId, tx);
-    });
-    if (!started) throw this.foreignDevice();
-    return this.tokens(user, started.session.id, deviceId, started.refreshToken);
+    if (deviceId && !(await this.devices.claim({ id: deviceId, userId: user.id, name: device.device_name ?? null }, this.ctx.clock.now(), tx))) throw this.foreignDevice();
+    const started = await this.refresh.start(user.id, deviceId, tx);
+    return { deviceId, sessionId: started.session.id, refreshToken: started.refreshToken };
+  }
+
+  tokensFor(user: UserRow, s: { deviceId: string | null; sessionId: string; refreshToken: string }): Promise<TokenResponse> {
+    return this.tokens(user, s.sessionId, s.deviceId, s.refreshToken);
   }
 
   foreignDevice(): Error {

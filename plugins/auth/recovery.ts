@@ -1,4 +1,5 @@
 /** Email verification, password reset and password change: the flows that go through a mailbox or end every session. */
+import type { PluginDatabase } from '../../server/plugins/api.js';
 import { emailKey, PENDING } from './accounts.js';
 import type { Core, DeviceInput, TokenResponse } from './core.js';
 import { passwordProblem } from './crypto/passwords.js';
@@ -98,18 +99,23 @@ export class Recovery {
     if (!ok.ok) throw this.ctx.error('IQP_E_INVALID_CREDENTIALS', 'The current password is wrong.');
     const hash = await c.passwords.hash(body.new_password);
     if (!hash) throw c.busy();
-    await this.setPassword(user.id, hash, 'password_changed', ip, false);
-    // The device that changed it stays signed in, on a new family.
-    return c.signIn({ ...user, password_hash: hash }, { device_id: body.device_id ?? p.deviceId ?? undefined, device_name: body.device_name });
+    // The device that changed it stays signed in, on a new family: in the same transaction, so a
+    // device id another account owns refuses the whole change.
+    const device = { device_id: body.device_id ?? p.deviceId ?? undefined, device_name: body.device_name };
+    const changed = { ...user, password_hash: hash };
+    return c.tokensFor(changed, (await this.setPassword(user.id, hash, 'password_changed', ip, false, (tx) => c.startSession(changed, device, tx)))!);
   }
 
-  private async setPassword(userId: string, hash: string, reason: RevokeReason, ip: string, verified: boolean): Promise<void> {
+  /** Sets the hash and ends every session, then runs `andThen` in the same transaction. */
+  private async setPassword<T>(userId: string, hash: string, reason: RevokeReason, ip: string, verified: boolean, andThen?: (tx: PluginDatabase) => Promise<T>): Promise<T | undefined> {
     const now = this.ctx.clock;
-    const ended = await this.ctx.db.transaction(async (tx) => {
+    const out = await this.ctx.db.transaction(async (tx) => {
       await this.core.users.setPasswordHash(userId, hash, now.now(), tx);
       if (verified) await this.core.users.markVerified(userId, now.now(), tx);
-      return this.core.sessions.revokeUser(userId, reason, now.nowMs(), tx);
+      const ended = await this.core.sessions.revokeUser(userId, reason, now.nowMs(), tx);
+      return { ended, next: andThen ? await andThen(tx) : undefined };
     });
-    await this.ctx.audit({ action: reason, actor: `user:${userId}`, target: `user:${userId}`, details: { ip, sessions_ended: ended } });
+    await this.ctx.audit({ action: reason, actor: `user:${userId}`, target: `user:${userId}`, details: { ip, sessions_ended: out.ended } });
+    return out.next;
   }
 }

@@ -160,6 +160,16 @@ describe('refresh tokens', () => {
     expect(await h.db.get('SELECT COUNT(*) AS n FROM auth_sessions')).toEqual(before);
   });
 
+  it('a password change naming another account\'s device is refused whole: the password and the sessions stay', async () => {
+    h = await authHarness();
+    await signedIn(h, 'ann@example.org', 'device-ann-1');
+    const bob = await signedIn(h, 'bob@example.org', 'device-bob-1');
+    const r = await post(`${h.url}/password`, { current_password: PASSWORD, new_password: 'a-new-long-passphrase', device_id: 'device-ann-1' }, bob.access_token);
+    expect([r.status, r.body.error.code]).toEqual([409, 'IQP_E_DEVICE_FOREIGN']);
+    expect((await refresh(bob.refresh_token)).status).toBe(200);
+    expect((await post(`${h.url}/login`, { email: 'bob@example.org', password: PASSWORD })).status).toBe(200);
+  });
+
   it('refuses a refresh naming another device without using the token up', async () => {
     h = await authHarness();
     const a = await signedIn(h, 'ann@example.org', 'device-ann-1');
