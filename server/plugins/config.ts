@@ -64,7 +64,8 @@ function deepFreeze<T>(value: T): T {
 /**
  * Checks `raw` against the manifest's schema. `env: null` leaves `{"$env"}` values unresolved and
  * judges only the rest (what `iqp plugins` can judge without the server's environment). `partial`
- * lets required keys be missing: an operator sets them one `--set` at a time.
+ * lets the config's own required keys be missing (an operator sets them one `--set` at a time),
+ * not the fields an object setting requires.
  */
 export function validateConfig(manifest: PluginManifest, raw: Readonly<Record<string, unknown>>, env: NodeJS.ProcessEnv | null, options: { partial?: boolean } = {}): Record<string, unknown> {
   const copy = structuredClone(raw) as Record<string, unknown>;
@@ -80,7 +81,8 @@ export function validateConfig(manifest: PluginManifest, raw: Readonly<Record<st
   ajv.opts.allErrors = deferred.size > 0 || Boolean(options.partial);
   const validate = ajv.compile(manifest.configSchema);
   if (!validate(value)) {
-    const e = validate.errors!.find((x) => !deferred.has(keyOf(x)) && !(options.partial && x.keyword === 'required'));
+    // Partial: only the config's own required keys may still be missing; an object set whole is judged whole.
+    const e = validate.errors!.find((x) => !deferred.has(keyOf(x)) && !(options.partial && x.keyword === 'required' && x.instancePath === ''));
     if (e) throw configError(manifest.id, keyOf(e), describe(e, manifest.configSchema));
   }
   return value;

@@ -123,6 +123,16 @@ describe('the secret setting', () => {
     expect(env.json().config.secret).toEqual({ $env: 'IQP_AUTH_SECRET' });
   });
 
+  it('refuses an object setting missing a field it requires (rate_limits.per_ip.duration_s), naming it', async () => {
+    const dir = tempDir('iqp-auth-secret-');
+    expect((await iqpOnData(dir, ['plugins', 'enable', 'auth'])).code).toBe(0);
+    const unchanged = readFileSync(join(dir, 'server.json'), 'utf8');
+    const r = await iqpOnData(dir, ['plugins', 'config', 'auth', '--set', 'rate_limits={"per_ip":{"points":1000}}', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.json().error).toMatchObject({ code: 'IQP_E_PLUGIN_CONFIG', details: { plugin: 'auth', key: 'rate_limits.per_ip.duration_s' } });
+    expect(readFileSync(join(dir, 'server.json'), 'utf8')).toBe(unchanged);
+  });
+
   it('masks a secret nested in an object (smtp.password) wherever the config is shown', async () => {
     const dir = tempDir('iqp-auth-secret-');
     expect((await iqpOnData(dir, ['plugins', 'enable', 'auth'])).code).toBe(0);
