@@ -2,7 +2,7 @@
  * What `iqp build` warns an author about, and refuses with --strict: a pack that builds but is not
  * what its users should get. A table its template requires but with no rows (a translation pack
  * with no translations), and manifest text still copied from a template or left as iqp init's
- * placeholder (a French pack described as an English translation, "Public domain").
+ * placeholder (a French pack described as an English translation, a "TODO:" licence).
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,23 +27,37 @@ export interface BuildWarning {
   readonly details: Record<string, string>;
 }
 
-/** Each template's description, license and attribution: field → text → template. */
-export async function templateTexts(): Promise<Map<AuthoredText, Map<string, string>>> {
-  const texts = new Map(FIELDS.map((f) => [f, new Map<string, string>()]));
-  for (const template of await readdir(TEMPLATES_DIR)) {
+/**
+ * The fields whose template text describes only the template's example. A license is left out: the
+ * templates' (CC0-1.0, "Public domain") are real licences an author may well choose, so only its
+ * placeholder is a mistake.
+ */
+const EXAMPLE_FIELDS: readonly AuthoredText[] = ['description', 'attribution'];
+
+/** Each template's description and attribution: field → text → the templates that use it. */
+export async function templateTexts(): Promise<Map<AuthoredText, Map<string, string[]>>> {
+  const texts = new Map(EXAMPLE_FIELDS.map((f) => [f, new Map<string, string[]>()]));
+  for (const template of (await readdir(TEMPLATES_DIR)).sort()) {
     const authored = JSON.parse(await readFile(join(TEMPLATES_DIR, template, 'iqp.json'), 'utf8')) as Record<string, unknown>;
-    for (const field of FIELDS) {
+    for (const field of EXAMPLE_FIELDS) {
       const value = authored[field];
-      if (typeof value === 'string') texts.get(field)!.set(value, template);
+      const byText = texts.get(field)!;
+      if (typeof value === 'string') byText.set(value, [...(byText.get(value) ?? []), template]);
     }
   }
   return texts;
 }
 
+/** "the deck template's" for text from one template (the pack's own first), else "a template's". */
+function whose(templates: readonly string[], packageType: string): string {
+  if (templates.includes(packageType)) return `the ${packageType} template's`;
+  return templates.length === 1 ? `the ${templates[0]} template's` : "a template's";
+}
+
 export function authoringWarnings(
   authored: AuthoredManifest,
   tables: ReadonlyArray<{ name: string; row_count: number }>,
-  texts: Map<AuthoredText, Map<string, string>>,
+  texts: Map<AuthoredText, Map<string, string[]>>,
 ): BuildWarning[] {
   const warnings: BuildWarning[] = [];
   for (const { table } of requirementsFor(authored.package_type)) {
@@ -58,8 +72,8 @@ export function authoringWarnings(
   for (const field of FIELDS) {
     const value = authored[field];
     if (value === undefined) continue;
-    const template = texts.get(field)?.get(value);
-    const what = template !== undefined ? `still the ${template} template's example text` : value.startsWith('TODO:') ? 'still a placeholder' : null;
+    const templates = texts.get(field)?.get(value);
+    const what = templates !== undefined ? `still ${whose(templates, authored.package_type)} example text` : value.startsWith('TODO:') ? 'still a placeholder' : null;
     if (what) warnings.push({ code: 'IQP_E_SOURCE_CONFIG', message: `iqp.json: "${field}" is ${what}; write this pack's own (users see it).`, details: { field } });
   }
   return warnings;

@@ -356,6 +356,26 @@ describe('iqp build: what an author forgot is a warning, and an error with --str
     expect(ok.code, ok.stdout).toBe(0);
     expect(ok.json().warnings).toEqual([]);
   });
+
+  it('a real licence (one a template also uses) is the author’s choice; copied text names the template it came from', async () => {
+    const dir = source('deck');
+    const authored = JSON.parse(readFileSync(join(dir, 'iqp.json'), 'utf8'));
+    const own = { description: 'Cartes de vocabulaire.', attribution: 'Cartes : Équipe X.' };
+    // CC0-1.0 is three templates' licence, "Public domain" the translation template's.
+    for (const license of ['CC0-1.0', 'Public domain']) {
+      writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...authored, ...own, license }));
+      const ok = await iqp(['build', '.', '--unsigned', '--out', 'a.iqp', '--strict', '--json'], { cwd: dir });
+      expect(ok.code, ok.stdout).toBe(0);
+      expect(ok.json().warnings).toEqual([]);
+    }
+    // The deck's own example text is the deck template's, not whichever template was read last.
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify(authored));
+    const human = await iqp(['build', '.', '--unsigned', '--out', 'b.iqp'], { cwd: dir });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toContain('"description" is still the deck template\'s example text');
+    expect(human.stderr).not.toContain('"license"');
+    expect(human.stderr).not.toMatch(/recitation|translation|dataset/);
+  });
 });
 
 describe('iqp build --out', () => {
