@@ -3,7 +3,7 @@
  * then published with a manifest that a release manager signed on their own machine.
  */
 import semver from 'semver';
-import { IqpError } from '../../src/errors.js';
+import { IqpError, isIqpError } from '../../src/errors.js';
 import { isSemver } from '../../src/pack/manifest.js';
 import {
   RELEASE_MANIFEST_FORMAT,
@@ -242,6 +242,23 @@ export class ReleaseService {
     return { body, next_sequence: (await this.releases.channelSequence(release.channel)) + 1, status: release.status };
   }
 
+  /**
+   * The signature checked against the release keys. A key that is not one is named as what it is
+   * here: most often the pack key, passed where the release key belongs (details.purpose says which,
+   * so the CLI can point to the fix).
+   */
+  async #verify(manifestJson: string, signature: string, trusted: Parameters<typeof verifyReleaseManifest>[2]) {
+    try {
+      return verifyReleaseManifest(manifestJson, signature, trusted);
+    } catch (err) {
+      if (!isIqpError(err, 'IQP_E_SIG_UNTRUSTED_KEY')) throw err;
+      const keyId = String(err.details?.['keyId']);
+      const registered = (await this.keys.list()).find((k) => k.key_id === keyId);
+      const what = registered ? ` (${registered.name}), which this registry has registered for ${registered.purpose}s, not releases` : ', which is not a registered release key';
+      throw new IqpError('IQP_E_SIG_UNTRUSTED_KEY', `The release manifest is signed by key ${keyId}${what}.`, { ...err.details, purpose: registered?.purpose ?? null }, { cause: err });
+    }
+  }
+
   /** Checks a signed manifest against release keys and against what the registry derives itself. */
   async #checkSigned(release: ReleaseRecord, input: SignedInput): Promise<SignedReleaseManifest> {
     if (typeof input.manifest_json !== 'string' || typeof input.signature !== 'string') {
@@ -249,7 +266,7 @@ export class ReleaseService {
     }
     const trusted = await this.keys.trusted('release');
     if (trusted.length === 0) throw new IqpError('IQP_E_SIG_UNTRUSTED_KEY', 'No release keys are registered; an admin adds one with `iqp keys add --purpose release`.');
-    const { manifest, keyId } = verifyReleaseManifest(input.manifest_json, input.signature, trusted);
+    const { manifest, keyId } = await this.#verify(input.manifest_json, input.signature, trusted);
     const own = await this.registryId();
     if (manifest.registry_id !== own) {
       // Accepting it would let clients file this release under another registry's rollback state.

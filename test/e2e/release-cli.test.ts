@@ -169,6 +169,29 @@ describe('iqp release list: paging', () => {
   });
 });
 
+describe('iqp release publish with a key that is not a release key', () => {
+  it('the pack key: says it is registered for packs and points to the release key; nothing is published', async () => {
+    const draft = await releaseOf(world, 'wrong-key', { text: 'e2e.text@1.0.0' }, { publish: false, channel: 'nightly' });
+    const json = await world.run(['release', 'publish', String(draft.id), '--key', 'publisher.key', '--json']);
+    expect(json.code, json.stdout).toBe(1);
+    const { error } = json.json();
+    expect(error.code).toBe('IQP_E_SIG_UNTRUSTED_KEY');
+    expect(error.message).toMatch(/registered for packs, not releases/);
+    expect(error.hint).toMatch(/release key/);
+    expect(error.hint).toMatch(/IQP_RELEASE_KEY/);
+    expect(error.hint).not.toMatch(/--pubkey|publisher/);
+    const human = await world.run(['release', 'publish', String(draft.id), '--key', 'publisher.key']);
+    expect(human.stderr).toContain('hint: ');
+    expect(human.stderr).not.toContain('--pubkey');
+    // A key the registry does not know at all is named as such, with how an admin adds a release key.
+    await world.ok(['keygen', '--out', 'stranger', '--no-passphrase']);
+    const stranger = await world.run(['release', 'publish', String(draft.id), '--key', 'stranger.key', '--json']);
+    expect(stranger.json().error.message).toMatch(/not a registered release key/);
+    expect(stranger.json().error.hint).toMatch(/iqp keys add .*--purpose release/);
+    expect((await world.ok(['release', 'show', String(draft.id)])).status).toBe('draft');
+  });
+});
+
 describe('iqp pull --release: one pack in two roles', () => {
   it('fetches it once, moves it into place once, and saves the trust state', async () => {
     const r = await releaseOf(world, 'two-roles', { text: 'e2e.text@1.0.0', reference: 'e2e.text@1.0.0' }, { channel: 'nightly' });
