@@ -1,10 +1,28 @@
 /** CSV rows of a pack source's data/<table>.csv (RFC 4180), errors with line and column. */
+import type { IqpError } from '../errors.js';
 import { BATCH_ROWS, type Cell, DEFAULT_MAX_LINE_BYTES, type FileRange, parseError, type ReadOptions, type Row, SplitInsideRecord, textChunks } from './rows.js';
 
 const QUOTE = 34;
 const COMMA = 44;
 const LF = 10;
 const CR = 13;
+
+/** A quoted field the file ends inside: named at its opening quote, where a closing one is missing. */
+export function neverClosed(file: string, openLine: number, openColumn: number): IqpError {
+  return parseError(file, openLine, openColumn, 'a quoted field is never closed (this is its opening quote)');
+}
+
+/**
+ * Text right after a closing quote. When the field began on an earlier line, the likely cause is a
+ * quote left open there, which this line's first quote closed: the message says where it opened.
+ */
+export function textAfterQuote(file: string, line: number, column: number, openLine: number, openColumn: number): IqpError {
+  const cause =
+    openLine < line
+      ? `; that field opened with the quote at line ${openLine}, column ${openColumn}, so that quote is probably missing its closing quote, and the quote before this text closed it`
+      : '';
+  return parseError(file, line, column, `text after the closing quote of a field${cause}`);
+}
 
 /**
  * RFC 4180 with two conventions: the first record names the columns, and an empty unquoted field
@@ -22,6 +40,9 @@ class CsvParser {
   #inQuotes = false;
   /** Just saw the closing quote of a quoted field. */
   #afterQuote = false;
+  /** Where the current quoted field's opening quote is. */
+  #openLine = 1;
+  #openCol = 1;
   #line = 1;
   #col = 0;
   #recordLine = 1;
@@ -136,7 +157,7 @@ class CsvParser {
         j += 1;
       }
       if (j > i) {
-        if (this.#afterQuote) throw parseError(this.file, this.#line, this.#col + 1, 'text after the closing quote of a field');
+        if (this.#afterQuote) throw textAfterQuote(this.file, this.#line, this.#col + 1, this.#openLine, this.#openCol);
         this.#field = this.#field === '' ? text.slice(i, j) : this.#field + text.slice(i, j);
         this.#col += j - i;
         i = j;
@@ -167,6 +188,8 @@ class CsvParser {
         } else if (this.#field === '' && !this.#quoted) {
           this.#quoted = true;
           this.#inQuotes = true;
+          this.#openLine = this.#line;
+          this.#openCol = this.#col;
         } else {
           throw parseError(this.file, this.#line, this.#col, 'a quote inside an unquoted field (quote the whole field and double inner quotes)');
         }
@@ -186,7 +209,7 @@ class CsvParser {
 
   /** Call at the end of the input: the last record may lack its line break. */
   finish(out: Row[]): void {
-    if (this.#inQuotes) throw parseError(this.file, this.#recordLine, 1, 'a quoted field is never closed');
+    if (this.#inQuotes) throw neverClosed(this.file, this.#openLine, this.#openCol);
     if (this.#field !== '' || this.#quoted || this.#fields.length > 0) {
       if (this.#field.endsWith('\r')) this.#field = this.#field.slice(0, -1);
       this.#endRecord(out);

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { IqpError } from '../errors.js';
 import { findJsonSyntaxError } from './json-syntax.js';
 import { type Cell, parseError, type Row, SplitInsideRecord } from './rows.js';
-import { parseCsvChunks, readCsv, readCsvBatches, readCsvHeader } from './rows-csv.js';
+import { neverClosed, parseCsvChunks, readCsv, readCsvBatches, readCsvHeader, textAfterQuote } from './rows-csv.js';
 import { parseJsonlChunks, readJsonl, readJsonlBatches } from './rows-jsonl.js';
 
 // ---- reference implementation (the parsers before rows were batched and sliced) ----
@@ -80,6 +80,8 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
   let line = 1;
   let col = 0;
   let recordLine = 1;
+  let openLine = 1;
+  let openCol = 1;
   // Header errors name the column where the field starts (the one addition to the original).
   let fieldStart = 1;
   let starts: number[] = [];
@@ -142,6 +144,8 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
         } else if (field === '' && !quoted) {
           quoted = true;
           inQuotes = true;
+          openLine = line;
+          openCol = col;
         } else {
           throw parseError(file, line, col, 'a quote inside an unquoted field (quote the whole field and double inner quotes)');
         }
@@ -159,12 +163,12 @@ async function* refCsv(chunks: AsyncIterable<string>, file: string): AsyncGenera
         if (afterQuote) continue;
         field += '\r';
       } else {
-        if (afterQuote) throw parseError(file, line, col, 'text after the closing quote of a field');
+        if (afterQuote) throw textAfterQuote(file, line, col, openLine, openCol);
         field += text[i];
       }
     }
   }
-  if (inQuotes) throw parseError(file, recordLine, 1, 'a quoted field is never closed');
+  if (inQuotes) throw neverClosed(file, openLine, openCol);
   if (field !== '' || quoted || fields.length > 0) {
     if (field.endsWith('\r')) field = field.slice(0, -1);
     yield* endRecord();

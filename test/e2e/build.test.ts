@@ -123,12 +123,22 @@ describe('iqp build → standard tools', () => {
   });
 });
 
+const SURAHS_HEADER = 'number,name_arabic,name_transliterated,name_translated,ayah_count,revelation_place';
+
 describe('iqp build: bad input gets a coded error naming the place, and no pack is written', () => {
   const cases: Array<[string, (dir: string) => void, string, RegExp?]> = [
     ['a JSONL line that is not JSON', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"text":"a"}\n{"surah":1, "ayah":2 "text":"b"}\n'), 'IQP_E_DATA_PARSE', /data\/translations\.jsonl:2:\d+/],
     ['a JSONL line that is an array', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '[1,2]\n'), 'IQP_E_DATA_PARSE', /translations\.jsonl:1:1/],
     ['a CSV row with too few fields', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic,name_transliterated,name_translated,ayah_count,revelation_place\n1,الفاتحة,Al-Fatihah\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:2:1/],
-    ['a CSV quote left open', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic\n1,"open\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:2/],
+    ['a CSV quote left open', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic\n1,"open\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:2:3: a quoted field is never closed/],
+    // The file ends inside the field: the place to look is its opening quote, not the record's start.
+    ['a CSV quote left open in the last record, lines after it', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic\n1,ok\n2,x,"open\nmore\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:3:5: a quoted field is never closed/],
+    [
+      'a CSV quote left open, closed by the next line’s first quote',
+      (d) => writeFileSync(join(d, 'data/surahs.csv'), `${SURAHS_HEADER}\n1,الفاتحة,Al-Fatiha,"The Opening,7,makkah\n112,الإخلاص,Al-Ikhlas,"Sincerity",4,makkah\n`),
+      'IQP_E_DATA_PARSE',
+      /surahs\.csv:3:24: text after the closing quote of a field.* line 2, column 21/,
+    ],
     ['a stray quote in a CSV field', (d) => writeFileSync(join(d, 'data/surahs.csv'), 'number,name_arabic\n1,ab"c\n'), 'IQP_E_DATA_PARSE', /surahs\.csv:2:5/],
     ['an unknown column', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"txt":"a"}\n'), 'IQP_E_DATA_ROW', /translations\.jsonl:1: .*"txt"/],
     ['a NOT NULL violation', (d) => writeFileSync(join(d, 'data/translations.jsonl'), '{"surah":1,"ayah":1,"text":null}\n'), 'IQP_E_DATA_ROW', /translations\.jsonl:1: .*NOT NULL/],
@@ -375,6 +385,20 @@ describe('iqp build: what an author forgot is a warning, and an error with --str
     expect(human.stderr).toContain('"description" is still the deck template\'s example text');
     expect(human.stderr).not.toContain('"license"');
     expect(human.stderr).not.toMatch(/recitation|translation|dataset/);
+  });
+});
+
+describe('iqp build: CSV fields quoted over several lines (RFC 4180)', () => {
+  it('keep their line breaks, doubled quotes and commas', async () => {
+    const dir = source('translation');
+    writeFileSync(join(dir, 'data/surahs.csv'), `${SURAHS_HEADER}\r\n1,الفاتحة,Al-Fatiha,"The ""Opening"",\r\nof the Book",7,makkah\r\n112,الإخلاص,Al-Ikhlas,"Sincerity,\nor Purity of Faith",4,makkah\r\n`);
+    const r = await iqp(['build', '.', '--unsigned', '--out', 'a.iqp', '--json'], { cwd: dir });
+    expect(r.code, r.stdout).toBe(0);
+    const x = join(dir, 'x');
+    mkdirSync(x);
+    expect(sh('tar', ['--zstd', '-xf', join(dir, 'a.iqp'), '-C', x], dir).code).toBe(0);
+    const names = sh('sqlite3', ['-json', join(x, 'content.sqlite'), 'SELECT name_translated FROM surahs ORDER BY number'], x);
+    expect(JSON.parse(names.stdout)).toEqual([{ name_translated: 'The "Opening",\r\nof the Book' }, { name_translated: 'Sincerity,\nor Purity of Faith' }]);
   });
 });
 
