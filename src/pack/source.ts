@@ -1,7 +1,7 @@
 /** A pack source folder: iqp.json (authored manifest fields), schema.sql, data/<table>.jsonl|csv. */
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { IqpError } from '../errors.js';
+import { CATALOG, IqpError } from '../errors.js';
 import { type AuthoredManifest, isValidPackageId, PACKAGE_TYPE_PATTERN } from './format.js';
 import { findJsonSyntaxError, lineColumn } from './json-syntax.js';
 import { checkFieldValues } from './manifest.js';
@@ -47,8 +47,9 @@ export function validateAuthored(value: unknown, where: string): AuthoredManifes
     if (key in record && typeof record[key] !== 'string') fail(`"${key}" must be a string`, key);
   }
   const id = record['package_id'] as string;
+  // Bad source data like every other field here (exit 1); IQP_E_INVALID_ID is for an id typed as an argument (exit 2).
   if (!isValidPackageId(id)) {
-    throw new IqpError('IQP_E_INVALID_ID', `${where}: package_id ${JSON.stringify(id)} is not a valid package id.`, { field: 'package_id' });
+    throw new IqpError('IQP_E_SOURCE_CONFIG', `${where}: package_id ${JSON.stringify(id)} is not a valid package id.`, { field: 'package_id' }, { hint: CATALOG.IQP_E_INVALID_ID.hint });
   }
   if (!PACKAGE_TYPE_PATTERN.test(record['package_type'] as string)) fail('"package_type" must be lowercase letters, digits and dashes', 'package_type');
   if ((record['name'] as string).trim() === '') fail('"name" must not be empty', 'name');

@@ -155,7 +155,7 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     ['a bad version', (d) => patch(d, { version: '1.0' }), 'IQP_E_MANIFEST_SEMVER', /version/],
     ['a bad min_app_version', (d) => patch(d, { min_app_version: 'v2' }), 'IQP_E_MANIFEST_SEMVER', /min_app_version/],
     ['a bad language code', (d) => patch(d, { language_code: 'en_US' }), 'IQP_E_MANIFEST_LANGUAGE'],
-    ['a bad package id', (d) => patch(d, { package_id: 'Has Spaces' }), 'IQP_E_INVALID_ID'],
+    ['a bad package id', (d) => patch(d, { package_id: 'Has Spaces' }), 'IQP_E_SOURCE_CONFIG', /package_id "Has Spaces"/],
     ['a foreign key to nothing', (d) => writeFileSync(join(d, 'data/footnotes.jsonl'), '{"surah":99,"ayah":1,"number":1,"text":"x"}\n'), 'IQP_E_DATA_ROW', /foreign key/],
     // Rows go into SQLite many to a statement: the error still names the row, wherever it falls.
     ['a duplicate key deep inside a long file', (d) => writeFileSync(join(d, 'data/translations.jsonl'), longTranslations(200, { 150: '{"surah":1,"ayah":10,"text":"again"}' })), 'IQP_E_DATA_ROW', /translations\.jsonl:150: .*UNIQUE/],
@@ -193,6 +193,16 @@ describe('iqp build: bad input gets a coded error naming the place, and no pack 
     const p = join(dir, 'iqp.json');
     writeFileSync(p, JSON.stringify({ ...JSON.parse(readFileSync(p, 'utf8')), ...fields }));
   }
+
+  it('every mistake in iqp.json is bad source data: exit 1, as the other data errors', async () => {
+    for (const fields of [{ package_id: 'Has Spaces' }, { package_type: 'Translation' }, { version: '1.0' }, { language_code: 'en_US' }, { name: ' ' }, { colour: 'red' }]) {
+      const dir = source('translation');
+      patch(dir, fields);
+      const r = await iqp(['build', '.', '--unsigned', '--json'], { cwd: dir });
+      const field = Object.keys(fields)[0];
+      expect({ field, exit: r.code }, r.stdout).toEqual({ field, exit: 1 });
+    }
+  });
 
   it.each(cases)('%s', async (_name, mutate, code, where) => {
     const dir = source('translation');
