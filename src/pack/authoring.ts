@@ -6,10 +6,11 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { didYouMean } from '../did-you-mean.js';
 import type { ErrorCode } from '../errors.js';
 import { TEMPLATES_DIR } from '../paths.js';
 import type { AuthoredManifest } from './format.js';
-import { requirementsFor } from './requirements.js';
+import { isTemplateName, requirementsFor, TEMPLATE_NAMES } from './requirements.js';
 
 /** Fields an author must write for each pack: iqp init fills them with these placeholders when it cannot ask. */
 export const PLACEHOLDERS = {
@@ -60,11 +61,19 @@ export function authoringWarnings(
   texts: Map<AuthoredText, Map<string, string[]>>,
 ): BuildWarning[] {
   const warnings: BuildWarning[] = [];
-  for (const { table } of requirementsFor(authored.package_type)) {
+  // Any type is allowed (an app defines its own), but one a typo away from a template's is most
+  // likely that template's: without a word, its required tables would go unchecked.
+  const type = authored.package_type;
+  const suggestion = isTemplateName(type) ? '' : didYouMean(type, TEMPLATE_NAMES);
+  if (suggestion) {
+    const message = `iqp.json: "package_type" is "${type}", which no template defines, so no template's required tables are checked. ${suggestion}`;
+    warnings.push({ code: 'IQP_E_SOURCE_CONFIG', message, details: { field: 'package_type' } });
+  }
+  for (const { table } of requirementsFor(type)) {
     if (tables.find((t) => t.name === table)?.row_count === 0) {
       warnings.push({
         code: 'IQP_E_REQUIRED_TABLE_EMPTY',
-        message: `Table ${table}, which a ${authored.package_type} pack requires, has no rows (its data file is empty or missing).`,
+        message: `Table ${table}, which a ${type} pack requires, has no rows (its data file is empty or missing).`,
         details: { table },
       });
     }
@@ -73,7 +82,7 @@ export function authoringWarnings(
     const value = authored[field];
     if (value === undefined) continue;
     const templates = texts.get(field)?.get(value);
-    const what = templates !== undefined ? `still ${whose(templates, authored.package_type)} example text` : value.startsWith('TODO:') ? 'still a placeholder' : null;
+    const what = templates !== undefined ? `still ${whose(templates, type)} example text` : value.startsWith('TODO:') ? 'still a placeholder' : null;
     if (what) warnings.push({ code: 'IQP_E_SOURCE_CONFIG', message: `iqp.json: "${field}" is ${what}; write this pack's own (users see it).`, details: { field } });
   }
   return warnings;

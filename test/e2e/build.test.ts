@@ -377,6 +377,26 @@ describe('iqp build: what an author forgot is a warning, and an error with --str
     expect(ok.json().warnings).toEqual([]);
   });
 
+  it('a package_type a letter or two off a template’s (a typo) is a warning with a suggestion; an app-defined type is not', async () => {
+    const dir = source('translation');
+    const authored = JSON.parse(readFileSync(join(dir, 'iqp.json'), 'utf8'));
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...authored, package_type: 'translaton' }));
+    const typeWarnings = (r: { json(): { warnings: Array<{ details: { field?: string } }> } }) => r.json().warnings.filter((w) => w.details.field === 'package_type');
+    const json = await iqp(['build', '.', '--unsigned', '--out', 'a.iqp', '--json'], { cwd: dir });
+    expect(json.code, json.stdout).toBe(0);
+    expect(typeWarnings(json)).toEqual([expect.objectContaining({ code: 'IQP_E_SOURCE_CONFIG', message: expect.stringMatching(/"translaton".*Did you mean translation\?/) })]);
+    const human = await iqp(['build', '.', '--unsigned', '--out', 'b.iqp'], { cwd: dir });
+    expect(human.stderr).toMatch(/warning: iqp\.json: "package_type" .*Did you mean translation\?/);
+    const strict = await iqp(['build', '.', '--unsigned', '--out', 'c.iqp', '--strict', '--json'], { cwd: dir });
+    expect(strict.code).toBe(1);
+    expect(strict.json().error.code).toBe('IQP_E_SOURCE_CONFIG');
+    // A type of the app's own, near no template's, builds without a word about it.
+    writeFileSync(join(dir, 'iqp.json'), JSON.stringify({ ...authored, package_type: 'quran-notes' }));
+    const custom = await iqp(['build', '.', '--unsigned', '--out', 'd.iqp', '--json'], { cwd: dir });
+    expect(custom.code, custom.stdout).toBe(0);
+    expect(typeWarnings(custom)).toEqual([]);
+  });
+
   it('a real licence (one a template also uses) is the author’s choice; copied text names the template it came from', async () => {
     const dir = source('deck');
     const authored = JSON.parse(readFileSync(join(dir, 'iqp.json'), 'utf8'));
