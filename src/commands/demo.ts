@@ -21,7 +21,7 @@ interface Options {
 export function define(): Command {
   return new Command('demo')
     .description(
-      'run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify; publish and pull through a local registry; then a release: create, attach, validate, sign, publish, latest, pull, deprecate; then app accounts with the auth plugin: register, verify, sign in, refresh, sign out',
+      'run the whole toolchain end to end on the built-in templates: keygen, init, build, inspect, verify; publish and pull through a local registry; then a release: create, attach, validate, sign, publish, latest, pull, deprecate; then app accounts with the auth plugin: register, verify, sign in, refresh, sign out; then the sync plugin: that user’s phone and tablet push, pull, merge, resolve a conflict and converge',
     )
     .option('--dir <dir>', 'work in this folder and keep it (default: a temporary folder, removed at the end)');
 }

@@ -9,6 +9,9 @@ describe('iqp command line', () => {
     const help = await iqp(['--help'], { cwd });
     expect(help.code).toBe(0);
     for (const cmd of ['init', 'build', 'inspect', 'verify', 'keygen', 'demo']) expect(help.stdout).toContain(cmd);
+    // demo's line says every part the demo runs, the sync part included.
+    const demo = /^ {2}demo \[options\] +([\s\S]*?)\n {2}\S/m.exec(help.stdout)?.[1]?.replace(/\s+/g, ' ');
+    expect(demo).toMatch(/keygen.*publish.*release.*auth plugin.*sync plugin: .*phone and tablet/);
     const version = await iqp(['--version'], { cwd });
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);

@@ -127,6 +127,24 @@ describe('iqp release deprecate --rollback-to', () => {
   });
 });
 
+describe('iqp release deprecate is final (docs/runbook.md, "Rolling back")', () => {
+  it('a deprecated release cannot be re-signed or rolled back to; a new release of the same packs serves them again', async () => {
+    const on = { channel: 'nightly' };
+    const previous = await releaseOf(world, 'final-previous', { text: 'rb.text@1.0.0' }, on);
+    const bad = await releaseOf(world, 'final-bad', { text: 'rb.text@1.0.0' }, on);
+    await world.ok(['release', 'deprecate', String(bad.id), '--message', 'bad', '--rollback-to', String(previous.id), '--key', 'release.key']);
+    const resign = await world.run(['release', 'resign', String(bad.id), '--key', 'release.key', '--json']);
+    expect([resign.code, resign.json().error.code]).toEqual([3, 'IQP_E_RELEASE_STATE']);
+    const next = await releaseOf(world, 'final-next', { text: 'rb.text@1.0.0' }, on);
+    const back = await world.run(['release', 'deprecate', String(next.id), '--message', 'back', '--rollback-to', String(bad.id), '--key', 'release.key', '--json']);
+    expect([back.code, back.json().error.code]).toEqual([3, 'IQP_E_RELEASE_STATE']);
+    expect((await world.ok(['release', 'show', String(next.id)])).status).toBe('published');
+    expect((await world.ok(['release', 'show', String(bad.id)])).status).toBe('deprecated');
+    const again = await releaseOf(world, 'final-again', { text: 'rb.text@1.0.0' }, on);
+    expect((await world.ok(['release', 'latest', '--channel', 'nightly'])).release_id).toBe(again.id);
+  });
+});
+
 describe('iqp release attach', () => {
   it('refuses a role the release does not require (IQP_E_ROLE_UNKNOWN, exit 2), and takes it with --extra-role', async () => {
     const draft = await world.ok(['release', 'create', 'typo', '--min-app-version', '1.0.0', '--role', 'text,audio']);
