@@ -191,7 +191,8 @@ const deprecate = command<{ message?: string; rollbackTo?: string }>(
     const message = opts.message ?? (await ctx.prompt.input('--message', 'Why is the release withdrawn?', { validate: (v) => (v.trim() ? true : 'say why') }));
     if (target === null || signing === null) {
       const release = await api.deprecate(n, message);
-      ctx.out.result(release, () => `${describe(release)}\nTo roll back: iqp release deprecate <id> --rollback-to <previous id> --key FILE, or iqp release resign <previous id> --key FILE; clients only move forward.`);
+      // Deprecated now, it cannot be deprecated again with --rollback-to: re-signing the previous release is the way back.
+      ctx.out.result(release, () => `${describe(release)}\nIf it was the newest release, re-sign the one to serve instead, as clients only move forward: iqp release resign <previous id> --key FILE.`);
       return;
     }
     const result = await api.rollback(n, message, target, signing.key, signing.days, ctx.now());

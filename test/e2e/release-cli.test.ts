@@ -135,6 +135,11 @@ describe('iqp release: the lifecycle', () => {
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/DEPRECATED .*: superseded/);
     expect(human.stdout).toContain('clients only move forward');
+    // The way back now is to re-sign the previous release: this one, deprecated, cannot be deprecated again with --rollback-to.
+    expect(human.stdout).toContain('iqp release resign <previous id> --key FILE');
+    expect(human.stdout).not.toMatch(/iqp release deprecate \S+ --rollback-to/);
+    const again = await world.run(['release', 'deprecate', String(id), '--message', 'again', '--rollback-to', '1', '--key', 'release.key', '--json']);
+    expect([again.code, again.json().error.code]).toEqual([3, 'IQP_E_RELEASE_STATE']);
   });
 });
 
