@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { openAtomic, trackTemp, writeFileAtomic } from '../src/atomic.js';
+import { openAtomic, requireFolderFor, trackTemp, writeFileAtomic } from '../src/atomic.js';
 import { IqpError, toIqpError } from '../src/errors.js';
 import { encodeFileHeader, END_OF_ARCHIVE, paddingFor, TarReader, type TarEntry } from '../src/pack/tar.js';
 import { decompressTo, ZstdCompressor } from '../src/pack/zstd.js';
@@ -64,9 +64,8 @@ export interface BackupResult {
 export async function createBackup(dataDir: string, outPath: string, now: Date = new Date()): Promise<BackupResult> {
   const dbPath = databasePath(dataDir);
   if (!existsSync(dbPath)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `No registry database in ${dataDir}.`);
-  const outDir = dirname(outPath);
-  if (!existsSync(outDir)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `The folder for the backup, ${outDir}, does not exist: create it first (mkdir -p ${outDir}).`);
-  const work = join(outDir, `.${basename(outPath)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
+  requireFolderFor(outPath);
+  const work = join(dirname(outPath), `.${basename(outPath)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(work);
   const untrack = trackTemp(work);
   try {

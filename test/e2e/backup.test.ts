@@ -91,7 +91,8 @@ describe('iqp server backup and restore', () => {
   it('a backup into a folder that does not exist says which folder to create, and leaves nothing', async () => {
     const r = await server(['backup', '--data', 'data', '--out', 'missing/registry.iqpbak', '--json']);
     expect([r.code, r.json().error.code]).toEqual([2, 'IQP_E_FILE_NOT_FOUND']);
-    expect(r.json().error.message).toMatch(/missing, does not exist: create it first/);
+    expect(r.json().error.message).toMatch(/the folder .*missing does not exist/);
+    expect(r.json().error.hint).toMatch(/mkdir -p .*missing/);
     expect(existsSync(join(world.work, 'missing'))).toBe(false);
   });
 
