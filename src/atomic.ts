@@ -4,9 +4,9 @@
  * partial one; the temp file is removed on failure.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { IqpError } from './errors.js';
+import { requireFolderFor } from './files.js';
 
 export const TEMP_MARKER = '.iqp-tmp-';
 
@@ -28,22 +28,6 @@ export function removePendingTemps(): void {
     }
   }
   pending.clear();
-}
-
-/**
- * Refuses a target whose folder is missing, or whose path runs through a plain file, naming the
- * folder to create (or the file in the way) rather than the temp file a write would fail on first.
- */
-export function requireFolderFor(target: string): void {
-  const folder = dirname(target);
-  let existing = folder;
-  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
-  if (existing === folder && statSync(folder).isDirectory()) return;
-  const hint = { hint: `Create the folder first (mkdir -p ${folder}), or choose another path.` };
-  if (statSync(existing).isDirectory()) {
-    throw new IqpError('IQP_E_FILE_NOT_FOUND', `Cannot write ${target}: the folder ${folder} does not exist.`, { path: target }, hint);
-  }
-  throw new IqpError('IQP_E_FILE_NOT_FOUND', `Cannot write ${target}: ${existing} is a file, not a folder.`, { path: target }, { hint: 'Choose a path inside a folder.' });
 }
 
 export function tempPathFor(target: string): string {

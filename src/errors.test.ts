@@ -25,6 +25,12 @@ describe('error catalog', () => {
   it('maps system errors and unknown throws to codes', () => {
     expect(toIqpError(Object.assign(new Error('no such file'), { code: 'ENOENT', path: '/x' })).code).toBe('IQP_E_FILE_NOT_FOUND');
     expect(toIqpError(Object.assign(new Error('disk full'), { code: 'ENOSPC' })).code).toBe('IQP_E_IO');
+    // A path naming the wrong kind of thing is a usage problem, never "check free disk space".
+    const isDir = toIqpError(Object.assign(new Error('EISDIR: illegal operation on a directory, read'), { code: 'EISDIR' }));
+    expect([isDir.code, isDir.exitCode, isDir.hint]).toEqual(['IQP_E_USAGE', EXIT.usage, 'Give the path of a file, not a folder.']);
+    expect(toIqpError(Object.assign(new Error('x'), { code: 'EISDIR', path: '/d' })).message).toBe('/d is a folder, not a file.');
+    expect(toIqpError(Object.assign(new Error('x'), { code: 'ENOTDIR', path: '/f/x' })).code).toBe('IQP_E_FILE_NOT_FOUND');
+    expect(toIqpError(Object.assign(new Error('x'), { code: 'EEXIST', path: '/f', syscall: 'mkdir' })).message).toBe('/f already exists, and is not a folder.');
     expect(toIqpError(Object.assign(new Error('x'), { name: 'ExitPromptError' })).code).toBe('IQP_E_CANCELLED');
     expect(toIqpError(new TypeError('boom')).exitCode).toBe(EXIT.internal);
     const coded = new IqpError('IQP_E_SIG_INVALID');

@@ -326,6 +326,18 @@ export function toIqpError(err: unknown): IqpError {
     if (sys.code === 'EADDRINUSE') {
       return new IqpError('IQP_E_IO', sys.message, { errno: sys.code }, { cause: err, hint: 'Another process already listens on that address: stop it, or choose another port with --port (0 takes any free one).' });
     }
+    // A path naming the wrong kind of thing is the user's to fix, not a disk problem. Node names the
+    // path for most calls; a read of a folder (EISDIR) often comes without it.
+    const path = sys.path ?? null;
+    if (sys.code === 'EISDIR') {
+      return new IqpError('IQP_E_USAGE', path ? `${path} is a folder, not a file.` : `A folder was given where a file is expected (${sys.message}).`, { errno: sys.code }, { cause: err, hint: 'Give the path of a file, not a folder.' });
+    }
+    if (sys.code === 'ENOTDIR') {
+      return new IqpError('IQP_E_FILE_NOT_FOUND', `Not found: ${path ?? sys.message}: part of the path is a file, not a folder.`, { errno: sys.code }, { cause: err });
+    }
+    if (sys.code === 'EEXIST') {
+      return new IqpError('IQP_E_USAGE', `${path ?? 'The path'} already exists${sys.syscall === 'mkdir' ? ', and is not a folder' : ''}.`, { errno: sys.code }, { cause: err, hint: 'Choose another path, or move what is there out of the way.' });
+    }
     if (/^E[A-Z]+$/.test(sys.code)) return new IqpError('IQP_E_IO', `${sys.message}`, { errno: sys.code }, { cause: err });
   }
   if (err instanceof Error && err.name === 'ExitPromptError') return new IqpError('IQP_E_CANCELLED', undefined, undefined, { cause: err });

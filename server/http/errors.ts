@@ -1,6 +1,6 @@
 /** JSON errors everywhere: coded IqpErrors keep their status; anything else is a 500 without a stack. */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { IqpError, toIqpError } from '../../src/errors.js';
+import { IqpError } from '../../src/errors.js';
 import { declaresBody } from './request-body.js';
 import { findKnownPath, knownPaths, type KnownPath, type ListableRouter } from './methods.js';
 import { setRouteLabel } from './route-label.js';
@@ -54,8 +54,10 @@ export function codedError(err: unknown): IqpError {
       : new IqpError('IQP_E_USAGE', `Bad request: ${(err as Error).message}`);
   }
   // Anything else failed inside the server, so it is never the client's fault (toIqpError would
-  // make a missing file here a 400), and its message (server paths, SQL) belongs in the log only.
-  const io = toIqpError(err).code === 'IQP_E_IO' || (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+  // make a missing file or a folder here a 400): a system error is I/O, the rest a bug, and its
+  // message (server paths, SQL) belongs in the log only.
+  const errno = (err as NodeJS.ErrnoException | null)?.code;
+  const io = typeof errno === 'string' && /^E[A-Z]+$/.test(errno);
   return new IqpError(io ? 'IQP_E_IO' : 'IQP_E_INTERNAL', 'The registry could not complete the request; its log has the details.');
 }
 

@@ -2,16 +2,14 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { IqpError } from '../errors.js';
+import { requireFile } from '../files.js';
 import { parsePublicKey, parseSecretKey, type PublicKey, type SecretKey, secretKeyIsEncrypted } from '../pack/minisign.js';
 import type { Context } from './context.js';
 
-async function readKeyFile(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new IqpError('IQP_E_FILE_NOT_FOUND', `${what} not found: ${path}`);
-    throw err;
-  }
+/** A key file's text; `what` ("Public key") names it when the path is missing or a folder. */
+export async function readKeyFile(path: string, what: string): Promise<string> {
+  await requireFile(path, what);
+  return readFile(path, 'utf8');
 }
 
 export async function loadSecretKey(ctx: Context, file: string): Promise<SecretKey> {

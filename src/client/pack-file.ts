@@ -43,7 +43,9 @@ export async function localCopy(path: string, expected: { size: number; sha256: 
     throw err;
   });
   if (info === null) return 'absent';
-  if (info.isDirectory()) throw new IqpError('IQP_E_IO', `${path} is a folder; the pack cannot be saved under that name.`);
+  if (info.isDirectory()) {
+    throw new IqpError('IQP_E_USAGE', `${path} is a folder; the pack cannot be saved under that name.`, { path }, { hint: 'Move or rename that folder, or pull into another --out.' });
+  }
   if (!info.isFile() || info.size !== expected.size) return 'different';
   return (await sha256File(path)) === expected.sha256 ? 'same' : 'different';
 }

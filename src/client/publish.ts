@@ -6,9 +6,9 @@
  * IQP_E_VERSION_EXISTS (409).
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { pipeline, Transform } from 'node:stream';
 import { IqpError } from '../errors.js';
+import { requireFile } from '../files.js';
 import { MAX_SENT_SIGNATURE_BYTES } from '../pack/format.js';
 import { readSignatureEntry } from '../pack/signature-entry.js';
 import type { RegistryClient } from './registry.js';
@@ -40,10 +40,8 @@ export async function signatureHeaders(path: string): Promise<Record<string, str
 }
 
 export async function publishFile(client: RegistryClient, path: string, onProgress?: (sent: number, total: number) => void): Promise<Published> {
-  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new IqpError('IQP_E_FILE_NOT_FOUND', `Pack not found: ${path}`, { path });
-    throw err;
-  });
+  const info = await requireFile(path, 'Pack');
+  // Its size goes in Content-Length, and each attempt reads it again: a pipe will not do.
   if (!info.isFile()) throw new IqpError('IQP_E_USAGE', `${path} is not a file.`, { path });
   const size = info.size;
   client.requireToken();

@@ -6,6 +6,7 @@ import { loadSecretKey } from '../cli/keys.js';
 import { withSettings } from '../cli/setting-options.js';
 import { formatBytes, formatCount, formatRate } from '../cli/output.js';
 import { IqpError } from '../errors.js';
+import { requireFile } from '../files.js';
 import { buildPack } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
 import { readAuthored, readSource, SOURCE_FILE } from '../pack/source.js';
@@ -53,6 +54,7 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   if (opts.content) {
     const authored = await readAuthored(dir, `${join(dir, SOURCE_FILE)} does not exist (--content still needs the manifest fields).`);
     source = { authored, contentFile: resolve(ctx.cwd, opts.content) };
+    await requireFile(source.contentFile, 'Content database');
   } else {
     source = await readSource(dir);
   }

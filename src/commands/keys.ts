@@ -1,8 +1,8 @@
 /** `iqp keys add | list | remove`: the publisher keys a registry accepts signatures from. */
 import { Command, Option } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Context } from '../cli/context.js';
+import { readKeyFile } from '../cli/keys.js';
 import { withRegistry } from '../cli/registry.js';
 import { withSettings } from '../cli/setting-options.js';
 import type { KeyAdded, KeyList, KeyPurpose } from '../client/types.js';
@@ -21,10 +21,7 @@ const add = {
         .addOption(new Option('--purpose <purpose>', 'pack: signs packs; release: signs release manifests').choices(['pack', 'release']).default('pack')), 'keys add'),
   async run(ctx: Context, opts: { name?: string; purpose: KeyPurpose }, file: string): Promise<void> {
     const path = resolve(ctx.cwd, file);
-    const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new IqpError('IQP_E_FILE_NOT_FOUND', `Public key not found: ${path}`);
-      throw err;
-    });
+    const text = await readKeyFile(path, 'Public key');
     // Checked here too, so a secret key or a typo fails before anything is sent.
     parsePublicKey(text);
     const added = await withRegistry(ctx, { token: true }, (client) =>

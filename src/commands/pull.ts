@@ -10,6 +10,7 @@ import { pullPack } from '../client/pull.js';
 import { parsePackRef } from '../client/refs.js';
 import { DEFAULT_LIMITS } from '../pack/format.js';
 import { IqpError } from '../errors.js';
+import { requireFolder } from '../files.js';
 import { isSemver } from '../pack/manifest.js';
 import { pullRelease } from '../client/release-pull.js';
 import { TrustStore } from '../client/trust.js';
@@ -54,6 +55,13 @@ function resumeNote(r: { resumed_from: number; restarted: boolean }): string {
   return r.restarted ? `; a partial file of ${r.resumed_from} bytes did not fit and was downloaded again` : `; resumed from byte ${r.resumed_from}`;
 }
 
+/** --out, checked before anything is downloaded. */
+function outFolder(ctx: Context, opts: Options): string {
+  const outDir = resolve(ctx.cwd, opts.out ?? '.');
+  requireFolder(outDir, '--out');
+  return outDir;
+}
+
 async function runRelease(ctx: Context, opts: Options): Promise<void> {
   const spec = opts.release!;
   if (spec !== 'latest' && !/^\d{1,15}$/.test(spec)) throw new IqpError('IQP_E_USAGE', '--release takes "latest" or a release id.');
@@ -61,7 +69,7 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
   if (opts.registryId !== undefined && !REGISTRY_ID.test(opts.registryId)) throw new IqpError('IQP_E_USAGE', `--registry-id is 32 lowercase hex digits (GET /v1/channels shows it); got ${JSON.stringify(opts.registryId)}.`);
   const releaseKeys = await loadPublicKeys(ctx, ctx.config.trustedReleaseKeys);
   const trust = new TrustStore(ctx.config.trustState);
-  const outDir = resolve(ctx.cwd, opts.out ?? '.');
+  const outDir = outFolder(ctx, opts);
   const bar = await progress(ctx.out, 'Downloading release');
   let r;
   try {
@@ -100,7 +108,7 @@ export async function run(ctx: Context, opts: Options, refArg: string | undefine
   }
   if (refArg === undefined) throw new IqpError('IQP_E_USAGE', 'Name a pack to pull (id[@version]), or pass --release latest.');
   const ref = parsePackRef(refArg);
-  const outDir = resolve(ctx.cwd, opts.out ?? '.');
+  const outDir = outFolder(ctx, opts);
   const pinnedKeys = await loadPublicKeys(ctx, ctx.config.trustedKeys);
   const limits = { ...DEFAULT_LIMITS, maxContentBytes: ctx.config.maxContentBytes };
   const bar = await progress(ctx.out, `Downloading ${ref.id}`);

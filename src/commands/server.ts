@@ -9,6 +9,7 @@ import { maskPassword } from '../cli/setting-types.js';
 import { migrateDataDir } from '../../server/datadir.js';
 import { lockDataDir } from '../../server/lock.js';
 import { IqpError } from '../errors.js';
+import { requireFile } from '../files.js';
 import { migrateStoreCommand } from './server-migrate-store.js';
 import type { CommandGroup } from './types.js';
 
@@ -140,6 +141,7 @@ const restore = {
   async run(ctx: Context, opts: { force?: boolean }, file: string): Promise<void> {
     embeddedOnly(ctx, 'restore');
     const dataDir = ctx.config.dataDir;
+    await requireFile(resolve(ctx.cwd, file), 'Backup');
     const { restoreBackup } = await import('../../server/backup.js');
     const spinner = await ctx.out.spinner(`Restoring ${file}…`);
     const result = await restoreBackup(resolve(ctx.cwd, file), dataDir, { force: Boolean(opts.force) }).finally(() => spinner.stop());

@@ -18,6 +18,7 @@ import type { Context } from '../cli/context.js';
 import { printable } from '../cli/output.js';
 import { withSettings } from '../cli/setting-options.js';
 import { IqpError } from '../errors.js';
+import { requireFile } from '../files.js';
 import type { CommandGroup } from './types.js';
 
 /** An account's id from its id or email (the auth plugin owns accounts). */
@@ -92,6 +93,7 @@ const importCmd = {
     ),
   async run(ctx: Context, opts: { user: string; mode: 'replace' | 'merge' }, file: string): Promise<void> {
     const path = resolve(ctx.cwd, file);
+    await requireFile(path, 'Export');
     const out = await withPlugins(ctx.config.dataDir, 'sync import', async (host) => host.service(SYNC_ADMIN_V1).importFile(await userId(host, opts.user), opts.mode, createReadStream(path), 'cli:sync import'), onDatabase(ctx));
     ctx.out.result({ imported: { file, mode: opts.mode, ...out } }, () => printable(`Imported ${out.imported} entities from ${file} (${opts.mode}); the account's head is now ${out.head}.`));
   },

@@ -4,6 +4,7 @@ import type { Context } from '../cli/context.js';
 import { withSettings } from '../cli/setting-options.js';
 import { loadPublicKeys } from '../cli/keys.js';
 import { formatBytes } from '../cli/output.js';
+import { requireFile } from '../files.js';
 import { DEFAULT_LIMITS } from '../pack/format.js';
 import { verifyPackFile } from '../pack/verify.js';
 
@@ -22,6 +23,7 @@ export function define(): Command {
 
 export async function run(ctx: Context, opts: Options, packArg: string): Promise<void> {
   const path = resolve(ctx.cwd, packArg);
+  await requireFile(path, 'Pack');
   const trustedKeys = await loadPublicKeys(ctx, ctx.config.trustedKeys);
   const { maxContentBytes } = ctx.config;
   const spinner = await ctx.out.spinner(`Verifying ${packArg}…`);

@@ -4,7 +4,7 @@
  * binary and checks the code, the exit status, that the message names the path the user gave (never
  * an internal temp file), and that nothing was written or overwritten.
  */
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEMP_MARKER } from '../../src/atomic.js';
@@ -15,8 +15,13 @@ let work: string;
 beforeAll(async () => {
   work = tempDir('iqp-paths-');
   cpSync(join(TEMPLATES, 'translation'), join(work, 'src'), { recursive: true });
-  const r = await iqp(['keygen', '--out', 'signing', '--no-passphrase'], { cwd: work });
-  expect(r.code, r.stderr).toBe(0);
+  for (const args of [
+    ['keygen', '--out', 'signing', '--no-passphrase'],
+    ['build', 'src', '--key', 'signing.key', '--out', 'pack.iqp'],
+  ]) {
+    const r = await iqp(args, { cwd: work });
+    expect(r.code, r.stderr).toBe(0);
+  }
 });
 
 /** A scratch folder holding one plain file, `afile`. */
@@ -49,6 +54,36 @@ describe('writing into a folder that does not exist', () => {
     expect([r.code, err.code]).toEqual([2, 'IQP_E_FILE_NOT_FOUND']);
     expect(err.message).toContain(`${join(cwd, 'afile')} is a file, not a folder`);
     expect(err.message).not.toContain(TEMP_MARKER);
+    expect(listTree(cwd)).toEqual(['afile']);
+  });
+});
+
+describe('a folder where a file is expected, a file where a folder is expected', () => {
+  /** Each case runs in a fresh scratch folder holding `afile` and an empty folder `somedir`. */
+  const CASES: ReadonlyArray<readonly [string, string[], string, RegExp]> = [
+    ['inspect a folder', ['inspect', 'somedir'], 'IQP_E_USAGE', /somedir is a folder, not a file/],
+    ['verify a folder', ['verify', 'somedir', '--allow-unsigned'], 'IQP_E_USAGE', /somedir is a folder, not a file/],
+    ['verify with a folder as --pubkey', ['verify', '__PACK__', '--pubkey', 'somedir'], 'IQP_E_USAGE', /somedir is a folder, not a file/],
+    ['build with a folder as --key', ['build', '__SRC__', '--key', 'somedir', '--out', 'p.iqp'], 'IQP_E_USAGE', /somedir is a folder, not a file/],
+    ['build with a folder as --content', ['build', '__SRC__', '--unsigned', '--content', 'somedir', '--out', 'p.iqp'], 'IQP_E_USAGE', /somedir is a folder, not a file/],
+    ['restore a folder as a backup', ['server', 'restore', 'somedir', '--data', 'restored'], 'IQP_E_USAGE', /somedir is a folder, not a file/],
+    ['keys add a folder', ['keys', 'add', 'somedir', '--registry', 'http://127.0.0.1:9', '--token', 'x'], 'IQP_E_USAGE', /somedir is a folder, not a file/],
+    // No check of its own: the mapping of node's EEXIST every command shares.
+    ['init under a plain file', ['init', 'afile/src', '--template', 'translation', '--yes'], 'IQP_E_USAGE', /afile already exists, and is not a folder/],
+    ['pull into a plain file', ['pull', 'example.pack', '--out', 'afile', '--registry', 'http://127.0.0.1:9'], 'IQP_E_USAGE', /afile is a file, not a folder/],
+    ['pull a release into a plain file', ['pull', '--release', 'latest', '--out', 'afile', '--registry', 'http://127.0.0.1:9', '--release-key', '__PUB__'], 'IQP_E_USAGE', /afile is a file, not a folder/],
+  ];
+
+  it.each(CASES)('%s', async (_name, args, code, message) => {
+    const cwd = scratch();
+    mkdirSync(join(cwd, 'somedir'));
+    const argv = args.map((a) => a.replace('__SRC__', join(work, 'src')).replace('__PACK__', join(work, 'pack.iqp')).replace('__PUB__', join(work, 'signing.pub')));
+    const r = await iqp([...argv, '--json'], { cwd });
+    const err = r.json().error;
+    expect([r.code, err.code], r.stdout).toEqual([2, code]);
+    expect(err.message).toMatch(message);
+    expect(err.message).toContain(cwd);
+    expect(err.hint).not.toMatch(/disk space/);
     expect(listTree(cwd)).toEqual(['afile']);
   });
 });
