@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { buildTime, type Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
 import { withSettings } from '../cli/setting-options.js';
@@ -9,7 +9,8 @@ import { IqpError } from '../errors.js';
 import { requireFile } from '../files.js';
 import { buildPack } from '../pack/build.js';
 import { packFileName } from '../pack/format.js';
-import { readAuthored, readSource, SOURCE_FILE } from '../pack/source.js';
+import { startsLikePack } from '../pack/reader.js';
+import { DATA_DIR, readAuthored, readSource, SCHEMA_FILE, SOURCE_FILE } from '../pack/source.js';
 
 /** Its settings (key, level, threads, max_line_bytes) arrive in ctx.config, flags included. */
 interface Options {
@@ -23,7 +24,7 @@ interface Options {
 export function define(): Command {
   return withSettings(new Command('build').description('build a signed .iqp pack from a pack source folder (iqp.json, schema.sql, data/)').argument('[dir]', 'pack source folder', '.'), 'build')
     .option('--unsigned', 'build without a signature (verify will then need --allow-unsigned)')
-    .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (a trailing slash always means a directory; default: current directory)')
+    .option('-o, --out <path>', 'output file, or an existing directory for <package_id>-<version>.iqp (a trailing slash always means a directory; default: current directory); an existing file is replaced only if it is a pack')
     .option('--content <file.sqlite>', 'pack this prebuilt SQLite database instead of loading data/ (iqp.json is still read)')
     .option('--strict', 'treat warnings as errors: a required table with no rows, manifest text still a template’s or a placeholder')
     .addHelpText('after', '\nSet SOURCE_DATE_EPOCH for a reproducible build: the same source and key then give a byte-identical pack.');
@@ -43,6 +44,44 @@ async function outputPath(ctx: Context, out: string | undefined, fileName: strin
   return path;
 }
 
+/** The files a build reads (or that belong with them), as the user knows them. */
+function inputsOf(dir: string, keyFile: string | null, contentFile: string | null): ReadonlyArray<readonly [string, string]> {
+  const inputs: Array<readonly [string, string]> = [
+    [join(dir, SOURCE_FILE), `the source’s ${SOURCE_FILE}`],
+    [join(dir, SCHEMA_FILE), `the source’s ${SCHEMA_FILE}`],
+  ];
+  if (keyFile) inputs.push([keyFile, 'the signing key'], [`${keyFile.replace(/\.key$/, '')}.pub`, 'the signing key’s public key']);
+  if (contentFile) inputs.push([contentFile, 'the --content database']);
+  return inputs;
+}
+
+/**
+ * Refuses an output that would destroy something: a file the build reads (the key, the source's
+ * files, --content), anything in the source's data folder, or an existing file that is not a
+ * pack. Replacing a pack is a rebuild, and fine; whether a file is a pack is read from its bytes.
+ */
+async function checkOutput(out: string, path: string, dir: string, inputs: ReadonlyArray<readonly [string, string]>): Promise<void> {
+  const named = `--out ${out}: ${path}`;
+  const elsewhere = 'Choose another --out for the pack (by default it goes to the current folder as <package_id>-<version>.iqp).';
+  const inData = relative(join(dir, DATA_DIR), path);
+  if (!inData.startsWith('..') && !isAbsolute(inData)) {
+    throw new IqpError('IQP_E_USAGE', `${named} is inside the source’s data folder, whose files are what the build reads.`, { path }, { hint: elsewhere });
+  }
+  const info = await stat(path).catch(() => null);
+  if (info === null) return;
+  for (const [input, what] of inputs) {
+    const other = await stat(input).catch(() => null);
+    if (other?.dev === info.dev && other.ino === info.ino) {
+      throw new IqpError('IQP_E_USAGE', `${named} is ${what} (${input}); the pack must not replace it.`, { path }, { hint: elsewhere });
+    }
+  }
+  if (!info.isFile() || !(await startsLikePack(path))) {
+    throw new IqpError('IQP_E_USAGE', `${named} exists and is not an .iqp pack; iqp build replaces only a pack (a rebuild).`, { path }, {
+      hint: 'Choose another --out, or remove that file first if it is no longer needed.',
+    });
+  }
+}
+
 export async function run(ctx: Context, opts: Options, dirArg: string): Promise<void> {
   const dir = resolve(ctx.cwd, dirArg);
   if (opts.key && opts.unsigned) throw new IqpError('IQP_E_USAGE', '--key and --unsigned contradict each other.');
@@ -58,8 +97,10 @@ export async function run(ctx: Context, opts: Options, dirArg: string): Promise<
   } else {
     source = await readSource(dir);
   }
-  const secretKey = keyFile ? await loadSecretKey(ctx, keyFile) : null;
   const outPath = await outputPath(ctx, opts.out, packFileName(source.authored.package_id, source.authored.version));
+  // Before the passphrase is asked for: a refused --out should not cost typing it.
+  await checkOutput(opts.out ?? '.', outPath, dir, inputsOf(dir, keyFile ? resolve(ctx.cwd, keyFile) : null, 'contentFile' in source ? source.contentFile : null));
+  const secretKey = keyFile ? await loadSecretKey(ctx, keyFile) : null;
 
   const spinner = await ctx.out.spinner('Reading source…');
   let result;

@@ -197,6 +197,35 @@ export async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
   }
 }
 
+/** Stops a read once what was wanted has been seen. */
+class Seen extends Error {}
+
+/**
+ * Whether the file at `path` begins as a pack does: zstd data whose archive opens with a valid
+ * header for manifest.json. Reads only that far; says nothing of the rest (a damaged pack is still
+ * a pack: `iqp build` may replace it). Errors other than the file's format (permissions) are thrown.
+ */
+export async function startsLikePack(path: string): Promise<boolean> {
+  let first: string | null = null;
+  const tar = new TarReader(
+    {
+      entry(entry) {
+        first = entry.path;
+        throw new Seen();
+      },
+      data() {},
+      entryEnd() {},
+    },
+    0,
+  );
+  try {
+    await decompressTo(readFileChunks(path), (chunk) => tar.write(chunk));
+  } catch (err) {
+    if (!(err instanceof Seen) && !(err instanceof IqpError)) throw err;
+  }
+  return first === ENTRY.manifest;
+}
+
 /** The .minisig entry as text: strictly UTF-8, so what is checked is what minisign would read. */
 export function signatureText(bytes: Buffer): string {
   try {

@@ -4,7 +4,7 @@
  * binary and checks the code, the exit status, that the message names the path the user gave (never
  * an internal temp file), and that nothing was written or overwritten.
  */
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TEMP_MARKER } from '../../src/atomic.js';
@@ -87,3 +87,62 @@ describe('a folder where a file is expected, a file where a folder is expected',
     expect(listTree(cwd)).toEqual(['afile']);
   });
 });
+
+describe('iqp build --out never replaces what is not a pack', () => {
+  /** A copy of the source, key and pack in a fresh folder, with a few other files beside them. */
+  function world(): string {
+    const cwd = tempDir('iqp-paths-build-');
+    cpSync(work, cwd, { recursive: true });
+    writeFileSync(join(cwd, 'notes.txt'), 'my notes\n');
+    // Named like a pack, but it is not one: the format decides, not the extension.
+    writeFileSync(join(cwd, 'fake.iqp'), 'not a pack at all\n');
+    symlinkSync(join(cwd, 'signing.key'), join(cwd, 'key-link'));
+    return cwd;
+  }
+
+  const REFUSED: ReadonlyArray<readonly [string, string, RegExp]> = [
+    ['the signing key', 'signing.key', /is the signing key/],
+    ['a link to the signing key', 'key-link', /is the signing key/],
+    ['the signing key’s public key', 'signing.pub', /is the signing key’s public key/],
+    ['the source’s iqp.json', 'src/iqp.json', /is the source’s iqp.json/],
+    ['the source’s schema.sql', 'src/schema.sql', /is the source’s schema.sql/],
+    ['one of the source’s data files', 'src/data/translations.jsonl', /is inside the source’s data folder/],
+    ['a new file in the source’s data folder', 'src/data/new.iqp', /is inside the source’s data folder/],
+    ['a file that is not a pack', 'notes.txt', /is not an \.iqp pack/],
+    ['a file named .iqp that is not a pack', 'fake.iqp', /is not an \.iqp pack/],
+  ];
+
+  it.each(REFUSED)('refuses %s (exit 2), leaving every file as it was', async (_name, out, message) => {
+    const cwd = world();
+    const before = snapshot(cwd);
+    const r = await iqp(['build', 'src', '--key', 'signing.key', '--out', out, '--json'], { cwd });
+    const err = r.json().error;
+    expect([r.code, err.code], r.stdout).toEqual([2, 'IQP_E_USAGE']);
+    expect(err.message).toMatch(message);
+    expect(err.message).toContain(out);
+    expect(snapshot(cwd)).toEqual(before);
+  });
+
+  it('refuses the --content database as the output', async () => {
+    const cwd = world();
+    writeFileSync(join(cwd, 'content.sqlite'), readFileSync(join(cwd, 'pack.iqp')));
+    const before = snapshot(cwd);
+    const r = await iqp(['build', 'src', '--unsigned', '--content', 'content.sqlite', '--out', 'content.sqlite', '--json'], { cwd });
+    expect([r.code, r.json().error.code]).toEqual([2, 'IQP_E_USAGE']);
+    expect(r.json().error.message).toMatch(/is the --content database/);
+    expect(snapshot(cwd)).toEqual(before);
+  });
+
+  it('replaces an existing pack: a rebuild', async () => {
+    const cwd = world();
+    writeFileSync(join(cwd, 'src', 'iqp.json'), readFileSync(join(cwd, 'src', 'iqp.json'), 'utf8').replace('"1.0.0"', '"1.0.1"'));
+    const r = await iqp(['build', 'src', '--key', 'signing.key', '--out', 'pack.iqp', '--json'], { cwd });
+    expect(r.code, r.stdout).toBe(0);
+    expect((await iqp(['inspect', 'pack.iqp', '--json'], { cwd })).json().manifest.version).toBe('1.0.1');
+  });
+});
+
+/** Every file under `dir` with its bytes. */
+function snapshot(dir: string): Record<string, string> {
+  return Object.fromEntries(listTree(dir).map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
+}
