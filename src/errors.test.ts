@@ -32,6 +32,14 @@ describe('error catalog', () => {
     expect(toIqpError(Object.assign(new Error('x'), { code: 'ENOTDIR', path: '/f/x' })).code).toBe('IQP_E_FILE_NOT_FOUND');
     expect(toIqpError(Object.assign(new Error('x'), { code: 'EEXIST', path: '/f', syscall: 'mkdir' })).message).toBe('/f already exists, and is not a folder.');
     expect(toIqpError(Object.assign(new Error('x'), { name: 'ExitPromptError' })).code).toBe('IQP_E_CANCELLED');
+    // TLS: the connection's failure, with a hint about the URL's scheme or the certificate.
+    const wrongVersion = toIqpError(Object.assign(new Error('80FC…:error:0A00010B:SSL routines::wrong version number'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER', reason: 'wrong version number' }));
+    expect([wrongVersion.code, wrongVersion.exitCode, wrongVersion.message]).toEqual(['IQP_E_NETWORK', EXIT.network, 'TLS failed: wrong version number (ERR_SSL_WRONG_VERSION_NUMBER).']);
+    expect(wrongVersion.hint).toContain('http://');
+    for (const code of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID']) {
+      const cert = toIqpError(Object.assign(new Error('certificate problem'), { code }));
+      expect([cert.code, cert.hint.includes('certificate')], code).toEqual(['IQP_E_NETWORK', true]);
+    }
     expect(toIqpError(new TypeError('boom')).exitCode).toBe(EXIT.internal);
     const coded = new IqpError('IQP_E_SIG_INVALID');
     expect(toIqpError(coded)).toBe(coded);

@@ -316,11 +316,42 @@ export function isIqpError(err: unknown, code?: ErrorCode): err is IqpError {
   return err instanceof IqpError && (code === undefined || err.code === code);
 }
 
+/** Node's and OpenSSL's codes for a certificate the client cannot trust. */
+const CERT_CODES = /^(CERT_|UNABLE_TO_|ERROR_IN_CERT_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|HOSTNAME_MISMATCH$|INVALID_CA$|INVALID_PURPOSE$|PATH_LENGTH_EXCEEDED$|ERR_TLS_CERT_ALTNAME_INVALID$)/;
+/** The TLS handshake itself: OpenSSL's errors (ERR_SSL_*, ERR_OSSL_*) and node's (ERR_TLS_*). */
+const HANDSHAKE_CODES = /^(ERR_SSL_|ERR_OSSL_|ERR_TLS_)/;
+
+/**
+ * What went wrong in a TLS failure, in a few words, and what to do; null for any other error.
+ * Another attempt meets the same server and the same certificate, so these are never retried.
+ */
+export function tlsFailure(err: unknown): { reason: string; hint: string } | null {
+  const { code, reason, message } = (err ?? {}) as { code?: unknown; reason?: unknown; message?: unknown };
+  if (typeof code !== 'string') return null;
+  // OpenSSL's message is a dump of its error queue; its reason ("wrong version number") is the news.
+  const said = `${typeof reason === 'string' ? reason : typeof message === 'string' ? message : code} (${code})`;
+  if (CERT_CODES.test(code)) {
+    return {
+      reason: said,
+      hint: 'The server’s certificate is not trusted here (self-signed, expired, for another host name, or from an unknown authority). Check the URL’s host name; for a private authority, point NODE_EXTRA_CA_CERTS at its certificate. iqp does not skip this check.',
+    };
+  }
+  if (HANDSHAKE_CODES.test(code)) {
+    return {
+      reason: said,
+      hint: 'The TLS handshake failed. If the server speaks plain HTTP at that address, give an http:// URL instead of https:// (or put a TLS proxy in front); otherwise check its TLS setup (curl -v).',
+    };
+  }
+  return null;
+}
+
 /** Maps anything thrown to an IqpError: node's system errors keep their meaning, the rest is a bug. */
 export function toIqpError(err: unknown): IqpError {
   if (err instanceof IqpError) return err;
   const sys = err as NodeJS.ErrnoException | undefined;
   if (sys && typeof sys.code === 'string') {
+    const tls = tlsFailure(err);
+    if (tls) return new IqpError('IQP_E_NETWORK', `TLS failed: ${tls.reason}.`, { errno: sys.code }, { cause: err, hint: tls.hint });
     if (sys.code === 'ENOENT') return new IqpError('IQP_E_FILE_NOT_FOUND', `Not found: ${sys.path ?? sys.message}`, undefined, { cause: err });
     if (sys.code === 'ERR_USE_AFTER_CLOSE' || sys.name === 'ExitPromptError') return new IqpError('IQP_E_CANCELLED', undefined, undefined, { cause: err });
     if (sys.code === 'EADDRINUSE') {

@@ -3,7 +3,7 @@
  * exit status follows the catalog), a connection failure is IQP_E_NETWORK, anything else the
  * registry says that we did not expect is IQP_E_REGISTRY.
  */
-import { CATALOG, EXIT, type ErrorCode, IqpError } from '../errors.js';
+import { CATALOG, EXIT, type ErrorCode, IqpError, tlsFailure } from '../errors.js';
 
 /** Failures of the connection itself, from node (system errors) or undici. */
 const NETWORK_CODES: ReadonlySet<string> = new Set([
@@ -37,19 +37,31 @@ export function isNetworkError(err: unknown): boolean {
   return err instanceof AggregateError && err.errors.some(isNetworkError);
 }
 
+/**
+ * The connection failed, transiently (isNetworkError: retried) or in its TLS (a scheme or a
+ * certificate wrong: another attempt would meet the same server, so not retried).
+ */
+export function isConnectionError(err: unknown): boolean {
+  return isNetworkError(err) || tlsFailure(err) !== null;
+}
+
 function errno(err: unknown): string | undefined {
   return errorCode(err) ?? (err instanceof AggregateError ? errorCode(err.errors[0]) : undefined);
 }
 
 /** What went wrong with the connection, in a few words: `connect ECONNREFUSED 127.0.0.1:1`. */
 export function networkReason(err: unknown): string {
+  const tls = tlsFailure(err);
+  if (tls) return `TLS: ${tls.reason}`;
   return err instanceof Error && err.message ? err.message.replace(/\.$/, '') : (errno(err) ?? String(err));
 }
 
+/** A connection that failed, or whose TLS did (IQP_E_NETWORK either way; TLS with its own hint). */
 export function networkError(err: unknown, what: string, attempts: number): IqpError {
   const code = errno(err);
   const tries = attempts === 1 ? '' : ` (${attempts} attempts)`;
-  return new IqpError('IQP_E_NETWORK', `${what} failed: ${networkReason(err)}${tries}.`, { ...(code ? { errno: code } : {}), attempts }, { cause: err });
+  const hint = tlsFailure(err)?.hint;
+  return new IqpError('IQP_E_NETWORK', `${what} failed: ${networkReason(err)}${tries}.`, { ...(code ? { errno: code } : {}), attempts }, { cause: err, ...(hint ? { hint } : {}) });
 }
 
 interface ErrorBody {

@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import { IqpError, toIqpError } from '../errors.js';
-import { isNetworkError, networkError, networkReason, redactError, responseError } from './errors.js';
+import { isConnectionError, isNetworkError, networkError, networkReason, redactError, responseError } from './errors.js';
 import { backoffDelay, DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, type RetryPolicy, sleep } from './retry.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
@@ -237,7 +237,7 @@ export class RegistryClient {
       });
     } catch (err) {
       // undici destroys the body with the connection's error too; only a non-network error is ours.
-      if (localError && !isNetworkError(err)) throw toIqpError(localError);
+      if (localError && !isConnectionError(err)) throw toIqpError(localError);
       if (body && typeof body !== 'string') body.destroy();
       this.#options.debug?.(`${what} → ${(err as { code?: string }).code ?? 'error'} after ${Date.now() - started} ms`);
       throw err;
@@ -255,7 +255,7 @@ export class RegistryClient {
   #final(err: unknown, what: string, attempts: number): IqpError {
     let coded: IqpError;
     if (err instanceof RetryableStatus) coded = responseError(err.status, err.bodyText, what);
-    else if (isNetworkError(err)) coded = networkError(err, what, attempts);
+    else if (isConnectionError(err)) coded = networkError(err, what, attempts);
     else coded = toIqpError(err);
     return redactError(coded, this.#token ? [this.#token] : []);
   }
