@@ -19,7 +19,7 @@ import { IqpError, toIqpError } from '../src/errors.js';
 import { encodeFileHeader, END_OF_ARCHIVE, paddingFor, TarReader, type TarEntry } from '../src/pack/tar.js';
 import { decompressTo, ZstdCompressor } from '../src/pack/zstd.js';
 import { blobPath, checkBackupDatabase, invalidBackup } from './backup-check.js';
-import { databasePath } from './config.js';
+import { databasePath, requireRegistry } from './config.js';
 import { migrateDataDir } from './datadir.js';
 import { type DataDirLock, lockDataDir } from './lock.js';
 import { blobRefs } from './stores/sqlite/metadata.js';
@@ -64,7 +64,7 @@ export interface BackupResult {
 
 export async function createBackup(dataDir: string, outPath: string, now: Date = new Date()): Promise<BackupResult> {
   const dbPath = databasePath(dataDir);
-  if (!existsSync(dbPath)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `No registry database in ${dataDir}.`);
+  requireRegistry(dataDir, { kind: 'sqlite' });
   requireFolderFor(outPath);
   const work = join(dirname(outPath), `.${basename(outPath)}.iqp-tmp-${randomBytes(4).toString('hex')}`);
   await mkdir(work);

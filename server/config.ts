@@ -3,6 +3,7 @@
  * table in src/cli/settings.ts, which takes its defaults from DEFAULT_SERVER below); tests pass
  * them directly to serverConfig().
  */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { IqpError } from '../src/errors.js';
 import { DEFAULT_LIMITS, GiB } from '../src/pack/format.js';
@@ -157,4 +158,25 @@ export function serverConfig(partial: Partial<ServerConfig> & { dataDir: string 
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'registry.sqlite');
+}
+
+/**
+ * Refuses a data directory that holds no registry, for the commands that administer one (token,
+ * users, auth, sync, plugins, backups): a mistyped --data must not become a new, empty registry
+ * that no server serves. A registry is made by `iqp server start` or `iqp server migrate` (or
+ * restored); it has registry.sqlite, or with database_url its metadata in PostgreSQL and the
+ * directory for its blobs and staged uploads.
+ */
+export function requireRegistry(dataDir: string, database: DatabaseChoice): void {
+  const missing = !existsSync(dataDir) ? 'the directory does not exist' : database.kind === 'sqlite' && !existsSync(databasePath(dataDir)) ? 'it has no registry.sqlite' : null;
+  if (missing === null) return;
+  throw new IqpError('IQP_E_FILE_NOT_FOUND', `No registry in ${dataDir}: ${missing}.`, { data_dir: dataDir }, {
+    hint: `Name the registry's data directory with --data (or IQP_DATA, data_dir). To make a new registry there, run \`iqp server migrate --data ${dataDir}\` (or start one with \`iqp server start --data ${dataDir}\`).`,
+  });
+}
+
+/** The data directory of the registry the command works on, refused if there is none (requireRegistry). */
+export function registryDataDir(config: Pick<ServerConfig, 'dataDir' | 'databaseUrl' | 'databasePoolSize'>): string {
+  requireRegistry(config.dataDir, databaseChoice(config));
+  return config.dataDir;
 }

@@ -111,7 +111,8 @@ async function open(dataDir: string, storage: StorageChoice, migrated: number[])
  * Opens the stores to read and add rows; never touches tmp/ or blobs. A directory that does not
  * exist yet or is behind this iqp's schema is created and migrated first, under the lock for that
  * moment only: refused (IQP_E_DATA_DIR_LOCKED) while a server holds it, as an older server may be
- * running on it. `command` names the caller in the lock's holder file.
+ * running on it. `command` names the caller in the lock's holder file. (The CLI's commands refuse a
+ * directory that holds no registry before they get here: requireRegistry in config.ts.)
  */
 export async function openStores(dataDir: string, command: string, storage: StorageChoice = EMBEDDED): Promise<OpenedStores> {
   if (storage.database.kind === 'postgres' || schemaVersionOf(dataDir) >= LATEST_SCHEMA) return open(dataDir, storage, []);

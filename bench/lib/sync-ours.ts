@@ -39,6 +39,7 @@ export function setupOurs(cliRoot: string, dataDir: string, syncPlugin: string, 
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   };
+  iqp(['server', 'migrate']);
   iqp(['plugins', 'enable', 'auth']);
   iqp(['plugins', 'config', 'auth', '--set', 'access_ttl_s=86400', '--set', `rate_limits=${JSON.stringify(ROOMY_AUTH)}`]);
   iqp(['plugins', 'enable', syncPlugin]);

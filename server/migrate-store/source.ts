@@ -5,9 +5,8 @@
  * would not be half in it). Nothing here writes to the directory.
  */
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
 import { IqpError } from '../../src/errors.js';
-import { databasePath } from '../config.js';
+import { databasePath, requireRegistry } from '../config.js';
 import type { LedgerRow } from '../plugins/storage.js';
 import { appliedVersions, LATEST_SCHEMA } from '../stores/sqlite/schema.js';
 
@@ -40,9 +39,7 @@ export class SourceRegistry {
 
   /** registry.sqlite of `dataDir`, or IQP_E_FILE_NOT_FOUND: checked before anything else, so a wrong path creates nothing. */
   static exists(dataDir: string): void {
-    if (!existsSync(databasePath(dataDir))) {
-      throw new IqpError('IQP_E_FILE_NOT_FOUND', `No registry database in ${dataDir}: there is nothing to move.`, { data_dir: dataDir }, { hint: 'Name the data directory of the registry to move with --data (or IQP_DATA, data_dir).' });
-    }
+    requireRegistry(dataDir, { kind: 'sqlite' });
   }
 
   static open(dataDir: string): SourceRegistry {

@@ -76,7 +76,8 @@ export function readServerFile(dataDir: string): ServerFile {
 }
 
 export function writeServerFile(dataDir: string, file: ServerFile): void {
-  // `iqp plugins enable` may come before the first `server start`, which would create the directory.
+  // `iqp plugins` refuses a directory without a registry; a registry set up by hand (tests, a
+  // plugin's own tooling) may not have made the directory yet.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   writeFileAtomic(serverFilePath(dataDir), `${JSON.stringify(file, null, 2)}\n`, 0o600);
 }

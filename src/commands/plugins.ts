@@ -14,6 +14,7 @@ import { readPluginManifest, sourceFor } from '../../server/plugins/loader.js';
 import type { LoadedManifest } from '../../server/plugins/manifest.js';
 import { readManifest } from '../../server/plugins/manifest.js';
 import { type PluginEntry, readServerFile, serverFilePath, writeServerFile } from '../../server/plugins/server-file.js';
+import { registryDataDir } from '../../server/config.js';
 import type { CommandGroup } from './types.js';
 
 const NEXT_START = 'Changes apply at the next `iqp server start`.';
@@ -41,7 +42,7 @@ function configProblem(manifest: LoadedManifest, config: Readonly<Record<string,
 const list = {
   define: () => withSettings(new Command('list').description('list the plugins in the data directory’s server.json (reads their manifests, runs no plugin code)'), 'plugins list'),
   async run(ctx: Context, _opts: unknown): Promise<void> {
-    const dataDir = ctx.config.dataDir;
+    const dataDir = registryDataDir(ctx.config);
     const plugins = Object.entries(readServerFile(dataDir).plugins).map(([id, entry]) => {
       const found = manifestOrError(ctx, dataDir, id, entry);
       const problem = 'manifest' in found ? configProblem(found.manifest, entry.config) : found.error.message;
@@ -80,7 +81,7 @@ const enable = {
       'plugins enable',
     ),
   async run(ctx: Context, opts: { required?: boolean }, arg: string): Promise<void> {
-    const dataDir = ctx.config.dataDir;
+    const dataDir = registryDataDir(ctx.config);
     const { source, dir } = sourceFor(arg, dataDir, ctx.cwd);
     const manifest = readManifest(dir);
     const file = readServerFile(dataDir);
@@ -100,7 +101,7 @@ const enable = {
 const disable = {
   define: () => withSettings(new Command('disable').description('disable a plugin (its routes answer 404 from the next start; its tables stay)').argument('<id>', 'plugin id'), 'plugins disable'),
   async run(ctx: Context, _opts: unknown, id: string): Promise<void> {
-    const dataDir = ctx.config.dataDir;
+    const dataDir = registryDataDir(ctx.config);
     const file = readServerFile(dataDir);
     const entry = file.plugins[id];
     if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'See the plugins with `iqp plugins list`.' });
@@ -142,7 +143,7 @@ const config = {
       'plugins config',
     ),
   async run(ctx: Context, opts: { set?: string[]; unset?: string[] }, id: string): Promise<void> {
-    const dataDir = ctx.config.dataDir;
+    const dataDir = registryDataDir(ctx.config);
     const file = readServerFile(dataDir);
     const entry = file.plugins[id];
     if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'Enable it first: iqp plugins enable <id|path|package>.' });

@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { AUTH_ADMIN_V1, SYNC_ADMIN_V1 } from '../../server/plugins/api.js';
-import { type OfflinePlugins, withPlugins } from '../../server/plugins/offline.js';
-import { databaseChoice } from '../../server/config.js';
+import type { OfflinePlugins } from '../../server/plugins/offline.js';
 import { openAtomic } from '../atomic.js';
 import type { Context } from '../cli/context.js';
 import { printable } from '../cli/output.js';
@@ -20,6 +19,7 @@ import { withSettings } from '../cli/setting-options.js';
 import { IqpError } from '../errors.js';
 import { requireFile } from '../files.js';
 import type { CommandGroup } from './types.js';
+import { withRegistryPlugins } from './users.js';
 
 /** An account's id from its id or email (the auth plugin owns accounts). */
 async function userId(host: OfflinePlugins, who: string): Promise<string> {
@@ -38,7 +38,7 @@ const compact = {
       'sync compact',
     ),
   async run(ctx: Context, opts: { user?: string }): Promise<void> {
-    const stats = await withPlugins(ctx.config.dataDir, 'sync compact', async (host) => host.service(SYNC_ADMIN_V1).compact(opts.user ? await userId(host, opts.user) : undefined), onDatabase(ctx));
+    const stats = await withRegistryPlugins(ctx, 'sync compact', async (host) => host.service(SYNC_ADMIN_V1).compact(opts.user ? await userId(host, opts.user) : undefined));
     ctx.out.result({ compacted: stats }, () => `Compacted ${stats.users} account(s): ${stats.tombstones} tombstones, ${stats.versions} old versions, ${stats.mutations} old mutation results removed.`);
   },
 };
@@ -53,7 +53,7 @@ const exportCmd = {
       'sync export',
     ),
   async run(ctx: Context, opts: { user: string; out: string }): Promise<void> {
-    const trailer = await withPlugins(ctx.config.dataDir, 'sync export', async (host) => {
+    const trailer = await withRegistryPlugins(ctx, 'sync export', async (host) => {
       const lines = host.service(SYNC_ADMIN_V1).exportLines(await userId(host, opts.user), 'cli:sync export');
       if (opts.out === '-') {
         let last = '';
@@ -75,7 +75,7 @@ const exportCmd = {
       } finally {
         file.abort();
       }
-    }, onDatabase(ctx));
+    });
     if (opts.out === '-') return;
     ctx.out.result({ exported: { file: opts.out, ...trailer } }, () => printable(`Exported ${String(trailer['count'])} entities to ${opts.out} (sha256 ${String(trailer['sha256'])}).`));
   },
@@ -94,18 +94,15 @@ const importCmd = {
   async run(ctx: Context, opts: { user: string; mode: 'replace' | 'merge' }, file: string): Promise<void> {
     const path = resolve(ctx.cwd, file);
     await requireFile(path, 'Export');
-    const out = await withPlugins(ctx.config.dataDir, 'sync import', async (host) => host.service(SYNC_ADMIN_V1).importFile(await userId(host, opts.user), opts.mode, createReadStream(path), 'cli:sync import'), onDatabase(ctx));
+    const out = await withRegistryPlugins(ctx, 'sync import', async (host) => host.service(SYNC_ADMIN_V1).importFile(await userId(host, opts.user), opts.mode, createReadStream(path), 'cli:sync import'));
     ctx.out.result({ imported: { file, mode: opts.mode, ...out } }, () => printable(`Imported ${out.imported} entities from ${file} (${opts.mode}); the account's head is now ${out.head}.`));
   },
 };
 
-/** The plugins' database is wherever the registry keeps its metadata (database_url). */
-const onDatabase = (ctx: Context) => ({ database: databaseChoice(ctx.config) });
-
 const stats = {
   define: () => withSettings(new Command('stats').description('counts of accounts, entities, tombstones, open conflicts and devices (never payloads)').option('-u, --user <user>', 'one account (id or email)'), 'sync stats'),
   async run(ctx: Context, opts: { user?: string }): Promise<void> {
-    const s = await withPlugins(ctx.config.dataDir, 'sync stats', async (host) => host.service(SYNC_ADMIN_V1).stats(opts.user ? await userId(host, opts.user) : undefined), onDatabase(ctx));
+    const s = await withRegistryPlugins(ctx, 'sync stats', async (host) => host.service(SYNC_ADMIN_V1).stats(opts.user ? await userId(host, opts.user) : undefined));
     ctx.out.result({ stats: s }, () => `${s.users} account(s), ${s.entities} entities, ${s.tombstones} tombstones, ${s.conflicts_open} open conflicts, ${s.devices} devices.`);
   },
 };

@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import type { Context } from '../cli/context.js';
 import { withSettings } from '../cli/setting-options.js';
 import { openStores } from '../../server/datadir.js';
-import { databaseChoice } from '../../server/config.js';
+import { databaseChoice, registryDataDir } from '../../server/config.js';
 import { systemClock } from '../../server/services/clock.js';
 import { ROLES, TokenService, isRole } from '../../server/services/tokens.js';
 import { IqpError } from '../errors.js';
@@ -14,9 +14,9 @@ import type { CommandGroup } from './types.js';
 
 const ACTOR = 'cli:token';
 
-/** Runs `fn` on the data directory's tokens; works beside a running server (it only reads and adds rows). */
+/** Runs `fn` on the registry's tokens; works beside a running server (it only reads and adds rows). */
 async function withTokens<T>(ctx: Context, command: string, fn: (tokens: TokenService) => Promise<T>): Promise<T> {
-  const stores = await openStores(ctx.config.dataDir, `iqp token ${command}`, { database: databaseChoice(ctx.config), blobs: { kind: 'fs' } });
+  const stores = await openStores(registryDataDir(ctx.config), `iqp token ${command}`, { database: databaseChoice(ctx.config), blobs: { kind: 'fs' } });
   try {
     return await fn(new TokenService(stores.meta, systemClock));
   } finally {

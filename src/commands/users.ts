@@ -8,17 +8,22 @@ import type { Context } from '../cli/context.js';
 import { withSettings } from '../cli/setting-options.js';
 import { printable } from '../cli/output.js';
 import { AUTH_ADMIN_V1, type AuthAdminServiceV1, type AuthUserSummary, type UserRole } from '../../server/plugins/api.js';
-import { withPlugins } from '../../server/plugins/offline.js';
-import { databaseChoice } from '../../server/config.js';
+import { type OfflinePlugins, withPlugins } from '../../server/plugins/offline.js';
+import { databaseChoice, registryDataDir } from '../../server/config.js';
 import { IqpError } from '../errors.js';
 import type { CommandGroup } from './types.js';
 
 const ROLES: readonly UserRole[] = ['user', 'publisher', 'admin'];
 const roleOption = (description: string) => new Option('-r, --role <role>', description).choices([...ROLES]);
 
+/** Runs `fn` with the plugins of the registry in the data directory (refused if there is none), on its database. */
+export async function withRegistryPlugins<T>(ctx: Context, command: string, fn: (host: OfflinePlugins) => Promise<T>): Promise<T> {
+  return withPlugins(registryDataDir(ctx.config), command, fn, { database: databaseChoice(ctx.config) });
+}
+
 /** Runs `fn` with the auth plugin's admin service on the data directory. */
 export function withAuthAdmin<T>(ctx: Context, command: string, fn: (admin: AuthAdminServiceV1) => Promise<T>): Promise<T> {
-  return withPlugins(ctx.config.dataDir, command, (host) => fn(host.service(AUTH_ADMIN_V1)), { database: databaseChoice(ctx.config) });
+  return withRegistryPlugins(ctx, command, (host) => fn(host.service(AUTH_ADMIN_V1)));
 }
 
 /** As the other commands print records: snake_case, like the HTTP API. */

@@ -4,8 +4,7 @@
  * rotation the running server picks up; the mail outbox read back.
  */
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../e2e/helpers.js';
-import { call, childServerPerTest, iqpOnData, until } from '../server/helpers.js';
+import { call, childServerPerTest, iqpOnData, newRegistryDir, until } from '../server/helpers.js';
 
 const PASSWORD = 'x7#kq2Lm-river-stone';
 const servers = childServerPerTest();
@@ -19,7 +18,7 @@ async function login(url: string, email: string) {
 
 describe('iqp users and iqp auth', () => {
   it('manage accounts and keys beside a running server', async () => {
-    const dataDir = tempDir('iqp-auth-cli-');
+    const dataDir = await newRegistryDir('iqp-auth-cli-');
     expect((await run(dataDir, ['plugins', 'enable', 'auth'])).code).toBe(0);
     const server = await servers.start(dataDir);
     const url = server.url;
@@ -76,7 +75,7 @@ describe('iqp users and iqp auth', () => {
   });
 
   it('refuses bad input with its code and exit status, changing nothing', async () => {
-    const dataDir = tempDir('iqp-auth-cli-');
+    const dataDir = await newRegistryDir('iqp-auth-cli-');
     expect((await run(dataDir, ['plugins', 'enable', 'auth'])).code).toBe(0);
     const noPassword = await run(dataDir, ['users', 'create', 'ann@example.org', '--json']);
     expect(noPassword.code).toBe(2);
@@ -91,7 +90,7 @@ describe('iqp users and iqp auth', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.json().error.code).toBe('IQP_E_USER_NOT_FOUND');
     expect((await run(dataDir, ['users', 'list', '--json'])).json().users).toEqual([]);
-    const noPlugin = await run(tempDir('iqp-auth-cli-'), ['users', 'list', '--json']);
+    const noPlugin = await run(await newRegistryDir('iqp-auth-cli-'), ['users', 'list', '--json']);
     expect(noPlugin.code).not.toBe(0);
     expect(noPlugin.json().error.code).toBe('IQP_E_PLUGIN_UNAVAILABLE');
   });

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { iqpOnData, spawnServer, tempDir } from '../server/helpers.js';
+import { iqpOnData, newRegistryDir, spawnServer } from '../server/helpers.js';
 import { type AuthHarness, authHarness, openSealedKey, post, signedIn, TestClock } from './support.js';
 
 let h: AuthHarness | null = null;
@@ -99,7 +99,7 @@ describe('the secret setting', () => {
   const good = randomBytes(32).toString('base64');
 
   it('is checked at `plugins config --set`, with IQP_E_PLUGIN_CONFIG naming the key and not the value; a good one is masked', async () => {
-    const dir = tempDir('iqp-auth-secret-');
+    const dir = await newRegistryDir('iqp-auth-secret-');
     expect((await iqpOnData(dir, ['plugins', 'enable', 'auth'])).code).toBe(0);
     const file = () => readFileSync(join(dir, 'server.json'), 'utf8');
     const unchanged = file();
@@ -134,7 +134,7 @@ describe('the secret setting', () => {
   });
 
   it('masks a secret nested in an object (smtp.password) wherever the config is shown', async () => {
-    const dir = tempDir('iqp-auth-secret-');
+    const dir = await newRegistryDir('iqp-auth-secret-');
     expect((await iqpOnData(dir, ['plugins', 'enable', 'auth'])).code).toBe(0);
     const password = `mail-${randomBytes(12).toString('hex')}`;
     const smtp = { host: 'smtp.example.org', from: 'iqp@example.org', user: 'iqp', password };
@@ -150,7 +150,7 @@ describe('the secret setting', () => {
   });
 
   it('is checked at server start, and neither the start nor the log prints it', async () => {
-    const dir = tempDir('iqp-auth-secret-');
+    const dir = await newRegistryDir('iqp-auth-secret-');
     expect((await iqpOnData(dir, ['plugins', 'enable', 'auth', '--required'])).code).toBe(0);
     expect((await iqpOnData(dir, ['plugins', 'config', 'auth', '--set', 'secret={"$env":"IQP_AUTH_SECRET"}'])).code).toBe(0);
     const bad = 'not-32-bytes-of-anything';

@@ -46,6 +46,7 @@ beforeAll(async () => {
   await ok(['build', 'src', '--unsigned', '--out', 'unsigned.iqp']);
   await ok(['keygen', '--out', 'enc'], { IQP_PASSPHRASE: 'the right one' });
   await ok(['keygen', '--out', 'other', '--no-passphrase']);
+  await ok(['server', 'migrate', '--data', 'token-data']);
   await ok(['token', 'create', '--role', 'admin', '--data', 'token-data']);
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'key.pub'), key.publicKeyFile);

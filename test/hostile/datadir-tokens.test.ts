@@ -1,13 +1,16 @@
 /**
  * `iqp token …` beside a running registry: it only reads and adds rows. It never sweeps tmp/ or
- * removes blobs (an upload in flight survives it and then succeeds), and on a directory that is
- * not migrated yet it migrates only when no server holds the lock.
+ * removes blobs (an upload in flight survives it and then succeeds), and on a registry an older iqp
+ * left it migrates only when no server holds the lock. (A directory with no registry at all is
+ * refused: datadir-missing.test.ts.)
  */
+import Database from 'better-sqlite3';
 import { readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lockDataDir } from '../../server/lock.js';
+import { applyMigrations, appliedVersions, LATEST_SCHEMA } from '../../server/stores/sqlite/schema.js';
 import { blobFiles, buildRandomPack, type BuiltPack, type ChildServer, newKey, packRows, registerKey, spawnServer, tempDir, tmpFiles, until } from '../server/helpers.js';
 import { iqpIn, leftoversPresent, plantLeftovers, snapshot } from './datadir-helpers.js';
 
@@ -106,17 +109,35 @@ describe('token commands beside a running registry', () => {
   });
 });
 
-describe('token commands on a directory that is not migrated yet', () => {
-  it('create it and migrate it when nobody holds the lock (an operator may make the first token before the first start)', async () => {
-    const data = join(tempDir('iqp-datadir-'), 'new');
+/** A registry as an older iqp left it: registry.sqlite with every migration but the last. */
+function olderRegistry(): string {
+  const data = tempDir('iqp-datadir-');
+  const db = new Database(join(data, 'registry.sqlite'));
+  try {
+    applyMigrations(db, LATEST_SCHEMA - 1);
+  } finally {
+    db.close();
+  }
+  return data;
+}
+
+describe('token commands on a registry whose schema is older than this iqp’s', () => {
+  it('migrate it when nobody holds the lock (this iqp installed over an older one, before its first start)', async () => {
+    const data = olderRegistry();
     const r = await iqpIn(data, ['token', 'create', '--role', 'admin', '--data', data], tempDir('iqp-datadir-cwd-'));
     expect(r.code, r.stderr).toBe(0);
     const list = await iqpIn(data, ['token', 'list', '--data', data], tempDir('iqp-datadir-cwd-'));
     expect(list.json().tokens).toHaveLength(1);
+    const db = new Database(join(data, 'registry.sqlite'), { readonly: true });
+    try {
+      expect(appliedVersions(db).at(-1)).toBe(LATEST_SCHEMA);
+    } finally {
+      db.close();
+    }
   });
 
   it('are refused while another process holds the lock (IQP_E_DATA_DIR_LOCKED), and write nothing', async () => {
-    const data = tempDir('iqp-datadir-');
+    const data = olderRegistry();
     const lock = lockDataDir(data, 'test');
     try {
       const before = snapshot(data);

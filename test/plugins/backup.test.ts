@@ -68,6 +68,7 @@ describe('backups of a registry running the built-in plugins', () => {
       expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(0);
       return r;
     };
+    await run(['server', 'migrate']);
     await run(['plugins', 'enable', 'auth']);
     await run(['plugins', 'enable', 'sync']);
     await run(['users', 'create', 'ann@example.org'], { IQP_USER_PASSWORD: 'x7#kq2Lm-river-stone' });

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, baseEnv, iqp, tempDir } from '../e2e/helpers.js';
-import { buildTemplatePack, call, createTokenCli, expectError, newKey, packRows, registerKey, spawnServer, upload, withDatabase } from '../server/helpers.js';
+import { buildTemplatePack, call, createTokenCli, expectError, newKey, newRegistryDir, packRows, registerKey, spawnServer, upload, withDatabase } from '../server/helpers.js';
 import { fixturePlugin } from './helpers.js';
 
 const SECRET_ENV = 'HELLO_TEST_CLI_SECRET'; // not IQP_*: the test environment drops those
@@ -26,9 +26,10 @@ async function stopServer(s: Awaited<ReturnType<typeof spawnServer>>): Promise<v
 }
 
 describe('iqp plugins', () => {
-  it('enables a built-in plugin in a data directory that does not exist yet, creating it', async () => {
+  it('enables a built-in plugin in a registry no server has started on yet (made by iqp server migrate)', async () => {
     const parent = tempDir('iqp-plugins-cli-new-');
     const dataDir = join(parent, 'registry-data');
+    expect((await iqp(['server', 'migrate', '--data', dataDir], { cwd: parent, env: { HOME: parent } })).code).toBe(0);
     const r = await iqp(['plugins', 'enable', 'auth', '--data', dataDir], { cwd: parent, env: { HOME: parent } });
     expect(r.stdout + r.stderr).toContain('Enabled auth');
     expect(r.code).toBe(0);
@@ -36,7 +37,7 @@ describe('iqp plugins', () => {
   });
 
   it('enables a plugin by path, configures it, lists it, and masks literal secrets', async () => {
-    const dataDir = tempDir('iqp-plugins-cli-');
+    const dataDir = await newRegistryDir('iqp-plugins-cli-');
     const enabled = await run(dataDir, ['enable', fixturePlugin('hello'), '--json']);
     expect(enabled.code).toBe(0);
     expect(enabled.stderr).toBe('');
@@ -71,7 +72,7 @@ describe('iqp plugins', () => {
   });
 
   it('refuses to disable a plugin another enabled plugin requires, and writes nothing', async () => {
-    const dataDir = tempDir('iqp-plugins-cli-');
+    const dataDir = await newRegistryDir('iqp-plugins-cli-');
     expect((await run(dataDir, ['enable', fixturePlugin('hello')])).code).toBe(0);
     expect((await run(dataDir, ['enable', fixturePlugin('fan')])).code).toBe(0);
     const before = serverJson(dataDir);
@@ -85,7 +86,7 @@ describe('iqp plugins', () => {
   });
 
   it('refuses what is not a plugin, with nothing written', async () => {
-    const dataDir = tempDir('iqp-plugins-cli-');
+    const dataDir = await newRegistryDir('iqp-plugins-cli-');
     const notPlugin = await run(dataDir, ['enable', dataDir, '--json']);
     expect(notPlugin.code).toBe(1);
     expect(notPlugin.json().error.code).toBe('IQP_E_PLUGIN_INVALID');
@@ -99,7 +100,7 @@ describe('iqp plugins', () => {
 
 describe('iqp plugins with npm packages', () => {
   it('enables an installed package by name (resolved from the data directory) and lists it; a source gone missing is named', async () => {
-    const dataDir = tempDir('iqp-plugins-npm-');
+    const dataDir = await newRegistryDir('iqp-plugins-npm-');
     const pkg = join(dataDir, 'node_modules', 'iqp-plugin-notes');
     mkdirSync(pkg, { recursive: true });
     writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'iqp-plugin-notes', version: '0.3.0', type: 'module', exports: { './iqp-plugin.json': './iqp-plugin.json', '.': './index.js' } }));
@@ -120,7 +121,7 @@ describe('iqp plugins with npm packages', () => {
 
 describe('iqp server start with plugins', () => {
   it('serves an enabled plugin; disabled, its routes are gone (404) and packs are untouched', async () => {
-    const dataDir = tempDir('iqp-plugins-serve-');
+    const dataDir = await newRegistryDir('iqp-plugins-serve-');
     await run(dataDir, ['enable', fixturePlugin('hello')]);
     await run(dataDir, ['config', 'hello', '--set', `secret={"$env":"${SECRET_ENV}"}`]);
     process.env[SECRET_ENV] = SECRET; // spawnServer passes the test's environment on
@@ -148,7 +149,7 @@ describe('iqp server start with plugins', () => {
   });
 
   it('says on stderr which plugins started and which failed', async () => {
-    const dataDir = tempDir('iqp-plugins-serve-');
+    const dataDir = await newRegistryDir('iqp-plugins-serve-');
     await run(dataDir, ['enable', fixturePlugin('hello')]);
     await run(dataDir, ['config', 'hello', '--set', `secret=${SECRET}`]);
     await run(dataDir, ['enable', fixturePlugin('start-throws')]);
@@ -168,7 +169,7 @@ describe('iqp server start with plugins', () => {
   });
 
   it('exits non-zero naming a required plugin that fails, and serves nothing', async () => {
-    const dataDir = tempDir('iqp-plugins-serve-');
+    const dataDir = await newRegistryDir('iqp-plugins-serve-');
     await run(dataDir, ['enable', fixturePlugin('start-throws'), '--required']);
     const r = await iqp(['server', 'start', '--data', dataDir, '--port', '0'], { cwd: dataDir, env: { HOME: dataDir } });
     expect(r.code).toBe(1);

@@ -23,6 +23,7 @@ import {
   type ChildServer,
   collectPages,
   createTokenCli,
+  newRegistryDir,
   integrityCheck,
   newKey,
   packRows,
@@ -86,7 +87,7 @@ async function checkRecovered(s: ChildServer): Promise<void> {
 }
 
 beforeAll(async () => {
-  dataDir = tempDir('iqp-crash-data-');
+  dataDir = await newRegistryDir('iqp-crash-data-');
   const work = tempDir('iqp-crash-packs-');
   const key = newKey();
   packs = await Promise.all([

@@ -246,6 +246,17 @@ export function iqpOnData(dataDir: string, args: readonly string[], env: Record<
   return iqp([...args, '--data', dataDir], { cwd: dataDir, env: { HOME: dataDir, ...env } });
 }
 
+/**
+ * A new data directory holding an empty registry, as `iqp server migrate` makes it before the first
+ * start: the commands that administer a registry (token, plugins, users, sync) refuse one without.
+ */
+export async function newRegistryDir(prefix = 'iqp-registry-'): Promise<string> {
+  const dataDir = tempDir(prefix);
+  const r = await iqpOnData(dataDir, ['server', 'migrate']);
+  if (r.code !== 0) throw new Error(`server migrate failed (${r.code}): ${r.stdout}${r.stderr}`);
+  return dataDir;
+}
+
 /** `iqp token create --role ROLE --data DIR --json`, as an operator makes the first tokens; returns the token. */
 export async function createTokenCli(dataDir: string, role: 'admin' | 'publisher'): Promise<string> {
   const r = await iqp(['token', 'create', '--role', role, '--name', `crash-${role}`, '--data', dataDir, '--json'], { cwd: dataDir, env: { HOME: dataDir } });

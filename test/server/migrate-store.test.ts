@@ -209,7 +209,7 @@ describePg('iqp server migrate-store', () => {
     const { database, bucket, env } = await freshTargets();
     // Another registry on that database: an account (a plugin's row) and its audit entry.
     const other = tempDir('iqp-migrate-other-');
-    expect((await iqpOnData(other, ['plugins', 'enable', 'auth'])).code).toBe(0);
+    expect((await iqpOnData(other, ['plugins', 'enable', 'auth'], { IQP_DATABASE_URL: database.url })).code).toBe(0);
     const made = await iqpOnData(other, ['users', 'create', 'bob@example.org'], { IQP_DATABASE_URL: database.url, IQP_USER_PASSWORD: 'x7#kq2Lm-river-stone' });
     expect(made.code, made.stderr).toBe(0);
     const rows = await database.rows();

@@ -40,7 +40,8 @@ describePg('three registries on one PostgreSQL', () => {
       dirs.push(dataDir);
       // Each machine's own server.json: the auth plugin, with a sign-in limit of 3 per address and account.
       for (const args of [['plugins', 'enable', 'auth'], ['plugins', 'config', 'auth', '--set', 'rate_limits={"per_email_ip":{"points":3,"duration_s":900}}']]) {
-        const r = await iqpOnData(dataDir, args);
+        // The machine's settings name the database, so its data directory holds no registry.sqlite.
+        const r = await iqpOnData(dataDir, args, { IQP_DATABASE_URL: databaseUrl });
         expect(r.code, r.stderr).toBe(0);
       }
       const config = serverConfig({ dataDir, host: '127.0.0.1', port: 0, databaseUrl, databasePoolSize: 3, blobStore: 's3', s3Endpoint: s3.endpoint, s3Bucket: bucket, s3ForcePathStyle: true, s3Checksums: 'when_required' });

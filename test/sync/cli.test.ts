@@ -8,8 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from '../e2e/helpers.js';
-import { call, childServerPerTest, iqpOnData } from '../server/helpers.js';
+import { call, childServerPerTest, iqpOnData, newRegistryDir } from '../server/helpers.js';
 
 const PASSWORD = 'x7#kq2Lm-river-stone';
 const servers = childServerPerTest();
@@ -17,7 +16,7 @@ const run = iqpOnData;
 
 describe('iqp sync', () => {
   it('exports, imports, compacts and counts beside a running server', async () => {
-    const dataDir = tempDir('iqp-sync-cli-');
+    const dataDir = await newRegistryDir('iqp-sync-cli-');
     for (const id of ['auth', 'sync']) expect((await run(dataDir, ['plugins', 'enable', id])).code).toBe(0);
     const server = await servers.start(dataDir);
     for (const email of ['ann@example.org', 'bob@example.org']) expect((await run(dataDir, ['users', 'create', email], { IQP_USER_PASSWORD: PASSWORD })).code).toBe(0);

@@ -12,15 +12,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { serverConfig } from '../../server/config.js';
 import type { PeerChannel } from '../../server/plugins/peers.js';
 import { type RunningServer, startServer } from '../../server/start.js';
-import { tempDir } from '../e2e/helpers.js';
-import { childServerPerTest, fresh, iqpOnData, until } from '../server/helpers.js';
+import { childServerPerTest, fresh, iqpOnData, newRegistryDir, until } from '../server/helpers.js';
 
 const PASSWORD = 'x7#kq2Lm-river-stone';
 const servers = childServerPerTest();
 
 /** A data directory with auth and sync enabled (long-polls looking at the database once a minute) and one account. */
 async function syncDataDir(): Promise<string> {
-  const dataDir = tempDir('iqp-sync-peers-');
+  const dataDir = await newRegistryDir('iqp-sync-peers-');
   for (const id of ['auth', 'sync']) expect((await iqpOnData(dataDir, ['plugins', 'enable', id])).code).toBe(0);
   expect((await iqpOnData(dataDir, ['plugins', 'config', 'sync', '--set', 'wait_check_ms=60000'])).code).toBe(0);
   expect((await iqpOnData(dataDir, ['users', 'create', 'ann@example.org'], { IQP_USER_PASSWORD: PASSWORD })).code).toBe(0);
