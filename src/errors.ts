@@ -104,7 +104,7 @@ export const CATALOG = {
 
   // Source data
   IQP_E_SOURCE_MISSING: check('The pack source is incomplete.', 'A source folder needs iqp.json, schema.sql and data/<table>.jsonl or .csv files.', 400),
-  IQP_E_SOURCE_CONFIG: check('iqp.json is invalid.', 'Fix the named field; see `iqp init` for a working example.', 400),
+  IQP_E_SOURCE_CONFIG: check('iqp.json is invalid.', 'Fix what the message names in the pack source (a field of iqp.json, or one of its files); `iqp init` writes a working example.', 400),
   IQP_E_SCHEMA_SQL: check('schema.sql could not be applied.', 'Fix the SQL statement named in the message.', 400),
   IQP_E_SCHEMA_FORBIDDEN: check(
     'schema.sql contains a statement a pack schema may not run.',

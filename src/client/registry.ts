@@ -247,9 +247,25 @@ export class RegistryClient {
     if (!expected.includes(res.statusCode)) {
       const text = await readText(res.body);
       if (RETRYABLE_STATUSES.has(res.statusCode)) throw new RetryableStatus(res.statusCode, text, res.headers['retry-after']);
-      throw responseError(res.statusCode, text, what);
+      throw this.#routeHint(responseError(res.statusCode, text, what));
     }
     return consume(res);
+  }
+
+  /**
+   * A path the registry does not serve (its 404 says "No route for …") means the URL is not the
+   * registry's root: most often one that ends in /v1, which iqp adds itself.
+   */
+  #routeHint(err: IqpError): IqpError {
+    if (err.code !== 'IQP_E_NOT_FOUND') return err;
+    const base = new URL(this.baseUrl);
+    if (/\/v1$/i.test(base.pathname)) {
+      base.pathname = base.pathname.replace(/\/v1$/i, '');
+      const root = displayUrl(base).replace(/\/+$/, '');
+      return new IqpError(err.code, err.message, err.details, { hint: `The registry URL ends in /v1, which iqp adds itself: give the registry's root URL, --registry ${root}.` });
+    }
+    if (!err.message.startsWith('No route for ')) return err;
+    return new IqpError(err.code, err.message, err.details, { hint: `The registry serves no such path: check that ${displayUrl(base)} is the registry's root URL (iqp adds /v1 itself) and that it runs iqp.` });
   }
 
   #final(err: unknown, what: string, attempts: number): IqpError {

@@ -4,6 +4,7 @@ import type { Context } from '../cli/context.js';
 import { loadPublicKeys } from '../cli/keys.js';
 import { formatBytes } from '../cli/output.js';
 import { progress } from '../cli/progress.js';
+import { hinted, RELEASE_HINTS } from '../cli/hints.js';
 import { withRegistry } from '../cli/registry.js';
 import { withSettings } from '../cli/setting-options.js';
 import { pullPack } from '../client/pull.js';
@@ -73,7 +74,7 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
   const bar = await progress(ctx.out, 'Downloading release');
   let r;
   try {
-    r = await withRegistry(ctx, { token: false }, (client) =>
+    r = await hinted(RELEASE_HINTS, () => withRegistry(ctx, { token: false }, (client) =>
       pullRelease(client, {
         release: spec === 'latest' ? 'latest' : Number(spec),
         channel: opts.channel,
@@ -87,7 +88,7 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
         onNote: (message) => ctx.out.note(message),
         onVerify: () => bar.text('Verifying…'),
       }),
-    );
+    ));
   } finally {
     bar.stop();
   }

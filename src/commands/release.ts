@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import type { Context } from '../cli/context.js';
 import { loadSecretKey } from '../cli/keys.js';
-import { type Hints, hinted } from '../cli/hints.js';
+import { type Hints, hinted, RELEASE_HINTS } from '../cli/hints.js';
 import { withRegistry } from '../cli/registry.js';
 import { intFlag, withSettings } from '../cli/setting-options.js';
 import { parsePackRef } from '../client/refs.js';
@@ -49,11 +49,9 @@ function describeManifest(m: ReleaseManifestView): string {
   ].join('\n');
 }
 
-/**
- * The fixes for a release manifest the registry refuses to trust (publish, resign, deprecate
- * --rollback-to): the generic hint (--pubkey) is for packs.
- */
-const SIGNING_HINTS: Hints = {
+/** The release commands' hints: RELEASE_HINTS, and the fix for a manifest the registry refuses to trust (the generic hint, --pubkey, is for packs). */
+const COMMAND_HINTS: Hints = {
+  ...RELEASE_HINTS,
   IQP_E_SIG_UNTRUSTED_KEY: (err) =>
     err.details?.['purpose'] === 'pack'
       ? 'That is a pack-signing key. Sign releases with the release key: pass its secret key file with --key (`iqp keys list` shows its public key as release), or set IQP_RELEASE_KEY or release_key.'
@@ -71,7 +69,7 @@ function command<O extends object>(
       const cmd = make();
       return withSettings(cmd, `release ${cmd.name()}`);
     },
-    run: (ctx: Context, opts: O, ...args: string[]) => hinted(SIGNING_HINTS, () => withRegistry(ctx, { token }, (client) => body(ctx, new ReleaseApi(client), opts, ...args))),
+    run: (ctx: Context, opts: O, ...args: string[]) => hinted(COMMAND_HINTS, () => withRegistry(ctx, { token }, (client) => body(ctx, new ReleaseApi(client), opts, ...args))),
   };
 }
 

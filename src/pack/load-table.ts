@@ -239,11 +239,12 @@ export async function loadTable(db: Database.Database, data: DataFile, onRow: (n
     const i = header.findIndex((c) => !columns.has(c));
     if (i < 0) return;
     const { line, column } = at(i);
-    throw new IqpError('IQP_E_DATA_ROW', `${data.file}:${line}:${column}: table ${data.table} has no column "${header[i]}" (columns: ${[...columns].join(', ')})`, {
-      file: data.file,
-      line,
-      column,
-    });
+    throw new IqpError(
+      'IQP_E_DATA_ROW',
+      `${data.file}:${line}:${column}: table ${data.table} has no column "${header[i]}" (columns: ${[...columns].join(', ')})`,
+      { file: data.file, line, column },
+      { hint: `Fix the CSV header: each name in it must be a column of ${data.table} in schema.sql.` },
+    );
   };
   const batches =
     data.format === 'csv'

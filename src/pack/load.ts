@@ -94,7 +94,9 @@ async function loadOnce(source: PackSource, outPath: string, onProgress: (p: Loa
       try {
         db.exec(sql);
       } catch (err) {
-        throw new IqpError('IQP_E_DATA_ROW', `Building an index failed: ${(err as Error).message} (${sql}).`);
+        throw new IqpError('IQP_E_DATA_ROW', `Building an index failed: ${(err as Error).message} (${sql}).`, undefined, {
+          hint: 'The rows do not fit the index (a UNIQUE index over duplicate values, say): fix those rows, or the index in schema.sql.',
+        });
       }
     }
     db.exec('COMMIT');

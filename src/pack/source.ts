@@ -135,14 +135,16 @@ export async function readSource(dir: string): Promise<PackSource> {
     const file = `${DATA_DIR}/${name}`;
     if (entry.isSymbolicLink()) throw symlinkError(dir, file);
     // A named pipe or device would block the build or never end; a folder holds no rows.
-    if (!entry.isFile()) throw new IqpError('IQP_E_SOURCE_CONFIG', `${file} is not a regular file.`, { file });
+    if (!entry.isFile()) throw new IqpError('IQP_E_SOURCE_CONFIG', `${file} is not a regular file.`, { file }, { hint: `${DATA_DIR}/ holds only data files: move ${file} out of it.` });
     const ext = extname(name);
     if (ext !== '.jsonl' && ext !== '.csv') {
-      throw new IqpError('IQP_E_SOURCE_CONFIG', `${file}: data files must be <table>.jsonl or <table>.csv.`, { file });
+      throw new IqpError('IQP_E_SOURCE_CONFIG', `${file}: data files must be <table>.jsonl or <table>.csv.`, { file }, {
+        hint: `Name each file in ${DATA_DIR}/ after the table it fills (${DATA_DIR}/<table>.jsonl or ${DATA_DIR}/<table>.csv), and keep other files elsewhere.`,
+      });
     }
     const table = basename(name, ext);
     const other = seen.get(table);
-    if (other) throw new IqpError('IQP_E_SOURCE_CONFIG', `Table ${table} has two data files: ${other} and ${file}.`, { file });
+    if (other) throw new IqpError('IQP_E_SOURCE_CONFIG', `Table ${table} has two data files: ${other} and ${file}.`, { file }, { hint: 'Keep one data file per table: merge the two, or remove one.' });
     seen.set(table, file);
     dataFiles.push({ table, path: join(dataDir, name), file, format: ext === '.csv' ? 'csv' : 'jsonl' });
   }

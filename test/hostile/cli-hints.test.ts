@@ -48,8 +48,19 @@ beforeAll(async () => {
   await ok(['keygen', '--out', 'other', '--no-passphrase']);
   await ok(['server', 'migrate', '--data', 'token-data']);
   await ok(['token', 'create', '--role', 'admin', '--data', 'token-data']);
-  const { writeFileSync } = await import('node:fs');
+  const { cpSync, readFileSync, writeFileSync } = await import('node:fs');
   writeFileSync(join(dir, 'key.pub'), key.publicKeyFile);
+  // Sources each with one mistake.
+  const broken = (name: string, change: (source: string) => void) => {
+    cpSync(join(dir, 'src'), join(dir, name), { recursive: true });
+    change(join(dir, name));
+  };
+  broken('stray', (source) => writeFileSync(join(source, 'data', 'notes.txt'), 'remember to check the footnotes\n'));
+  broken('twice', (source) => writeFileSync(join(source, 'data', 'surahs.jsonl'), ''));
+  broken('header', (source) => writeFileSync(join(source, 'data', 'surahs.csv'), readFileSync(join(source, 'data', 'surahs.csv'), 'utf8').replace('name_arabic', 'name_arabik')));
+  broken('json', (source) => writeFileSync(join(source, 'iqp.json'), readFileSync(join(source, 'iqp.json'), 'utf8').replace('{', '{,')));
+  // Both surahs are from Makkah.
+  broken('unique', (source) => writeFileSync(join(source, 'schema.sql'), `${readFileSync(join(source, 'schema.sql'), 'utf8')}\nCREATE UNIQUE INDEX one_per_place ON surahs (revelation_place);\n`));
   w = { registry, keyless, dir, signed, signedRef: `${built.package_id}@${built.version}`, keyId: key.keyId, foreign, unsigned: join(dir, 'unsigned.iqp'), source: join(dir, 'src'), tokenData: join(dir, 'token-data'), pub: join(dir, 'key.pub'), otherPub: join(dir, 'other.pub') };
   const first = await iqp(['publish', signed, '--registry', registry.url, '--json'], { cwd: dir, env: { IQP_TOKEN: registry.publisher } });
   expect(first.code, first.stdout).toBe(0);
@@ -192,6 +203,79 @@ const CASES: Case[] = [
     code: 'IQP_E_IO',
     hint: /--port/,
     not: /disk/,
+  },
+  {
+    name: 'build a source with a stray file in data/',
+    args: () => ['build', join(w.dir, 'stray'), '--unsigned'],
+    code: 'IQP_E_SOURCE_CONFIG',
+    hint: /data\/<table>\.jsonl/,
+    not: /field/,
+  },
+  {
+    name: 'build a source with two data files for one table',
+    args: () => ['build', join(w.dir, 'twice'), '--unsigned'],
+    code: 'IQP_E_SOURCE_CONFIG',
+    hint: /one data file per table/,
+    not: /field/,
+  },
+  {
+    name: 'build a source whose CSV header names a column the table lacks',
+    args: () => ['build', join(w.dir, 'header'), '--unsigned'],
+    code: 'IQP_E_DATA_ROW',
+    hint: /header/,
+    not: /Fix the row/,
+  },
+  {
+    name: 'build a source whose iqp.json is not JSON',
+    args: () => ['build', join(w.dir, 'json'), '--unsigned'],
+    code: 'IQP_E_SOURCE_CONFIG',
+    hint: /message names/,
+    not: /named field/,
+  },
+  {
+    name: 'build a source whose UNIQUE index the rows do not fit',
+    args: () => ['build', join(w.dir, 'unique'), '--unsigned'],
+    code: 'IQP_E_DATA_ROW',
+    hint: /UNIQUE index/,
+    not: /Fix the row at the line given/,
+  },
+  {
+    name: 'show a release the registry does not have',
+    args: () => ['release', 'show', '99', '--registry', w.registry.url],
+    env: () => ({ IQP_TOKEN: w.registry.publisher }),
+    code: 'IQP_E_NOT_FOUND',
+    hint: /iqp release list/,
+    not: /pack id/,
+  },
+  {
+    name: 'ask for the latest release for an app version nothing is published for',
+    args: () => ['release', 'latest', '--app-version', '1.4.0', '--registry', w.registry.url],
+    code: 'IQP_E_NOT_FOUND',
+    hint: /--channel.*--app-version/,
+    not: /pack id/,
+  },
+  {
+    name: 'pull the latest release for an app version nothing is published for',
+    args: () => ['pull', '--release', 'latest', '--app-version', '1.4.0', '--release-key', w.pub, '--registry', w.registry.url],
+    code: 'IQP_E_NOT_FOUND',
+    hint: /--channel.*--app-version/,
+    not: /pack id/,
+  },
+  {
+    name: 'publish to the registry’s /v1 URL instead of its root',
+    args: () => ['publish', w.signed, '--registry', `${w.registry.url}/v1`],
+    env: () => ({ IQP_TOKEN: w.registry.publisher }),
+    code: 'IQP_E_NOT_FOUND',
+    hint: /root URL/,
+    not: /pack id/,
+  },
+  {
+    name: 'keys remove through the registry’s /v1 URL (the command’s own hint does not hide the URL’s)',
+    args: () => ['keys', 'remove', '0123456789ABCDEF', '--registry', `${w.registry.url}/v1/`],
+    env: () => ({ IQP_TOKEN: w.registry.admin }),
+    code: 'IQP_E_NOT_FOUND',
+    hint: /root URL/,
+    not: /iqp keys list/,
   },
   {
     name: 'audit without a token',
