@@ -124,7 +124,7 @@ describe('the secret setting', () => {
   });
 
   it('refuses an object setting missing a field it requires (rate_limits.per_ip.duration_s), naming it', async () => {
-    const dir = tempDir('iqp-auth-secret-');
+    const dir = await newRegistryDir('iqp-auth-secret-');
     expect((await iqpOnData(dir, ['plugins', 'enable', 'auth'])).code).toBe(0);
     const unchanged = readFileSync(join(dir, 'server.json'), 'utf8');
     const r = await iqpOnData(dir, ['plugins', 'config', 'auth', '--set', 'rate_limits={"per_ip":{"points":1000}}', '--json']);
