@@ -50,6 +50,11 @@ export function pluginDir(id: string, source: string, dataDir: string, cwd = pro
   return dir;
 }
 
+/** Whether `iqp plugins enable`'s argument names a directory (starts with . or /, or names one that exists). */
+export function isPathArg(arg: string, cwd: string): boolean {
+  return arg.startsWith('.') || isAbsolute(arg) || existsSync(resolve(cwd, arg));
+}
+
 /**
  * What the user typed for `iqp plugins enable` → the source to record: a built-in id, a path
  * (anything starting with . or / or naming an existing directory), else an npm package name.
@@ -57,7 +62,7 @@ export function pluginDir(id: string, source: string, dataDir: string, cwd = pro
 export function sourceFor(arg: string, dataDir: string, cwd: string): { source: string; dir: string } {
   if (PLUGIN_ID.test(arg) && existsSync(join(BUILTIN_DIR, arg, MANIFEST_FILE))) return { source: 'builtin', dir: join(BUILTIN_DIR, arg) };
   const asPath = resolve(cwd, arg);
-  if (arg.startsWith('.') || isAbsolute(arg) || existsSync(asPath)) {
+  if (isPathArg(arg, cwd)) {
     if (!existsSync(asPath)) throw new IqpError('IQP_E_FILE_NOT_FOUND', `${asPath} does not exist.`);
     return { source: asPath, dir: asPath };
   }

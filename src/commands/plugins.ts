@@ -7,10 +7,10 @@
 import { Command } from 'commander';
 import type { Context } from '../cli/context.js';
 import { printable, printableLines } from '../cli/output.js';
-import { withSettings } from '../cli/setting-options.js';
+import { intFlag, withSettings } from '../cli/setting-options.js';
 import { IqpError } from '../errors.js';
 import { maskSecrets, validateConfig } from '../../server/plugins/config.js';
-import { readPluginManifest, sourceFor } from '../../server/plugins/loader.js';
+import { isPathArg, pluginDir, readPluginManifest, sourceFor } from '../../server/plugins/loader.js';
 import type { LoadedManifest } from '../../server/plugins/manifest.js';
 import { readManifest } from '../../server/plugins/manifest.js';
 import { type PluginEntry, readServerFile, serverFilePath, writeServerFile } from '../../server/plugins/server-file.js';
@@ -77,19 +77,30 @@ const enable = {
       new Command('enable')
         .description('enable a plugin: a built-in id, a plugin directory, or an installed npm package')
         .argument('<plugin>', 'built-in id (auth), path to a directory with iqp-plugin.json, or npm package name')
-        .option('--required', 'refuse to start the server when this plugin fails (default: leave it out and answer 503 on its routes)'),
+        .option('--required', 'refuse to start the server when this plugin fails (default: leave it out and answer 503 on its routes)')
+        .option('--no-required', 'leave this plugin out if it fails, and start without it (undoes --required)')
+        .option('--start-timeout-ms <ms>', "how long the plugin's start may take (1-600000; default: the plugin's own, usually 10000)", intFlag('--start-timeout-ms', 1, 600_000)),
       'plugins enable',
     ),
-  async run(ctx: Context, opts: { required?: boolean }, arg: string): Promise<void> {
+  async run(ctx: Context, opts: { required?: boolean; startTimeoutMs?: number }, arg: string): Promise<void> {
     const dataDir = registryDataDir(ctx.config);
-    const { source, dir } = sourceFor(arg, dataDir, ctx.cwd);
-    const manifest = readManifest(dir);
     const file = readServerFile(dataDir);
+    // An id already in server.json (iqp plugins enable hello --no-required) keeps its recorded source.
+    const recorded = file.plugins[arg];
+    const { source, dir } = recorded && !isPathArg(arg, ctx.cwd) ? { source: recorded.source, dir: pluginDir(arg, recorded.source, dataDir, ctx.cwd) } : sourceFor(arg, dataDir, ctx.cwd);
+    const manifest = readManifest(dir);
     const before = file.plugins[manifest.id];
-    const entry: PluginEntry = { ...(before ?? { config: {} }), enabled: true, source, required: Boolean(opts.required) || (before?.required ?? false) };
+    // --required / --no-required and --start-timeout-ms change the entry; left out, they keep what it had.
+    const entry: PluginEntry = {
+      ...(before ?? { config: {} }),
+      enabled: true,
+      source,
+      required: opts.required ?? before?.required ?? false,
+      ...(opts.startTimeoutMs === undefined ? {} : { start_timeout_ms: opts.startTimeoutMs }),
+    };
     writeServerFile(dataDir, { plugins: { ...file.plugins, [manifest.id]: entry } });
     const problem = configProblem(manifest, entry.config);
-    ctx.out.result({ id: manifest.id, version: manifest.version, source, enabled: true, required: entry.required, config_valid: problem === null, ...(problem ? { error: problem } : {}) }, () =>
+    ctx.out.result({ id: manifest.id, version: manifest.version, source, enabled: true, required: entry.required, ...(entry.start_timeout_ms === undefined ? {} : { start_timeout_ms: entry.start_timeout_ms }), config_valid: problem === null, ...(problem ? { error: problem } : {}) }, () =>
       printable(`Enabled ${manifest.id}@${manifest.version} (${source})${entry.required ? ', required' : ''}. ${NEXT_START}`),
     );
     if (problem) ctx.out.warn(`${problem} Set it with: iqp plugins config ${manifest.id} --set key=value`);

@@ -85,6 +85,31 @@ describe('iqp plugins', () => {
     expect(Object.values(JSON.parse(serverJson(dataDir)).plugins).map((p) => (p as { enabled: boolean }).enabled)).toEqual([false, false]);
   });
 
+  it('enable sets and clears required and the start timeout, and keeps them when not named', async () => {
+    const dataDir = await newRegistryDir('iqp-plugins-cli-');
+    const entry = () => JSON.parse(serverJson(dataDir)).plugins.hello;
+    expect((await run(dataDir, ['enable', fixturePlugin('hello'), '--required', '--start-timeout-ms', '45000'])).code).toBe(0);
+    expect(entry()).toMatchObject({ required: true, start_timeout_ms: 45000 });
+    // Enabling again (a new source, say) changes neither.
+    const again = await run(dataDir, ['enable', fixturePlugin('hello'), '--json']);
+    expect(again.json()).toMatchObject({ required: true, start_timeout_ms: 45000 });
+    expect(entry()).toMatchObject({ required: true, start_timeout_ms: 45000 });
+    // The runbook's way out of a required plugin that stops the start.
+    const optional = await run(dataDir, ['enable', 'hello', '--no-required', '--json']);
+    expect(optional.code).toBe(0);
+    expect(optional.json()).toMatchObject({ required: false });
+    expect(entry()).toMatchObject({ required: false, start_timeout_ms: 45000 });
+
+    const before = serverJson(dataDir);
+    for (const bad of ['0', '600001', '1.5', 'soon']) {
+      const refused = await run(dataDir, ['enable', 'hello', '--start-timeout-ms', bad, '--json']);
+      expect(refused.code).toBe(2);
+      expect(refused.json().error.code).toBe('IQP_E_USAGE');
+      expect(refused.json().error.message).toContain('--start-timeout-ms');
+    }
+    expect(serverJson(dataDir)).toBe(before);
+  });
+
   it('refuses what is not a plugin, with nothing written', async () => {
     const dataDir = await newRegistryDir('iqp-plugins-cli-');
     const notPlugin = await run(dataDir, ['enable', dataDir, '--json']);
