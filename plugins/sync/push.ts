@@ -187,7 +187,11 @@ class Batch {
     const since: VersionRow[] = [...(await this.core.store.versions(this.userId, current.entity, current.entity_id, baseVersion, current.version - 1, this.tx)), current];
     const baseRow = baseVersion > 0 ? await this.core.store.version(this.userId, current.entity, current.entity_id, baseVersion, this.tx) : undefined;
     const base = baseRow && !baseRow.deleted ? parse(baseRow.payload) : null;
-    const complete = (baseVersion === 0 || baseRow !== undefined) && since.length === current.version - baseVersion && since.length <= MAX_HISTORY;
+    // With no base (an id the device made, or never saw), the history is what the registry kept of
+    // this id: a new id starts above the compaction floor, not at 1, and versions older than the
+    // device's first write of it were weighed when that write landed.
+    const from = baseVersion > 0 ? baseVersion : since[0]!.version - 1;
+    const complete = (baseVersion === 0 || baseRow !== undefined) && since.length === current.version - from && since.length <= MAX_HISTORY;
     if (!complete) return { base, others: changedFields(base ?? {}, current.deleted ? {} : parse(current.payload)), othersWrote: true };
     const others = new Set<string>();
     let othersWrote = false;

@@ -189,6 +189,41 @@ describe('sync compaction', () => {
     expect((await phone.pullAll(seen.cursor)).changes).toMatchObject([{ entity_id: 'a', op: 'upsert', payload: { n: 2 }, version: resolved.body.version }]);
   });
 
+  it('after compaction, a device’s own offline create and edits of a new id are applied, not conflicts with itself', async () => {
+    h = await syncHarness({ retention: { max_days: 30, compact_interval_s: 0 } });
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const tablet = await sibling(phone, 'tablet-0001');
+    // Some history, compacted away, so that new ids start above version 1.
+    await phone.push([
+      { mutation_id: 'p1', entity: 'card', entity_id: 'old', op: 'upsert', payload: { n: 1 } },
+      { mutation_id: 'p2', entity: 'card', entity_id: 'old', op: 'delete', base_version: 1 },
+    ]);
+    await tablet.pull((await tablet.pullAll(null)).cursor);
+    await phone.pull((await phone.pullAll(null)).cursor);
+    expect((await h.sync.compact()).tombstones).toBe(1);
+    // Made offline on the tablet: a new card, then two edits of it, none with a version seen from the registry.
+    const offline = await tablet.push([
+      { mutation_id: 't1', entity: 'card', entity_id: 'new', op: 'upsert', payload: { front: 'a', back: 'b' } },
+      { mutation_id: 't2', entity: 'card', entity_id: 'new', op: 'patch', payload: { front: 'a2' } },
+      { mutation_id: 't3', entity: 'card', entity_id: 'new', op: 'upsert', payload: { front: 'a3', back: 'b3' } },
+      { mutation_id: 't4', entity: 'card', entity_id: 'gone', op: 'upsert', payload: { n: 1 } },
+      { mutation_id: 't5', entity: 'card', entity_id: 'gone', op: 'delete' },
+    ]);
+    expect(offline.body.results.map((r: { status: string }) => r.status)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(offline.body.results[0].version).toBeGreaterThan(1);
+    const phoneView = await phone.pullAll(null);
+    expect(phoneView.conflicts).toEqual([]);
+    expect(phoneView.changes).toMatchObject([
+      { entity_id: 'new', op: 'upsert', payload: { front: 'a3', back: 'b3' } },
+      { entity_id: 'gone', op: 'delete' },
+    ]);
+    // Another device's write in between is still news to it.
+    const phoneSaw = await phone.push([{ mutation_id: 'p3', entity: 'card', entity_id: 'new', op: 'patch', payload: { back: 'phone' }, base_version: offline.body.results[2].version }]);
+    expect(phoneSaw.body.results[0].status).toBe('applied');
+    const clash = await tablet.push([{ mutation_id: 't6', entity: 'card', entity_id: 'new', op: 'patch', payload: { back: 'tablet' } }]);
+    expect(clash.body.results[0].status).toBe('conflict');
+  });
+
   it('answers reset for a cursor it never wrote, or one from the future', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001');
