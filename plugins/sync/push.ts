@@ -72,6 +72,8 @@ class Batch {
   private text = 'null';
   /** The payload as written when it is the one sent (not upgraded or merged), to reuse its text. */
   private sent: { doc: Doc; text: string } | null = null;
+  /** The last other document serialized (a patched or merged one), with its text. */
+  private serialized: { doc: Doc; text: string } | null = null;
 
   constructor(
     private readonly core: Core,
@@ -207,10 +209,17 @@ class Batch {
     return { base, others, othersWrote };
   }
 
+  /** A document's stored text: the payload as sent when it is that one, else serialized once (the size check and the write share it). */
+  private textOf(doc: Doc): string {
+    if (doc === this.sent?.doc) return this.sent.text;
+    if (doc !== this.serialized?.doc) this.serialized = { doc, text: JSON.stringify(doc) };
+    return this.serialized.text;
+  }
+
   private async store(m: MutationT, version: number, doc: Doc | null): Promise<number> {
     const seq = this.next();
     const key = entityKey(m.entity, m.entity_id);
-    const row: EntityRow = { entity: m.entity, entity_id: m.entity_id, version, seq, deleted: doc ? 0 : 1, payload: doc ? (doc === this.sent?.doc ? this.sent.text : JSON.stringify(doc)) : null, device_id: this.deviceId };
+    const row: EntityRow = { entity: m.entity, entity_id: m.entity_id, version, seq, deleted: doc ? 0 : 1, payload: doc ? this.textOf(doc) : null, device_id: this.deviceId };
     const previous = this.rows.get(key);
     if (previous) this.replaced.push(previous);
     this.unwritten.set(key, row);
@@ -280,8 +289,14 @@ class Batch {
 
   private async write(m: MutationT, entity: Entity, payload: Doc, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
     const invalid = (doc: Doc) => {
+      const at = current ? { version: current.version } : {};
       const bad = entity.check(doc);
-      return bad ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...(current ? { version: current.version } : {}) }) : null;
+      if (bad) return this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...at });
+      // What is stored must fit the limit too (an import checks it), not only what was sent: a patch or a merge can grow it.
+      const bytes = doc === this.sent?.doc ? 0 : Buffer.byteLength(this.textOf(doc));
+      return bytes > entity.maxPayloadBytes
+        ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', `With this change ${m.entity} ${m.entity_id} would be ${bytes} bytes; ${m.entity} takes at most ${entity.maxPayloadBytes}.`, { field: 'payload', ...at })
+        : null;
     };
     const version = current ? current.version + 1 : this.firstVersion;
     const plain = async (doc: Doc) => invalid(doc) ?? this.ok(m, 'applied', version, await this.store(m, version, doc));

@@ -96,7 +96,7 @@ export async function readExport(core: Core, source: AsyncIterable<Uint8Array | 
     const keys = Object.keys(v);
     if (keys.length !== LINE_KEYS.length || !LINE_KEYS.every((k) => keys.includes(k))) throw invalid(core, n, `a data line has exactly the fields ${LINE_KEYS.join(', ')}.`);
     if (typeof v.entity !== 'string' || !/^[a-z][a-z0-9_]{0,63}$/.test(v.entity)) throw invalid(core, n, 'entity is not an entity name.');
-    if (typeof v.entity_id !== 'string' || v.entity_id.length === 0 || v.entity_id.length > 256 || /[\u0000-\u001f\u007f]/.test(v.entity_id)) throw invalid(core, n, 'entity_id is not a valid id.');
+    if (typeof v.entity_id !== 'string' || v.entity_id === '' || codePoints(v.entity_id) > 256 || /[\u0000-\u001f\u007f]/.test(v.entity_id)) throw invalid(core, n, 'entity_id is not a valid id.');
     if (!Number.isSafeInteger(v.version) || (v.version as number) < 1) throw invalid(core, n, 'version is not a positive integer.');
     if (typeof v.payload !== 'object' || v.payload === null || Array.isArray(v.payload)) throw invalid(core, n, 'payload is not a JSON object.');
     const entity = core.entities.get(v.entity);
@@ -141,6 +141,13 @@ export async function readExport(core: Core, source: AsyncIterable<Uint8Array | 
  * reads them in (SQLite's BINARY and PostgreSQL's "C" collations). JavaScript's < compares UTF-16
  * units, which puts U+10000 and above before U+E000–U+FFFF.
  */
+/** A string's length as push's schema measures it (JSON Schema's maxLength counts code points, not UTF-16 units). */
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
 function byCodePoint(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }

@@ -145,6 +145,30 @@ describe('sync export and import', () => {
     expect(trailerOf((await exportOf(bob)).text).sha256).toBe(trailerOf(file).sha256);
   });
 
+  it('imports whatever push stored: a patch never grows a payload past its limit, and ids are measured the same way', async () => {
+    h = await syncHarness({ entities: { card: {}, note: { max_payload_bytes: 64 } } });
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    const longId = '\u{1F600}'.repeat(256); // 256 code points, 512 UTF-16 units: as long as an id may be
+    const r = await ann.push([
+      { mutation_id: 'n1', entity: 'note', entity_id: 'a', op: 'upsert', payload: { text: 'x'.repeat(30) } },
+      // Each patch is small; together with what the note has, the second would pass the limit.
+      { mutation_id: 'n2', entity: 'note', entity_id: 'a', op: 'patch', payload: { more: 'y' } },
+      { mutation_id: 'n3', entity: 'note', entity_id: 'a', op: 'patch', payload: { most: 'z'.repeat(30) } },
+      { mutation_id: 'c1', entity: 'card', entity_id: longId, op: 'upsert', payload: { front: 'smile' } },
+    ]);
+    expect(r.body.results.map((x: any) => [x.status, x.error?.code ?? null])).toEqual([
+      ['applied', null],
+      ['applied', null],
+      ['rejected', 'IQP_E_SYNC_PAYLOAD_TOO_LARGE'],
+      ['applied', null],
+    ]);
+    expect(r.body.results[2]).toMatchObject({ version: 2, error: { field: 'payload' } });
+    const file = (await exportOf(ann)).text;
+    const bob = await device(h, 'bob@example.org', 'bob-phone-1');
+    expect(await importInto(bob, 'replace', file)).toMatchObject({ status: 200, body: { imported: 2 } });
+    expect(trailerOf((await exportOf(bob)).text).sha256).toBe(trailerOf(file).sha256);
+  });
+
   it('deleting the account deletes its sync data', async () => {
     h = await syncHarness();
     const ann = await device(h, 'ann@example.org', 'ann-phone-1');
