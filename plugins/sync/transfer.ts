@@ -3,7 +3,8 @@
  * order, then a trailer with the count, the head and a sha256 of the data lines. The lines hold
  * nothing that depends on the account (no sequence numbers), so exporting, importing into an empty
  * account and exporting again gives the same checksum. An import checks every line and the
- * checksum before it changes anything, and then changes everything in one transaction.
+ * checksum before it changes anything, and then changes everything in one transaction. An export
+ * the account changed under while it was written ends without its trailer.
  */
 import { createHash } from 'node:crypto';
 import type { Core } from './core.js';
@@ -33,9 +34,9 @@ export async function exportHead(core: Core, userId: string): Promise<number> {
   return (await core.store.user(userId))?.head ?? 0;
 }
 
-/** The export's lines from `offset` on (the checksum still covers every line), then the trailer. */
-export async function* exportLines(core: Core, userId: string, offset = 0): AsyncGenerator<string> {
-  const head = await exportHead(core, userId);
+/** The export's lines from `offset` on (the checksum still covers every line), then the trailer; `head`: the one the caller announced. */
+export async function* exportLines(core: Core, userId: string, offset = 0, startHead?: number): AsyncGenerator<string> {
+  const head = startHead ?? (await exportHead(core, userId));
   const hash = createHash('sha256');
   let count = 0;
   let after: [string, string] | null = null;
@@ -54,6 +55,11 @@ export async function* exportLines(core: Core, userId: string, offset = 0): Asyn
     const last = rows[rows.length - 1]!;
     after = [last.entity, last.entity_id];
   }
+  // The lines are read in pages, outside one transaction: a push meanwhile would make a file that
+  // mixes states the account never had at once. Such an export ends without its trailer (an
+  // import refuses it), and the client starts again.
+  const end = await exportHead(core, userId);
+  if (end !== head) throw core.ctx.error('IQP_E_SYNC_EXPORT_CHANGED', `The data moved from head ${head} to ${end} while the export was written; start again from the beginning.`);
   const trailer: Trailer = { format: EXPORT_FORMAT, count, head, sha256: hash.digest('hex') };
   yield `${JSON.stringify({ trailer })}\n`;
 }

@@ -169,6 +169,21 @@ describe('sync export and import', () => {
     expect(trailerOf((await exportOf(bob)).text).sha256).toBe(trailerOf(file).sha256);
   });
 
+  it('an export the account changed under is cut short, never finished with a trailer over a mix of states', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    await seed(ann);
+    const lines = h.sync.exportLines(ann.userId, 'cli:test')[Symbol.asyncIterator]();
+    const first = await lines.next();
+    expect(first.done).toBe(false);
+    // A push lands while the export is being written.
+    await ann.push([{ mutation_id: 'during', entity: 'card', entity_id: 'id-1', op: 'upsert', payload: { n: 'new' } }]);
+    await expect(lines.next()).rejects.toMatchObject({ code: 'IQP_E_SYNC_EXPORT_CHANGED' });
+    // Left alone, it finishes with the trailer's head equal to the one the export started at.
+    const whole = await exportOf(ann);
+    expect(String(trailerOf(whole.text).head)).toBe(whole.head);
+  });
+
   it('deleting the account deletes its sync data', async () => {
     h = await syncHarness();
     const ann = await device(h, 'ann@example.org', 'ann-phone-1');

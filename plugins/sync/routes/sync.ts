@@ -166,7 +166,7 @@ export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): vo
     if (query.head !== undefined && query.head !== head) throw ctx.error('IQP_E_SYNC_EXPORT_CHANGED', `The data moved from head ${query.head} to ${head} since the export started; start again from the beginning.`);
     metrics.exports.inc();
     await ctx.audit({ action: 'export', actor: `user:${userId}`, target: `user:${userId}`, details: { offset: query.offset ?? 0, head } });
-    return ctx.stream(200, exportLines(c, userId, query.offset ?? 0), { contentType: 'application/x-ndjson', headers: { 'X-Iqp-Sync-Head': String(head), 'Cache-Control': 'no-store' } });
+    return ctx.stream(200, exportLines(c, userId, query.offset ?? 0, head), { contentType: 'application/x-ndjson', headers: { 'X-Iqp-Sync-Head': String(head), 'Cache-Control': 'no-store' } });
   });
 
   ctx.routes.route(importRoute, async ({ principal, query, stream, headers }) => {
