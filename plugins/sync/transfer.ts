@@ -14,6 +14,8 @@ import { entityKey } from './store.js';
 
 export const EXPORT_FORMAT = 'iqp-sync-export/1';
 const PAGE = 1000;
+/** The highest version an import takes (2^50): an account's sequence follows imported versions up, and must stay far below 2^53. */
+const MAX_VERSION = 2 ** 50;
 
 export interface Trailer {
   readonly format: string;
@@ -103,7 +105,7 @@ export async function readExport(core: Core, source: AsyncIterable<Uint8Array | 
     if (keys.length !== LINE_KEYS.length || !LINE_KEYS.every((k) => keys.includes(k))) throw invalid(core, n, `a data line has exactly the fields ${LINE_KEYS.join(', ')}.`);
     if (typeof v.entity !== 'string' || !/^[a-z][a-z0-9_]{0,63}$/.test(v.entity)) throw invalid(core, n, 'entity is not an entity name.');
     if (typeof v.entity_id !== 'string' || v.entity_id === '' || codePoints(v.entity_id) > 256 || /[\u0000-\u001f\u007f]/.test(v.entity_id)) throw invalid(core, n, 'entity_id is not a valid id.');
-    if (!Number.isSafeInteger(v.version) || (v.version as number) < 1) throw invalid(core, n, 'version is not a positive integer.');
+    if (!Number.isSafeInteger(v.version) || (v.version as number) < 1 || (v.version as number) > MAX_VERSION) throw invalid(core, n, `version is not an integer from 1 to ${MAX_VERSION}.`);
     if (typeof v.payload !== 'object' || v.payload === null || Array.isArray(v.payload)) throw invalid(core, n, 'payload is not a JSON object.');
     const entity = core.entities.get(v.entity);
     if (!entity) throw invalid(core, n, `"${v.entity}" is not an entity this registry syncs.`);
@@ -174,7 +176,9 @@ export async function importLines(core: Core, userId: string, mode: 'replace' | 
     if (mode === 'replace') {
       await core.store.clearRows(userId, tx);
       // A new epoch: every cursor from before answers reset, so devices drop what the import removed.
-      await tx.run('UPDATE sync_users SET epoch = ? WHERE user_id = ?', [newId(12), userId]);
+      // The floor rises to the head: an id the import removed, made again later, starts above every
+      // version it had (a version is never above its seq), since nothing of its history is left.
+      await tx.run('UPDATE sync_users SET epoch = ?, floor = ? WHERE user_id = ?', [newId(12), Math.max(user.floor, head), userId]);
     }
     let imported = 0;
     for (const l of lines) {
@@ -187,7 +191,10 @@ export async function importLines(core: Core, userId: string, mode: 'replace' | 
       // removed continues above the floor, as a push does. Into an empty account: the file's.
       const version = unchanged ? current.version : current ? Math.max(current.version + 1, l.version) : Math.max(l.version, user.floor + 1);
       // A replace cleared the history: the state it replaced is not kept as a merge base.
-      await core.store.write(userId, { entity: l.entity, entity_id: l.entity_id, version, seq: ++head, deleted: 0, payload, device_id: null }, before ? undefined : current, now, tx);
+      // A row's seq is never below its version (the file's versions may run ahead of this account's
+      // sequence), so the floor, which compaction raises to a seq, stays above the versions it removes.
+      head = Math.max(head + 1, version);
+      await core.store.write(userId, { entity: l.entity, entity_id: l.entity_id, version, seq: head, deleted: 0, payload, device_id: null }, before ? undefined : current, now, tx);
       imported++;
     }
     await core.store.setHead(userId, head, tx);

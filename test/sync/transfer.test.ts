@@ -4,7 +4,7 @@
  * changed; replace makes devices reset; deleting the account deletes its sync data.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Device, device, type SyncHarness, syncHarness } from './support.js';
+import { Device, device, sibling, type SyncHarness, syncHarness } from './support.js';
 
 let h: SyncHarness | null = null;
 afterEach(async () => {
@@ -182,6 +182,47 @@ describe('sync export and import', () => {
     // Left alone, it finishes with the trailer's head equal to the one the export started at.
     const whole = await exportOf(ann);
     expect(String(trailerOf(whole.text).head)).toBe(whole.head);
+  });
+
+  it('never hands out a version a device saw again: an id a replace removed, made anew, continues above it', async () => {
+    h = await syncHarness();
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    const tablet = await sibling(ann, 'ann-tablet-1');
+    await ann.push([
+      { mutation_id: 'x1', entity: 'card', entity_id: 'x', op: 'upsert', payload: { front: 'a' } },
+      { mutation_id: 'x2', entity: 'card', entity_id: 'x', op: 'patch', payload: { front: 'b' }, base_version: 1 },
+      { mutation_id: 'x3', entity: 'card', entity_id: 'x', op: 'patch', payload: { front: 'c' }, base_version: 2 },
+    ]);
+    expect((await tablet.pullAll(null)).changes).toMatchObject([{ entity_id: 'x', version: 3 }]);
+    // A backup without the card replaces the account's data while the tablet is away.
+    const bob = await device(h, 'bob@example.org', 'bob-phone-1');
+    await bob.push([{ mutation_id: 'y1', entity: 'card', entity_id: 'y', op: 'upsert', payload: { front: 'y' } }]);
+    expect((await importInto(ann, 'replace', (await exportOf(bob)).text)).status).toBe(200);
+    const anew = await ann.push([{ mutation_id: 'x4', entity: 'card', entity_id: 'x', op: 'upsert', payload: { front: 'new' } }]);
+    expect(anew.body.results[0]).toMatchObject({ status: 'applied' });
+    expect(anew.body.results[0].version).toBeGreaterThan(3);
+    // The tablet's edit of the version it saw is weighed against the new card, not refused.
+    const late = await tablet.push([{ mutation_id: 't1', entity: 'card', entity_id: 'x', op: 'patch', payload: { back: 'tablet' }, base_version: 3 }]);
+    expect(late.body.results[0].status).not.toBe('rejected');
+  });
+
+  it('never hands out a version a device saw again: an imported id’s tombstone compacted away, made anew, continues above it', async () => {
+    h = await syncHarness({ retention: { max_days: 30, compact_interval_s: 0 } });
+    const bob = await device(h, 'bob@example.org', 'bob-phone-1');
+    const edits = [{ mutation_id: 'y0', entity: 'card', entity_id: 'y', op: 'upsert' as const, payload: { n: 0 } }];
+    for (let i = 1; i < 10; i++) edits.push({ mutation_id: `y${i}`, entity: 'card', entity_id: 'y', op: 'upsert', payload: { n: i }, base_version: i } as (typeof edits)[0]);
+    await bob.push(edits);
+    const file = (await exportOf(bob)).text;
+    expect(JSON.parse(file.split('\n')[0]!)).toMatchObject({ entity_id: 'y', version: 10 });
+    // Ann's account, nearly empty, takes the card at version 10 from the file, then deletes it.
+    const ann = await device(h, 'ann@example.org', 'ann-phone-1');
+    expect((await importInto(ann, 'merge', file)).status).toBe(200);
+    const gone = await ann.push([{ mutation_id: 'd', entity: 'card', entity_id: 'y', op: 'delete', base_version: 10 }]);
+    expect(gone.body.results[0]).toMatchObject({ status: 'applied', version: 11 });
+    await ann.pull((await ann.pullAll(null)).cursor);
+    expect((await h.sync.compact()).tombstones).toBe(1);
+    const anew = await ann.push([{ mutation_id: 'y-again', entity: 'card', entity_id: 'y', op: 'upsert', payload: { n: 'again' } }]);
+    expect(anew.body.results[0].version).toBeGreaterThan(11);
   });
 
   it('deleting the account deletes its sync data', async () => {
