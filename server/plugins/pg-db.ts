@@ -18,6 +18,7 @@
  */
 import pg from 'pg';
 import { IqpError } from '../../src/errors.js';
+import { sessionConfig } from '../stores/postgres/session.js';
 import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
 import { applyPgMigration, lockPgMigrations } from './pg-schema.js';
 import { numberPlaceholders, PLUGIN_TYPES } from './pg-sql.js';
@@ -97,9 +98,8 @@ export class PgPluginDatabase implements PluginStorage {
     const settings = ['-c default_transaction_isolation=serializable', '-c idle_in_transaction_session_timeout=60s'];
     if (options.schema !== undefined) settings.push(`-c search_path=${options.schema}`);
     this.pool = new pg.Pool({
-      connectionString: options.connectionString,
+      ...sessionConfig(options.connectionString, settings),
       types: PLUGIN_TYPES,
-      options: settings.join(' '),
       keepAlive: true,
       application_name: options.applicationName ?? 'iqp-plugins',
       max: options.poolSize ?? 10,
@@ -168,7 +168,8 @@ export class PgPluginDatabase implements PluginStorage {
    * when PostgreSQL could not serialize it.
    */
   async transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const begin = options.durable === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN';
+    // SERIALIZABLE named here too, not only as the sessions' default.
+    const begin = options.durable === false ? 'BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off' : 'BEGIN ISOLATION LEVEL SERIALIZABLE';
     const key = options.lockKey;
     if (key === undefined) return this.tries(begin, fn, null);
     // One transaction per key at a time in this process: the others wait here, not each holding a pooled connection.

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { PgPluginDatabase } from '../../server/plugins/pg-db.js';
+import { PgDatabase } from '../../server/stores/postgres/db.js';
 import { describePg, freshSchema, type TestSchema } from '../postgres/harness.js';
 import { pluginDatabaseConformance } from './database-conformance.js';
 
@@ -59,6 +60,24 @@ describePg('PgPluginDatabase on PostgreSQL', () => {
     expect(await db.get(sql, ['one', 'two', 3])).toEqual({ first: 'one', plain: '?', doubled: "it's ?", escaped: "'?", quoted: 'v', dollar: '?', tagged: ' ? ', second: 'two' });
     await db.run("INSERT INTO t (id, v) VALUES (?, 'a ? in text')", [1]);
     expect(await rows()).toEqual([{ id: 1, v: 'a ? in text' }]);
+  });
+
+  it('a database_url with options of its own adds them to iqp’s session settings, which it never replaces', async () => {
+    const u = new URL(schema.url());
+    u.searchParams.set('options', `-c search_path=${schema.name} -c statement_timeout=4321 -c idle_in_transaction_session_timeout=5s`);
+    const plugins = new PgPluginDatabase({ connectionString: u.href, poolSize: 1 });
+    const stores = new PgDatabase({ connectionString: u.href, poolSize: 1 });
+    try {
+      const show = 'SELECT current_setting(?) AS iso, current_setting(?) AS idle, current_setting(?) AS st, current_setting(?) AS sp';
+      const names = ['transaction_isolation', 'idle_in_transaction_session_timeout', 'statement_timeout', 'search_path'];
+      // Plugins' transactions run SERIALIZABLE whatever the URL says; the operator's own settings apply too.
+      expect(await plugins.transaction((tx) => tx.get(show, names))).toEqual({ iso: 'serializable', idle: '1min', st: '4321ms', sp: schema.name });
+      const [row] = await stores.query('SELECT current_setting($1) AS idle, current_setting($2) AS st, current_setting($3) AS sp', names.slice(1));
+      expect(row).toEqual({ idle: '1min', st: '4321ms', sp: schema.name });
+    } finally {
+      await plugins.close();
+      await stores.close();
+    }
   });
 
   it('reads booleans as 1 and 0 and numerics as numbers, as SQLite gives them', async () => {

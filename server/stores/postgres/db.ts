@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { IqpError } from '../../../src/errors.js';
 import { ChangeFeed } from './changes.js';
+import { sessionConfig } from './session.js';
 
 export interface PostgresOptions {
   /** postgres:// URL of the database. */
@@ -55,7 +56,7 @@ export class PgDatabase {
     // vanishes inside one must not hold every other server's writes for ever, hence the idle
     // transaction timeout and TCP keepalives (which also notice a listening connection gone silent).
     const settings = ['-c idle_in_transaction_session_timeout=60s', ...(options.schema === undefined ? [] : [`-c search_path=${options.schema}`])];
-    const client: pg.ClientConfig = { connectionString: options.connectionString, types, options: settings.join(' '), keepAlive: true };
+    const client: pg.ClientConfig = { ...sessionConfig(options.connectionString, settings), types, keepAlive: true };
     this.pool = new pg.Pool({ ...client, application_name: appName, max: options.poolSize ?? 10 });
     // An idle pooled connection the server drops (restart, pg_terminate_backend) is an 'error'
     // event; the pool discards it and connects anew when needed. Unhandled, it would end the process.
