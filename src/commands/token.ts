@@ -29,7 +29,7 @@ const create = {
     withSettings(
       new Command('create')
         .description('create a token and print it once (only its hash is stored)')
-        .addOption(new Option('-r, --role <role>', 'admin (everything) or publisher (publish and deprecate packs)').choices([...ROLES]).makeOptionMandatory())
+        .addOption(new Option('-r, --role <role>', 'admin (everything) or publisher (publish and deprecate packs, manage releases; not keys or the audit log)').choices([...ROLES]).makeOptionMandatory())
         .option('-n, --name <name>', 'who or what the token is for, shown in the audit log'),
       'token create',
     ),
