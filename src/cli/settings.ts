@@ -238,6 +238,12 @@ export const OTHER_VARIABLES: ReadonlyArray<{ readonly env: string; readonly def
   { env: 'IQP_USER_PASSWORD', default: 'prompt', doc: 'Password `iqp users create` gives the new account (never a flag, never printed).' },
   { env: 'IQP_PASSPHRASE', default: 'prompt', doc: 'Passphrase of an encrypted secret key (never a flag, never printed).' },
   { env: 'SOURCE_DATE_EPOCH', default: 'now', doc: 'Build time in seconds; makes builds reproducible.' },
-  { env: 'CI', default: 'unset', doc: 'When set, iqp never prompts.' },
+  { env: 'CI', default: 'unset', doc: 'When set to anything but `false` or `0` (which count as unset, as does an empty value), iqp never prompts and draws no spinners.' },
+  {
+    env: 'UV_THREADPOOL_SIZE',
+    default: '`8`',
+    doc: "Threads of libuv's pool, shared by file reads, password hashes, the plugin database's WAL syncs and token signatures; iqp sets 8 when it is unset and keeps yours. Raising the auth plugin's `max_concurrent_hashes`, raise this to at least 4 more (docs/runbook.md).",
+  },
+  { env: 'XDG_STATE_HOME', default: '`~/.local/state`', doc: 'Moves `trust_state`’s default to `$XDG_STATE_HOME/iqp/release-trust.json`.' },
   { env: 'IQP_DEBUG', default: 'unset', doc: 'Print stack traces of internal errors, and one `debug:` line per registry request on stderr (method, URL, status, time; never the token).' },
 ];
