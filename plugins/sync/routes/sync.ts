@@ -107,7 +107,7 @@ export const importRoute = route({
       schema: Type.Object({ imported: Type.Integer(), mode: Type.String(), head: Type.Integer(), sha256: Type.String() }, { additionalProperties: false }),
     },
   },
-  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_TOKEN_INVALID', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_IMPORT_INVALID', 'IQP_E_UPLOAD_TOO_LARGE'],
+  errors: ['IQP_E_TOKEN_EXPIRED', 'IQP_E_TOKEN_INVALID', 'IQP_E_EMAIL_UNVERIFIED', 'IQP_E_SYNC_IMPORT_INVALID', 'IQP_E_UPLOAD_TOO_LARGE', 'IQP_E_REQUEST_TIMEOUT'],
 });
 
 export function syncRoutes(ctx: PluginContext<SyncConfig>, core: () => Core): void {
