@@ -177,5 +177,5 @@ export const CODES = {
 export const DEVICE_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 export const MUTATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const ENTITY = /^[a-z][a-z0-9_]{0,63}$/;
-/** 1..256 characters (code points, as JSON Schema's maxLength counts them), no C0/C1 control characters. */
-export const ENTITY_ID = /^[^\u0000-\u001f\u007f-\u009f]{1,256}$/u;
+/** 1..256 characters (code points, as JSON Schema's maxLength counts them), none of U+0000–U+001F or U+007F: exactly what the registry takes, so an id another app made can always be edited here. */
+export const ENTITY_ID = /^[^\u0000-\u001f\u007f]{1,256}$/u;

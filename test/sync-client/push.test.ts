@@ -49,6 +49,13 @@ describe('mutate', () => {
     expect(await r.client.pendingCount()).toBe(0);
   });
 
+  it('takes every id the server takes: 256 code points outside the BMP, C1 characters, DEL only refused', async () => {
+    const r = rig();
+    for (const id of ['\u{1F600}'.repeat(256), 'a\u0085b', '\u009f', 'ünï ćødé']) await r.client.mutate({ entity: 'card', entity_id: id, op: 'delete' });
+    expect(await r.client.pendingCount()).toBe(4);
+    for (const id of ['a\u007fb', '\u{1F600}'.repeat(257)]) await expect(r.client.mutate({ entity: 'card', entity_id: id, op: 'delete' })).rejects.toMatchObject({ code: 'IQP_CLIENT_INVALID_MUTATION' });
+  });
+
   it('fixes base_version from what the device last saw, at the time of the mutation', async () => {
     const r = rig();
     r.net.on('/v1/sync/push', applyAll(7)).on('/v1/sync/pull', () => page([], 'c1'));
