@@ -9,7 +9,7 @@ import { type Hints, hinted, RELEASE_HINTS } from '../cli/hints.js';
 import { withRegistry } from '../cli/registry.js';
 import { intFlag, withSettings } from '../cli/setting-options.js';
 import { parsePackRef } from '../client/refs.js';
-import { ReleaseApi, type ReleaseManifestView, type ReleaseView, type ValidationReport } from '../client/releases.js';
+import { describeSigned, ReleaseApi, type ReleaseManifestView, type ReleaseView, type ValidationReport } from '../client/releases.js';
 import { IqpError } from '../errors.js';
 import { isSemver } from '../pack/manifest.js';
 import type { CommandGroup, CommandModule } from './types.js';
@@ -168,7 +168,7 @@ function signCommand(mode: 'publish' | 'resign'): CommandModule {
         }
       }
       const release = await api.sign(n, key, mode, days, ctx.now());
-      ctx.out.result(release, () => `${mode === 'publish' ? 'Published' : 'Re-signed'} ${describe(release)}`);
+      ctx.out.result(release, () => `${mode === 'publish' ? 'Published' : 'Re-signed'} ${describe(release)}\n${describeSigned(release.signed)}`);
     },
   );
 }
@@ -194,7 +194,7 @@ const deprecate = command<{ message?: string; rollbackTo?: string }>(
       return;
     }
     const result = await api.rollback(n, message, target, signing.key, signing.days, ctx.now());
-    ctx.out.result(result, () => `${describe(result.deprecated)}\nRolled back: re-signed ${describe(result.rolled_back_to)}`);
+    ctx.out.result(result, () => `${describe(result.deprecated)}\nRolled back: re-signed ${describe(result.rolled_back_to)}\n${describeSigned(result.signed)}`);
   },
 );
 
