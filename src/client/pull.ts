@@ -94,11 +94,14 @@ async function trustedKeys(client: RegistryClient, pinned: readonly PublicKey[],
     }
     return { keys: pinned, trust: 'pinned' };
   }
+  return { keys: (await registryPackKeys(client)).map((k) => parsePublicKey(k.public_key)), trust: 'registry' };
+}
+
+/** The registry's pack keys (GET /v1/keys), the answer checked for a keys list. Release keys sign release manifests, not packs. */
+export async function registryPackKeys(client: RegistryClient): Promise<KeyList['keys']> {
   const listed = await client.json<KeyList>({ method: 'GET', path: '/v1/keys' });
   if (!Array.isArray(listed?.keys)) throw new IqpError('IQP_E_REGISTRY', `${client.describe('GET', '/v1/keys')}: the answer has no keys list.`);
-  // Release keys sign release manifests, not packs.
-  const packKeys = listed.keys.filter((k) => (k.purpose ?? 'pack') === 'pack');
-  return { keys: packKeys.map((k) => parsePublicKey(k.public_key)), trust: 'registry' };
+  return listed.keys.filter((k) => (k.purpose ?? 'pack') === 'pack');
 }
 
 /** The whole-pack check; the file must also be the pack that was asked for. Returns the signer's key id. */

@@ -13,10 +13,10 @@ import { type ReleaseManifest, verifyReleaseManifest } from '../pack/release-man
 import { verifyPackFile } from '../pack/verify.js';
 import { downloadResumable, type DownloadHooks } from './download.js';
 import { localCopy, packPaths } from './pack-file.js';
+import { registryPackKeys } from './pull.js';
 import type { RegistryClient } from './registry.js';
 import { ReleaseApi, type ReleaseManifestView } from './releases.js';
 import type { TrustStore } from './trust.js';
-import type { KeyList } from './types.js';
 
 export interface ReleasePullOptions extends DownloadHooks {
   /** 'latest', or a release id. */
@@ -111,9 +111,8 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
   const last = lastFor(manifest.registry_id);
 
   // Pack signatures: the registry's pack keys, but only those the signed manifest names.
-  const listed = await client.json<KeyList>({ method: 'GET', path: '/v1/keys' });
   const named = new Set(manifest.artifacts.map((a) => a.signer_key_id));
-  const packKeys = listed.keys.filter((k) => (k.purpose ?? 'pack') === 'pack' && named.has(k.key_id)).map((k) => parsePublicKey(k.public_key));
+  const packKeys = (await registryPackKeys(client)).filter((k) => named.has(k.key_id)).map((k) => parsePublicKey(k.public_key));
 
   await mkdir(options.outDir, { recursive: true });
   const staged: { part: string; final: string; artifact: ReleaseManifest['artifacts'][number]; downloaded: boolean }[] = [];

@@ -1,0 +1,129 @@
+/**
+ * `iqp pull --release` against a registry that lies: a plain HTTP server on 127.0.0.1 serving
+ * release manifests signed here with the fixed test keys (fixtures/keys: other.key is the release
+ * key the client pins, corpus.key signed every pack in fixtures/good and fixtures/bad), and the
+ * real bin/iqp. Every refusal exits as the catalog says and leaves the trust state and --out
+ * exactly as they were.
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parsePublicKey, parseSecretKey, type SecretKey } from '../../src/pack/minisign.js';
+import { type ReleaseArtifact, type ReleaseManifest, signReleaseManifest } from '../../src/pack/release-manifest.js';
+import { iqp, listTree, ROOT, type RunResult, tempDir } from '../e2e/helpers.js';
+import { type FakeRegistry, fakeRegistry, sendJson } from './pull-registry.js';
+
+const KEYS = join(ROOT, 'fixtures', 'keys');
+const GOOD = join(ROOT, 'fixtures', 'good', 'translation.iqp');
+const ID = 'example.translation.en';
+const REGISTRY_ID = '5f0c3a1e9b7d4c28a6e1f2b3c4d5e6f7';
+const packKey = parsePublicKey(readFileSync(join(KEYS, 'corpus.pub'), 'utf8'));
+let releaseKey: SecretKey;
+
+beforeAll(async () => {
+  releaseKey = await parseSecretKey(readFileSync(join(KEYS, 'other.key'), 'utf8'), null);
+});
+
+/** The artifact a release lists for `bytes`, as `id`@`version` in `role`, signed by the corpus key. */
+function artifact(role: string, bytes: Buffer, id = ID, version = '1.0.0'): ReleaseArtifact {
+  return {
+    role,
+    package_id: id,
+    version,
+    size_bytes: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    signer_key_id: packKey.keyId,
+    download_path: `/v1/packs/${id}/download?version=${version}&role=${role}`,
+  };
+}
+
+function release(releaseId: number, sequence: number, artifacts: ReleaseArtifact[]): ReleaseManifest {
+  return {
+    format: 2,
+    kind: 'iqp-release',
+    registry_id: REGISTRY_ID,
+    release_id: releaseId,
+    name: `r${releaseId}`,
+    channel: 'stable',
+    sequence,
+    min_app_version: '1.0.0',
+    notes: '',
+    signed_at: '2026-01-01T00:00:00Z',
+    expires_at: '2099-01-01T00:00:00Z',
+    artifacts,
+  };
+}
+
+interface Served {
+  /** What GET /v1/releases/{id}/manifest answers for each id (signed with the release key). */
+  readonly releases: Record<number, ReleaseManifest>;
+  /** download_path → the bytes served there. */
+  readonly files: Record<string, Buffer>;
+  /** GET /v1/keys; by default the corpus key as the one pack key. */
+  readonly keys?: unknown;
+}
+
+function registry(served: Served): Promise<FakeRegistry> {
+  return fakeRegistry((req, res) => {
+    const url = req.url!;
+    const asked = /^\/v1\/releases\/(\d+)\/manifest$/.exec(url);
+    if (asked) {
+      const m = served.releases[Number(asked[1])];
+      if (!m) return sendJson(res, { error: { code: 'IQP_E_NOT_FOUND', message: 'No such release.' } }, 404);
+      const signed = signReleaseManifest(m, releaseKey);
+      return sendJson(res, { release_id: m.release_id, status: 'published', deprecated_message: null, manifest_json: signed.manifestJson, signature: signed.signature });
+    }
+    if (url === '/v1/keys') {
+      return sendJson(res, 'keys' in served ? served.keys : { keys: [{ key_id: packKey.keyId, name: 'corpus', purpose: 'pack', public_key: readFileSync(join(KEYS, 'corpus.pub'), 'utf8').split('\n')[1], added_at: '2026-01-01T00:00:00Z' }] });
+    }
+    const bytes = served.files[url];
+    if (!bytes) return sendJson(res, { error: { code: 'IQP_E_NOT_FOUND', message: 'No such file.' } }, 404);
+    res.writeHead(200, { 'content-length': String(bytes.length) }).end(bytes);
+  });
+}
+
+/** A work folder with the pinned release key; --out is `out`, the trust state `trust.json`. */
+function work(): string {
+  const dir = tempDir('iqp-release-pull-hostile-');
+  copyFileSync(join(KEYS, 'other.pub'), join(dir, 'release.pub'));
+  return dir;
+}
+
+function pullRelease(reg: FakeRegistry, dir: string, id: number | 'latest'): Promise<RunResult> {
+  return iqp(['pull', '--release', String(id), '--release-key', 'release.pub', '--trust-state', 'trust.json', '--out', 'out', '--registry', reg.url, '--json'], {
+    cwd: dir,
+    env: { IQP_RETRY_BASE_MS: '1' },
+  });
+}
+
+/** The trust state and every file in --out, byte for byte. */
+function snapshot(dir: string): { trust: Buffer | null; out: Record<string, Buffer> } {
+  const trustPath = join(dir, 'trust.json');
+  const out = join(dir, 'out');
+  const files = existsSync(out) ? listTree(out) : [];
+  return { trust: existsSync(trustPath) ? readFileSync(trustPath) : null, out: Object.fromEntries(files.map((f) => [f, readFileSync(join(out, f))])) };
+}
+
+/** A refused pull: the error code and exit code, and nothing changed in the trust state or --out. */
+async function expectRefused(reg: FakeRegistry, dir: string, id: number | 'latest', code: string, exit: number): Promise<RunResult> {
+  const before = snapshot(dir);
+  const r = await pullRelease(reg, dir, id);
+  expect(r.signal, r.stderr).toBeNull();
+  expect(r.json().error?.code, r.stdout + r.stderr).toBe(code);
+  expect(r.code).toBe(exit);
+  expect(snapshot(dir), 'trust state and --out unchanged').toEqual(before);
+  return r;
+}
+
+describe('iqp pull --release against a registry that lies', () => {
+  it('refuses a keys answer without a keys list as the registry’s fault (IQP_E_REGISTRY), as a single-pack pull does', async () => {
+    const good = readFileSync(GOOD);
+    const a = artifact('text', good);
+    for (const keys of [{}, { keys: 'none' }, null]) {
+      const reg = await registry({ releases: { 7: release(7, 1, [a]) }, files: { [a.download_path]: good }, keys });
+      const r = await expectRefused(reg, work(), 7, 'IQP_E_REGISTRY', 3);
+      expect(r.json().error.message).toContain('/v1/keys');
+    }
+  });
+});
