@@ -28,6 +28,8 @@ export interface VectorInputs {
   readonly now: string;
   /** A registry id the app pins, or null (take the one the signed manifest names). */
   readonly registry_id: string | null;
+  /** The release id asked for (GET /v1/releases/{id}/manifest); absent when asking for the latest. */
+  readonly release_id?: number;
   /** The trust state before the pull: registry id → channel → the newest accepted manifest. */
   readonly trust: Record<string, Record<string, { sequence: number; manifest_sha256: string }>>;
 }
@@ -174,6 +176,13 @@ function vectors(keys: { pinned: SecretKey; other: SecretKey }): Vector[] {
       why: 'Validly signed, but for another registry than the one the app pins.',
       ...signed(base({ registry_id: OTHER_REGISTRY_ID })),
       inputs: inputs({ registry_id: REGISTRY_ID }),
+      expect: 'IQP_E_RELEASE_MANIFEST',
+    },
+    {
+      name: 'wrong-release-id',
+      why: 'Validly signed, but release 7 served when the app asked for release 8 by id.',
+      ...good,
+      inputs: inputs({ release_id: 8 }),
       expect: 'IQP_E_RELEASE_MANIFEST',
     },
     {

@@ -52,6 +52,8 @@ export interface ManifestCheckOptions {
   readonly now: Date;
   /** A pinned registry id, or null to take the one the signed manifest names. */
   readonly registryId?: string | null;
+  /** The release id asked for (GET /v1/releases/{id}/manifest), or null when asking for the latest. */
+  readonly releaseId?: number | null;
   /** The trust state for a registry id on this channel: the newest manifest accepted, or null. */
   readonly last: (registryId: string) => { sequence: number; manifest_sha256: string } | null;
 }
@@ -73,6 +75,12 @@ export function checkReleaseManifest(
     throw new IqpError('IQP_E_RELEASE_MANIFEST', `The signed manifest is from registry ${manifest.registry_id}; this client expects registry ${options.registryId}.`, {
       registry_id: manifest.registry_id,
       expected_registry_id: options.registryId,
+    });
+  }
+  if (options.releaseId != null && manifest.release_id !== options.releaseId) {
+    throw new IqpError('IQP_E_RELEASE_MANIFEST', `Asked for release ${options.releaseId}; the signed manifest is release ${manifest.release_id}'s.`, {
+      release_id: manifest.release_id,
+      expected_release_id: options.releaseId,
     });
   }
   if (Date.parse(manifest.expires_at) <= options.now.getTime()) {
@@ -106,6 +114,7 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
     releaseKeys: options.releaseKeys,
     now,
     registryId: options.registryId ?? null,
+    releaseId: options.release === 'latest' ? null : options.release,
     last: lastFor,
   });
   const last = lastFor(manifest.registry_id);

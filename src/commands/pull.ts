@@ -44,7 +44,7 @@ export function define(): Command {
       'A pack already at <out>/<id>-<version>.iqp with the announced size and SHA-256 is checked and kept: nothing is downloaded.',
       'Trusted keys: --pubkey files and trusted_keys; when none are pinned, the registry’s own publisher keys (GET /v1/keys).',
       '',
-      'With --release: the release manifest must be signed by a pinned release key, unexpired, and not older than',
+      'With --release: the release manifest must be signed by a pinned release key, for the channel (and, with --release <id>, the release) asked for, unexpired, and not older than',
       'the last one accepted from this registry (by its signed registry id, whatever its URL) and channel (docs/client-verification.md); every pack is checked',
       'against it before any is moved into place, and only then is the trust state saved.',
     ].join('\n'),

@@ -126,4 +126,19 @@ describe('iqp pull --release against a registry that lies', () => {
       expect(r.json().error.message).toContain('/v1/keys');
     }
   });
+
+  it('refuses another release’s signed manifest served for the id asked for (IQP_E_RELEASE_MANIFEST)', async () => {
+    const good = readFileSync(GOOD);
+    const a = artifact('text', good);
+    // Release 8, validly signed and newer, served as release 7.
+    const r8 = release(8, 2, [a]);
+    const reg = await registry({ releases: { 7: r8, 8: r8 }, files: { [a.download_path]: good } });
+    const dir = work();
+    const r = await expectRefused(reg, dir, 7, 'IQP_E_RELEASE_MANIFEST', 1);
+    expect(r.json().error.details).toEqual({ release_id: 8, expected_release_id: 7 });
+    expect(reg.hits.filter((h) => h.includes('/download'))).toEqual([]);
+    const ok = await pullRelease(reg, dir, 8);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.json()).toMatchObject({ release_id: 8, sequence: 2 });
+  });
 });

@@ -31,6 +31,7 @@ function verifyVector(name: string): { outcome: string; expected: VectorExpect }
       releaseKeys: [pinned],
       now: new Date(inputs.now),
       registryId: inputs.registry_id,
+      releaseId: inputs.release_id ?? null,
       last: (registryId) => inputs.trust[registryId]?.[inputs.channel] ?? null,
     });
     return { outcome: 'ok', expected };
@@ -49,7 +50,7 @@ describe('release-manifest test vectors', () => {
   });
 
   it('cover every case the client documentation names', () => {
-    for (const required of ['good', 'expired', 'rollback', 'wrong-channel', 'wrong-key', 'tampered', 'wrong-registry-id']) expect(names).toContain(required);
+    for (const required of ['good', 'expired', 'rollback', 'wrong-channel', 'wrong-key', 'tampered', 'wrong-registry-id', 'wrong-release-id']) expect(names).toContain(required);
   });
 
   it.each(names)('%s: the client gives the expected answer', (name) => {
