@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ErrorCode } from '../src/errors.js';
 import { parseSecretKey, type SecretKey, sign } from '../src/pack/minisign.js';
-import { type ReleaseManifest, releaseTrustedComment, serializeReleaseManifest, signReleaseManifest } from '../src/pack/release-manifest.js';
+import { type ReleaseArtifact, type ReleaseManifest, releaseTrustedComment, serializeReleaseManifest, signReleaseManifest } from '../src/pack/release-manifest.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 
 const KEYS_DIR = join(PACKAGE_ROOT, 'fixtures', 'keys');
@@ -89,6 +89,11 @@ function vectors(keys: { pinned: SecretKey; other: SecretKey }): Vector[] {
   };
   const inputs = (o: Partial<VectorInputs> = {}): VectorInputs => ({ channel: 'stable', app_version: '1.4.0', now: NOW, registry_id: null, trust: {}, ...o });
   const good = signed(base());
+  // One more artifact beside the good manifest's own, made from it by `edit`.
+  const withSecond = (edit: Partial<ReleaseArtifact>) => {
+    const m = base();
+    return signed({ ...m, artifacts: [...m.artifacts, { ...m.artifacts[0]!, ...edit }] });
+  };
 
   // Tampered: the bytes differ from what was signed (another pack's hash), the signature is the original's.
   const tampered = good.manifest_json.replace(/"sha256": "[0-9a-f]{64}"/, `"sha256": "${'e'.repeat(64)}"`);
@@ -183,6 +188,27 @@ function vectors(keys: { pinned: SecretKey; other: SecretKey }): Vector[] {
       why: 'Validly signed, but release 7 served when the app asked for release 8 by id.',
       ...good,
       inputs: inputs({ release_id: 8 }),
+      expect: 'IQP_E_RELEASE_MANIFEST',
+    },
+    {
+      name: 'good-same-pack-two-roles',
+      why: 'The same pack (same id, version, size, SHA-256, signer and path) in two roles: accept it; it is one file.',
+      ...withSecond({ role: 'reference' }),
+      inputs: inputs(),
+      expect: 'ok',
+    },
+    {
+      name: 'duplicate-pack-version',
+      why: 'The same package_id@version twice with different SHA-256s: both would be saved as one file, the second over the first after it was checked.',
+      ...withSecond({ role: 'reference', sha256: 'f'.repeat(64) }),
+      inputs: inputs(),
+      expect: 'IQP_E_RELEASE_MANIFEST',
+    },
+    {
+      name: 'duplicate-role-package',
+      why: 'The same role and package_id twice (a release has one version of a pack per role).',
+      ...withSecond({ version: '1.0.1', download_path: '/v1/packs/example.translation.en/download?version=1.0.1' }),
+      inputs: inputs(),
       expect: 'IQP_E_RELEASE_MANIFEST',
     },
     {

@@ -97,11 +97,41 @@ export function releaseTrustedComment(m: ReleaseManifest, manifestSha256: string
 
 const COMMENT = /^iqp-release release_id=(\d+) channel=(\S+) sequence=(\d+) expires_at=(\S+) manifest_sha256=([0-9a-f]{64})$/;
 
-function fail(message: string): never {
-  throw new IqpError('IQP_E_RELEASE_MANIFEST', message);
+function fail(message: string, details?: Record<string, unknown>): never {
+  throw new IqpError('IQP_E_RELEASE_MANIFEST', message, details);
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
+
+/**
+ * A release has one pack per role and package id (the registry's key for an artifact). The same
+ * package_id@version may fill several roles, but it is one file (<id>-<version>.iqp): every
+ * artifact naming it must describe the same pack, or a client would save two packs under one name,
+ * the second over the first after the first was checked.
+ */
+function refuseDuplicates(artifacts: readonly ReleaseArtifact[]): void {
+  const roles = new Set<string>();
+  const packs = new Map<string, ReleaseArtifact>();
+  for (const a of artifacts) {
+    const role = JSON.stringify([a.role, a.package_id]);
+    if (roles.has(role)) fail(`The release manifest lists ${a.package_id} twice in role ${a.role}.`, { role: a.role, package_id: a.package_id });
+    roles.add(role);
+    const pack = `${a.package_id}@${a.version}`;
+    const earlier = packs.get(pack);
+    if (!earlier) {
+      packs.set(pack, a);
+      continue;
+    }
+    const differs = (['size_bytes', 'sha256', 'signer_key_id', 'download_path'] as const).filter((k) => earlier[k] !== a[k]);
+    if (differs.length > 0) {
+      fail(`The release manifest lists ${pack} in roles ${earlier.role} and ${a.role} with different ${differs.join(', ')}: they would be saved as one file.`, {
+        package_id: a.package_id,
+        version: a.version,
+        roles: [earlier.role, a.role],
+      });
+    }
+  }
+}
 
 /** Structural check of a parsed release manifest (the shape a client must see before trusting anything in it). */
 export function parseReleaseManifest(bytes: Buffer): ReleaseManifest {
@@ -134,6 +164,7 @@ export function parseReleaseManifest(bytes: Buffer): ReleaseManifest {
       fail('An artifact of the release manifest is malformed.');
     }
   }
+  refuseDuplicates(m.artifacts);
   if (!serializeReleaseManifest(m).equals(bytes)) fail('The release manifest is not in canonical form.');
   return m;
 }

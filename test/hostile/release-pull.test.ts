@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey, parseSecretKey, type SecretKey } from '../../src/pack/minisign.js';
 import { type ReleaseArtifact, type ReleaseManifest, signReleaseManifest } from '../../src/pack/release-manifest.js';
-import { iqp, listTree, ROOT, type RunResult, tempDir } from '../e2e/helpers.js';
+import { EPOCH, iqp, listTree, ROOT, type RunResult, tempDir } from '../e2e/helpers.js';
 import { type FakeRegistry, fakeRegistry, sendJson } from './pull-registry.js';
 
 const KEYS = join(ROOT, 'fixtures', 'keys');
@@ -20,9 +20,18 @@ const ID = 'example.translation.en';
 const REGISTRY_ID = '5f0c3a1e9b7d4c28a6e1f2b3c4d5e6f7';
 const packKey = parsePublicKey(readFileSync(join(KEYS, 'corpus.pub'), 'utf8'));
 let releaseKey: SecretKey;
+/** Another valid pack with the same id and version as GOOD (built now, so other bytes), signed by the same key. */
+let rebuilt: Buffer;
 
 beforeAll(async () => {
   releaseKey = await parseSecretKey(readFileSync(join(KEYS, 'other.key'), 'utf8'), null);
+  const src = tempDir('iqp-release-pull-hostile-src-');
+  const init = await iqp(['init', 'src', '--template', 'translation', '--id', ID, '-y'], { cwd: src });
+  expect(init.code, init.stderr).toBe(0);
+  const built = await iqp(['build', 'src', '--key', join(KEYS, 'corpus.key'), '--out', 'rebuilt.iqp'], { cwd: src, env: { SOURCE_DATE_EPOCH: EPOCH } });
+  expect(built.code, built.stderr).toBe(0);
+  rebuilt = readFileSync(join(src, 'rebuilt.iqp'));
+  expect(rebuilt.equals(readFileSync(GOOD))).toBe(false);
 });
 
 /** The artifact a release lists for `bytes`, as `id`@`version` in `role`, signed by the corpus key. */
@@ -34,7 +43,7 @@ function artifact(role: string, bytes: Buffer, id = ID, version = '1.0.0'): Rele
     size_bytes: bytes.length,
     sha256: createHash('sha256').update(bytes).digest('hex'),
     signer_key_id: packKey.keyId,
-    download_path: `/v1/packs/${id}/download?version=${version}&role=${role}`,
+    download_path: `/v1/packs/${id}/download?version=${version}`,
   };
 }
 
@@ -140,5 +149,32 @@ describe('iqp pull --release against a registry that lies', () => {
     const ok = await pullRelease(reg, dir, 8);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
     expect(ok.json()).toMatchObject({ release_id: 8, sequence: 2 });
+  });
+
+  it('refuses a manifest listing one package_id@version twice with other bytes, before downloading anything (IQP_E_RELEASE_MANIFEST)', async () => {
+    // Both packs verify; saved under one name, the second would replace the first after its check.
+    const good = readFileSync(GOOD);
+    const first = artifact('reference', good);
+    const second = { ...artifact('text', rebuilt), download_path: '/v1/elsewhere' };
+    const reg = await registry({ releases: { 7: release(7, 1, [first, second]) }, files: { [first.download_path]: good, [second.download_path]: rebuilt } });
+    const r = await expectRefused(reg, work(), 7, 'IQP_E_RELEASE_MANIFEST', 1);
+    expect(r.json().error.message).toContain(`${ID}@1.0.0`);
+    expect(r.json().error.details).toMatchObject({ package_id: ID, version: '1.0.0' });
+    expect(reg.hits.filter((h) => !h.includes('/v1/releases/'))).toEqual([]);
+  });
+
+  it('takes the same pack in two roles: one file, downloaded once', async () => {
+    const good = readFileSync(GOOD);
+    const text = artifact('text', good);
+    const reg = await registry({ releases: { 7: release(7, 1, [artifact('reference', good), text]) }, files: { [text.download_path]: good } });
+    const dir = work();
+    const r = await pullRelease(reg, dir, 7);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json().packs.map((p: { role: string; downloaded: boolean }) => [p.role, p.downloaded])).toEqual([
+      ['reference', true],
+      ['text', true],
+    ]);
+    expect(reg.hits.filter((h) => h.includes('/download'))).toHaveLength(1);
+    expect(listTree(join(dir, 'out'))).toEqual([`${ID}-1.0.0.iqp`]);
   });
 });

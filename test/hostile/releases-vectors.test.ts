@@ -50,7 +50,7 @@ describe('release-manifest test vectors', () => {
   });
 
   it('cover every case the client documentation names', () => {
-    for (const required of ['good', 'expired', 'rollback', 'wrong-channel', 'wrong-key', 'tampered', 'wrong-registry-id', 'wrong-release-id']) expect(names).toContain(required);
+    for (const required of ['good', 'expired', 'rollback', 'wrong-channel', 'wrong-key', 'tampered', 'wrong-registry-id', 'wrong-release-id', 'duplicate-pack-version', 'duplicate-role-package']) expect(names).toContain(required);
   });
 
   it.each(names)('%s: the client gives the expected answer', (name) => {
