@@ -103,6 +103,14 @@ export function checkReleaseManifest(
   return { manifest, keyId, sha256 };
 }
 
+/** The whole-pack check, and that the file is the pack the signed manifest lists, signed by the key it names. */
+async function verifyArtifact(path: string, a: ReleaseManifest['artifacts'][number], packKeys: readonly PublicKey[]): Promise<void> {
+  const report = await verifyPackFile(path, { trustedKeys: packKeys });
+  if (report.manifest.package_id !== a.package_id || report.manifest.version !== a.version || report.signerKeyId !== a.signer_key_id) {
+    throw new IqpError('IQP_E_DOWNLOAD_MISMATCH', `The release lists ${a.package_id}@${a.version} signed by ${a.signer_key_id}; the file is ${report.manifest.package_id}@${report.manifest.version} signed by ${report.signerKeyId}.`);
+  }
+}
+
 export async function pullRelease(client: RegistryClient, options: ReleasePullOptions): Promise<ReleasePullResult> {
   const api = new ReleaseApi(client);
   const now = options.now ?? new Date();
@@ -134,18 +142,18 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
         staged.push({ part: final, final, artifact: a, downloaded: earlier.downloaded });
         continue;
       }
-      // Already here from an earlier pull: keep it if it is exactly what the manifest signs.
+      // Already here from an earlier pull: keep it if it is exactly what the manifest signs, once it
+      // passes the checks a download gets. A failure leaves it alone: it was there before this run.
       if ((await localCopy(final, { size: a.size_bytes, sha256: a.sha256 })) === 'same') {
+        options.onVerify?.();
+        await verifyArtifact(final, a, packKeys);
         staged.push({ part: final, final, artifact: a, downloaded: false });
         continue;
       }
       await downloadResumable(client, client.url(a.download_path).toString(), part, { size: a.size_bytes, sha256: a.sha256 }, options);
       options.onVerify?.();
       try {
-        const report = await verifyPackFile(part, { trustedKeys: packKeys });
-        if (report.manifest.package_id !== a.package_id || report.manifest.version !== a.version || report.signerKeyId !== a.signer_key_id) {
-          throw new IqpError('IQP_E_DOWNLOAD_MISMATCH', `The release lists ${a.package_id}@${a.version} signed by ${a.signer_key_id}; the file is ${report.manifest.package_id}@${report.manifest.version} signed by ${report.signerKeyId}.`);
-        }
+        await verifyArtifact(part, a, packKeys);
       } catch (err) {
         await rm(part, { force: true });
         throw err;

@@ -6,7 +6,7 @@
  * exactly as they were.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey, parseSecretKey, type SecretKey } from '../../src/pack/minisign.js';
@@ -161,6 +161,37 @@ describe('iqp pull --release against a registry that lies', () => {
     expect(r.json().error.message).toContain(`${ID}@1.0.0`);
     expect(r.json().error.details).toMatchObject({ package_id: ID, version: '1.0.0' });
     expect(reg.hits.filter((h) => !h.includes('/v1/releases/'))).toEqual([]);
+  });
+
+  it.each([
+    ['a pack whose content.sqlite does not match its manifest', 'IQP_E_CONTENT_TABLES', () => readFileSync(join(ROOT, 'fixtures', 'bad', 'content-row-count-wrong.iqp')), ID],
+    ['a good pack listed under another package id', 'IQP_E_DOWNLOAD_MISMATCH', () => readFileSync(GOOD), 'example.other'],
+  ])('checks a pack already in --out with the signed SHA-256 as it checks a download: %s (%s)', async (_what, code, bytes, id) => {
+    const pack = bytes();
+    const a = artifact('text', pack, id);
+    const reg = await registry({ releases: { 7: release(7, 1, [a]) }, files: { [a.download_path]: pack } });
+    const dir = work();
+    await expectRefused(reg, dir, 7, code, 1);
+    expect(reg.hits.filter((h) => h.includes('/download'))).toHaveLength(1);
+    // The same bytes already there (the very file the release signs): refused the same way, and left as it was.
+    mkdirSync(join(dir, 'out'), { recursive: true });
+    writeFileSync(join(dir, 'out', `${id}-1.0.0.iqp`), pack);
+    await expectRefused(reg, dir, 7, code, 1);
+    expect(reg.hits.filter((h) => h.includes('/download'))).toHaveLength(1);
+  });
+
+  it('keeps a good pack already in --out, checked, without downloading it', async () => {
+    const good = readFileSync(GOOD);
+    const a = artifact('text', good);
+    const reg = await registry({ releases: { 7: release(7, 1, [a]) }, files: { [a.download_path]: good } });
+    const dir = work();
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'out', `${ID}-1.0.0.iqp`), good);
+    const r = await pullRelease(reg, dir, 7);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json().packs).toMatchObject([{ role: 'text', downloaded: false }]);
+    expect(reg.hits.filter((h) => h.includes('/download'))).toEqual([]);
+    expect(readFileSync(join(dir, 'out', `${ID}-1.0.0.iqp`)).equals(good)).toBe(true);
   });
 
   it('takes the same pack in two roles: one file, downloaded once', async () => {
