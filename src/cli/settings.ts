@@ -223,7 +223,7 @@ export const SETTINGS = {
   trustState: {
     key: 'trust_state', env: 'IQP_TRUST_STATE', flag: '--trust-state <file>', commands: ['pull'], type: path, defaultText: '~/.local/state/iqp/release-trust.json',
     default: (env: NodeJS.ProcessEnv) => join(env['XDG_STATE_HOME'] || join(env['HOME'] || homedir(), '.local', 'state'), 'iqp', 'release-trust.json'),
-    help: 'where the newest accepted release manifest is remembered', doc: 'The newest release manifest accepted per registry id and channel (rollback protection).',
+    help: 'where the newest accepted release manifest is remembered', doc: 'The newest release manifest accepted per registry id and channel (rollback protection); never lowered, even by two pulls at once.',
   },
   releaseExpiryDays: {
     key: 'release_expiry_days', env: 'IQP_RELEASE_EXPIRY_DAYS', flag: '--expires-in <days>', commands: ['release publish', 'release resign', 'release deprecate'], type: int(1, 3650, 'days'), default: 30,

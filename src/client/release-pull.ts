@@ -16,7 +16,7 @@ import { localCopy, packPaths } from './pack-file.js';
 import { registryPackKeys } from './pull.js';
 import type { RegistryClient } from './registry.js';
 import { ReleaseApi, type ReleaseManifestView } from './releases.js';
-import type { TrustStore } from './trust.js';
+import { isBehind, type TrustStore } from './trust.js';
 
 export interface ReleasePullOptions extends DownloadHooks {
   /** 'latest', or a release id. */
@@ -90,7 +90,7 @@ export function checkReleaseManifest(
   }
   // Keyed by the signed registry id, so another address for the same registry shares the state.
   const last = options.last(manifest.registry_id);
-  if (last && (manifest.sequence < last.sequence || (manifest.sequence === last.sequence && sha256 !== last.manifest_sha256))) {
+  if (last && isBehind({ sequence: manifest.sequence, manifest_sha256: sha256 }, last)) {
     throw new IqpError(
       'IQP_E_RELEASE_ROLLBACK',
       `The registry serves sequence ${manifest.sequence} on ${manifest.channel}; this client already accepted sequence ${last.sequence}${manifest.sequence === last.sequence ? ' with other content' : ''}.`,
@@ -166,7 +166,7 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
     throw err;
   }
   for (const s of staged) if (s.part !== s.final) renameDurable(s.part, s.final);
-  options.trust.save(manifest.registry_id, options.channel, client.baseUrl, {
+  const kept = options.trust.save(manifest.registry_id, options.channel, client.baseUrl, {
     sequence: manifest.sequence,
     manifest_sha256: sha256,
     expires_at: manifest.expires_at,
@@ -174,6 +174,9 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
     accepted_at: now.toISOString(),
     accepted_from: client.baseUrl,
   });
+  if (kept.manifest_sha256 !== sha256) {
+    options.onNote?.(`Another pull accepted sequence ${kept.sequence} (release ${kept.release_id}) on ${options.channel} meanwhile; the trust state keeps it, so the next pull is checked against that.`);
+  }
   return {
     registry_id: manifest.registry_id,
     release_id: manifest.release_id,

@@ -44,6 +44,45 @@ describe('TrustStore', () => {
     expect(file).toEqual({ format: 2, registries: { [ID]: { stable: state(3) } }, urls: { [`${URL_A} beta`]: state(5) } });
   });
 
+  describe('two pulls at once (each checks against what it read, then saves)', () => {
+    const file = (store: TrustStore) => JSON.parse(readFileSync(store.path, 'utf8'));
+
+    it('a save keeps a higher sequence another pull saved meanwhile, and says so', () => {
+      const a = storeWith(undefined);
+      const b = new TrustStore(a.path);
+      a.save(ID, 'stable', URL_A, state(10));
+      a.save(ID, 'beta', URL_A, state(3));
+      // A accepts sequence 12 against the 10 it read; meanwhile B accepts and saves 15.
+      expect(a.get(ID, 'stable', URL_A)).toMatchObject({ sequence: 10 });
+      b.save(ID, 'stable', URL_A, state(15));
+      const kept = a.save(ID, 'stable', URL_A, state(12));
+      expect(file(a).registries[ID]).toEqual({ stable: state(15), beta: state(3) });
+      expect(kept).toEqual(state(15));
+      // Forward still moves forward.
+      expect(a.save(ID, 'stable', URL_A, state(16))).toEqual(state(16));
+      expect(a.get(ID, 'stable', URL_A)).toEqual(state(16));
+    });
+
+    it('the same sequence with other bytes keeps the manifest accepted first; the same manifest again is saved', () => {
+      const store = storeWith(undefined);
+      store.save(ID, 'stable', URL_A, state(15));
+      const other = { ...state(15), manifest_sha256: 'f'.repeat(64) };
+      const kept = store.save(ID, 'stable', URL_A, other);
+      expect(store.get(ID, 'stable', URL_A)).toEqual(state(15));
+      expect(kept).toEqual(state(15));
+      const again = { ...state(15), accepted_at: '2026-02-01T00:00:00.000Z' };
+      expect(store.save(ID, 'stable', URL_A, again)).toEqual(again);
+      expect(store.get(ID, 'stable', URL_A)).toEqual(again);
+    });
+
+    it('a higher URL entry from an older iqp is kept too, moved to the registry id', () => {
+      const store = storeWith({ format: 1, channels: { [`${URL_A} stable`]: state(20) } });
+      const kept = store.save(ID, 'stable', URL_A, state(12));
+      expect(file(store)).toEqual({ format: 2, registries: { [ID]: { stable: state(20) } }, urls: {} });
+      expect(kept).toEqual(state(20));
+    });
+  });
+
   it('refuses a file it does not understand, without touching it', () => {
     for (const bad of ['{', '[]', { format: 3, registries: {}, urls: {} }, { format: 2, registries: { [ID]: 1 }, urls: {} }, { format: 1 }]) {
       const store = storeWith(bad);

@@ -38,6 +38,27 @@ function urlKey(registryUrl: string, channel: string): string {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+type Accepted = Pick<ChannelTrust, 'sequence' | 'manifest_sha256'>;
+
+/**
+ * Whether a manifest is behind what was accepted: a lower sequence, or the same sequence with other
+ * bytes. A pull refuses such a manifest as a rollback; a save never writes one over the state.
+ */
+export function isBehind(manifest: Accepted, accepted: Accepted | null): boolean {
+  return accepted !== null && (manifest.sequence < accepted.sequence || (manifest.sequence === accepted.sequence && manifest.manifest_sha256 !== accepted.manifest_sha256));
+}
+
+/**
+ * What `file` says was accepted from registry `registryId` on `channel`: the higher of the entry under
+ * the id and a format 1 entry under the URL being pulled from, so a migration never lowers it.
+ */
+function accepted(file: TrustFile, registryId: string, channel: string, registryUrl: string): ChannelTrust | null {
+  const byId = file.registries[registryId]?.[channel] ?? null;
+  const byUrl = file.urls[urlKey(registryUrl, channel)] ?? null;
+  if (byId === null || (byUrl !== null && byUrl.sequence > byId.sequence)) return byUrl;
+  return byId;
+}
+
 export class TrustStore {
   constructor(readonly path: string) {}
 
@@ -58,24 +79,32 @@ export class TrustStore {
     throw new IqpError('IQP_E_CONFIG', `${this.path} is not an iqp release trust state file (format 1 or 2).`);
   }
 
-  /**
-   * What this client accepted from registry `registryId` on `channel`: the higher of the entry under
-   * the id and a format 1 entry under the URL being pulled from, so a migration never lowers it.
-   */
+  /** What this client accepted from registry `registryId` on `channel` (see accepted()). */
   get(registryId: string, channel: string, registryUrl: string): ChannelTrust | null {
-    const file = this.#read();
-    const byId = file.registries[registryId]?.[channel] ?? null;
-    const byUrl = file.urls[urlKey(registryUrl, channel)] ?? null;
-    if (byId === null || (byUrl !== null && byUrl.sequence > byId.sequence)) return byUrl;
-    return byId;
+    return accepted(this.#read(), registryId, channel, registryUrl);
   }
 
-  /** Records a newly accepted manifest (callers have checked it is not older), replacing the URL entry it supersedes. Atomic. */
-  save(registryId: string, channel: string, registryUrl: string, state: ChannelTrust): void {
+  /**
+   * Records a newly accepted manifest, replacing the URL entry it supersedes, and returns what the
+   * file now holds for the registry and channel. Atomic.
+   *
+   * The caller checked the manifest against the state it read when its pull began, but another pull
+   * of the same registry and channel (another `iqp pull` at once) may have saved a newer one since.
+   * So the file is read again here, just before the write, and a state on disk that `state` is
+   * behind (a higher sequence, or the same with other bytes) is kept, not overwritten: the trust
+   * state never goes back. Keeping it rather than refusing is deliberate: by now this pull's packs
+   * are in place and were checked against a validly signed manifest, so the pull did succeed; only
+   * the record of the newest manifest seen must not be lowered. The read and the write are
+   * synchronous and a few milliseconds apart, where a pull's checks and downloads take minutes.
+   */
+  save(registryId: string, channel: string, registryUrl: string, state: ChannelTrust): ChannelTrust {
     const file = this.#read();
-    file.registries[registryId] = { ...file.registries[registryId], [channel]: state };
+    const onDisk = accepted(file, registryId, channel, registryUrl);
+    const kept = onDisk !== null && isBehind(state, onDisk) ? onDisk : state;
+    file.registries[registryId] = { ...file.registries[registryId], [channel]: kept };
     delete file.urls[urlKey(registryUrl, channel)];
     mkdirSync(dirname(this.path), { recursive: true });
     writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`, 0o600);
+    return kept;
   }
 }

@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey, parseSecretKey, type SecretKey } from '../../src/pack/minisign.js';
+import { TrustStore } from '../../src/client/trust.js';
 import { type ReleaseArtifact, type ReleaseManifest, signReleaseManifest } from '../../src/pack/release-manifest.js';
 import { EPOCH, iqp, listTree, ROOT, type RunResult, tempDir } from '../e2e/helpers.js';
 import { type FakeRegistry, fakeRegistry, sendJson } from './pull-registry.js';
@@ -71,6 +72,8 @@ interface Served {
   readonly files: Record<string, Buffer>;
   /** GET /v1/keys; by default the corpus key as the one pack key. */
   readonly keys?: unknown;
+  /** Runs when a download is asked for, before it is answered. */
+  readonly onDownload?: () => void;
 }
 
 function registry(served: Served): Promise<FakeRegistry> {
@@ -86,6 +89,7 @@ function registry(served: Served): Promise<FakeRegistry> {
     if (url === '/v1/keys') {
       return sendJson(res, 'keys' in served ? served.keys : { keys: [{ key_id: packKey.keyId, name: 'corpus', purpose: 'pack', public_key: readFileSync(join(KEYS, 'corpus.pub'), 'utf8').split('\n')[1], added_at: '2026-01-01T00:00:00Z' }] });
     }
+    served.onDownload?.();
     const bytes = served.files[url];
     if (!bytes) return sendJson(res, { error: { code: 'IQP_E_NOT_FOUND', message: 'No such file.' } }, 404);
     res.writeHead(200, { 'content-length': String(bytes.length) }).end(bytes);
@@ -99,8 +103,9 @@ function work(): string {
   return dir;
 }
 
-function pullRelease(reg: FakeRegistry, dir: string, id: number | 'latest'): Promise<RunResult> {
-  return iqp(['pull', '--release', String(id), '--release-key', 'release.pub', '--trust-state', 'trust.json', '--out', 'out', '--registry', reg.url, '--json'], {
+function pullRelease(reg: FakeRegistry, dir: string, id: number | 'latest', output: 'json' | 'human' = 'json'): Promise<RunResult> {
+  const args = ['pull', '--release', String(id), '--release-key', 'release.pub', '--trust-state', 'trust.json', '--out', 'out', '--registry', reg.url];
+  return iqp(output === 'json' ? [...args, '--json'] : args, {
     cwd: dir,
     env: { IQP_RETRY_BASE_MS: '1' },
   });
@@ -192,6 +197,22 @@ describe('iqp pull --release against a registry that lies', () => {
     expect(r.json().packs).toMatchObject([{ role: 'text', downloaded: false }]);
     expect(reg.hits.filter((h) => h.includes('/download'))).toEqual([]);
     expect(readFileSync(join(dir, 'out', `${ID}-1.0.0.iqp`)).equals(good)).toBe(true);
+  });
+
+  it('never lowers the trust state another pull saved while this one downloaded', async () => {
+    const good = readFileSync(GOOD);
+    const a = artifact('text', good);
+    const dir = work();
+    const trust = new TrustStore(join(dir, 'trust.json'));
+    const newer = { sequence: 15, manifest_sha256: 'f'.repeat(64), expires_at: '2099-01-01T00:00:00Z', release_id: 9, accepted_at: '2026-01-01T00:00:00.000Z' };
+    // This pull checks sequence 12 against an empty trust state; another pull saves 15 while it downloads.
+    const reg = await registry({ releases: { 7: release(7, 12, [a]) }, files: { [a.download_path]: good }, onDownload: () => trust.save(REGISTRY_ID, 'stable', 'http://other.example', newer) });
+    const r = await pullRelease(reg, dir, 7, 'human');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('Pulled release 7 (r7) from stable: sequence 12,');
+    expect(JSON.parse(readFileSync(trust.path, 'utf8')).registries).toEqual({ [REGISTRY_ID]: { stable: newer } });
+    expect(r.stderr).toContain('Another pull accepted sequence 15 (release 9) on stable meanwhile');
+    expect(listTree(join(dir, 'out'))).toEqual([`${ID}-1.0.0.iqp`]);
   });
 
   it('takes the same pack in two roles: one file, downloaded once', async () => {
