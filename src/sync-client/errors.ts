@@ -19,6 +19,8 @@ export const CLIENT_CODES = {
   PAUSED: 'IQP_CLIENT_PAUSED',
   SIGNED_OUT: 'IQP_CLIENT_SIGNED_OUT',
   BAD_RESPONSE: 'IQP_CLIENT_BAD_RESPONSE',
+  /** A request, or the token source, did not answer within requestTimeoutMs. */
+  TIMEOUT: 'IQP_CLIENT_TIMEOUT',
   INVALID_MUTATION: 'IQP_CLIENT_INVALID_MUTATION',
   /** signIn() with another account than the one whose sync state the store holds. */
   OTHER_ACCOUNT: 'IQP_CLIENT_OTHER_ACCOUNT',

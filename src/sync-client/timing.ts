@@ -64,6 +64,31 @@ export function anySignal(signals: Array<AbortSignal | undefined>): { signal: Ab
   };
 }
 
+/**
+ * `p`, unless `signal` fires first (rejects with an aborted SyncError) or `ms` pass (rejects with
+ * `onTimeout()`; 0: no limit). For waits on code the client does not control, such as a token
+ * source: whatever `p` does later is ignored, so a promise that never settles cannot hold the caller.
+ */
+export function bounded<T>(p: Promise<T>, signal: AbortSignal | undefined, ms: number, onTimeout: () => Error): Promise<T> {
+  p.catch(() => undefined);
+  if (!signal && ms <= 0) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => finish(() => reject(aborted()));
+    const timer = ms > 0 ? setTimeout(() => finish(() => reject(onTimeout())), ms) : undefined;
+    const finish = (settle: () => void) => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    if (signal?.aborted) return finish(() => reject(aborted()));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (value) => finish(() => resolve(value)),
+      (err: unknown) => finish(() => reject(err)),
+    );
+  });
+}
+
 /** Random bytes as hex: crypto.getRandomValues where it exists, else the given source. */
 export function randomHex(bytes: number, random?: () => number): string {
   const buf = new Uint8Array(bytes);

@@ -8,6 +8,7 @@ import { CLIENT_CODES, SyncError } from './errors.js';
 import { CODES, type ErrorBody, type LoginRequest, type SignInResponse, type TokenResponse } from './protocol.js';
 import { K } from './state.js';
 import type { SyncStore } from './store.js';
+import { bounded } from './timing.js';
 import { readBody } from './transport.js';
 
 export interface TokenSource {
@@ -17,7 +18,7 @@ export interface TokenSource {
   refresh(): Promise<string | null>;
 }
 
-export type AuthFetch = (url: string, init: { method: string; headers: Record<string, string>; body: string }) => Promise<Response>;
+export type AuthFetch = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal }) => Promise<Response>;
 
 export interface AuthTokensOptions {
   baseUrl: string;
@@ -28,6 +29,12 @@ export interface AuthTokensOptions {
   fetch?: AuthFetch;
   /** Milliseconds since the epoch; decides when an access token is about to expire. */
   now?: () => number;
+  /**
+   * A sign-in, refresh or sign-out request that has not finished by then is aborted and fails like
+   * a network error (default 30000, as SyncClient's; 0: no timeout). A refresh that never ended
+   * would hold every caller waiting for a token.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface AuthTokens extends TokenSource {
@@ -46,16 +53,27 @@ export function authTokens(options: AuthTokensOptions): AuthTokens {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch: AuthFetch = options.fetch ?? ((url, init) => fetch(url, init));
   const now = options.now ?? Date.now;
+  const timeoutMs = options.requestTimeoutMs ?? 30_000;
   let access: { token: string; expiresAt: number } | null = null;
   let inflight: Promise<string | null> | null = null;
 
   async function call<T>(path: string, body: unknown): Promise<{ status: number; body: T | ErrorBody | undefined }> {
-    const res = await doFetch(base + path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await readBody(res, 1024 * 1024);
+    const controller = new AbortController();
+    const exchange = async () => {
+      const res = await doFetch(base + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+      return { res, text: await readBody(res, 1024 * 1024) };
+    };
+    // Bounded even if the fetch given ignores its signal.
+    const timedOut = () => {
+      controller.abort();
+      return new SyncError(CLIENT_CODES.TIMEOUT, `${path} did not answer within ${timeoutMs} ms`);
+    };
+    const { res, text } = await bounded(exchange(), undefined, timeoutMs, timedOut);
     let parsed: T | ErrorBody | undefined;
     try {
       parsed = text ? (JSON.parse(text) as T | ErrorBody) : undefined;

@@ -5,7 +5,7 @@
  */
 import { CLIENT_CODES, SyncError, aborted } from './errors.js';
 import { CODES, type ErrorBody } from './protocol.js';
-import { type Sleep, anySignal, backoffMs, retryAfterMs } from './timing.js';
+import { type Sleep, anySignal, backoffMs, bounded, retryAfterMs } from './timing.js';
 import type { TokenSource } from './tokens.js';
 
 export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<Response>;
@@ -102,7 +102,7 @@ export class Transport {
       let res: Response;
       let text: string;
       try {
-        token = await o.tokens.accessToken();
+        token = await this.#token(() => o.tokens.accessToken(), signal);
         if (token === null) throw signedOut('no access token: sign in');
         ({ res, text } = await this.#exchange(path, json, token, signal, extraTimeoutMs));
       } catch (err) {
@@ -129,7 +129,7 @@ export class Transport {
           refreshed = true;
           let fresh: string | null;
           try {
-            fresh = await o.tokens.refresh();
+            fresh = await this.#token(() => o.tokens.refresh(), signal);
           } catch (e) {
             if (signal.aborted) throw aborted();
             if (e instanceof SyncError && e.kind !== 'failed') throw e;
@@ -169,6 +169,16 @@ export class Transport {
    */
   nudge(): void {
     for (const c of this.#backoffs) c.abort();
+  }
+
+  /**
+   * The token source's answer, given up when `signal` fires or after requestTimeoutMs (a failure
+   * the caller backs off from, like a network error): a refresh that never answers must not hold
+   * the loop, or stop().
+   */
+  #token(get: () => Promise<string | null>, signal: AbortSignal): Promise<string | null> {
+    const ms = this.#o.requestTimeoutMs;
+    return bounded(get(), signal, ms, () => new SyncError(CLIENT_CODES.TIMEOUT, `the token source did not answer within ${ms} ms`));
   }
 
   async #exchange(path: string, body: string, token: string, signal: AbortSignal, extraTimeoutMs: number): Promise<{ res: Response; text: string }> {

@@ -1,8 +1,9 @@
 /** The background loop: long polls at head, wakes for local work, pauses, stops, and never overlaps itself. */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { aborted } from '../../src/sync-client/errors.js';
 import { applyAll, change, error, hang, json, offline, page, type SentRequest } from './fakes.js';
 import { deliveredIds, rig } from './harness.js';
+import type { TokenSource } from '../../src/sync-client/tokens.js';
 
 const card = (id: string) => ({ entity: 'card', entity_id: id, op: 'upsert' as const, payload: { front: id } });
 
@@ -243,5 +244,66 @@ describe('the loop, restarted', () => {
     expect(r.net.maxInFlight).toBe(1);
     await r.client.stop();
     expect(r.net.inFlight).toBe(0);
+  });
+});
+
+describe('the loop, when the token source never answers', () => {
+  /** A token source whose every call hangs for ever (a refresh request lost on a black-holed network). */
+  function hungTokens(calls: string[], expired = true): TokenSource {
+    const never = new Promise<string | null>(() => undefined);
+    return {
+      accessToken: () => {
+        calls.push('accessToken');
+        return expired ? never : Promise.resolve('tok-1');
+      },
+      refresh: () => {
+        calls.push('refresh');
+        return never;
+      },
+    };
+  }
+
+  /** Resolves once `p` has settled, or throws when it does not within the turns `until` allows. */
+  async function settles(p: Promise<unknown>): Promise<void> {
+    let done = false;
+    void p.finally(() => (done = true));
+    await until(() => done);
+    await p;
+  }
+
+  it('stop() returns while the access token is still awaited', async () => {
+    const calls: string[] = [];
+    const r = rig({ tokens: hungTokens(calls) });
+    r.client.start();
+    await until(() => calls.length === 1);
+    await settles(r.client.stop());
+    expect(r.client.status).toBe('stopped');
+    expect(r.net.sent).toEqual([]);
+  });
+
+  it('stop() returns while a refresh after IQP_E_TOKEN_EXPIRED is awaited', async () => {
+    const calls: string[] = [];
+    const r = rig({ tokens: hungTokens(calls, false) });
+    r.net.on('/v1/sync/pull', () => error(401, 'IQP_E_TOKEN_EXPIRED'));
+    r.client.start();
+    await until(() => calls.includes('refresh'));
+    await settles(r.client.stop());
+    expect(r.client.status).toBe('stopped');
+  });
+
+  it('a token wait longer than requestTimeoutMs is given up: the client reports offline and tries again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const calls: string[] = [];
+      const r = rig({ tokens: hungTokens(calls), requestTimeoutMs: 5000 });
+      r.client.start();
+      await until(() => calls.length === 1);
+      vi.advanceTimersByTime(5000);
+      await until(() => r.client.status === 'offline' && calls.length === 2);
+      expect(r.net.sent).toEqual([]);
+      await settles(r.client.stop());
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,13 +1,13 @@
 /** authTokens: sign-in, rotation stored before use, one refresh for many callers, signed out on 401. */
-import { describe, expect, it } from 'vitest';
-import { authTokens } from '../../src/sync-client/tokens.js';
-import { error, json, offline, RecordingStore, ScriptedFetch, VirtualClock } from './fakes.js';
+import { describe, expect, it, vi } from 'vitest';
+import { type AuthTokensOptions, authTokens } from '../../src/sync-client/tokens.js';
+import { error, hang, json, offline, RecordingStore, ScriptedFetch, VirtualClock } from './fakes.js';
 
-function setup() {
+function setup(over: Partial<AuthTokensOptions> = {}) {
   const net = new ScriptedFetch();
   const store = new RecordingStore();
   const clock = new VirtualClock();
-  const tokens = authTokens({ baseUrl: 'http://auth.test', store, deviceId: 'dev-test-0001', deviceName: 'Ann’s phone', now: clock.now, fetch: (url, init) => net.fetch(url, { ...init, signal: new AbortController().signal }) });
+  const tokens = authTokens({ baseUrl: 'http://auth.test', store, deviceId: 'dev-test-0001', deviceName: 'Ann’s phone', now: clock.now, fetch: (url, init) => net.fetch(url, { ...init, signal: init.signal ?? new AbortController().signal }), ...over });
   return { net, store, clock, tokens };
 }
 
@@ -117,5 +117,44 @@ describe('authTokens', () => {
     await s.tokens.signOut();
     expect(await s.tokens.signedIn()).toBe(false);
     expect(s.net.requests('/v1/auth/logout')[0]!.body).toEqual({ refresh_token: 'rt-1' });
+  });
+});
+
+describe('authTokens on a network that never answers', () => {
+  it('gives a refresh up after requestTimeoutMs, aborting its request, so the next refresh sends a new one', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const s = setup({ requestTimeoutMs: 5000 });
+      await s.store.write({ set: { 'auth/refresh_token': 'rt-1' } });
+      s.net.on('/v1/auth/refresh', hang, () => json(200, pair(2)));
+      const first = s.tokens.refresh();
+      const settled = first.catch((e: unknown) => e);
+      // Everyone asking meanwhile shares the request under way.
+      const second = s.tokens.accessToken().catch((e: unknown) => e);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(await settled).toMatchObject({ kind: 'failed' });
+      expect(await second).toMatchObject({ kind: 'failed' });
+      expect(s.net.requests('/v1/auth/refresh')[0]!.signal.aborted).toBe(true);
+      expect(await s.store.get('auth/refresh_token')).toBe('rt-1');
+      expect(await s.tokens.refresh()).toBe('at-2');
+      expect(s.net.requests('/v1/auth/refresh')).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('signOut() returns when the logout request never answers', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const s = setup({ requestTimeoutMs: 5000 });
+      await s.store.write({ set: { 'auth/refresh_token': 'rt-1' } });
+      s.net.on('/v1/auth/logout', hang);
+      const out = s.tokens.signOut();
+      await vi.advanceTimersByTimeAsync(5000);
+      await out;
+      expect(await s.tokens.signedIn()).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
