@@ -3,9 +3,10 @@
  * `<crc32 hex> <json batch>\n` and fdatasyncs before it resolves, so a batch is either wholly in the
  * file or, torn by a crash mid-append, a bad last line that opening drops (and truncates). When the
  * log has grown well past its live data it is rewritten as one batch: temp file in the same
- * directory, fsync, rename, fsync the directory. One process per file.
+ * directory, fsync, rename, fsync the directory; a compaction that fails is tried again later and
+ * never fails the write it follows. One process per file.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type SyncStore, type WriteBatch, batchEntries, compareKeys } from './store.js';
@@ -67,6 +68,8 @@ export class FileStore implements SyncStore {
   readonly #data = new Map<string, string>();
   #fd: number | undefined;
   #size = 0;
+  /** After a failed compaction, the size the log must reach before the next try. */
+  #retryCompactAt = 0;
 
   private constructor(path: string, options: FileStoreOptions) {
     this.#path = path;
@@ -85,8 +88,16 @@ export class FileStore implements SyncStore {
   }
 
   #load(): void {
-    // A compaction killed before its rename leaves a temp file; the log itself is still whole.
-    for (const name of readdirSync(dirname(this.#path))) if (name.startsWith(this.#tempPrefix())) rmSync(join(dirname(this.#path), name), { force: true });
+    // A compaction killed before its rename leaves a temp file; the log itself is still whole, so
+    // one that cannot be removed (a directory someone put there) is only left behind.
+    for (const name of readdirSync(dirname(this.#path))) {
+      if (!name.startsWith(this.#tempPrefix())) continue;
+      try {
+        rmSync(join(dirname(this.#path), name), { force: true });
+      } catch {
+        // compaction tries again, and fails as harmlessly, at a later write
+      }
+    }
     if (!existsSync(this.#path)) this.#rewrite();
     const buf = readFileSync(this.#path);
     if (buf.subarray(0, MAGIC.length).toString('utf8') !== MAGIC) throw new FileStoreCorrupt(`${this.#path} is not an iqp sync store`);
@@ -103,7 +114,8 @@ export class FileStore implements SyncStore {
       this.#apply(record);
       pos = nl + 1;
     }
-    this.#fd = openSync(this.#path, 'r+');
+    // A store just created has its descriptor from #rewrite already.
+    this.#fd ??= openSync(this.#path, 'r+');
     if (pos < buf.length) {
       ftruncateSync(this.#fd, pos);
       fdatasyncSync(this.#fd);
@@ -166,7 +178,17 @@ export class FileStore implements SyncStore {
     }
     this.#size += bytes.length;
     this.#apply(record);
-    if (this.#size >= this.#compactAt && this.#size > 2 * this.#liveBytes()) this.#rewrite();
+    // The batch is saved: from here on nothing may fail this write, or the caller would redo
+    // (and the client queue twice) what is already in the log.
+    if (this.#size >= Math.max(this.#compactAt, this.#retryCompactAt) && this.#size > 2 * this.#liveBytes()) {
+      try {
+        this.#rewrite();
+      } catch {
+        // ENOSPC, EMFILE, ...: the log stays as it is, whole, and a write after it has grown by
+        // another compactAtBytes tries again (not every write: each try copies all the live data).
+        this.#retryCompactAt = this.#size + this.#compactAt;
+      }
+    }
   }
 
   #liveBytes(): number {
@@ -175,7 +197,11 @@ export class FileStore implements SyncStore {
     return n;
   }
 
-  /** Writes the live data as a fresh log and swaps it in atomically. */
+  /**
+   * Writes the live data as a fresh log and swaps it in atomically. It throws only before the
+   * rename, with the old log untouched and still the one appended to; the temp file's descriptor
+   * becomes the log's, so nothing after the rename can fail (no open that EMFILE could refuse).
+   */
   #rewrite(): void {
     const temp = join(dirname(this.#path), `${this.#tempPrefix()}${process.pid}`);
     const body = Buffer.concat([Buffer.from(MAGIC), this.#data.size > 0 ? line({ s: Object.fromEntries(this.#data) }) : Buffer.alloc(0)]);
@@ -183,18 +209,23 @@ export class FileStore implements SyncStore {
     try {
       writeAll(fd, body, 0);
       fsyncSync(fd);
+      renameSync(temp, this.#path);
     } catch (err) {
       closeSync(fd);
-      unlinkSync(temp);
+      rmSync(temp, { force: true });
       throw err;
     }
-    closeSync(fd);
-    renameSync(temp, this.#path);
     fsyncDir(dirname(this.#path));
-    if (this.#fd !== undefined) {
-      closeSync(this.#fd);
-      this.#fd = openSync(this.#path, 'r+');
-      this.#size = fstatSync(this.#fd).size;
+    const old = this.#fd;
+    this.#fd = fd;
+    this.#size = body.length;
+    this.#retryCompactAt = 0;
+    if (old !== undefined) {
+      try {
+        closeSync(old);
+      } catch {
+        // the old log is gone from the directory already; its descriptor is no use to anyone
+      }
     }
   }
 

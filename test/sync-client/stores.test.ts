@@ -1,7 +1,7 @@
 /** Every SyncStore adapter that runs under Node through the conformance suite, plus what only the file log has. */
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileStore, FileStoreCorrupt, SqliteStore } from '../../src/sync-client/node.js';
@@ -146,6 +146,32 @@ describe('FileStore as a log', () => {
     expect(existsSync(leftover)).toBe(false);
     expect(await again.get('a')).toBe('1');
     await again.close();
+  });
+
+  it('a compaction that fails never fails the write whose batch is already saved; a later write compacts', async () => {
+    const path = fresh('.log');
+    const s = await FileStore.open(path, { compactAtBytes: 512 });
+    // Where compaction writes its temp file there is a directory: opening it fails (EISDIR), as
+    // ENOSPC or EMFILE would.
+    const temp = join(root, `.${basename(path)}.tmp-${process.pid}`);
+    mkdirSync(temp);
+    for (let i = 0; i < 40; i++) await s.write({ set: { counter: String(i), [`tmp/${i}`]: 'x'.repeat(50) }, del: [`tmp/${i - 1}`] });
+    expect(await s.get('counter')).toBe('39');
+    const grown = statSync(path).size;
+    expect(grown).toBeGreaterThan(2048);
+    rmSync(temp, { recursive: true });
+    for (let i = 40; i < 80; i++) await s.write({ set: { counter: String(i), [`tmp/${i}`]: 'x'.repeat(50) }, del: [`tmp/${i - 1}`] });
+    expect(statSync(path).size).toBeLessThan(grown);
+    await s.close();
+    // A directory left at the temp path does not stop the store opening either.
+    mkdirSync(temp);
+    const again = await FileStore.open(path);
+    expect(await again.scan('')).toEqual([
+      ['counter', '79'],
+      ['tmp/79', 'x'.repeat(50)],
+    ]);
+    await again.close();
+    rmSync(temp, { recursive: true });
   });
 
   it('is unusable after close', async () => {
