@@ -56,6 +56,13 @@ export function authTokens(options: AuthTokensOptions): AuthTokens {
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
   let access: { token: string; expiresAt: number } | null = null;
   let inflight: Promise<string | null> | null = null;
+  /**
+   * Which session is current: signIn() and signOut() move it on, and a refresh that was out when
+   * they did belongs to a session that is over, so its answer must not bring that session back.
+   */
+  let session = 0;
+  /** The store write of the latest signIn() or signOut(), settled or not. */
+  let changing: Promise<void> = Promise.resolve();
 
   async function call<T>(path: string, body: unknown): Promise<{ status: number; body: T | ErrorBody | undefined }> {
     const controller = new AbortController();
@@ -88,14 +95,38 @@ export function authTokens(options: AuthTokensOptions): AuthTokens {
     return tokens.access_token;
   }
 
+  /** Runs a signIn()'s or signOut()'s store change as the start of a new session. */
+  function newSession<T>(change: () => Promise<T>): Promise<T> {
+    session++;
+    const done = change();
+    changing = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    return done;
+  }
+
+  /** What a refresh of an ended session answers: the token of the session after it, if one is signed in. */
+  async function superseded(rotated: string | undefined): Promise<string | null> {
+    // The server rotated the ended session's token: end that one too (best effort).
+    if (rotated !== undefined) call('/v1/auth/logout', { refresh_token: rotated }).catch(() => undefined);
+    await changing;
+    return access?.token ?? null;
+  }
+
   async function doRefresh(): Promise<string | null> {
+    const mine = session;
     const current = await options.store.get(K.refreshToken);
     if (current === undefined) return null;
     const r = await call<TokenResponse>('/v1/auth/refresh', { refresh_token: current });
-    if (r.status === 200 && r.body && 'refresh_token' in r.body) {
+    const rotated = r.status === 200 && r.body && 'refresh_token' in r.body ? r.body : undefined;
+    if (mine !== session) return superseded(rotated?.refresh_token);
+    if (rotated) {
       // Stored before the new access token is handed out: a crash now keeps the token that works.
-      await options.store.write({ set: { [K.refreshToken]: r.body.refresh_token } });
-      return remember(r.body);
+      await options.store.write({ set: { [K.refreshToken]: rotated.refresh_token } });
+      // A signOut() or signIn() during that write came after it, and its own write stands.
+      if (mine !== session) return superseded(rotated.refresh_token);
+      return remember(rotated);
     }
     if (r.status === 401 || r.status === 400) {
       // Reused, revoked, expired or malformed: this session is over. The queue stays for the next sign-in.
@@ -136,9 +167,12 @@ export function authTokens(options: AuthTokensOptions): AuthTokens {
             'blocked',
           );
         }
-        await options.store.write({ set: { [K.refreshToken]: r.body.refresh_token, [K.account]: r.body.user.id } });
-        remember(r.body);
-        return r.body.user;
+        const signedIn = r.body;
+        await newSession(async () => {
+          await options.store.write({ set: { [K.refreshToken]: signedIn.refresh_token, [K.account]: signedIn.user.id } });
+          remember(signedIn);
+        });
+        return signedIn.user;
       }
       const err = r.body && 'error' in r.body ? r.body.error : undefined;
       const code = err?.code ?? `HTTP_${r.status}`;
@@ -146,9 +180,12 @@ export function authTokens(options: AuthTokensOptions): AuthTokens {
       throw new SyncError(code, err?.message ?? `sign-in answered ${r.status}`, kind, r.status, err?.details);
     },
     async signOut() {
-      const current = await options.store.get(K.refreshToken);
-      access = null;
-      await options.store.write({ del: [K.refreshToken] });
+      const current = await newSession(async () => {
+        access = null;
+        const token = await options.store.get(K.refreshToken);
+        await options.store.write({ del: [K.refreshToken] });
+        return token;
+      });
       if (current === undefined) return;
       try {
         await call('/v1/auth/logout', { refresh_token: current });

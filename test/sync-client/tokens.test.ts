@@ -1,5 +1,6 @@
 /** authTokens: sign-in, rotation stored before use, one refresh for many callers, signed out on 401. */
 import { describe, expect, it, vi } from 'vitest';
+import type { WriteBatch } from '../../src/sync-client/store.js';
 import { type AuthTokensOptions, authTokens } from '../../src/sync-client/tokens.js';
 import { error, hang, json, offline, RecordingStore, ScriptedFetch, VirtualClock } from './fakes.js';
 
@@ -156,5 +157,87 @@ describe('authTokens on a network that never answers', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('authTokens, signing out or in while a refresh is out', () => {
+  /**
+   * Ann signed in (rt-1) with a refresh out whose answer the test lets through when it likes; a
+   * sign-in answers the session rt-5, and logouts are taken.
+   */
+  async function refreshOut(s: ReturnType<typeof setup>, answer: () => Response, store = s.store) {
+    await store.write({ set: { 'auth/refresh_token': 'rt-1', 'auth/account': 'u1' } });
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    s.net.on('/v1/auth/refresh', async () => {
+      await gate;
+      return answer();
+    });
+    s.net.on('/v1/auth/login', () => json(200, { ...pair(5), user }));
+    s.net.on('/v1/auth/logout', () => json(204, undefined));
+    const refreshing = s.tokens.refresh();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return { refreshing, open };
+  }
+
+  it('signOut() wins: the refresh that ends after it stores nothing and hands out no token', async () => {
+    const s = setup();
+    const late = await refreshOut(s, () => json(200, pair(2)));
+    await s.tokens.signOut();
+    late.open();
+    expect(await late.refreshing).toBeNull();
+    expect(await s.tokens.signedIn()).toBe(false);
+    expect(await s.tokens.accessToken()).toBeNull();
+    // The rotated token the server gave the ended session is ended too.
+    expect(s.net.requests('/v1/auth/logout').map((r) => r.body)).toEqual([{ refresh_token: 'rt-1' }, { refresh_token: 'rt-2' }]);
+  });
+
+  it('signIn() wins: the old session’s refresh that ends after it does not replace the new session’s tokens', async () => {
+    const s = setup();
+    const late = await refreshOut(s, () => json(200, pair(2)));
+    await s.tokens.signIn('ann@example.org', 'pw');
+    late.open();
+    expect(await late.refreshing).toBe('at-5');
+    expect(await s.store.get('auth/refresh_token')).toBe('rt-5');
+    expect(await s.tokens.accessToken()).toBe('at-5');
+  });
+
+  it('a refresh of the old session that ends while signIn() is still storing the new one answers the new token', async () => {
+    const inner = new RecordingStore();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding = false;
+    // signIn()'s write of the new session waits until the test lets it land.
+    const store = {
+      get: (k: string) => inner.get(k),
+      scan: (p: string) => inner.scan(p),
+      write: async (b: WriteBatch) => {
+        if (b.set?.['auth/account'] !== undefined) {
+          holding = true;
+          await held;
+        }
+        await inner.write(b);
+      },
+    };
+    const s = setup({ store });
+    const late = await refreshOut(s, () => json(200, pair(2)), inner);
+    const signingIn = s.tokens.signIn('ann@example.org', 'pw');
+    while (!holding) await new Promise<void>((resolve) => setImmediate(resolve));
+    late.open();
+    for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    release();
+    await signingIn;
+    expect(await late.refreshing).toBe('at-5');
+    expect(await inner.get('auth/refresh_token')).toBe('rt-5');
+  });
+
+  it('a refresh answered 401 after a new sign-in does not sign the new session out', async () => {
+    const s = setup();
+    const late = await refreshOut(s, () => error(401, 'IQP_E_REFRESH_REUSED'));
+    await s.tokens.signIn('ann@example.org', 'pw');
+    late.open();
+    expect(await late.refreshing).toBe('at-5');
+    expect(await s.store.get('auth/refresh_token')).toBe('rt-5');
+    expect(await s.tokens.signedIn()).toBe(true);
   });
 });
