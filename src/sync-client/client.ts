@@ -82,7 +82,10 @@ export class SyncClient {
 
   constructor(options: SyncClientOptions) {
     if (!DEVICE_ID.test(options.deviceId)) throw new TypeError('deviceId must match ^[A-Za-z0-9._:-]{8,128}$ (loadDeviceId makes one)');
-    if (!Number.isInteger(options.schemaVersion)) throw new TypeError('schemaVersion must be an integer');
+    // What the server checks of every push: a value it refuses would make each push answer 400.
+    const name = options.deviceName;
+    if (name !== undefined && (typeof name !== 'string' || [...name].length < 1 || [...name].length > 100)) throw new TypeError('deviceName must be 1..100 characters, or left out');
+    if (!Number.isInteger(options.schemaVersion) || options.schemaVersion < 1) throw new TypeError('schemaVersion must be an integer of at least 1');
     this.#o = options;
     this.#sleep = options.sleep ?? realSleep;
     this.#random = options.random ?? Math.random;
@@ -328,5 +331,7 @@ function validate(input: MutationInput): Omit<QueuedMutation, 'mutation_id' | 'c
   } catch (err) {
     throw bad(`payload is not JSON: ${(err as Error).message}`);
   }
+  // A Date, or anything whose toJSON answers something else than an object, reaches the server as that.
+  if (copy === null || typeof copy !== 'object' || Array.isArray(copy)) throw bad(`${input.op} needs a payload object, and this one is ${Array.isArray(copy) ? 'an array' : copy === null ? 'null' : `a ${typeof copy}`} as JSON`);
   return { entity: input.entity, entity_id: input.entity_id, op: input.op, payload: copy };
 }

@@ -6,7 +6,7 @@
  */
 import type { Engine, Rejection } from './engine.js';
 import { CLIENT_CODES, SyncError } from './errors.js';
-import type { Mutation, MutationResult, PushRequest, PushResult } from './protocol.js';
+import { CODES, type Mutation, type MutationResult, type PushRequest, type PushResult } from './protocol.js';
 import { K, type QueuedMutation, entityKey, knownValue, readQueue } from './state.js';
 import { TooLarge } from './transport.js';
 
@@ -33,6 +33,15 @@ export async function pushAll(engine: Engine, signal: AbortSignal): Promise<void
       const res = await engine.transport.post<PushResult>('/v1/sync/push', request, signal);
       results = checkResults(res, request.mutations);
     } catch (err) {
+      const refused = badRequest(err, batch.length);
+      if (refused !== undefined) {
+        // Nothing of the push was applied: the one mutation the server named is rejected here, as
+        // the server rejects one its config refuses, and the rest go again without it.
+        const [k, m] = batch[refused.index]!;
+        const error = { code: refused.error.code, message: refused.error.message, ...(refused.field ? { field: refused.field } : {}) };
+        await record(engine, [[k, m]], [{ mutation_id: m.mutation_id, status: 'rejected', entity: m.entity, entity_id: m.entity_id, error }]);
+        continue;
+      }
       if (!(err instanceof TooLarge)) throw err;
       if (batch.length > 1) {
         size = Math.max(1, Math.floor(batch.length / 2));
@@ -45,6 +54,21 @@ export async function pushAll(engine: Engine, signal: AbortSignal): Promise<void
     }
     await record(engine, batch, results);
   }
+}
+
+/**
+ * A push answered 400 names what it refused in details.field: `body.mutations.<n>.<field>` is the
+ * mutation at index n of the batch (the index and the field within it are returned). Any other 400
+ * of the server's (the request as a whole) is the same on every try, so it becomes a blocked
+ * SyncError: the loop stops with the queue kept instead of sending it again for ever.
+ */
+function badRequest(err: unknown, size: number): { index: number; field?: string; error: SyncError } | undefined {
+  if (!(err instanceof SyncError) || err.status !== 400 || (err.code !== CODES.INVALID_REQUEST && err.code !== CODES.USAGE)) return undefined;
+  const field = err.details?.['field'];
+  const at = typeof field === 'string' ? /^body\.mutations\.(\d+)(?:\.(.+))?$/.exec(field) : null;
+  const index = at ? Number(at[1]) : -1;
+  if (err.code === CODES.INVALID_REQUEST && index >= 0 && index < size) return { index, ...(at?.[2] ? { field: at[2] } : {}), error: err };
+  throw new SyncError(err.code, err.message, 'blocked', err.status, err.details);
 }
 
 function checkResults(res: PushResult, sent: Mutation[]): MutationResult[] {

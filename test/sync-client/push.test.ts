@@ -49,6 +49,14 @@ describe('mutate', () => {
     expect(await r.client.pendingCount()).toBe(0);
   });
 
+  it('refuses a payload whose JSON is not an object (a Date, an object whose toJSON answers a string), and queues nothing', async () => {
+    const r = rig();
+    for (const payload of [new Date(0), { toJSON: () => 'text' }, { toJSON: () => [1] }, { toJSON: () => null }]) {
+      await expect(r.client.mutate({ entity: 'card', entity_id: '1', op: 'upsert', payload: payload as any })).rejects.toMatchObject({ code: 'IQP_CLIENT_INVALID_MUTATION' });
+    }
+    expect(await r.client.pendingCount()).toBe(0);
+  });
+
   it('takes every id the server takes: 256 code points outside the BMP, C1 characters, DEL only refused', async () => {
     const r = rig();
     for (const id of ['\u{1F600}'.repeat(256), 'a\u0085b', '\u009f', 'ünï ćødé']) await r.client.mutate({ entity: 'card', entity_id: id, op: 'delete' });
@@ -74,6 +82,22 @@ describe('mutate', () => {
       ['1', 7],
       ['2', undefined],
     ]);
+  });
+});
+
+describe('new SyncClient', () => {
+  it('refuses options the server would answer 400 to on every push, naming the option', () => {
+    const bad: Array<[Record<string, unknown>, RegExp]> = [
+      [{ deviceName: '' }, /deviceName/],
+      [{ deviceName: 'x'.repeat(101) }, /deviceName/],
+      [{ deviceName: 7 }, /deviceName/],
+      [{ schemaVersion: 0 }, /schemaVersion/],
+      [{ schemaVersion: 1.5 }, /schemaVersion/],
+      [{ schemaVersion: -2 }, /schemaVersion/],
+    ];
+    for (const [options, message] of bad) expect(() => rig(options as any)).toThrow(message);
+    // Lengths count code points, as the server does: 100 emoji are 100 characters.
+    expect(() => rig({ deviceName: '\u{1F4F1}'.repeat(100), schemaVersion: 3 })).not.toThrow();
   });
 });
 
@@ -181,6 +205,42 @@ describe('push', () => {
     expect(r.rejected.map((x) => [x.mutation.entity_id, x.result.error?.code])).toEqual([['huge', 'IQP_E_UPLOAD_TOO_LARGE']]);
     expect(await r.client.knownVersion('card', 'b')).toBeDefined();
     expect(await r.client.pendingCount()).toBe(0);
+  });
+
+  it('a push answered 400 for one mutation rejects that one locally and pushes the rest, instead of retrying for ever', async () => {
+    const r = rig();
+    const ok = applyAll();
+    // What the server says of a mutation off the protocol's shapes (one queued by an older app, say): nothing applied.
+    r.net.on('/v1/sync/push', (req) => {
+      const i = req.body.mutations.findIndex((m: any) => m.entity_id === 'bad');
+      if (i < 0) return ok(req);
+      return json(400, { error: { code: 'IQP_E_INVALID_REQUEST', message: `body.mutations.${i}.entity_id must match pattern`, details: { field: `body.mutations.${i}.entity_id`, rule: 'pattern' } } });
+    });
+    r.net.on('/v1/sync/pull', () => page([], 'c1'));
+    await r.client.mutate(card('a'));
+    await r.client.mutate(card('bad'));
+    await r.client.mutate(card('b'));
+    await r.client.syncOnce();
+    expect(r.rejected.map((x) => [x.mutation.entity_id, x.result.status, x.result.error?.code, x.result.error?.field])).toEqual([['bad', 'rejected', 'IQP_E_INVALID_REQUEST', 'entity_id']]);
+    expect(await r.client.pendingCount()).toBe(0);
+    expect(await r.client.knownVersion('card', 'b')).toBeDefined();
+    expect(await r.client.knownVersion('card', 'bad')).toBeUndefined();
+    expect(r.net.requests('/v1/sync/push').map((q) => q.body.mutations.map((m: any) => m.entity_id).join())).toEqual(['a,bad,b', 'a,b']);
+  });
+
+  it('a push answered 400 for the request as a whole stops syncing (blocked), keeping the queue, rather than sending it again', async () => {
+    const r = rig();
+    r.net.on('/v1/sync/push', () => json(400, { error: { code: 'IQP_E_INVALID_REQUEST', message: 'body.device_name is too long', details: { field: 'body.device_name' } } }));
+    r.net.on('/v1/sync/pull', () => page([], 'c1'));
+    await r.client.mutate(card('1'));
+    await expect(r.client.syncOnce()).rejects.toMatchObject({ kind: 'blocked', code: 'IQP_E_INVALID_REQUEST', status: 400 });
+    r.client.start();
+    for (let i = 0; i < 200 && r.client.status !== 'blocked'; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(r.client.status).toBe('blocked');
+    expect(r.net.requests('/v1/sync/push')).toHaveLength(2);
+    expect(await r.client.pendingCount()).toBe(1);
+    expect(r.rejected).toEqual([]);
+    await r.client.stop();
   });
 
   it('refuses an answer that does not match the batch, and keeps the queue', async () => {
