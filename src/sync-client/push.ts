@@ -78,17 +78,37 @@ function checkResults(res: PushResult, sent: Mutation[]): MutationResult[] {
   return results;
 }
 
+/**
+ * A mutation refused with IQP_E_SYNC_BASE_VERSION was based on a version newer than the registry's:
+ * the registry was restored from an older backup. What the user did is still to be saved, so it
+ * goes again as the same change based on the registry's version (`r.version`; 0 without one), to
+ * be merged like any other push, under a new id (the old id with another base would be refused as
+ * reused). The id is the first one plus `.b<base>`: the same after a crash replays this answer,
+ * and new each time, since the base only goes down; a mutation already at base 0 cannot be too new,
+ * so a server saying it is gets an ordinary rejection rather than a loop.
+ */
+function rebased(m: QueuedMutation, r: MutationResult): QueuedMutation | undefined {
+  const had = m.base_version ?? 0;
+  if (r.error?.code !== CODES.BASE_VERSION || had <= 0) return undefined;
+  const base = Number.isInteger(r.version) && r.version! >= 0 && r.version! < had ? r.version! : 0;
+  const { base_version: _, ...rest } = m;
+  return { ...rest, mutation_id: `${m.mutation_id.replace(/\.b\d+$/, '')}.b${base}`, ...(base > 0 ? { base_version: base } : {}) };
+}
+
 async function record(engine: Engine, batch: Array<[string, QueuedMutation]>, results: MutationResult[]): Promise<void> {
   const set: Record<string, string> = {};
   const rejected: Rejection[] = [];
   const snapshotActive = (await engine.store.get(K.snapshot)) !== undefined;
-  for (const [i, [, m]] of batch.entries()) {
+  for (const [i, [k, m]] of batch.entries()) {
     const r = results[i]!;
     const ek = entityKey(m.entity, m.entity_id);
     // A rejected mutation changed nothing, and its version is one this device's app has not been
     // shown: recording it would make the next base_version claim a state the app never had.
     if (r.status === 'rejected') {
-      rejected.push({ mutation: m, result: r });
+      const again = rebased(m, r);
+      // In the write below its key is deleted and set: it keeps its place at the head of the queue.
+      if (again) set[k] = JSON.stringify(again);
+      else rejected.push({ mutation: m, result: r });
       continue;
     }
     if (typeof r.version === 'number') set[K.version + ek] = knownValue(r.version, m.op === 'delete');

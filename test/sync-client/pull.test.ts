@@ -184,6 +184,57 @@ describe('reset', () => {
     expect(deliveredIds(r)).toEqual(['upsert:1@1', 'upsert:3@1', 'delete:2@1']);
   });
 
+  it('after a restore from an older backup, re-queues on the registry’s version what was based on a newer one, rather than dropping it', async () => {
+    const r = await known();
+    // The device saw card 1 at version 7; the registry is then restored to a backup where it is at 3.
+    r.net.set('/v1/sync/pull', () => page([change('1', 7, 7)], 'c7'));
+    await r.client.syncOnce();
+    r.delivered.length = 0;
+    const first = await r.client.mutate(card('1', 'mine, made on 7'));
+    await r.client.mutate(card('2', 'also mine'));
+    const registry = new Map([
+      ['1', 3],
+      ['2', 1],
+    ]);
+    let seq = 20;
+    r.net.on('/v1/sync/push', (req) =>
+      json(200, {
+        results: req.body.mutations.map((m: any) => {
+          const current = registry.get(m.entity_id) ?? 0;
+          if ((m.base_version ?? 0) > current) {
+            return { mutation_id: m.mutation_id, status: 'rejected', entity: m.entity, entity_id: m.entity_id, version: current, error: { code: 'IQP_E_SYNC_BASE_VERSION', message: 'newer than the registry', field: 'base_version' } };
+          }
+          registry.set(m.entity_id, current + 1);
+          return { mutation_id: m.mutation_id, status: 'applied', entity: m.entity, entity_id: m.entity_id, version: current + 1, seq: ++seq };
+        }),
+        head: seq,
+      }),
+    );
+    r.net.set(
+      '/v1/sync/pull',
+      () => json(200, { changes: [], conflicts: [], cursor: 's0', has_more: true, head: 20, reset: { reason: 'cursor_unknown' } }),
+      () => page([change('1', 4, 21, { front: 'mine, made on 7' }), change('2', 2, 22, { front: 'also mine' })], 's22'),
+    );
+    await r.client.syncOnce();
+    const pushes = r.net.requests('/v1/sync/push').map((q) => q.body.mutations);
+    expect(pushes.map((ms) => ms.map((m: any) => [m.entity_id, m.base_version]))).toEqual([
+      [
+        ['1', 7],
+        ['2', 1],
+      ],
+      [['1', 3]],
+    ]);
+    // The same change under a new id (a resend of the old id with another base would be refused as reused).
+    const again = pushes[1]![0];
+    expect(again.mutation_id).not.toBe(first);
+    expect(again.mutation_id).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
+    expect(again.payload).toEqual({ front: 'mine, made on 7' });
+    expect(r.rejected).toEqual([]);
+    expect(await r.client.pendingCount()).toBe(0);
+    expect(await r.client.knownVersion('card', '1')).toBe(4);
+    expect(deliveredIds(r)).toEqual(['upsert:1@4', 'upsert:2@2', 'delete:3@1']);
+  });
+
   it('gives up for the cycle when the server answers reset again and again', async () => {
     const r = rig();
     r.net.on('/v1/sync/pull', () => json(200, { changes: [], conflicts: [], cursor: 's0', has_more: true, head: 1, reset: { reason: 'cursor_unknown' } }));

@@ -177,6 +177,22 @@ describe('push', () => {
     expect(r.net.requests('/v1/sync/push')).toHaveLength(1);
   });
 
+  it('IQP_E_SYNC_BASE_VERSION without a version re-queues on base 0; one for a mutation already on base 0 is an ordinary rejection, not a loop', async () => {
+    const r = rig();
+    r.net.on('/v1/sync/push', applyAll(5)).on('/v1/sync/pull', () => page([], 'c1'));
+    await r.client.mutate(card('1'));
+    await r.client.syncOnce();
+    await r.client.mutate(card('1', 'on 5'));
+    await r.client.mutate(card('2', 'new'));
+    const baseVersion = (m: any) => ({ mutation_id: m.mutation_id, status: 'rejected', entity: m.entity, entity_id: m.entity_id, error: { code: 'IQP_E_SYNC_BASE_VERSION', message: 'no' } });
+    r.net.set('/v1/sync/push', (req) => json(200, { results: req.body.mutations.map(baseVersion), head: 9 }));
+    await r.client.syncOnce();
+    const pushes = r.net.requests('/v1/sync/push').slice(1).map((q) => q.body.mutations.map((m: any) => `${m.entity_id}@${m.base_version ?? 0}`).join());
+    expect(pushes).toEqual(['1@5,2@0', '1@0']);
+    expect(r.rejected.map((x) => `${x.mutation.entity_id}@${x.mutation.base_version ?? 0}`)).toEqual(['2@0', '1@0']);
+    expect(await r.client.pendingCount()).toBe(0);
+  });
+
   it('halves the batch on 413 and on 422 IQP_E_SYNC_PUSH_TOO_LARGE until the server takes it', async () => {
     for (const [status, code] of [
       [413, 'IQP_E_UPLOAD_TOO_LARGE'],
