@@ -78,6 +78,8 @@ export class SyncClient {
   #cycle: Promise<unknown> = Promise.resolve();
   /** mutate() takes the counter one caller at a time. */
   #mutating: Promise<unknown> = Promise.resolve();
+  /** The last counter this client took: its next one is above it, whatever another client stored. */
+  #counter = 0;
   #status: SyncStatus | undefined;
 
   constructor(options: SyncClientOptions) {
@@ -125,12 +127,17 @@ export class SyncClient {
     const m = validate(input);
     const run = this.#mutating.then(async () => {
       const store = this.#o.store;
-      const counter = Number((await store.get(K.counter)) ?? '0') + 1;
-      // The random part keeps ids unique even if this store is lost while the device id is kept.
-      const mutation_id = `${counter}-${randomHex(4, this.#o.random)}`;
+      // Another client on this store (another tab) may take the same counter between this read
+      // and the write: the random part keeps both the ids and the queue keys apart, and this
+      // client's own mutations keep their order since its counter never goes back.
+      const counter = Math.max(Number((await store.get(K.counter)) ?? '0'), this.#counter) + 1;
+      this.#counter = counter;
+      // The random part also keeps ids unique if this store is lost while the device id is kept.
+      const random = randomHex(4, this.#o.random);
+      const mutation_id = `${counter}-${random}`;
       const known = await readKnown(store, entityKey(m.entity, m.entity_id));
       const queued: QueuedMutation = { mutation_id, ...m, ...(known && known.v > 0 ? { base_version: known.v } : {}), client_ts: new Date(this.#now()).toISOString() };
-      await store.write({ set: { [K.counter]: String(counter), [queueKey(counter)]: JSON.stringify(queued) } });
+      await store.write({ set: { [K.counter]: String(counter), [queueKey(counter, random)]: JSON.stringify(queued) } });
       return mutation_id;
     });
     this.#mutating = run.catch(() => undefined);

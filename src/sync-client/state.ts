@@ -7,7 +7,11 @@ import type { Change, JsonObject, Op } from './protocol.js';
 import type { SyncStore } from './store.js';
 
 export const K = {
-  /** q/<counter, 16 digits>: one queued mutation, in the order it was made. */
+  /**
+   * q/<counter, 16 digits>-<random>: one queued mutation, in the order it was made. The random
+   * part keeps two clients on one store (two tabs) from writing the same key when they take the
+   * same counter; keys an older version wrote, q/<counter>, sort in their place among these.
+   */
   queue: 'q/',
   /** v/<entity>/<id>: the version this device last saw ({v, d?: 1 when it was a delete}). */
   version: 'v/',
@@ -57,8 +61,8 @@ export function splitEntityKey(key: string): [string, string] {
   return [key.slice(0, i), key.slice(i + 1)];
 }
 
-export function queueKey(counter: number): string {
-  return K.queue + String(counter).padStart(16, '0');
+export function queueKey(counter: number, suffix: string): string {
+  return `${K.queue}${String(counter).padStart(16, '0')}-${suffix}`;
 }
 
 export async function readQueue(store: SyncStore): Promise<Array<[string, QueuedMutation]>> {
