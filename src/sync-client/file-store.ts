@@ -4,12 +4,15 @@
  * file or, torn by a crash mid-append, a bad last line that opening drops (and truncates). When the
  * log has grown well past its live data it is rewritten as one batch: temp file in the same
  * directory, fsync, rename, fsync the directory; a compaction that fails is tried again later and
- * never fails the write it follows. One process per file.
+ * never fails the write it follows. One opener per file: `<path>.lock` names the process that has
+ * it open, and another open is refused (FileStoreLocked) until that one closes it or dies.
  */
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, linkSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type SyncStore, type WriteBatch, batchEntries, compareKeys } from './store.js';
+import { randomHex } from './timing.js';
 
 const MAGIC = 'iqp-sync-store/1\n';
 
@@ -20,6 +23,121 @@ export interface FileStoreOptions {
 
 export class FileStoreCorrupt extends Error {
   override readonly name = 'FileStoreCorrupt';
+}
+
+/** The file is another opener's: a FileStore of this process, or another process that has it open. */
+export class FileStoreLocked extends Error {
+  override readonly name = 'FileStoreLocked';
+}
+
+/** The lock files this process holds: a second open here is refused without looking at the file. */
+const held = new Set<string>();
+
+/** Who wrote a lock file. */
+interface Holder {
+  pid: number;
+  host: string;
+  nonce?: string;
+}
+
+function readHolder(text: string): Holder | undefined {
+  try {
+    const h = JSON.parse(text) as Partial<Holder>;
+    return Number.isInteger(h.pid) && typeof h.host === 'string' ? (h as Holder) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readIfThere(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Whether the process that wrote the lock may still have the file open. */
+function alive(h: Holder): boolean {
+  // Another machine's process (a shared filesystem): nothing here can tell, so it counts as alive.
+  if (h.host !== hostname()) return true;
+  // Not in `held` (checked first): a process before this one that had the same pid (a container restarted).
+  if (h.pid === process.pid) return false;
+  try {
+    process.kill(h.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes `<path>.lock` for this process: created exclusively, holding the pid and host. A lock whose
+ * process has died (killed before close()) is taken over; a live one refuses the open. Two
+ * processes appending to one log would each write at their own idea of its end, over each other.
+ */
+function takeLock(path: string): { lock: string; nonce: string } {
+  const lock = `${resolve(path)}.lock`;
+  if (held.has(lock)) throw new FileStoreLocked(`${path} is open already in this process: use that FileStore, or close() it before opening the file again`);
+  const nonce = randomHex(8);
+  const mine = Buffer.from(`${JSON.stringify({ pid: process.pid, host: hostname(), nonce })}\n`);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(lock, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (fd !== undefined) {
+      try {
+        writeAll(fd, mine, 0);
+      } finally {
+        closeSync(fd);
+      }
+      held.add(lock);
+      return { lock, nonce };
+    }
+    const text = readIfThere(lock);
+    if (text === undefined) continue;
+    const holder = readHolder(text);
+    const refuse = (who: string) =>
+      new FileStoreLocked(`${path} is open in ${who} (lock file ${lock}): one process at a time may use a FileStore. Close it there; if no such process runs any more, delete the lock file.`);
+    if (holder === undefined) {
+      // Being written by an opener this very moment, or left empty by a machine that lost power.
+      if (Date.now() - statSync(lock).mtimeMs < 10_000) throw refuse('another process');
+    } else if (alive(holder)) {
+      throw refuse(holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} on ${holder.host}`);
+    }
+    // A dead process's lock: moved aside, atomically, so of several openers one takes it over.
+    const aside = `${lock}.stale-${nonce}`;
+    try {
+      renameSync(lock, aside);
+    } catch {
+      continue;
+    }
+    const moved = readIfThere(aside);
+    if (moved !== text) {
+      // Another opener took the lock over between the read and the rename: it is theirs.
+      try {
+        linkSync(aside, lock);
+      } finally {
+        rmSync(aside, { force: true });
+      }
+      throw refuse('another process');
+    }
+    rmSync(aside, { force: true });
+  }
+  throw new FileStoreLocked(`${path}: could not take ${lock}; other processes keep opening the file`);
+}
+
+function dropLock(lock: string, nonce: string): void {
+  held.delete(lock);
+  try {
+    if (readHolder(readIfThere(lock) ?? '')?.nonce === nonce) rmSync(lock, { force: true });
+  } catch {
+    // left behind: the next opener finds this process gone and takes it over
+  }
 }
 
 interface Record {
@@ -68,6 +186,8 @@ export class FileStore implements SyncStore {
   readonly #data = new Map<string, string>();
   #fd: number | undefined;
   #size = 0;
+  /** Gives the lock file up (close()). */
+  #unlock: (() => void) | undefined;
   /** After a failed compaction, the size the log must reach before the next try. */
   #retryCompactAt = 0;
 
@@ -76,10 +196,20 @@ export class FileStore implements SyncStore {
     this.#compactAt = options.compactAtBytes ?? 1024 * 1024;
   }
 
-  /** Opens (or creates) the store at path, dropping a torn last batch. */
+  /**
+   * Opens (or creates) the store at path, dropping a torn last batch. Throws FileStoreLocked while
+   * another FileStore (of this process or another) has the file open.
+   */
   static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
     const store = new FileStore(path, options);
-    store.#load();
+    const { lock, nonce } = takeLock(path);
+    store.#unlock = () => dropLock(lock, nonce);
+    try {
+      store.#load();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     return store;
   }
 
@@ -232,5 +362,7 @@ export class FileStore implements SyncStore {
   async close(): Promise<void> {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
+    this.#unlock?.();
+    this.#unlock = undefined;
   }
 }

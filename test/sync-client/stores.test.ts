@@ -1,10 +1,12 @@
 /** Every SyncStore adapter that runs under Node through the conformance suite, plus what only the file log has. */
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileStore, FileStoreCorrupt, SqliteStore } from '../../src/sync-client/node.js';
+import { FileStore, FileStoreCorrupt, FileStoreLocked, SqliteStore } from '../../src/sync-client/node.js';
 import { IndexedDbStore } from '../../src/sync-client/indexeddb-store.js';
 import { MemoryStore, type SyncStore } from '../../src/sync-client/store.js';
 import { fakeIndexedDb } from './fake-indexeddb.js';
@@ -172,6 +174,38 @@ describe('FileStore as a log', () => {
     ]);
     await again.close();
     rmSync(temp, { recursive: true });
+  });
+
+  it('one opener at a time: a second open of the file is refused while the first has it, and works after close()', async () => {
+    const path = fresh('.log');
+    const first = await FileStore.open(path);
+    await first.write({ set: { a: '1' } });
+    await expect(FileStore.open(path)).rejects.toBeInstanceOf(FileStoreLocked);
+    await expect(FileStore.open(join(root, '.', basename(path)))).rejects.toThrow(/open/);
+    // The refused opener changed nothing: the first one's writes go on as before.
+    await first.write({ set: { b: '2' } });
+    await first.close();
+    const second = await FileStore.open(path);
+    expect(await second.scan('')).toEqual([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+    await second.close();
+  });
+
+  it('refuses a file another live process holds, and takes over from one that died without closing', async () => {
+    const path = fresh('.log');
+    const lock = `${path}.lock`;
+    // Another process on this machine holds it: the parent of this test process is alive.
+    writeFileSync(lock, JSON.stringify({ pid: process.ppid, host: hostname() }));
+    await expect(FileStore.open(path)).rejects.toThrow(new RegExp(`process ${process.ppid}`));
+    // A process that has exited (SIGKILLed, say) left its lock behind.
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(lock, JSON.stringify({ pid: gone, host: hostname() }));
+    const s = await FileStore.open(path);
+    await s.write({ set: { a: '1' } });
+    await s.close();
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('is unusable after close', async () => {
