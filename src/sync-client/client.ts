@@ -2,11 +2,13 @@
  * SyncClient: a local queue of mutations, committed before anything touches the network, pushed
  * and pulled by one cycle at a time. syncOnce() runs one cycle; start() runs them in a loop that
  * long-polls at head, is woken by local mutations, backs off on failures and stops for good
- * reasons (signed out, blocked) with a status the app can show.
+ * reasons (signed out, blocked) with a status the app can show. Several clients may share a store
+ * (tabs on one IndexedDB database): all of them mutate, one at a time owns the loop (owner.ts).
  */
 import type { ChangeInfo, Engine, Rejection } from './engine.js';
 import { CLIENT_CODES, SyncError, aborted, isAborted } from './errors.js';
 import { type Change, type Conflict, DEVICE_ID, ENTITY, ENTITY_ID, type JsonObject, type Op } from './protocol.js';
+import { Ownership, wakeOwner } from './owner.js';
 import { type PullOutcome, pullAll } from './pull.js';
 import { pushAll } from './push.js';
 import { K, type QueuedMutation, entityKey, queueKey, readKnown } from './state.js';
@@ -15,7 +17,7 @@ import { type Sleep, anySignal, backoffMs, randomHex, realSleep } from './timing
 import type { TokenSource } from './tokens.js';
 import { type FetchLike, Transport, type WaitReason } from './transport.js';
 
-export type SyncStatus = 'idle' | 'syncing' | 'offline' | 'retrying' | 'error' | 'paused' | 'signed_out' | 'blocked' | 'stopped';
+export type SyncStatus = 'idle' | 'syncing' | 'offline' | 'retrying' | 'error' | 'paused' | 'standby' | 'signed_out' | 'blocked' | 'stopped';
 
 export interface StatusDetail {
   /** The server's (or the client's) error code behind offline, retrying, error, signed_out and blocked. */
@@ -81,6 +83,8 @@ export class SyncClient {
   /** The last counter this client took: its next one is above it, whatever another client stored. */
   #counter = 0;
   #status: SyncStatus | undefined;
+  /** The store's push/pull loop is one client's at a time (one tab of several on one database). */
+  readonly #owner: Ownership;
 
   constructor(options: SyncClientOptions) {
     if (!DEVICE_ID.test(options.deviceId)) throw new TypeError('deviceId must match ^[A-Za-z0-9._:-]{8,128}$ (loadDeviceId makes one)');
@@ -116,6 +120,13 @@ export class SyncClient {
       ...(options.onConflicts ? { onConflicts: (c: Conflict[]) => options.onConflicts!(c) } : {}),
       ...(options.onRejected ? { onRejected: (r: Rejection[]) => options.onRejected!(r) } : {}),
     };
+    this.#owner = new Ownership(options.store, {
+      onWait: () => this.#setStatus('standby', {}),
+      onWake: () => {
+        this.#kick.abort();
+        transport.nudge();
+      },
+    });
   }
 
   /**
@@ -144,6 +155,8 @@ export class SyncClient {
     const id = await run;
     this.#kick.abort();
     this.#engine.transport.nudge();
+    // The store's loop may be another client's (another tab's): it pushes this one's queue.
+    wakeOwner(this.#o.store);
     return id;
   }
 
@@ -156,14 +169,13 @@ export class SyncClient {
     if (this.#paused) throw new SyncError(CLIENT_CODES.PAUSED, 'sync is paused', 'aborted');
     this.#kick.abort();
     this.#engine.transport.nudge();
-    await this.#exclusive(async () => {
-      const linked = anySignal([this.#epoch.signal, options.signal]);
-      try {
-        await this.#runCycle(linked.signal, 0);
-      } finally {
-        linked.dispose();
-      }
-    });
+    const linked = anySignal([this.#epoch.signal, options.signal]);
+    try {
+      // Another client's loop (another tab's) owns the store: this waits, on standby, until it stops.
+      await this.#owner.hold(linked.signal, () => this.#exclusive(() => this.#runCycle(linked.signal, 0)));
+    } finally {
+      linked.dispose();
+    }
   }
 
   /** Starts the background loop (does nothing if it runs). */
@@ -254,10 +266,6 @@ export class SyncClient {
   }
 
   async #runLoop(id: number): Promise<void> {
-    const longPollS = clampInt(this.#o.longPollS ?? 25, 0, 30);
-    const intervalMs = Math.max(0, this.#o.intervalMs ?? 60_000);
-    let atHead = false;
-    let failures = 0;
     while (this.#running && this.#loopId === id) {
       if (this.#paused) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
@@ -265,6 +273,23 @@ export class SyncClient {
         continue;
       }
       const epoch = this.#epoch.signal;
+      try {
+        // Waits on standby while another client (another tab) runs the store's loop, and gives
+        // the store up when paused or stopped, so another can take it.
+        await this.#owner.hold(epoch, () => this.#runOwned(id, epoch));
+      } catch (err) {
+        if (!isAborted(err)) throw err;
+      }
+    }
+  }
+
+  /** The loop, while this client owns the store: until it is stopped, paused or told to stop. */
+  async #runOwned(id: number, epoch: AbortSignal): Promise<void> {
+    const longPollS = clampInt(this.#o.longPollS ?? 25, 0, 30);
+    const intervalMs = Math.max(0, this.#o.intervalMs ?? 60_000);
+    let atHead = false;
+    let failures = 0;
+    while (this.#running && this.#loopId === id && !this.#paused && !epoch.aborted) {
       // Renewed before the cycle, not at the wait: a kick that lands mid-cycle still cuts the wait.
       this.#kick = new AbortController();
       const kick = this.#kick.signal;

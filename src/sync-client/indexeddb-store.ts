@@ -62,6 +62,8 @@ function done(tx: Tx): Promise<void> {
 }
 
 export class IndexedDbStore implements SyncStore {
+  /** Every tab of the origin that opens this database shares it: one of them at a time syncs. */
+  readonly lockName: string;
   readonly #name: string;
   readonly #api: IndexedDbApi;
   #db: Promise<Db> | undefined;
@@ -69,6 +71,7 @@ export class IndexedDbStore implements SyncStore {
   /** `api` defaults to the page's globals; pass one (fake-indexeddb, a worker's) to use another. */
   constructor(name = 'iqp-sync', api?: IndexedDbApi) {
     this.#name = name;
+    this.lockName = `iqp-sync-client:indexeddb:${name}`;
     const g = globalThis as unknown as Partial<IndexedDbApi>;
     const chosen = api ?? (g.indexedDB && g.IDBKeyRange ? { indexedDB: g.indexedDB, IDBKeyRange: g.IDBKeyRange } : undefined);
     if (!chosen) throw new Error('IndexedDB is not available here; pass an implementation or use another SyncStore');

@@ -20,6 +20,13 @@ export interface SyncStore {
    */
   write(batch: WriteBatch): Promise<void>;
   close?(): Promise<void>;
+  /**
+   * For stores that other tabs or workers of the app can open too (IndexedDbStore): the same
+   * string wherever the same data is opened. Clients on stores with one lockName run one sync loop
+   * between them (through the Web Locks API) and the others' mutations wake it. Clients on one
+   * store object take turns without it; leave it out for data no other JS realm can open.
+   */
+  readonly lockName?: string;
 }
 
 /** JS string order (by UTF-16 code unit), the one order every adapter returns. */

@@ -182,6 +182,18 @@ export class Device {
     await this.load();
   }
 
+  /** Another tab of this device: the same browser context (so the same IndexedDB databases), the app open in it. */
+  async openTab(): Promise<Device> {
+    const tab = new Device(this.context, await this.context.newPage(), this.url);
+    await tab.load();
+    return tab;
+  }
+
+  /** Closes this tab only (the device's other tabs stay). */
+  closeTab(): Promise<void> {
+    return this.page.close();
+  }
+
   deviceId(): Promise<string> {
     return this.page.evaluate(() => (globalThis as PageGlobal).app!.deviceId);
   }

@@ -136,6 +136,30 @@ describe.skipIf(!existsSync(CHROMIUM) && !CI)('the sync client in Chromium', () 
     expect(vb.conflicts[0]!.id).toBe(va.conflicts[0]!.id);
   });
 
+  it('two tabs on one IndexedDB database: one syncs while the other stands by, edits made in both are all pushed, and the other takes over when the first closes', async () => {
+    const { reg, a, b } = await twoDevices();
+    await a.until('the first tab to sync', (v) => v.status === 'idle' && v.openPolls.length > 0, null);
+    const second = await a.openTab();
+    await second.until('the second tab to stand by', (v) => v.status === 'standby', null);
+    // Edits in both tabs at once: each tab's client takes counters from the one store.
+    const edits = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? a : second).edit('card', `t${i}`, 'upsert', { front: `tab ${i % 2} edit ${i}` }));
+    expect(new Set(await Promise.all(edits)).size).toBe(12);
+    await second.until('the first tab to push both tabs’ edits', (v) => v.pending === 0, null);
+    const want = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`card/t${i}`, { front: `tab ${i % 2} edit ${i}` }]));
+    expect(await reg.exportRows(ANN)).toEqual(want);
+    // The tab on standby never pulled: one loop for the database.
+    expect(await second.view()).toMatchObject({ status: 'standby', pulls: 0, rejected: [] });
+    // The first tab closes: its lock goes with it, and the second runs the loop from then on.
+    await a.closeTab();
+    await second.until('the second tab to take over', (v) => v.status === 'idle' && v.pulls > 0, null);
+    await second.edit('card', 'after', 'upsert', { front: 'made in the second tab alone' });
+    await second.until('the second tab to push', (v) => v.pending === 0, null);
+    const server = await reg.exportRows(ANN);
+    expect(server).toEqual({ ...want, 'card/after': { front: 'made in the second tab alone' } });
+    await b.until('the other device to converge on the server’s state', rowsEqual, server);
+    expect((await second.view()).rejected).toEqual([]);
+  });
+
   it('a tab closed while offline with queued mutations reopens with them, and pushes every one once back online', async () => {
     const { reg, a, b } = await twoDevices();
     const idA = await a.deviceId();
