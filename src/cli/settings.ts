@@ -89,7 +89,7 @@ export const SETTINGS = {
   },
   retryBaseMs: {
     env: 'IQP_RETRY_BASE_MS', type: int(0, 9_999_999, 'ms'), default: DEFAULT_RETRY.baseMs, help: 'first wait before retrying a registry request',
-    doc: 'First wait before retrying a registry request; it doubles per retry (with jitter, at most 8 s each), 5 attempts in all. Network failures and 502/503/504 are retried, other statuses never. Tests set it to `1`.',
+    doc: 'First wait before retrying a registry request; it doubles per retry (with jitter, at most 8 s each), 5 attempts in all; a download that drops counts again from the first each time it gets further than ever before, up to 100 attempts. Network failures and 502/503/504 are retried, other statuses never. Tests set it to `1`.',
   },
   dataDir: {
     key: 'data_dir', env: 'IQP_DATA', flag: '-d, --data <dir>', commands: DATA_COMMANDS, type: path, default: (_env: NodeJS.ProcessEnv, cwd: string) => resolve(cwd, 'iqp-data'), defaultText: './iqp-data',

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isIqpError } from '../errors.js';
 import { downloadResumable } from './download.js';
 import { RegistryClient } from './registry.js';
+import type { RetryPolicy } from './retry.js';
 
 const FILE = randomBytes(256 * 1024);
 const SHA = createHash('sha256').update(FILE).digest('hex');
@@ -73,10 +74,10 @@ async function fileServer(options: Options = {}): Promise<{ url: string; seen: {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/file`, seen, progress };
 }
 
-function setup(url: string) {
+function setup(url: string, retry: RetryPolicy = { attempts: 3, baseMs: 1, maxMs: 5 }) {
   const dir = mkdtempSync(join(tmpdir(), 'iqp-dl-'));
   dirs.push(dir);
-  const client = new RegistryClient({ baseUrl: url.replace(/\/file$/, ''), token: null, retry: { attempts: 3, baseMs: 1, maxMs: 5 } });
+  const client = new RegistryClient({ baseUrl: url.replace(/\/file$/, ''), token: null, retry });
   clients.push(client);
   return { part: join(dir, '.x.iqp.part'), client };
 }
@@ -94,6 +95,16 @@ describe('downloadResumable', () => {
     const ranged = seen.filter((s) => s.range !== undefined);
     expect(ranged.length).toBeGreaterThan(0);
     expect(ranged.every((s) => s.ifRange === `"${SHA}"` && /^bytes=\d+-$/.test(s.range!))).toBe(true);
+  });
+
+  it('stops after the policy\'s attempts in all, even when each one gets further, and keeps the part', async () => {
+    const { url, seen, progress } = await fileServer({ cutAfter: 1000, cuts: Number.POSITIVE_INFINITY });
+    const { part, client } = setup(url, { attempts: 3, baseMs: 1, maxMs: 5, totalAttempts: 6 });
+    const err = await downloadResumable(client, url, part, { size: FILE.length, sha256: SHA }, { onProgress: progress }).catch((e: unknown) => e);
+    expect(isIqpError(err, 'IQP_E_NETWORK'), String(err)).toBe(true);
+    expect((err as { details?: unknown }).details).toMatchObject({ attempts: 6 });
+    expect(seen).toHaveLength(6);
+    expect(readFileSync(part).equals(FILE.subarray(0, 6000))).toBe(true);
   });
 
   it('continues a part left by an earlier run, and restarts when the server sends the whole file', async () => {

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import { IqpError, toIqpError } from '../errors.js';
 import { isConnectionError, isNetworkError, networkError, networkReason, redactError, responseError } from './errors.js';
-import { backoffDelay, DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, type RetryPolicy, sleep } from './retry.js';
+import { backoffDelay, DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, type RetryPolicy, sleep, totalAttempts } from './retry.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
 
@@ -163,12 +163,14 @@ export class RegistryClient {
    * One logical request: `spec` (or a function giving it, called per attempt) is sent until it gets
    * an expected status, retrying network failures and 502/503/504 with backoff; `consume` reads the
    * response inside the same attempt, so a connection lost mid-body is retried too. When `progress`
-   * moved between two failures, the attempt count starts again (a long download keeps going).
+   * got further than it ever had before a failure, the attempt count starts again (a long download
+   * keeps going); a download that starts again from zero and stops short of that point has not
+   * moved on. However far each gets, there are at most totalAttempts(policy) attempts.
    */
   async send<T>(spec: RequestSpec | (() => Promise<RequestSpec> | RequestSpec), consume: (res: Response) => Promise<T>, progress?: () => number): Promise<T> {
     let failures = 0;
     let attempts = 0;
-    let lastProgress = progress?.() ?? 0;
+    let furthest = progress?.() ?? 0;
     for (;;) {
       const current = typeof spec === 'function' ? await spec() : spec;
       const what = this.describe(current.method, current.path);
@@ -178,10 +180,12 @@ export class RegistryClient {
       } catch (err) {
         const retryable = err instanceof RetryableStatus || isNetworkError(err);
         const now = progress?.() ?? 0;
-        if (now !== lastProgress) failures = 0;
-        lastProgress = now;
+        if (now > furthest) {
+          furthest = now;
+          failures = 0;
+        }
         failures += 1;
-        if (!retryable || failures >= this.#retry.attempts) throw this.#final(err, what, attempts);
+        if (!retryable || failures >= this.#retry.attempts || attempts >= totalAttempts(this.#retry)) throw this.#final(err, what, attempts);
         const wait = (err instanceof RetryableStatus ? retryAfterMs(err.retryAfter, this.#retry) : null) ?? backoffDelay(failures, this.#retry, this.#options.random);
         const reason = `${what}: ${err instanceof RetryableStatus ? err.message : networkReason(err)}`;
         this.#options.debug?.(`retry ${failures}/${this.#retry.attempts - 1} in ${wait} ms: ${reason}`);

@@ -5,8 +5,13 @@
  */
 
 export interface RetryPolicy {
-  /** Attempts in all, the first included. */
+  /** Attempts in all, the first included, since a download last got further than ever before. */
   readonly attempts: number;
+  /**
+   * Attempts in all for one request however far each gets (a download that keeps dropping):
+   * default TOTAL_ATTEMPTS_FACTOR times `attempts`.
+   */
+  readonly totalAttempts?: number;
   /** Delay before the first retry; doubles each time. */
   readonly baseMs: number;
   /** No single wait is longer than this. */
@@ -14,6 +19,17 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 500, maxMs: 8_000 };
+
+/**
+ * A download that drops again and again but gets further each time goes on, up to this many times
+ * the policy's attempts (100 by default): enough for a long download through a proxy that cuts
+ * connections, not for a registry that sends a byte per connection. The part stays to resume from.
+ */
+const TOTAL_ATTEMPTS_FACTOR = 20;
+
+export function totalAttempts(policy: RetryPolicy): number {
+  return policy.totalAttempts ?? policy.attempts * TOTAL_ATTEMPTS_FACTOR;
+}
 
 /** Statuses a proxy or a restarting registry answers with for a moment; another attempt may work. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);

@@ -4,7 +4,7 @@
  * no .part and no pack inside it; and the pull runs with a heap too small to buffer a large answer.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listTree, type RunResult, tempDir } from '../e2e/helpers.js';
@@ -28,6 +28,7 @@ function layout(): { work: string; out: string; before: string[] } {
 
 const outside = (work: string) => listTree(work).filter((p) => !p.startsWith(`${OUT}/`));
 const inside = (out: string) => (existsSync(out) ? listTree(out) : []);
+const sizeOf = (path: string) => (existsSync(path) ? statSync(path).size : -1);
 
 function expectError(r: RunResult, code: string, exit: number): void {
   expect(r.signal, r.stderr).toBeNull();
@@ -190,6 +191,37 @@ describe('resuming', () => {
       ]);
     }
   }, LOOP_TIMEOUT_MS);
+
+  it('gives up after the usual attempts when every answer starts from zero and stops before the furthest point reached', async () => {
+    const { work, out, before } = layout();
+    // Were the retry count reset each time the part's size changed, this would go on for ever: the
+    // registry stops after 40 downloads only so that a client caught in it ends, with another error.
+    const registry = await fakeRegistry((req, res, r) => {
+      if (req.url!.endsWith('/manifest')) return sendJson(res, manifestAnswer(ID, '1.0.0', { size_bytes: FILE.length, sha256: SHA }));
+      if (req.url === '/v1/keys') return sendJson(res, { keys: [] });
+      const n = r.hits.filter((h) => h.includes('/download')).length;
+      if (n > 40) return sendJson(res, { error: { code: 'IQP_E_NOT_FOUND', message: 'gone' } }, 404);
+      // The whole file announced, 2 then 1 then 2… bytes of it sent, and the connection cut once they are in the part.
+      const bytes = n % 2 === 1 ? 2 : 1;
+      res.writeHead(200, { 'content-length': String(FILE.length), etag: `"${SHA}"` });
+      res.write(FILE.subarray(0, bytes));
+      r.count(bytes);
+      const cutWhenWritten = (): void => {
+        if (res.destroyed) return;
+        if (sizeOf(part(out)) === bytes) res.socket?.end();
+        else setTimeout(cutWhenWritten, 2);
+      };
+      cutWhenWritten();
+    });
+    const r = await pull(registry, [`${ID}@1.0.0`, '--out', OUT], work);
+    expectError(r, 'IQP_E_NETWORK', 3);
+    expect(r.json().error.details).toMatchObject({ attempts: 5 });
+    expect(registry.hits.filter((h) => h.includes('/download'))).toHaveLength(5);
+    // As after any network failure, the part stays to resume from: the last answer's two bytes.
+    expect(outside(work)).toEqual(before);
+    expect(inside(out)).toEqual([`.${ID}-1.0.0.iqp.part`]);
+    expect(readFileSync(part(out)).equals(FILE.subarray(0, 2))).toBe(true);
+  });
 
   it('checks the bytes, not the ETag: a registry that ignores If-Range and sends another file fails, and the part goes', async () => {
     const { work, out, before } = layout();
