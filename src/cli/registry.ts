@@ -1,7 +1,8 @@
 /**
  * The registry client as commands get it: URL and token from ctx.config (the one precedence rule:
  * --registry/--token > IQP_REGISTRY/IQP_TOKEN > config file), retry pacing from IQP_RETRY_BASE_MS,
- * debug lines and retry notes through Output. A missing token fails here, before any request.
+ * the JSON answers' deadline from json_timeout_ms, debug lines and retry notes through Output. A
+ * missing token fails here, before any request.
  */
 import { IqpError } from '../errors.js';
 import { RegistryClient } from '../client/registry.js';
@@ -21,6 +22,7 @@ export function registryClient(ctx: Context, needs: { token: boolean }): Registr
     baseUrl: registry,
     token: token || null,
     retry: retryPolicy(ctx),
+    jsonTimeoutMs: ctx.config.jsonTimeoutMs,
     debug: (line) => ctx.out.debug(line),
     onRetry: (message) => ctx.out.note(message),
   });

@@ -18,7 +18,7 @@
  */
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_RETRY } from '../client/retry.js';
+import { DEFAULT_JSON_TIMEOUT_MS, DEFAULT_RETRY } from '../client/retry.js';
 import { DEFAULT_LIMITS, GiB, ZSTD_DEFAULT_LEVEL } from '../pack/format.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../pack/rows.js';
 import { defaultThreads, THREADS_LIMIT } from '../pack/threads.js';
@@ -90,6 +90,11 @@ export const SETTINGS = {
   retryBaseMs: {
     env: 'IQP_RETRY_BASE_MS', type: int(0, 9_999_999, 'ms'), default: DEFAULT_RETRY.baseMs, help: 'first wait before retrying a registry request',
     doc: 'First wait before retrying a registry request; it doubles per retry (with jitter, at most 8 s each), 5 attempts in all; a download that drops counts again from the first each time it gets further than ever before, up to 100 attempts. Network failures and 502/503/504 are retried, other statuses never. Tests set it to `1`.',
+  },
+  jsonTimeoutMs: {
+    key: 'json_timeout_ms', env: 'IQP_JSON_TIMEOUT_MS', type: int(1, MAX_MS, 'ms'), default: DEFAULT_JSON_TIMEOUT_MS,
+    help: 'time a registry has to send a whole JSON answer',
+    doc: "Time the registry has to send a whole JSON answer (a listing, a manifest, keys, a publish's result), headers and body, in each attempt; an error answer's body is held to it too. Past it the attempt is cut and retried as a network failure, then `IQP_E_NETWORK`. An upload's answer is timed from its headers: sending the pack and the registry's check of it are not. Pack downloads are not timed, only their pauses (120 s).",
   },
   dataDir: {
     key: 'data_dir', env: 'IQP_DATA', flag: '-d, --data <dir>', commands: DATA_COMMANDS, type: path, default: (_env: NodeJS.ProcessEnv, cwd: string) => resolve(cwd, 'iqp-data'), defaultText: './iqp-data',

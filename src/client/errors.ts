@@ -23,7 +23,18 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
+  'IQP_ANSWER_TIMEOUT',
 ]);
+
+/** An answer that was not complete within json_timeout_ms: cut, and retried like the connection's own timeouts. */
+export class AnswerTimeout extends Error {
+  readonly code = 'IQP_ANSWER_TIMEOUT';
+  readonly hint = 'The registry answers too slowly: if it is only slow (a long listing over a slow link), raise json_timeout_ms (IQP_JSON_TIMEOUT_MS).';
+
+  constructor(readonly limitMs: number) {
+    super(`no whole answer within json_timeout_ms (${limitMs} ms)`);
+  }
+}
 
 function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
@@ -60,7 +71,7 @@ export function networkReason(err: unknown): string {
 export function networkError(err: unknown, what: string, attempts: number): IqpError {
   const code = errno(err);
   const tries = attempts === 1 ? '' : ` (${attempts} attempts)`;
-  const hint = tlsFailure(err)?.hint;
+  const hint = tlsFailure(err)?.hint ?? (err instanceof AnswerTimeout ? err.hint : undefined);
   return new IqpError('IQP_E_NETWORK', `${what} failed: ${networkReason(err)}${tries}.`, { ...(code ? { errno: code } : {}), attempts }, { cause: err, ...(hint ? { hint } : {}) });
 }
 

@@ -211,6 +211,60 @@ describe('RegistryClient retries', () => {
   });
 });
 
+/** Starts an answer and sends a byte of it every 5 ms for `forMs`: never a gap a body timeout would notice. */
+function drip(res: ServerResponse, status: number, start: string, forMs: number, end = ''): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.write(start);
+  const began = Date.now();
+  const timer = setInterval(() => (Date.now() - began < forMs ? res.write(' ') : res.end(end)), 5);
+  res.on('close', () => clearInterval(timer));
+}
+
+describe('RegistryClient and json_timeout_ms', () => {
+  const LIMIT = 100;
+  /** Far past the limit, where an answer that should have been cut ends (so a client without the limit fails, not hangs). */
+  const LONG = LIMIT * 20;
+
+  it('cuts a JSON answer not complete in time, headers or body, however steadily it comes; retries, then IQP_E_NETWORK', async () => {
+    const s = await serve((req, res) => (req.url === '/silent' ? void setTimeout(() => json(res, 200, {}), LONG) : drip(res, 200, '{"versions":[', LONG, ']}')));
+    const c = client(s.url, { jsonTimeoutMs: LIMIT });
+    for (const path of ['/v1/packs/x', '/silent']) {
+      const started = Date.now();
+      const err = await failure(c.json({ method: 'GET', path }));
+      expect(err.code, path).toBe('IQP_E_NETWORK');
+      expect(err.exitCode).toBe(3);
+      expect(err.message).toContain(`json_timeout_ms (${LIMIT} ms)`);
+      expect(err.details).toMatchObject({ attempts: FAST.attempts });
+      expect(err.hint).toContain('IQP_JSON_TIMEOUT_MS');
+      expect(Date.now() - started).toBeLessThan(LONG);
+    }
+    expect(s.requests.map((r) => r.url)).toEqual([...Array(FAST.attempts).fill('/v1/packs/x'), ...Array(FAST.attempts).fill('/silent')]);
+  });
+
+  it('holds any error answer\'s body to it, a download\'s too', async () => {
+    const s = await serve((_req, res) => drip(res, 404, '{"error":', LONG, '{}}'));
+    const c = client(s.url, { jsonTimeoutMs: LIMIT });
+    const err = await failure(c.send({ method: 'GET', path: '/v1/packs/x/download' }, async () => 'never'));
+    expect(err.code).toBe('IQP_E_NETWORK');
+    expect(s.requests).toHaveLength(FAST.attempts);
+  });
+
+  it('leaves a download\'s body alone, and times an upload\'s answer from its headers', async () => {
+    const s = await serve((req, res, n) => {
+      if (req.method === 'GET') return drip(res, 200, 'x', LIMIT * 3, 'y');
+      // The registry checks an upload before it answers: longer than the limit.
+      if (n === 2) return void setTimeout(() => json(res, 201, { result: 'created' }), LIMIT * 3);
+      drip(res, 201, '{"result":', LONG, '"created"}');
+    });
+    const c = client(s.url, { jsonTimeoutMs: LIMIT });
+    const text = await c.send({ method: 'GET', path: '/v1/packs/x/download' }, (res) => res.body.text());
+    expect(text.startsWith('x') && text.endsWith('y')).toBe(true);
+    const upload = { method: 'PUT', path: '/v1/admin/packs', auth: true, body: () => Readable.from([Buffer.from('pack')]), headers: { 'content-length': '4' }, expect: [201] } as const;
+    expect(await c.json(upload)).toEqual({ result: 'created' });
+    expect((await failure(c.json(upload))).code).toBe('IQP_E_NETWORK');
+  });
+});
+
 describe('RegistryClient and the token', () => {
   it('sends the token only on requests that ask for it', async () => {
     const s = await serve((_req, res) => json(res, 200, {}));

@@ -6,8 +6,8 @@
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import { IqpError, toIqpError } from '../errors.js';
-import { isConnectionError, isNetworkError, networkError, networkReason, redactError, responseError } from './errors.js';
-import { backoffDelay, DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, type RetryPolicy, sleep, totalAttempts } from './retry.js';
+import { AnswerTimeout, isConnectionError, isNetworkError, networkError, networkReason, redactError, responseError } from './errors.js';
+import { backoffDelay, DEFAULT_JSON_TIMEOUT_MS, DEFAULT_RETRY, RETRYABLE_STATUSES, retryAfterMs, type RetryPolicy, sleep, totalAttempts } from './retry.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
 
@@ -42,6 +42,8 @@ export interface ClientOptions {
   readonly userAgent?: string;
   /** For tests of the backoff. */
   readonly random?: () => number;
+  /** Time for a whole JSON answer, and for any error answer's body, per attempt: json_timeout_ms. */
+  readonly jsonTimeoutMs?: number;
 }
 
 /** A status we will retry after, carried out of one attempt. */
@@ -127,18 +129,40 @@ export function displayUrl(url: URL): string {
   return shown.toString();
 }
 
+interface AnswerDeadline {
+  readonly signal: AbortSignal;
+  /** Starts the clock, once: a second call changes nothing. */
+  start(): void;
+  clear(): void;
+}
+
+/** Aborts one attempt with AnswerTimeout `ms` after start(): the request, or the body being read. */
+function answerDeadline(ms: number): AnswerDeadline {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    signal: controller.signal,
+    start: () => {
+      timer ??= setTimeout(() => controller.abort(new AnswerTimeout(ms)), ms);
+    },
+    clear: () => clearTimeout(timer),
+  };
+}
+
 export class RegistryClient {
   readonly baseUrl: string;
   readonly #token: string | null;
   readonly #retry: RetryPolicy;
   readonly #agent = new Agent({ connect: { timeout: 15_000 }, bodyTimeout: 120_000 });
   readonly #options: ClientOptions;
+  readonly #jsonTimeoutMs: number;
 
   constructor(options: ClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#token = options.token;
     this.#retry = options.retry ?? DEFAULT_RETRY;
     this.#options = options;
+    this.#jsonTimeoutMs = options.jsonTimeoutMs ?? DEFAULT_JSON_TIMEOUT_MS;
   }
 
   get hasToken(): boolean {
@@ -167,7 +191,11 @@ export class RegistryClient {
    * keeps going); a download that starts again from zero and stops short of that point has not
    * moved on. However far each gets, there are at most totalAttempts(policy) attempts.
    */
-  async send<T>(spec: RequestSpec | (() => Promise<RequestSpec> | RequestSpec), consume: (res: Response) => Promise<T>, progress?: () => number): Promise<T> {
+  send<T>(spec: RequestSpec | (() => Promise<RequestSpec> | RequestSpec), consume: (res: Response) => Promise<T>, progress?: () => number): Promise<T> {
+    return this.#send(spec, consume, progress, false);
+  }
+
+  async #send<T>(spec: RequestSpec | (() => Promise<RequestSpec> | RequestSpec), consume: (res: Response) => Promise<T>, progress: (() => number) | undefined, timed: boolean): Promise<T> {
     let failures = 0;
     let attempts = 0;
     let furthest = progress?.() ?? 0;
@@ -176,7 +204,7 @@ export class RegistryClient {
       const what = this.describe(current.method, current.path);
       attempts += 1;
       try {
-        return await this.#attempt(current, what, consume);
+        return await this.#attempt(current, what, consume, timed);
       } catch (err) {
         const retryable = err instanceof RetryableStatus || isNetworkError(err);
         const now = progress?.() ?? 0;
@@ -195,22 +223,45 @@ export class RegistryClient {
     }
   }
 
-  /** A JSON request; resolves to the parsed body (undefined for 204). */
+  /**
+   * A JSON request; resolves to the parsed body (undefined for 204). Each attempt has
+   * json_timeout_ms for the whole answer, counted from the request, or for an upload from the
+   * answer's headers (sending it and the registry's check of it take as long as they take).
+   */
   async json<T>(spec: RequestSpec): Promise<T> {
-    return this.send(spec, async (res) => {
-      if (res.statusCode === 204) {
-        await res.body.dump();
-        return undefined as T;
-      }
-      return readJson<T>(res, this.describe(spec.method, spec.path));
-    });
+    return this.#send(
+      spec,
+      async (res) => {
+        if (res.statusCode === 204) {
+          await res.body.dump();
+          return undefined as T;
+        }
+        return readJson<T>(res, this.describe(spec.method, spec.path));
+      },
+      undefined,
+      true,
+    );
   }
 
   async close(): Promise<void> {
     await this.#agent.close();
   }
 
-  async #attempt<T>(spec: RequestSpec, what: string, consume: (res: Response) => Promise<T>): Promise<T> {
+  /**
+   * One request and its answer. `timed`: the whole answer within json_timeout_ms (see json());
+   * otherwise only an error answer's body is, and an expected answer is the consumer's to pace.
+   */
+  async #attempt<T>(spec: RequestSpec, what: string, consume: (res: Response) => Promise<T>, timed: boolean): Promise<T> {
+    const deadline = answerDeadline(this.#jsonTimeoutMs);
+    try {
+      if (timed && !spec.body) deadline.start();
+      return await this.#exchange(spec, what, consume, timed, deadline);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async #exchange<T>(spec: RequestSpec, what: string, consume: (res: Response) => Promise<T>, timed: boolean, deadline: AnswerDeadline): Promise<T> {
     const url = this.url(spec.path);
     const headers: Record<string, string> = { 'user-agent': this.#options.userAgent ?? 'iqp', accept: 'application/json', ...spec.headers };
     if (spec.auth) {
@@ -237,7 +288,9 @@ export class RegistryClient {
         headers,
         body: body ?? null,
         dispatcher: this.#agent,
-        headersTimeout: spec.headersTimeoutMs ?? 60_000,
+        // A JSON answer's headers have the whole deadline (raised, it is not cut at 60 s).
+        headersTimeout: spec.headersTimeoutMs ?? (timed ? this.#jsonTimeoutMs : 60_000),
+        signal: deadline.signal,
       });
     } catch (err) {
       // undici destroys the body with the connection's error too; only a non-network error is ours.
@@ -248,6 +301,7 @@ export class RegistryClient {
     }
     this.#options.debug?.(`${what} → ${res.statusCode} in ${Date.now() - started} ms`);
     const expected = spec.expect ?? [200];
+    if (!expected.includes(res.statusCode) || timed) deadline.start();
     if (!expected.includes(res.statusCode)) {
       const text = await readText(res.body);
       if (RETRYABLE_STATUSES.has(res.statusCode)) throw new RetryableStatus(res.statusCode, text, res.headers['retry-after']);

@@ -31,6 +31,12 @@ export function totalAttempts(policy: RetryPolicy): number {
   return policy.totalAttempts ?? policy.attempts * TOTAL_ATTEMPTS_FACTOR;
 }
 
+/**
+ * Time a registry has to send a whole JSON answer, headers and body, in one attempt (json_timeout_ms):
+ * the connection's own timeouts only limit a pause, so a body that drips would never end.
+ */
+export const DEFAULT_JSON_TIMEOUT_MS = 60_000;
+
 /** Statuses a proxy or a restarting registry answers with for a moment; another attempt may work. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 

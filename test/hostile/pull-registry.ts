@@ -102,12 +102,27 @@ export function manifestAnswer(id: string, version: string, facts: { size_bytes:
  * The real `iqp pull … --json` against `registry`, with a heap small enough that buffering a large
  * answer would crash it instead of passing by luck.
  */
-export function pull(registry: FakeRegistry, args: readonly string[], cwd: string, timeoutMs = 60_000): Promise<RunResult> {
+export function pull(registry: FakeRegistry, args: readonly string[], cwd: string, timeoutMs = 60_000, env: Record<string, string> = {}): Promise<RunResult> {
   return iqp(['pull', ...args, '--registry', registry.url, '--json'], {
     cwd,
     timeoutMs,
-    env: { IQP_RETRY_BASE_MS: '1', NODE_OPTIONS: `--max-old-space-size=${HEAP_MB}` },
+    env: { IQP_RETRY_BASE_MS: '1', NODE_OPTIONS: `--max-old-space-size=${HEAP_MB}`, ...env },
   });
+}
+
+/**
+ * Starts a 200 JSON answer whose body never ends: a space (JSON whitespace) every few milliseconds,
+ * far inside any gap between chunks a client allows, until the client hangs up.
+ */
+export function drip(res: ServerResponse, registry: { count(bytes: number): void }, start: string): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.write(start);
+  registry.count(start.length);
+  const timer = setInterval(() => {
+    res.write(' ');
+    registry.count(1);
+  }, 5);
+  res.on('close', () => clearInterval(timer));
 }
 
 /** Old-space heap for the pulling process, in MiB: well under the JSON cap, well over what a pull needs. */

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listTree, type RunResult, tempDir } from '../e2e/helpers.js';
-import { fakeRegistry, HEAP_MB, manifestAnswer, pull, pump, sendJson } from './pull-registry.js';
+import { drip, fakeRegistry, HEAP_MB, manifestAnswer, pull, pump, sendJson } from './pull-registry.js';
 
 const ID = 'demo.pack';
 const MiB = 1024 * 1024;
@@ -154,6 +154,21 @@ describe('JSON answers', () => {
     expectError(r, 'IQP_E_RESPONSE_TOO_LARGE', 3);
     expect(r.json().error.details).toMatchObject({ limit: 64 * MiB, content_length: 600_000_000 });
     expect(registry.hits).toEqual([`GET /v1/packs/${ID}/1.0.0/manifest`]);
+    expect(outside(work)).toEqual(before);
+    expect(inside(out)).toEqual([]);
+  });
+});
+
+describe('a JSON answer that never ends', () => {
+  it('is cut at json_timeout_ms however steadily it drips, retried, then IQP_E_NETWORK with nothing written', async () => {
+    const { work, out, before } = layout();
+    const registry = await fakeRegistry((_req, res, r) => drip(res, r, `{"package_id":"${ID}"`));
+    // Without a deadline the pull would outlive this process timeout (the gap between chunks is 5 ms).
+    const r = await pull(registry, [`${ID}@1.0.0`, '--out', OUT], work, 20_000, { IQP_JSON_TIMEOUT_MS: '200' });
+    expectError(r, 'IQP_E_NETWORK', 3);
+    expect(r.json().error.message).toContain('json_timeout_ms');
+    expect(r.json().error.details).toMatchObject({ attempts: 5 });
+    expect(registry.hits).toEqual(Array(5).fill(`GET /v1/packs/${ID}/1.0.0/manifest`));
     expect(outside(work)).toEqual(before);
     expect(inside(out)).toEqual([]);
   });
