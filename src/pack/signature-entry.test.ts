@@ -8,7 +8,7 @@ import { ENTRY } from './format.js';
 import { generateKeyPair } from './minisign.js';
 import { readSource } from './source.js';
 import { encodeFileHeader, END_OF_ARCHIVE, paddingFor } from './tar.js';
-import { readSignatureEntry } from './signature-entry.js';
+import { readManifestAndSignature, readSignatureEntry } from './signature-entry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iqp-sigentry-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,6 +53,17 @@ describe('readSignatureEntry', () => {
 
   it('gives null for an unsigned pack', async () => {
     expect(await readSignatureEntry(unsigned)).toBeNull();
+  });
+
+  it('gives manifest.json’s exact bytes beside the signature, and a null manifest for a pack without one', async () => {
+    for (const pack of [signed, unsigned]) {
+      const { manifest, signature } = await readManifestAndSignature(pack);
+      expect(manifest!.equals(entryWithTools(pack, ENTRY.manifest))).toBe(true);
+      expect(signature === null ? null : signature.equals(entryWithTools(pack, ENTRY.signature))).toBe(pack === signed ? true : null);
+    }
+    const bare = join(dir, 'bare.iqp');
+    writeFileSync(bare, zstd(Buffer.concat([entry(ENTRY.signature, Buffer.from('sig')), END_OF_ARCHIVE])));
+    expect(await readManifestAndSignature(bare)).toEqual({ manifest: null, signature: Buffer.from('sig') });
   });
 
   it('applies the reader’s entry rules: an unknown entry or an oversized signature is refused', async () => {
