@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isIqpError, type IqpError } from '../errors.js';
-import { readJson, RegistryClient } from './registry.js';
+import { readJson, RegistryClient, type Timer } from './registry.js';
 import { backoffDelay, DEFAULT_RETRY, retryAfterMs } from './retry.js';
 
 const TOKEN = 'iqp_0123456789ab_SECRETSECRETSECRETSECRETSECRETSECRETSECRETSEC';
@@ -211,57 +211,116 @@ describe('RegistryClient retries', () => {
   });
 });
 
-/** Starts an answer and sends a byte of it every 5 ms for `forMs`: never a gap a body timeout would notice. */
-function drip(res: ServerResponse, status: number, start: string, forMs: number, end = ''): void {
+/** Starts an answer and never finishes it (the connection goes when the client gives up). */
+function hold(res: ServerResponse, status: number, start: string): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.write(start);
-  const began = Date.now();
-  const timer = setInterval(() => (Date.now() - began < forMs ? res.write(' ') : res.end(end)), 5);
-  res.on('close', () => clearInterval(timer));
+}
+
+/**
+ * A json_timeout_ms clock the test moves: pass() is the limit going by for every deadline running,
+ * expireNext() makes the next deadline started run out at once. No test waits for real time.
+ */
+function testClock() {
+  const pending = new Set<() => void>();
+  let expireNext = false;
+  const timer: Timer = (_ms, fn) => {
+    if (expireNext) {
+      expireNext = false;
+      const t = setImmediate(fn);
+      return () => clearImmediate(t);
+    }
+    pending.add(fn);
+    return () => pending.delete(fn);
+  };
+  return {
+    timer,
+    pass: () => {
+      for (const fn of [...pending]) {
+        pending.delete(fn);
+        fn();
+      }
+    },
+    expireNext: () => void (expireNext = true),
+  };
 }
 
 describe('RegistryClient and json_timeout_ms', () => {
   const LIMIT = 100;
-  /** Far past the limit, where an answer that should have been cut ends (so a client without the limit fails, not hangs). */
-  const LONG = LIMIT * 20;
 
   it('cuts a JSON answer not complete in time, headers or body, however steadily it comes; retries, then IQP_E_NETWORK', async () => {
-    const s = await serve((req, res) => (req.url === '/silent' ? void setTimeout(() => json(res, 200, {}), LONG) : drip(res, 200, '{"versions":[', LONG, ']}')));
-    const c = client(s.url, { jsonTimeoutMs: LIMIT });
+    const clock = testClock();
+    let finished = 0;
+    const s = await serve((req, res) => {
+      res.on('finish', () => finished++);
+      // Headers that never come, or a body that never ends; meanwhile the limit goes by.
+      if (req.url !== '/silent') hold(res, 200, '{"versions":[');
+      clock.pass();
+    });
+    const c = client(s.url, { jsonTimeoutMs: LIMIT, timer: clock.timer });
     for (const path of ['/v1/packs/x', '/silent']) {
-      const started = Date.now();
       const err = await failure(c.json({ method: 'GET', path }));
       expect(err.code, path).toBe('IQP_E_NETWORK');
       expect(err.exitCode).toBe(3);
       expect(err.message).toContain(`json_timeout_ms (${LIMIT} ms)`);
       expect(err.details).toMatchObject({ attempts: FAST.attempts });
       expect(err.hint).toContain('IQP_JSON_TIMEOUT_MS');
-      expect(Date.now() - started).toBeLessThan(LONG);
     }
+    // The client gave up on its own: no answer was ever complete.
+    expect(finished).toBe(0);
     expect(s.requests.map((r) => r.url)).toEqual([...Array(FAST.attempts).fill('/v1/packs/x'), ...Array(FAST.attempts).fill('/silent')]);
+    await s.close();
   });
 
   it('holds any error answer\'s body to it, a download\'s too', async () => {
-    const s = await serve((_req, res) => drip(res, 404, '{"error":', LONG, '{}}'));
-    const c = client(s.url, { jsonTimeoutMs: LIMIT });
+    const clock = testClock();
+    const s = await serve((_req, res) => {
+      clock.expireNext();
+      hold(res, 404, '{"error":');
+    });
+    const c = client(s.url, { jsonTimeoutMs: LIMIT, timer: clock.timer });
     const err = await failure(c.send({ method: 'GET', path: '/v1/packs/x/download' }, async () => 'never'));
     expect(err.code).toBe('IQP_E_NETWORK');
     expect(s.requests).toHaveLength(FAST.attempts);
+    await s.close();
   });
 
   it('leaves a download\'s body alone, and times an upload\'s answer from its headers', async () => {
+    const clock = testClock();
+    let endDownload!: () => void;
     const s = await serve((req, res, n) => {
-      if (req.method === 'GET') return drip(res, 200, 'x', LIMIT * 3, 'y');
-      // The registry checks an upload before it answers: longer than the limit.
-      if (n === 2) return void setTimeout(() => json(res, 201, { result: 'created' }), LIMIT * 3);
-      drip(res, 201, '{"result":', LONG, '"created"}');
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.write('x');
+        endDownload = () => res.end('y');
+        return;
+      }
+      // The registry checks an upload before it answers, for longer than the limit.
+      if (n === 2) {
+        clock.pass();
+        return json(res, 201, { result: 'created' });
+      }
+      clock.expireNext();
+      hold(res, 201, '{"result":');
     });
-    const c = client(s.url, { jsonTimeoutMs: LIMIT });
-    const text = await c.send({ method: 'GET', path: '/v1/packs/x/download' }, (res) => res.body.text());
+    const c = client(s.url, { jsonTimeoutMs: LIMIT, timer: clock.timer });
+    const text = await c.send({ method: 'GET', path: '/v1/packs/x/download' }, async (res) => {
+      const chunks: string[] = [];
+      for await (const chunk of res.body) {
+        chunks.push(String(chunk));
+        // The limit goes by with the body half read; then the registry sends the rest.
+        if (chunks.length === 1) {
+          clock.pass();
+          endDownload();
+        }
+      }
+      return chunks.join('');
+    });
     expect(text.startsWith('x') && text.endsWith('y')).toBe(true);
     const upload = { method: 'PUT', path: '/v1/admin/packs', auth: true, body: () => Readable.from([Buffer.from('pack')]), headers: { 'content-length': '4' }, expect: [201] } as const;
     expect(await c.json(upload)).toEqual({ result: 'created' });
     expect((await failure(c.json(upload))).code).toBe('IQP_E_NETWORK');
+    await s.close();
   });
 });
 

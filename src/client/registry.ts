@@ -44,6 +44,8 @@ export interface ClientOptions {
   readonly random?: () => number;
   /** Time for a whole JSON answer, and for any error answer's body, per attempt: json_timeout_ms. */
   readonly jsonTimeoutMs?: number;
+  /** The clock json_timeout_ms runs on (default: real time). */
+  readonly timer?: Timer;
 }
 
 /** A status we will retry after, carried out of one attempt. */
@@ -136,16 +138,24 @@ interface AnswerDeadline {
   clear(): void;
 }
 
+/** Runs `fn` after `ms` and returns what cancels it: the json_timeout_ms clock (tests pass their own). */
+export type Timer = (ms: number, fn: () => void) => () => void;
+
+const realTimer: Timer = (ms, fn) => {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
+};
+
 /** Aborts one attempt with AnswerTimeout `ms` after start(): the request, or the body being read. */
-function answerDeadline(ms: number): AnswerDeadline {
+function answerDeadline(ms: number, timer: Timer): AnswerDeadline {
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
+  let cancel: (() => void) | undefined;
   return {
     signal: controller.signal,
     start: () => {
-      timer ??= setTimeout(() => controller.abort(new AnswerTimeout(ms)), ms);
+      cancel ??= timer(ms, () => controller.abort(new AnswerTimeout(ms)));
     },
-    clear: () => clearTimeout(timer),
+    clear: () => cancel?.(),
   };
 }
 
@@ -252,7 +262,7 @@ export class RegistryClient {
    * otherwise only an error answer's body is, and an expected answer is the consumer's to pace.
    */
   async #attempt<T>(spec: RequestSpec, what: string, consume: (res: Response) => Promise<T>, timed: boolean): Promise<T> {
-    const deadline = answerDeadline(this.#jsonTimeoutMs);
+    const deadline = answerDeadline(this.#jsonTimeoutMs, this.#options.timer ?? realTimer);
     try {
       if (timed && !spec.body) deadline.start();
       return await this.#exchange(spec, what, consume, timed, deadline);

@@ -4,7 +4,7 @@
  * no .part and no pack inside it; and the pull runs with a heap too small to buffer a large answer.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listTree, type RunResult, tempDir } from '../e2e/helpers.js';
@@ -221,11 +221,16 @@ describe('resuming', () => {
       res.writeHead(200, { 'content-length': String(FILE.length), etag: `"${SHA}"` });
       res.write(FILE.subarray(0, bytes));
       r.count(bytes);
+      // Cut once the client has written them to the part: on the event of that write, not after a wait.
+      // The folder is watched before the part is looked at, so a write in between is not missed.
+      mkdirSync(out, { recursive: true });
+      const watcher = watch(out, () => cutWhenWritten());
       const cutWhenWritten = (): void => {
-        if (res.destroyed) return;
-        if (sizeOf(part(out)) === bytes) res.socket?.end();
-        else setTimeout(cutWhenWritten, 2);
+        if (res.destroyed || sizeOf(part(out)) !== bytes) return;
+        watcher.close();
+        res.socket?.end();
       };
+      res.on('close', () => watcher.close());
       cutWhenWritten();
     });
     const r = await pull(registry, [`${ID}@1.0.0`, '--out', OUT], work);

@@ -54,3 +54,12 @@ export function rig(options: Partial<SyncClientOptions> = {}): Rig {
 export function deliveredIds(r: Rig): string[] {
   return r.delivered.flatMap((d) => d.changes.map((c) => `${c.op}:${c.entity_id}@${c.version}`));
 }
+
+/** Lets the client run until cond holds (bounded by turns of the event loop, not by time). */
+export async function until(cond: () => boolean | Promise<boolean>, turns = 20_000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (await cond()) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  throw new Error('condition never held');
+}

@@ -2,19 +2,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { aborted } from '../../src/sync-client/errors.js';
 import { applyAll, change, error, hang, json, offline, page, type SentRequest } from './fakes.js';
-import { deliveredIds, rig } from './harness.js';
+import { deliveredIds, rig, until } from './harness.js';
 import type { TokenSource } from '../../src/sync-client/tokens.js';
 
 const card = (id: string) => ({ entity: 'card', entity_id: id, op: 'upsert' as const, payload: { front: id } });
-
-/** Lets the client run until cond holds (bounded by turns of the event loop, not by time). */
-async function until(cond: () => boolean | Promise<boolean>, turns = 20_000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    if (await cond()) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  throw new Error('condition never held');
-}
 
 /** Answers at once without wait, holds a long poll until it is aborted. */
 const headOrHold = (cursor: string) => (req: SentRequest) => (req.body.wait ? hang(req) : page([], cursor));

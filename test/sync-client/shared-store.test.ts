@@ -8,17 +8,9 @@ import { IndexedDbStore } from '../../src/sync-client/indexeddb-store.js';
 import { fakeIndexedDb } from './fake-indexeddb.js';
 import { applyAll, hang, page, type SentRequest } from './fakes.js';
 import type { SyncClient } from '../../src/sync-client/client.js';
-import { type Rig, rig } from './harness.js';
+import { type Rig, rig, until } from './harness.js';
 
 const card = (id: string) => ({ entity: 'card', entity_id: id, op: 'upsert' as const, payload: { front: id } });
-
-async function until(cond: () => boolean | Promise<boolean>, turns = 20_000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    if (await cond()) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  throw new Error('condition never held');
-}
 
 const pushedIds = (reqs: SentRequest[]): string[] => reqs.flatMap((q) => q.body.mutations.map((m: { mutation_id: string }) => m.mutation_id));
 
