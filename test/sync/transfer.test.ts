@@ -83,6 +83,8 @@ describe('sync export and import', () => {
       ['lines out of order', [lines[1], lines[0], ...lines.slice(2)].join('\n'), 2],
       ['text after the trailer', `${good}{"entity":"card"}\n`, null],
       ['an unknown trailer format', good.replace('iqp-sync-export/1', 'iqp-sync-export/9'), null],
+      ['a version past 2^50', good.replace(/"version":\d+/, `"version":${2 ** 50 + 1}`), 1],
+      ['an id of 257 characters', good.replace(/"entity_id":"[^"]*"/, `"entity_id":"${'\u{1F600}'.repeat(257)}"`), 1],
     ];
     for (const [what, body, line] of cases) {
       const r = await importInto(bob, 'replace', body);
