@@ -81,7 +81,7 @@ export class SqlitePluginDatabase implements PluginStorage {
    * stopped (its checkpoints are then SQLite's own again). Commands leave it off.
    */
   constructor(
-    private readonly path: string,
+    readonly path: string,
     options: { checkpointThread?: { onFallBack: (why: string) => void } } = {},
   ) {
     this.db = new Database(path, { timeout: BUSY_TIMEOUT_MS });

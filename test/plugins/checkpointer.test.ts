@@ -3,10 +3,10 @@
  * copy the WAL back (automatic checkpoints off), the thread does after every few commits, and if
  * the thread cannot run, the connection's automatic checkpoints come back.
  */
-import { unlinkSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Checkpointer, type CheckpointResult } from '../../server/plugins/checkpointer.js';
+import { Checkpointer, type CheckpointResult, RESTART_FRAMES } from '../../server/plugins/checkpointer.js';
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
 import { tempDir } from '../e2e/helpers.js';
 
@@ -44,6 +44,28 @@ describe('checkpoints on a worker thread', () => {
     expect(r.checkpointed).toBe(r.log);
     // Everything is in the database file: a fresh connection that ignores the WAL would see it too.
     expect((await db.get<{ n: number }>('SELECT count(*) AS n FROM t'))?.n).toBe(15);
+  });
+
+  it('under commits that never pause, the WAL starts over once it holds 1,000 frames instead of growing with every commit', async () => {
+    const db = database(true);
+    await db.run('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    let restarts = 0;
+    db.checkpoints!.onCheckpoint = (r) => void (r.restarted && restarts++);
+    // Four requests in flight, as on a busy server: the next transaction begins as soon as one commits.
+    const wal = `${db.path}-wal`;
+    let largest = 0;
+    const writer = async () => {
+      for (let i = 0; i < 200; i++) {
+        await db.transaction(async (tx) => void (await tx.run('INSERT INTO t (v) VALUES (?)', ['x'.repeat(40_000)])));
+        largest = Math.max(largest, statSync(wal).size);
+      }
+    };
+    await Promise.all([writer(), writer(), writer(), writer()]);
+    // 800 commits of about ten pages each: some 8,000 frames (33 MB) if the WAL never started over.
+    const frame = 4096 + 24;
+    expect(largest).toBeLessThan(3 * RESTART_FRAMES * frame);
+    expect(restarts).toBeGreaterThan(0);
+    expect((await db.get<{ n: number }>('SELECT count(*) AS n FROM t'))?.n).toBe(800);
   });
 
   it('a command’s connection keeps SQLite’s own checkpoints and starts no thread', () => {
