@@ -14,6 +14,9 @@
  *
  * fcntl locks belong to the process, and closing any descriptor of the file drops them all: in a
  * process that may hold the lock, never open lock.sqlite except through SQLite (which knows this).
+ *
+ * withFileLock takes the same kind of lock, briefly and with a bounded wait, on a file of its own
+ * (server.json.lock), to serialize a read-modify-write of a small file across processes.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -58,28 +61,55 @@ function lockedError(dataDir: string, command: string): IqpError {
 }
 
 /**
+ * Takes an OS lock on `path` through SQLite (creating the file), waiting up to `waitMs` for another
+ * process to give it up: SQLite's busy handler retries with short sleeps. Returns the connection
+ * holding the lock (closing it, or the process ending, releases it), or null when the lock stayed
+ * taken. In EXCLUSIVE locking mode, COMMIT keeps the write lock BEGIN EXCLUSIVE took.
+ */
+function takeSqliteLock(path: string, waitMs: number): Database.Database | null {
+  let db: Database.Database;
+  try {
+    db = new Database(path, { timeout: waitMs });
+  } catch (err) {
+    throw new IqpError('IQP_E_IO', `Cannot open ${path}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    db.exec('CREATE TABLE IF NOT EXISTS lock (note TEXT)');
+    db.exec('COMMIT');
+    return db;
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') return null;
+    throw new IqpError('IQP_E_IO', `Cannot lock ${path}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+}
+
+/**
+ * Runs `fn` holding an OS lock on `path` (a file used for nothing else), so that processes doing the
+ * same wait for each other instead of overwriting each other's work: a read-modify-write of a
+ * small file. Waits up to `waitMs`, then throws what `busy()` returns. A lock whose process died
+ * was released by the OS with it, so there is nothing stale to clean up.
+ */
+export function withFileLock<T>(path: string, waitMs: number, busy: () => IqpError, fn: () => T): T {
+  const db = takeSqliteLock(path, waitMs);
+  if (!db) throw busy();
+  try {
+    return fn();
+  } finally {
+    db.close();
+  }
+}
+
+/**
  * Takes the data directory's lock (creating the directory if needed) without waiting, or throws
  * IQP_E_DATA_DIR_LOCKED naming the holder.
  */
 export function lockDataDir(dataDir: string, command: string, now: Date = new Date()): DataDirLock {
   mkdirSync(dataDir, { recursive: true });
-  let db: Database.Database;
-  try {
-    db = new Database(join(dataDir, LOCK_FILE), { timeout: 0 });
-  } catch (err) {
-    throw new IqpError('IQP_E_IO', `Cannot open ${join(dataDir, LOCK_FILE)}: ${(err as Error).message}`, undefined, { cause: err });
-  }
-  try {
-    db.pragma('locking_mode = EXCLUSIVE');
-    // BEGIN EXCLUSIVE takes the write lock at once; in EXCLUSIVE locking mode COMMIT keeps it.
-    db.exec('BEGIN EXCLUSIVE');
-    db.exec('CREATE TABLE IF NOT EXISTS lock (note TEXT)');
-    db.exec('COMMIT');
-  } catch (err) {
-    db.close();
-    if ((err as { code?: string }).code === 'SQLITE_BUSY') throw lockedError(dataDir, command);
-    throw new IqpError('IQP_E_IO', `Cannot lock ${join(dataDir, LOCK_FILE)}: ${(err as Error).message}`, undefined, { cause: err });
-  }
+  const db = takeSqliteLock(join(dataDir, LOCK_FILE), 0);
+  if (!db) throw lockedError(dataDir, command);
   const holder: LockHolder = { pid: process.pid, command, host: hostname(), since: now.toISOString() };
   try {
     writeFileAtomic(join(dataDir, HOLDER_FILE), `${JSON.stringify(holder)}\n`);

@@ -53,6 +53,12 @@ export const CATALOG = {
     exit: EXIT.io,
     http: 409,
   },
+  IQP_E_SERVER_FILE_LOCKED: {
+    message: 'Another process kept server.json locked for too long.',
+    hint: 'Another `iqp plugins` command is changing it: let it finish and run this one again. A lock whose process ended is released by the system.',
+    exit: EXIT.io,
+    http: 409,
+  },
 
   // Keys and signatures
   IQP_E_KEY_INVALID: usage('Not a valid minisign key file.', 'Key files are made by `iqp keygen` or `minisign -G`.'),

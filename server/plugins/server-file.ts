@@ -9,9 +9,14 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../src/atomic.js';
 import { IqpError } from '../../src/errors.js';
+import { withFileLock } from '../lock.js';
 import { PLUGIN_ID } from './manifest.js';
 
 export const SERVER_FILE = 'server.json';
+/** Held while a command changes server.json (see changeServerFile). */
+export const SERVER_FILE_LOCK = 'server.json.lock';
+/** How long a change waits for another to finish: each holds the lock for milliseconds. */
+const LOCK_WAIT_MS = 10_000;
 
 export interface PluginEntry {
   readonly enabled: boolean;
@@ -73,6 +78,20 @@ export function readServerFile(dataDir: string): ServerFile {
   const out: Record<string, PluginEntry> = {};
   for (const [id, raw] of Object.entries(plugins)) out[id] = parseEntry(path, id, raw);
   return { plugins: out };
+}
+
+/**
+ * Reads server.json and lets `fn` write a changed one, holding server.json.lock throughout, so that
+ * `iqp plugins` commands run at the same time each start from the others' changes instead of
+ * silently writing over them. Waits up to 10 s for another change to finish
+ * (IQP_E_SERVER_FILE_LOCKED after that).
+ */
+export function changeServerFile<T>(dataDir: string, fn: (file: ServerFile, write: (next: ServerFile) => void) => T): T {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = join(dataDir, SERVER_FILE_LOCK);
+  const busy = () =>
+    new IqpError('IQP_E_SERVER_FILE_LOCKED', `${serverFilePath(dataDir)} is being changed by another process: ${lock} stayed locked for ${LOCK_WAIT_MS / 1000} s.`, { file: serverFilePath(dataDir), lock });
+  return withFileLock(lock, LOCK_WAIT_MS, busy, () => fn(readServerFile(dataDir), (next) => writeServerFile(dataDir, next)));
 }
 
 export function writeServerFile(dataDir: string, file: ServerFile): void {

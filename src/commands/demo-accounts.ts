@@ -16,7 +16,7 @@ import type { RegistryClient } from '../client/registry.js';
 import { IqpError } from '../errors.js';
 import { serverConfig } from '../../server/config.js';
 import { AUTH_ADMIN_V1 } from '../../server/plugins/api.js';
-import { readServerFile, writeServerFile } from '../../server/plugins/server-file.js';
+import { changeServerFile } from '../../server/plugins/server-file.js';
 import { startServer } from '../../server/start.js';
 import { DEMO_SYNC_CONFIG, type SyncDemo, syncDemo } from './demo-sync.js';
 
@@ -77,15 +77,16 @@ async function userLife(client: RegistryClient, readOutbox: () => Promise<{ to: 
 }
 
 export async function accountsDemo(ctx: Context, dataDir: string, say: (line: string) => void): Promise<AccountsDemo> {
-  const file = readServerFile(dataDir);
-  writeServerFile(dataDir, {
-    ...file,
-    plugins: {
-      ...file.plugins,
-      auth: { config: {}, ...file.plugins['auth'], enabled: true, source: 'builtin', required: true },
-      sync: { config: DEMO_SYNC_CONFIG, ...file.plugins['sync'], enabled: true, source: 'builtin', required: true },
-    },
-  });
+  changeServerFile(dataDir, (file, write) =>
+    write({
+      ...file,
+      plugins: {
+        ...file.plugins,
+        auth: { config: {}, ...file.plugins['auth'], enabled: true, source: 'builtin', required: true },
+        sync: { config: DEMO_SYNC_CONFIG, ...file.plugins['sync'], enabled: true, source: 'builtin', required: true },
+      },
+    }),
+  );
   say('20. plugins auth and sync enabled in registry-data/server.json (what `iqp plugins enable auth`, `enable sync` and `plugins config sync` do)');
   const running = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0 }), () => {});
   try {

@@ -1,8 +1,8 @@
 /**
  * `iqp plugins list | enable | disable | config`: which registry plugins run, from the data
  * directory's server.json. Reads manifests only (no plugin code runs), checks every change against
- * them before writing, and writes server.json atomically; a running server picks changes up at its
- * next start.
+ * them before writing, and writes server.json atomically, each change under server.json.lock so that
+ * commands run at once keep each other's changes; a running server picks changes up at its next start.
  */
 import { Command } from 'commander';
 import type { Context } from '../cli/context.js';
@@ -13,7 +13,7 @@ import { maskSecrets, validateConfig } from '../../server/plugins/config.js';
 import { isPathArg, pluginDir, readPluginManifest, sourceFor } from '../../server/plugins/loader.js';
 import type { LoadedManifest } from '../../server/plugins/manifest.js';
 import { readManifest } from '../../server/plugins/manifest.js';
-import { type PluginEntry, readServerFile, serverFilePath, writeServerFile } from '../../server/plugins/server-file.js';
+import { type PluginEntry, changeServerFile, readServerFile, serverFilePath } from '../../server/plugins/server-file.js';
 import { registryDataDir } from '../../server/config.js';
 import type { CommandGroup } from './types.js';
 
@@ -84,21 +84,23 @@ const enable = {
     ),
   async run(ctx: Context, opts: { required?: boolean; startTimeoutMs?: number }, arg: string): Promise<void> {
     const dataDir = registryDataDir(ctx.config);
-    const file = readServerFile(dataDir);
-    // An id already in server.json (iqp plugins enable hello --no-required) keeps its recorded source.
-    const recorded = file.plugins[arg];
-    const { source, dir } = recorded && !isPathArg(arg, ctx.cwd) ? { source: recorded.source, dir: pluginDir(arg, recorded.source, dataDir, ctx.cwd) } : sourceFor(arg, dataDir, ctx.cwd);
-    const manifest = readManifest(dir);
-    const before = file.plugins[manifest.id];
-    // --required / --no-required and --start-timeout-ms change the entry; left out, they keep what it had.
-    const entry: PluginEntry = {
-      ...(before ?? { config: {} }),
-      enabled: true,
-      source,
-      required: opts.required ?? before?.required ?? false,
-      ...(opts.startTimeoutMs === undefined ? {} : { start_timeout_ms: opts.startTimeoutMs }),
-    };
-    writeServerFile(dataDir, { plugins: { ...file.plugins, [manifest.id]: entry } });
+    const { file, manifest, source, entry } = changeServerFile(dataDir, (file, write) => {
+      // An id already in server.json (iqp plugins enable hello --no-required) keeps its recorded source.
+      const recorded = file.plugins[arg];
+      const { source, dir } = recorded && !isPathArg(arg, ctx.cwd) ? { source: recorded.source, dir: pluginDir(arg, recorded.source, dataDir, ctx.cwd) } : sourceFor(arg, dataDir, ctx.cwd);
+      const manifest = readManifest(dir);
+      const before = file.plugins[manifest.id];
+      // --required / --no-required and --start-timeout-ms change the entry; left out, they keep what it had.
+      const entry: PluginEntry = {
+        ...(before ?? { config: {} }),
+        enabled: true,
+        source,
+        required: opts.required ?? before?.required ?? false,
+        ...(opts.startTimeoutMs === undefined ? {} : { start_timeout_ms: opts.startTimeoutMs }),
+      };
+      write({ plugins: { ...file.plugins, [manifest.id]: entry } });
+      return { file, manifest, source, entry };
+    });
     const problem = configProblem(manifest, entry.config);
     ctx.out.result({ id: manifest.id, version: manifest.version, source, enabled: true, required: entry.required, ...(entry.start_timeout_ms === undefined ? {} : { start_timeout_ms: entry.start_timeout_ms }), config_valid: problem === null, ...(problem ? { error: problem } : {}) }, () =>
       printable(`Enabled ${manifest.id}@${manifest.version} (${source})${entry.required ? ', required' : ''}. ${NEXT_START}`),
@@ -113,18 +115,19 @@ const disable = {
   define: () => withSettings(new Command('disable').description('disable a plugin (its routes answer 404 from the next start; its tables stay)').argument('<id>', 'plugin id'), 'plugins disable'),
   async run(ctx: Context, _opts: unknown, id: string): Promise<void> {
     const dataDir = registryDataDir(ctx.config);
-    const file = readServerFile(dataDir);
-    const entry = file.plugins[id];
-    if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'See the plugins with `iqp plugins list`.' });
-    const dependents = Object.entries(file.plugins)
-      .filter(([other, e]) => other !== id && e.enabled)
-      .filter(([other, e]) => {
-        const found = manifestOrError(ctx, dataDir, other, e);
-        return 'manifest' in found && Object.hasOwn(found.manifest.requires ?? {}, id);
-      })
-      .map(([other]) => other);
-    if (dependents.length > 0) throw new IqpError('IQP_E_PLUGIN_REQUIRED', `${dependents.join(', ')} ${dependents.length === 1 ? 'requires' : 'require'} ${id}; disable ${dependents.length === 1 ? 'it' : 'them'} first.`, { plugin: id, required_by: dependents });
-    writeServerFile(dataDir, { plugins: { ...file.plugins, [id]: { ...entry, enabled: false } } });
+    changeServerFile(dataDir, (file, write) => {
+      const entry = file.plugins[id];
+      if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'See the plugins with `iqp plugins list`.' });
+      const dependents = Object.entries(file.plugins)
+        .filter(([other, e]) => other !== id && e.enabled)
+        .filter(([other, e]) => {
+          const found = manifestOrError(ctx, dataDir, other, e);
+          return 'manifest' in found && Object.hasOwn(found.manifest.requires ?? {}, id);
+        })
+        .map(([other]) => other);
+      if (dependents.length > 0) throw new IqpError('IQP_E_PLUGIN_REQUIRED', `${dependents.join(', ')} ${dependents.length === 1 ? 'requires' : 'require'} ${id}; disable ${dependents.length === 1 ? 'it' : 'them'} first.`, { plugin: id, required_by: dependents });
+      write({ plugins: { ...file.plugins, [id]: { ...entry, enabled: false } } });
+    });
     ctx.out.result({ id, enabled: false }, () => `Disabled ${id}. ${NEXT_START} Its data stays in the registry.`);
   },
 };
@@ -155,18 +158,20 @@ const config = {
     ),
   async run(ctx: Context, opts: { set?: string[]; unset?: string[] }, id: string): Promise<void> {
     const dataDir = registryDataDir(ctx.config);
-    const file = readServerFile(dataDir);
-    const entry = file.plugins[id];
-    if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'Enable it first: iqp plugins enable <id|path|package>.' });
-    const manifest = readPluginManifest(id, entry.source, dataDir, ctx.cwd);
-    const next: Record<string, unknown> = { ...entry.config };
-    for (const key of opts.unset ?? []) delete next[key];
-    for (const [key, value] of (opts.set ?? []).map(parseSet)) next[key] = value;
     const changed = (opts.set?.length ?? 0) + (opts.unset?.length ?? 0) > 0;
-    // Refused before anything is written: a wrong value never lands in server.json. Keys still
-    // missing are allowed (they are set one at a time) and named below.
-    if (changed) validateConfig(manifest, next, null, { partial: true });
-    if (changed) writeServerFile(dataDir, { plugins: { ...file.plugins, [id]: { ...entry, config: next } } });
+    const { manifest, next } = changeServerFile(dataDir, (file, write) => {
+      const entry = file.plugins[id];
+      if (!entry) throw new IqpError('IQP_E_PLUGIN_MISSING', `No plugin "${printable(id)}" in ${serverFilePath(dataDir)}.`, { plugin: id }, { hint: 'Enable it first: iqp plugins enable <id|path|package>.' });
+      const manifest = readPluginManifest(id, entry.source, dataDir, ctx.cwd);
+      const next: Record<string, unknown> = { ...entry.config };
+      for (const key of opts.unset ?? []) delete next[key];
+      for (const [key, value] of (opts.set ?? []).map(parseSet)) next[key] = value;
+      // Refused before anything is written: a wrong value never lands in server.json. Keys still
+      // missing are allowed (they are set one at a time) and named below.
+      if (changed) validateConfig(manifest, next, null, { partial: true });
+      if (changed) write({ plugins: { ...file.plugins, [id]: { ...entry, config: next } } });
+      return { manifest, next };
+    });
     const shown = maskSecrets(manifest, next);
     ctx.out.result({ id, config: shown, changed }, () => printableLines(JSON.stringify(shown, null, 2)));
     if (changed) ctx.out.note(NEXT_START);
