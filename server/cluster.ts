@@ -12,7 +12,12 @@
  * The primary serves no requests. It replaces a worker that dies (backing off when they keep
  * dying), answers the workers' requests for cluster-wide metrics (prom-client's aggregator: each
  * worker's /metrics shows every worker's counters), and on stop asks every worker to finish its
- * requests, then releases the lock. Killed outright, it takes the listening socket with it, and
+ * requests, then releases the lock. It reads server.json once, before the plugins' migrations, and
+ * hands that snapshot to every worker it ever starts (they ask for it over IPC: it may hold
+ * secrets, which the environment would pass on to any process a plugin starts), so that a worker
+ * replacing one that died runs the plugins and config the others run: `iqp plugins` changes wait
+ * for the next start, as in one process. A replacement that fails to start is tried again,
+ * backing off, until one serves. Killed outright, it takes the listening socket with it, and
  * the workers exit as soon as they notice (Node's cluster workers exit when their primary goes).
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -26,6 +31,7 @@ import { lockDataDir } from './lock.js';
 import type { PluginStatus } from './plugins/host.js';
 import { withPlugins } from './plugins/offline.js';
 import { isPeerMessage, type PeerMessage } from './plugins/peers.js';
+import { readServerFile, type ServerFile } from './plugins/server-file.js';
 
 /** The worker's settings travel in its environment, as JSON (ServerConfig holds no secrets). */
 export const WORKER_CONFIG_ENV = 'IQP_SERVER_WORKER_CONFIG';
@@ -34,10 +40,12 @@ export const WORKER_CONFIG_ENV = 'IQP_SERVER_WORKER_CONFIG';
 export type WorkerMessage =
   | { readonly type: 'iqp:listening'; readonly url: string; readonly port: number; readonly plugins: PluginStatus }
   | { readonly type: 'iqp:failed'; readonly error: { readonly code?: string; readonly message: string; readonly hint?: string; readonly details?: Record<string, unknown> } }
-  | { readonly type: 'iqp:metrics'; readonly id: number };
+  | { readonly type: 'iqp:metrics'; readonly id: number }
+  | { readonly type: 'iqp:server-file' };
 
 export type PrimaryMessage =
   | { readonly type: 'iqp:stop' }
+  | { readonly type: 'iqp:server-file'; readonly file: ServerFile }
   | { readonly type: 'iqp:metrics'; readonly id: number; readonly text?: string; readonly error?: string };
 
 export interface RunningCluster {
@@ -93,8 +101,9 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
   try {
     const { stores, recovery } = await recoverDataDir(lock, storage);
     await stores.meta.close();
+    const serverFile = readServerFile(config.dataDir);
     // Workers never take the lock, so the plugins' pending migrations run here, once, first.
-    await withPlugins(config.dataDir, 'server start', async () => {}, { lockHeld: true, database: storage.database });
+    await withPlugins(config.dataDir, 'server start', async () => {}, { lockHeld: true, database: storage.database, serverFile });
 
     const aggregator = new AggregatorRegistry();
     cluster.setupPrimary({ exec: WORKER_FILE, args: [] });
@@ -103,6 +112,10 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
       if (m.type === 'iqp:peer') {
         // A plugin's message to its twins: to every other worker that is serving.
         for (const other of live) if (other !== worker && ready.has(other) && other.isConnected()) other.send(m);
+        return;
+      }
+      if (m.type === 'iqp:server-file') {
+        if (worker.isConnected()) worker.send({ type: 'iqp:server-file', file: serverFile } satisfies PrimaryMessage);
         return;
       }
       if (m.type !== 'iqp:metrics') return;
@@ -117,6 +130,7 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
     const fork = (): Promise<{ worker: Worker; listening: Extract<WorkerMessage, { type: 'iqp:listening' }> }> => {
       const worker = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
       live.add(worker);
+      worker.once('exit', () => live.delete(worker));
       worker.on('message', (m: unknown) => (isPeerMessage(m) || isMessage(m)) && answer(worker, m));
       // The cluster module's own messages to a worker can fail under it: its answer to a worker's
       // request to listen, sent after a failed start killed that worker. Unheard, the failure would
@@ -152,22 +166,36 @@ export async function startCluster(config: ServerConfig, count: number, log: Log
     // whole single-process start, and one after another they made the start N times as long.
     const [first] = await Promise.all([fork(), ...Array.from({ length: count - 1 }, () => fork())]);
 
+    // Workers that died soon after starting, or replacements that failed to start, in a row: each backs the next start off further.
     let crashes = 0;
+    const backoff = () => (crashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (crashes - 1)));
+    /** Starts a worker in place of one that died after `delay` ms, and again (backing off, up to MAX_BACKOFF_MS apart) while it fails to start. */
+    const replace = (delay: number) => {
+      setTimeout(() => {
+        if (stopping) return;
+        const since = Date.now();
+        fork().then(
+          ({ worker: next }) => {
+            log({ level: 'info', msg: 'a replacement server worker is serving', pid: next.process.pid });
+            supervise(next, since);
+          },
+          (err: unknown) => {
+            if (stopping) return;
+            crashes += 1;
+            const retry = backoff();
+            log({ level: 'error', msg: 'a replacement server worker failed to start; trying again', error: err instanceof Error ? err.message : String(err), restart_in_ms: retry });
+            replace(retry);
+          },
+        );
+      }, delay).unref();
+    };
     const supervise = (worker: Worker, startedAt: number) => {
       worker.once('exit', (code, signal) => {
-        live.delete(worker);
         if (stopping) return;
         crashes = Date.now() - startedAt < HEALTHY_AFTER_MS ? crashes + 1 : 0;
-        const delay = crashes === 0 ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (crashes - 1));
+        const delay = backoff();
         log({ level: 'error', msg: 'a server worker exited; starting another', pid: worker.process.pid, exit: signal ?? code, restart_in_ms: delay });
-        setTimeout(() => {
-          if (stopping) return;
-          const since = Date.now();
-          fork().then(
-            ({ worker: next }) => supervise(next, since),
-            (err: unknown) => log({ level: 'error', msg: 'a replacement server worker failed to start', error: err instanceof Error ? err.message : String(err) }),
-          );
-        }, delay).unref();
+        replace(delay);
       });
     };
     const now = Date.now();

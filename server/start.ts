@@ -17,6 +17,7 @@ import { PluginHost } from './plugins/host.js';
 import type { PeerChannel } from './plugins/peers.js';
 import { coreShapes } from './plugins/routes.js';
 import { type OpenedPluginDatabase, openPluginDatabase } from './plugins/open-db.js';
+import type { ServerFile } from './plugins/server-file.js';
 
 export interface RunningServer {
   readonly url: string;
@@ -49,6 +50,11 @@ export interface StartOptions {
   readonly gatherMetrics?: () => Promise<string>;
   /** The plugins' clock (tests move it by hand to cross token lifetimes); default the system's. */
   readonly pluginClock?: PluginClock;
+  /**
+   * server.json as read when the registry started (a cluster worker gets its primary's, so that a
+   * worker started later to replace one runs the same plugins and config); default: read it now.
+   */
+  readonly serverFile?: ServerFile;
 }
 
 export async function startServer(config: ServerConfig, log?: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -96,6 +102,7 @@ export async function startServer(config: ServerConfig, log?: Logger, options: S
       audit: pluginAudit(pdb),
       metrics: registry.metrics.registry,
       ...(options.peers ? { peers: options.peers } : {}),
+      ...(options.serverFile ? { serverFile: options.serverFile } : {}),
       coreRoutes: coreShapes(knownPaths(registry.app.router as unknown as ListableRouter)),
       mount: {
         stopping: stopping.signal,

@@ -1,6 +1,7 @@
 /**
  * One worker of `iqp server start --workers N` (server/cluster.ts forks this file): a whole
- * registry on the data directory its primary recovered, without the lock, on the primary's port.
+ * registry on the data directory its primary recovered, without the lock, on the primary's port,
+ * running the plugins of the server.json its primary read at start (asked for over IPC).
  *
  * It stops when the primary says so (finishing its requests first), when it gets SIGTERM (the
  * primary then starts another), or at once when the primary is gone. SIGINT is the primary's to
@@ -11,6 +12,7 @@ import cluster from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import { failedMessage, type PrimaryMessage, WORKER_CONFIG_ENV, type WorkerMessage } from './cluster.js';
 import type { ServerConfig } from './config.js';
+import type { ServerFile } from './plugins/server-file.js';
 import { workerPeers } from './plugins/peers.js';
 import { type RunningServer, startServer } from './start.js';
 
@@ -33,6 +35,12 @@ const gatherMetrics = () =>
     send({ type: 'iqp:metrics', id });
   });
 
+/** server.json as the primary read it at start: every worker, a replacement too, runs the same plugins and config. */
+let gotServerFile: (file: ServerFile) => void = () => {};
+const serverFile = new Promise<ServerFile>((resolve) => {
+  gotServerFile = resolve;
+});
+
 let running: RunningServer | null = null;
 let stopping = false;
 const stop = async () => {
@@ -44,6 +52,7 @@ const stop = async () => {
 
 process.on('message', (m: PrimaryMessage) => {
   if (m?.type === 'iqp:stop') void stop();
+  else if (m?.type === 'iqp:server-file') gotServerFile(m.file);
   else if (m?.type === 'iqp:metrics') {
     const waiting = pending.get(m.id);
     pending.delete(m.id);
@@ -56,7 +65,8 @@ process.on('SIGTERM', () => void stop());
 
 try {
   const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? '') as ServerConfig;
-  running = await startServer(config, log, { lock: false, gatherMetrics, peers: workerPeers() });
+  send({ type: 'iqp:server-file' });
+  running = await startServer(config, log, { lock: false, gatherMetrics, peers: workerPeers(), serverFile: await serverFile });
   // Answers the primary's requests for this worker's counters (the aggregator's constructor installs the listener).
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([running.registry.metrics.registry]);

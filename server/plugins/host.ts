@@ -21,7 +21,7 @@ import { HookBus } from './hooks.js';
 import { loadPlugin, readPluginManifest } from './loader.js';
 import { applyPluginMigrations, pendingMigrations } from './migrations.js';
 import { claimRoutes, type MountContext, pluginRouter, unavailable } from './routes.js';
-import { type PluginEntry, readServerFile } from './server-file.js';
+import { type PluginEntry, readServerFile, type ServerFile } from './server-file.js';
 import { NO_PEERS, type PeerChannel } from './peers.js';
 import type { PluginStorage } from './storage.js';
 
@@ -61,6 +61,8 @@ export interface HostOptions {
   readonly metrics?: Registry;
   /** The other processes serving the registry (a cluster worker's); none by default. */
   readonly peers?: PeerChannel;
+  /** server.json as the caller read it (a cluster's primary, once for all its workers); default: read now. */
+  readonly serverFile?: ServerFile;
 }
 
 interface Rec {
@@ -180,7 +182,7 @@ export class PluginHost {
   }
 
   private async run(): Promise<void> {
-    const file = readServerFile(this.o.dataDir);
+    const file = this.o.serverFile ?? readServerFile(this.o.dataDir);
     for (const [id, entry] of Object.entries(file.plugins).sort(([a], [b]) => a.localeCompare(b))) if (entry.enabled) this.recs.set(id, { id, entry });
     const shared = this.shared();
 

@@ -13,6 +13,7 @@ import { IqpError } from '../../src/errors.js';
 import type { ServiceRef } from './api.js';
 import { PluginHost } from './host.js';
 import { openPluginDatabase } from './open-db.js';
+import type { ServerFile } from './server-file.js';
 
 export interface OfflinePlugins {
   /** A service a running plugin provides; IQP_E_PLUGIN_UNAVAILABLE when none does (not enabled, or it failed). */
@@ -23,9 +24,10 @@ export interface OfflinePlugins {
  * `options.lockHeld`: the caller holds the data directory's lock already (a server's primary
  * process), so migrations need not take it. `options.database`: where the registry keeps its
  * metadata, and so the plugins their tables (default the data directory's SQLite file); on
- * PostgreSQL, migrations take its advisory lock instead of the directory's.
+ * PostgreSQL, migrations take its advisory lock instead of the directory's. `options.serverFile`:
+ * server.json as the caller read it (default: read it now).
  */
-export async function withPlugins<T>(dataDir: string, command: string, fn: (host: OfflinePlugins) => Promise<T>, options: { lockHeld?: boolean; database?: DatabaseChoice } = {}): Promise<T> {
+export async function withPlugins<T>(dataDir: string, command: string, fn: (host: OfflinePlugins) => Promise<T>, options: { lockHeld?: boolean; database?: DatabaseChoice; serverFile?: ServerFile } = {}): Promise<T> {
   const who = `iqp ${command}`;
   const database = options.database ?? { kind: 'sqlite' };
   const stores = await openStores(dataDir, who, { database, blobs: { kind: 'fs' } });
@@ -41,6 +43,7 @@ export async function withPlugins<T>(dataDir: string, command: string, fn: (host
         if (line['level'] === 'warn' || line['level'] === 'error') process.stderr.write(`${who}: ${line['plugin'] ? `plugin ${String(line['plugin'])}: ` : ''}${String(line['msg'])}${line['error'] ? ` (${String(line['error'])})` : ''}\n`);
       },
       audit: pluginAudit(db),
+      ...(options.serverFile ? { serverFile: options.serverFile } : {}),
       ...(options.lockHeld || database.kind === 'postgres' ? {} : { lockForMigrations: () => lockDataDir(dataDir, `${who} (plugin migrations)`) }),
     });
     try {
