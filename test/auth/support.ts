@@ -11,7 +11,7 @@ import manifest from '../../plugins/auth/iqp-plugin.json' with { type: 'json' };
 import type { AuthConfig } from '../../plugins/auth/config.js';
 import { KeySealer } from '../../plugins/auth/crypto/seal.js';
 import { serverSecret } from '../../plugins/auth/crypto/secrets.js';
-import { databasePath, serverConfig } from '../../server/config.js';
+import { databasePath, serverConfig, type TrustProxy } from '../../server/config.js';
 import { AUTH_ADMIN_V1, AUTH_V1, type AuthAdminServiceV1, type AuthServiceV1 } from '../../server/plugins/api.js';
 import { SqlitePluginDatabase } from '../../server/plugins/sqlite-db.js';
 import { type RunningServer, startServer } from '../../server/start.js';
@@ -69,6 +69,8 @@ export interface HarnessOptions {
   readonly fixtures?: Record<string, Record<string, unknown>>;
   /** Other built-in plugins (sync) to enable beside auth: id → config. */
   readonly builtins?: Record<string, Record<string, unknown>>;
+  /** The server's trust_proxy, for tests that name the client's address in X-Forwarded-For. */
+  readonly trustProxy?: TrustProxy;
 }
 
 /** Generous limits, so tests that are not about limits never meet one. */
@@ -83,7 +85,7 @@ export async function authHarness(options: HarnessOptions = {}): Promise<AuthHar
   writeFileSync(join(dir, 'server.json'), JSON.stringify({ plugins }, null, 2));
   const clock = options.clock ?? new TestClock();
   const logs: Record<string, unknown>[] = [];
-  const running = await startServer(serverConfig({ dataDir: dir, host: '127.0.0.1', port: 0 }), (line) => logs.push(line), { pluginClock: clock });
+  const running = await startServer(serverConfig({ dataDir: dir, host: '127.0.0.1', port: 0, ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }) }), (line) => logs.push(line), { pluginClock: clock });
   const failed = running.plugins!.status().failed;
   if (failed.length > 0) {
     await running.close();
