@@ -58,6 +58,8 @@ export class Core {
   readonly access: AccessTokens;
   readonly refresh: RefreshTokens;
   readonly codes: Codes;
+  /** The codes' rows, for reading a link's account without using the link (Codes uses them up). */
+  readonly codeStore: CodeStore;
   readonly sweeper: Sweeper;
   readonly mailer: Mailer;
   readonly outbox: OutboxReader;
@@ -79,9 +81,9 @@ export class Core {
     this.keyring = new Keyring(this.keyStore, this.sealer, ctx.clock, (c.access_ttl_s + CLOCK_TOLERANCE_S) * 1000, ctx.log);
     this.access = new AccessTokens(this.keyring, ctx.clock, c.issuer, c.audience, c.access_ttl_s);
     this.refresh = new RefreshTokens(ctx, this.sessions, secret);
-    const codeStore = new CodeStore(ctx.db);
-    this.codes = new Codes(ctx, codeStore, secret);
-    this.sweeper = new Sweeper(ctx, this.sessions, codeStore);
+    this.codeStore = new CodeStore(ctx.db);
+    this.codes = new Codes(ctx, this.codeStore, secret);
+    this.sweeper = new Sweeper(ctx, this.sessions, this.codeStore);
     const outbox = new OutboxTransport(ctx.dataDir, ctx.clock);
     this.outbox = outbox;
     this.transport = c.smtp ? new SmtpTransport(c.smtp) : outbox;

@@ -79,13 +79,25 @@ export class Recovery {
     // Counted first: a flood of guesses is refused before it costs a password hash.
     await this.limitTry(input, ip);
     // Judge and hash the password before using the code, so a weak one (or a busy server) does not waste it.
-    const weak = passwordProblem(input.password, input.email);
+    const weak = passwordProblem(input.password, await this.resetEmail(input));
     if (weak) throw this.ctx.error('IQP_E_PASSWORD_WEAK', weak);
     const hash = await this.core.passwords.hash(input.password);
     if (!hash) throw this.core.busy();
     const userId = await this.redeem('reset', input);
     // Reading the mail proves the address as well as a verification code would.
     await this.setPassword(userId, hash, 'password_reset', ip, true);
+  }
+
+  /**
+   * The address a reset's new password may not be: the account's whose link it is, or the email
+   * sent with a code. The link's row is read, not used (redeem checks its secret and uses it
+   * after): its id is 22 random characters that only the mail holds.
+   */
+  private async resetEmail(input: CodeInput): Promise<string | undefined> {
+    if (!input.token) return input.email;
+    const row = await this.core.codeStore.byId(input.token.split('.', 1)[0]!);
+    if (!row || row.purpose !== 'reset' || row.kind !== 'link') return input.email;
+    return (await this.core.users.byId(row.user_id))?.email ?? input.email;
   }
 
   async changePassword(p: UserPrincipal, body: { current_password: string; new_password: string } & DeviceInput, ip: string): Promise<TokenResponse> {

@@ -95,6 +95,20 @@ describe('accounts', () => {
     expect(JSON.stringify(await h.audit())).not.toMatch(/brand-new-passphrase|x7#kq2Lm/);
   });
 
+  it('refuses the account\'s own email as the new password on a reset by link too, and the refusal leaves the link usable', async () => {
+    h = await authHarness();
+    const url = h.url;
+    await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
+    await post(`${url}/password-reset/request`, { email: 'ann@example.org' });
+    const token = linkIn((await lastMailTo('ann@example.org')).text);
+    const refused = await post(`${url}/password-reset/confirm`, { token, password: 'Ann@Example.org' });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error).toMatchObject({ code: 'IQP_E_PASSWORD_WEAK', message: 'The password may not be the email address.' });
+    expect((await post(`${url}/login`, { email: 'ann@example.org', password: 'Ann@Example.org' })).status).toBe(401);
+    expect((await post(`${url}/password-reset/confirm`, { token, password: 'brand-new-passphrase' })).status).toBe(204);
+    expect((await post(`${url}/login`, { email: 'ann@example.org', password: 'brand-new-passphrase' })).status).toBe(200);
+  });
+
   it('DELETE /me closes the account, emits user.deleted before it goes, and a failing subscriber keeps it open', async () => {
     h = await authHarness({ fixtures: { keeper: {} } });
     const url = h.url;
