@@ -79,6 +79,23 @@ describe('signing keys in the database', () => {
     expect(row!.public_jwk).toContain(first);
   });
 
+  it('answers IQP_E_TOKEN_EXPIRED for an expired token whose key has since been retired and gone, so the app refreshes', async () => {
+    h = await authHarness();
+    const ann = await signedIn(h);
+    const me = () => post(`${h!.url}/me`, undefined, ann.access_token, 'GET');
+    await h.admin.rotateKey('cli:test');
+    // Past the retired key's window (access_ttl_s + 30 s) and the keyring's next reading.
+    h.clock.advance((h.config.access_ttl_s + 30) * 1000 + 5_001);
+    expect((await post(`${h.url}/jwks.json`, undefined, undefined, 'GET')).body.keys.map((k: { kid: string }) => k.kid)).not.toContain(kidOf(ann.access_token));
+    const r = await me();
+    expect([r.status, r.body.error.code]).toEqual([401, 'IQP_E_TOKEN_EXPIRED']);
+    expect(r.headers.get('www-authenticate')).toContain('error_description="expired"');
+    expect(await h.auth.verifyAccessToken(ann.access_token)).toBeNull();
+    const refreshed = await post(`${h.url}/refresh`, { refresh_token: ann.refresh_token });
+    expect(refreshed.status, 'the session lives on').toBe(200);
+    expect((await post(`${h.url}/me`, undefined, refreshed.body.access_token, 'GET')).status).toBe(200);
+  });
+
   it('takes server.key as the secret without signing anybody out', async () => {
     h = await authHarness();
     const before = await signedIn(h);

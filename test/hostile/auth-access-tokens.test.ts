@@ -69,6 +69,14 @@ describe('access tokens', () => {
     await refused(await forged({}, { kid: '../../x' }));
     await refused(await forged({}, { kid: 'k'.repeat(10_240) }));
     await refused(await forged({}, { kid: 'unknown-kid' }));
+    // Past its exp, a token with a key no longer known is 'expired' (a rotation outlived it) only
+    // when it names this registry as issuer and audience and its header passed; 'expired' grants nothing.
+    const past = Math.floor(h.clock.nowMs() / 1000) - 3_600;
+    await refused(await forged({ iat: past - 60, exp: past }, { kid: 'unknown-kid' }), 'IQP_E_TOKEN_EXPIRED');
+    await refused(await forged({ iat: past - 60, exp: past, iss: 'https://evil.example' }, { kid: 'unknown-kid' }));
+    await refused(await forged({ iat: past - 60, exp: past, aud: 'another-app' }, { kid: 'unknown-kid' }));
+    await refused(await forged({ iat: past - 60, exp: past }, { kid: '../../x' }));
+    await refused(await forged({ iat: past - 60, exp: past }, { kid: 'unknown-kid', jku: 'http://127.0.0.1:1/jwks.json' }));
     await refused(await forged({}, { jku: 'http://127.0.0.1:1/jwks.json' }));
     await refused(await forged({}, { x5u: 'http://127.0.0.1:1/cert.pem' }));
     const jwks = (await post(`${h.url}/jwks.json`, undefined, undefined, 'GET')).body;
@@ -151,8 +159,9 @@ describe('access tokens', () => {
     const kids = (await post(`${h.url}/jwks.json`, undefined, undefined, 'GET')).body.keys.map((k: any) => k.kid);
     expect(kids.sort()).toEqual([oldKid, rotated.kid].sort());
     h.clock.advance((h.config.access_ttl_s + 31) * 1000);
-    await refused(before.access_token);
-    expect(await h.auth.explainRejection(before.access_token)).toBe('invalid');
+    // Its key has gone, and so has its exp: expired, so the app refreshes (nothing is granted by it).
+    await refused(before.access_token, 'IQP_E_TOKEN_EXPIRED');
+    expect(await h.auth.explainRejection(before.access_token)).toBe('expired');
     const left = (await post(`${h.url}/jwks.json`, undefined, undefined, 'GET')).body.keys.map((k: any) => k.kid);
     expect(left).toEqual([rotated.kid]);
   });

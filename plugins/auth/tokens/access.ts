@@ -2,9 +2,10 @@
  * Access tokens: short-lived JWTs (RFC 9068 profile: `typ: at+jwt`) signed with the current
  * Ed25519 key. Verification pins the algorithm, the issuer and the audience, refuses key-locating
  * headers (jku, x5u, jwk, x5c) and odd kids before any key is looked up, and never throws: a
- * token is a user, or it is refused as 'expired' or 'invalid'.
+ * token is a user, or it is refused as 'expired' or 'invalid' ('expired' also when its key has
+ * gone since, a rotation having outlived it, so the app refreshes instead of signing out).
  */
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
 import type { PluginClock, Principal, UserRole } from '../../../server/plugins/api.js';
 import { KID } from './key-pair.js';
 import type { Keyring } from './keyring.js';
@@ -97,7 +98,7 @@ export class AccessTokens {
     if (header.alg !== 'EdDSA' || header.typ !== 'at+jwt' || typeof header.kid !== 'string' || !KID.test(header.kid)) return invalid;
     if (FORBIDDEN_HEADERS.some((h) => h in header)) return invalid;
     const key = await this.keyring.verifying(header.kid);
-    if (!key) return invalid;
+    if (!key) return this.pastExp(token) ? { ok: false, reason: 'expired' } : invalid;
     try {
       const { payload } = await jwtVerify(token, key, {
         algorithms: ['EdDSA'],
@@ -117,5 +118,25 @@ export class AccessTokens {
     } catch (err) {
       return { ok: false, reason: err instanceof errors.JWTExpired ? 'expired' : 'invalid' };
     }
+  }
+
+  /**
+   * Whether a token whose key no longer verifies (retired longer ago than a token lives) says, in
+   * its unverified claims, that it was ours and has expired anyway. Such a token is one a rotation
+   * outlived, and 'expired' sends the app to refresh rather than sign the user out. Believing the
+   * claims unverified is safe: 'expired' grants nothing, and the refresh it leads to needs a valid
+   * refresh token.
+   */
+  private pastExp(token: string): boolean {
+    let claims: ReturnType<typeof decodeJwt>;
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      return false;
+    }
+    const { iss, aud, exp } = claims;
+    const ours = iss === this.issuer && (aud === this.audience || (Array.isArray(aud) && aud.includes(this.audience)));
+    // As jwtVerify counts exp: whole seconds, with the same tolerance.
+    return ours && typeof exp === 'number' && Number.isFinite(exp) && exp <= Math.floor(this.clock.nowMs() / 1000) - CLOCK_TOLERANCE_S;
   }
 }
