@@ -49,29 +49,29 @@ export class Codes {
     return { code, link: `${linkId}.${linkSecret}` };
   }
 
-  /** The user a typed code belongs to, used up; null when wrong, used, expired or tried too often. */
+  /**
+   * The user a typed code belongs to, used up; null when wrong, used, expired or tried too often.
+   * Every try is counted before it is judged (a right one is used up anyway), so guesses sent
+   * together get five chances between them, not five each.
+   */
   async useCode(userId: string | null, purpose: CodePurpose, code: string): Promise<string | null> {
     if (!userId) return null;
-    const row = await this.store.live(userId, purpose, 'code', this.ctx.clock.nowMs(), MAX_TRIES);
-    if (!row) return null;
-    if (!CODE.test(code) || !sameDigest(row.secret_hash, this.digest(purpose, userId, code))) {
-      await this.store.wrongTry(row.id);
-      return null;
-    }
+    const now = this.ctx.clock.nowMs();
+    const row = await this.store.live(userId, purpose, 'code', now, MAX_TRIES);
+    if (!row || !(await this.store.countTry(row.id, now, MAX_TRIES))) return null;
+    if (!CODE.test(code) || !sameDigest(row.secret_hash, this.digest(purpose, userId, code))) return null;
     return this.consume(row);
   }
 
-  /** The user a link token belongs to, used up; null otherwise. */
+  /** The user a link token belongs to, used up; null otherwise. Tries are counted as useCode counts them. */
   async useLink(purpose: CodePurpose, token: string): Promise<string | null> {
     const m = LINK.exec(token);
     if (!m) return null;
     const row = await this.store.byId(m[1]!);
     const now = this.ctx.clock.nowMs();
     if (!row || row.purpose !== purpose || row.kind !== 'link' || row.used_at_ms !== null || row.expires_at_ms <= now || row.attempts >= MAX_TRIES) return null;
-    if (!sameDigest(row.secret_hash, this.digest(purpose, row.id, m[2]!))) {
-      await this.store.wrongTry(row.id);
-      return null;
-    }
+    if (!(await this.store.countTry(row.id, now, MAX_TRIES))) return null;
+    if (!sameDigest(row.secret_hash, this.digest(purpose, row.id, m[2]!))) return null;
     return this.consume(row);
   }
 

@@ -64,6 +64,19 @@ describe('accounts', () => {
     expect((await post(`${url}/verify-email`, {})).body.error.code).toBe('IQP_E_INVALID_REQUEST');
   });
 
+  it('counts twenty wrong codes sent at once as five tries: the code ends, the link still works', async () => {
+    h = await authHarness();
+    const verify = (body: Record<string, string>) => post(`${h!.url}/verify-email`, body);
+    await post(`${h.url}/register`, { email: 'ann@example.org', password: PASSWORD });
+    const { text } = await lastMailTo('ann@example.org');
+    const wrong = Array.from({ length: 20 }, (_, i) => String((Number(codeIn(text)) + 1 + i) % 1_000_000).padStart(6, '0'));
+    const answers = await Promise.all(wrong.map((code) => verify({ email: 'ann@example.org', code })));
+    expect(answers.map((a) => a.body.error.code)).toEqual(Array(20).fill('IQP_E_CODE_INVALID'));
+    expect((await h.db.get<{ attempts: number }>("SELECT attempts FROM auth_codes WHERE kind = 'code'"))!.attempts, 'tries judged').toBe(5);
+    expect((await verify({ email: 'ann@example.org', code: codeIn(text) })).status).toBe(400);
+    expect((await verify({ token: linkIn(text) })).status).toBe(200);
+  });
+
   it('codes expire after 10 minutes, links after 24 hours; a new mail replaces the old codes', async () => {
     h = await authHarness();
     const url = h.url;

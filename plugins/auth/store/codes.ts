@@ -49,9 +49,14 @@ export class CodeStore {
     return db.get<CodeRow>('SELECT * FROM auth_codes WHERE id = ?', [id]);
   }
 
-  /** Counts a wrong try; the row stops being live at the limit. */
-  async wrongTry(id: string, db = this.db): Promise<void> {
-    await db.run('UPDATE auth_codes SET attempts = attempts + 1 WHERE id = ?', [id]);
+  /**
+   * Counts a try before it is judged, in one statement: true when it was counted, false when the
+   * row is used, expired or out of tries. Of guesses arriving together, only `maxAttempts` are
+   * ever counted (and so judged), however they interleave.
+   */
+  async countTry(id: string, nowMs: number, maxAttempts: number, db = this.db): Promise<boolean> {
+    const sql = 'UPDATE auth_codes SET attempts = attempts + 1 WHERE id = ? AND attempts < ? AND used_at_ms IS NULL AND expires_at_ms > ?';
+    return (await db.run(sql, [id, maxAttempts, nowMs])).changes === 1;
   }
 
   /** Single use: true for the one caller that used it. */
