@@ -77,14 +77,17 @@ export class Accounts {
     await c.limit([c.limits.perIp, addressKey(ip)]);
     let user: UserRow | undefined;
     const otherDevice = () => this.ctx.error('IQP_E_TOKEN_INVALID', 'This refresh token was issued to another device; sign in again.');
-    const admit = async (s: SessionRow): Promise<SessionRow> => {
+    const admit = async (s: SessionRow, replay: boolean): Promise<SessionRow> => {
       if (body.device_id && s.device_id && body.device_id !== s.device_id) throw otherDevice();
+      // A replay binds nothing: naming a device its session is not bound to would put in the access
+      // token a device never claimed, perhaps another account's.
+      if (replay && body.device_id && !s.device_id) throw this.ctx.error('IQP_E_TOKEN_INVALID', 'This refresh token was just used without a device; sign in again.');
       user = await c.users.byId(s.user_id);
       if (!user || user.disabled || !c.maySignIn(user)) {
         await c.sessions.revoke(s.id, 'disabled', this.ctx.clock.nowMs());
         throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The account is disabled or gone; its session has ended.');
       }
-      return { ...s, device_id: s.device_id ?? body.device_id ?? null };
+      return replay ? s : { ...s, device_id: s.device_id ?? body.device_id ?? null };
     };
     // The device is seen now; a session signed in without one is bound to the device its first
     // refresh names. A foreign device (or a parallel refresh binding another) rolls the rotation back.

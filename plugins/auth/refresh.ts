@@ -68,12 +68,14 @@ export class RefreshTokens {
    * Rotates a presented refresh token; throws IQP_E_TOKEN_INVALID or IQP_E_REFRESH_REUSED.
    * `admit` judges the session (its device, its user) before anything is used up, reading only,
    * and may return it changed (bound to a device); `record` writes what goes with the rotation
-   * (the device seen) in the rotation's own transaction, so a refresh commits once.
+   * (the device seen) in the rotation's own transaction, so a refresh commits once. A replay
+   * within the grace period writes nothing, so `admit` is asked again, with `replay` true, on the
+   * session as stored (as the first use left it): it must then take that session as it is.
    */
   async rotate(
     presented: string,
     ip: string,
-    admit: (session: SessionRow) => Promise<SessionRow>,
+    admit: (session: SessionRow, replay: boolean) => Promise<SessionRow>,
     record: (tx: PluginDatabase, session: SessionRow) => Promise<void>,
   ): Promise<Rotated> {
     const invalid = (why: string) => this.ctx.error('IQP_E_TOKEN_INVALID', `The refresh token ${why}; sign in again.`);
@@ -87,7 +89,7 @@ export class RefreshTokens {
     const now = this.ctx.clock.nowMs();
     if (!found || found.revoked_at_ms !== null) throw invalid('belongs to a session that was ended');
     if (now >= found.absolute_expires_at_ms) throw invalid('belongs to a session that reached its longest lifetime');
-    const session = await admit(found);
+    const session = await admit(found, false);
 
     if (row.used_at_ms === null) {
       if (now >= row.idle_expires_at_ms) throw invalid('expired unused');
@@ -107,11 +109,18 @@ export class RefreshTokens {
       if (row.used_at_ms === null) throw invalid('belongs to a session that was ended');
       // Otherwise another request rotated it first: a race, judged below.
     }
-    return this.replayed(row, presented, session, now, ip);
+    return this.replayed(row, presented, session, now, ip, admit);
   }
 
   /** The token was used before: the same successor within the grace period, else the family goes. */
-  private async replayed(row: RefreshRow, presented: string, session: SessionRow, now: number, ip: string): Promise<Rotated> {
+  private async replayed(
+    row: RefreshRow,
+    presented: string,
+    session: SessionRow,
+    now: number,
+    ip: string,
+    admit: (session: SessionRow, replay: boolean) => Promise<SessionRow>,
+  ): Promise<Rotated> {
     const graceMs = this.ctx.config.refresh_grace_s * 1000;
     const successor = row.successor_id ? await this.sessions.token(row.successor_id) : undefined;
     if (successor && successor.used_at_ms === null && row.used_at_ms !== null && now - row.used_at_ms <= graceMs) {
@@ -122,7 +131,11 @@ export class RefreshTokens {
       if (!sameDigest(successor.secret_hash, sha256(secret))) {
         throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The refresh token was just used on a server with another secret; sign in again.');
       }
-      return { refreshToken: `${successor.id}.${secret}`, session };
+      // The session as the first use left it (bound to a device, or not): never as this request
+      // would have bound it, for nothing claims or binds that device now.
+      const stored = await this.sessions.session(session.id);
+      if (!stored || stored.revoked_at_ms !== null) throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The refresh token belongs to a session that was ended; sign in again.');
+      return { refreshToken: `${successor.id}.${secret}`, session: await admit(stored, true) };
     }
     if (await this.sessions.revoke(session.id, 'reuse', now)) {
       await this.ctx.audit({

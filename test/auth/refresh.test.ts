@@ -77,6 +77,46 @@ describe('refresh tokens', () => {
     await expectRefused(third.refresh_token, 'IQP_E_TOKEN_INVALID');
   });
 
+  it('refuses a replay within the grace period naming a device the first use did not bind (another account\'s included): nothing is claimed', async () => {
+    h = await authHarness();
+    await signedIn(h, 'bob@example.org', 'device-bob-1');
+    const ann = await signedIn(h, 'ann@example.org');
+    const first = await refresh(ann.refresh_token);
+    expect(first.status).toBe(200);
+    for (const device_id of ['device-bob-1', 'device-ann-2']) {
+      const replay = await refresh(ann.refresh_token, { device_id });
+      expect([replay.status, replay.body.error?.code], device_id).toEqual([401, 'IQP_E_TOKEN_INVALID']);
+    }
+    expect(await h.db.all('SELECT id, user_id FROM auth_devices ORDER BY id')).toEqual([{ id: 'device-bob-1', user_id: (await h.admin.listUsers()).find((u) => u.email === 'bob@example.org')!.id }]);
+    expect(await h.db.all('SELECT device_id FROM auth_sessions WHERE user_id = ?', [ann.user.id])).toEqual([{ device_id: null }]);
+    // Nothing was used up: the replay as the first was sent, and the successor, still work.
+    const again = await refresh(ann.refresh_token);
+    expect(again.body.refresh_token).toBe(first.body.refresh_token);
+    expect(await h.auth.verifyAccessToken(again.body.access_token)).toMatchObject({ deviceId: null });
+    expect((await refresh(first.body.refresh_token)).status).toBe(200);
+  });
+
+  it('answers a replay within the grace period with the device the session is bound to', async () => {
+    h = await authHarness();
+    const ann = await signedIn(h, 'ann@example.org', 'device-ann-1');
+    const first = await refresh(ann.refresh_token);
+    for (const extra of [{}, { device_id: 'device-ann-1' }]) {
+      const replay = await refresh(ann.refresh_token, extra);
+      expect(replay.body.refresh_token).toBe(first.body.refresh_token);
+      expect(await h.auth.verifyAccessToken(replay.body.access_token)).toMatchObject({ deviceId: 'device-ann-1' });
+    }
+    expect((await refresh(ann.refresh_token, { device_id: 'device-ann-2' })).body.error.code).toBe('IQP_E_TOKEN_INVALID');
+  });
+
+  it('gives every answer to refreshes racing on one token the device the session was bound to, one of them naming a device', async () => {
+    h = await authHarness();
+    const ann = await signedIn(h, 'ann@example.org');
+    const answers = await Promise.all([refresh(ann.refresh_token), refresh(ann.refresh_token), refresh(ann.refresh_token, { device_id: 'device-ann-7' })]);
+    const stored = (await h.db.get<{ device_id: string | null }>('SELECT device_id FROM auth_sessions WHERE user_id = ?', [ann.user.id]))!.device_id;
+    for (const a of answers.filter((a) => a.status === 200)) expect(await h.auth.verifyAccessToken(a.body.access_token)).toMatchObject({ deviceId: stored });
+    expect(answers.filter((a) => a.status !== 200).map((a) => [a.status, a.body.error.code])).toEqual(stored ? [] : [[401, 'IQP_E_TOKEN_INVALID']]);
+  });
+
   it('refuses a wrong secret for a real id without ending the session', async () => {
     h = await authHarness();
     const first = await signedIn(h);
