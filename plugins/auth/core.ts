@@ -4,6 +4,7 @@
  * device, answer with tokens, refuse when a limit is reached).
  */
 import type { PluginContext, PluginDatabase, RateLimit, UserRole } from '../../server/plugins/api.js';
+import { Background } from './background.js';
 import { Codes } from './codes.js';
 import type { AuthConfig } from './config.js';
 import { Passwords } from './crypto/passwords.js';
@@ -61,6 +62,8 @@ export class Core {
   /** The codes' rows, for reading a link's account without using the link (Codes uses them up). */
   readonly codeStore: CodeStore;
   readonly sweeper: Sweeper;
+  /** What requests leave to run after their answer (mails, and the codes they carry). */
+  readonly background: Background;
   readonly mailer: Mailer;
   readonly outbox: OutboxReader;
   private readonly transport: Transport;
@@ -87,7 +90,8 @@ export class Core {
     const outbox = new OutboxTransport(ctx.dataDir, ctx.clock);
     this.outbox = outbox;
     this.transport = c.smtp ? new SmtpTransport(c.smtp) : outbox;
-    this.mailer = new Mailer(this.transport, ctx.log);
+    this.background = new Background(ctx.log);
+    this.mailer = new Mailer(this.transport, this.background);
     const limit = (name: string, l: { points: number; duration_s: number }) => ctx.rateLimit({ name, points: l.points, durationS: l.duration_s });
     this.limits = {
       perIp: limit('ip', c.rate_limits.per_ip),
@@ -116,7 +120,7 @@ export class Core {
 
   async stop(): Promise<void> {
     this.sweeper.stop();
-    await this.mailer.flush();
+    await this.background.flush();
     if (this.transport instanceof SmtpTransport) this.transport.close();
   }
 

@@ -5,8 +5,9 @@ import { addressKey } from './client-address.js';
 import type { Core, DeviceInput, TokenResponse } from './core.js';
 import { passwordProblem } from './crypto/passwords.js';
 import { sha256 } from './crypto/secrets.js';
-import { codeMail } from './mail/mailer.js';
+import { codeMail, codeMailPurpose } from './mail/mailer.js';
 import type { RevokeReason } from './store/sessions.js';
+import type { UserRow } from './store/users.js';
 import type { UserPrincipal } from './tokens/access.js';
 
 export interface CodeInput {
@@ -57,7 +58,7 @@ export class Recovery {
     const c = this.core;
     await c.limit([c.limits.perIp, addressKey(ip)], [c.limits.perEmailIp, emailKey(email, ip)]);
     const user = await c.users.byEmail(email);
-    if (user && !user.email_verified && (await c.limits.mailPerEmail.consume(sha256(user.email))).allowed) await this.sendCode(user.id, user.email, 'verify');
+    if (user && !user.email_verified) this.mailCode(user, 'verify');
     return PENDING;
   }
 
@@ -65,13 +66,22 @@ export class Recovery {
     const c = this.core;
     await c.limit([c.limits.perIp, addressKey(ip)], [c.limits.perEmailIp, emailKey(email, ip)]);
     const user = await c.users.byEmail(email);
-    if (user && !user.disabled && (await c.limits.mailPerEmail.consume(sha256(user.email))).allowed) await this.sendCode(user.id, user.email, 'reset');
+    if (user && !user.disabled) this.mailCode(user, 'reset');
     return PENDING;
   }
 
-  private async sendCode(userId: string, email: string, purpose: 'verify' | 'reset'): Promise<void> {
-    const { code, link } = await this.core.codes.issue(userId, purpose);
-    this.core.mailer.send(codeMail(email, purpose, code, this.core.codes.linkText(link)));
+  /**
+   * Mails the account a new code, under its mail_per_email limit, after the answer: issuing the
+   * code commits, and an answer that waited for the commit would tell that the email has an
+   * account. Before the answer, known and unknown emails run the same statements.
+   */
+  private mailCode(user: UserRow, purpose: 'verify' | 'reset'): void {
+    const c = this.core;
+    c.background.run('code mail failed', { purpose: codeMailPurpose(purpose) }, async () => {
+      if (!(await c.limits.mailPerEmail.consume(sha256(user.email))).allowed) return;
+      const { code, link } = await c.codes.issue(user.id, purpose);
+      c.mailer.send(codeMail(user.email, purpose, code, c.codes.linkText(link)));
+    });
   }
 
   /** Sets a new password from a reset code or link; every session of the account ends. */

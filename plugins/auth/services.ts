@@ -79,7 +79,7 @@ export function adminService(core: () => Core, profile: () => Profile): AuthAdmi
       return r;
     },
     async readOutbox() {
-      await core().mailer.flush();
+      await core().background.flush();
       return core().outbox.read();
     },
   };

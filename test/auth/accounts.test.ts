@@ -122,6 +122,44 @@ describe('accounts', () => {
     expect((await post(`${url}/login`, { email: 'ann@example.org', password: 'brand-new-passphrase' })).status).toBe(200);
   });
 
+  // Issuing a code commits, which takes measurable time: an answer that waited for it would tell
+  // which emails have accounts. Another connection holds the write lock here, so no commit can
+  // happen until it lets go; a request whose answer needed one could not answer meanwhile.
+  it('answers reset and resend requests for a known email before the code is committed, then mails it', async () => {
+    h = await authHarness();
+    const url = h.url;
+    await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
+    await h.admin.createUser({ email: 'bob@example.org', password: PASSWORD, emailVerified: false }, 'cli:test');
+    for (const [path, email] of [
+      ['password-reset/request', 'ann@example.org'],
+      ['password-reset/request', 'nobody@example.org'],
+      ['resend-verification', 'bob@example.org'],
+      ['resend-verification', 'nobody@example.org'],
+    ] as const) {
+      const r = await h.db.transaction(() => post(`${url}/${path}`, { email }));
+      expect([r.status, r.body]).toEqual([202, { status: 'verification_sent' }]);
+    }
+    const ann = await lastMailTo('ann@example.org');
+    expect(ann.subject).toMatch(/^Your password reset code: \d{6}$/);
+    expect((await post(`${url}/password-reset/confirm`, { email: 'ann@example.org', code: codeIn(ann.text), password: 'brand-new-passphrase' })).status).toBe(204);
+    expect((await post(`${url}/verify-email`, { token: linkIn((await lastMailTo('bob@example.org')).text) })).status).toBe(200);
+    expect((await h.admin.readOutbox()).map((m) => m.to).sort()).toEqual(['ann@example.org', 'bob@example.org']);
+  });
+
+  it('logs a code that could not be issued after the answer, by what it was for', async () => {
+    h = await authHarness();
+    await h.admin.createUser({ email: 'ann@example.org', password: PASSWORD }, 'cli:test');
+    // The account is found, then gone by the time its code is written.
+    await h.db.transaction(async (tx) => {
+      await tx.run("DELETE FROM auth_users WHERE email = 'ann@example.org'");
+      expect((await post(`${h!.url}/password-reset/request`, { email: 'ann@example.org' })).status).toBe(202);
+    });
+    expect(await h.admin.readOutbox()).toEqual([]);
+    const failures = h.logs.filter((l) => l['msg'] === 'code mail failed');
+    expect(failures).toMatchObject([{ level: 'error', purpose: 'password_reset', error: expect.stringMatching(/FOREIGN KEY/) }]);
+    expect(JSON.stringify(failures)).not.toContain('ann@example.org');
+  });
+
   it('DELETE /me closes the account, emits user.deleted before it goes, and a failing subscriber keeps it open', async () => {
     h = await authHarness({ fixtures: { keeper: {} } });
     const url = h.url;
