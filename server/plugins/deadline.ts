@@ -3,7 +3,8 @@ import { IqpError } from '../../src/errors.js';
 
 /**
  * Runs fn, failing with IQP_E_PLUGIN_START and `message` after `ms`. The plugin's own work cannot
- * be cancelled: a start() that times out may still finish later, but the host has left it out.
+ * be cancelled: a start() that times out may still finish later, but the host has left it out
+ * (and taken its database back: revocable.ts).
  */
 export async function within(ms: number, fn: () => Promise<unknown>, message: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -21,6 +21,7 @@ import { HookBus } from './hooks.js';
 import { loadPlugin, readPluginManifest } from './loader.js';
 import { applyPluginMigrations, pendingMigrations } from './migrations.js';
 import { claimRoutes, type MountContext, pluginRouter, unavailable } from './routes.js';
+import { type RevocableDatabase, revocableDatabase } from './revocable.js';
 import { type PluginEntry, readServerFile, type ServerFile } from './server-file.js';
 import { NO_PEERS, type PeerChannel } from './peers.js';
 import type { PluginStorage } from './storage.js';
@@ -71,6 +72,8 @@ interface Rec {
   state?: PluginState;
   def?: PluginDefinition;
   ctx?: PluginContext;
+  /** Its ctx.db, taken back when it fails. */
+  db?: RevocableDatabase;
   router?: Router;
   config?: Readonly<Record<string, unknown>>;
   failure?: PluginFailure;
@@ -119,6 +122,8 @@ export class PluginHost {
     if (rec.failure) return;
     const e = coded(err, code, `Plugin ${rec.id}: ${what}`);
     rec.failure = { id: rec.id, code: e.code, message: e.message };
+    // A start() that timed out runs on: the transaction it may hold is rolled back now.
+    rec.db?.revoke(e.message);
     this.hooks.remove(rec.id);
     this.o.log({ level: 'error', msg: 'plugin failed', plugin: rec.id, code: e.code, error: e.message, ...(e.cause ? { cause: String((e.cause as Error)?.stack ?? e.cause) } : {}) });
     if (rec.entry.required) {
@@ -191,7 +196,8 @@ export class PluginHost {
         const manifest = readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd);
         rec.def = await loadPlugin(manifest);
         rec.state = { manifest, phase: 'register', routes: [], provided: new Map(), config: null };
-        rec.ctx = createContext(rec.state, shared);
+        rec.db = revocableDatabase(this.o.db, rec.id);
+        rec.ctx = createContext(rec.state, { ...shared, db: rec.db.db });
       } catch (err) {
         this.fail(rec, 'IQP_E_PLUGIN_INVALID', err, 'cannot be loaded');
         continue;

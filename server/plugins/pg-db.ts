@@ -23,6 +23,7 @@ import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlV
 import { applyPgMigration, lockPgMigrations } from './pg-schema.js';
 import { numberPlaceholders, PLUGIN_TYPES } from './pg-sql.js';
 import { pgRateLimit, RATE_LIMIT_TABLE } from './rate-limit.js';
+import { unlessAborted } from './revocable.js';
 import { pluginError } from './routes.js';
 import type { LedgerRow, PluginStorage } from './storage.js';
 
@@ -165,16 +166,16 @@ export class PgPluginDatabase implements PluginStorage {
   /**
    * On a client of its own, BEGIN … COMMIT (SERIALIZABLE); `durable: false` adds SET LOCAL
    * synchronous_commit = off, so the commit does not wait for the WAL flush. Run again, whole,
-   * when PostgreSQL could not serialize it.
+   * when PostgreSQL could not serialize it. `signal`: PluginStorage's.
    */
-  async transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}, signal?: AbortSignal): Promise<T> {
     // SERIALIZABLE named here too, not only as the sessions' default.
     const begin = options.durable === false ? 'BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL synchronous_commit = off' : 'BEGIN ISOLATION LEVEL SERIALIZABLE';
     const key = options.lockKey;
-    if (key === undefined) return this.tries(begin, fn, null);
+    if (key === undefined) return this.tries(begin, fn, null, signal);
     // One transaction per key at a time in this process: the others wait here, not each holding a pooled connection.
     const before = this.keyed.get(key) ?? Promise.resolve();
-    const mine = before.then(() => this.tries(begin, fn, key));
+    const mine = before.then(() => this.tries(begin, fn, key, signal));
     const tail = mine.then(
       () => undefined,
       () => undefined,
@@ -187,9 +188,13 @@ export class PgPluginDatabase implements PluginStorage {
   }
 
   /** Runs the transaction, again while PostgreSQL could not serialize it; with a key, each try holds the key's advisory lock. */
-  private async tries<T>(begin: string, fn: (tx: PluginDatabase) => Promise<T>, key: string | null): Promise<T> {
+  private async tries<T>(begin: string, fn: (tx: PluginDatabase) => Promise<T>, key: string | null, signal: AbortSignal | undefined): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.withClient((c, discard) => (key === null ? this.attempt(c, begin, fn) : this.locked(c, key, discard, () => this.attempt(c, begin, fn))));
+      signal?.throwIfAborted();
+      const outcome = await this.withClient((c, discard) => {
+        const once = () => this.attempt(c, begin, fn, discard, signal);
+        return key === null ? once() : this.locked(c, key, discard, once);
+      });
       if (outcome.ok) return outcome.value;
       if (!outcome.retry) throw outcome.error;
       await this.again(attempt, outcome.error);
@@ -210,7 +215,7 @@ export class PgPluginDatabase implements PluginStorage {
     }
   }
 
-  private async attempt<T>(c: pg.PoolClient, begin: string, fn: (tx: PluginDatabase) => Promise<T>): Promise<Outcome<T>> {
+  private async attempt<T>(c: pg.PoolClient, begin: string, fn: (tx: PluginDatabase) => Promise<T>, discard: (err: Error) => void, signal: AbortSignal | undefined): Promise<Outcome<T>> {
     await c.query(begin);
     const scope = { open: true, failure: undefined as unknown };
     const query = async (sql: string, params: readonly SqlValue[] = []) => {
@@ -233,8 +238,15 @@ export class PgPluginDatabase implements PluginStorage {
     try {
       let value: T;
       try {
-        value = await fn(tx);
+        value = await unlessAborted(fn(tx), signal);
       } catch (err) {
+        if (signal?.aborted && err === signal.reason) {
+          // The callback may be waiting on a statement of its own, which a ROLLBACK would queue
+          // behind: the connection is ended instead (PostgreSQL rolls back), and not reused.
+          discard(err as Error);
+          void c.end();
+          return { ok: false, retry: false, error: err };
+        }
         await c.query('ROLLBACK');
         return { ok: false, retry: retryable(scope.failure) || retryable(err), error: err };
       }

@@ -19,6 +19,7 @@
 import Database from 'better-sqlite3';
 import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
 import { refuseTrespass } from './migrations.js';
+import { unlessAborted } from './revocable.js';
 import { openCounters, sqliteRateLimit, sweepCounters } from './rate-limit.js';
 import { sqliteObjects } from './sqlite-schema.js';
 import type { LedgerRow, PluginStorage } from './storage.js';
@@ -170,12 +171,21 @@ export class SqlitePluginDatabase implements PluginStorage {
     return tx === this.openTx && this.db.inTransaction;
   }
 
-  private direct(): PluginDatabase {
+  /**
+   * The tx of one transaction: statements straight on the connection while `scope.open`. A tx kept
+   * past its transaction (a callback the host abandoned) would otherwise run outside any
+   * transaction, or inside whichever one holds the connection next.
+   */
+  private direct(scope: { open: boolean }): PluginDatabase {
+    const prepared = (sql: string) => {
+      if (!scope.open) throw new Error('a transaction’s tx was used after the transaction ended');
+      return this.prepared(sql);
+    };
     return {
       dialect: 'sqlite',
-      all: async <T>(sql: string, params: readonly SqlValue[] = []) => allRows<T>(this.prepared(sql), params),
-      get: async <T>(sql: string, params: readonly SqlValue[] = []) => oneRow<T>(this.prepared(sql), params),
-      run: async (sql: string, params: readonly SqlValue[] = []) => ({ changes: this.prepared(sql).s.run(...params).changes }),
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => allRows<T>(prepared(sql), params),
+      get: async <T>(sql: string, params: readonly SqlValue[] = []) => oneRow<T>(prepared(sql), params),
+      run: async (sql: string, params: readonly SqlValue[] = []) => ({ changes: prepared(sql).s.run(...params).changes }),
       transaction: () => Promise.reject(new Error('transaction() inside a transaction: use the tx you were given')),
     };
   }
@@ -197,13 +207,17 @@ export class SqlitePluginDatabase implements PluginStorage {
    * fdatasync, nor does the next read's on its account; the next synced commit carries it to disk
    * (the -wal file is written in order).
    */
-  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options: TransactionOptions = {}, signal?: AbortSignal): Promise<T> {
     const durable = options.durable ?? true;
     return this.queued(async () => {
+      signal?.throwIfAborted();
       await this.begin();
-      const tx = (this.openTx = this.direct());
+      const scope = { open: true };
+      const tx = (this.openTx = this.direct(scope));
       try {
-        const result = await fn(tx);
+        // Aborted (its plugin left out), it rolls back now: nothing is running on the connection
+        // between two of the callback's awaits, and the tx refuses whatever the callback does next.
+        const result = await unlessAborted(fn(tx), signal);
         this.db.exec('COMMIT');
         if (durable) this.sync?.committed();
         this.checkpoints?.committed();
@@ -213,6 +227,7 @@ export class SqlitePluginDatabase implements PluginStorage {
         for (const undo of this.undos) await undo().catch(() => undefined);
         throw err;
       } finally {
+        scope.open = false;
         this.openTx = null;
         this.undos.length = 0;
       }

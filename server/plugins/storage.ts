@@ -4,7 +4,7 @@
  * servers' migrations waiting, and the rate limiter. Both adapters (sqlite-db.ts, pg-db.ts)
  * implement it, so the host and migrations.ts never reach into one engine.
  */
-import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions } from './api.js';
+import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, TransactionOptions } from './api.js';
 
 /** One row of the core's plugin_migrations ledger. */
 export interface LedgerRow {
@@ -24,6 +24,12 @@ export interface SchemaObject {
 }
 
 export interface PluginStorage extends PluginDatabase {
+  /**
+   * ctx.db's transaction; when `signal` aborts (the host giving up on the plugin that runs it:
+   * revocable.ts), it rejects with the signal's reason at once, rolled back, its connection free
+   * for others, and its tx refuses every later call.
+   */
+  transaction<T>(fn: (tx: PluginDatabase) => Promise<T>, options?: TransactionOptions, signal?: AbortSignal): Promise<T>;
   /** Plugin `pluginId`'s rows of the ledger, by migration id. */
   appliedMigrations(pluginId: string): Promise<LedgerRow[]>;
   /**

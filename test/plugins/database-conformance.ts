@@ -207,5 +207,17 @@ export function pluginDatabaseConformance(name: string, target: ConformanceTarge
         await expect(db.transaction(async (tx) => tx.transaction(async () => 1))).rejects.toThrow();
         expect(await db.all('SELECT * FROM t')).toEqual([]);
       }));
+
+    it('a tx kept past its transaction is refused, not run outside it (or inside the next one)', () =>
+      withDb(target, async (db) => {
+        let kept: PluginDatabase | null = null;
+        await db.transaction(async (tx) => {
+          kept = tx;
+          await tx.run('INSERT INTO t (id, v) VALUES (?, ?)', [1, 'inside']);
+        });
+        await expect(kept!.run('INSERT INTO t (id, v) VALUES (?, ?)', [2, 'late'])).rejects.toThrow(/after the transaction ended/);
+        await expect(kept!.get('SELECT v FROM t WHERE id = ?', [1])).rejects.toThrow(/after the transaction ended/);
+        expect(await db.all('SELECT id FROM t')).toEqual([{ id: 1 }]);
+      }));
   });
 }
