@@ -11,7 +11,7 @@ import { type ErrorCode, IqpError, isIqpError } from '../../src/errors.js';
 import type { Logger } from '../app.js';
 import { markMount } from '../http/route-label.js';
 import type { NewAuditEntry } from '../stores/types.js';
-import type { PluginClock, PluginContext, PluginDatabase, PluginDefinition, ServiceRef } from './api.js';
+import type { PluginClock, PluginContext, PluginDatabase, PluginDefinition, PluginManifest, ServiceRef } from './api.js';
 import { resolveConfig } from './config.js';
 import { pluginCounter } from './counter.js';
 import { createContext, type PluginState, type SharedServices } from './context.js';
@@ -86,6 +86,13 @@ class RequiredFailed extends Error {
   constructor(readonly error: IqpError) {
     super(error.message);
   }
+}
+
+const TIMEOUT_SETTINGS = " (start_timeout_ms in server.json, or the manifest's startTimeoutMs)";
+
+/** How long loading, register() and start() may each take: the operator's setting, else the plugin's. */
+function startTimeout(entry: PluginEntry, manifest: PluginManifest): number {
+  return entry.start_timeout_ms ?? manifest.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
 }
 
 function coded(err: unknown, code: ErrorCode, what: string): IqpError {
@@ -191,10 +198,14 @@ export class PluginHost {
     for (const [id, entry] of Object.entries(file.plugins).sort(([a], [b]) => a.localeCompare(b))) if (entry.enabled) this.recs.set(id, { id, entry });
     const shared = this.shared();
 
+    // A module whose import, or a register(), never settles would hold the whole start (and any
+    // command running plugins) for ever: each has the plugin's start timeout too.
     for (const rec of this.recs.values()) {
+      let timeout = DEFAULT_START_TIMEOUT_MS;
       try {
         const manifest = readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd);
-        rec.def = await loadPlugin(manifest);
+        timeout = startTimeout(rec.entry, manifest);
+        rec.def = await within(timeout, () => loadPlugin(manifest), `Plugin ${rec.id}: cannot be loaded: its module ${manifest.entry} did not finish loading within ${timeout} ms${TIMEOUT_SETTINGS}.`, 'IQP_E_PLUGIN_INVALID');
         rec.state = { manifest, phase: 'register', routes: [], provided: new Map(), config: null };
         rec.db = revocableDatabase(this.o.db, rec.id);
         rec.ctx = createContext(rec.state, { ...shared, db: rec.db.db });
@@ -203,7 +214,8 @@ export class PluginHost {
         continue;
       }
       try {
-        await rec.def.register(rec.ctx);
+        const { def, ctx } = rec;
+        await within(timeout, async () => def.register(ctx), `Plugin ${rec.id}: register() did not finish within ${timeout} ms${TIMEOUT_SETTINGS}.`, 'IQP_E_PLUGIN_REGISTER');
       } catch (err) {
         this.fail(rec, 'IQP_E_PLUGIN_REGISTER', err, 'register() threw');
       }
@@ -228,9 +240,9 @@ export class PluginHost {
       const state = rec.state!;
       state.config = rec.config!;
       state.phase = 'starting';
-      const timeout = rec.entry.start_timeout_ms ?? state.manifest.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+      const timeout = startTimeout(rec.entry, state.manifest);
       try {
-        await within(timeout, async () => rec.def!.start?.(rec.ctx!), `Plugin ${rec.id}: start() did not finish within ${timeout} ms (start_timeout_ms in server.json, or the manifest's startTimeoutMs).`);
+        await within(timeout, async () => rec.def!.start?.(rec.ctx!), `Plugin ${rec.id}: start() did not finish within ${timeout} ms${TIMEOUT_SETTINGS}.`);
         state.phase = 'running';
         this.started.push(rec.id);
       } catch (err) {
