@@ -27,6 +27,9 @@ export function checksum(m: PluginMigration, dialect: 'sqlite' | 'postgres' = 's
 const refused = (id: string, message: string, migration?: string) =>
   new IqpError('IQP_E_PLUGIN_MIGRATION', `Plugin ${id}: ${message}`, { plugin: id, ...(migration ? { migration } : {}) });
 
+/** IQP_E_PLUGIN_MIGRATION naming the plugin and its migration: "Plugin <id>: migration <m> <message>". */
+export const migrationError = (id: string, migration: string, message: string) => refused(id, `migration ${migration} ${message}`, migration);
+
 /**
  * The migrations of `manifest` not yet applied, after checking the applied ones are still the
  * plugin's and each pending one has a script here. Only the ledger is read: a ledger from any
@@ -85,7 +88,9 @@ export async function applyPluginMigrations(storage: PluginStorage, manifest: Pl
   for (const m of await pendingMigrations(storage, manifest)) {
     await storage.applyMigration(manifest.id, m, checksum(m, storage.dialect), now()).catch((err: unknown) => {
       if (err instanceof IqpError) throw err;
-      throw refused(manifest.id, `migration ${m.id} failed and was rolled back: ${(err as Error)?.message ?? err}`, m.id);
+      // A script that committed part of itself (sqlite-db.ts execScript) is not "rolled back".
+      const partly = (err as { committed?: unknown } | null)?.committed === true;
+      throw refused(manifest.id, `migration ${m.id} failed${partly ? '' : ' and was rolled back'}: ${(err as Error)?.message ?? err}`, m.id);
     });
     applied.push(m.id);
   }

@@ -4,9 +4,7 @@
  * where exact and bigints beyond 2^53, booleans as 1 and 0).
  */
 import pg from 'pg';
-
-const IDENT = /[A-Za-z0-9_$\u0080-\uffff]/;
-const DOLLAR_TAG = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
+import { codeSpans } from './sql-scan.js';
 
 /**
  * `sql` with each `?` outside string literals, quoted identifiers, dollar-quoted bodies and
@@ -16,68 +14,12 @@ const DOLLAR_TAG = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
 export function numberPlaceholders(sql: string): string {
   let out = '';
   let n = 0;
-  let i = 0;
-  const copyUntil = (end: number) => {
-    out += sql.slice(i, end);
-    i = end;
-  };
-  while (i < sql.length) {
-    const c = sql[i]!;
-    const next = sql[i + 1];
-    if (c === '?') {
-      out += `$${++n}`;
-      i++;
-    } else if (c === "'") {
-      // E'…' strings take backslash escapes; the E must start a token, not end an identifier.
-      const escapes = i > 0 && /[eE]/.test(sql[i - 1]!) && (i < 2 || !IDENT.test(sql[i - 2]!));
-      copyUntil(quoted(sql, i, "'", escapes));
-    } else if (c === '"') {
-      copyUntil(quoted(sql, i, '"', false));
-    } else if (c === '-' && next === '-') {
-      const end = sql.indexOf('\n', i);
-      copyUntil(end === -1 ? sql.length : end + 1);
-    } else if (c === '/' && next === '*') {
-      copyUntil(blockComment(sql, i));
-    } else if (c === '$' && (i === 0 || !IDENT.test(sql[i - 1]!)) && DOLLAR_TAG.test(sql.slice(i, i + 66))) {
-      const tag = DOLLAR_TAG.exec(sql.slice(i, i + 66))![0];
-      const end = sql.indexOf(tag, i + tag.length);
-      copyUntil(end === -1 ? sql.length : end + tag.length);
-    } else {
-      out += c;
-      i++;
-    }
+  let last = 0;
+  for (const [start, end] of codeSpans(sql, 'postgres')) {
+    out += sql.slice(last, start) + sql.slice(start, end).replace(/\?/g, () => `$${++n}`);
+    last = end;
   }
-  return out;
-}
-
-/** The index just past the literal or identifier opened by `q` at `start` (doubled quotes stay inside). */
-function quoted(sql: string, start: number, q: string, backslashEscapes: boolean): number {
-  let i = start + 1;
-  while (i < sql.length) {
-    const c = sql[i]!;
-    if (backslashEscapes && c === '\\') i += 2;
-    else if (c === q && sql[i + 1] === q) i += 2;
-    else if (c === q) return i + 1;
-    else i++;
-  }
-  return sql.length;
-}
-
-/** The index just past the block comment at `start`; PostgreSQL's nest. */
-function blockComment(sql: string, start: number): number {
-  let depth = 0;
-  let i = start;
-  while (i < sql.length) {
-    if (sql[i] === '/' && sql[i + 1] === '*') {
-      depth++;
-      i += 2;
-    } else if (sql[i] === '*' && sql[i + 1] === '/') {
-      depth--;
-      i += 2;
-      if (depth === 0) return i;
-    } else i++;
-  }
-  return sql.length;
+  return out + sql.slice(last);
 }
 
 const BOOL = 16;

@@ -18,10 +18,11 @@
  */
 import Database from 'better-sqlite3';
 import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
-import { refuseTrespass } from './migrations.js';
+import { migrationError, refuseTrespass } from './migrations.js';
 import { unlessAborted } from './revocable.js';
 import { openCounters, sqliteRateLimit, sweepCounters } from './rate-limit.js';
 import { sqliteObjects } from './sqlite-schema.js';
+import { sqliteTransactionStatement } from './sql-scan.js';
 import type { LedgerRow, PluginStorage } from './storage.js';
 import { WalSync } from './wal-sync.js';
 import { Checkpointer } from './checkpointer.js';
@@ -269,10 +270,27 @@ export class SqlitePluginDatabase implements PluginStorage {
     s.run();
   }
 
-  /** Runs a script of several statements (migrations) inside the current transaction. */
+  /**
+   * Runs a script of several statements (migrations) inside the current transaction. A script
+   * that ended that transaction itself (applyMigration refuses the ones it can see doing so) is
+   * reported as what happened: what ran before the end is committed, not rolled back.
+   */
   execScript(sql: string): void {
-    this.db.exec(sql);
-    if (!this.db.inTransaction) this.committed();
+    const inside = this.db.inTransaction;
+    let failure: unknown = null;
+    try {
+      this.db.exec(sql);
+    } catch (err) {
+      failure = err;
+    }
+    if (inside && !this.db.inTransaction) {
+      this.committed();
+      const after = failure ? `, then failed: ${(failure as Error)?.message ?? failure}` : '';
+      // `committed`: applyPluginMigrations must not call it rolled back.
+      throw Object.assign(new Error(`its script ended the transaction it runs in itself (COMMIT, END, ROLLBACK or RELEASE), so what ran before that stayed committed${after}; check the plugin's tables by hand`, { cause: failure }), { committed: true });
+    }
+    if (failure) throw failure;
+    if (!inside) this.committed();
   }
 
   appliedMigrations(pluginId: string): Promise<LedgerRow[]> {
@@ -280,6 +298,9 @@ export class SqlitePluginDatabase implements PluginStorage {
   }
 
   applyMigration(pluginId: string, migration: PluginMigration, checksum: string, at: string): Promise<void> {
+    // Refused before any of it runs: a COMMIT would commit half the migration, beyond rolling back.
+    const control = sqliteTransactionStatement(migration.sqlite);
+    if (control) return Promise.reject(migrationError(pluginId, migration.id, `holds ${control}: a migration runs in the transaction the host opens for it, with its ledger row; leave BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT and RELEASE out of it. Nothing of it ran.`));
     return this.transaction(async () => {
       const before = sqliteObjects(this.db);
       this.execScript(migration.sqlite);

@@ -60,6 +60,50 @@ describe('plugin migrations', () => {
     db.close();
   });
 
+  it('refuse a script that ends or nests transactions itself, before running any of it; the fixed script then applies', async () => {
+    const { db } = await registry();
+    for (const [sqlite, what] of [
+      ['CREATE TABLE notes_a (x INTEGER); COMMIT; CREATE TABLE notes_b (x INTEGER', 'COMMIT'],
+      ['CREATE TABLE notes_a (x INTEGER); /* done */ end transaction;', 'END'],
+      ["CREATE TABLE notes_a (x TEXT DEFAULT ';'); -- then\nROLLBACK;", 'ROLLBACK'],
+      ['BEGIN; CREATE TABLE notes_a (x INTEGER); COMMIT;', 'BEGIN'],
+      ['SAVEPOINT s; CREATE TABLE notes_a (x INTEGER); RELEASE s;', 'SAVEPOINT'],
+      ['CREATE TABLE notes_a (x INTEGER);\n  Release s', 'RELEASE'],
+    ] as const) {
+      const err = await applyPluginMigrations(db, manifest([{ id: '0001-notes', sqlite }]), NOW).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'IQP_E_PLUGIN_MIGRATION', message: expect.stringContaining(`migration 0001-notes holds ${what}`) });
+      expect(tables(db)).toEqual([]);
+      expect(ledger(db)).toEqual([]);
+    }
+    expect(await applyPluginMigrations(db, manifest([M1]), NOW)).toEqual(['0001-notes']);
+    db.close();
+  });
+
+  it('take transaction words inside literals, comments, identifiers and a trigger body for what they are', async () => {
+    const { db } = await registry();
+    const sqlite = `CREATE TABLE notes_items (id INTEGER PRIMARY KEY, body TEXT NOT NULL, "commit" TEXT DEFAULT 'x; COMMIT; y', [end;] TEXT, \`begin;\` TEXT);
+      -- COMMIT;
+      /* ROLLBACK; */
+      CREATE TRIGGER notes_items_check BEFORE INSERT ON notes_items
+      WHEN CASE WHEN new.body = '' THEN 1 ELSE 0 END
+      BEGIN
+        SELECT RAISE(ROLLBACK, 'empty; END; COMMIT');
+        UPDATE notes_items SET body = CASE WHEN body = 'a' THEN 'b' ELSE body END;
+      END;
+      CREATE TEMP TRIGGER IF NOT EXISTS notes_items_temp AFTER DELETE ON notes_items BEGIN SELECT 1; END`;
+    expect(await applyPluginMigrations(db, manifest([{ id: '0001-notes', sqlite }]), NOW)).toEqual(['0001-notes']);
+    expect(tables(db)).toEqual(['notes_items', 'notes_items_check']);
+    db.close();
+  });
+
+  it('a script that ended its transaction anyway is reported as such, not as rolled back', async () => {
+    const { db } = await registry();
+    const err = await db.transaction(async () => db.execScript('CREATE TABLE notes_a (x INTEGER); COMMIT; CREATE TABLE notes_b (x INTEGER')).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/ended the transaction it runs in itself .*what ran before that stayed committed, then failed: incomplete input/);
+    expect(tables(db)).toEqual(['notes_a']);
+    db.close();
+  });
+
   it('refuse a plugin whose applied migration changed or is no longer listed (forward only)', async () => {
     const { db } = await registry();
     await applyPluginMigrations(db, manifest([M1, M2]), NOW);
