@@ -14,6 +14,15 @@ import { PLUGIN_API_VERSION, type PluginManifest } from './api.js';
 
 export const MANIFEST_FILE = 'iqp-plugin.json';
 export const PLUGIN_ID = /^[a-z][a-z0-9-]{0,31}$/;
+
+/**
+ * Ids no plugin may have: a plugin owns every schema object named `<id>_…` (migrations.ts), and
+ * these are the prefixes of the core's own tables, indexes and triggers (`audit_log`,
+ * `schema_migrations`, `plugin_rate_limits`…). A plugin named `audit` could otherwise drop the
+ * audit log in a migration. test/plugins/reserved-ids.test.ts checks the list against a freshly
+ * migrated registry, SQLite and PostgreSQL.
+ */
+export const RESERVED_PLUGIN_IDS: ReadonlySet<string> = new Set(['audit', 'channel', 'dataset', 'packs', 'plugin', 'publisher', 'registry', 'release', 'releases', 'schema', 'tokens']);
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** The manifest as the host keeps it: the JSON plus the module it names, resolved. */
@@ -67,6 +76,7 @@ export function checkManifest(doc: unknown, dir: string, where: string): LoadedM
     throw invalid(where, field, extra ? 'is not a known field.' : missing ? 'is required.' : `${e.message ?? 'is invalid'}.`);
   }
   const m = doc as unknown as PluginManifest & { entry: string };
+  if (RESERVED_PLUGIN_IDS.has(m.id)) throw invalid(where, 'id', `${JSON.stringify(m.id)} is reserved: the registry's own tables are named ${m.id}_…, and a plugin owns the tables named after it.`);
   if (!semver.valid(m.version)) throw invalid(where, 'version', `${JSON.stringify(m.version)} is not a semver version.`);
   if (!semver.validRange(m.host)) throw invalid(where, 'host', `${JSON.stringify(m.host)} is not a semver range.`);
   if (!semver.satisfies(PLUGIN_API_VERSION, m.host)) {
