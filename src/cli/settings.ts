@@ -98,7 +98,7 @@ export const SETTINGS = {
   },
   dataDir: {
     key: 'data_dir', env: 'IQP_DATA', flag: '-d, --data <dir>', commands: DATA_COMMANDS, type: path, default: (_env: NodeJS.ProcessEnv, cwd: string) => resolve(cwd, 'iqp-data'), defaultText: './iqp-data',
-    help: 'registry data directory: registry.sqlite, blobs/, tmp/, server.json', doc: 'Registry data directory: `registry.sqlite`, `blobs/`, `tmp/`, `registry-rate-limits.sqlite` (the plugins\' rate-limit counters; never backed up), and `server.json` (which plugins run, and their config: written by `iqp plugins`, see [docs/plugins.md](docs/plugins.md)).',
+    help: 'registry data directory: registry.sqlite, blobs/, tmp/, server.json', doc: 'Registry data directory: `registry.sqlite`, `blobs/`, `tmp/`, `registry-rate-limits.sqlite` (the plugins\' rate-limit counters; never backed up), and `server.json` (which plugins run, and their config: written by `iqp plugins`, see [docs/plugins.md](docs/plugins.md); `server.json.lock` is held while a command changes it).',
   },
   databaseUrl: {
     key: 'database_url', env: 'IQP_DATABASE_URL', type: postgresUrl, default: DEFAULT_SERVER.databaseUrl, defaultText: 'the data directory\'s SQLite file',
