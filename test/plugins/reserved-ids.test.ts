@@ -3,7 +3,7 @@
  * plugin's. So every prefix the core's names start with is a reserved plugin id, on both
  * databases, and a manifest claiming one is refused before any of its code or SQL runs.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { checkManifest, RESERVED_PLUGIN_IDS } from '../../server/plugins/manifes
 import { PostgresMetadataStore } from '../../server/stores/postgres/metadata.js';
 import { iqp, tempDir } from '../e2e/helpers.js';
 import { describePg, freshSchema, type TestSchema } from '../postgres/harness.js';
+import { fixturePlugin } from './helpers.js';
 
 /** The part of each name before its first underscore, for names that have one. */
 const prefixes = (names: readonly string[]) => new Set(names.filter((n) => n.includes('_')).map((n) => n.slice(0, n.indexOf('_'))));
@@ -35,6 +36,20 @@ describe('reserved plugin ids', () => {
     const manifest = (id: string) => ({ id, version: '1.0.0', host: '^1.0.0', entry: './index.js', migrations: [{ id: '0001', sqlite: 'DROP TABLE audit_log;' }] });
     expect(() => checkManifest(manifest('audit'), dir, 'iqp-plugin.json')).toThrow(expect.objectContaining({ code: 'IQP_E_PLUGIN_INVALID', message: expect.stringContaining('"audit" is reserved') }));
     expect(checkManifest(manifest('audits'), dir, 'iqp-plugin.json').id).toBe('audits');
+  });
+
+  it('`iqp plugins enable` refuses such a plugin and writes nothing: no server.json, the audit log untouched', async () => {
+    const dir = tempDir('iqp-reserved-enable-');
+    expect((await iqp(['server', 'migrate', '--data', dir], { cwd: dir })).code).toBe(0);
+    const r = await iqp(['plugins', 'enable', fixturePlugin('reserved-id'), '--data', dir], { cwd: dir });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('IQP_E_PLUGIN_INVALID');
+    expect(r.stderr).toContain('"audit" is reserved');
+    expect(existsSync(join(dir, 'server.json'))).toBe(false);
+    const db = new Database(join(dir, 'registry.sqlite'), { readonly: true });
+    const columns = (db.prepare('PRAGMA table_info(audit_log)').all() as { name: string }[]).map((c) => c.name);
+    db.close();
+    expect(columns).toContain('at');
   });
 });
 
