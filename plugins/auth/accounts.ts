@@ -28,7 +28,7 @@ export class Accounts {
 
   async register(body: { email: string; password: string }, ip: string): Promise<typeof PENDING> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)], [c.limits.perEmailIp, emailKey(body.email, ip)]);
+    await c.limit(c.perIp(ip), [c.limits.perEmailIp, emailKey(body.email, ip)]);
     const weak = passwordProblem(body.password, body.email);
     if (weak) throw this.ctx.error('IQP_E_PASSWORD_WEAK', weak);
     // Hash first, whether or not the email is taken: both answers take the same time.
@@ -57,7 +57,7 @@ export class Accounts {
 
   async login(body: { email: string; password: string } & DeviceInput, ip: string): Promise<TokenResponse & { user: UserView }> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)], [c.limits.perEmailIp, emailKey(body.email, ip)]);
+    await c.limit(c.perIp(ip), [c.limits.perEmailIp, emailKey(body.email, ip)]);
     const user = await c.users.byEmail(body.email);
     // An unknown account is checked against a dummy hash: the same work, the same answer.
     const verified = await c.passwords.verify(user?.password_hash ?? null, body.password);
@@ -74,7 +74,7 @@ export class Accounts {
 
   async refresh(body: { refresh_token: string } & DeviceInput, ip: string): Promise<TokenResponse> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)]);
+    await c.limit(c.perIp(ip));
     let user: UserRow | undefined;
     const otherDevice = () => this.ctx.error('IQP_E_TOKEN_INVALID', 'This refresh token was issued to another device; sign in again.');
     const admit = async (s: SessionRow, replay: boolean): Promise<SessionRow> => {
@@ -104,7 +104,7 @@ export class Accounts {
   /** Ends the refresh token's family. Unknown or used tokens answer the same (RFC 7009 §2.2). */
   async logout(refreshToken: string, ip: string): Promise<void> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)]);
+    await c.limit(c.perIp(ip));
     const session = await c.refresh.sessionOf(refreshToken);
     if (session && (await c.sessions.revoke(session.id, 'logout', this.ctx.clock.nowMs()))) {
       await this.ctx.audit({ action: 'logout', actor: `user:${session.user_id}`, target: `session:${session.id}`, details: { ip } });

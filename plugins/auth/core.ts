@@ -3,6 +3,7 @@
  * keys and tokens, mail, rate limits; and the steps several routes take (sign a user in on a
  * device, answer with tokens, refuse when a limit is reached).
  */
+import { addressKey } from './client-address.js';
 import type { PluginContext, PluginDatabase, RateLimit, UserRole } from '../../server/plugins/api.js';
 import { Background } from './background.js';
 import { Codes } from './codes.js';
@@ -122,6 +123,11 @@ export class Core {
     this.sweeper.stop();
     await this.background.flush();
     if (this.transport instanceof SmtpTransport) this.transport.close();
+  }
+
+  /** The per_ip limit's check for a request from `ip` (counted as addressKey names the client: an IPv6 one by its /64). */
+  perIp(ip: string): [RateLimit, string] {
+    return [this.limits.perIp, addressKey(ip)];
   }
 
   /** Takes a point from each limit; the first refusal answers 429 with Retry-After, the same whoever the email names. */

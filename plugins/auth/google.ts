@@ -5,7 +5,6 @@
  * refetches once for an unknown kid, no more often than its cooldown.
  */
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
-import { addressKey } from './client-address.js';
 import type { DeviceInput, TokenResponse, UserView } from './core.js';
 import { type Core, userView } from './core.js';
 import { randomId } from './crypto/secrets.js';
@@ -56,7 +55,7 @@ export class GoogleSignIn {
 
   async signIn(body: { id_token: string; nonce?: string } & DeviceInput, ip: string): Promise<TokenResponse & { user: UserView }> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)]);
+    await c.limit(c.perIp(ip));
     const claims = await this.claims(body.id_token, body.nonce);
     const user = await this.account(claims, ip);
     if (user.disabled) throw this.ctx.error('IQP_E_FORBIDDEN', 'This account is disabled.');

@@ -27,7 +27,7 @@ export class Recovery {
   /** Counts a try with a code or link against the address's limits (and the email's, when sent). */
   private async limitTry(input: CodeInput, ip: string): Promise<void> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)], ...(input.email ? [[c.limits.perEmailIp, emailKey(input.email, ip)] as [typeof c.limits.perIp, string]] : []));
+    await c.limit(c.perIp(ip), ...(input.email ? [[c.limits.perEmailIp, emailKey(input.email, ip)] as [typeof c.limits.perIp, string]] : []));
   }
 
   private async use(purpose: 'verify' | 'reset', input: CodeInput, ip: string): Promise<string> {
@@ -56,7 +56,7 @@ export class Recovery {
   /** Mails a new code when the account exists, is unverified and under its mail limit; answers the same in every case. */
   async resendVerification(email: string, ip: string): Promise<typeof PENDING> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)], [c.limits.perEmailIp, emailKey(email, ip)]);
+    await c.limit(c.perIp(ip), [c.limits.perEmailIp, emailKey(email, ip)]);
     const user = await c.users.byEmail(email);
     if (user && !user.email_verified) this.mailCode(user, 'verify');
     return PENDING;
@@ -64,7 +64,7 @@ export class Recovery {
 
   async requestReset(email: string, ip: string): Promise<typeof PENDING> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)], [c.limits.perEmailIp, emailKey(email, ip)]);
+    await c.limit(c.perIp(ip), [c.limits.perEmailIp, emailKey(email, ip)]);
     const user = await c.users.byEmail(email);
     if (user && !user.disabled) this.mailCode(user, 'reset');
     return PENDING;
@@ -112,7 +112,7 @@ export class Recovery {
 
   async changePassword(p: UserPrincipal, body: { current_password: string; new_password: string } & DeviceInput, ip: string): Promise<TokenResponse> {
     const c = this.core;
-    await c.limit([c.limits.perIp, addressKey(ip)], [c.limits.perEmailIp, `user:${p.userId}|${addressKey(ip)}`]);
+    await c.limit(c.perIp(ip), [c.limits.perEmailIp, `user:${p.userId}|${addressKey(ip)}`]);
     const user = await c.users.byId(p.userId);
     if (!user || user.disabled) throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The account is disabled or gone.');
     const weak = passwordProblem(body.new_password, user.email);
