@@ -210,6 +210,12 @@ export function spawnServer(dataDir: string, extraArgs: readonly string[] = [], 
         return; // not the whole document yet
       }
       clearTimeout(timer);
+      // A start that failed prints its error document instead (and exits): that is the failure.
+      if (typeof info?.url !== 'string') {
+        child.kill('SIGKILL');
+        reject(new Error(`server start printed no URL\n${stdout}\n${stderr}`));
+        return;
+      }
       resolve({ child, pid: child.pid!, url: info.url, info, stderr: () => stderr, exited });
     });
     void exited.then(({ code, signal }) => {
