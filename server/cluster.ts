@@ -79,7 +79,7 @@ function failure(error: Extract<WorkerMessage, { type: 'iqp:failed' }>['error'])
   }
   // A system error (EADDRINUSE, EACCES…) keeps the meaning it has in one process.
   if (error.code && /^E[A-Z]+$/.test(error.code)) return toIqpError(Object.assign(new Error(error.message), { code: error.code }));
-  return new IqpError('IQP_E_INTERNAL', `A server worker failed to start: ${error.message}`);
+  return new IqpError('IQP_E_INTERNAL', `A server worker failed to start: ${error.message}${error.code ? ` (${error.code})` : ''}`);
 }
 
 /** How a worker reports what stopped it from starting (the primary rethrows it: see failure()). */

@@ -16,8 +16,19 @@ export async function whileBusy<T>(fn: () => T): Promise<T> {
     try {
       return fn();
     } catch (err) {
-      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() - started >= BUSY_TIMEOUT_MS) throw err;
+      if (!isBusy(err) || Date.now() - started >= BUSY_TIMEOUT_MS) throw err;
     }
     await (attempt < 8 ? new Promise((resolve) => setImmediate(resolve)) : new Promise((resolve) => setTimeout(resolve, 1)));
   }
+}
+
+/**
+ * SQLITE_BUSY, or one of its extended codes (better-sqlite3 reports those): SQLITE_BUSY_RECOVERY
+ * while another connection rebuilds the WAL index (the first one to open a file, on a data
+ * directory's first start with several workers), SQLITE_BUSY_TIMEOUT. Each means "try again":
+ * fn is a statement of its own, or a BEGIN IMMEDIATE, so a retry starts from a fresh snapshot.
+ */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'));
 }
