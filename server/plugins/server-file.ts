@@ -15,8 +15,13 @@ import { PLUGIN_ID } from './manifest.js';
 export const SERVER_FILE = 'server.json';
 /** Held while a command changes server.json (see changeServerFile). */
 export const SERVER_FILE_LOCK = 'server.json.lock';
-/** How long a change waits for another to finish: each holds the lock for milliseconds. */
-const LOCK_WAIT_MS = 10_000;
+/**
+ * How long a change waits for the others to finish. Each holds the lock for milliseconds on an idle
+ * machine, but a provisioning script may start many at once on a busy one (measured: eight at once
+ * beside a test suite took more than 10 s in all). Only a live iqp command can hold it (the system
+ * releases a dead one's), so waiting long costs nothing but a hung command's time.
+ */
+const LOCK_WAIT_MS = 60_000;
 
 export interface PluginEntry {
   readonly enabled: boolean;
@@ -83,7 +88,7 @@ export function readServerFile(dataDir: string): ServerFile {
 /**
  * Reads server.json and lets `fn` write a changed one, holding server.json.lock throughout, so that
  * `iqp plugins` commands run at the same time each start from the others' changes instead of
- * silently writing over them. Waits up to 10 s for another change to finish
+ * silently writing over them. Waits up to 60 s for the others to finish
  * (IQP_E_SERVER_FILE_LOCKED after that).
  */
 export function changeServerFile<T>(dataDir: string, fn: (file: ServerFile, write: (next: ServerFile) => void) => T): T {
