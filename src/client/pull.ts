@@ -55,6 +55,18 @@ export function maxPackBytes(limits: Limits): number {
   return expanded + Math.ceil(expanded / 128) + MiB;
 }
 
+/** Refuses, before a byte is downloaded, a pack announced larger than any pack within `limits` (--max-size). */
+export function refuseOversized(pack: string, sizeBytes: number, limits: Limits = DEFAULT_LIMITS): void {
+  const limit = maxPackBytes(limits);
+  if (sizeBytes <= limit) return;
+  throw new IqpError(
+    'IQP_E_RESPONSE_TOO_LARGE',
+    `The registry says ${pack} is ${sizeBytes} bytes; a pack within --max-size is at most ${limit}.`,
+    { size_bytes: sizeBytes, limit },
+    { hint: 'If the pack is really that large, raise --max-size (max_content_bytes); otherwise the registry is misbehaving.' },
+  );
+}
+
 /** The exact version a ref means: itself, or the newest published non-deprecated one it allows. */
 export async function resolveVersion(client: RegistryClient, ref: PackRef, onNote?: (message: string) => void): Promise<string> {
   if (ref.exact) return ref.spec!;
@@ -118,15 +130,7 @@ export async function pullPack(client: RegistryClient, options: PullOptions): Pr
   const version = await resolveVersion(client, ref, options.onNote);
   const manifestPath = `/v1/packs/${seg(ref.id)}/${seg(version)}/manifest`;
   const manifest = checkAnnounced(await client.json<ManifestResponse>({ method: 'GET', path: manifestPath }), client.describe('GET', manifestPath));
-  const limit = maxPackBytes(options.limits ?? DEFAULT_LIMITS);
-  if (manifest.size_bytes > limit) {
-    throw new IqpError(
-      'IQP_E_RESPONSE_TOO_LARGE',
-      `The registry says ${ref.id}@${version} is ${manifest.size_bytes} bytes; a pack within --max-size is at most ${limit}.`,
-      { size_bytes: manifest.size_bytes, limit },
-      { hint: 'If the pack is really that large, raise --max-size (max_content_bytes); otherwise the registry is misbehaving.' },
-    );
-  }
+  refuseOversized(`${ref.id}@${version}`, manifest.size_bytes, options.limits);
   const { keys, trust } = await trustedKeys(client, options.pinnedKeys, manifest.signer_key_id);
   const { final, part } = packPaths(options.outDir, ref.id, version);
   const expected = { size: manifest.size_bytes, sha256: manifest.sha256 };

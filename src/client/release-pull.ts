@@ -8,12 +8,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import semver from 'semver';
 import { renameDurable } from '../atomic.js';
 import { IqpError } from '../errors.js';
+import type { Limits } from '../pack/format.js';
 import { parsePublicKey, type PublicKey } from '../pack/minisign.js';
 import { type ReleaseManifest, verifyReleaseManifest } from '../pack/release-manifest.js';
 import { verifyPackFile } from '../pack/verify.js';
 import { downloadResumable, type DownloadHooks } from './download.js';
 import { localCopy, packPaths } from './pack-file.js';
-import { registryPackKeys } from './pull.js';
+import { refuseOversized, registryPackKeys } from './pull.js';
 import type { RegistryClient } from './registry.js';
 import { ReleaseApi, type ReleaseManifestView } from './releases.js';
 import { isBehind, type TrustStore } from './trust.js';
@@ -29,6 +30,8 @@ export interface ReleasePullOptions extends DownloadHooks {
   readonly trust: TrustStore;
   readonly outDir: string;
   readonly now?: Date;
+  /** --max-size: every pack the release lists must fit, checked before any is downloaded. */
+  readonly limits?: Limits;
 }
 
 export interface ReleasePullResult {
@@ -104,8 +107,8 @@ export function checkReleaseManifest(
 }
 
 /** The whole-pack check, and that the file is the pack the signed manifest lists, signed by the key it names. */
-async function verifyArtifact(path: string, a: ReleaseManifest['artifacts'][number], packKeys: readonly PublicKey[]): Promise<void> {
-  const report = await verifyPackFile(path, { trustedKeys: packKeys });
+async function verifyArtifact(path: string, a: ReleaseManifest['artifacts'][number], packKeys: readonly PublicKey[], limits: Limits | undefined): Promise<void> {
+  const report = await verifyPackFile(path, { trustedKeys: packKeys, ...(limits ? { limits } : {}) });
   if (report.manifest.package_id !== a.package_id || report.manifest.version !== a.version || report.signerKeyId !== a.signer_key_id) {
     throw new IqpError('IQP_E_DOWNLOAD_MISMATCH', `The release lists ${a.package_id}@${a.version} signed by ${a.signer_key_id}; the file is ${report.manifest.package_id}@${report.manifest.version} signed by ${report.signerKeyId}.`);
   }
@@ -131,6 +134,9 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
   const named = new Set(manifest.artifacts.map((a) => a.signer_key_id));
   const packKeys = (await registryPackKeys(client)).filter((k) => named.has(k.key_id)).map((k) => parsePublicKey(k.public_key));
 
+  // Every pack, before the first download: a release too large to take leaves nothing half-fetched.
+  for (const a of manifest.artifacts) refuseOversized(`${a.package_id}@${a.version} (${a.role})`, a.size_bytes, options.limits);
+
   await mkdir(options.outDir, { recursive: true });
   const staged: { part: string; final: string; artifact: ReleaseManifest['artifacts'][number]; downloaded: boolean }[] = [];
   try {
@@ -146,14 +152,14 @@ export async function pullRelease(client: RegistryClient, options: ReleasePullOp
       // passes the checks a download gets. A failure leaves it alone: it was there before this run.
       if ((await localCopy(final, { size: a.size_bytes, sha256: a.sha256 })) === 'same') {
         options.onVerify?.();
-        await verifyArtifact(final, a, packKeys);
+        await verifyArtifact(final, a, packKeys, options.limits);
         staged.push({ part: final, final, artifact: a, downloaded: false });
         continue;
       }
       await downloadResumable(client, client.url(a.download_path).toString(), part, { size: a.size_bytes, sha256: a.sha256 }, options);
       options.onVerify?.();
       try {
-        await verifyArtifact(part, a, packKeys);
+        await verifyArtifact(part, a, packKeys, options.limits);
       } catch (err) {
         await rm(part, { force: true });
         throw err;

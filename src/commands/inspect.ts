@@ -5,7 +5,7 @@ import type { Context } from '../cli/context.js';
 import { withSettings } from '../cli/setting-options.js';
 import { requireFile } from '../files.js';
 import { formatBytes, formatCount, printable } from '../cli/output.js';
-import { DEFAULT_LIMITS } from '../pack/format.js';
+import { limitsWithMaxContent } from '../pack/format.js';
 import { parseSignature } from '../pack/minisign.js';
 import { readPack } from '../pack/reader.js';
 
@@ -17,7 +17,7 @@ export function define(): Command {
 export async function run(ctx: Context, _opts: unknown, packArg: string): Promise<void> {
   const path = resolve(ctx.cwd, packArg);
   await requireFile(path, 'Pack');
-  const limits = { ...DEFAULT_LIMITS, maxContentBytes: ctx.config.maxContentBytes };
+  const limits = limitsWithMaxContent(ctx.config.maxContentBytes);
   const contents = await readPack(createReadStream(path, { highWaterMark: 1024 * 1024 }), { limits });
   const sig = contents.signature ? parseSignature(contents.signature) : null;
   const m = contents.manifest;

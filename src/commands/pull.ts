@@ -9,7 +9,7 @@ import { withRegistry } from '../cli/registry.js';
 import { withSettings } from '../cli/setting-options.js';
 import { pullPack } from '../client/pull.js';
 import { parsePackRef } from '../client/refs.js';
-import { DEFAULT_LIMITS } from '../pack/format.js';
+import { limitsWithMaxContent } from '../pack/format.js';
 import { IqpError } from '../errors.js';
 import { requireFolder } from '../files.js';
 import { isSemver } from '../pack/manifest.js';
@@ -84,6 +84,7 @@ async function runRelease(ctx: Context, opts: Options): Promise<void> {
         trust,
         outDir,
         now: ctx.now(),
+        limits: limitsWithMaxContent(ctx.config.maxContentBytes),
         onProgress: (done, total) => bar.update(done, total),
         onNote: (message) => ctx.out.note(message),
         onVerify: () => bar.text('Verifying…'),
@@ -111,7 +112,7 @@ export async function run(ctx: Context, opts: Options, refArg: string | undefine
   const ref = parsePackRef(refArg);
   const outDir = outFolder(ctx, opts);
   const pinnedKeys = await loadPublicKeys(ctx, ctx.config.trustedKeys);
-  const limits = { ...DEFAULT_LIMITS, maxContentBytes: ctx.config.maxContentBytes };
+  const limits = limitsWithMaxContent(ctx.config.maxContentBytes);
   const bar = await progress(ctx.out, `Downloading ${ref.id}`);
   let result;
   try {

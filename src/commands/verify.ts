@@ -5,7 +5,7 @@ import { withSettings } from '../cli/setting-options.js';
 import { loadPublicKeys } from '../cli/keys.js';
 import { formatBytes } from '../cli/output.js';
 import { requireFile } from '../files.js';
-import { DEFAULT_LIMITS } from '../pack/format.js';
+import { limitsWithMaxContent } from '../pack/format.js';
 import { verifyPackFile } from '../pack/verify.js';
 
 interface Options {
@@ -25,14 +25,13 @@ export async function run(ctx: Context, opts: Options, packArg: string): Promise
   const path = resolve(ctx.cwd, packArg);
   await requireFile(path, 'Pack');
   const trustedKeys = await loadPublicKeys(ctx, ctx.config.trustedKeys);
-  const { maxContentBytes } = ctx.config;
   const spinner = await ctx.out.spinner(`Verifying ${packArg}…`);
   let report;
   try {
     report = await verifyPackFile(path, {
       trustedKeys,
       allowUnsigned: Boolean(opts.allowUnsigned),
-      limits: { ...DEFAULT_LIMITS, maxContentBytes },
+      limits: limitsWithMaxContent(ctx.config.maxContentBytes),
     });
   } catch (err) {
     spinner.stop();

@@ -37,6 +37,11 @@ export const DEFAULT_LIMITS: Limits = {
   maxTrailingZeroBytes: 1 * MiB,
 };
 
+/** The default limits with max_content_bytes (`--max-size`) as configured: what inspect, verify and pull read packs with. */
+export function limitsWithMaxContent(maxContentBytes: number): Limits {
+  return { ...DEFAULT_LIMITS, maxContentBytes };
+}
+
 /**
  * The most bytes of manifest.json.minisig a registry takes beside an upload (iqp's own are about
  * 400); a pack with a larger one is uploaded without it and verified in two passes.

@@ -103,8 +103,8 @@ function work(): string {
   return dir;
 }
 
-function pullRelease(reg: FakeRegistry, dir: string, id: number | 'latest', output: 'json' | 'human' = 'json'): Promise<RunResult> {
-  const args = ['pull', '--release', String(id), '--release-key', 'release.pub', '--trust-state', 'trust.json', '--out', 'out', '--registry', reg.url];
+function pullRelease(reg: FakeRegistry, dir: string, id: number | 'latest', output: 'json' | 'human' = 'json', extra: readonly string[] = []): Promise<RunResult> {
+  const args = ['pull', '--release', String(id), '--release-key', 'release.pub', '--trust-state', 'trust.json', '--out', 'out', '--registry', reg.url, ...extra];
   return iqp(output === 'json' ? [...args, '--json'] : args, {
     cwd: dir,
     env: { IQP_RETRY_BASE_MS: '1' },
@@ -120,9 +120,9 @@ function snapshot(dir: string): { trust: Buffer | null; out: Record<string, Buff
 }
 
 /** A refused pull: the error code and exit code, and nothing changed in the trust state or --out. */
-async function expectRefused(reg: FakeRegistry, dir: string, id: number | 'latest', code: string, exit: number): Promise<RunResult> {
+async function expectRefused(reg: FakeRegistry, dir: string, id: number | 'latest', code: string, exit: number, extra: readonly string[] = []): Promise<RunResult> {
   const before = snapshot(dir);
-  const r = await pullRelease(reg, dir, id);
+  const r = await pullRelease(reg, dir, id, 'json', extra);
   expect(r.signal, r.stderr).toBeNull();
   expect(r.json().error?.code, r.stdout + r.stderr).toBe(code);
   expect(r.code).toBe(exit);
@@ -183,6 +183,27 @@ describe('iqp pull --release against a registry that lies', () => {
     writeFileSync(join(dir, 'out', `${id}-1.0.0.iqp`), pack);
     await expectRefused(reg, dir, 7, code, 1);
     expect(reg.hits.filter((h) => h.includes('/download'))).toHaveLength(1);
+  });
+
+  it('refuses a release listing a pack larger than --max-size allows, or than any pack can be, before downloading any (IQP_E_RESPONSE_TOO_LARGE)', async () => {
+    const good = readFileSync(GOOD);
+    const small = artifact('text', good);
+    for (const [size, extra] of [
+      [1e12, []],
+      [40 * 1024 * 1024, ['--max-size', String(1024 * 1024)]],
+    ] as const) {
+      // The large pack comes second: the first must not be fetched either.
+      const large = { ...artifact('audio', rebuilt, 'example.audio'), size_bytes: size };
+      const reg = await registry({ releases: { 7: release(7, 1, [small, large]) }, files: { [small.download_path]: good, [large.download_path]: rebuilt } });
+      const r = await expectRefused(reg, work(), 7, 'IQP_E_RESPONSE_TOO_LARGE', 3, extra);
+      expect(r.json().error.message).toContain('example.audio@1.0.0');
+      expect(r.json().error.details.size_bytes).toBe(size);
+      expect(reg.hits.filter((h) => h.includes('/download'))).toEqual([]);
+    }
+    // Within the limit, the same flag takes the release.
+    const reg = await registry({ releases: { 7: release(7, 1, [small]) }, files: { [small.download_path]: good } });
+    const ok = await pullRelease(reg, work(), 7, 'json', ['--max-size', String(1024 * 1024)]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
   });
 
   it('keeps a good pack already in --out, checked, without downloading it', async () => {
