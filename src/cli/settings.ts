@@ -222,8 +222,8 @@ export const SETTINGS = {
     help: 'release secret key', doc: "Secret key release manifests are signed with (on the release manager's machine only).",
   },
   trustedReleaseKeys: {
-    key: 'trusted_release_keys', env: 'IQP_TRUSTED_RELEASE_KEYS', flag: '--release-key <file>', commands: ['pull'], adds: true, type: paths, default: [], defaultText: 'none',
-    help: 'pinned release public key (repeatable)', doc: 'Release public keys `iqp pull --release` trusts.',
+    key: 'trusted_release_keys', env: 'IQP_TRUSTED_RELEASE_KEYS', flag: '--release-key <file>', commands: ['pull', 'release latest'], adds: true, type: paths, default: [], defaultText: 'none',
+    help: 'pinned release public key (repeatable)', doc: 'Release public keys `iqp pull --release` trusts, and `iqp release latest` checks the latest release with.',
   },
   trustState: {
     key: 'trust_state', env: 'IQP_TRUST_STATE', flag: '--trust-state <file>', commands: ['pull'], type: path, defaultText: '~/.local/state/iqp/release-trust.json',

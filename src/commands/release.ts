@@ -4,11 +4,12 @@
  */
 import { Command } from 'commander';
 import type { Context } from '../cli/context.js';
-import { loadSecretKey } from '../cli/keys.js';
+import { loadPublicKeys, loadSecretKey } from '../cli/keys.js';
 import { type Hints, hinted, RELEASE_HINTS } from '../cli/hints.js';
 import { withRegistry } from '../cli/registry.js';
 import { intFlag, withSettings } from '../cli/setting-options.js';
 import { parsePackRef } from '../client/refs.js';
+import { checkReleaseManifest } from '../client/release-pull.js';
 import { describeSigned, ReleaseApi, type ReleaseManifestView, type ReleaseView, type ValidationReport } from '../client/releases.js';
 import { IqpError } from '../errors.js';
 import { isSemver } from '../pack/manifest.js';
@@ -41,12 +42,30 @@ function describeValidation(id: number, report: ValidationReport): string {
   return lines.join('\n');
 }
 
-function describeManifest(m: ReleaseManifestView): string {
+/** `checkedWith`: the pinned release key the signature was checked with, or null when it was not (the registry's word). */
+function describeManifest(m: ReleaseManifestView, checkedWith: string | null): string {
   return [
     `Release ${m.release_id}: ${m.name}  (${m.channel}, sequence ${m.sequence}, ${m.status})`,
     `  for apps ≥ ${m.min_app_version}; signed by ${m.signer_key_id}; expires ${m.expires_at}${m.registry_id ? `; registry ${m.registry_id}` : ''}`,
     ...m.artifacts.map((a) => `  ${a.role.padEnd(14)} ${a.package_id}@${a.version}  ${a.size_bytes} bytes  sha256 ${a.sha256.slice(0, 16)}…`),
+    checkedWith
+      ? `  signature checked with the pinned release key ${checkedWith}, with the checks an app's pull makes (channel, expiry, app version)`
+      : '  signature NOT checked: this is what the registry says; pass --release-key FILE (or set trusted_release_keys) to check it',
   ].join('\n');
+}
+
+/**
+ * With pinned release keys: the signed manifest checked as `iqp pull --release` checks it (no
+ * trust state), and the registry's summary of it held to what it signs. Returns the key id.
+ */
+function checkServed(ctx: Context, m: ReleaseManifestView, keys: Parameters<typeof checkReleaseManifest>[1]['releaseKeys'], channel: string, appVersion: string | null): string {
+  const { manifest, keyId } = checkReleaseManifest(m, { channel, appVersion, releaseKeys: keys, now: ctx.now(), last: () => null });
+  const summary = (x: { release_id: number; channel: string; sequence: number; min_app_version: string; expires_at: string; artifacts: readonly { role: string; package_id: string; version: string; size_bytes: number; sha256: string; signer_key_id: string }[] }) =>
+    JSON.stringify([x.release_id, x.channel, x.sequence, x.min_app_version, x.expires_at, x.artifacts.map((a) => [a.role, a.package_id, a.version, a.size_bytes, a.sha256, a.signer_key_id])]);
+  if (summary(m) !== summary(manifest) || m.signer_key_id !== keyId || (m.registry_id !== null && m.registry_id !== manifest.registry_id)) {
+    throw new IqpError('IQP_E_RELEASE_MANIFEST', `The registry's summary of release ${manifest.release_id} does not match the manifest it signed.`, { release_id: manifest.release_id });
+  }
+  return keyId;
 }
 
 /** The release commands' hints: RELEASE_HINTS, and the fix for a manifest the registry refuses to trust (the generic hint, --pubkey, is for packs). */
@@ -207,9 +226,11 @@ const latest = command<{ channel: string; appVersion?: string }>(
   false,
   async (ctx, api, opts) => {
     if (opts.appVersion !== undefined && !isSemver(opts.appVersion)) throw new IqpError('IQP_E_INVALID_VERSION', `--app-version ${JSON.stringify(opts.appVersion)} is not semver.`);
+    const keys = await loadPublicKeys(ctx, ctx.config.trustedReleaseKeys);
     const m = await api.latest(opts.channel, opts.appVersion ?? null);
+    const checkedWith = keys.length > 0 ? checkServed(ctx, m, keys, opts.channel, opts.appVersion ?? null) : null;
     const { manifest_json: _m, signature: _s, ...shown } = m;
-    ctx.out.result(shown, () => describeManifest(m));
+    ctx.out.result({ ...shown, signature_checked: checkedWith !== null, checked_with_key: checkedWith }, () => describeManifest(m, checkedWith));
   },
 );
 

@@ -74,6 +74,32 @@ interface Served {
   readonly keys?: unknown;
   /** Runs when a download is asked for, before it is answered. */
   readonly onDownload?: () => void;
+  /** What GET /v1/releases/latest answers. */
+  readonly latest?: unknown;
+}
+
+/** The registry's whole answer for a release (its summary beside the signed manifest), as the real one serves it; `tamper` edits the summary only. */
+function servedView(m: ReleaseManifest, tamper: (view: Record<string, unknown>) => void = () => {}): Record<string, unknown> {
+  const signed = signReleaseManifest(m, releaseKey);
+  const view: Record<string, unknown> = {
+    release_id: m.release_id,
+    name: m.name,
+    channel: m.channel,
+    status: 'published',
+    sequence: m.sequence,
+    min_app_version: m.min_app_version,
+    notes: m.notes,
+    published_at: m.signed_at,
+    expires_at: m.expires_at,
+    deprecated_message: null,
+    signer_key_id: parsePublicKey(readFileSync(join(KEYS, 'other.pub'), 'utf8')).keyId,
+    registry_id: m.registry_id,
+    manifest_json: signed.manifestJson,
+    signature: signed.signature,
+    artifacts: m.artifacts.map(({ download_path, ...a }) => ({ ...a, download_url: `http://127.0.0.1${download_path}`, manifest_url: `http://127.0.0.1/v1/packs/${a.package_id}/${a.version}/manifest` })),
+  };
+  tamper(view);
+  return view;
 }
 
 function registry(served: Served): Promise<FakeRegistry> {
@@ -86,6 +112,7 @@ function registry(served: Served): Promise<FakeRegistry> {
       const signed = signReleaseManifest(m, releaseKey);
       return sendJson(res, { release_id: m.release_id, status: 'published', deprecated_message: null, manifest_json: signed.manifestJson, signature: signed.signature });
     }
+    if (url.startsWith('/v1/releases/latest?') && 'latest' in served) return sendJson(res, served.latest);
     if (url === '/v1/keys') {
       return sendJson(res, 'keys' in served ? served.keys : { keys: [{ key_id: packKey.keyId, name: 'corpus', purpose: 'pack', public_key: readFileSync(join(KEYS, 'corpus.pub'), 'utf8').split('\n')[1], added_at: '2026-01-01T00:00:00Z' }] });
     }
@@ -204,6 +231,39 @@ describe('iqp pull --release against a registry that lies', () => {
     const reg = await registry({ releases: { 7: release(7, 1, [small]) }, files: { [small.download_path]: good } });
     const ok = await pullRelease(reg, work(), 7, 'json', ['--max-size', String(1024 * 1024)]);
     expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+  });
+
+  it('release latest checks the signed manifest with a pinned release key, refuses a summary that differs from it, and says when it checked nothing', async () => {
+    const good = readFileSync(GOOD);
+    const m = release(7, 3, [artifact('text', good)]);
+    const latest = (reg: FakeRegistry, extra: string[]) => iqp(['release', 'latest', '--registry', reg.url, '--json', ...extra], { cwd: work() });
+    const pinned = ['--release-key', 'release.pub'];
+
+    const honest = await registry({ releases: {}, files: {}, latest: servedView(m) });
+    const checked = await latest(honest, pinned);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.json()).toMatchObject({ release_id: 7, sequence: 3, signature_checked: true, checked_with_key: parsePublicKey(readFileSync(join(KEYS, 'other.pub'), 'utf8')).keyId });
+    const unchecked = await latest(honest, []);
+    expect(unchecked.json()).toMatchObject({ release_id: 7, signature_checked: false, checked_with_key: null });
+    const human = await iqp(['release', 'latest', '--registry', honest.url], { cwd: work() });
+    expect(human.stdout).toContain('signature NOT checked');
+
+    for (const tamper of [
+      (v: Record<string, unknown>) => (v['sequence'] = 4),
+      (v: Record<string, unknown>) => (v['expires_at'] = '2100-01-01T00:00:00Z'),
+      (v: Record<string, unknown>) => ((v['artifacts'] as { sha256: string }[])[0]!.sha256 = 'f'.repeat(64)),
+    ]) {
+      const lying = await registry({ releases: {}, files: {}, latest: servedView(m, tamper) });
+      const r = await latest(lying, pinned);
+      expect(r.json().error?.code, r.stdout + r.stderr).toBe('IQP_E_RELEASE_MANIFEST');
+      expect(r.code).toBe(1);
+    }
+    // A manifest signed by a key that is not pinned.
+    const other = await registry({ releases: {}, files: {}, latest: servedView(m) });
+    const dir = work();
+    copyFileSync(join(KEYS, 'corpus.pub'), join(dir, 'not-release.pub'));
+    const r = await iqp(['release', 'latest', '--registry', other.url, '--json', '--release-key', 'not-release.pub'], { cwd: dir });
+    expect(r.json().error?.code).toBe('IQP_E_SIG_UNTRUSTED_KEY');
   });
 
   it('keeps a good pack already in --out, checked, without downloading it', async () => {
