@@ -17,6 +17,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { open, rm, stat } from 'node:fs/promises';
 import { IqpError } from '../errors.js';
 import { readFileChunks } from '../pack/reader.js';
+import { BodyEndedShort } from './errors.js';
 import { discardBody, type RegistryClient, type RequestSpec, type Response } from './registry.js';
 
 export interface Expected {
@@ -178,6 +179,8 @@ export async function downloadResumable(client: RegistryClient, url: string, par
     } finally {
       await fh.close();
     }
+    // Kept in the part and resumed from, within send()'s retries, as after a dropped connection.
+    if (state.written < expected.size) throw new BodyEndedShort(state.written, expected.size);
     return false;
   };
 

@@ -24,6 +24,7 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
   'IQP_ANSWER_TIMEOUT',
+  'IQP_BODY_ENDED_SHORT',
 ]);
 
 /** An answer that was not complete within json_timeout_ms: cut, and retried like the connection's own timeouts. */
@@ -33,6 +34,19 @@ export class AnswerTimeout extends Error {
 
   constructor(readonly limitMs: number) {
     super(`no whole answer within json_timeout_ms (${limitMs} ms)`);
+  }
+}
+
+/**
+ * A download body that ended, without an error, before the bytes it was to carry (sent without a
+ * Content-Length, and cut by a proxy or a dropped connection): what arrived stays in the part, and
+ * the rest is asked for again like after any dropped connection.
+ */
+export class BodyEndedShort extends Error {
+  readonly code = 'IQP_BODY_ENDED_SHORT';
+
+  constructor(received: number, expected: number) {
+    super(`the download ended after ${received} of ${expected} bytes`);
   }
 }
 

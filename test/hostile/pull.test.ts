@@ -207,6 +207,33 @@ describe('resuming', () => {
     }
   }, LOOP_TIMEOUT_MS);
 
+  it('asks for the rest when a body sent without Content-Length ends short, keeping what arrived', async () => {
+    const { work, out } = layout();
+    const half = FILE.length / 2;
+    const registry = await fakeRegistry((req, res, r) => {
+      if (req.url!.endsWith('/manifest')) return sendJson(res, manifestAnswer(ID, '1.0.0', { size_bytes: FILE.length, sha256: SHA }));
+      if (req.url === '/v1/keys') return sendJson(res, { keys: [] });
+      if (!req.headers.range) {
+        // Chunked, and ended cleanly after half the file: as a proxy that lost its upstream may.
+        res.writeHead(200, { etag: `"${SHA}"` });
+        r.count(half);
+        return res.end(FILE.subarray(0, half));
+      }
+      res.writeHead(206, { 'content-range': `bytes ${half}-${FILE.length - 1}/${FILE.length}`, 'content-length': String(FILE.length - half), etag: `"${SHA}"` });
+      r.count(FILE.length - half);
+      res.end(FILE.subarray(half));
+    });
+    const r = await pull(registry, [`${ID}@1.0.0`, '--out', OUT], work);
+    expect(registry.hits.filter((h) => h.includes('/download')), r.stdout + r.stderr).toEqual([
+      `GET /v1/packs/${ID}/download?version=1.0.0`,
+      `GET /v1/packs/${ID}/download?version=1.0.0 range=bytes=${half}-`,
+    ]);
+    // Every byte arrived and matched the announced SHA-256; the bytes are no pack, so the pack check refuses them.
+    expectError(r, 'IQP_E_PACK_COMPRESSION', 1);
+    expect(registry.sent()).toBe(FILE.length);
+    expect(inside(out)).toEqual([]);
+  });
+
   it('gives up after the usual attempts when every answer starts from zero and stops before the furthest point reached', async () => {
     const { work, out, before } = layout();
     // Were the retry count reset each time the part's size changed, this would go on for ever: the
