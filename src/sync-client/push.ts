@@ -59,8 +59,8 @@ export async function pushAll(engine: Engine, signal: AbortSignal): Promise<void
 /**
  * A push answered 400 names what it refused in details.field: `body.mutations.<n>.<field>` is the
  * mutation at index n of the batch (the index and the field within it are returned). Any other 400
- * of the server's (the request as a whole) is the same on every try, so it becomes a blocked
- * SyncError: the loop stops with the queue kept instead of sending it again for ever.
+ * of the server's (the request as a whole) is the same on every try: the transport made it a
+ * blocked SyncError, rethrown, so the loop stops with the queue kept instead of sending it for ever.
  */
 function badRequest(err: unknown, size: number): { index: number; field?: string; error: SyncError } | undefined {
   if (!(err instanceof SyncError) || err.status !== 400 || (err.code !== CODES.INVALID_REQUEST && err.code !== CODES.USAGE)) return undefined;
@@ -68,7 +68,7 @@ function badRequest(err: unknown, size: number): { index: number; field?: string
   const at = typeof field === 'string' ? /^body\.mutations\.(\d+)(?:\.(.+))?$/.exec(field) : null;
   const index = at ? Number(at[1]) : -1;
   if (err.code === CODES.INVALID_REQUEST && index >= 0 && index < size) return { index, ...(at?.[2] ? { field: at[2] } : {}), error: err };
-  throw new SyncError(err.code, err.message, 'blocked', err.status, err.details);
+  throw err;
 }
 
 function checkResults(res: PushResult, sent: Mutation[]): MutationResult[] {

@@ -151,7 +151,10 @@ export class Transport {
         continue;
       }
       if (res.status === 413 || code === CODES.PUSH_TOO_LARGE || code === CODES.UPLOAD_TOO_LARGE) throw new TooLarge(code);
-      if (code === CODES.SCHEMA_VERSION || code === CODES.EMAIL_UNVERIFIED || code === CODES.DEVICE_FOREIGN) {
+      // A request refused as malformed (400 INVALID_REQUEST or USAGE) is refused the same way every
+      // time: the protocol says not to send it again unchanged, so syncing stops until the app is fixed.
+      const malformed = res.status === 400 && (code === CODES.INVALID_REQUEST || code === CODES.USAGE);
+      if (malformed || code === CODES.SCHEMA_VERSION || code === CODES.EMAIL_UNVERIFIED || code === CODES.DEVICE_FOREIGN) {
         throw new SyncError(code, message, 'blocked', res.status, err?.details);
       }
       if (res.status >= 500) {

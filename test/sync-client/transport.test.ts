@@ -109,9 +109,18 @@ describe('waiting', () => {
 
   it('other client errors fail the cycle with the server’s code (no retry inside)', async () => {
     const r = rig();
-    r.net.on('/v1/sync/pull', () => error(400, 'IQP_E_VALIDATION'));
-    await expect(r.client.syncOnce()).rejects.toMatchObject({ kind: 'failed', code: 'IQP_E_VALIDATION', status: 400 });
+    r.net.on('/v1/sync/pull', () => error(404, 'IQP_E_NOT_FOUND'));
+    await expect(r.client.syncOnce()).rejects.toMatchObject({ kind: 'failed', code: 'IQP_E_NOT_FOUND', status: 404 });
     expect(r.net.sent).toHaveLength(1);
+  });
+
+  it('a pull refused as malformed (400 INVALID_REQUEST or USAGE) blocks syncing instead of being sent again unchanged', async () => {
+    for (const code of ['IQP_E_INVALID_REQUEST', 'IQP_E_USAGE']) {
+      const r = rig();
+      r.net.on('/v1/sync/pull', () => error(400, code));
+      await expect(r.client.syncOnce()).rejects.toMatchObject({ kind: 'blocked', code, status: 400 });
+      expect(r.net.sent).toHaveLength(1);
+    }
   });
 
   it('an unverified email and a foreign device id block syncing with their codes', async () => {
