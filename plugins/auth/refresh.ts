@@ -89,6 +89,9 @@ export class RefreshTokens {
     const now = this.ctx.clock.nowMs();
     if (!found || found.revoked_at_ms !== null) throw invalid('belongs to a session that was ended');
     if (now >= found.absolute_expires_at_ms) throw invalid('belongs to a session that reached its longest lifetime');
+    // A token used before, other than the lost-answer replay the grace period allows, ends its
+    // family whoever presents it: asked first, so a thief naming another device is no exception.
+    if (row.used_at_ms !== null && !(await this.graceSuccessor(row, now))) return this.reused(row, found, now, ip);
     const session = await admit(found, false);
 
     if (row.used_at_ms === null) {
@@ -121,9 +124,8 @@ export class RefreshTokens {
     ip: string,
     admit: (session: SessionRow, replay: boolean) => Promise<SessionRow>,
   ): Promise<Rotated> {
-    const graceMs = this.ctx.config.refresh_grace_s * 1000;
-    const successor = row.successor_id ? await this.sessions.token(row.successor_id) : undefined;
-    if (successor && successor.used_at_ms === null && row.used_at_ms !== null && now - row.used_at_ms <= graceMs) {
+    const successor = await this.graceSuccessor(row, now);
+    if (successor) {
       const secret = this.successorSecret(presented);
       // A successor made under another secret (another server's, or before the secret changed): this
       // server cannot give it back, and a token that would not work is no answer. Nothing was
@@ -137,6 +139,18 @@ export class RefreshTokens {
       if (!stored || stored.revoked_at_ms !== null) throw this.ctx.error('IQP_E_TOKEN_INVALID', 'The refresh token belongs to a session that was ended; sign in again.');
       return { refreshToken: `${successor.id}.${secret}`, session: await admit(stored, true) };
     }
+    return this.reused(row, session, now, ip);
+  }
+
+  /** The successor a replay of `row` gets back: `row` was used within the grace period and its successor not yet. */
+  private async graceSuccessor(row: RefreshRow, now: number): Promise<RefreshRow | undefined> {
+    if (row.used_at_ms === null || now - row.used_at_ms > this.ctx.config.refresh_grace_s * 1000 || !row.successor_id) return undefined;
+    const successor = await this.sessions.token(row.successor_id);
+    return successor && successor.used_at_ms === null ? successor : undefined;
+  }
+
+  /** A used token came back outside the grace period: the family ends (audited once), and the caller is told why. */
+  private async reused(row: RefreshRow, session: SessionRow, now: number, ip: string): Promise<never> {
     if (await this.sessions.revoke(session.id, 'reuse', now)) {
       await this.ctx.audit({
         action: 'refresh_reuse_detected',

@@ -49,6 +49,19 @@ describe('refresh tokens', () => {
     expect((await post(`${h.url}/me`, undefined, successor.access_token, 'GET')).status).toBe(200);
   });
 
+  it('ends the family just the same when the old token comes back naming another device (a thief\'s)', async () => {
+    h = await authHarness();
+    const first = await signedIn(h, 'ann@example.org', 'device-ann-1');
+    const successor = (await refresh(first.refresh_token, { device_id: 'device-ann-1' })).body;
+    h.clock.advance(11_000);
+    const r = await refresh(first.refresh_token, { device_id: 'device-thief-1' });
+    expect(r.status).toBe(401);
+    expect(r.body.error.code).toBe('IQP_E_REFRESH_REUSED');
+    await expectRefused(successor.refresh_token, 'IQP_E_TOKEN_INVALID');
+    expect((await h.audit()).filter((a) => a.action === 'auth.refresh_reuse_detected')).toHaveLength(1);
+    expect(await h.db.get("SELECT COUNT(*) AS n FROM auth_devices WHERE id = 'device-thief-1'")).toEqual({ n: 0 });
+  });
+
   it('five parallel refreshes of one token converge on one successor', async () => {
     h = await authHarness();
     const first = await signedIn(h);
