@@ -207,8 +207,14 @@ export class PluginHost {
         timeout = startTimeout(rec.entry, manifest);
         rec.def = await within(timeout, () => loadPlugin(manifest), `Plugin ${rec.id}: cannot be loaded: its module ${manifest.entry} did not finish loading within ${timeout} ms${TIMEOUT_SETTINGS}.`, 'IQP_E_PLUGIN_INVALID');
         rec.state = { manifest, phase: 'register', routes: [], provided: new Map(), config: null };
-        rec.db = revocableDatabase(this.o.db, rec.id);
-        rec.ctx = createContext(rec.state, { ...shared, db: rec.db.db });
+        const access = revocableDatabase(this.o.db, rec.id);
+        rec.db = access;
+        rec.ctx = createContext(rec.state, {
+          ...shared,
+          db: access.db,
+          audit: (entry, tx) => access.guard(() => shared.audit(entry, tx)),
+          rateLimit: (plugin, options) => access.rateLimit(shared.rateLimit(plugin, options)),
+        });
       } catch (err) {
         this.fail(rec, 'IQP_E_PLUGIN_INVALID', err, 'cannot be loaded');
         continue;

@@ -5,15 +5,19 @@
  * every plugin queues on (and registry.sqlite's write lock, which the core's writes need) or a
  * PostgreSQL session's row locks, for ever. Taking the database back rolls that transaction back
  * at once and frees its connection; every later call through the plugin's ctx.db, or through the
- * tx of the abandoned transaction, throws.
+ * tx of the abandoned transaction, throws, as do its ctx.audit and rate limits, which write there too.
  */
 import { IqpError } from '../../src/errors.js';
-import type { PluginDatabase, SqlValue } from './api.js';
+import type { PluginDatabase, RateLimit, SqlValue } from './api.js';
 import type { PluginStorage } from './storage.js';
 
 export interface RevocableDatabase {
   /** What the plugin gets as ctx.db. */
   readonly db: PluginDatabase;
+  /** `work` (ctx.audit: an entry written to the database), refused in the same way once revoked. */
+  guard<T>(work: () => Promise<T>): Promise<T>;
+  /** A rate limit of the plugin's (its counts are database writes too), refused in the same way once revoked. */
+  rateLimit(limit: RateLimit): RateLimit;
   /** Ends the plugin's access, rolling back the transaction it holds; `why` says why in the errors it meets from then on. */
   revoke(why: string): void;
 }
@@ -41,6 +45,24 @@ export function revocableDatabase(storage: PluginStorage, pluginId: string): Rev
         return storage.transaction(fn, options, revoked.signal);
       },
     },
+    guard: async (work) => {
+      check();
+      return work();
+    },
+    rateLimit: (limit) => ({
+      consume: async (key, points, options) => {
+        check();
+        return limit.consume(key, points, options);
+      },
+      peek: async (key) => {
+        check();
+        return limit.peek(key);
+      },
+      reset: async (key) => {
+        check();
+        return limit.reset(key);
+      },
+    }),
     revoke(why) {
       if (revoked.signal.aborted) return;
       revoked.abort(new IqpError('IQP_E_PLUGIN_UNAVAILABLE', `Plugin ${pluginId} was left out (${why}); its database access ended with it.`, { plugin: pluginId }));

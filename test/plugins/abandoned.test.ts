@@ -21,7 +21,14 @@ import { call } from '../server/http-client.js';
 import { fixturePlugin, HELLO } from './helpers.js';
 
 declare global {
-  var abandoned: { gate: Promise<void>; release: () => void; db?: PluginDatabase; late?: unknown };
+  var abandoned: {
+    gate: Promise<void>;
+    release: () => void;
+    db?: PluginDatabase;
+    late?: unknown;
+    audit?: (entry: { action: string; actor: string; target: string }) => Promise<void>;
+    limit?: { consume(key: string): Promise<unknown>; reset(key: string): Promise<void> };
+  };
 }
 
 /**
@@ -39,6 +46,8 @@ function txhang(): string {
     `export default { manifest: ${JSON.stringify(manifest)}, async register() {},
   async start(ctx) {
     globalThis.abandoned.db = ctx.db;
+    globalThis.abandoned.audit = (entry) => ctx.audit(entry);
+    globalThis.abandoned.limit = ctx.rateLimit({ name: 'late', points: 5, durationS: 60 });
     await ctx.db.transaction(async (tx) => {
       await tx.run('UPDATE txhang_t SET x = 1 WHERE id = 1');
       await globalThis.abandoned.gate;
@@ -72,6 +81,10 @@ async function expectLockedOut(): Promise<void> {
     message: expect.stringMatching(/Plugin txhang was left out .*did not finish within 1000 ms/),
   });
   await expect(globalThis.abandoned.db!.transaction(async () => 1)).rejects.toMatchObject({ code: 'IQP_E_PLUGIN_UNAVAILABLE' });
+  // Its audit entries and rate-limit counts are writes to the same database: refused the same way.
+  await expect(globalThis.abandoned.audit!({ action: 'late', actor: 'system', target: 'txhang' })).rejects.toMatchObject({ code: 'IQP_E_PLUGIN_UNAVAILABLE' });
+  await expect(globalThis.abandoned.limit!.consume('k')).rejects.toMatchObject({ code: 'IQP_E_PLUGIN_UNAVAILABLE' });
+  await expect(globalThis.abandoned.limit!.reset('k')).rejects.toMatchObject({ code: 'IQP_E_PLUGIN_UNAVAILABLE' });
 }
 
 describe('a plugin whose start() timed out inside a transaction (SQLite)', () => {
