@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { IqpError } from '../../src/errors.js';
 import type { PluginManifest, PluginMigration } from './api.js';
+import { type SqlDialect, transactionStatement } from './sql-scan.js';
 import type { PluginStorage, SchemaObject } from './storage.js';
 
 /** The script a migration runs on `dialect`; undefined when the plugin did not write one. */
@@ -29,6 +30,18 @@ const refused = (id: string, message: string, migration?: string) =>
 
 /** IQP_E_PLUGIN_MIGRATION naming the plugin and its migration: "Plugin <id>: migration <m> <message>". */
 export const migrationError = (id: string, migration: string, message: string) => refused(id, `migration ${migration} ${message}`, migration);
+
+/**
+ * Why a migration script may not run, before any of it does: one that begins or ends a transaction
+ * itself would commit part of the migration beyond rolling back (the host runs each in a
+ * transaction of its own, with its ledger row). Null when it may.
+ */
+export function transactionControlRefusal(pluginId: string, migrationId: string, script: string, dialect: SqlDialect): IqpError | null {
+  const control = transactionStatement(script, dialect);
+  if (!control) return null;
+  const words = dialect === 'postgres' ? 'BEGIN, START, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT and RELEASE' : 'BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT and RELEASE';
+  return migrationError(pluginId, migrationId, `holds ${control}: a migration runs in the transaction the host opens for it, with its ledger row; leave ${words} out of it. Nothing of it ran.`);
+}
 
 /**
  * The migrations of `manifest` not yet applied, after checking the applied ones are still the

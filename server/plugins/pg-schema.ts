@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { PluginMigration } from './api.js';
-import { refuseTrespass } from './migrations.js';
+import { refuseTrespass, transactionControlRefusal } from './migrations.js';
 import type { PgPluginDatabase } from './pg-db.js';
 import type { SchemaObject } from './storage.js';
 
@@ -63,6 +63,9 @@ async function objects(c: pg.PoolClient, namespace: number): Promise<SchemaObjec
 export async function applyPgMigration(db: PgPluginDatabase, pluginId: string, migration: PluginMigration, checksum: string, at: string): Promise<void> {
   const script = migration.postgres;
   if (script === undefined) throw new Error(`migration ${migration.id} has no postgres script`);
+  // Refused before any of it runs: a COMMIT in it would commit what ran before it, beyond rolling back.
+  const refusal = transactionControlRefusal(pluginId, migration.id, script, 'postgres');
+  if (refusal) throw refusal;
   await db.withClient(async (c) => {
     await c.query('BEGIN ISOLATION LEVEL READ COMMITTED');
     const { rows } = await c.query<{ oid: number; name: string }>('SELECT oid::int8 AS oid, nspname::text AS name FROM pg_namespace WHERE nspname = current_schema()');

@@ -81,38 +81,53 @@ function blockComment(sql: string, start: number): number {
   return sql.length;
 }
 
-const TRANSACTION_CONTROL = new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']);
+/** Statements that begin, end or nest a transaction, by their first word (PostgreSQL adds START and ABORT). */
+const TRANSACTION_CONTROL: Record<SqlDialect, ReadonlySet<string>> = {
+  sqlite: new Set(['BEGIN', 'COMMIT', 'END', 'ROLLBACK', 'SAVEPOINT', 'RELEASE']),
+  postgres: new Set(['BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE']),
+};
+
+/** The words of a CREATE statement (after CREATE) that make its BEGIN … END a body, not a transaction. */
+const BODY_OWNERS: Record<SqlDialect, ReadonlySet<string>> = {
+  // CREATE [TEMP] TRIGGER … BEGIN …; END
+  sqlite: new Set(['TRIGGER']),
+  // CREATE [OR REPLACE] FUNCTION|PROCEDURE … BEGIN ATOMIC …; END (a $$ body is a literal already)
+  postgres: new Set(['FUNCTION', 'PROCEDURE']),
+};
 
 /**
- * The first statement of a SQLite script that begins, ends or nests a transaction (BEGIN, COMMIT,
- * END, ROLLBACK, SAVEPOINT, RELEASE), by its first word; null when there is none. A CREATE
- * TRIGGER's body (BEGIN … END, with CASE … END inside) is part of its statement; words inside
- * literals, identifiers and comments are not code.
+ * The first statement of a migration script that begins, ends or nests a transaction (BEGIN,
+ * COMMIT, END, ROLLBACK, SAVEPOINT, RELEASE; on PostgreSQL also START and ABORT), by its first word;
+ * null when there is none. A body inside a statement (a SQLite CREATE TRIGGER's BEGIN … END, a
+ * PostgreSQL function's BEGIN ATOMIC … END, with CASE … END inside) is part of its statement;
+ * words inside literals, identifiers, comments and PostgreSQL's $$ bodies are not code.
  */
-export function sqliteTransactionStatement(sql: string): string | null {
+export function transactionStatement(sql: string, dialect: SqlDialect): string | null {
+  const control = TRANSACTION_CONTROL[dialect];
+  const owners = BODY_OWNERS[dialect];
   let words = 0;
   let first = '';
-  let trigger = false;
+  let body = false;
   let depth = 0;
-  for (const [start, end] of codeSpans(sql, 'sqlite')) {
+  for (const [start, end] of codeSpans(sql, dialect)) {
     for (const [token] of sql.slice(start, end).matchAll(/[A-Za-z_][A-Za-z0-9_$]*|;/g)) {
       if (token === ';') {
-        if (trigger && depth > 0) continue;
+        if (body && depth > 0) continue;
         words = 0;
-        trigger = false;
+        body = false;
         depth = 0;
         continue;
       }
       const word = token.toUpperCase();
       if (words === 0) {
-        if (TRANSACTION_CONTROL.has(word)) return word;
+        if (control.has(word)) return word;
         first = word;
-      } else if (first === 'CREATE' && words <= 2 && word === 'TRIGGER') {
-        trigger = true;
-      } else if (trigger && ((word === 'BEGIN' && depth === 0) || word === 'CASE')) {
+      } else if (first === 'CREATE' && words <= 3 && owners.has(word)) {
+        body = true;
+      } else if (body && ((word === 'BEGIN' && depth === 0) || word === 'CASE')) {
         // Only the body's BEGIN opens (a column may be named begin); CASE is reserved.
         depth++;
-      } else if (trigger && word === 'END') {
+      } else if (body && word === 'END') {
         depth--;
       }
       words++;

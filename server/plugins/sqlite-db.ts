@@ -18,11 +18,10 @@
  */
 import Database from 'better-sqlite3';
 import type { PluginDatabase, PluginMigration, RateLimit, RateLimitOptions, SqlValue, TransactionOptions } from './api.js';
-import { migrationError, refuseTrespass } from './migrations.js';
+import { refuseTrespass, transactionControlRefusal } from './migrations.js';
 import { unlessAborted } from './revocable.js';
 import { openCounters, sqliteRateLimit, sweepCounters } from './rate-limit.js';
 import { sqliteObjects } from './sqlite-schema.js';
-import { sqliteTransactionStatement } from './sql-scan.js';
 import type { LedgerRow, PluginStorage } from './storage.js';
 import { WalSync } from './wal-sync.js';
 import { Checkpointer } from './checkpointer.js';
@@ -299,8 +298,8 @@ export class SqlitePluginDatabase implements PluginStorage {
 
   applyMigration(pluginId: string, migration: PluginMigration, checksum: string, at: string): Promise<void> {
     // Refused before any of it runs: a COMMIT would commit half the migration, beyond rolling back.
-    const control = sqliteTransactionStatement(migration.sqlite);
-    if (control) return Promise.reject(migrationError(pluginId, migration.id, `holds ${control}: a migration runs in the transaction the host opens for it, with its ledger row; leave BEGIN, COMMIT, END, ROLLBACK, SAVEPOINT and RELEASE out of it. Nothing of it ran.`));
+    const refusal = transactionControlRefusal(pluginId, migration.id, migration.sqlite, 'sqlite');
+    if (refusal) return Promise.reject(refusal);
     return this.transaction(async () => {
       const before = sqliteObjects(this.db);
       this.execScript(migration.sqlite);

@@ -32,6 +32,13 @@ describePg('plugin migrations on PostgreSQL', () => {
 
   const tables = async () => (await schema.sql("SELECT relname AS name FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND (relname LIKE 'notes%' OR relname = 'accounts') ORDER BY relname")).rows.map((r) => r.name);
   const ledger = async () => (await schema.sql('SELECT plugin_id, migration_id, checksum FROM plugin_migrations ORDER BY migration_id')).rows;
+  /** Applying `postgres` as migration `id` is refused with a message holding `says`, and leaves no table and no ledger row. */
+  const expectRefused = async (id: string, postgres: string, says: string) => {
+    const err = await applyPluginMigrations(db, manifest([{ id, sqlite: '', postgres }]), NOW).catch((e: unknown) => e);
+    expect(err, postgres).toMatchObject({ code: 'IQP_E_PLUGIN_MIGRATION', message: expect.stringContaining(says) });
+    expect(await tables()).toEqual([]);
+    expect(await ledger()).toEqual([]);
+  };
 
   it('apply in order once, each recorded with the checksum of its postgres script', async () => {
     expect(await applyPluginMigrations(db, manifest([M1]), NOW)).toEqual(['0001-notes']);
@@ -58,11 +65,7 @@ describePg('plugin migrations on PostgreSQL', () => {
       ['CREATE FUNCTION notes_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; CREATE TRIGGER notes_t BEFORE INSERT ON packs FOR EACH ROW EXECUTE FUNCTION notes_f();', 'created trigger notes_t'],
       ['CREATE TYPE mood AS ENUM (\'ok\');', 'created type mood'],
     ] as const) {
-      const err = await applyPluginMigrations(db, manifest([{ id: '0001-x', sqlite: '', postgres: `CREATE TABLE notes_ok (id integer); ${postgres}` }]), NOW).catch((e: unknown) => e);
-      expect(err, postgres).toMatchObject({ code: 'IQP_E_PLUGIN_MIGRATION' });
-      expect((err as Error).message).toContain(`touched what is not the plugin's (${touched}`);
-      expect(await tables()).toEqual([]);
-      expect(await ledger()).toEqual([]);
+      await expectRefused('0001-x', `CREATE TABLE notes_ok (id integer); ${postgres}`, `touched what is not the plugin's (${touched}`);
     }
     expect((await schema.sql("SELECT count(*)::int AS n FROM pg_class WHERE relname = 'channel_sequences' AND relnamespace = current_schema()::regnamespace")).rows[0].n).toBe(1);
     // The core's trigger function is still the one refusing changes to the audit log.
@@ -77,6 +80,25 @@ describePg('plugin migrations on PostgreSQL', () => {
     expect(await applyPluginMigrations(db, manifest([{ id: '0001-notes', sqlite: '', postgres }]), NOW)).toEqual(['0001-notes']);
     await db.run('INSERT INTO notes_items (body) VALUES (?)', ['  hi  ']);
     expect(await db.all('SELECT id, body FROM notes_items')).toEqual([{ id: 1, body: 'hi' }]);
+  });
+
+  it('refuse a script that ends or nests transactions itself, before running any of it; bodies and literals are not statements', async () => {
+    for (const [postgres, what] of [
+      ['CREATE TABLE notes_a (x integer); COMMIT; CREATE TABLE notes_b (x integer);', 'COMMIT'],
+      ['CREATE TABLE notes_a (x integer); /* done */ end;', 'END'],
+      ["CREATE TABLE notes_a (x text DEFAULT ';'); -- then\nROLLBACK;", 'ROLLBACK'],
+      ['START TRANSACTION; CREATE TABLE notes_a (x integer);', 'START'],
+      ['CREATE TABLE notes_a (x integer);\n  Abort', 'ABORT'],
+      ['SAVEPOINT s; CREATE TABLE notes_a (x integer); RELEASE s;', 'SAVEPOINT'],
+    ] as const) {
+      await expectRefused('0001-notes', postgres, `migration 0001-notes holds ${what}`);
+    }
+    const postgres = `CREATE TABLE notes_items (id bigint PRIMARY KEY, "commit" text DEFAULT 'x; COMMIT; y', body text);
+      -- COMMIT;
+      CREATE FUNCTION notes_touch() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN NEW.body := 'x; END; COMMIT'; RETURN NEW; END $body$;
+      CREATE FUNCTION notes_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN count(*) > 0 THEN count(*) ELSE 0 END FROM notes_items; END;`;
+    expect(await applyPluginMigrations(db, manifest([{ id: '0001-notes', sqlite: '', postgres }]), NOW)).toEqual(['0001-notes']);
+    expect(await tables()).toEqual(['notes_items', 'notes_items_pkey']);
   });
 
   it('a migration that fails rolls back whole and leaves the ledger as it was', async () => {
