@@ -72,6 +72,7 @@ export class Profile {
 
   /** Ends every session issued to the device, then forgets it; false when the user has no such device. */
   async removeDevice(p: UserPrincipal, id: string): Promise<boolean> {
+    await this.user(p);
     const nowMs = this.ctx.clock.nowMs();
     const removed = await this.ctx.db.transaction(async (tx) => {
       if (!(await this.core.devices.remove(p.userId, id, tx))) return null;

@@ -202,6 +202,17 @@ describe('refresh tokens', () => {
     expect((await post(`${h.url}/login`, { email: 'ann@example.org', password: PASSWORD })).status).toBe(401);
   });
 
+  it('a disabled account\'s access token, still in date, removes no device', async () => {
+    h = await authHarness();
+    const phone = await signedIn(h, 'ann@example.org', 'device-phone-1');
+    await signedIn(h, 'ann@example.org', 'device-tablet-1');
+    await h.admin.setDisabled('ann@example.org', true, 'cli:test');
+    const r = await post(`${h.url}/devices/device-tablet-1`, undefined, phone.access_token, 'DELETE');
+    expect([r.status, r.body.error.code]).toEqual([401, 'IQP_E_TOKEN_INVALID']);
+    expect(await h.db.get("SELECT COUNT(*) AS n FROM auth_devices WHERE id = 'device-tablet-1'")).toEqual({ n: 1 });
+    expect((await h.audit()).some((a) => a.action === 'auth.device_removed')).toBe(false);
+  });
+
   it('refuses a device id that belongs to another account, and writes nothing for it', async () => {
     h = await authHarness();
     await signedIn(h, 'ann@example.org', 'device-shared-1');
