@@ -57,7 +57,7 @@ export const removeDevice = route({
   auth: 'user',
   params: Type.Object({ id: DeviceId }, { additionalProperties: false }),
   responses: { 204: { description: 'Removed.' } },
-  errors: ['IQP_E_NOT_FOUND'],
+  errors: ['IQP_E_NOT_FOUND', 'IQP_E_TOKEN_INVALID'],
 });
 
 export function meRoutes(ctx: PluginContext<AuthConfig>, profile: () => Profile): void {
