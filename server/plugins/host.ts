@@ -193,14 +193,42 @@ export class PluginHost {
     return p.state!.provided.get(ref);
   }
 
+  /**
+   * Two enabled plugins that provide one service (two auth plugins): which one signs users in
+   * would be an accident of ordering, so neither runs, before any code of theirs is loaded, and
+   * the error names both. (A manifest that cannot be read is reported by the load that follows.)
+   */
+  private refuseRivalProviders(): void {
+    const providers = new Map<string, string[]>();
+    for (const rec of this.recs.values()) {
+      let provides: readonly string[] = [];
+      try {
+        provides = readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd).provides ?? [];
+      } catch {
+        continue;
+      }
+      for (const ref of provides) providers.set(ref, [...(providers.get(ref) ?? []), rec.id]);
+    }
+    for (const [ref, ids] of providers) {
+      if (ids.length < 2) continue;
+      for (const id of ids) {
+        const rec = this.recs.get(id)!;
+        const others = ids.filter((other) => other !== id).join(', ');
+        this.fail(rec, 'IQP_E_PLUGIN_INVALID', new IqpError('IQP_E_PLUGIN_INVALID', `Plugin ${id} provides ${ref}, as ${others} does: enable only one of them.`, { plugin: id, service: ref }), 'cannot be loaded');
+      }
+    }
+  }
+
   private async run(): Promise<void> {
     const file = this.o.serverFile ?? readServerFile(this.o.dataDir);
     for (const [id, entry] of Object.entries(file.plugins).sort(([a], [b]) => a.localeCompare(b))) if (entry.enabled) this.recs.set(id, { id, entry });
     const shared = this.shared();
+    this.refuseRivalProviders();
 
     // A module whose import, or a register(), never settles would hold the whole start (and any
     // command running plugins) for ever: each has the plugin's start timeout too.
     for (const rec of this.recs.values()) {
+      if (rec.failure) continue;
       let timeout = DEFAULT_START_TIMEOUT_MS;
       try {
         const manifest = readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd);

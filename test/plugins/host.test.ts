@@ -5,7 +5,7 @@
  * stopping the start.
  */
 import Database from 'better-sqlite3';
-import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PLUGIN_API_VERSION } from '../../server/plugins/api.js';
@@ -16,7 +16,8 @@ import { startServer } from '../../server/start.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { tempDir } from '../e2e/helpers.js';
 import { call, expectError } from '../server/http-client.js';
-import { type EntrySpec, HELLO, type PluginRegistry, startWithPlugins, writePlugins } from './helpers.js';
+import { writeServerFile } from '../../server/plugins/server-file.js';
+import { type EntrySpec, fixturePlugin, HELLO, type PluginRegistry, startWithPlugins, writePlugins } from './helpers.js';
 
 let open: PluginRegistry[] = [];
 afterEach(async () => {
@@ -229,6 +230,36 @@ describe('a failing required plugin stops the start', () => {
     // Nothing is left holding the directory: it can be started again at once.
     const again = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0 }), () => undefined).catch((e: unknown) => e);
     expect(again).toMatchObject({ code });
+  });
+});
+
+describe('two plugins providing one service', () => {
+  it('run neither, before loading either one\'s code, each naming the other', async () => {
+    // A second auth.v1 provider beside authish: its manifest says so; its module must never be loaded.
+    const rival = join(tempDir('iqp-plugin-rival-'), 'rival');
+    mkdirSync(rival);
+    const manifest = JSON.parse(readFileSync(join(fixturePlugin('authish'), 'iqp-plugin.json'), 'utf8'));
+    writeFileSync(join(rival, 'iqp-plugin.json'), JSON.stringify({ ...manifest, id: 'rival' }));
+    writeFileSync(join(rival, 'index.js'), 'throw new Error("the rival module was loaded");\n');
+    const dataDir = tempDir('iqp-plugins-rivals-');
+    writeServerFile(dataDir, {
+      plugins: {
+        authish: { enabled: true, source: fixturePlugin('authish'), required: false, config: {} },
+        rival: { enabled: true, source: rival, required: false, config: {} },
+      },
+    });
+    const running = await startServer(serverConfig({ dataDir, host: '127.0.0.1', port: 0 }), () => undefined);
+    try {
+      const { failed, loaded } = running.plugins!.status();
+      expect(loaded).toEqual([]);
+      expect(failed).toEqual([
+        { id: 'authish', code: 'IQP_E_PLUGIN_INVALID', message: expect.stringContaining('provides auth.v1, as rival does') },
+        { id: 'rival', code: 'IQP_E_PLUGIN_INVALID', message: expect.stringContaining('provides auth.v1, as authish does') },
+      ]);
+      expect((await call(running.url, '/v1/health')).json()).toMatchObject({ status: 'degraded' });
+    } finally {
+      await running.close();
+    }
   });
 });
 
