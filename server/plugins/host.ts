@@ -19,6 +19,7 @@ import { within } from './deadline.js';
 import { type DepNode, startOrder, unmetRequirements } from './deps.js';
 import { HookBus } from './hooks.js';
 import { loadPlugin, readPluginManifest } from './loader.js';
+import type { LoadedManifest } from './manifest.js';
 import { applyPluginMigrations, pendingMigrations } from './migrations.js';
 import { claimRoutes, type MountContext, pluginRouter, unavailable } from './routes.js';
 import { type RevocableDatabase, revocableDatabase } from './revocable.js';
@@ -196,18 +197,12 @@ export class PluginHost {
   /**
    * Two enabled plugins that provide one service (two auth plugins): which one signs users in
    * would be an accident of ordering, so neither runs, before any code of theirs is loaded, and
-   * the error names both. (A manifest that cannot be read is reported by the load that follows.)
+   * the error names both.
    */
-  private refuseRivalProviders(): void {
+  private refuseRivalProviders(manifests: ReadonlyMap<string, LoadedManifest>): void {
     const providers = new Map<string, string[]>();
-    for (const rec of this.recs.values()) {
-      let provides: readonly string[] = [];
-      try {
-        provides = readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd).provides ?? [];
-      } catch {
-        continue;
-      }
-      for (const ref of provides) providers.set(ref, [...(providers.get(ref) ?? []), rec.id]);
+    for (const [id, manifest] of manifests) {
+      for (const ref of manifest.provides ?? []) providers.set(ref, [...(providers.get(ref) ?? []), id]);
     }
     for (const [ref, ids] of providers) {
       if (ids.length < 2) continue;
@@ -223,7 +218,16 @@ export class PluginHost {
     const file = this.o.serverFile ?? readServerFile(this.o.dataDir);
     for (const [id, entry] of Object.entries(file.plugins).sort(([a], [b]) => a.localeCompare(b))) if (entry.enabled) this.recs.set(id, { id, entry });
     const shared = this.shared();
-    this.refuseRivalProviders();
+    // Each manifest read once; one that cannot be read is reported by the load below.
+    const manifests = new Map<string, LoadedManifest>();
+    for (const rec of this.recs.values()) {
+      try {
+        manifests.set(rec.id, readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd));
+      } catch {
+        // reported below
+      }
+    }
+    this.refuseRivalProviders(manifests);
 
     // A module whose import, or a register(), never settles would hold the whole start (and any
     // command running plugins) for ever: each has the plugin's start timeout too.
@@ -231,7 +235,7 @@ export class PluginHost {
       if (rec.failure) continue;
       let timeout = DEFAULT_START_TIMEOUT_MS;
       try {
-        const manifest = readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd);
+        const manifest = manifests.get(rec.id) ?? readPluginManifest(rec.id, rec.entry.source, this.o.dataDir, this.o.cwd);
         timeout = startTimeout(rec.entry, manifest);
         rec.def = await within(timeout, () => loadPlugin(manifest), `Plugin ${rec.id}: cannot be loaded: its module ${manifest.entry} did not finish loading within ${timeout} ms${TIMEOUT_SETTINGS}.`, 'IQP_E_PLUGIN_INVALID');
         rec.state = { manifest, phase: 'register', routes: [], provided: new Map(), config: null };
