@@ -28,7 +28,7 @@ export async function whileBusy<T>(fn: () => T): Promise<T> {
  * directory's first start with several workers), SQLITE_BUSY_TIMEOUT. Each means "try again":
  * fn is a statement of its own, or a BEGIN IMMEDIATE, so a retry starts from a fresh snapshot.
  */
-export function isBusy(err: unknown): boolean {
+function isBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'));
 }

@@ -13,6 +13,8 @@ import { checkReleaseManifest } from '../client/release-pull.js';
 import { describeSigned, ReleaseApi, type ReleaseManifestView, type ReleaseView, type ValidationReport } from '../client/releases.js';
 import { IqpError } from '../errors.js';
 import { isSemver } from '../pack/manifest.js';
+import type { PublicKey } from '../pack/minisign.js';
+import type { ReleaseManifest } from '../pack/release-manifest.js';
 import type { CommandGroup, CommandModule } from './types.js';
 
 function releaseId(raw: string): number {
@@ -58,9 +60,10 @@ function describeManifest(m: ReleaseManifestView, checkedWith: string | null): s
  * With pinned release keys: the signed manifest checked as `iqp pull --release` checks it (no
  * trust state), and the registry's summary of it held to what it signs. Returns the key id.
  */
-function checkServed(ctx: Context, m: ReleaseManifestView, keys: Parameters<typeof checkReleaseManifest>[1]['releaseKeys'], channel: string, appVersion: string | null): string {
+function checkServed(ctx: Context, m: ReleaseManifestView, keys: readonly PublicKey[], channel: string, appVersion: string | null): string {
   const { manifest, keyId } = checkReleaseManifest(m, { channel, appVersion, releaseKeys: keys, now: ctx.now(), last: () => null });
-  const summary = (x: { release_id: number; channel: string; sequence: number; min_app_version: string; expires_at: string; artifacts: readonly { role: string; package_id: string; version: string; size_bytes: number; sha256: string; signer_key_id: string }[] }) =>
+  // What both say, in one comparable form (the served summary's artifacts carry URLs, the manifest's a path).
+  const summary = (x: ReleaseManifestView | ReleaseManifest) =>
     JSON.stringify([x.release_id, x.channel, x.sequence, x.min_app_version, x.expires_at, x.artifacts.map((a) => [a.role, a.package_id, a.version, a.size_bytes, a.sha256, a.signer_key_id])]);
   if (summary(m) !== summary(manifest) || m.signer_key_id !== keyId || (m.registry_id !== null && m.registry_id !== manifest.registry_id)) {
     throw new IqpError('IQP_E_RELEASE_MANIFEST', `The registry's summary of release ${manifest.release_id} does not match the manifest it signed.`, { release_id: manifest.release_id });
