@@ -37,6 +37,24 @@ export function sent(m: MutationT): Sent {
   return { m, text, digest: digest(m, text) };
 }
 
+/**
+ * An answer as stored for replays. Most are "applied" with a version and a seq: kept as
+ * `a<version>.<seq>`, the rest of such an answer being the mutation's own id, entity and
+ * entity_id (a replay has the same, or its digest would differ). Any other answer is its JSON, as
+ * every answer stored before this form was.
+ */
+export function storedResult(r: PushResultT): string {
+  const plain = r.status === 'applied' && r.error === undefined && r.conflict_id === undefined && r.version !== undefined && r.seq !== undefined;
+  return plain ? `a${r.version}.${r.seq}` : JSON.stringify(r);
+}
+
+/** The answer storedResult kept for mutation m. */
+export function storedAnswer(m: MutationT, stored: string): PushResultT {
+  if (stored.startsWith('{')) return JSON.parse(stored) as PushResultT;
+  const dot = stored.indexOf('.');
+  return { mutation_id: m.mutation_id, status: 'applied', entity: m.entity, entity_id: m.entity_id, version: Number(stored.slice(1, dot)), seq: Number(stored.slice(dot + 1)) };
+}
+
 /** Longer histories since a device's base are treated as unknown (every differing field counts as changed by others). */
 const MAX_HISTORY = 1000;
 
@@ -138,23 +156,34 @@ class Batch {
     };
   }
 
-  /** The mutation's answer; a replay's is the stored one (counted as a duplicate). */
-  async apply({ m, text, digest: d }: Sent): Promise<PushResultT> {
+  /**
+   * The mutation's answer; a replay's is the stored one (counted as a duplicate). Synchronous when
+   * deciding needs no read (a new entity, a replay): a push of a hundred new cards then costs no
+   * promise per mutation inside its transaction.
+   */
+  apply(one: Sent): PushResultT | Promise<PushResultT> {
+    const { m, text, digest: d } = one;
     this.text = text;
     const prior = this.prior.get(m.mutation_id);
     if (prior) {
       if (prior.digest !== d) return this.count(this.rejected(m, 'IQP_E_SYNC_MUTATION_REUSED', `mutation_id ${m.mutation_id} was already used by this device for a different mutation.`, { field: 'mutation_id' }));
       this.counts.duplicate++;
-      return JSON.parse(prior.result) as PushResultT;
+      return storedAnswer(m, prior.result);
     }
-    const result = this.count(await this.decide(m));
-    const saved = { mutation_id: m.mutation_id, digest: d, result: JSON.stringify(result) };
+    const decided = this.decide(m);
+    return decided instanceof Promise ? decided.then((r) => this.answered(one, r)) : this.answered(one, decided);
+  }
+
+  /** Counts a decided mutation's answer and keeps it for storing (finish) and for a repeat later in the batch. */
+  private answered({ m, digest: d }: Sent, decided: PushResultT): PushResultT {
+    const result = this.count(decided);
+    const saved = { mutation_id: m.mutation_id, digest: d, result: storedResult(result) };
     this.prior.set(m.mutation_id, saved);
     this.saved.push(saved);
     return result;
   }
 
-  private async decide(m: MutationT): Promise<PushResultT> {
+  private decide(m: MutationT): PushResultT | Promise<PushResultT> {
     const entity = this.core.entities.get(m.entity);
     if (!entity) return this.rejected(m, 'IQP_E_SYNC_ENTITY_UNKNOWN', `"${m.entity}" is not an entity this registry syncs.`, { field: 'entity' });
     let payload: Doc | null = null;
@@ -216,7 +245,7 @@ class Batch {
     return this.serialized.text;
   }
 
-  private async store(m: MutationT, version: number, doc: Doc | null): Promise<number> {
+  private store(m: MutationT, version: number, doc: Doc | null): number {
     const seq = this.next();
     const key = entityKey(m.entity, m.entity_id);
     const row: EntityRow = { entity: m.entity, entity_id: m.entity_id, version, seq, deleted: doc ? 0 : 1, payload: doc ? this.textOf(doc) : null, device_id: this.deviceId };
@@ -276,31 +305,44 @@ class Batch {
     return { mutation_id: m.mutation_id, status: 'conflict', entity: m.entity, entity_id: m.entity_id, version, seq: rowSeq, conflict_id: id };
   }
 
-  private async remove(m: MutationT, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
-    if (!current) return this.ok(m, 'applied', this.firstVersion, await this.store(m, this.firstVersion, null));
+  private remove(m: MutationT, current: EntityRow | undefined, baseVersion: number): PushResultT | Promise<PushResultT> {
+    if (!current) return this.ok(m, 'applied', this.firstVersion, this.store(m, this.firstVersion, null));
     if (current.deleted) return this.ok(m, 'applied', current.version, current.seq);
+    return this.removeSeen(m, current, baseVersion);
+  }
+
+  private async removeSeen(m: MutationT, current: EntityRow, baseVersion: number): Promise<PushResultT> {
     const h = await this.history(current, baseVersion);
     const version = current.version + 1;
-    const seq = await this.store(m, version, null);
+    const seq = this.store(m, version, null);
     if (!h.othersWrote) return this.ok(m, 'applied', version, seq);
     // Edits this device had not seen are deleted with it: the conflict keeps them.
     return this.conflict(m, this.core.entities.get(m.entity), current, ['(deleted)'], h.base, null, parse(current.payload), deletedSummary, version, seq);
   }
 
-  private async write(m: MutationT, entity: Entity, payload: Doc, current: EntityRow | undefined, baseVersion: number): Promise<PushResultT> {
-    const invalid = (doc: Doc) => {
-      const at = current ? { version: current.version } : {};
-      const bad = entity.check(doc);
-      if (bad) return this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...at });
-      // What is stored must fit the limit too (an import checks it), not only what was sent: a patch or a merge can grow it.
-      const bytes = doc === this.sent?.doc ? 0 : Buffer.byteLength(this.textOf(doc));
-      return bytes > entity.maxPayloadBytes
-        ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', `With this change ${m.entity} ${m.entity_id} would be ${bytes} bytes; ${m.entity} takes at most ${entity.maxPayloadBytes}.`, { field: 'payload', ...at })
-        : null;
-    };
-    const version = current ? current.version + 1 : this.firstVersion;
-    const plain = async (doc: Doc) => invalid(doc) ?? this.ok(m, 'applied', version, await this.store(m, version, doc));
-    if (!current) return plain(payload);
+  private write(m: MutationT, entity: Entity, payload: Doc, current: EntityRow | undefined, baseVersion: number): PushResultT | Promise<PushResultT> {
+    // A new id: nothing to weigh it against.
+    if (!current) return this.invalid(m, entity, payload, current) ?? this.ok(m, 'applied', this.firstVersion, this.store(m, this.firstVersion, payload));
+    return this.writeOver(m, entity, payload, current, baseVersion);
+  }
+
+  /** Why doc may not be stored (its schema, its stored size), else null. */
+  private invalid(m: MutationT, entity: Entity, doc: Doc, current: EntityRow | undefined): PushResultT | null {
+    const at = current ? { version: current.version } : {};
+    const bad = entity.check(doc);
+    if (bad) return this.rejected(m, 'IQP_E_SYNC_PAYLOAD_INVALID', bad.message, { field: bad.field, ...at });
+    // What is stored must fit the limit too (an import checks it), not only what was sent: a patch or a merge can grow it.
+    const bytes = doc === this.sent?.doc ? 0 : Buffer.byteLength(this.textOf(doc));
+    return bytes > entity.maxPayloadBytes
+      ? this.rejected(m, 'IQP_E_SYNC_PAYLOAD_TOO_LARGE', `With this change ${m.entity} ${m.entity_id} would be ${bytes} bytes; ${m.entity} takes at most ${entity.maxPayloadBytes}.`, { field: 'payload', ...at })
+      : null;
+  }
+
+  /** write() of an id the registry has a row for: its history decides between applied, merged and conflict. */
+  private async writeOver(m: MutationT, entity: Entity, payload: Doc, current: EntityRow, baseVersion: number): Promise<PushResultT> {
+    const invalid = (doc: Doc) => this.invalid(m, entity, doc, current);
+    const version = current.version + 1;
+    const plain = (doc: Doc) => invalid(doc) ?? this.ok(m, 'applied', version, this.store(m, version, doc));
     const h = await this.history(current, baseVersion);
     if (current.deleted) {
       // The device saw the delete, made it itself, or never saw the entity: a new life for the id.
@@ -308,7 +350,7 @@ class Batch {
       const doc = m.op === 'patch' ? applyPatch(h.base ?? {}, payload) : payload;
       const bad = invalid(doc);
       if (bad) return bad;
-      const seq = await this.store(m, version, doc);
+      const seq = this.store(m, version, doc);
       return this.conflict(m, entity, current, ['(deleted)'], h.base, doc, null, restoredSummary, version, seq);
     }
     // Nobody else wrote since the device's base: an upsert replaces, a patch sets its fields.
@@ -317,7 +359,7 @@ class Batch {
     const merged = m.op === 'patch' ? mergePatch(h.base ?? {}, theirs, payload, h.others) : mergeUpsert(h.base ?? {}, theirs, payload, h.others);
     const bad = invalid(merged.doc);
     if (bad) return bad;
-    const seq = await this.store(m, version, merged.doc);
+    const seq = this.store(m, version, merged.doc);
     if (merged.conflicts.length === 0) return this.ok(m, merged.kept ? 'merged' : 'applied', version, seq);
     return this.conflict(m, entity, current, merged.conflicts, h.base, merged.doc, merged.loser, (s) => fieldSummary(s, merged.conflicts, merged.loser, merged.doc), version, seq);
   }
@@ -368,7 +410,8 @@ export async function push(core: Core, userId: string, body: PushBodyT): Promise
         results.push(batch.count({ ...rest, status: 'duplicate' }));
         continue;
       }
-      const r = await batch.apply(one);
+      const applied = batch.apply(one);
+      const r = applied instanceof Promise ? await applied : applied;
       if (!earlier) first.set(m.mutation_id, { r, digest: one.digest });
       results.push(r);
     }

@@ -68,6 +68,35 @@ function tuples(n: number, width: number): string {
   return Array.from({ length: n }, () => one).join(', ');
 }
 
+/** `n` placeholders, for an IN list. */
+function marks(n: number): string {
+  return Array.from({ length: n }, () => '?').join(', ');
+}
+
+/**
+ * A statement whose text depends on how many rows or ids it takes, built once per count: the same
+ * string each time, so a push does not build kilobytes of placeholders inside its transaction and
+ * the host's statement cache hashes each text once.
+ */
+function byCount(build: (n: number) => string): (n: number) => string {
+  const made: string[] = [];
+  return (n) => (made[n] ??= build(n));
+}
+
+const insertMutations = byCount((n) => `INSERT INTO sync_mutations (user_id, device_id, mutation_id, digest, result, created_ms) VALUES ${tuples(n, 6)}`);
+const insertVersions = byCount(
+  (n) => `INSERT INTO sync_versions (user_id, entity, entity_id, version, seq, deleted, payload, device_id) VALUES ${tuples(n, 8)}
+         ON CONFLICT (user_id, entity, entity_id, version) DO NOTHING`,
+);
+const upsertRows = byCount(
+  (n) => `INSERT INTO sync_rows (user_id, ${ROW}, updated_ms) VALUES ${tuples(n, 9)}
+         ON CONFLICT (user_id, entity, entity_id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted,
+           payload = excluded.payload, device_id = excluded.device_id, updated_ms = excluded.updated_ms`,
+);
+const selectRows = byCount((n) => `SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND (entity, entity_id) IN (VALUES ${tuples(n, 2)})`);
+const selectMutations = byCount((n) => `SELECT mutation_id, digest, result FROM sync_mutations WHERE user_id = ? AND device_id = ? AND mutation_id IN (${marks(n)})`);
+const selectDeviceNames = byCount((n) => `SELECT device_id, name FROM sync_devices WHERE user_id = ? AND device_id IN (${marks(n)})`);
+
 export function entityKey(entity: string, entityId: string): string {
   return `${entity}\u0000${entityId}`;
 }
@@ -126,7 +155,7 @@ export class Store {
 
   deviceNames(userId: string, ids: readonly string[], db: PluginDatabase): Promise<{ device_id: string; name: string | null }[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return db.all(`SELECT device_id, name FROM sync_devices WHERE user_id = ? AND device_id IN (${ids.map(() => '?').join(', ')})`, [userId, ...ids]);
+    return db.all(selectDeviceNames(ids.length), [userId, ...ids]);
   }
 
   /** Stores a push's answers, a few statements of many rows each. */
@@ -134,7 +163,7 @@ export class Store {
     for (let i = 0; i < rows.length; i += CHUNK) {
       const part = rows.slice(i, i + CHUNK);
       await db.run(
-        `INSERT INTO sync_mutations (user_id, device_id, mutation_id, digest, result, created_ms) VALUES ${tuples(part.length, 6)}`,
+        insertMutations(part.length),
         part.flatMap((r) => [userId, deviceId, r.mutation_id, r.digest, r.result, nowMs]),
       );
     }
@@ -160,17 +189,14 @@ export class Store {
     for (let i = 0; i < previous.length; i += CHUNK) {
       const part = previous.slice(i, i + CHUNK);
       await db.run(
-        `INSERT INTO sync_versions (user_id, entity, entity_id, version, seq, deleted, payload, device_id) VALUES ${tuples(part.length, 8)}
-         ON CONFLICT (user_id, entity, entity_id, version) DO NOTHING`,
+        insertVersions(part.length),
         part.flatMap((p) => [userId, p.entity, p.entity_id, p.version, p.seq, p.deleted, p.payload, p.device_id]),
       );
     }
     for (let i = 0; i < rows.length; i += CHUNK) {
       const part = rows.slice(i, i + CHUNK);
       await db.run(
-        `INSERT INTO sync_rows (user_id, ${ROW}, updated_ms) VALUES ${tuples(part.length, 9)}
-         ON CONFLICT (user_id, entity, entity_id) DO UPDATE SET version = excluded.version, seq = excluded.seq, deleted = excluded.deleted,
-           payload = excluded.payload, device_id = excluded.device_id, updated_ms = excluded.updated_ms`,
+        upsertRows(part.length),
         part.flatMap((r) => [userId, r.entity, r.entity_id, r.version, r.seq, r.deleted, r.payload, r.device_id, nowMs]),
       );
     }
@@ -181,10 +207,7 @@ export class Store {
     const out = new Map<string, EntityRow>();
     for (let i = 0; i < keys.length; i += CHUNK) {
       const part = keys.slice(i, i + CHUNK);
-      const found = await db.all<EntityRow>(
-        `SELECT ${ROW} FROM sync_rows WHERE user_id = ? AND (entity, entity_id) IN (VALUES ${tuples(part.length, 2)})`,
-        [userId, ...part.flat()],
-      );
+      const found = await db.all<EntityRow>(selectRows(part.length), [userId, ...part.flat()]);
       for (const r of found) out.set(entityKey(r.entity, r.entity_id), r);
     }
     return out;
@@ -195,10 +218,7 @@ export class Store {
     const out = new Map<string, { digest: string; result: string }>();
     for (let i = 0; i < ids.length; i += CHUNK) {
       const part = ids.slice(i, i + CHUNK);
-      const found = await db.all<{ mutation_id: string; digest: string; result: string }>(
-        `SELECT mutation_id, digest, result FROM sync_mutations WHERE user_id = ? AND device_id = ? AND mutation_id IN (${part.map(() => '?').join(', ')})`,
-        [userId, deviceId, ...part],
-      );
+      const found = await db.all<{ mutation_id: string; digest: string; result: string }>(selectMutations(part.length), [userId, deviceId, ...part]);
       for (const r of found) out.set(r.mutation_id, r);
     }
     return out;

@@ -56,6 +56,25 @@ describe('sync push', () => {
     expect(pulled.changes.find((c: any) => c.entity_id === 'c120').payload).toEqual({ front: 'f120' });
   });
 
+  it('replays answers stored before applied ones were kept short (as JSON), and answers of every status, the same', async () => {
+    h = await syncHarness();
+    const phone = await device(h, 'ann@example.org', 'phone-0001');
+    const mutations = [
+      { mutation_id: 'j1', entity: 'card', entity_id: '1', op: 'upsert' as const, payload: { front: 'a' } },
+      { mutation_id: 'j2', entity: 'card', entity_id: '2', op: 'upsert' as const, payload: { front: 'b' } },
+      { mutation_id: 'j3', entity: 'card', entity_id: '3', op: 'patch' as const, payload: null },
+    ];
+    const first = await phone.push(mutations);
+    expect(first.body.results.map((r: any) => r.status)).toEqual(['applied', 'applied', 'rejected']);
+    const stored = await h.db.all<{ mutation_id: string; result: string }>('SELECT mutation_id, result FROM sync_mutations ORDER BY mutation_id');
+    expect(stored.map((r) => r.result)).toEqual(['a1.1', 'a1.2', JSON.stringify(first.body.results[2])]);
+    // j1 as a registry before the short form stored it.
+    await h.db.run('UPDATE sync_mutations SET result = ? WHERE mutation_id = ?', [JSON.stringify(first.body.results[0]), 'j1']);
+    const again = await phone.push(mutations);
+    // The same answers, key for key and in the same order.
+    expect(JSON.stringify(again.body.results)).toBe(JSON.stringify(first.body.results));
+  });
+
   it('merges fields only one side changed, and keeps both sides of a field both changed', async () => {
     h = await syncHarness();
     const phone = await device(h, 'ann@example.org', 'phone-0001', 'phone');
