@@ -10,6 +10,10 @@
  *     pull at head, on a store of 1,000,000 mutations against one of 10,000: within 1.5×;
  *   - peak RSS of each server process during each part (VmHWM, reset between parts).
  *
+ * The push and the pull run in 3 rounds per side (--rounds), interleaved with the peer's, and the
+ * ratios are the median of each round's: on a shared VM whose speed drifts between minutes, two
+ * figures taken minutes apart would compare the minutes as much as the servers.
+ *
  * Ours is a real registry (`node bin/iqp.js server start` from the build, a temp data dir, the auth
  * and sync plugins enabled and configured with the CLI); the peer is pouchdb-server 4 on LevelDB
  * (leveldown) on disk, installed by npm into a cache folder of its own on first use. Both listen on
@@ -18,7 +22,7 @@
  * machine their CPU is part of what both sides are measured with.
  *
  *   node dist/bench/sync.js [--json] [--quick] [--no-peer] [--no-ours] [--push N] [--small N]
- *       [--large N] [--peer-large] [--clients N] [--client-threads N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N]
+ *       [--large N] [--peer-large] [--clients N] [--client-threads N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N] [--rounds N]
  *       [--entity NAME] [--sync-plugin sync|DIR] [--sync-config key=value]… [--cpu-prof DIR]
  *       [--peer-dir DIR] [--keep] [--no-wait]
  *
@@ -40,7 +44,7 @@ import { docSet, PAYLOAD_BYTES } from './lib/sync-docs.js';
 import { defaultPeerDir, installPeer, npmVersion, PEER_SPEC, peerFlags } from './lib/sync-peer.js';
 import { oursVersion } from './lib/sync-ours.js';
 import { syncReport } from './lib/sync-report.js';
-import { runOursSide, runPeerSide, type SideFigures, type SideOptions } from './lib/sync-run.js';
+import { oursSide, peerSide, runSides, type Side, type SideFigures, type SideOptions } from './lib/sync-run.js';
 
 export interface SyncBenchOptions {
   readonly push: number;
@@ -54,6 +58,8 @@ export interface SyncBenchOptions {
   readonly page: number;
   readonly seconds: number;
   readonly reps: number;
+  /** Rounds of the main part (push, then pull) per side, interleaved; the report takes medians. */
+  readonly rounds: number;
   readonly peer: boolean;
   readonly ours: boolean;
   readonly seed: number;
@@ -71,8 +77,8 @@ export interface SyncBenchOptions {
   readonly settle: boolean;
 }
 
-export const SYNC_DEFAULTS = { push: 100_000, small: 10_000, large: 1_000_000, clients: 4, batch: 100, page: 500, seconds: 10, reps: 40, seed: 20261205 } as const;
-export const SYNC_QUICK = { push: 4_000, small: 2_000, large: 20_000, seconds: 2, reps: 10 } as const;
+export const SYNC_DEFAULTS = { push: 100_000, small: 10_000, large: 1_000_000, clients: 4, batch: 100, page: 500, seconds: 10, reps: 40, rounds: 3, seed: 20261205 } as const;
+export const SYNC_QUICK = { push: 4_000, small: 2_000, large: 20_000, seconds: 2, reps: 10, rounds: 1 } as const;
 
 /**
  * Sync plugin config the benchmark needs: its entity listed (no payload schema: pouchdb checks
@@ -115,7 +121,8 @@ export async function runSyncBench(cliRoot: string, work: string, o: SyncBenchOp
   mkdirSync(work, { recursive: true });
   const docs = docSet(o.seed);
   const side: SideOptions = { push: o.push, small: o.small, large: o.large, clients: o.clients, threads: o.clientThreads, batch: o.batch, page: o.page, seconds: o.seconds, reps: o.reps, work, keep: o.keep, settle: o.settle };
-  let peer: SyncBenchData['peer'] = null;
+  const sides: Side[] = [];
+  let peerInfo: SyncPeerInfo | null = null;
   if (o.peer) {
     const install = installPeer(o.peerDir, log);
     const info: SyncPeerInfo = {
@@ -129,14 +136,19 @@ export async function runSyncBench(cliRoot: string, work: string, o: SyncBenchOp
       npm: npmVersion(),
     };
     log(`peer: pouchdb-server ${install.version} from ${install.dir}`);
-    peer = { info, figures: await runPeerSide(install, { ...side, large: o.peerLarge ? o.large : 0 }, docs, log) };
+    peerInfo = info;
+    sides.push(peerSide(install, side, docs, o.peerLarge));
   }
-  let ours: SyncBenchData['ours'] = null;
   if (o.ours) {
     if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
-    const figures = await runOursSide({ cliRoot, syncPlugin: o.syncPlugin, entity: o.entity, schemaVersion: o.schemaVersion, syncConfig: o.syncConfig, cpuProf: o.cpuProf, workers: o.workers }, side, docs, log);
-    ours = { version: oursVersion(cliRoot), setup: figures.setup, figures };
+    sides.push(oursSide({ cliRoot, syncPlugin: o.syncPlugin, entity: o.entity, schemaVersion: o.schemaVersion, syncConfig: o.syncConfig, cpuProf: o.cpuProf, workers: o.workers }, side, docs));
   }
+  if (o.rounds > 1) log(`main part: ${o.rounds} rounds per side, interleaved`);
+  const figures = await runSides(sides, Math.max(1, o.rounds), side, log);
+  const peerFigures = figures.get('peer');
+  const oursFigures = figures.get('ours');
+  const peer: SyncBenchData['peer'] = peerInfo && peerFigures ? { info: peerInfo, figures: peerFigures } : null;
+  const ours: SyncBenchData['ours'] = oursFigures ? { version: oursVersion(cliRoot), setup: oursFigures.setup, figures: oursFigures } : null;
   return { options: o, peer, ours, payloadBytes: PAYLOAD_BYTES, loadAverage: { start: loadStart, end: load() }, minutes: (Date.now() - started) / 60000 };
 }
 
@@ -154,6 +166,7 @@ export function syncOptionsFor(quick: boolean, overrides: Partial<SyncBenchOptio
     page: SYNC_DEFAULTS.page,
     seconds: size.seconds,
     reps: size.reps,
+    rounds: size.rounds,
     peer: true,
     ours: true,
     seed: SYNC_DEFAULTS.seed,
@@ -196,6 +209,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       page: { type: 'string' },
       seconds: { type: 'string' },
       reps: { type: 'string' },
+      rounds: { type: 'string' },
       seed: { type: 'string' },
       entity: { type: 'string' },
       'schema-version': { type: 'string' },
@@ -211,7 +225,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (values.help) {
     process.stdout.write(
       'usage: node dist/bench/sync.js [--json] [--quick] [--no-peer] [--no-ours] [--push N] [--small N] [--large N (0: none)] [--peer-large]\n' +
-        '         [--clients N] [--client-threads N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N] [--seed N] [--entity NAME] [--schema-version N]\n' +
+        '         [--clients N] [--client-threads N] [--workers N] [--batch N] [--page N] [--seconds S] [--reps N] [--rounds N] [--seed N] [--entity NAME] [--schema-version N]\n' +
         '         [--sync-plugin sync|DIR] [--sync-config key=value]… [--cpu-prof DIR] [--peer-dir DIR] [--keep] [--no-wait]\n',
     );
     process.exit(0);
@@ -241,6 +255,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       page: num(values.page, 'page'),
       seconds: num(values.seconds, 'seconds'),
       reps: num(values.reps, 'reps'),
+      rounds: num(values.rounds, 'rounds'),
       seed: num(values.seed, 'seed'),
       schemaVersion: num(values['schema-version'], 'schema-version'),
     }),

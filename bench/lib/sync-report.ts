@@ -2,8 +2,9 @@
 import type { SyncBenchData } from '../sync.js';
 import type { Verdict } from './context.js';
 import { int, mib, passFail, ratio, table } from './format.js';
+import { median } from './proc.js';
 import type { Stats } from './sync-measure.js';
-import type { ScalePart, SideFigures } from './sync-run.js';
+import type { MainFigures, ScalePart, SideFigures } from './sync-run.js';
 
 export const PUSH_RATIO_GOAL = 5;
 export const PUSH_RATE_GOAL = 20_000;
@@ -27,9 +28,22 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
     return passFail(pass);
   };
 
+  /**
+   * Ours over the peer's for one figure: the median of each round's ratio (the peer's round, then
+   * ours right after it), so drift in the machine's speed between rounds does not enter the ratio.
+   */
+  const paired = (get: (r: MainFigures) => number): { ratio: number; each: string } | null => {
+    if (!p || !o) return null;
+    const n = Math.min(p.rounds.length, o.rounds.length);
+    const each = Array.from({ length: n }, (_, i) => ({ peer: get(p.rounds[i]!), ours: get(o.rounds[i]!) }));
+    return { ratio: median(each.map((r) => r.ours / r.peer)), each: each.map((r) => `${int(r.peer)} / ${int(r.ours)} (${ratio(r.ours / r.peer)}×)`).join(' · ') };
+  };
+  const roundsNote = (f: SideFigures | null) => (f && f.rounds.length > 1 ? `, median of ${f.rounds.length} rounds` : '');
+
   // Push and pull throughput.
-  const pushWhat = `push: mutations/s, ${opts.batch} a request, ${opts.clients} clients, ${int(opts.push)} documents`;
-  const pushRatio = p && o ? o.push.perSecond / p.push.perSecond : null;
+  const pushWhat = `push: mutations/s, ${opts.batch} a request, ${opts.clients} clients, ${int(opts.push)} documents${roundsNote(o ?? p)}`;
+  const pushPaired = paired((r) => r.push.perSecond);
+  const pushRatio = pushPaired?.ratio ?? null;
   rows.push([
     pushWhat,
     p ? int(p.push.perSecond) : dash,
@@ -46,9 +60,11 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
     `≥ ${int(PUSH_RATE_GOAL)}/s`,
     o ? judge('sync push mutations/s', int(o.push.perSecond), `≥ ${int(PUSH_RATE_GOAL)}`, o.push.perSecond >= PUSH_RATE_GOAL) : dash,
   ]);
+  if (pushPaired && p!.rounds.length > 1) rows.push(['push: each round, pouchdb / iqp (ratio)', dash, dash, pushPaired.each, dash, dash]);
   rows.push(['push: one request', p ? msStats(p.push.requestMs) : dash, o ? msStats(o.push.requestMs) : dash, dash, dash, dash]);
-  const pullWhat = `pull: changes/s, pages of ${opts.page}, ${opts.clients} devices, whole feed of ${int(opts.push)} for ${opts.seconds} s`;
-  const pullRatio = p && o ? o.pull.perSecond / p.pull.perSecond : null;
+  const pullWhat = `pull: changes/s, pages of ${opts.page}, ${opts.clients} devices, whole feed of ${int(opts.push)} for ${opts.seconds} s${roundsNote(o ?? p)}`;
+  const pullPaired = paired((r) => r.pull.perSecond);
+  const pullRatio = pullPaired?.ratio ?? null;
   rows.push([
     pullWhat,
     p ? int(p.pull.perSecond) : dash,
@@ -65,6 +81,7 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
     `≥ ${int(PULL_RATE_GOAL)}/s`,
     o ? judge('sync pull changes/s', int(o.pull.perSecond), `≥ ${int(PULL_RATE_GOAL)}`, o.pull.perSecond >= PULL_RATE_GOAL) : dash,
   ]);
+  if (pullPaired && p!.rounds.length > 1) rows.push(['pull: each round, pouchdb / iqp (ratio)', dash, dash, pullPaired.each, dash, dash]);
   rows.push(['pull: one page', p ? msStats(p.pull.pageMs) : dash, o ? msStats(o.pull.pageMs) : dash, dash, dash, dash]);
   // CPU per operation: steadier than rates when other processes share the cores.
   const perPush = (f: SideFigures) => (f.push.cpu.serverSeconds === null ? dash : `${((f.push.cpu.serverSeconds * 1000) / (f.push.mutations / opts.batch)).toFixed(1)} ms`);
@@ -155,6 +172,7 @@ export function syncReport(d: SyncBenchData): { markdown: string; verdicts: Verd
       ? `Peer: ${d.peer.info.package} → pouchdb-server ${d.peer.info.version}, ${d.peer.info.storage}; \`node pouchdb-server ${d.peer.info.flags}\` with log level "warning" (installed under ${d.peer.info.dir}${d.peer.info.installedNow ? ' by this run' : ''}, npm ${d.peer.info.npm}). leveldown writes without fsync by default; iqp waits for an fdatasync of its WAL before answering a push.`
       : 'Peer: not measured (--no-peer).',
     d.ours ? `Ours: ${d.ours.version}, SQLite on disk, ${d.options.workers === 1 ? 'one process (`--workers 1`)' : `a primary and ${d.options.workers} worker processes (\`--workers ${d.options.workers}\`; CPU and peak RSS are summed over all of them)`}; set up with: ${d.ours.setup.map((c) => `\`${c}\``).join(', ')}.` : 'Ours: not measured (--no-ours).',
+    `Main part (push, then pull): ${opts.rounds} round(s) per side${opts.rounds > 1 ? ', interleaved (pouchdb, iqp, pouchdb, iqp, …), each on fresh servers and folders; a side\'s rates are its median round, the ratios the median of each round\'s ratio (a pouchdb round against the iqp round right after it), and its CPU, request times and peak RSS those of its median round' : ''}.`,
     'Server CPU: user + system seconds of the server\'s processes (all threads, /proc/<pid>/stat) over the part, per request; its ratio column is pouchdb\'s over ours (above 1: ours uses less). The clients\' CPU (this process, all its threads) is in brackets, pouchdb / ours.',
     `Clients: in this process, on ${opts.clientThreads} thread(s) (client c on thread c mod ${opts.clientThreads}; with more than one, worker threads with peer clients of their own), undici keep-alive, one connection per client; every answer is parsed and checked (all stored, every pass over the feed returns each document once). Page latency: one client, ${opts.reps} pulls at each cursor, interleaved, after 3 warm-ups; cursors from one pass over the feed. Peak RSS: the server's VmHWM (summed over its processes), reset through /proc/<pid>/clear_refs at the start of each part.`,
     `Load average at the start ${d.loadAverage.start}, at the end ${d.loadAverage.end}; ${d.minutes.toFixed(1)} min.`,

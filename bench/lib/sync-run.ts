@@ -7,10 +7,17 @@
  *   small: push `small` documents, one device's pass over the feed, then the time of single pages
  *          (middle, newest, at head);
  *   large: the same with `large` documents, the fill timed as part of the benchmark.
+ *
+ * The main part runs `rounds` times, the two sides interleaved (peer, ours, peer, ours…), each
+ * round on fresh servers: this VM's speed drifts by a quarter between minutes (the same build,
+ * the same command), and a ratio of two figures taken minutes apart measures that drift as much as
+ * the servers. Each pair of adjacent rounds gives a ratio; the report takes their median.
  */
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { interleaveRuns } from '../registry/measure.js';
 import { loadString, settle } from '../registry/quiet.js';
+import { median } from './proc.js';
 import { oursPeer, pouchPeer, type SyncPeer, type SyncServer } from './sync-client.js';
 import type { DocSet } from './sync-docs.js';
 import { ClientLoad } from './sync-load.js';
@@ -66,6 +73,8 @@ export interface ScalePart {
 }
 
 export interface SideFigures extends MainFigures {
+  /** Every round of the main part, in the order run; the figures above are its median push and median pull. */
+  readonly rounds: readonly MainFigures[];
   readonly small: ScalePart;
   readonly large: ScalePart | null;
   readonly setup: readonly string[];
@@ -154,14 +163,52 @@ async function mainPart(start: Starter, o: SideOptions, log: (m: string) => void
   }
 }
 
-async function side(start: Starter, o: SideOptions, log: (m: string) => void): Promise<SideFigures> {
-  const main = await mainPart(start, o, log);
-  const small = await scalePart(start, o.small, o, log, 'small');
-  const large = o.large > 0 ? await scalePart(start, o.large, o, log, 'large') : null;
-  return { ...main, small, large, retries: main.retries + small.retries + (large?.retries ?? 0), setup: [] };
+/** The round whose figure is the median (the lower one of the middle two for an even count). */
+function medianRound(rounds: readonly MainFigures[], figure: (r: MainFigures) => number): MainFigures {
+  const m = median(rounds.map(figure));
+  return [...rounds].sort((a, b) => figure(a) - figure(b)).find((r) => figure(r) >= m) ?? rounds[0]!;
 }
 
-export async function runPeerSide(install: PeerInstall, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
+/** A side's figures: its median push and median pull over the rounds, then the small and large parts. */
+async function side(start: Starter, rounds: readonly MainFigures[], o: SideOptions, log: (m: string) => void): Promise<SideFigures> {
+  const byPush = medianRound(rounds, (r) => r.push.perSecond);
+  const byPull = medianRound(rounds, (r) => r.pull.perSecond);
+  const small = await scalePart(start, o.small, o, log, 'small');
+  const large = o.large > 0 ? await scalePart(start, o.large, o, log, 'large') : null;
+  const retries = rounds.reduce((n, r) => n + r.retries, 0) + small.retries + (large?.retries ?? 0);
+  return { push: byPush.push, pull: byPull.pull, storeBytes: byPush.storeBytes, load: rounds[0]!.load, rounds, small, large, retries, setup: [] };
+}
+
+/** What the benchmark needs of each side: how to start a part's server and clients, and what to call it. */
+export interface Side {
+  readonly name: 'peer' | 'ours';
+  readonly start: Starter;
+  /** The CLI commands that set up our registry, once one has been set up. */
+  readonly setup: () => readonly string[];
+  /** The large part on this side (the peer's is optional: filling pouchdb-server with a million documents takes long). */
+  readonly large: boolean;
+}
+
+/**
+ * Both sides (either may be absent): `rounds` rounds of the main part, interleaved, then each
+ * side's small and large parts.
+ */
+export async function runSides(sides: readonly Side[], rounds: number, o: SideOptions, log: (m: string) => void): Promise<Map<Side['name'], SideFigures>> {
+  const runs = await interleaveRuns(
+    sides.map((s) => [s.name, () => mainPart(s.start, o, log)] as const),
+    rounds,
+    async () => undefined,
+    false,
+  );
+  const out = new Map<Side['name'], SideFigures>();
+  for (const s of sides) {
+    const figures = await side(s.start, runs.get(s.name)!, s.large ? o : { ...o, large: 0 }, log);
+    out.set(s.name, { ...figures, setup: s.setup() });
+  }
+  return out;
+}
+
+export function peerSide(install: PeerInstall, o: SideOptions, docs: DocSet, large: boolean): Side {
   const start: Starter = async (part) => {
     const dir = join(o.work, `peer-${part}`);
     rmSync(dir, { recursive: true, force: true });
@@ -174,7 +221,7 @@ export async function runPeerSide(install: PeerInstall, o: SideOptions, docs: Do
       throw err;
     }
   };
-  return side(start, o, log);
+  return { name: 'peer', start, setup: () => [], large };
 }
 
 /** Starts each part's registry: a fresh data directory set up with the CLI, then `iqp server start`. */
@@ -205,10 +252,9 @@ function oursStarter(ours: OursSideOptions, o: SideOptions, docs: DocSet, onSetu
   };
 }
 
-export async function runOursSide(ours: OursSideOptions, o: SideOptions, docs: DocSet, log: (m: string) => void): Promise<SideFigures> {
+export function oursSide(ours: OursSideOptions, o: SideOptions, docs: DocSet): Side {
   let setup: readonly string[] = [];
-  const figures = await side(oursStarter(ours, o, docs, (c) => (setup = c)), o, log);
-  return { ...figures, setup };
+  return { name: 'ours', start: oursStarter(ours, o, docs, (c) => (setup = c)), setup: () => setup, large: true };
 }
 
 /** Only the main part (push, then pull) on a fresh registry: for comparing storage configurations. */
