@@ -13,6 +13,7 @@
  * the same command), and a ratio of two figures taken minutes apart measures that drift as much as
  * the servers. Each pair of adjacent rounds gives a ratio; the report takes their median.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { interleaveRuns } from '../registry/measure.js';
@@ -99,7 +100,16 @@ interface Started {
 
 type Starter = (part: string) => Promise<Started>;
 
+/**
+ * Before each part: the writes earlier parts left in the page cache go to disk first (`sync`), then
+ * the wait for idle CPUs. pouchdb-server writes without fsync, so a round of it leaves about a
+ * hundred megabytes for the kernel to write back, and ext4 writes such data out with the next
+ * journal commit anyone asks for: the registry's fdatasyncs right after it paid for pouchdb's
+ * writes (measured: its main push at 18.8–20.3k mutations/s right after a pouchdb round, its
+ * large fill at 22–26k after a part of its own; with the sync first, 22.6–25.2k in the main push).
+ */
 async function quiet(o: SideOptions, log: (m: string) => void): Promise<string> {
+  execFileSync('sync');
   await settle({ enabled: o.settle }, log);
   return loadString();
 }
@@ -163,7 +173,7 @@ async function mainPart(start: Starter, o: SideOptions, log: (m: string) => void
   }
 }
 
-/** The round whose figure is the median (the lower one of the middle two for an even count). */
+/** The round whose figure is the median (the upper one of the middle two for an even count). */
 function medianRound(rounds: readonly MainFigures[], figure: (r: MainFigures) => number): MainFigures {
   const m = median(rounds.map(figure));
   return [...rounds].sort((a, b) => figure(a) - figure(b)).find((r) => figure(r) >= m) ?? rounds[0]!;
