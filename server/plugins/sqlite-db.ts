@@ -330,6 +330,7 @@ export class SqlitePluginDatabase implements PluginStorage {
   }
 
   close(): void {
+    this.sync?.close();
     void this.checkpoints?.close();
     this.counters?.close();
     this.counters = null;

@@ -13,7 +13,7 @@
  * power failed. Those are exactly the ones nobody has been answered about yet, since every answer
  * waits for durable().
  */
-import { open } from 'node:fs/promises';
+import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
 
 export class WalSync {
   /** Commits made on the connection so far. */
@@ -21,6 +21,10 @@ export class WalSync {
   /** Commits known to be on disk. */
   private synced = 0;
   private flushing: Promise<void> | undefined;
+  /** The -wal file, kept open between syncs, and which file it is (device and inode). */
+  private fd: number | null = null;
+  private identity = '';
+  private closed = false;
 
   constructor(private readonly walPath: string) {}
 
@@ -47,13 +51,38 @@ export class WalSync {
 
   private async flush(): Promise<void> {
     const target = this.commits;
-    // Opened each time: the file SQLite writes is whatever has that name now.
-    const file = await open(this.walPath, 'r+');
-    try {
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
+    const fd = this.file();
+    await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    if (this.closed) this.release();
     if (target > this.synced) this.synced = target;
+  }
+
+  /**
+   * The descriptor of the file that has the -wal name now: the one kept open when it is still that
+   * file, else that file, opened. While this connection is open SQLite keeps its -wal file (only the
+   * last connection to close removes it), so the name is looked up (a stat, on the event loop)
+   * rather than the file opened and closed for every sync; a name that is gone fails the sync.
+   */
+  private file(): number {
+    const { dev, ino } = statSync(this.walPath);
+    if (this.fd !== null && this.identity === `${dev}:${ino}`) return this.fd;
+    this.release();
+    const fd = openSync(this.walPath, 'r+');
+    const opened = fstatSync(fd);
+    this.fd = fd;
+    this.identity = `${opened.dev}:${opened.ino}`;
+    return fd;
+  }
+
+  private release(): void {
+    if (this.fd === null) return;
+    closeSync(this.fd);
+    this.fd = null;
+  }
+
+  /** With the connection: the kept descriptor is closed (after the sync under way, if any). */
+  close(): void {
+    this.closed = true;
+    if (!this.flushing) this.release();
   }
 }

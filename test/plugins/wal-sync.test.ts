@@ -5,8 +5,8 @@
  * live connection: then that fdatasync cannot happen, and a result that waits for it must fail,
  * while one that needs nothing synced must not.
  */
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteRateLimit } from '../../server/plugins/rate-limit.js';
@@ -112,4 +112,40 @@ describe('WalSync', () => {
     await Promise.all([sync.durable(), sync.durable(), sync.durable()]);
     expect(existsSync(wal)).toBe(true);
   });
+
+  it('keeps one descriptor of the -wal file between syncs, follows the name to a new file, and closes it with the connection', async () => {
+    const dir = tempDir('iqp-wal-sync-fd-');
+    const wal = join(dir, 'x-wal');
+    writeFileSync(wal, 'frames');
+    const sync = new WalSync(wal);
+    for (let i = 0; i < 20; i++) {
+      sync.committed();
+      await sync.durable();
+    }
+    expect(openedInodes(wal)).toEqual([statSync(wal).ino]);
+    // SQLite made a new file under the name: the next sync is of that one, and the old descriptor is let go.
+    renameSync(wal, `${wal}.old`);
+    writeFileSync(wal, 'new frames');
+    sync.committed();
+    await sync.durable();
+    expect(openedInodes(wal)).toEqual([statSync(wal).ino]);
+    sync.close();
+    expect(openedInodes(wal)).toEqual([]);
+  });
 });
+
+/** Inodes of this process's open descriptors of files in path's folder, from /proc/self/fd. */
+function openedInodes(path: string): number[] {
+  const folder = dirname(path);
+  const out: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the descriptor readdir itself used
+    }
+    if (dirname(target) === folder) out.push(statSync(`/proc/self/fd/${fd}`).ino);
+  }
+  return out;
+}
