@@ -239,6 +239,10 @@ export const CATALOG = {
   IQP_E_PLUGIN_UNAVAILABLE: { message: 'This part of the registry is unavailable.', hint: 'The plugin serving it failed to start; the operator should check /v1/health and the server log.', exit: EXIT.network, http: 503 },
   IQP_E_PLUGIN_FAILED: { message: 'The registry could not complete the request.', hint: 'A plugin failed while answering; the operator should check the server log for its plugin id.', exit: EXIT.network, http: 500 },
   IQP_E_PLUGIN_REQUIRED: { ...usage('Another enabled plugin requires this one.', 'Disable the plugins named in the message first.'), http: 409 },
+  IQP_E_PLUGIN_PROVIDED: {
+    ...usage('Another enabled plugin already provides a service this one provides; the registry would start neither.', 'Keep one of them: disable the other first (`iqp plugins disable <id>`), then enable this one.'),
+    http: 409,
+  },
 
   // Accounts (the auth plugin)
   IQP_E_INVALID_CREDENTIALS: { message: 'Wrong email or password.', hint: 'Check both and try again, or reset the password.', exit: EXIT.network, http: 401 },

@@ -71,6 +71,26 @@ const list = {
   },
 };
 
+/**
+ * Refuses to enable a plugin that provides a service another enabled plugin provides (a second
+ * auth.v1): the server would refuse to start both, so it is said now, with nothing written.
+ */
+function refuseRivals(ctx: Context, dataDir: string, plugins: Readonly<Record<string, PluginEntry>>, manifest: LoadedManifest): void {
+  const provides = new Set(manifest.provides ?? []);
+  if (provides.size === 0) return;
+  for (const [other, entry] of Object.entries(plugins)) {
+    if (other === manifest.id || !entry.enabled) continue;
+    const found = manifestOrError(ctx, dataDir, other, entry);
+    const shared = 'manifest' in found ? (found.manifest.provides ?? []).filter((ref) => provides.has(ref)) : [];
+    if (shared.length === 0) continue;
+    throw new IqpError(
+      'IQP_E_PLUGIN_PROVIDED',
+      `${manifest.id} provides ${shared.join(', ')}, which the enabled plugin ${other} provides already: the registry would start neither. Disable ${other} first (iqp plugins disable ${other}) to use ${manifest.id} instead.`,
+      { plugin: manifest.id, provided_by: other, services: shared },
+    );
+  }
+}
+
 const enable = {
   define: () =>
     withSettings(
@@ -89,6 +109,7 @@ const enable = {
       const recorded = file.plugins[arg];
       const { source, dir } = recorded && !isPathArg(arg, ctx.cwd) ? { source: recorded.source, dir: pluginDir(arg, recorded.source, dataDir, ctx.cwd) } : sourceFor(arg, dataDir, ctx.cwd);
       const manifest = readManifest(dir);
+      refuseRivals(ctx, dataDir, file.plugins, manifest);
       const before = file.plugins[manifest.id];
       // --required / --no-required and --start-timeout-ms change the entry; left out, they keep what it had.
       const entry: PluginEntry = {

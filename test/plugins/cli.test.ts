@@ -85,6 +85,23 @@ describe('iqp plugins', () => {
     expect(Object.values(JSON.parse(serverJson(dataDir)).plugins).map((p) => (p as { enabled: boolean }).enabled)).toEqual([false, false]);
   });
 
+  it('refuses to enable a second provider of a service an enabled plugin provides, and writes nothing', async () => {
+    const dataDir = await newRegistryDir('iqp-plugins-cli-');
+    expect((await run(dataDir, ['enable', 'auth'])).code).toBe(0);
+    const before = serverJson(dataDir);
+    const refused = await run(dataDir, ['enable', fixturePlugin('authish'), '--json']);
+    expect(refused.code).toBe(2);
+    expect(refused.json().error).toMatchObject({ code: 'IQP_E_PLUGIN_PROVIDED', details: { plugin: 'authish', provided_by: 'auth', services: ['auth.v1'] } });
+    expect(serverJson(dataDir)).toBe(before);
+    // With the first one disabled, the other may take its place; enabling the first again is refused in turn.
+    expect((await run(dataDir, ['disable', 'auth'])).code).toBe(0);
+    expect((await run(dataDir, ['enable', fixturePlugin('authish')])).code).toBe(0);
+    const back = await run(dataDir, ['enable', 'auth']);
+    expect(back.code).toBe(2);
+    expect(back.stderr).toContain('IQP_E_PLUGIN_PROVIDED');
+    expect(back.stderr).toContain('iqp plugins disable authish');
+  });
+
   it('enable sets and clears required and the start timeout, and keeps them when not named', async () => {
     const dataDir = await newRegistryDir('iqp-plugins-cli-');
     const entry = () => JSON.parse(serverJson(dataDir)).plugins.hello;
