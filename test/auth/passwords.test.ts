@@ -69,6 +69,39 @@ describe('passwords', () => {
     expect(row?.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
   });
 
+  // س with shadda then fatha, as many Arabic keyboards type it, and with fatha then shadda, as
+  // others do (and as NFC orders the two marks): one word, two strings.
+  const TYPED = 'كلمة-سر-\u0633\u0651\u064E\u0644\u0627\u0645-2026';
+  const OTHER_ORDER = 'كلمة-سر-\u0633\u064E\u0651\u0644\u0627\u0645-2026';
+
+  it('signs in with a password typed on a keyboard that orders its combining marks otherwise (both are NFC-normalized)', async () => {
+    expect(TYPED).not.toBe(OTHER_ORDER);
+    expect(TYPED.normalize('NFC')).toBe(OTHER_ORDER);
+    h = await authHarness();
+    const url = h.url;
+    await h.admin.createUser({ email: 'amal@example.org', password: TYPED }, 'cli:test');
+    expect((await post(`${url}/login`, { email: 'amal@example.org', password: OTHER_ORDER })).status).toBe(200);
+    expect((await post(`${url}/login`, { email: 'amal@example.org', password: TYPED })).status).toBe(200);
+    // Composed and decomposed é alike; a different password still fails.
+    await h.admin.createUser({ email: 'rene@example.org', password: 'Ren\u00e9-river-stone' }, 'cli:test');
+    expect((await post(`${url}/login`, { email: 'rene@example.org', password: 'Rene\u0301-river-stone' })).status).toBe(200);
+    expect((await post(`${url}/login`, { email: 'rene@example.org', password: 'Rene-river-stone' })).status).toBe(401);
+  });
+
+  it('still signs in an account whose hash was made from the password as typed (before normalization), and stores the normalized hash from then on', async () => {
+    h = await authHarness();
+    const url = h.url;
+    await h.admin.createUser({ email: 'amal@example.org', password: 'placeholder-river-stone' }, 'cli:test');
+    const asTyped = await hash(TYPED, HASH_OPTIONS);
+    await h.db.run('UPDATE auth_users SET password_hash = ? WHERE email = ?', [asTyped, 'amal@example.org']);
+    expect((await post(`${url}/login`, { email: 'amal@example.org', password: TYPED })).status).toBe(200);
+    const row = await h.db.get<{ password_hash: string }>('SELECT password_hash FROM auth_users WHERE email = ?', ['amal@example.org']);
+    expect(row?.password_hash).not.toBe(asTyped);
+    // Rehashed from the normalized form: the other keyboard's order now signs in too.
+    expect((await post(`${url}/login`, { email: 'amal@example.org', password: OTHER_ORDER })).status).toBe(200);
+    expect((await post(`${url}/login`, { email: 'amal@example.org', password: 'wrong-river-stone' })).status).toBe(401);
+  });
+
   it('answers 503 with Retry-After when hashes are queued past the limit, and nothing is written', async () => {
     h = await authHarness({ config: { max_concurrent_hashes: 1, hash_queue: 0 } });
     const url = h.url;

@@ -2,6 +2,12 @@
  * Passwords: argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1) in PHC strings, rehashed at
  * sign-in when the parameters change; 8 to 1,024 characters, never truncated (the cap stops hash
  * flooding); the most common ones refused.
+ *
+ * A password is hashed and checked in Unicode NFC (as NIST SP 800-63B asks): the same word typed on
+ * another device may arrive in another form (é as one code point or as e and an accent; Arabic
+ * shadda and fatha in either order), and must sign in all the same. Hashes made before this from a
+ * password that was not in NFC are still accepted for that password as it was typed, and replaced
+ * by the NFC hash at that sign-in.
  */
 import { type Algorithm, hash, type Options, parseOptions, verify } from '@node-rs/argon2';
 import common from './common-passwords.json' with { type: 'json' };
@@ -16,7 +22,8 @@ export const HASH_OPTIONS: Options = { algorithm: ARGON2ID, memoryCost: 19456, t
 const COMMON = new Set(common.passwords);
 
 /** Why a new password is refused, or null when it is acceptable. Length counts characters, not UTF-16 units. */
-export function passwordProblem(password: string, email?: string): string | null {
+export function passwordProblem(typed: string, email?: string): string | null {
+  const password = typed.normalize('NFC');
   const length = [...password].length;
   if (length < PASSWORD_MIN) return `The password needs at least ${PASSWORD_MIN} characters.`;
   if (length > PASSWORD_MAX) return `The password may have at most ${PASSWORD_MAX} characters.`;
@@ -39,7 +46,7 @@ export class Passwords {
 
   /** null: too many hashes in flight (answer 503). */
   async hash(password: string): Promise<string | null> {
-    const r = await this.gate.run(() => hash(password, HASH_OPTIONS));
+    const r = await this.gate.run(() => hash(password.normalize('NFC'), HASH_OPTIONS));
     return r ? r.value : null;
   }
 
@@ -52,16 +59,25 @@ export class Passwords {
     const within = password.length <= PASSWORD_MAX * 4;
     this.dummy ??= hash('dummy password for unknown accounts', HASH_OPTIONS);
     const against = stored ?? (await this.dummy);
-    const r = await this.gate.run(async () => {
-      try {
-        return within && (await verify(against, within ? password : ''));
-      } catch {
-        return false; // a stored hash argon2 cannot parse: refused like a wrong password
-      }
-    });
-    if (!r) return null;
-    if (!r.value || stored === null) return { ok: false };
-    return { ok: true, rehash: needsRehash(stored) ? await this.hash(password) : null };
+    const normal = within ? password.normalize('NFC') : '';
+    // The NFC form first; the form as typed only when it differs (a hash made before normalization).
+    // Unknown accounts try the same forms against the dummy: the same work either way.
+    const forms = within && normal !== password ? [normal, password] : [normal];
+    for (const [i, form] of forms.entries()) {
+      const r = await this.gate.run(async () => {
+        try {
+          return within && (await verify(against, form));
+        } catch {
+          return false; // a stored hash argon2 cannot parse: refused like a wrong password
+        }
+      });
+      if (!r) return null;
+      if (!r.value) continue;
+      if (stored === null) return { ok: false };
+      // Signed in with the form as typed: its hash is replaced by the NFC one.
+      return { ok: true, rehash: i > 0 || needsRehash(stored) ? await this.hash(password) : null };
+    }
+    return { ok: false };
   }
 }
 
