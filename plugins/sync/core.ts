@@ -60,7 +60,7 @@ export class Core {
 
   /** The user's sync row, made on first use with a fresh epoch. */
   ensureUser(userId: string, db: PluginDatabase): Promise<UserRow> {
-    return this.store.ensureUser(userId, newId(12), db);
+    return this.store.ensureUser(userId, () => newId(12), db);
   }
 
   /** Binds the device to the user on first use; another user's device id is refused. */

@@ -115,9 +115,13 @@ export class Store {
    * failure, instead of building on the same head and colliding on a seq. SQLite's writers are
    * serialized already (BEGIN IMMEDIATE).
    */
-  async ensureUser(userId: string, epoch: string, db: PluginDatabase): Promise<UserRow> {
-    await db.run('INSERT INTO sync_users (user_id, head, floor, epoch) VALUES (?, 0, 0, ?) ON CONFLICT (user_id) DO NOTHING', [userId, epoch]);
-    return (await db.get<UserRow>('UPDATE sync_users SET head = head WHERE user_id = ? RETURNING user_id, head, floor, epoch', [userId]))!;
+  async ensureUser(userId: string, newEpoch: () => string, db: PluginDatabase): Promise<UserRow> {
+    const claim = () => db.get<UserRow>('UPDATE sync_users SET head = head WHERE user_id = ? RETURNING user_id, head, floor, epoch', [userId]);
+    // Every push but a user's first finds the row: one statement, and no epoch drawn for nothing.
+    const found = await claim();
+    if (found) return found;
+    await db.run('INSERT INTO sync_users (user_id, head, floor, epoch) VALUES (?, 0, 0, ?) ON CONFLICT (user_id) DO NOTHING', [userId, newEpoch()]);
+    return (await claim())!;
   }
 
   setHead(userId: string, head: number, db: PluginDatabase) {
