@@ -27,6 +27,18 @@ export function unmetRequirements(nodes: readonly DepNode[]): DepProblem[] {
   return out;
 }
 
+/**
+ * The services more than one of the plugins provides (two auth.v1 providers), each with the ids of
+ * its providers in the order given. The server refuses to start them; `iqp plugins enable` refuses
+ * to enable the second.
+ */
+export function rivalProviders(plugins: Iterable<readonly [id: string, provides: readonly string[] | undefined]>): Map<string, string[]> {
+  const providers = new Map<string, string[]>();
+  for (const [id, provides] of plugins) for (const ref of provides ?? []) providers.set(ref, [...(providers.get(ref) ?? []), id]);
+  for (const [ref, ids] of providers) if (ids.length < 2) providers.delete(ref);
+  return providers;
+}
+
 /** Dependency order of `nodes` (whose requirements are all present), and the ids caught in cycles. */
 export function startOrder(nodes: readonly DepNode[]): { order: string[]; cycles: DepProblem[] } {
   const pending = new Map(nodes.map((n) => [n.id, new Set(Object.keys(n.requires).filter((d) => nodes.some((x) => x.id === d)))]));

@@ -16,7 +16,7 @@ import { resolveConfig } from './config.js';
 import { pluginCounter } from './counter.js';
 import { createContext, type PluginState, type SharedServices } from './context.js';
 import { within } from './deadline.js';
-import { type DepNode, startOrder, unmetRequirements } from './deps.js';
+import { type DepNode, rivalProviders, startOrder, unmetRequirements } from './deps.js';
 import { HookBus } from './hooks.js';
 import { loadPlugin, readPluginManifest } from './loader.js';
 import type { LoadedManifest } from './manifest.js';
@@ -200,12 +200,7 @@ export class PluginHost {
    * the error names both.
    */
   private refuseRivalProviders(manifests: ReadonlyMap<string, LoadedManifest>): void {
-    const providers = new Map<string, string[]>();
-    for (const [id, manifest] of manifests) {
-      for (const ref of manifest.provides ?? []) providers.set(ref, [...(providers.get(ref) ?? []), id]);
-    }
-    for (const [ref, ids] of providers) {
-      if (ids.length < 2) continue;
+    for (const [ref, ids] of rivalProviders([...manifests].map(([id, m]) => [id, m.provides] as const))) {
       for (const id of ids) {
         const rec = this.recs.get(id)!;
         const others = ids.filter((other) => other !== id).join(', ');

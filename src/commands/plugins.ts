@@ -10,6 +10,7 @@ import { printable, printableLines } from '../cli/output.js';
 import { intFlag, withSettings } from '../cli/setting-options.js';
 import { IqpError } from '../errors.js';
 import { maskSecrets, validateConfig } from '../../server/plugins/config.js';
+import { rivalProviders } from '../../server/plugins/deps.js';
 import { isPathArg, pluginDir, readPluginManifest, sourceFor } from '../../server/plugins/loader.js';
 import type { LoadedManifest } from '../../server/plugins/manifest.js';
 import { readManifest } from '../../server/plugins/manifest.js';
@@ -76,13 +77,19 @@ const list = {
  * auth.v1): the server would refuse to start both, so it is said now, with nothing written.
  */
 function refuseRivals(ctx: Context, dataDir: string, plugins: Readonly<Record<string, PluginEntry>>, manifest: LoadedManifest): void {
-  const provides = new Set(manifest.provides ?? []);
-  if (provides.size === 0) return;
-  for (const [other, entry] of Object.entries(plugins)) {
-    if (other === manifest.id || !entry.enabled) continue;
-    const found = manifestOrError(ctx, dataDir, other, entry);
-    const shared = 'manifest' in found ? (found.manifest.provides ?? []).filter((ref) => provides.has(ref)) : [];
-    if (shared.length === 0) continue;
+  if ((manifest.provides ?? []).length === 0) return;
+  const others = Object.entries(plugins)
+    .filter(([other, entry]) => other !== manifest.id && entry.enabled)
+    .map(([other, entry]) => {
+      const found = manifestOrError(ctx, dataDir, other, entry);
+      return [other, 'manifest' in found ? found.manifest.provides : undefined] as const;
+    });
+  const rivals = rivalProviders([[manifest.id, manifest.provides], ...others]);
+  // Only rivalries this plugin is part of: two others at odds already are the server's to report.
+  const mine = [...rivals].filter(([, ids]) => ids[0] === manifest.id);
+  if (mine.length > 0) {
+    const other = mine[0]![1][1]!;
+    const shared = mine.filter(([, ids]) => ids.includes(other)).map(([ref]) => ref);
     throw new IqpError(
       'IQP_E_PLUGIN_PROVIDED',
       `${manifest.id} provides ${shared.join(', ')}, which the enabled plugin ${other} provides already: the registry would start neither. Disable ${other} first (iqp plugins disable ${other}) to use ${manifest.id} instead.`,
